@@ -1,0 +1,94 @@
+"""The ``mrspipe`` command line.
+
+Subcommands live in :mod:`mrspipe.commands`, one module each, and are registered in
+:data:`COMMANDS` (the one place). Each module defines ``add_parser(subparsers)`` which adds its
+parser and sets ``func`` to a callable ``(args) -> int``; heavy imports happen inside ``func``.
+
+Exit status: 0 all done; 1 finished but some session failed; 2 usage or input error before any
+work. Expected errors (:class:`mrspipe.errors.MRSError`) are printed as one line, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from ._version import __version__
+from .errors import MRSError
+
+#: subcommand modules, in the order ``--help`` lists them
+COMMANDS: tuple[str, ...] = (
+    "mrspipe.commands.info",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="mrspipe",
+        description="Time-resolved MR spectroscopy of glutamate: preprocess, fit, compare.",
+    )
+    parser.add_argument("--version", action="version", version=f"mrspipe {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMANDS:
+        importlib.import_module(module_name).add_parser(sub)
+    return parser
+
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.INFO if verbose < 2 else logging.DEBUG)
+    if not quiet and verbose == 0:
+        level = logging.INFO
+    logger = logging.getLogger("mrspipe")
+    logger.setLevel(level)
+    if not any(getattr(h, "_mrspipe_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("mrspipe: %(message)s"))
+        handler._mrspipe_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return the exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 success, 1 partial failure, 2 usage or input error.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code or 0)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    _configure_logging(args.verbose, args.quiet)
+    try:
+        return int(args.func(args))
+    except MRSError as exc:
+        print(f"mrspipe {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except FileExistsError as exc:
+        print(f"mrspipe {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mrspipe: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

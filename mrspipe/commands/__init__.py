@@ -1,0 +1,1 @@
+"""One module per ``mrspipe`` subcommand; see :data:`mrspipe.cli.COMMANDS`."""

@@ -1,0 +1,341 @@
+"""NIfTI-MRS reading and writing through nibabel.
+
+This module is the **only** place where the on-disk frequency convention is converted: NIfTI-MRS
+stores the complex conjugate of mrspipe's internal convention (see :mod:`mrspipe.data` and
+``docs/conventions.md``), so both :func:`load_mrs` and :func:`save_mrs` conjugate.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data import MRSData
+from ..errors import MRSFormatError
+from ._atomic import atomic_path
+
+__all__ = ["load_mrs", "save_mrs", "read_header_extension", "DIM_NAMES", "WRITE_VERSION"]
+
+#: NIfTI-MRS version written.
+WRITE_VERSION = "mrs_v0_9"
+_MRS_EXT_CODE = 44
+_SPATIAL = ("x", "y", "z")
+
+#: NIfTI-MRS dimension tag -> mrspipe axis name.
+DIM_NAMES: dict[str, str] = {
+    "DIM_COIL": "coil",
+    "DIM_DYN": "dyn",
+    "DIM_EDIT": "edit",
+    "DIM_MEAS": "meas",
+    "DIM_PHASE_CYCLE": "phase_cycle",
+    "DIM_ISIS": "isis",
+    "DIM_METCYCLE": "metcycle",
+    "DIM_INDIRECT_0": "indirect_0",
+    "DIM_INDIRECT_1": "indirect_1",
+    "DIM_INDIRECT_2": "indirect_2",
+    "DIM_USER_0": "user_0",
+    "DIM_USER_1": "user_1",
+    "DIM_USER_2": "user_2",
+}
+_TAGS = {v: k for k, v in DIM_NAMES.items()}
+#: Default tags of dims 5-7 when a file omits them (NIfTI-MRS standard).
+_DEFAULT_TAGS = {5: "DIM_COIL", 6: "DIM_DYN", 7: "DIM_INDIRECT_0"}
+#: Header keys the NIfTI-MRS standard defines; any other key is "user-defined" and must be
+#: written as ``{"Value": ..., "Description": ...}``.
+STANDARD_KEYS = frozenset(
+    "SpectrometerFrequency ResonantNucleus SpectralWidth EchoTime RepetitionTime InversionTime "
+    "MixingTime AcquisitionStartTime ExcitationFlipAngle TxOffset RxOffset SpecFreqChemShift VOI "
+    "WaterSuppressed WaterSuppressionType SequenceTriggered Manufacturer ManufacturersModelName "
+    "DeviceSerialNumber SoftwareVersions InstitutionName InstitutionAddress TxCoil RxCoil "
+    "SequenceName ProtocolName PatientPosition PatientName PatientID PatientWeight PatientDoB "
+    "PatientSex ConversionMethod ConversionTime OriginalFile kSpace EditCondition EditPulse "
+    "ProcessingApplied".split()
+)
+_USER_DESCRIPTION = "Carried over unchanged from the source file by mrspipe"
+
+
+def _as_user_defined(value: Any) -> Any:
+    """Wrap a non-standard header value in the ``Value``/``Description`` form if needed."""
+    if isinstance(value, dict) and "Description" in value:
+        return value
+    return {"Value": value, "Description": _USER_DESCRIPTION}
+
+
+#: Keys of a dyn-dimension header that hold per-transient acquisition times (s).
+_TIME_KEYS = ("time_s", "AcquisitionTime", "acquisition_time", "Time", "time")
+
+
+def _expand_dim_header_value(value: Any, n: int) -> list[Any] | None:
+    """Expand a dim-header value (list, ``{"start", "increment"}`` or ``{"Value": ...}``)."""
+    if isinstance(value, dict) and "Value" in value:
+        value = value["Value"]
+    if isinstance(value, dict) and "start" in value and "increment" in value:
+        return [value["start"] + i * value["increment"] for i in range(n)]
+    if isinstance(value, list | tuple):
+        return list(value)
+    return None
+
+
+def read_header_extension(img: Any, path: str) -> dict[str, Any]:
+    """Return the NIfTI-MRS JSON header extension of a nibabel image.
+
+    Raises
+    ------
+    MRSFormatError
+        If there is no MRS extension (code 44) or it is not a JSON object.
+    """
+    exts = [e for e in img.header.extensions if e.get_code() == _MRS_EXT_CODE]
+    if not exts:
+        raise MRSFormatError(
+            "NIfTI file has no NIfTI-MRS header extension (code 44); is it an image, not MRS?",
+            path,
+        )
+    content = exts[0].get_content()
+    if isinstance(content, bytes):
+        content = content.decode("utf-8", errors="replace")
+    try:
+        hdr = json.loads(content) if isinstance(content, str) else dict(content)
+    except (json.JSONDecodeError, TypeError, ValueError) as exc:
+        raise MRSFormatError(f"header extension is not valid JSON ({exc})", path) from None
+    if not isinstance(hdr, dict):
+        raise MRSFormatError("NIfTI-MRS header extension is not a JSON object", path)
+    return hdr
+
+
+def _first(value: Any) -> Any:
+    return value[0] if isinstance(value, list | tuple) and value else value
+
+
+def load_mrs(path: str | os.PathLike[str]) -> MRSData:
+    """Read a NIfTI-MRS file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.nii`` or ``.nii.gz`` NIfTI-MRS file (any ``mrs_v0_N``, NIfTI-1 or -2, complex64 or
+        complex128, 4 to 7 dimensions).
+
+    Returns
+    -------
+    MRSData
+        FIDs in the internal convention, ``(..., n_points)``; singleton spatial axes dropped;
+        ``frame_times`` from the dyn dimension header when present.
+
+    Raises
+    ------
+    MRSFormatError
+        Naming the file and what is wrong.
+    """
+    import nibabel as nib
+    from nibabel.filebasedimages import ImageFileError
+
+    path = os.fspath(path)
+    if not Path(path).is_file():
+        raise MRSFormatError("no such file", path)
+    try:
+        img = nib.load(path)
+    except (ImageFileError, OSError, EOFError, ValueError) as exc:
+        raise MRSFormatError(f"not a readable NIfTI file ({exc})", path) from None
+    if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
+        raise MRSFormatError(f"not a NIfTI file (read as {type(img).__name__})", path)
+    hdr = read_header_extension(img, path)
+    intent = img.header.get_intent()[2] if hasattr(img.header, "get_intent") else ""
+    if intent and not re.match(r"mrs_v\d+_\d+", intent):
+        # Tolerated: some converters leave the intent empty; a foreign intent is suspicious.
+        raise MRSFormatError(f"intent name {intent!r} is not 'mrs_vMAJOR_MINOR'", path)
+    if not np.issubdtype(img.get_data_dtype(), np.complexfloating):
+        raise MRSFormatError(
+            f"data type {img.get_data_dtype()} is real; NIfTI-MRS data must be complex", path
+        )
+    try:
+        data = np.asanyarray(img.dataobj)
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
+        raise MRSFormatError(f"data could not be read (truncated file?): {exc}", path) from None
+    if data.ndim < 4 or data.ndim > 7:
+        raise MRSFormatError(f"NIfTI-MRS data must have 4 to 7 dimensions, got {data.ndim}", path)
+    for key in ("SpectrometerFrequency", "ResonantNucleus"):
+        if key not in hdr:
+            raise MRSFormatError(f"header extension lacks the required field {key!r}", path)
+    try:
+        cf = float(_first(hdr["SpectrometerFrequency"]))
+    except (TypeError, ValueError):
+        raise MRSFormatError(
+            f"SpectrometerFrequency {hdr['SpectrometerFrequency']!r} is not a number", path
+        ) from None
+    nucleus = str(_first(hdr["ResonantNucleus"]))
+    dwell = float(img.header["pixdim"][4])
+    units = img.header.get_xyzt_units()[1]
+    dwell *= {"msec": 1e-3, "usec": 1e-6}.get(units, 1.0)
+    if not 0 < dwell < 1:
+        raise MRSFormatError(f"dwell time pixdim[4] = {dwell} s is not plausible", path)
+    if cf <= 0:
+        raise MRSFormatError(f"SpectrometerFrequency {cf} MHz must be positive", path)
+
+    spatial_shape = tuple(int(s) for s in data.shape[:3])
+    dims: list[str] = []
+    dim_info: dict[str, str] = {}
+    dim_headers: dict[str, dict[str, Any]] = {}
+    for d in range(5, data.ndim + 1):
+        tag = hdr.get(f"dim_{d}", _DEFAULT_TAGS[d])
+        if tag not in DIM_NAMES:
+            raise MRSFormatError(f"dim_{d} has unknown tag {tag!r}", path)
+        name = DIM_NAMES[tag]
+        if name in dims:
+            raise MRSFormatError(f"dimension tag {tag} is used twice", path)
+        dims.append(name)
+        if f"dim_{d}_info" in hdr:
+            dim_info[name] = str(hdr[f"dim_{d}_info"])
+        if f"dim_{d}_header" in hdr:
+            dim_headers[name] = copy.deepcopy(hdr[f"dim_{d}_header"])
+
+    fids = np.conj(np.moveaxis(data, 3, -1))  # the one conversion to the internal convention
+    if spatial_shape == (1, 1, 1):
+        fids = fids.reshape(fids.shape[3:])
+    else:
+        dims = list(_SPATIAL) + dims
+
+    frame_times = None
+    if "dyn" in dim_headers:
+        n_dyn = fids.shape[dims.index("dyn")]
+        for key in _TIME_KEYS:
+            if key in dim_headers["dyn"]:
+                values = _expand_dim_header_value(dim_headers["dyn"][key], n_dyn)
+                if values is not None and len(values) == n_dyn:
+                    try:
+                        frame_times = np.asarray(values, dtype=float)
+                    except (TypeError, ValueError):
+                        continue
+                    break
+
+    rest = {
+        k: v
+        for k, v in hdr.items()
+        if not re.fullmatch(r"dim_[5-7](_info|_header)?", k)
+    }
+    te = rest.get("EchoTime")
+    tr = rest.get("RepetitionTime")
+    return MRSData(
+        fids=fids,
+        dwell_time=dwell,
+        spectrometer_frequency=cf,
+        nucleus=nucleus,
+        dims=tuple(dims),
+        echo_time=float(_first(te)) if isinstance(_first(te), int | float) else None,
+        repetition_time=float(_first(tr)) if isinstance(_first(tr), int | float) else None,
+        frame_times=frame_times,
+        dim_info=dim_info,
+        dim_headers=dim_headers,
+        header=rest,
+        affine=np.asarray(img.affine, dtype=float),
+        spatial_shape=spatial_shape,
+        source=path,
+    )
+
+
+
+def _header_extension(data: MRSData, non_spatial: list[str]) -> dict[str, Any]:
+    hdr: dict[str, Any] = {
+        k: (v if k in STANDARD_KEYS else _as_user_defined(v))
+        for k, v in copy.deepcopy(data.header).items()
+    }
+    hdr["SpectrometerFrequency"] = [float(data.spectrometer_frequency)]
+    hdr["ResonantNucleus"] = [data.nucleus]
+    if data.echo_time is not None:
+        hdr["EchoTime"] = float(data.echo_time)
+    if data.repetition_time is not None:
+        hdr["RepetitionTime"] = float(data.repetition_time)
+    hdr["SpectralWidth"] = float(1.0 / data.dwell_time)
+    for i, name in enumerate(non_spatial):
+        d = 5 + i
+        if name not in _TAGS:
+            raise MRSFormatError(f"axis {name!r} has no NIfTI-MRS dimension tag", data.source)
+        hdr[f"dim_{d}"] = _TAGS[name]
+        if name in data.dim_info:
+            hdr[f"dim_{d}_info"] = data.dim_info[name]
+        dim_header = copy.deepcopy(data.dim_headers.get(name, {}))
+        if name == "dyn" and data.frame_times is not None:
+            dim_header = {k: v for k, v in dim_header.items() if k not in _TIME_KEYS}
+            dim_header["time_s"] = {
+                "Value": [float(t) for t in data.frame_times],
+                "Description": "Acquisition time of each transient from the first, s",
+            }
+        if dim_header:
+            hdr[f"dim_{d}_header"] = {
+                k: (v if k in STANDARD_KEYS else _as_user_defined(v)) for k, v in dim_header.items()
+            }
+    return hdr
+
+
+def save_mrs(
+    data: MRSData, path: str | os.PathLike[str], *, overwrite: bool = True, validate: bool = False
+) -> Path:
+    """Write NIfTI-MRS (``mrs_v0_9``, NIfTI-2), atomically.
+
+    Parameters
+    ----------
+    data : MRSData
+        Leading axes must be NIfTI-MRS dims (``coil``, ``dyn``, ...), optionally preceded by
+        spatial ``x, y, z``; at most three non-spatial axes.
+    path : str or path-like
+        Output file, ``.nii.gz`` or ``.nii``.
+    overwrite : bool
+        Refuse to replace an existing file when False.
+    validate : bool
+        Check the result with the ``nifti-mrs`` validator when it is installed.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    import nibabel as nib
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    dims = list(data.dims)
+    fids = np.conj(data.fids)  # the one conversion back to the on-disk convention
+    if dims[:3] == list(_SPATIAL):
+        non_spatial = dims[3:]
+        arr = fids
+    else:
+        if any(d in _SPATIAL for d in dims):
+            raise MRSFormatError(f"spatial axes must come first and all three: {dims}", path)
+        non_spatial = dims
+        arr = fids.reshape(tuple(data.spatial_shape) + fids.shape)
+    if len(non_spatial) > 3:
+        raise MRSFormatError(
+            f"NIfTI-MRS holds at most 3 non-spatial axes, got {non_spatial}", path
+        )
+    arr = np.moveaxis(arr, -1, 3)
+    dtype = np.complex128 if arr.dtype == np.complex128 else np.complex64
+    affine = data.affine if data.affine is not None else np.eye(4)
+    img = nib.Nifti2Image(arr.astype(dtype, copy=False), affine)
+    img.header.set_intent("none", name=WRITE_VERSION)
+    img.header.set_xyzt_units(xyz="mm", t="sec")
+    zooms = list(img.header.get_zooms())
+    zooms[3] = data.dwell_time
+    img.header.set_zooms(zooms)
+    hdr = _header_extension(data, non_spatial)
+    ext = nib.nifti1.Nifti1Extension(_MRS_EXT_CODE, json.dumps(hdr).encode("utf-8"))
+    img.header.extensions.append(ext)
+    with atomic_path(path) as tmp:
+        nib.save(img, tmp)
+    if validate:
+        _validate(path)
+    return path
+
+
+def _validate(path: Path) -> None:
+    try:
+        from nifti_mrs.nifti_mrs import NIFTI_MRS
+    except ImportError:  # the validator is a test-time dependency
+        return
+    NIFTI_MRS(str(path))
