@@ -125,11 +125,17 @@ def session_percent_change(timecourses: Any, *, baseline_window: tuple[float, fl
     return tc
 
 
-def _time_bins(times: Any, bin_s: float | None) -> tuple[Any, float]:
-    """Put times on a common grid: bin width = the median frame spacing unless given."""
-    t = np.asarray(times, dtype=float)
+def _time_bins(tc: Any, bin_s: float | None) -> tuple[Any, float]:
+    """Put times on a common grid: bins of ``bin_s`` (default: median frame spacing).
+
+    The spacing is taken within sessions (consecutive frames of one series), so sessions
+    whose frames are offset by a few seconds still fall into the same bins.
+    """
+    t = tc["time_s"].to_numpy(dtype=float)
     if bin_s is None:
-        steps = np.diff(np.unique(t[np.isfinite(t)]))
+        keys = ["participant_id", "session_id", "metabolite"]
+        steps = tc.sort_values("time_s").groupby(keys, sort=False)["time_s"].diff().to_numpy()
+        steps = steps[np.isfinite(steps) & (steps > 0)]
         bin_s = float(np.median(steps)) if steps.size else 1.0
     return np.round(t / bin_s) * bin_s, bin_s
 
@@ -175,7 +181,7 @@ def timecourse_summary(
     if tc.empty:
         return pd.DataFrame(columns=cols)
     tc = session_percent_change(tc, baseline_window=baseline_window)
-    tc["time_s"], _ = _time_bins(tc["time_s"], bin_s)
+    tc["time_s"], _ = _time_bins(tc, bin_s)
     tc = tc.dropna(subset=["percent_change"])
     # one value per participant, condition, metabolite and time bin
     per = (
