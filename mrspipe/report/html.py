@@ -14,7 +14,7 @@ from .._logging import logger
 from .._version import __version__
 from ..errors import MRSFormatError
 from ..io._atomic import atomic_path, atomic_write_text
-from . import sections
+from . import sections, study
 from .templates import CSS, PAGE
 
 __all__ = ["write_report", "REQUIRED_COLUMNS"]
@@ -136,7 +136,7 @@ def write_report(
         _check_columns(name, table)
     out_dir = Path(out_dir)
     fig_dir = out_dir / "figures"
-    tables = sections.Tables.build(
+    tables = study.Tables.build(
         timecourses=timecourses,
         responses=responses,
         stats=stats,
@@ -144,7 +144,7 @@ def write_report(
         design=design or {},
     )
     fits = [_fit_png(i, item, dpi) for i, item in enumerate(fit_figures, start=1)]
-    figures = sections.make_figures(tables, dpi=dpi)
+    figures = study.make_figures(tables, dpi=dpi)
     figures += [(name, png, caption) for name, png, caption in fits]
     images: dict[str, str] = {}
     for name, png, _caption in figures:

@@ -113,6 +113,8 @@ def plot_timecourses(
             title = SEX_LABELS.get(panel, panel)
             ax.set_title(f"{title}\n({', '.join(n_text) or 'no data'})", fontsize=10)
             ax.set_xlabel(f"time from infusion onset ({time_unit})")
+        lo, hi = axes[0, 0].get_ylim()  # headroom for the window bars (y is shared)
+        axes[0, 0].set_ylim(lo, hi + 0.25 * (hi - lo))
         axes[0, 0].set_ylabel(f"{metabolite}: change from baseline (%)")
         handles, labels = axes[0, 0].get_legend_handles_labels()
         if handles:
