@@ -1,0 +1,166 @@
+"""Group figures: per-participant paired responses and the forest plot of the contrasts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .figures import SEX_COLOURS, SEX_LABELS, condition_colours, new_figure, style
+
+__all__ = ["plot_paired_responses", "plot_forest", "format_p"]
+
+
+def format_p(p: Any) -> str:
+    """Format a p-value as text: ``'p < 0.001'``, ``'p = 0.029'``, ``''`` when missing."""
+    try:
+        p = float(p)
+    except (TypeError, ValueError):
+        return ""
+    if not np.isfinite(p):
+        return ""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def plot_paired_responses(
+    wide_by_metabolite: dict[str, Any], *, conditions: Sequence[str], ylabel: str
+) -> Any:
+    """Paired slope plot: each participant's response in two conditions, coloured by sex.
+
+    Parameters
+    ----------
+    wide_by_metabolite : dict
+        ``metabolite -> DataFrame`` from :func:`mrspipe.report.summaries.paired_responses`
+        (``participant_id, sex, *conditions``).
+    conditions : sequence of str
+        The conditions on the x axis, in order.
+    ylabel : str
+        Label of the y axis (with unit), e.g. ``'response: change from baseline (%)'``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per metabolite. Lines join a participant's conditions; participants with one
+        condition only are drawn as lone dots; the condition means ± SEM are drawn beside.
+    """
+    names = list(wide_by_metabolite) or ["(none)"]
+    fig, axes = new_figure(1, len(names), width=3.0 * len(names) + 0.8, height=3.6)
+    x = np.arange(len(conditions), dtype=float)
+    cond_colours = condition_colours(conditions)
+    with style():
+        for ax, name in zip(axes[0], names, strict=True):
+            wide = wide_by_metabolite.get(name)
+            seen: set[str] = set()
+            if wide is not None and len(wide):
+                values = wide[list(conditions)].to_numpy(dtype=float)
+                for sex, row in zip(wide["sex"], values, strict=True):
+                    key = str(sex) if sex in SEX_COLOURS else "all"
+                    label = SEX_LABELS[key] if key not in seen else None
+                    label = "sex not recorded" if label and key == "all" else label
+                    seen.add(key)
+                    colour = SEX_COLOURS[key]
+                    ax.plot(x, row, color=colour, lw=1.0, alpha=0.7, marker="o", ms=4, label=label)
+                for i, cond in enumerate(conditions):
+                    col = values[:, i]
+                    col = col[np.isfinite(col)]
+                    if col.size:
+                        sem = col.std(ddof=1) / np.sqrt(col.size) if col.size > 1 else 0.0
+                        ax.errorbar(
+                            x[i] + 0.18 * (1 if i else -1),
+                            col.mean(),
+                            yerr=sem,
+                            fmt="s",
+                            ms=7,
+                            color=cond_colours[cond],
+                            capsize=4,
+                            lw=2,
+                        )
+            ax.axhline(0.0, color="#999999", lw=0.8)
+            ax.set_xticks(x, list(conditions))
+            ax.set_xlim(-0.5, len(conditions) - 0.5)
+            ax.set_title(name)
+        axes[0, 0].set_ylabel(ylabel)
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        if handles:
+            axes[0, -1].legend(handles, labels, loc="best", frameon=False)
+        fig.suptitle("Per-participant responses (squares: condition mean ± SEM)")
+    return fig
+
+
+def plot_forest(rows: Any, *, xlabel: str = "estimate (95 % CI)") -> Any:
+    """Forest plot: one line per contrast with its confidence interval and p-value.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        Output of :func:`mrspipe.report.summaries.forest_rows` (``label, estimate, ci_low,
+        ci_high``, optional ``analysis, subgroup, p_value``).
+    xlabel : str
+        Label of the x axes (with unit).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per analysis (their estimates need not share a unit), rows top to bottom
+        in table order, coloured by subgroup (sex), zero marked, p-values on the right.
+    """
+    if len(rows) == 0:
+        fig, axes = new_figure(1, 1, width=7.5, height=1.5)
+        with style():
+            axes[0, 0].text(
+                0.5,
+                0.5,
+                "no contrasts with confidence intervals",
+                ha="center",
+                va="center",
+                transform=axes[0, 0].transAxes,
+            )
+            axes[0, 0].set_axis_off()
+        return fig
+    analysis = rows["analysis"].astype(str) if "analysis" in rows else None
+    blocks = list(dict.fromkeys(analysis)) if analysis is not None else [""]
+    counts = [int((analysis == b).sum()) if analysis is not None else len(rows) for b in blocks]
+    fig, axes = new_figure(
+        len(blocks),
+        1,
+        width=7.5,
+        height=0.9 * len(blocks) + 0.3 * len(rows) + 0.4,
+        gridspec_kw={"height_ratios": [c + 1.5 for c in counts]},
+    )
+    with style():
+        for ax, block in zip(axes[:, 0], blocks, strict=True):
+            sub = rows[analysis == block] if analysis is not None else rows
+            _forest_panel(ax, sub)
+            ax.set_xlabel(xlabel)
+            ax.set_title(f"{block} analysis" if block else "contrasts", fontsize=10, loc="left")
+        fig.suptitle("Contrasts with 95 % confidence intervals")
+    return fig
+
+
+def _forest_panel(ax: Any, rows: Any) -> None:
+    y = np.arange(len(rows))[::-1].astype(float)
+    est = rows["estimate"].to_numpy(dtype=float)
+    lo = rows["ci_low"].to_numpy(dtype=float)
+    hi = rows["ci_high"].to_numpy(dtype=float)
+    groups = rows["subgroup"].astype(str) if "subgroup" in rows else ["all"] * len(rows)
+    colours = [SEX_COLOURS.get(g, "#444444") for g in groups]
+    ax.hlines(y, lo, hi, colors=colours, lw=2)
+    ax.scatter(est, y, c=colours, s=30, zorder=3, marker="D")
+    ax.axvline(0.0, color="#333333", lw=0.9, ls="--")
+    labels = [" · ".join(str(v) for v in r) for r in _label_parts(rows)]
+    ax.set_yticks(y, labels)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.grid(axis="y", visible=False)
+    p_values = rows["p_value"] if "p_value" in rows else [None] * len(rows)
+    trans = ax.get_yaxis_transform()  # x in axes fraction, y in data
+    for yi, p in zip(y, p_values, strict=True):
+        ax.text(1.01, yi, format_p(p), transform=trans, va="center", fontsize=8)
+
+
+def _label_parts(rows: Any) -> list[tuple[Any, ...]]:
+    """Row labels without the analysis (it is the panel title)."""
+    cols = [c for c in ("metabolite", "term", "subgroup") if c in rows]
+    if not cols:
+        return [(lab,) for lab in rows["label"]]
+    return list(rows[cols].itertuples(index=False, name=None))
