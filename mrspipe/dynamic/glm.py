@@ -148,7 +148,7 @@ def fit_glm(
         pct = pct_se = np.full_like(beta, np.nan)
 
     def shape(a: np.ndarray) -> np.ndarray:
-        return a.reshape(*lead, *a.shape[1:])
+        return a.reshape(lead + a.shape[1:])
 
     return GLMResult(
         names=names, beta=shape(beta), se=shape(se), t=shape(tstat), p_value=shape(pval),
