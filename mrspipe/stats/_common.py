@@ -171,12 +171,17 @@ def cohens_dz(d: np.ndarray, alpha: float) -> tuple[float, tuple[float, float]]:
         return math.nan, (math.nan, math.nan)
     dz = float(d.mean() / sd)
     t_obs, df = dz * math.sqrt(n), n - 1
-    width = 10.0 + 2 * abs(t_obs)
+    # the interval is about t_obs -/+ z sqrt(1 + t_obs^2 / (2 df)); bracket generously
+    width = 3.0 * sps.norm.ppf(1 - alpha / 2) * math.sqrt(1 + t_obs**2 / (2 * df)) + 1.0
+
+    def excess(nc: float, prob: float) -> float:
+        cdf = sps.nct.cdf(t_obs, df, nc)
+        if not np.isfinite(cdf):  # far tails underflow to NaN in scipy: the cdf is ~0 or ~1
+            cdf = 0.0 if nc > t_obs else 1.0
+        return float(cdf) - prob
 
     def ncp_at(prob: float) -> float:
-        return optimize.brentq(
-            lambda nc: sps.nct.cdf(t_obs, df, nc) - prob, t_obs - width, t_obs + width
-        )
+        return optimize.brentq(excess, t_obs - width, t_obs + width, args=(prob,))
 
     return dz, (ncp_at(1 - alpha / 2) / math.sqrt(n), ncp_at(alpha / 2) / math.sqrt(n))
 

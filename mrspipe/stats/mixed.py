@@ -52,7 +52,12 @@ def require_statsmodels() -> Any:
 
 
 def fit_mixed(
-    y: np.ndarray, exog: pd.DataFrame, groups: np.ndarray, *, alpha: float
+    y: np.ndarray,
+    exog: pd.DataFrame,
+    groups: np.ndarray,
+    *,
+    alpha: float,
+    exog_vc: dict[str, dict[Any, np.ndarray]] | None = None,
 ) -> tuple[pd.DataFrame, bool] | None:
     """Fit a random-intercept MixedLM, catching its warnings.
 
@@ -65,6 +70,9 @@ def fit_mixed(
         Participant of each row.
     alpha : float
         1 - confidence level of the intervals.
+    exog_vc : dict, optional
+        Variance components as statsmodels takes them: ``exog_vc[name][group]`` is the
+        ``(rows of group, k)`` matrix of that component (rows in data order).
 
     Returns
     -------
@@ -76,10 +84,12 @@ def fit_mixed(
     sm = require_statsmodels()
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-    model = sm.MixedLM(np.asarray(y, float), exog, groups=np.asarray(groups))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
+            model = sm.MixedLM(
+                np.asarray(y, float), exog, groups=np.asarray(groups), exog_vc=exog_vc
+            )
             fit = model.fit(reml=True)
         except (np.linalg.LinAlgError, ValueError) as exc:
             logger.warning("MixedLM failed: %s", exc)
@@ -144,6 +154,17 @@ def _code(df: pd.DataFrame, conditions: tuple[str, str]) -> pd.DataFrame:
     return out
 
 
+def _random_slopes(data: pd.DataFrame) -> dict[str, dict[Any, np.ndarray]]:
+    """Random rise (time slope) per participant and per session, as variance components."""
+    vc: dict[str, dict[Any, np.ndarray]] = {"time|participant": {}, "time|session": {}}
+    for pid, grp in data.groupby("participant_id", sort=False):
+        t = grp["_time"].to_numpy(dtype=float)[:, None]
+        sessions = pd.get_dummies(grp["session_id"].astype(str)).to_numpy(dtype=float)
+        vc["time|participant"][pid] = t
+        vc["time|session"][pid] = sessions * t
+    return vc
+
+
 def mixed_response_rows(
     responses: pd.DataFrame, metabolite: Any, conditions: tuple[str, str], alpha: float
 ) -> list[dict[str, Any]]:
@@ -172,12 +193,15 @@ def mixed_timecourse_rows(
     baseline_window: tuple[float | None, float | None] = (None, 0.0),
     response_window: tuple[float | None, float | None] = (0.0, None),
 ) -> list[dict[str, Any]]:
-    """Per-frame model ``% change ~ condition * time * sex + (1 | participant)``.
+    """Per-frame model ``% change ~ condition * time * sex`` with random intercept and rise.
 
     Each session's time course is normalised to % change from its baseline-window mean; frames
     in the baseline window have ``time = -1/2``, in the response window ``+1/2``, others are left
-    out. The model with sex (subgroup ``all``, known-sex participants) gives all seven terms;
-    a model per sex (subgroups ``M``, ``F``) gives ``condition, time, condition:time``.
+    out. Random effects: an intercept per participant and a random ``time`` slope (rise) per
+    participant and per session (variance components), so the frames of one session are not
+    taken as independent evidence about its rise. The model with sex (subgroup ``all``,
+    known-sex participants) gives all seven terms; a model per sex (subgroups ``M``, ``F``)
+    gives ``condition, time, condition:time``.
     Analysis ``mixedlm_timecourse``.
     """
     tc = timecourses[timecourses["metabolite"] == metabolite]
@@ -190,7 +214,8 @@ def mixed_timecourse_rows(
     known = data.dropna(subset=["_sex"])
     if known["participant_id"].nunique() >= 4 and known["_sex"].nunique() == 2:
         fitted = fit_mixed(known["percent_change"], _design(known, ["condition", "time", "sex"]),
-                           known["participant_id"], alpha=alpha)  # fmt: skip
+                           known["participant_id"], alpha=alpha,
+                           exog_vc=_random_slopes(known))  # fmt: skip
         n = known["participant_id"].nunique()
         out += _rows(fitted, metabolite, "all", n, "mixedlm_timecourse")
     for sex, code in zip(SEXES, (0.5, -0.5), strict=True):
@@ -198,7 +223,8 @@ def mixed_timecourse_rows(
         if part["participant_id"].nunique() < 3:
             continue
         fitted = fit_mixed(part["percent_change"], _design(part, ["condition", "time"]),
-                           part["participant_id"], alpha=alpha)  # fmt: skip
+                           part["participant_id"], alpha=alpha,
+                           exog_vc=_random_slopes(part))  # fmt: skip
         out += _rows(fitted, metabolite, sex, part["participant_id"].nunique(),
                      "mixedlm_timecourse")  # fmt: skip
     return out
