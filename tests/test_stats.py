@@ -284,3 +284,34 @@ def test_clinical_scores(rng):
         crossover_stats(
             resp, conditions=CONDS, phenotype=phen.assign(timepoint="day1"), mixedlm=False
         )
+
+
+def test_pipeline_path_with_unknown_sex(rng):
+    """session_timecourses -> window_responses -> crossover_stats with one participant of
+    unknown sex: kept in 'all', out of the sex split and the models with sex."""
+    from mrspipe.dynamic import session_timecourses, window_responses
+
+    tc = simulate_timecourses(rng, n=10)
+    parts = []
+    for (pid, sid, cond, sex), grp in tc.groupby(
+        ["participant_id", "session_id", "condition", "sex"]
+    ):
+        frames = grp[["frame", "time_s", "metabolite", "estimate", "crlb_sd"]].assign(
+            time_s=lambda d: d["time_s"] + 600.0
+        )
+        sex = "n/a" if pid == "sub-00" else sex
+        info = {"participant_id": pid, "session_id": sid, "condition": cond, "sex": sex}
+        events = pd.DataFrame({"onset": [600.0], "duration": [2400.0], "trial_type": ["infusion"]})
+        parts.append(session_timecourses(frames, info, events=events))
+    tcs = pd.concat(parts, ignore_index=True)
+    np.testing.assert_allclose(np.sort(tcs["time_s"].unique()), np.sort(tc["time_s"].unique()))
+    resp = window_responses(tcs)
+    assert resp["sex"].isna().sum() == 2  # sub-00, both sessions
+    st = crossover_stats(resp, conditions=CONDS, timecourses=tcs, alpha=ALPHA)
+    assert _get(st, "paired", "naltrexone-placebo")["n"] == 10
+    assert _get(st, "paired", "naltrexone-placebo", "M")["n"] == 4
+    assert _get(st, "paired", "naltrexone-placebo", "F")["n"] == 5
+    assert _get(st, "mixedlm", "condition:sex")["n"] == 9
+    assert _get(st, "mixedlm_timecourse", "condition:time:sex")["n"] == 9
+    p = st["p_value"].dropna()
+    assert len(p) > 20 and p.between(0, 1).all()
