@@ -1,0 +1,366 @@
+"""Tidy time-course tables: frame estimates -> ``timecourses`` -> windows -> ``responses``.
+
+Times are in seconds relative to the first infusion onset of the session's ``events.tsv``.
+A window ``(start, end)`` selects the frames with ``start <= time_s < end`` (``None`` is an open
+end), so the default baseline ``(None, 0)`` is every frame before the onset and the default
+response ``(0, None)`` every frame from the onset on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._logging import logger
+from ..errors import ConfigError, StudyLayoutError
+
+__all__ = [
+    "TIMECOURSE_COLUMNS",
+    "RESPONSE_COLUMNS",
+    "DEFAULT_RATIOS",
+    "infusion_event",
+    "infusion_onset",
+    "normalise_sex",
+    "add_ratios",
+    "session_timecourses",
+    "select_window",
+    "percent_change_timecourses",
+    "window_responses",
+]
+
+TIMECOURSE_COLUMNS = (
+    "participant_id", "session_id", "condition", "sex", "frame", "time_s", "metabolite",
+    "estimate", "crlb_sd",
+)  # fmt: skip
+RESPONSE_COLUMNS = (
+    "participant_id", "session_id", "condition", "sex", "metabolite", "baseline", "response",
+    "percent_change",
+)  # fmt: skip
+SESSION_KEYS = ("participant_id", "session_id", "condition", "sex")
+
+#: ratio name -> (numerator, denominator); Glx/tNAA is the GO-MARK outcome.
+DEFAULT_RATIOS: dict[str, tuple[str, str]] = {
+    "Glx/tNAA": ("Glx", "tNAA"),
+    "Glu/tNAA": ("Glu", "tNAA"),
+    "Glu/tCr": ("Glu", "tCr"),
+    "Glx/tCr": ("Glx", "tCr"),
+}
+
+_SEX = {"m": "M", "male": "M", "man": "M", "f": "F", "female": "F", "woman": "F"}
+
+Window = tuple[float | None, float | None]
+
+
+def normalise_sex(value: Any) -> Any:
+    """Map ``M/F/male/female`` (any case) to ``'M'``/``'F'``; anything else to ``NaN``."""
+    if isinstance(value, str):
+        return _SEX.get(value.strip().lower(), np.nan)
+    return np.nan
+
+
+def infusion_event(
+    events: pd.DataFrame, *, trial_type: str | None = None, source: Any = None
+) -> tuple[float, float]:
+    """Onset and duration of the first infusion in an ``events.tsv`` table.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Columns ``onset`` (s from the first transient), ``duration`` (s, optional) and
+        ``trial_type`` (optional).
+    trial_type : str, optional
+        Substring (case-insensitive) of ``trial_type`` that marks the infusion. Default: the first
+        event whose ``trial_type`` contains ``'infusion'``, else the first event.
+    source : path-like, optional
+        The events file, named in error messages.
+
+    Returns
+    -------
+    onset : float, s
+    duration : float, s
+        ``nan`` when the table has no ``duration`` (or it is ``n/a``).
+
+    Raises
+    ------
+    StudyLayoutError
+        If the table has no ``onset`` column or no (matching) event.
+    """
+    if "onset" not in events.columns:
+        raise StudyLayoutError("events table has no 'onset' column", source)
+    ev = events[pd.to_numeric(events["onset"], errors="coerce").notna()]
+    if ev.empty:
+        raise StudyLayoutError("events table has no event with a numeric onset", source)
+    ev = ev.assign(onset=pd.to_numeric(ev["onset"])).sort_values("onset", kind="stable")
+    types = ev["trial_type"].astype(str).str.lower() if "trial_type" in ev.columns else None
+    if trial_type is not None:
+        match = types.str.contains(trial_type.lower(), regex=False) if types is not None else None
+        if match is None or not match.any():
+            raise StudyLayoutError(f"no event with trial_type containing {trial_type!r}", source)
+        ev = ev[match.to_numpy()]
+    elif types is not None and (match := types.str.contains("infusion", regex=False)).any():
+        ev = ev[match.to_numpy()]
+    row = ev.iloc[0]
+    duration = pd.to_numeric(row.get("duration", np.nan), errors="coerce")
+    return float(row["onset"]), float(duration) if pd.notna(duration) else math.nan
+
+
+def infusion_onset(
+    events: pd.DataFrame, *, trial_type: str | None = None, source: Any = None
+) -> float:
+    """Onset (s from the first transient) of the first infusion; see :func:`infusion_event`."""
+    return infusion_event(events, trial_type=trial_type, source=source)[0]
+
+
+def add_ratios(
+    frames: pd.DataFrame,
+    *,
+    ratios: Mapping[str, tuple[str, str]] | None = None,
+    covariance: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Append ratio metabolites (``Glx/tNAA``, ...) with propagated CRLB.
+
+    For ``r = a / b``: ``sd_r = |r| sqrt((sd_a/a)^2 + (sd_b/b)^2 - 2 cov_ab / (a b))``
+    (first-order propagation; ``cov_ab = 0``, i.e. independence, unless given).
+
+    Parameters
+    ----------
+    frames : DataFrame
+        Long table with ``frame, metabolite, estimate, crlb_sd`` (other columns, e.g. ``time_s``,
+        are carried over from the numerator rows).
+    ratios : mapping, optional
+        Ratio name -> ``(numerator, denominator)``; default :data:`DEFAULT_RATIOS`. Ratios whose
+        metabolites are absent are skipped.
+    covariance : DataFrame, optional
+        ``frame, metabolite_a, metabolite_b, covariance`` (either order) from the fit.
+
+    Returns
+    -------
+    DataFrame
+        ``frames`` with the ratio rows appended.
+    """
+    ratios = DEFAULT_RATIOS if ratios is None else ratios
+    present = set(frames["metabolite"])
+    cov = _covariance_lookup(covariance)
+    extra = []
+    for name, (num, den) in ratios.items():
+        if num not in present or den not in present:
+            logger.debug("ratio %s skipped: %s or %s not fitted", name, num, den)
+            continue
+        a = frames[frames["metabolite"] == num].set_index("frame")
+        b = frames[frames["metabolite"] == den].set_index("frame")
+        b = b.reindex(a.index)
+        r = a["estimate"] / b["estimate"]
+        cab = cov.get((num, den), pd.Series(dtype=float)).reindex(a.index).fillna(0.0)
+        rel = (a["crlb_sd"] / a["estimate"]) ** 2 + (b["crlb_sd"] / b["estimate"]) ** 2
+        rel = rel - 2.0 * cab / (a["estimate"] * b["estimate"])
+        out = a.assign(metabolite=name, estimate=r, crlb_sd=r.abs() * np.sqrt(rel.clip(lower=0)))
+        if "crlb_percent" in out.columns:
+            out["crlb_percent"] = 100.0 * out["crlb_sd"] / out["estimate"].abs()
+        extra.append(out.reset_index())
+    if not extra:
+        return frames
+    return pd.concat([frames, *extra], ignore_index=True)
+
+
+def _covariance_lookup(covariance: pd.DataFrame | None) -> dict[tuple[str, str], pd.Series]:
+    if covariance is None:
+        return {}
+    out: dict[tuple[str, str], pd.Series] = {}
+    for (ma, mb), grp in covariance.groupby(["metabolite_a", "metabolite_b"], sort=False):
+        series = grp.set_index("frame")["covariance"].astype(float)
+        out[(str(ma), str(mb))] = series
+        out[(str(mb), str(ma))] = series
+    return out
+
+
+def session_timecourses(
+    frames: pd.DataFrame,
+    session: Mapping[str, Any] | Any,
+    *,
+    onset: float | None = None,
+    events: pd.DataFrame | None = None,
+    trial_type: str | None = None,
+    frame_times: Sequence[float] | np.ndarray | None = None,
+    ratios: Mapping[str, tuple[str, str]] | None = None,
+    covariance: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Build one session's rows of the tidy ``timecourses`` table.
+
+    Parameters
+    ----------
+    frames : DataFrame
+        Frame-wise fit estimates ``frame, metabolite, estimate, crlb_sd`` and ``time_s`` (s from
+        the first transient), e.g. ``FitResult.table()``; ``time_s`` may instead come from
+        ``frame_times``.
+    session : mapping or object
+        ``participant_id, session_id, condition, sex`` as keys or attributes (e.g. a
+        ``mrspipe.io.bids.Session``). ``sex`` is normalised to ``M``/``F``/``NaN``.
+    onset : float, s, optional
+        Infusion onset from the first transient. Give this or ``events``.
+    events : DataFrame, optional
+        The session's ``events.tsv``; the onset comes from :func:`infusion_onset`.
+    trial_type : str, optional
+        Passed to :func:`infusion_onset`.
+    frame_times : (n_frames,) float array, s, optional
+        Time of each frame (indexed by ``frame``) when ``frames`` has no ``time_s``.
+    ratios, covariance
+        Passed to :func:`add_ratios`; ``ratios={}`` adds none.
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`TIMECOURSE_COLUMNS`, ``time_s`` relative to the onset.
+    """
+    if (onset is None) == (events is None):
+        raise ConfigError("give exactly one of onset= or events= to place the infusion")
+    if onset is None:
+        onset = infusion_onset(events, trial_type=trial_type)  # type: ignore[arg-type]
+    missing = {"frame", "metabolite", "estimate", "crlb_sd"} - set(frames.columns)
+    if missing:
+        raise ConfigError(f"frame estimates lack columns {sorted(missing)}")
+    df = frames.copy()
+    if frame_times is not None:
+        times = np.asarray(frame_times, dtype=float)
+        idx = df["frame"].to_numpy(dtype=int)
+        if idx.min() < 0 or idx.max() >= times.size:
+            raise ConfigError(f"frame index out of range of frame_times ({times.size} frames)")
+        df["time_s"] = times[idx]
+    elif "time_s" not in df.columns:
+        raise ConfigError("frame estimates have no time_s column and no frame_times were given")
+    df = add_ratios(df, ratios=ratios, covariance=covariance)
+    df["time_s"] = df["time_s"].astype(float) - float(onset)
+    for key in SESSION_KEYS:
+        value = session.get(key) if isinstance(session, Mapping) else getattr(session, key, None)
+        df[key] = normalise_sex(value) if key == "sex" else value
+    df = df.sort_values(["metabolite", "frame"], kind="stable")
+    return df.loc[:, list(TIMECOURSE_COLUMNS)].reset_index(drop=True)
+
+
+def select_window(time_s: pd.Series | np.ndarray, window: Window | None) -> np.ndarray:
+    """Boolean mask of ``start <= time_s < end`` (``None`` ends are open)."""
+    t = np.asarray(time_s, dtype=float)
+    if window is None:
+        return np.ones(t.shape, dtype=bool)
+    start, end = window
+    start = -np.inf if start is None else float(start)
+    end = np.inf if end is None else float(end)
+    if not start < end:
+        raise ConfigError(f"window start must be before its end, got ({start}, {end}) s")
+    return (t >= start) & (t < end)
+
+
+def _plain_mean(est: pd.Series, sd: pd.Series) -> tuple[float, float]:
+    return float(est.mean()), float(np.sqrt((sd**2).sum()) / len(sd))
+
+
+def _ivw_mean(est: pd.Series, sd: pd.Series) -> tuple[float, float]:
+    w = 1.0 / sd.to_numpy(dtype=float) ** 2
+    if not np.all(np.isfinite(w)):
+        raise ConfigError("inverse-variance weighting needs finite, non-zero crlb_sd")
+    return float(np.sum(w * est.to_numpy()) / w.sum()), float(1.0 / np.sqrt(w.sum()))
+
+
+#: window averaging: name -> (estimates, crlb_sd) -> (mean, standard error from the CRLBs)
+WEIGHTINGS: dict[str, Callable[[pd.Series, pd.Series], tuple[float, float]]] = {
+    "mean": _plain_mean,
+    "inverse_variance": _ivw_mean,
+}
+
+
+def window_responses(
+    timecourses: pd.DataFrame,
+    *,
+    baseline_window: Window = (None, 0.0),
+    response_window: Window = (0.0, None),
+    weighting: str = "mean",
+) -> pd.DataFrame:
+    """Average each session's time course over a baseline and a response window.
+
+    Parameters
+    ----------
+    timecourses : DataFrame
+        The tidy ``timecourses`` table.
+    baseline_window, response_window : (start, end), s relative to the onset
+        ``None`` is an open end; frames with ``start <= time_s < end`` are averaged.
+    weighting : {'mean', 'inverse_variance'}
+        ``'mean'`` (default): plain mean, unbiased whatever the CRLBs, which are themselves
+        estimates and shrink with a narrowing (BOLD) line. ``'inverse_variance'``: weights
+        ``1 / crlb_sd**2``, lower variance when CRLBs are trustworthy.
+
+    Returns
+    -------
+    DataFrame
+        :data:`RESPONSE_COLUMNS` plus ``baseline_se, response_se, percent_change_se`` (from the
+        CRLBs, first-order) and ``n_baseline, n_response`` (frames averaged). A session with an
+        empty window gets ``NaN`` (logged); all sessions empty raises :class:`ConfigError`.
+    """
+    if weighting not in WEIGHTINGS:
+        raise ConfigError(f"weighting must be one of {sorted(WEIGHTINGS)}, got {weighting!r}")
+    avg = WEIGHTINGS[weighting]
+    base_mask = select_window(timecourses["time_s"], baseline_window)
+    resp_mask = select_window(timecourses["time_s"], response_window)
+    if not base_mask.any() or not resp_mask.any():
+        which = "baseline" if not base_mask.any() else "response"
+        raise ConfigError(f"no frame of any session falls in the {which} window")
+    keys = [*SESSION_KEYS, "metabolite"]
+    tc = timecourses.assign(_b=base_mask, _r=resp_mask)
+    rows = []
+    for key, grp in tc.groupby(keys, sort=True, dropna=False):
+        b, r = grp[grp["_b"]], grp[grp["_r"]]
+        bm, bse = avg(b["estimate"], b["crlb_sd"]) if len(b) else (np.nan, np.nan)
+        rm, rse = avg(r["estimate"], r["crlb_sd"]) if len(r) else (np.nan, np.nan)
+        if not (len(b) and len(r)):
+            logger.warning("session %s/%s: empty window for %s", key[0], key[1], key[4])
+        rows.append((*key, bm, rm, bse, rse, len(b), len(r)))
+    out = pd.DataFrame(
+        rows,
+        columns=[*keys, "baseline", "response", "baseline_se", "response_se", "n_baseline",
+                 "n_response"],
+    )  # fmt: skip
+    ratio = out["response"] / out["baseline"]
+    out["percent_change"] = 100.0 * (ratio - 1.0)
+    rel = np.sqrt(
+        (out["response_se"] / out["response"]) ** 2 + (out["baseline_se"] / out["baseline"]) ** 2
+    )
+    out["percent_change_se"] = 100.0 * ratio.abs() * rel
+    extra = ["baseline_se", "response_se", "percent_change_se", "n_baseline", "n_response"]
+    return out.loc[:, [*RESPONSE_COLUMNS, *extra]]
+
+
+def percent_change_timecourses(
+    timecourses: pd.DataFrame,
+    *,
+    baseline_window: Window = (None, 0.0),
+    weighting: str = "mean",
+) -> pd.DataFrame:
+    """Express each session's time course as % change from its baseline-window mean.
+
+    Returns
+    -------
+    DataFrame
+        ``timecourses`` with ``baseline`` (the session's baseline mean), ``percent_change``
+        (``100 (estimate / baseline - 1)``) and ``percent_change_sd`` (``100 crlb_sd /
+        baseline``, the frame's own uncertainty; the baseline's is common to the session).
+    """
+    if weighting not in WEIGHTINGS:
+        raise ConfigError(f"weighting must be one of {sorted(WEIGHTINGS)}, got {weighting!r}")
+    avg = WEIGHTINGS[weighting]
+    mask = select_window(timecourses["time_s"], baseline_window)
+    if not mask.any():
+        raise ConfigError("no frame of any session falls in the baseline window")
+    keys = [*SESSION_KEYS, "metabolite"]
+    base = (
+        timecourses[mask]
+        .groupby(keys, sort=False, dropna=False)
+        .apply(lambda g: avg(g["estimate"], g["crlb_sd"])[0], include_groups=False)
+        .rename("baseline")
+        .reset_index()
+    )
+    out = timecourses.merge(base, on=keys, how="left")
+    out["percent_change"] = 100.0 * (out["estimate"] / out["baseline"] - 1.0)
+    out["percent_change_sd"] = 100.0 * out["crlb_sd"] / out["baseline"].abs()
+    return out

@@ -1,0 +1,230 @@
+"""Linear mixed models (statsmodels MixedLM) for the crossover: condition x sex (x time).
+
+Coding: condition +1/2 (active) and -1/2 (reference), sex +1/2 (M) and -1/2 (F), time +1/2
+(response window) and -1/2 (baseline window). With this effect coding every main effect is the
+difference averaged over the other factors (``condition`` = active minus reference, ``sex`` = M
+minus F, ``time`` = response minus baseline) and every two-way interaction is a difference of
+differences (``condition:sex`` = (active - reference) in M minus in F; ``condition:time`` =
+the active-minus-reference difference of the rise, GO-MARK's condition x time). Random intercept
+per participant; REML; Wald z intervals and p-values as statsmodels reports them (optimistic for
+few participants: the paired t-tests are the small-sample reference).
+
+statsmodels is the ``[stats]`` extra and is imported only when a model is fitted.
+"""
+
+from __future__ import annotations
+
+import warnings
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._logging import logger
+from ..dynamic import normalise_sex, percent_change_timecourses, select_window
+from ..errors import MissingExtraError
+from ._common import SEXES, row
+
+__all__ = ["require_statsmodels", "fit_mixed", "mixed_response_rows", "mixed_timecourse_rows"]
+
+#: model column -> readable term in the stats table
+TERMS = {
+    "condition": "condition",
+    "sex": "sex",
+    "time": "time",
+    "condition:sex": "condition:sex",
+    "condition:time": "condition:time",
+    "time:sex": "time:sex",
+    "condition:time:sex": "condition:time:sex",
+}
+
+
+def require_statsmodels() -> Any:
+    """Import and return ``statsmodels.api``, or raise :class:`MissingExtraError`."""
+    try:
+        import statsmodels.api as sm
+    except ImportError:
+        raise MissingExtraError(
+            'mixed models need statsmodels: pip install "mrspipe[stats]"'
+        ) from None
+    return sm
+
+
+def fit_mixed(
+    y: np.ndarray,
+    exog: pd.DataFrame,
+    groups: np.ndarray,
+    *,
+    alpha: float,
+    exog_vc: dict[str, dict[Any, np.ndarray]] | None = None,
+) -> tuple[pd.DataFrame, bool] | None:
+    """Fit a random-intercept MixedLM, catching its warnings.
+
+    Parameters
+    ----------
+    y : (n,) float array
+    exog : DataFrame, (n, p)
+        Fixed-effect design with an ``intercept`` column.
+    groups : (n,) array
+        Participant of each row.
+    alpha : float
+        1 - confidence level of the intervals.
+    exog_vc : dict, optional
+        Variance components as statsmodels takes them: ``exog_vc[name][group]`` is the
+        ``(rows of group, k)`` matrix of that component (rows in data order).
+
+    Returns
+    -------
+    (DataFrame, bool) or None
+        Per fixed effect ``estimate, ci_low, ci_high, p_value`` (index = exog columns) and
+        whether the optimiser converged (statsmodels ``ConvergenceWarning`` about convergence is
+        recorded here, never raised); ``None`` if the fit failed outright (logged).
+    """
+    sm = require_statsmodels()
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model = sm.MixedLM(
+                np.asarray(y, float), exog, groups=np.asarray(groups), exog_vc=exog_vc
+            )
+            fit = model.fit(reml=True)
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            logger.warning("MixedLM failed: %s", exc)
+            return None
+    converged = bool(getattr(fit, "converged", True))
+    for w in caught:
+        logger.debug("MixedLM: %s: %s", w.category.__name__, w.message)
+        if issubclass(w.category, ConvergenceWarning) and "converge" in str(w.message).lower():
+            converged = False
+    names = list(exog.columns)
+    ci = fit.conf_int(alpha=alpha).loc[names]
+    table = pd.DataFrame(
+        {"estimate": fit.fe_params.loc[names], "ci_low": ci.iloc[:, 0], "ci_high": ci.iloc[:, 1],
+         "p_value": fit.pvalues.loc[names]}
+    )  # fmt: skip
+    return table, converged
+
+
+def _design(data: pd.DataFrame, factors: list[str]) -> pd.DataFrame:
+    """Intercept, the coded factors and all their interactions, named ``a:b:c``."""
+    cols: dict[str, np.ndarray] = {"intercept": np.ones(len(data))}
+    order = ["condition", "time", "sex"]
+    present = [f for f in order if f in factors]
+    for k in range(1, len(present) + 1):
+        for combo in combinations(present, k):
+            cols[":".join(combo)] = np.prod([data[f"_{f}"].to_numpy() for f in combo], axis=0)
+    return pd.DataFrame(cols, index=data.index)
+
+
+def _rows(
+    fitted: tuple[pd.DataFrame, bool] | None,
+    metabolite: Any,
+    subgroup: str,
+    n: int,
+    analysis: str = "mixedlm",
+) -> list[dict[str, Any]]:
+    if fitted is None:
+        return []
+    table, converged = fitted
+    return [
+        row(
+            metabolite,
+            analysis,
+            TERMS[name],
+            subgroup,
+            r.estimate,
+            (r.ci_low, r.ci_high),
+            r.p_value,
+            n,
+            converged=converged,
+        )  # fmt: skip
+        for name, r in table.iterrows()
+        if name in TERMS
+    ]
+
+
+def _code(df: pd.DataFrame, conditions: tuple[str, str]) -> pd.DataFrame:
+    out = df[df["condition"].isin(conditions)].copy()
+    out["_condition"] = np.where(out["condition"] == conditions[0], 0.5, -0.5)
+    sex = out["sex"].map(normalise_sex)
+    out["_sex"] = sex.map({"M": 0.5, "F": -0.5}).astype(float)
+    return out
+
+
+def _random_slopes(data: pd.DataFrame) -> dict[str, dict[Any, np.ndarray]]:
+    """Random rise (time slope) per participant and per session, as variance components."""
+    vc: dict[str, dict[Any, np.ndarray]] = {"time|participant": {}, "time|session": {}}
+    for pid, grp in data.groupby("participant_id", sort=False):
+        t = grp["_time"].to_numpy(dtype=float)[:, None]
+        sessions = pd.get_dummies(grp["session_id"].astype(str)).to_numpy(dtype=float)
+        vc["time|participant"][pid] = t
+        vc["time|session"][pid] = sessions * t
+    return vc
+
+
+def mixed_response_rows(
+    responses: pd.DataFrame, metabolite: Any, conditions: tuple[str, str], alpha: float
+) -> list[dict[str, Any]]:
+    """Per-session model ``percent_change ~ condition * sex + (1 | participant)``.
+
+    Participants of unknown sex are left out of this model. Rows: analysis ``mixedlm``, terms
+    ``condition, sex, condition:sex``, subgroup ``all``, ``n`` = participants.
+    """
+    data = _code(responses[responses["metabolite"] == metabolite], conditions)
+    data = data.dropna(subset=["_sex", "percent_change"])
+    n = data["participant_id"].nunique()
+    if n < 4 or data["_sex"].nunique() < 2:
+        logger.info("%s: too few participants of known sex for the mixed model", metabolite)
+        return []
+    fitted = fit_mixed(data["percent_change"], _design(data, ["condition", "sex"]),
+                       data["participant_id"], alpha=alpha)  # fmt: skip
+    return _rows(fitted, metabolite, "all", n)
+
+
+def mixed_timecourse_rows(
+    timecourses: pd.DataFrame,
+    metabolite: Any,
+    conditions: tuple[str, str],
+    alpha: float,
+    *,
+    baseline_window: tuple[float | None, float | None] = (None, 0.0),
+    response_window: tuple[float | None, float | None] = (0.0, None),
+) -> list[dict[str, Any]]:
+    """Per-frame model ``% change ~ condition * time * sex`` with random intercept and rise.
+
+    Each session's time course is normalised to % change from its baseline-window mean; frames
+    in the baseline window have ``time = -1/2``, in the response window ``+1/2``, others are left
+    out. Random effects: an intercept per participant and a random ``time`` slope (rise) per
+    participant and per session (variance components), so the frames of one session are not
+    taken as independent evidence about its rise. The model with sex (subgroup ``all``,
+    known-sex participants) gives all seven terms; a model per sex (subgroups ``M``, ``F``)
+    gives ``condition, time, condition:time``.
+    Analysis ``mixedlm_timecourse``.
+    """
+    tc = timecourses[timecourses["metabolite"] == metabolite]
+    tc = percent_change_timecourses(tc, baseline_window=baseline_window)
+    base = select_window(tc["time_s"], baseline_window)
+    resp = select_window(tc["time_s"], response_window)
+    tc = tc[base | resp].assign(_time=np.where(resp[base | resp], 0.5, -0.5))
+    data = _code(tc, conditions).dropna(subset=["percent_change"])
+    out: list[dict[str, Any]] = []
+    known = data.dropna(subset=["_sex"])
+    if known["participant_id"].nunique() >= 4 and known["_sex"].nunique() == 2:
+        fitted = fit_mixed(known["percent_change"], _design(known, ["condition", "time", "sex"]),
+                           known["participant_id"], alpha=alpha,
+                           exog_vc=_random_slopes(known))  # fmt: skip
+        n = known["participant_id"].nunique()
+        out += _rows(fitted, metabolite, "all", n, "mixedlm_timecourse")
+    for sex, code in zip(SEXES, (0.5, -0.5), strict=True):
+        part = data[data["_sex"] == code]
+        if part["participant_id"].nunique() < 3:
+            continue
+        fitted = fit_mixed(part["percent_change"], _design(part, ["condition", "time"]),
+                           part["participant_id"], alpha=alpha,
+                           exog_vc=_random_slopes(part))  # fmt: skip
+        out += _rows(fitted, metabolite, sex, part["participant_id"].nunique(),
+                     "mixedlm_timecourse")  # fmt: skip
+    return out
