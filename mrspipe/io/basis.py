@@ -172,6 +172,10 @@ def _read_raw_folder(path: Path) -> dict[str, Any]:
 def _read_fsl_folder(path: Path) -> dict[str, Any]:
     files = _member_files(path, "fsl")
     recs = [read_fsl_basis_file(p) for p in files]
+    order = [r["meta"].get("index") for r in recs]
+    if all(isinstance(i, int) for i in order) and len(set(order)) == len(order):
+        files = [files[i] for i in np.argsort(order)]  # the order mrspipe wrote them in
+        recs = [recs[i] for i in np.argsort(order)]
     names = [r["name"] for r in recs]
     nuclei = {r["nucleus"] for r in recs if r["nucleus"]}
     return {

@@ -105,12 +105,12 @@ def write_fsl_basis(
 
     FIDs are in mrspipe's convention with 0 Hz at 4.65 ppm; they are conjugated on writing.
     Floats are written with ``repr`` precision, so reading back is exact. ``file_stems``
-    (default: the names) are the file names without ``.json``.
+    (default: the names) are the file names without ``.json``; ``meta.index`` keeps the order.
     """
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     stems = names if file_stems is None else file_stems
-    for name, stem, fid in zip(names, stems, fids, strict=True):
+    for index, (name, stem, fid) in enumerate(zip(names, stems, fids, strict=True)):
         stored = np.conj(fid)
         doc = {
             "basis": {
@@ -123,6 +123,7 @@ def write_fsl_basis(
             },
             "meta": {
                 "writer": "mrspipe",
+                "index": index,
                 "nucleus": nucleus,
                 "echo_time_s": None if echo_time is None else float(echo_time),
                 **(extra_meta or {}),

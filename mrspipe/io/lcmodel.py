@@ -130,7 +130,9 @@ def parse_namelist_text(text: str, path: str | os.PathLike[str] = "") -> LCModel
     pos = 0
     first = _NAMELIST_START.search(text)
     if first is None:
-        raise MRSFormatError("no LCModel namelist ($NAME ... $END) found", path)
+        raise MRSFormatError(
+            "no LCModel namelist ($NAME ... $END) found: not an LCModel file", path
+        )
     if text[: first.start()].strip():
         raise MRSFormatError("text before the first namelist: not an LCModel file", path)
     pos = first.start()
