@@ -147,7 +147,7 @@ def _first(value: Any) -> Any:
 
 
 def _number(value: Any) -> float | None:
-    """A header number (or a one-element list of one), else None."""
+    """Return a header number (or the one in a one-element list), else None."""
     value = _first(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
