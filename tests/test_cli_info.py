@@ -23,8 +23,9 @@ def _basis() -> Basis:
 
 def test_info_nifti(tmp_path, capsys, rng):
     fids = (rng.standard_normal((4, 64)) + 1j * rng.standard_normal((4, 64))).astype(complex)
-    path = save_mrs(MRSData(fids, 5e-4, 123.2, dims=("dyn",), repetition_time=2.0),
-                    tmp_path / "d.nii.gz")
+    path = save_mrs(
+        MRSData(fids, 5e-4, 123.2, dims=("dyn",), repetition_time=2.0), tmp_path / "d.nii.gz"
+    )
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
     assert "dyn" in out and "123.200000 MHz" in out and "transients   4 over 6.0 s" in out
@@ -74,8 +75,11 @@ def _bad_files(tmp_path, rng):
     real.header.extensions.append(nib.nifti1.Nifti1Extension(44, json.dumps(hdr).encode()))
     nib.save(real, tmp_path / "real.nii.gz")
     nocf = nib.Nifti2Image(arr, np.eye(4))
-    nocf.header.extensions.append(nib.nifti1.Nifti1Extension(
-        44, json.dumps({"ResonantNucleus": ["1H"], "dim_5": "DIM_DYN"}).encode()))
+    nocf.header.extensions.append(
+        nib.nifti1.Nifti1Extension(
+            44, json.dumps({"ResonantNucleus": ["1H"], "dim_5": "DIM_DYN"}).encode()
+        )
+    )
     nib.save(nocf, tmp_path / "nocf.nii.gz")
     (tmp_path / "empty_folder").mkdir()
     (tmp_path / "empty_folder" / "readme.md").write_text("x")

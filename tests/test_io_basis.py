@@ -47,20 +47,29 @@ def toy_basis(*, ppm_reference: float = 4.65, n: int = 1024, te: float | None = 
     """Singlets/doublet at known shifts (internal convention), 3 Hz lines, 123.2 MHz."""
     dwell, cf = 2.5e-4, 123.2
     t = np.arange(n) * dwell
-    lines = {"NAA": [(2.01, 3.0)], "Cr": [(3.03, 3.0), (3.92, 2.0)], "Cho": [(3.21, 9.0)],
-             "Lac": [(1.31 - 0.028, 1.5), (1.31 + 0.028, 1.5)]}
-    fids = np.array([
-        sum(a * np.exp(2j * np.pi * (d - ppm_reference) * cf * t) for d, a in peaks)
-        * np.exp(-np.pi * 3.0 * t)
-        for peaks in lines.values()
-    ])
+    lines = {
+        "NAA": [(2.01, 3.0)],
+        "Cr": [(3.03, 3.0), (3.92, 2.0)],
+        "Cho": [(3.21, 9.0)],
+        "Lac": [(1.31 - 0.028, 1.5), (1.31 + 0.028, 1.5)],
+    }
+    fids = np.array(
+        [
+            sum(a * np.exp(2j * np.pi * (d - ppm_reference) * cf * t) for d, a in peaks)
+            * np.exp(-np.pi * 3.0 * t)
+            for peaks in lines.values()
+        ]
+    )
     return Basis(tuple(lines), fids, dwell, cf, echo_time=te, ppm_reference=ppm_reference)
 
 
 # -- every basis set in the shared data ---------------------------------------------------------
 @pytest.mark.shared_data
-@pytest.mark.parametrize(("rel", "kwargs", "n_met", "n_points", "field"), SHARED_BASES,
-                         ids=[c[0].split("/")[-1] or c[0] for c in SHARED_BASES])
+@pytest.mark.parametrize(
+    ("rel", "kwargs", "n_met", "n_points", "field"),
+    SHARED_BASES,
+    ids=[c[0].split("/")[-1] or c[0] for c in SHARED_BASES],
+)
 def test_shared_basis_loads_with_naa_at_2_01(shared_data, rel, kwargs, n_met, n_points, field):
     basis = load_basis(shared_data / rel, **kwargs)
     assert basis.n_metabolites == n_met
@@ -119,9 +128,13 @@ def test_ismrm_basis_agrees_across_formats(shared_data):
         return np.fft.fftshift(np.fft.fft(fid))[window]
 
     for label, other in others.items():
-        on_grid = resample_basis(other, dwell_time=ref.dwell_time, n_points=ref.n_points,
-                                 spectrometer_frequency=ref.spectrometer_frequency,
-                                 ppm_reference=ref.ppm_reference)
+        on_grid = resample_basis(
+            other,
+            dwell_time=ref.dwell_time,
+            n_points=ref.n_points,
+            spectrometer_frequency=ref.spectrometer_frequency,
+            ppm_reference=ref.ppm_reference,
+        )
         common = [n for n in ref.names if n in on_grid.names]
         assert len(common) >= 21
         for name in common:
@@ -177,8 +190,9 @@ def test_writing_rereferences_to_4_65(tmp_path):
     save_basis(basis, tmp_path / "ref.BASIS", format="lcmodel")
     back = load_basis(tmp_path / "ref.BASIS")
     assert back.ppm_reference == 4.65
-    assert peak_ppm(back, "NAA", 1.5, 2.5) == pytest.approx(peak_ppm(basis, "NAA", 1.5, 2.5),
-                                                            abs=0.002)
+    assert peak_ppm(back, "NAA", 1.5, 2.5) == pytest.approx(
+        peak_ppm(basis, "NAA", 1.5, 2.5), abs=0.002
+    )
 
 
 def test_overwrite_refused(tmp_path):
@@ -250,8 +264,10 @@ def test_check_basis_matches_rejects(change, message):
 
 # -- parser variants and bad input --------------------------------------------------------------
 def _handmade_basis_text(values: np.ndarray) -> str:
-    body = "\n".join(" ".join(f"{v:.8E}".replace("E", "D") for v in values[i:i + 2])
-                     for i in range(0, values.size, 2))
+    body = "\n".join(
+        " ".join(f"{v:.8E}".replace("E", "D") for v in values[i : i + 2])
+        for i in range(0, values.size, 2)
+    )
     return (
         " &SEQPAR HZPPPM = 1.232D+02, ECHOT = 30.0, SEQ = 'PRESS' /\n"
         " $BASIS1\n IDBASI =\n 'two-line, quoted ''id''',\n FMTBAS = '(2E15.6)',\n"

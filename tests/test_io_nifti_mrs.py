@@ -79,8 +79,9 @@ def test_synthetic_brain_naa_at_2_01(shared_data, name):
     b0 = data.with_fids(data.fids[:, 0], dims=("dyn",))
     assert peak_ppm(b0, 1.8, 2.2) == pytest.approx(2.01, abs=0.03)
     assert peak_ppm(b0, 2.9, 3.1) == pytest.approx(3.03, abs=0.03)
-    assert orientation_score(b0.fids, b0.dwell_time, b0.spectrometer_frequency,
-                             b0.ppm_reference) > 0.5
+    assert (
+        orientation_score(b0.fids, b0.dwell_time, b0.spectrometer_frequency, b0.ppm_reference) > 0.5
+    )
 
 
 @pytest.mark.shared_data
@@ -94,8 +95,12 @@ def test_invivo_7t_naa_orientation_and_position(shared_data):
     naa = peak_ppm(data, 1.8, 2.2)
     assert naa == pytest.approx(2.01, abs=0.05)
     assert peak_ppm(data, 2.9, 3.1) - naa == pytest.approx(1.02, abs=0.02)
-    assert orientation_score(data.fids, data.dwell_time, data.spectrometer_frequency,
-                             data.ppm_reference) > 0.3
+    assert (
+        orientation_score(
+            data.fids, data.dwell_time, data.spectrometer_frequency, data.ppm_reference
+        )
+        > 0.3
+    )
 
 
 @pytest.mark.shared_data
@@ -112,14 +117,20 @@ def test_shared_round_trip_is_lossless_and_valid(shared_data, tmp_path, rel):
     for axis, header in data.dim_headers.items():
         for key in header:
             assert dim_header_values(back, axis, key) == dim_header_values(data, axis, key)
-    for attr in ("dwell_time", "spectrometer_frequency", "echo_time", "repetition_time",
-                 "ppm_reference"):
+    for attr in (
+        "dwell_time",
+        "spectrometer_frequency",
+        "echo_time",
+        "repetition_time",
+        "ppm_reference",
+    ):
         assert getattr(back, attr) == pytest.approx(getattr(data, attr), rel=1e-12), attr
     assert back.nucleus == data.nucleus
     assert set(back.header) == set(data.header)
     # the stored array itself is unchanged (same handedness on disk)
-    np.testing.assert_array_equal(np.asanyarray(nib.load(out).dataobj),
-                                  np.asanyarray(nib.load(src).dataobj))
+    np.testing.assert_array_equal(
+        np.asanyarray(nib.load(out).dataobj), np.asanyarray(nib.load(src).dataobj)
+    )
 
 
 @pytest.mark.shared_data
@@ -132,8 +143,15 @@ def test_writer_repairs_a_header_the_validator_rejects(shared_data, tmp_path):
 
 
 # -- header details -----------------------------------------------------------------------------
-def _write_raw_nifti(path: Path, arr: np.ndarray, hdr: dict | None, *, nifti1: bool = False,
-                     intent: str = "mrs_v0_2", dwell: float = 2.5e-4) -> Path:
+def _write_raw_nifti(
+    path: Path,
+    arr: np.ndarray,
+    hdr: dict | None,
+    *,
+    nifti1: bool = False,
+    intent: str = "mrs_v0_2",
+    dwell: float = 2.5e-4,
+) -> Path:
     cls = nib.Nifti1Image if nifti1 else nib.Nifti2Image
     img = cls(arr, np.eye(4))
     img.header.set_intent("none", name=intent)
@@ -142,7 +160,8 @@ def _write_raw_nifti(path: Path, arr: np.ndarray, hdr: dict | None, *, nifti1: b
     img.header.set_zooms(zooms)
     if hdr is not None:
         img.header.extensions.append(
-            nib.nifti1.Nifti1Extension(44, json.dumps(hdr).encode("utf-8")))
+            nib.nifti1.Nifti1Extension(44, json.dumps(hdr).encode("utf-8"))
+        )
     nib.save(img, path)
     return path
 
@@ -172,8 +191,13 @@ def test_nifti1_complex128_and_conjugation(tmp_path, rng):
     ],
 )
 def test_per_transient_times_from_dyn_header(tmp_path, rng, dyn_header):
-    hdr = {**BASE_HDR, "dim_5": "DIM_COIL", "dim_6": "DIM_DYN", "dim_6_header": dyn_header,
-           "RepetitionTime": 9.0}
+    hdr = {
+        **BASE_HDR,
+        "dim_5": "DIM_COIL",
+        "dim_6": "DIM_DYN",
+        "dim_6_header": dyn_header,
+        "RepetitionTime": 9.0,
+    }
     data = load_mrs(_write_raw_nifti(tmp_path / "t.nii.gz", _arr((1, 1, 1, 32, 2, 3), rng), hdr))
     key = next(iter(dyn_header))
     expected = dim_header_values(data, "dyn", key)
@@ -205,7 +229,8 @@ def test_msec_time_units(tmp_path, rng):
     img.header.set_xyzt_units(xyz="mm", t="msec")
     img.header.set_zooms((1.0, 1.0, 1.0, 0.25))
     img.header.extensions.append(
-        nib.nifti1.Nifti1Extension(44, json.dumps(BASE_HDR).encode("utf-8")))
+        nib.nifti1.Nifti1Extension(44, json.dumps(BASE_HDR).encode("utf-8"))
+    )
     nib.save(img, path)
     assert load_mrs(path).dwell_time == pytest.approx(2.5e-4)
 
@@ -232,10 +257,18 @@ def test_round_trip_property(sizes, tags, n_points, double, with_times, seed):
     dim_headers = {d: {"Index": list(range(s))} for d, s in zip(dims, sizes, strict=True)}
     if with_times and "dyn" in dims:
         frame_times = np.cumsum(rng.uniform(0.5, 2.0, sizes[dims.index("dyn")]))
-    data = MRSData(fids, 1e-3 * rng.uniform(0.1, 1.0), 123.0 + rng.uniform(0, 200), dims=dims,
-                   echo_time=0.03, repetition_time=2.0, frame_times=frame_times,
-                   dim_info={d: f"axis {d}" for d in dims}, dim_headers=dim_headers,
-                   header={"ProtocolName": "prop", "MyKey": {"nested": [1, 2]}})
+    data = MRSData(
+        fids,
+        1e-3 * rng.uniform(0.1, 1.0),
+        123.0 + rng.uniform(0, 200),
+        dims=dims,
+        echo_time=0.03,
+        repetition_time=2.0,
+        frame_times=frame_times,
+        dim_info={d: f"axis {d}" for d in dims},
+        dim_headers=dim_headers,
+        header={"ProtocolName": "prop", "MyKey": {"nested": [1, 2]}},
+    )
     with tempfile.TemporaryDirectory() as tmp:
         path = save_mrs(data, Path(tmp) / "p.nii.gz")
         validate(path)
@@ -277,8 +310,10 @@ def test_not_nifti(tmp_path):
 
 
 def test_nifti_without_mrs_extension(tmp_path, rng):
-    _expect(_write_raw_nifti(tmp_path / "img.nii.gz", _arr((1, 1, 1, 16), rng), None),
-            "no NIfTI-MRS header extension")
+    _expect(
+        _write_raw_nifti(tmp_path / "img.nii.gz", _arr((1, 1, 1, 16), rng), None),
+        "no NIfTI-MRS header extension",
+    )
 
 
 def test_real_valued_data(tmp_path, rng):
@@ -287,8 +322,12 @@ def test_real_valued_data(tmp_path, rng):
 
 
 def test_missing_spectrometer_frequency(tmp_path, rng):
-    _expect(_write_raw_nifti(tmp_path / "nocf.nii.gz", _arr((1, 1, 1, 16), rng),
-                             {"ResonantNucleus": ["1H"]}), "SpectrometerFrequency")
+    _expect(
+        _write_raw_nifti(
+            tmp_path / "nocf.nii.gz", _arr((1, 1, 1, 16), rng), {"ResonantNucleus": ["1H"]}
+        ),
+        "SpectrometerFrequency",
+    )
 
 
 def test_missing_file(tmp_path):

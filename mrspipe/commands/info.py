@@ -17,12 +17,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "field and TE of a basis set (an LCModel .BASIS file, or a folder of .RAW, FSL-MRS "
         "JSON, jMRUI or plain-text FIDs).",
     )
-    p.add_argument("path", metavar="FILE", nargs="+",
-                   help="NIfTI-MRS file (.nii, .nii.gz), .BASIS file or basis folder")
-    p.add_argument("--dwell-time", type=float, metavar="S", default=None,
-                   help="dwell time in s for basis formats without one (text FIDs, .RAW)")
-    p.add_argument("--field", type=float, metavar="MHz", default=None,
-                   help="spectrometer frequency in MHz for basis formats without one")
+    p.add_argument(
+        "path",
+        metavar="FILE",
+        nargs="+",
+        help="NIfTI-MRS file (.nii, .nii.gz), .BASIS file or basis folder",
+    )
+    p.add_argument(
+        "--dwell-time",
+        type=float,
+        metavar="S",
+        default=None,
+        help="dwell time in s for basis formats without one (text FIDs, .RAW)",
+    )
+    p.add_argument(
+        "--field",
+        type=float,
+        metavar="MHz",
+        default=None,
+        help="spectrometer frequency in MHz for basis formats without one",
+    )
     p.set_defaults(func=run)
 
 
@@ -66,8 +80,9 @@ def describe(data) -> list[str]:  # noqa: ANN001
 def describe_basis(basis) -> list[str]:  # noqa: ANN001
     """Lines describing a :class:`~mrspipe.data.Basis`."""
     bandwidth = 1.0 / basis.dwell_time
-    flipped = "  (conjugated on load: looked flipped)" if basis.meta.get("conjugated_on_load") \
-        else ""
+    flipped = (
+        "  (conjugated on load: looked flipped)" if basis.meta.get("conjugated_on_load") else ""
+    )
     return [
         f"basis format {basis.meta.get('format', 'unknown')}{flipped}",
         f"metabolites  {basis.n_metabolites}: {', '.join(basis.names)}",
@@ -95,8 +110,9 @@ def run(args: argparse.Namespace) -> int:
         if _is_nifti(path):
             lines = describe(load_mrs(path))
         elif path.exists():
-            lines = describe_basis(load_basis(path, dwell_time=args.dwell_time,
-                                              spectrometer_frequency=args.field))
+            lines = describe_basis(
+                load_basis(path, dwell_time=args.dwell_time, spectrometer_frequency=args.field)
+            )
         else:
             lines = describe(load_mrs(path))  # raises "no such file" as an MRSFormatError
         if i:

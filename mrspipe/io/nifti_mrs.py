@@ -262,8 +262,11 @@ def load_mrs(path: str | os.PathLike[str]) -> MRSData:
     tr = _number(hdr.get("RepetitionTime"))
     ppm_ref = _number(hdr.get("SpecFreqChemShift"))
     field_backed = {"SpectrometerFrequency", "ResonantNucleus", "SpectralWidth"}
-    field_backed |= {k for k, v in (("EchoTime", te), ("RepetitionTime", tr),
-                                    ("SpecFreqChemShift", ppm_ref)) if v is not None}
+    field_backed |= {
+        k
+        for k, v in (("EchoTime", te), ("RepetitionTime", tr), ("SpecFreqChemShift", ppm_ref))
+        if v is not None
+    }
     rest = {
         k: v
         for k, v in hdr.items()
@@ -286,7 +289,6 @@ def load_mrs(path: str | os.PathLike[str]) -> MRSData:
         spatial_shape=spatial_shape,
         source=path,
     )
-
 
 
 def _header_extension(data: MRSData, non_spatial: list[str]) -> dict[str, Any]:
@@ -362,9 +364,7 @@ def save_mrs(
         non_spatial = dims
         arr = fids.reshape(tuple(data.spatial_shape) + fids.shape)
     if len(non_spatial) > 3:
-        raise MRSFormatError(
-            f"NIfTI-MRS holds at most 3 non-spatial axes, got {non_spatial}", path
-        )
+        raise MRSFormatError(f"NIfTI-MRS holds at most 3 non-spatial axes, got {non_spatial}", path)
     arr = np.moveaxis(arr, -1, 3)
     dtype = np.complex128 if arr.dtype == np.complex128 else np.complex64
     affine = data.affine if data.affine is not None else np.eye(4)
