@@ -262,6 +262,18 @@ def test_check_basis_matches_rejects(change, message):
         check_basis_matches(basis, data)
 
 
+@pytest.mark.shared_data
+def test_check_basis_matches_on_real_files(shared_data):
+    from mrspipe.io.nifti_mrs import load_mrs
+
+    data = load_mrs(shared_data / "dwmrs_pregame2021/synthetic/synthetic.nii.gz")
+    check_basis_matches(
+        load_basis(shared_data / "dwmrs_pregame2021/synthetic/basis_STEAM_TE45_TM60.BASIS"), data
+    )
+    with pytest.raises(BasisMismatchError, match="123.262 MHz but the data are at 298.062"):
+        check_basis_matches(load_basis(shared_data / SHARED_BASES[0][0]), data)
+
+
 # -- parser variants and bad input --------------------------------------------------------------
 def _handmade_basis_text(values: np.ndarray) -> str:
     body = "\n".join(

@@ -222,6 +222,14 @@ def test_tags_for_dropped_singleton_dims(tmp_path, rng):
     assert data.dims == ("coil", "dyn") and data.shape == (4, 1, 16)
 
 
+def test_mrsi_grid_keeps_spatial_axes(tmp_path, rng):
+    fids = _arr((2, 3, 1, 4, 16), rng)
+    data = MRSData(fids, 5e-4, 123.2, dims=("x", "y", "z", "dyn"), spatial_shape=(2, 3, 1))
+    back = load_mrs(save_mrs(data, tmp_path / "grid.nii.gz", validate=True))
+    assert back.dims == ("x", "y", "z", "dyn") and back.spatial_shape == (2, 3, 1)
+    np.testing.assert_array_equal(back.fids, fids)
+
+
 def test_msec_time_units(tmp_path, rng):
     path = tmp_path / "ms.nii.gz"
     img = nib.Nifti2Image(_arr((1, 1, 1, 16), rng), np.eye(4))

@@ -131,9 +131,10 @@ def load_basis(
     meta.setdefault("metabolites", list(rec["names"]))
     meta["conjugated_on_load"] = False
     if nuc == "1H":
-        score = orientation_score(fids, rec["dwell_time"], rec["spectrometer_frequency"], ref)
+        grid = (rec["dwell_time"], rec["spectrometer_frequency"], ref)
+        score = orientation_score(fids, *grid)
         meta["orientation_score"] = score
-        if score < -ORIENTATION_THRESHOLD:
+        if is_flipped(fids, *grid, threshold=ORIENTATION_THRESHOLD):
             logger.warning(
                 "%s: basis looks frequency-flipped (orientation score %.2f); conjugated it to "
                 "mrspipe's convention",

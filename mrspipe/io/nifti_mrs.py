@@ -385,8 +385,13 @@ def save_mrs(
 
 
 def _validate(path: Path) -> None:
+    """Run the ``nifti-mrs`` validator (when installed) on a written file."""
     try:
+        from nifti_mrs import validator
         from nifti_mrs.nifti_mrs import NIFTI_MRS
     except ImportError:  # the validator is a test-time dependency
         return
-    NIFTI_MRS(str(path))
+    try:
+        validator.validate_nifti_mrs(NIFTI_MRS(str(path)).image)
+    except (validator.Error, ValueError) as exc:
+        raise MRSFormatError(f"written file fails NIfTI-MRS validation: {exc}", path) from None
