@@ -355,6 +355,13 @@ def test_text_folder_needs_dwell_and_field(tmp_path):
     assert basis.names == ("NAA",) and basis.n_points == 16
 
 
+def test_forced_format_on_the_wrong_folder(tmp_path):
+    save_basis(toy_basis(), tmp_path / "f", format="fsl")
+    _expect_format_error(tmp_path / "f", "0 .BASIS files", format="lcmodel")
+    _expect_format_error(tmp_path / "f", "no jmrui basis files", format="jmrui")
+    assert load_basis(tmp_path / "f", format="fsl").names == toy_basis().names
+
+
 def test_unknown_format_and_missing_path(tmp_path):
     _expect_format_error(tmp_path / "missing.BASIS", "no such file")
     save_basis(toy_basis(), tmp_path / "f", format="fsl")

@@ -124,7 +124,10 @@ def _common(path: Path, values: list[Any], label: str, rtol: float = 1e-6) -> An
 
 def _read_lcmodel(path: Path) -> dict[str, Any]:
     if path.is_dir():
-        path = next(p for p in _visible_files(path) if p.suffix.lower() == ".basis")
+        found = [p for p in _visible_files(path) if p.suffix.lower() == ".basis"]
+        if len(found) != 1:
+            raise MRSFormatError(f"folder holds {len(found)} .BASIS files; name one", path)
+        path = found[0]
     return read_lcmodel_basis(path)
 
 
