@@ -1,9 +1,10 @@
-"""``mrspipe info FILE``: what a file holds."""
+"""``mrspipe info FILE``: what a NIfTI-MRS file or a basis set holds."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -12,9 +13,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "info",
         help="print what an MRS file or basis set holds",
         description="Print shape, dims and tags, dwell, frequency, nucleus, TE/TR, number of "
-        "transients and time span of a NIfTI-MRS file (or the metabolites of a basis set).",
+        "transients and time span of a NIfTI-MRS file; or the metabolites, points, dwell, "
+        "field and TE of a basis set (an LCModel .BASIS file, or a folder of .RAW, FSL-MRS "
+        "JSON, jMRUI or plain-text FIDs).",
     )
-    p.add_argument("path", metavar="FILE", nargs="+", help="NIfTI-MRS file or basis set")
+    p.add_argument(
+        "path",
+        metavar="FILE",
+        nargs="+",
+        help="NIfTI-MRS file (.nii, .nii.gz), .BASIS file or basis folder",
+    )
+    p.add_argument(
+        "--dwell-time",
+        type=float,
+        metavar="S",
+        default=None,
+        help="dwell time in s for basis formats without one (text FIDs, .RAW)",
+    )
+    p.add_argument(
+        "--field",
+        type=float,
+        metavar="MHz",
+        default=None,
+        help="spectrometer frequency in MHz for basis formats without one",
+    )
     p.set_defaults(func=run)
 
 
@@ -33,6 +55,7 @@ def describe(data) -> list[str]:  # noqa: ANN001
         f"points       {data.n_points}",
         f"TE           {_seconds(data.echo_time)}",
         f"TR           {_seconds(data.repetition_time)}",
+        f"ppm at 0 Hz  {data.ppm_reference:g}",
     ]
     for name in data.dims:
         extra = data.dim_info.get(name, "")
@@ -54,16 +77,48 @@ def describe(data) -> list[str]:  # noqa: ANN001
     return lines
 
 
+def describe_basis(basis) -> list[str]:  # noqa: ANN001
+    """Lines describing a :class:`~mrspipe.data.Basis`."""
+    bandwidth = 1.0 / basis.dwell_time
+    flipped = (
+        "  (conjugated on load: looked flipped)" if basis.meta.get("conjugated_on_load") else ""
+    )
+    return [
+        f"basis format {basis.meta.get('format', 'unknown')}{flipped}",
+        f"metabolites  {basis.n_metabolites}: {', '.join(basis.names)}",
+        f"points       {basis.n_points}",
+        f"dwell        {basis.dwell_time:.6g} s  (bandwidth {bandwidth:.1f} Hz)",
+        f"field        {basis.spectrometer_frequency:.6f} MHz  {basis.nucleus}",
+        f"TE           {_seconds(basis.echo_time)}",
+        f"ppm at 0 Hz  {basis.ppm_reference:g}",
+        f"ppm range    {basis.ppm.min():.2f} to {basis.ppm.max():.2f}",
+    ]
+
+
+def _is_nifti(path: Path) -> bool:
+    name = path.name.lower()
+    return path.is_file() and (name.endswith(".nii") or name.endswith(".nii.gz"))
+
+
 def run(args: argparse.Namespace) -> int:
     """Print a description of each file; exit 2 on the first unreadable one."""
+    from ..io.basis import load_basis
     from ..io.nifti_mrs import load_mrs
 
-    for i, path in enumerate(args.path):
+    for i, name in enumerate(args.path):
+        path = Path(name)
+        if _is_nifti(path):
+            lines = describe(load_mrs(path))
+        elif path.exists():
+            lines = describe_basis(
+                load_basis(path, dwell_time=args.dwell_time, spectrometer_frequency=args.field)
+            )
+        else:
+            lines = describe(load_mrs(path))  # raises "no such file" as an MRSFormatError
         if i:
             print()
-        data = load_mrs(path)
-        print(path)
-        for line in describe(data):
+        print(name)
+        for line in lines:
             print(f"  {line}")
     sys.stdout.flush()
     return 0

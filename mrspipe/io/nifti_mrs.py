@@ -21,7 +21,14 @@ from ..data import MRSData
 from ..errors import MRSFormatError
 from ._atomic import atomic_path
 
-__all__ = ["load_mrs", "save_mrs", "read_header_extension", "DIM_NAMES", "WRITE_VERSION"]
+__all__ = [
+    "load_mrs",
+    "save_mrs",
+    "read_header_extension",
+    "dim_header_values",
+    "DIM_NAMES",
+    "WRITE_VERSION",
+]
 
 #: NIfTI-MRS version written.
 WRITE_VERSION = "mrs_v0_9"
@@ -83,6 +90,32 @@ def _expand_dim_header_value(value: Any, n: int) -> list[Any] | None:
     return None
 
 
+def dim_header_values(data: MRSData, axis: str, key: str) -> list[Any] | None:
+    """Per-index values of a dimension-header key, whatever form the file used.
+
+    Parameters
+    ----------
+    data : MRSData
+    axis : str
+        Axis name, e.g. ``"user_0"`` or ``"dyn"``.
+    key : str
+        Header key, e.g. ``"Bval"``.
+
+    Returns
+    -------
+    list or None
+        One value per index of ``axis`` (a list, a ``{"start", "increment"}`` object or a
+        user-defined ``{"Value": ..., "Description": ...}`` wrapper of either), or None when the
+        key is absent or does not match the axis length.
+    """
+    header = data.dim_headers.get(axis, {})
+    if key not in header or axis not in data.dims:
+        return None
+    n = data.size(axis)
+    values = _expand_dim_header_value(header[key], n)
+    return values if values is not None and len(values) == n else None
+
+
 def read_header_extension(img: Any, path: str) -> dict[str, Any]:
     """Return the NIfTI-MRS JSON header extension of a nibabel image.
 
@@ -111,6 +144,14 @@ def read_header_extension(img: Any, path: str) -> dict[str, Any]:
 
 def _first(value: Any) -> Any:
     return value[0] if isinstance(value, list | tuple) and value else value
+
+
+def _number(value: Any) -> float | None:
+    """Return a header number (or the one in a one-element list), else None."""
+    value = _first(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
 
 
 def load_mrs(path: str | os.PathLike[str]) -> MRSData:
@@ -178,6 +219,9 @@ def load_mrs(path: str | os.PathLike[str]) -> MRSData:
     if cf <= 0:
         raise MRSFormatError(f"SpectrometerFrequency {cf} MHz must be positive", path)
 
+    n_tagged = max([d for d in range(5, 8) if f"dim_{d}" in hdr], default=0)
+    if n_tagged > data.ndim:  # trailing singleton dims dropped by the writer: restore them
+        data = data.reshape(data.shape + (1,) * (n_tagged - data.ndim))
     spatial_shape = tuple(int(s) for s in data.shape[:3])
     dims: list[str] = []
     dim_info: dict[str, str] = {}
@@ -214,22 +258,30 @@ def load_mrs(path: str | os.PathLike[str]) -> MRSData:
                         continue
                     break
 
+    te = _number(hdr.get("EchoTime"))
+    tr = _number(hdr.get("RepetitionTime"))
+    ppm_ref = _number(hdr.get("SpecFreqChemShift"))
+    field_backed = {"SpectrometerFrequency", "ResonantNucleus", "SpectralWidth"}
+    field_backed |= {
+        k
+        for k, v in (("EchoTime", te), ("RepetitionTime", tr), ("SpecFreqChemShift", ppm_ref))
+        if v is not None
+    }
     rest = {
         k: v
         for k, v in hdr.items()
-        if not re.fullmatch(r"dim_[5-7](_info|_header)?", k)
+        if not re.fullmatch(r"dim_[5-7](_info|_header)?", k) and k not in field_backed
     }
-    te = rest.get("EchoTime")
-    tr = rest.get("RepetitionTime")
     return MRSData(
         fids=fids,
         dwell_time=dwell,
         spectrometer_frequency=cf,
         nucleus=nucleus,
         dims=tuple(dims),
-        echo_time=float(_first(te)) if isinstance(_first(te), int | float) else None,
-        repetition_time=float(_first(tr)) if isinstance(_first(tr), int | float) else None,
+        echo_time=te,
+        repetition_time=tr,
         frame_times=frame_times,
+        ppm_reference=ppm_ref,
         dim_info=dim_info,
         dim_headers=dim_headers,
         header=rest,
@@ -237,7 +289,6 @@ def load_mrs(path: str | os.PathLike[str]) -> MRSData:
         spatial_shape=spatial_shape,
         source=path,
     )
-
 
 
 def _header_extension(data: MRSData, non_spatial: list[str]) -> dict[str, Any]:
@@ -252,6 +303,8 @@ def _header_extension(data: MRSData, non_spatial: list[str]) -> dict[str, Any]:
     if data.repetition_time is not None:
         hdr["RepetitionTime"] = float(data.repetition_time)
     hdr["SpectralWidth"] = float(1.0 / data.dwell_time)
+    if data.ppm_reference is not None:
+        hdr["SpecFreqChemShift"] = float(data.ppm_reference)
     for i, name in enumerate(non_spatial):
         d = 5 + i
         if name not in _TAGS:
@@ -311,9 +364,7 @@ def save_mrs(
         non_spatial = dims
         arr = fids.reshape(tuple(data.spatial_shape) + fids.shape)
     if len(non_spatial) > 3:
-        raise MRSFormatError(
-            f"NIfTI-MRS holds at most 3 non-spatial axes, got {non_spatial}", path
-        )
+        raise MRSFormatError(f"NIfTI-MRS holds at most 3 non-spatial axes, got {non_spatial}", path)
     arr = np.moveaxis(arr, -1, 3)
     dtype = np.complex128 if arr.dtype == np.complex128 else np.complex64
     affine = data.affine if data.affine is not None else np.eye(4)
@@ -334,8 +385,13 @@ def save_mrs(
 
 
 def _validate(path: Path) -> None:
+    """Run the ``nifti-mrs`` validator (when installed) on a written file."""
     try:
+        from nifti_mrs import validator
         from nifti_mrs.nifti_mrs import NIFTI_MRS
     except ImportError:  # the validator is a test-time dependency
         return
-    NIFTI_MRS(str(path))
+    try:
+        validator.validate_nifti_mrs(NIFTI_MRS(str(path)).image)
+    except (validator.Error, ValueError) as exc:
+        raise MRSFormatError(f"written file fails NIfTI-MRS validation: {exc}", path) from None
