@@ -96,7 +96,7 @@ def check_timing(data: MRSData, *, role: str | None = None) -> list[Finding]:
         elif 0 < tr < 0.05:
             out.append(Finding("warning", "repetition_time", f"repetition time {tr:g} s is "
                                "implausibly short: seconds divided by 1000 twice?", tr))
-        elif te is not None and 0 < tr < te:
+        elif te is not None and 0 < tr < te <= 1.0:
             out.append(Finding("error", "repetition_time",
                                f"repetition time {tr:g} s is shorter than the echo time", tr))
     cf = data.spectrometer_frequency
@@ -324,7 +324,7 @@ def check_reference(data: MRSData, ref: MRSData | None) -> list[Finding]:
     if not np.isclose(ref.dwell_time, data.dwell_time, rtol=1e-6):
         out.append(Finding("warning", "water_reference", f"water reference dwell time "
                            f"{ref.dwell_time:g} s differs from the data's {data.dwell_time:g} s"))
-    if data.nucleus == "1H" and _water_ratio(ref.ppm, _mean_magnitude(ref)) < 5:
+    if data.nucleus == "1H" and not looks_like_water(ref):
         out.append(Finding("warning", "water_reference",
                            "the water reference has no dominant water peak: water-suppressed?"))
     return out
