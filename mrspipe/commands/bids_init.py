@@ -23,7 +23,8 @@ __all__ = ["add_parser", "bids_init", "plan_study", "SessionPlan"]
 
 logger = logging.getLogger("mrspipe")
 
-_ROLES = {"svs": "svs", "mrsref": "mrsref", "": "svs"}
+#: mapping role -> SessionPlan attribute
+_ROLES = {"svs": "svs", "mrsref": "ref", "": "svs"}
 _SEX = {"m": "M", "male": "M", "f": "F", "female": "F"}
 _LABEL = re.compile(r"[A-Za-z0-9]+")
 
@@ -120,7 +121,8 @@ def plan_study(mapping: Any, raw: Path, map_path: Path) -> list[SessionPlan]:
             raise StudyLayoutError(f"row {i}: {plan.label} has two conditions "
                                    f"({plan.condition!r}, {rec['condition']!r})", map_path)
         if getattr(plan, role) is not None:
-            raise StudyLayoutError(f"row {i}: {plan.label} has two {role} files", map_path)
+            raise StudyLayoutError(f"row {i}: {plan.label} has two {rec.get('role') or 'svs'} "
+                                   "files", map_path)
         setattr(plan, role, _unit(raw, rec["file"], i, map_path))
         onset = rec.get("infusion_onset_s", "")
         if onset not in ("", "n/a"):
