@@ -70,7 +70,7 @@ def _label(value: str, prefix: str, row: int, path: Path) -> str:
 
 
 def _unit(raw: Path, pattern: str, row: int, path: Path) -> tuple[Path, str]:
-    """The one conversion unit a mapping pattern names (a DICOM series folder counts as one)."""
+    """Resolve a mapping pattern to one conversion unit (a DICOM series folder is one)."""
     from ..io.vendor import find_vendor_sources
 
     if not pattern or Path(pattern).is_absolute() or ".." in Path(pattern).parts:

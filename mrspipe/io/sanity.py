@@ -66,7 +66,7 @@ class Finding:
 
 
 def errors_of(findings: Iterable[Finding]) -> list[Finding]:
-    """The findings of level ``'error'``."""
+    """Return the findings of level ``'error'``."""
     return [f for f in findings if f.level == "error"]
 
 
@@ -137,8 +137,10 @@ def _refine(ppm: np.ndarray, values: np.ndarray, i: int) -> float:
 
 
 def _peaks_only(ppm: np.ndarray, mag: np.ndarray, width: float = 0.25) -> np.ndarray:
-    """Magnitude minus a running median over ``width`` ppm: narrow peaks without the baseline
-    or the tail of the water peak, clipped at zero."""
+    """Remove the baseline and the water tail: magnitude minus its running median.
+
+    The median runs over ``width`` ppm; the result (narrow peaks only) is clipped at zero.
+    """
     from scipy.ndimage import median_filter
 
     size = max(int(round(width / abs(ppm[1] - ppm[0]))) | 1, 3)
@@ -146,8 +148,11 @@ def _peaks_only(ppm: np.ndarray, mag: np.ndarray, width: float = 0.25) -> np.nda
 
 
 def _water_ratio(ppm: np.ndarray, mag: np.ndarray) -> float:
-    """Height of the water peak over the tallest narrow peak between 1.7 and 3.5 ppm (or in
-    the mirror image of that band about 4.65 ppm, so that a flipped spectrum counts too)."""
+    """Compare the water peak with the tallest narrow peak between 1.7 and 3.5 ppm.
+
+    The mirror image of that band about 4.65 ppm counts too, so a flipped spectrum is judged
+    the same way.
+    """
     water = (ppm > 4.2) & (ppm < 5.2)
     metab = ((ppm > 1.7) & (ppm < 3.5)) | ((ppm > 5.8) & (ppm < 7.6))
     if not water.any() or not metab.any():
@@ -158,7 +163,7 @@ def _water_ratio(ppm: np.ndarray, mag: np.ndarray) -> float:
 
 
 def looks_like_water(data: MRSData) -> bool:
-    """True when the water peak dominates (a water-unsuppressed reference), 1H only."""
+    """Tell whether the water peak dominates (a water-unsuppressed reference), 1H only."""
     if data.nucleus != "1H":
         return False
     return _water_ratio(data.ppm, _mean_magnitude(data)) > WATER_RATIO
