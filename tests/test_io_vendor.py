@@ -339,3 +339,32 @@ def test_unconvertible_file_is_a_clean_error(convert, shared_data, tmp_path):
     lonely.write_bytes(b"\0" * 64)
     with pytest.raises(MRSFormatError, match="SPAR"):
         load_vendor(lonely)
+
+
+def test_conversion_pipeline_with_a_stand_in_converter(tmp_path, rng, monkeypatch):
+    """Everything after spec2nii (roles, tag repair, checks, strictness) on files we write."""
+    import mrspipe.io.vendor as vendor
+
+    def fake_spec2nii(args, out_dir, source, timeout):
+        fids = np.stack([brain(rng=rng).fids] * 6).reshape(2, 3, -1)
+        bad = MRSData(fids=fids, dims=("dyn", "user_0"), dwell_time=2.5e-4,
+                      spectrometer_frequency=123.2, echo_time=30.0, repetition_time=2.0)
+        save_mrs(bad, out_dir / "data.nii.gz")
+        save_mrs(brain(water=5000.0, rng=rng), out_dir / "data_ref.nii.gz")
+        path, _ = _with_tags(out_dir / "tags", rng, ["DIM_DYN", "DIM_DYN"])
+        os.replace(path, out_dir / "data_ref2.nii.gz")  # a second reference with repeated tags
+        return ["a note from the driver"]
+
+    monkeypatch.setattr(vendor, "_require_spec2nii", lambda: None)
+    monkeypatch.setattr(vendor, "_run_spec2nii", fake_spec2nii)
+    source = _touch(tmp_path / "scan.rda")
+    with pytest.raises(MRSFormatError, match="echo time 30 s"):
+        load_vendor_parts(source)
+    parts = load_vendor_parts(source, strict=False)
+    assert [(p.name, p.role) for p in parts] == [("", "svs"), ("ref", "mrsref"),
+                                                  ("ref2", "mrsref")]
+    assert parts[0].data.dims == ("dyn", "user_0") and parts[2].data.dims == ("dyn",)
+    assert [f.check for f in parts[0].findings if f.level == "error"] == ["echo_time"]
+    assert any("merged" in f.message for f in parts[2].findings)
+    assert all(p.data.source == str(source) for p in parts)
+    assert load_vendor(source, check=False)[0].shape == (2, 3, 2048)

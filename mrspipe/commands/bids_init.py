@@ -52,8 +52,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = sub.add_parser(
         "bids-init",
         help="build an MRS-BIDS study folder from raw scanner files and a mapping table",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Convert raw vendor files (through spec2nii) into the MRS-BIDS layout "
+        "mrspipe run reads. MAPPING.tsv has one row per raw data set with the columns file "
+        "(path or glob relative to RAW_DIR), participant, session, condition, sex (M/F), and "
+        "optionally role (svs | mrsref) and infusion_onset_s (s from the first transient). "
+        "Writes participants.tsv, sub-*/sub-*_sessions.tsv, sub-*/ses-*/mrs/*_svs.nii.gz, "
+        "*_mrsref.nii.gz and *_svs_events.tsv. Raw files are never modified; an existing study "
+        "is refused without --overwrite. Exit 0 done, 1 some session failed, 2 bad input.",
     )
     p.add_argument("raw_dir", metavar="RAW_DIR", help="folder of raw vendor files (read only)")
     p.add_argument("study", metavar="STUDY", help="study folder to create")

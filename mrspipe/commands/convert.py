@@ -22,7 +22,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("sources", metavar="SRC", nargs="+", help="vendor files or scan folders")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--kind", default=None, help="force the vendor format (default: detect)")
+    from ..io._vendor_files import VENDOR_KINDS
+
+    p.add_argument(
+        "--kind", default=None, choices=sorted([*VENDOR_KINDS, "dicom"]),
+        help="force the vendor format (default: detect from extension or content)",
+    )
     p.add_argument(
         "--no-check", dest="check", action="store_false",
         help="write data even where a sanity check says they cannot be right",
@@ -80,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             if main_out.exists() and not args.overwrite:
                 raise FileExistsError(f"{main_out} exists; pass --overwrite to replace it")
-            parts = load_vendor_parts(source, kind=args.kind, check=args.check)
+            parts = load_vendor_parts(source, kind=args.kind, strict=args.check)
             outs = [out_dir / f"{base}{'_' + p.name if p.name else ''}.nii.gz" for p in parts]
             clash = [o for o in outs if o.exists() and not args.overwrite]
             if clash:

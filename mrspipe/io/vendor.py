@@ -237,6 +237,7 @@ def load_vendor_parts(
     *,
     kind: str | None = None,
     check: bool = True,
+    strict: bool = True,
     timeout: float = 600.0,
 ) -> list[VendorPart]:
     """Convert a vendor source with spec2nii and return every data set it holds.
@@ -250,7 +251,9 @@ def load_vendor_parts(
             'philips_dl', 'ge', 'bruker', 'dicom'}, optional
         Format; detected from the extension or content when omitted.
     check : bool
-        Run :func:`mrspipe.io.sanity.check_mrs` on each part and raise on error-level findings.
+        Run :func:`mrspipe.io.sanity.check_mrs` on each part (findings in ``VendorPart``).
+    strict : bool
+        Raise on error-level findings (data that cannot be right); else only log them.
     timeout : float, s
         Limit for the spec2nii run.
 
@@ -300,11 +303,11 @@ def load_vendor_parts(
             if check:
                 findings += check_mrs(data, role=role, label=f"{source}{f' [{name}]' * bool(name)}")
             parts.append(VendorPart(name=name, role=role, data=data, findings=findings))
-    if check:
+    if check and strict:
         problems = [f.message for p in parts for f in errors_of(p.findings)]
         if problems:
-            raise MRSFormatError("; ".join(problems) + " (load with check=False to inspect)",
-                                 source)
+            hint = " (to load them anyway: check=False, or mrspipe convert --no-check)"
+            raise MRSFormatError("; ".join(problems) + hint, source)
     return parts
 
 
