@@ -223,6 +223,8 @@ def bids_init(
         raise StudyLayoutError("raw data folder not found", raw)
     if study.resolve() == raw.resolve():
         raise StudyLayoutError("the study folder must differ from the raw data folder", study)
+    if study.exists() and not study.is_dir():
+        raise StudyLayoutError("exists and is not a folder", study)
     if study.exists() and any(study.iterdir()) and not overwrite:
         raise StudyLayoutError("study folder exists and is not empty; pass --overwrite", study)
     plans = plan_study(read_mapping(mapping), raw, Path(mapping))
@@ -249,7 +251,8 @@ def bids_init(
                                                                               "F": "female"}}},
     )
     for p in participants:
-        own = sorted((d for d in done if d.participant == p), key=lambda d: d.session)
+        own = sorted((d for d in done if d.participant == p),
+                     key=lambda d: (len(d.session), d.session))  # ses-2 before ses-10
         write_table(pd.DataFrame({"session_id": [f"ses-{d.session}" for d in own],
                                   "condition": [d.condition for d in own]}),
                     study / f"sub-{p}" / f"sub-{p}_sessions.tsv")

@@ -61,6 +61,8 @@ _DRIVER = """
 import sys, warnings
 warnings.simplefilter("ignore")
 try:
+    if sys.argv[1] not in ("philips_dcm", "philips_dl"):
+        raise ImportError  # only these reach the patched function; skip the slow imports
     import numpy as np
     from spec2nii.Philips import philips_dcm
     from spec2nii.nifti_orientation import NIFTIOrient
