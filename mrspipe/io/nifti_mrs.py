@@ -174,6 +174,10 @@ def load_mrs(path: str | os.PathLike[str]) -> MRSData:
     MRSFormatError
         Naming the file and what is wrong.
     """
+    from .vendor import detect_vendor_kind, primary_data  # vendor raw data: through spec2nii
+
+    if detect_vendor_kind(path) is not None:
+        return primary_data(path)
     import nibabel as nib
     from nibabel.filebasedimages import ImageFileError
 
