@@ -280,7 +280,7 @@ def simulate_study(
             raise SimulationError(f"response needs {{'M': %, 'F': %}} for condition {cond!r}")
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not overwrite:
-        raise SimulationError("output folder is not empty (use overwrite)", out)
+        raise SimulationError("output folder is not empty (pass overwrite=True; CLI: --overwrite)", out)
     times = np.arange(n_transients) * tr
     onset = float(0.25 * times[-1]) if infusion_onset is None else float(infusion_onset)
     if onset < 0:
