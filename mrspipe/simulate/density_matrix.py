@@ -41,6 +41,11 @@ def _embed(single: np.ndarray, k: int, n: int) -> np.ndarray:
     return reduce(np.kron, [single if i == k else _EYE for i in range(n)])
 
 
+def _pair(a: np.ndarray, b: np.ndarray, i: int, j: int, n: int) -> np.ndarray:
+    """Product ``a_i b_j`` of one-spin operators on spins ``i != j``, ``(2**n, 2**n)``."""
+    return reduce(np.kron, [a if k == i else b if k == j else _EYE for k in range(n)])
+
+
 @dataclass(frozen=True, eq=False)
 class SpinSystemOperators:
     """Operators of one spin system.
@@ -55,6 +60,8 @@ class SpinSystemOperators:
         Total z and raising operators of the observed spins.
     m_observed : (dim,) float ndarray
         Total magnetic quantum number of the observed spins for each basis state.
+    m_other : (dim,) float ndarray
+        The same for the unobserved heteronuclei (the Hamiltonian conserves both).
     """
 
     n_spins: int
@@ -63,6 +70,7 @@ class SpinSystemOperators:
     fz: np.ndarray
     fplus: np.ndarray
     m_observed: np.ndarray
+    m_other: np.ndarray
     _pulses: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -100,20 +108,24 @@ def build_operators(
     offsets = np.asarray(offsets_hz, dtype=float)
     n = offsets.size
     obs = np.ones(n, bool) if observed is None else np.asarray(observed, bool)
-    ix = [_embed(_SX, k, n) for k in range(n)]
-    iy = [_embed(_SY, k, n) for k in range(n)]
+    dim = 2**n
+    # single-spin operators on the diagonal/off-diagonal, built by Kronecker products only
     iz = [_embed(_SZ, k, n) for k in range(n)]
     two_pi = 2.0 * np.pi
-    ham = sum(two_pi * offsets[k] * iz[k] for k in range(n) if obs[k])
-    ham = ham + np.zeros((2**n, 2**n), complex)
+    ham = np.zeros((dim, dim), complex)
+    for k in range(n):
+        if obs[k]:
+            ham += two_pi * offsets[k] * iz[k]
     for i, j, coupling in couplings:
-        zz = iz[i] @ iz[j]
+        ham += two_pi * coupling * _pair(_SZ, _SZ, i, j, n)
         if obs[i] and obs[j] and strong:
-            ham = ham + two_pi * coupling * (ix[i] @ ix[j] + iy[i] @ iy[j] + zz)
-        else:
-            ham = ham + two_pi * coupling * zz
-    fz = sum(iz[k] for k in range(n) if obs[k])
-    fplus = sum(ix[k] + 1j * iy[k] for k in range(n) if obs[k])
+            ham += two_pi * coupling * (_pair(_SX, _SX, i, j, n) + _pair(_SY, _SY, i, j, n))
+    fz = sum((iz[k] for k in range(n) if obs[k]), np.zeros((dim, dim), complex))
+    fplus = sum(
+        (_embed(_SX + 1j * _SY, k, n) for k in range(n) if obs[k]),
+        np.zeros((dim, dim), complex),
+    )
+    m_other = np.real(sum((np.diag(iz[k]) for k in range(n) if not obs[k]), np.zeros(dim)))
     return SpinSystemOperators(
         n_spins=n,
         observed=obs,
@@ -121,6 +133,7 @@ def build_operators(
         fz=fz,
         fplus=fplus,
         m_observed=np.real(np.diag(fz)).copy(),
+        m_other=m_other,
     )
 
 
@@ -175,7 +188,12 @@ def coherence_filter(ops: SpinSystemOperators, rho: np.ndarray, order: int) -> n
 
 
 class Precession:
-    """Free precession under a time-independent Hamiltonian, through its eigenbasis.
+    """Free precession under a time-independent Hamiltonian, in its eigenbasis.
+
+    The eigenvectors are block-diagonal in the z-magnetisation blocks, so eigenstate ``a`` has
+    the same magnetic quantum numbers as product state ``a`` and coherence orders (hence
+    :func:`coherence_filter`) are the same in both bases. Density matrices passed to
+    :meth:`evolve` and :meth:`lines` are in the eigenbasis (:meth:`to_eigenbasis`).
 
     Parameters
     ----------
@@ -184,14 +202,33 @@ class Precession:
 
     def __init__(self, ops: SpinSystemOperators) -> None:
         self.ops = ops
-        self.eigvals, self.eigvecs = np.linalg.eigh(ops.hamiltonian)
+        # H conserves the z magnetisation of the protons and of the heteronuclei: diagonalise
+        # each invariant block separately (blocks of at most C(n, n/2) states).
+        dim = ops.dim
+        key = np.round(ops.m_observed * 2).astype(int) * 1000 + np.round(ops.m_other * 2).astype(
+            int
+        )
+        self.eigvals = np.zeros(dim)
+        self.eigvecs = np.zeros((dim, dim), complex)
+        for value in np.unique(key):
+            idx = np.flatnonzero(key == value)
+            w, v = np.linalg.eigh(ops.hamiltonian[np.ix_(idx, idx)])
+            self.eigvals[idx] = w
+            self.eigvecs[np.ix_(idx, idx)] = v
+
+    def to_eigenbasis(self, op: np.ndarray) -> np.ndarray:
+        """``V^H op V``: an operator in the eigenbasis of the Hamiltonian."""
+        return self.eigvecs.conj().T @ op @ self.eigvecs
 
     def evolve(self, rho: np.ndarray, tau: float) -> np.ndarray:
-        """Density matrix after a delay ``tau`` (s): ``U rho U^H``."""
+        """Density matrix in the eigenbasis after a delay ``tau`` (s), elementwise.
+
+        ``rho_ab -> rho_ab exp(-i (lambda_a - lambda_b) tau)``.
+        """
         if tau == 0:
             return rho
-        u = (self.eigvecs * np.exp(-1j * self.eigvals * tau)) @ self.eigvecs.conj().T
-        return u @ rho @ u.conj().T
+        phase = np.exp(-1j * self.eigvals * tau)
+        return rho * np.outer(phase, phase.conj())
 
     def lines(self, rho: np.ndarray, *, tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
         """Frequencies and complex amplitudes of the lines the detector sees.
@@ -199,7 +236,7 @@ class Precession:
         Parameters
         ----------
         rho : (dim, dim) complex ndarray
-            Density matrix at the start of acquisition.
+            Density matrix at the start of acquisition, in the eigenbasis.
         tol : float
             Lines weaker than ``tol`` times the strongest are dropped; degenerate lines merged.
 
@@ -209,10 +246,8 @@ class Precession:
         amps : (n_lines,) complex ndarray
             Scaled so that one proton's full transverse magnetisation has amplitude 1.
         """
-        v = self.eigvecs
-        a = v.conj().T @ rho @ v
-        b = v.conj().T @ self.ops.fplus @ v
-        weights = (a * b.T) * (4.0 / self.ops.dim)
+        b = self.to_eigenbasis(self.ops.fplus)
+        weights = (rho * b.T) * (4.0 / self.ops.dim)
         freqs = (self.eigvals[None, :] - self.eigvals[:, None]) / (2.0 * np.pi)
         keep = np.abs(weights) > tol * max(np.abs(weights).max(), 1e-300)
         f, w = freqs[keep], weights[keep]
@@ -226,6 +261,10 @@ class Precession:
 def lines_to_fid(freqs_hz: np.ndarray, amps: np.ndarray, t: np.ndarray) -> np.ndarray:
     """FID ``sum_k amps_k exp(2j pi f_k t)`` for all times at once.
 
+    For a uniform grid ``t = t0 + n dt`` the sum is evaluated as a matrix product of coarse and
+    fine phase factors, ``exp(2j pi f (t0 + (m B + j) dt)) = exp(..(t0 + m B dt)) exp(..j dt)``,
+    so only ``n_lines x (n / B + B)`` exponentials are computed (exact up to rounding).
+
     Parameters
     ----------
     freqs_hz : (n_lines,) float ndarray, Hz
@@ -236,6 +275,15 @@ def lines_to_fid(freqs_hz: np.ndarray, amps: np.ndarray, t: np.ndarray) -> np.nd
     -------
     (n_points,) complex ndarray
     """
+    t = np.asarray(t, dtype=float)
     if freqs_hz.size == 0:
         return np.zeros(t.shape, complex)
-    return amps @ np.exp(2j * np.pi * np.outer(freqs_hz, t))
+    n = t.size
+    dt = t[1] - t[0] if n > 1 else 0.0
+    if n < 64 or not np.allclose(np.diff(t), dt, rtol=1e-9, atol=1e-15):
+        return amps @ np.exp(2j * np.pi * np.outer(freqs_hz, t))
+    block = int(np.ceil(np.sqrt(n)))
+    n_blocks = -(-n // block)
+    coarse = np.exp(2j * np.pi * np.outer(freqs_hz, t[0] + np.arange(n_blocks) * block * dt))
+    fine = np.exp(2j * np.pi * np.outer(freqs_hz, np.arange(block) * dt))
+    return ((amps[:, None] * coarse).T @ fine).reshape(-1)[:n]

@@ -142,11 +142,15 @@ def simulate_lines(
     """
     ops = build_operators(offsets_hz, list(couplings), observed, strong=strong)
     free = Precession(ops)
-    rho = ops.fz.copy()
+    rho = free.to_eigenbasis(ops.fz)  # everything below in the eigenbasis of H
+    rotations: dict[tuple[float, float], np.ndarray] = {}
     for event in events:
         kind = event[0]
         if kind == "pulse":
-            r = pulse(ops, event[1], event[2])
+            key = (event[1], event[2])
+            if key not in rotations:
+                rotations[key] = free.to_eigenbasis(pulse(ops, event[1], event[2]))
+            r = rotations[key]
             rho = r @ rho @ r.conj().T
         elif kind == "delay":
             rho = free.evolve(rho, event[1])
