@@ -16,23 +16,44 @@ from mrspipe.io.nifti_mrs import load_mrs
 
 def _tiny(n_dyn: int = 3) -> MRSData:
     fids = (np.arange(n_dyn * 8).reshape(n_dyn, 8) + 1j).astype(np.complex64)
-    return MRSData(fids=fids, dwell_time=2.5e-4, spectrometer_frequency=123.2, dims=("dyn",),
-                   frame_times=np.arange(n_dyn) * 2.0)
+    return MRSData(
+        fids=fids,
+        dwell_time=2.5e-4,
+        spectrometer_frequency=123.2,
+        dims=("dyn",),
+        frame_times=np.arange(n_dyn) * 2.0,
+    )
 
 
 def _study(root: Path, *, sessions_table: bool = True) -> Path:
-    bids.write_participants(root, pd.DataFrame({"participant_id": ["sub-01", "sub-02"],
-                                                "sex": ["M", "female"], "age": [30, 41]}))
+    bids.write_participants(
+        root,
+        pd.DataFrame(
+            {"participant_id": ["sub-01", "sub-02"], "sex": ["M", "female"], "age": [30, 41]}
+        ),
+    )
     events = pd.DataFrame({"onset": [60.0], "duration": [600.0], "trial_type": ["ketamine"]})
-    for pid, order in (("sub-01", ("naltrexone", "placebo")), ("sub-02", ("placebo",
-                                                                          "naltrexone"))):
-        for k, cond in enumerate(order):
-            bids.write_session(root, pid, f"ses-{k + 1}", svs=_tiny(), ref=_tiny(1) if k == 0
-                               else None, events=events)
+    for pid, order in (
+        ("sub-01", ("naltrexone", "placebo")),
+        ("sub-02", ("placebo", "naltrexone")),
+    ):
+        for k in range(len(order)):
+            bids.write_session(
+                root,
+                pid,
+                f"ses-{k + 1}",
+                svs=_tiny(),
+                ref=_tiny(1) if k == 0 else None,
+                events=events,
+            )
         if sessions_table:
-            bids.write_sessions_table(root, pid, pd.DataFrame(
-                {"session_id": ["ses-1", "ses-2"], "condition": list(order),
-                 "scan_day": [1, 8]}))
+            bids.write_sessions_table(
+                root,
+                pid,
+                pd.DataFrame(
+                    {"session_id": ["ses-1", "ses-2"], "condition": list(order), "scan_day": [1, 8]}
+                ),
+            )
     return root
 
 
@@ -40,8 +61,11 @@ def test_find_sessions_reads_the_layout(tmp_path):
     study = _study(tmp_path / "study")
     sessions = bids.find_sessions(study)
     assert [(s.participant_id, s.session_id, s.condition, s.sex) for s in sessions] == [
-        ("sub-01", "ses-1", "naltrexone", "M"), ("sub-01", "ses-2", "placebo", "M"),
-        ("sub-02", "ses-1", "placebo", "F"), ("sub-02", "ses-2", "naltrexone", "F")]
+        ("sub-01", "ses-1", "naltrexone", "M"),
+        ("sub-01", "ses-2", "placebo", "M"),
+        ("sub-02", "ses-1", "placebo", "F"),
+        ("sub-02", "ses-2", "naltrexone", "F"),
+    ]
     first = sessions[0]
     assert first.svs_path.name == "sub-01_ses-1_svs.nii.gz"
     assert first.ref_path is not None and first.ref_path.name == "sub-01_ses-1_mrsref.nii.gz"
@@ -109,20 +133,32 @@ def _break(study: Path, what: str) -> str:
     if what == "two svs":
         mrs = study / "sub-01" / "ses-1" / "mrs"
         (mrs / "sub-01_ses-1_acq-b_svs.nii.gz").write_bytes(
-            (mrs / "sub-01_ses-1_svs.nii.gz").read_bytes())
+            (mrs / "sub-01_ses-1_svs.nii.gz").read_bytes()
+        )
         return "sub-01/ses-1/mrs"
     if what == "listed participant without folder":
         (study / "participants.tsv").write_text(
-            "participant_id\tsex\nsub-01\tM\nsub-02\tF\nsub-09\tM\n")
+            "participant_id\tsex\nsub-01\tM\nsub-02\tF\nsub-09\tM\n"
+        )
         return "sub-09"
     raise AssertionError(what)
 
 
-@pytest.mark.parametrize("what", [
-    "no participants", "no svs", "no condition", "unlisted participant", "session without row",
-    "row without session", "bad sex", "no participant_id", "two svs",
-    "listed participant without folder",
-])
+@pytest.mark.parametrize(
+    "what",
+    [
+        "no participants",
+        "no svs",
+        "no condition",
+        "unlisted participant",
+        "session without row",
+        "row without session",
+        "bad sex",
+        "no participant_id",
+        "two svs",
+        "listed participant without folder",
+    ],
+)
 def test_broken_layouts_name_the_file(tmp_path, what):
     study = _study(tmp_path / "study")
     name = _break(study, what)

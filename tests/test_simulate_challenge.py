@@ -42,8 +42,15 @@ def comparison():
         cols = np.loadtxt(folder / f"{name}.txt")
         assert cols.shape == (2048, 2)
         ref[name] = np.conj(cols[:, 0] + 1j * cols[:, 1])  # NIfTI-MRS convention -> internal
-    ours = simulate_basis(list(names), sequence="press", field_mhz=123.2, te=0.030, te1=0.011,
-                          dwell_time=2.5e-4, n_points=2048)
+    ours = simulate_basis(
+        list(names),
+        sequence="press",
+        field_mhz=123.2,
+        te=0.030,
+        te1=0.011,
+        dwell_time=2.5e-4,
+        n_points=2048,
+    )
     t = ours.time_s
     envelope = np.abs(ref["sIns"]) / 6.0
     broaden = np.exp(-np.pi * BROADENING_HZ * t)

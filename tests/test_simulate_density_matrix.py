@@ -48,8 +48,9 @@ def test_ax_doublet_positions_and_intensities_weak():
     va, vx, j = 100.0, -150.0, 7.0
     freqs, amps = _lines([va, vx], [(0, 1, j)], strong=False)
     order = np.argsort(freqs)
-    np.testing.assert_allclose(freqs[order], [vx - j / 2, vx + j / 2, va - j / 2, va + j / 2],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        freqs[order], [vx - j / 2, vx + j / 2, va - j / 2, va + j / 2], atol=1e-6
+    )
     np.testing.assert_allclose(amps[order], 0.5, atol=1e-12)
 
 
@@ -57,8 +58,9 @@ def test_ax_doublet_strong_hamiltonian_tends_to_weak_limit():
     va, vx, j = 100.0, -150.0, 7.0  # dv/J ~ 36: second-order corrections ~ J/(2 dv) ~ 1.4 %
     freqs, amps = _lines([va, vx], [(0, 1, j)], strong=True)
     order = np.argsort(freqs)
-    np.testing.assert_allclose(freqs[order], [vx - j / 2, vx + j / 2, va - j / 2, va + j / 2],
-                               atol=0.1)
+    np.testing.assert_allclose(
+        freqs[order], [vx - j / 2, vx + j / 2, va - j / 2, va + j / 2], atol=0.1
+    )
     np.testing.assert_allclose(np.abs(amps[order]), 0.5, atol=0.02)
 
 
@@ -79,8 +81,14 @@ def test_ab_roof_effect_against_closed_form():
 @pytest.mark.parametrize("te", [0.0, 0.03, 0.0714, 0.144])
 def test_echo_j_modulation_cos_pi_j_te(sequence, te):
     j = 7.0
-    freqs, amps = _lines([60.0, -90.0], [(0, 1, j)], sequence=sequence, strong=False, te=te,
-                         **({"te1": 0.37 * te} if sequence == "press" else {}))
+    freqs, amps = _lines(
+        [60.0, -90.0],
+        [(0, 1, j)],
+        sequence=sequence,
+        strong=False,
+        te=te,
+        **({"te1": 0.37 * te} if sequence == "press" else {}),
+    )
     s0 = lines_to_fid(freqs, amps, np.zeros(1))[0]
     assert s0.real == pytest.approx(2 * np.cos(np.pi * j * te), abs=1e-9)
     assert abs(s0.imag) < 1e-9
@@ -108,8 +116,9 @@ def test_steam_tm_dependence_is_zero_quantum_only():
     args = ([va, vx], [(0, 1, 6.0)])
 
     def s0(tm):
-        return lines_to_fid(*_lines(*args, sequence="steam", strong=False, te=0.02, tm=tm),
-                            np.zeros(1))[0]
+        return lines_to_fid(
+            *_lines(*args, sequence="steam", strong=False, te=0.02, tm=tm), np.zeros(1)
+        )[0]
 
     period = 1.0 / abs(va - vx)
     for tm in (0.0, 0.0123):
@@ -130,8 +139,9 @@ def test_coherence_filter_equals_phase_cycle_average(rng):
 
 
 def test_basis_shape_grid_and_meta():
-    basis = simulate_basis(["Glu", "GABA"], dwell_time=5e-4, n_points=512, field_mhz=297.2,
-                           te=0.035, te1=0.012)
+    basis = simulate_basis(
+        ["Glu", "GABA"], dwell_time=5e-4, n_points=512, field_mhz=297.2, te=0.035, te1=0.012
+    )
     assert basis.fids.shape == (2, 512)
     assert basis.spectrometer_frequency == 297.2 and basis.echo_time == 0.035
     assert basis.meta["sequence"] == "press" and basis.meta["te1"] == 0.012

@@ -22,11 +22,15 @@ def basis():
 
 def test_voigt_shift_phase_closed_form(singlet):
     t = singlet.time_s
-    data, truth = simulate_spectra(singlet, {"sIns": 2.0}, lorentz_hz=3.0, gauss_hz=5.0,
-                                   shift_hz=4.0, phase0=0.3)
+    data, truth = simulate_spectra(
+        singlet, {"sIns": 2.0}, lorentz_hz=3.0, gauss_hz=5.0, shift_hz=4.0, phase0=0.3
+    )
     nu = (3.34 - 4.65) * 123.2 + 4.0
-    expected = (12.0 * np.exp(2j * np.pi * nu * t - np.pi * 3.0 * t + 0.3j)
-                * np.exp(-((np.pi * 5.0 * t) ** 2) / (4 * np.log(2))))
+    expected = (
+        12.0
+        * np.exp(2j * np.pi * nu * t - np.pi * 3.0 * t + 0.3j)
+        * np.exp(-((np.pi * 5.0 * t) ** 2) / (4 * np.log(2)))
+    )
     np.testing.assert_allclose(data.fids, expected, atol=1e-9)
     assert data.dims == () and data.echo_time is None
     assert truth["concentrations"].tolist() == [2.0]
@@ -44,15 +48,24 @@ def test_lorentzian_spectrum_fwhm():
 def test_frames_broadcast_and_match_single_calls(basis, rng):
     n = 5
     conc = {"NAA": np.linspace(10, 12, n), "Glu": 9.0}
-    kwargs = {"lorentz_hz": rng.uniform(2, 6, n), "gauss_hz": 3.0,
-              "shift_hz": rng.normal(0, 2, n), "phase0": rng.normal(0, 0.2, n)}
+    kwargs = {
+        "lorentz_hz": rng.uniform(2, 6, n),
+        "gauss_hz": 3.0,
+        "shift_hz": rng.normal(0, 2, n),
+        "phase0": rng.normal(0, 0.2, n),
+    }
     data, truth = simulate_spectra(basis, conc, **kwargs)
     assert data.fids.shape == (n, 1024) and data.dims == ("dyn",)
     assert truth["lorentz_hz"].shape == (n,) and truth["gauss_hz"].shape == (n,)
     for k in (0, 3):
         one, _ = simulate_spectra(
-            basis, {"NAA": conc["NAA"][k], "Glu": 9.0}, lorentz_hz=kwargs["lorentz_hz"][k],
-            gauss_hz=3.0, shift_hz=kwargs["shift_hz"][k], phase0=kwargs["phase0"][k])
+            basis,
+            {"NAA": conc["NAA"][k], "Glu": 9.0},
+            lorentz_hz=kwargs["lorentz_hz"][k],
+            gauss_hz=3.0,
+            shift_hz=kwargs["shift_hz"][k],
+            phase0=kwargs["phase0"][k],
+        )
         np.testing.assert_allclose(data.fids[k], one.fids, atol=1e-9)
     np.testing.assert_allclose(truth["concentrations"][:, basis.index("Cr")], 0.0)
 
@@ -65,10 +78,12 @@ def test_linear_in_concentrations(basis):
 
 def test_noise_sd_and_reproducibility(basis):
     clean, _ = simulate_spectra(basis, {"NAA": 10.0}, lorentz_hz=np.full(200, 4.0))
-    noisy, truth = simulate_spectra(basis, {"NAA": 10.0}, lorentz_hz=np.full(200, 4.0),
-                                    noise_sd=0.5, rng=7)
-    again, _ = simulate_spectra(basis, {"NAA": 10.0}, lorentz_hz=np.full(200, 4.0),
-                                noise_sd=0.5, rng=7)
+    noisy, truth = simulate_spectra(
+        basis, {"NAA": 10.0}, lorentz_hz=np.full(200, 4.0), noise_sd=0.5, rng=7
+    )
+    again, _ = simulate_spectra(
+        basis, {"NAA": 10.0}, lorentz_hz=np.full(200, 4.0), noise_sd=0.5, rng=7
+    )
     resid = noisy.fids - clean.fids
     assert resid.real.std() == pytest.approx(0.5, rel=0.02)  # 204800 samples: 0.3 % sd
     assert resid.imag.std() == pytest.approx(0.5, rel=0.02)
@@ -87,8 +102,9 @@ def test_first_order_phase_is_a_delay(singlet):
     a, _ = simulate_spectra(singlet, {"sIns": 1.0}, lorentz_hz=3.0)
     b, _ = simulate_spectra(singlet, {"sIns": 1.0}, lorentz_hz=3.0, phase1=2e-4)
     ratio = to_spectrum(b.fids) / to_spectrum(a.fids)
-    np.testing.assert_allclose(np.angle(ratio), np.angle(np.exp(2j * np.pi * a.freq_hz * 2e-4)),
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        np.angle(ratio), np.angle(np.exp(2j * np.pi * a.freq_hz * 2e-4)), atol=1e-9
+    )
 
 
 def test_residual_water_near_465_ppm(basis):
@@ -103,8 +119,11 @@ def test_macromolecules_add_broad_components(basis):
     a, _ = simulate_spectra(basis, {"NAA": 0.0})
     b, truth = simulate_spectra(basis, {"NAA": 0.0}, macromolecules={"MM09": 2.0})
     mm = macromolecule_basis(["MM09"], n_points=1024)
-    expected = 2.0 * mm.fids[0] * np.exp(-np.pi * 4 * a.time_s - (np.pi * 4 * a.time_s) ** 2
-                                          / (4 * np.log(2)))
+    expected = (
+        2.0
+        * mm.fids[0]
+        * np.exp(-np.pi * 4 * a.time_s - (np.pi * 4 * a.time_s) ** 2 / (4 * np.log(2)))
+    )
     np.testing.assert_allclose(b.fids - a.fids, expected, atol=1e-9)
     assert truth["macromolecules"]["MM09"] == 2.0
 

@@ -16,22 +16,27 @@ def _acquisition_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--field-mhz", type=float, default=123.2, help="1H frequency, MHz")
     p.add_argument("--dwell", type=float, default=2.5e-4, help="dwell time, s")
     p.add_argument("--points", type=int, default=2048, help="points per FID")
-    p.add_argument("--metabolites", default=None,
-                   help="comma-separated names (default: all known)")
+    p.add_argument("--metabolites", default=None, help="comma-separated names (default: all known)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``simulate`` and its three subcommands."""
-    p = sub.add_parser("simulate", help="simulate basis sets, spectra or whole studies",
-                       description="Density-matrix basis simulation (ideal pulses), synthetic "
-                       "spectra and synthetic crossover fMRS studies with known truth.")
+    p = sub.add_parser(
+        "simulate",
+        help="simulate basis sets, spectra or whole studies",
+        description="Density-matrix basis simulation (ideal pulses), synthetic "
+        "spectra and synthetic crossover fMRS studies with known truth.",
+    )
     what = p.add_subparsers(dest="what", metavar="WHAT", required=True)
 
     b = what.add_parser("basis", help="simulate a basis set and write it")
     _acquisition_args(b)
     b.add_argument("--linewidth", type=float, default=0.0, help="Lorentzian FWHM, Hz")
-    b.add_argument("--macromolecules", action="store_true",
-                   help="also write the Gaussian macromolecule components")
+    b.add_argument(
+        "--macromolecules",
+        action="store_true",
+        help="also write the Gaussian macromolecule components",
+    )
     b.add_argument("--format", choices=("fsl", "lcmodel"), default="fsl")
     b.add_argument("--out", required=True, help="output folder (fsl) or .BASIS file")
     b.add_argument("--overwrite", action="store_true")
@@ -40,8 +45,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     s = what.add_parser("spectra", help="simulate synthetic spectra (NIfTI-MRS + truth JSON)")
     _acquisition_args(s)
     s.add_argument("--frames", type=int, default=1, help="number of frames (transients)")
-    s.add_argument("--conc", default=None,
-                   help="concentrations NAME=mM,... (default: typical brain values)")
+    s.add_argument(
+        "--conc", default=None, help="concentrations NAME=mM,... (default: typical brain values)"
+    )
     s.add_argument("--lorentz", type=float, default=4.0, help="Lorentzian FWHM, Hz")
     s.add_argument("--gauss", type=float, default=4.0, help="Gaussian FWHM, Hz")
     s.add_argument("--shift-sd", type=float, default=0.0, help="per-frame shift sd, Hz")
@@ -80,8 +86,14 @@ def _basis(args: argparse.Namespace):  # noqa: ANN202
     from ..simulate import simulate_basis
 
     return simulate_basis(
-        _names(args.metabolites), sequence=args.sequence, field_mhz=args.field_mhz, te=args.te,
-        te1=args.te1, tm=args.tm, dwell_time=args.dwell, n_points=args.points,
+        _names(args.metabolites),
+        sequence=args.sequence,
+        field_mhz=args.field_mhz,
+        te=args.te,
+        te1=args.te1,
+        tm=args.tm,
+        dwell_time=args.dwell,
+        n_points=args.points,
         linewidth_hz=getattr(args, "linewidth", 0.0),
     )
 
@@ -104,13 +116,14 @@ def run_basis(args: argparse.Namespace) -> int:
     except ImportError:
         raise ConfigError("basis writing (mrspipe.io.basis) is not available") from None
     if args.macromolecules:
-        mm = macromolecule_basis(field_mhz=args.field_mhz, dwell_time=args.dwell,
-                                 n_points=args.points)
-        basis = dataclasses.replace(basis, names=basis.names + mm.names,
-                                    fids=np.concatenate([basis.fids, mm.fids]))
+        mm = macromolecule_basis(
+            field_mhz=args.field_mhz, dwell_time=args.dwell, n_points=args.points
+        )
+        basis = dataclasses.replace(
+            basis, names=basis.names + mm.names, fids=np.concatenate([basis.fids, mm.fids])
+        )
     save_basis(basis, out, format=args.format)
-    print(f"wrote {basis.n_metabolites} basis spectra ({args.sequence}, TE {args.te} s) "
-          f"to {out}")
+    print(f"wrote {basis.n_metabolites} basis spectra ({args.sequence}, TE {args.te} s) to {out}")
     return 0
 
 
@@ -155,11 +168,16 @@ def run_spectra(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     n = args.frames
     data, truth = simulate_spectra(
-        basis, {k: np.full(n, v) for k, v in conc.items()}, lorentz_hz=args.lorentz,
-        gauss_hz=args.gauss, shift_hz=rng.normal(0, args.shift_sd, n) if args.shift_sd else 0.0,
+        basis,
+        {k: np.full(n, v) for k, v in conc.items()},
+        lorentz_hz=args.lorentz,
+        gauss_hz=args.gauss,
+        shift_hz=rng.normal(0, args.shift_sd, n) if args.shift_sd else 0.0,
         phase0=rng.normal(0, args.phase_sd, n) if args.phase_sd else 0.0,
         macromolecules=DEFAULT_MM_AMPLITUDES if args.macromolecules else None,
-        water=args.water, noise_sd=args.noise_sd, rng=rng,
+        water=args.water,
+        noise_sd=args.noise_sd,
+        rng=rng,
     )
     save_mrs(data, out)
     write_json(truth_path, truth)
@@ -172,11 +190,23 @@ def run_study(args: argparse.Namespace) -> int:
     from ..simulate import simulate_study
 
     truth = simulate_study(
-        args.out, n_participants=args.participants, n_transients=args.transients, tr=args.tr,
-        n_points=args.points, dwell_time=args.dwell, field_mhz=args.field_mhz,
-        sequence=args.sequence, te=args.te, infusion_onset=args.onset, snr=args.snr,
-        phenotype=not args.no_phenotype, overwrite=args.overwrite, rng=args.seed,
+        args.out,
+        n_participants=args.participants,
+        n_transients=args.transients,
+        tr=args.tr,
+        n_points=args.points,
+        dwell_time=args.dwell,
+        field_mhz=args.field_mhz,
+        sequence=args.sequence,
+        te=args.te,
+        infusion_onset=args.onset,
+        snr=args.snr,
+        phenotype=not args.no_phenotype,
+        overwrite=args.overwrite,
+        rng=args.seed,
     )
-    print(f"wrote {len(truth['sessions'])} sessions of {args.participants} participants to "
-          f"{args.out} (truth in {Path(args.out) / 'truth.json'})")
+    print(
+        f"wrote {len(truth['sessions'])} sessions of {args.participants} participants to "
+        f"{args.out} (truth in {Path(args.out) / 'truth.json'})"
+    )
     return 0

@@ -78,7 +78,7 @@ class Session:
 
 
 def _clean(value: Any) -> Any:
-    """A table cell as a plain Python value (NaN -> None)."""
+    """Return a table cell as a plain Python value (NaN -> None)."""
     if value is None:
         return None
     try:
@@ -134,8 +134,9 @@ def read_participants(study_dir: str | os.PathLike[str]) -> Any:
     if bad:
         raise StudyLayoutError(f"participant_id must start with 'sub-': {bad[:3]}", path)
     if ids.duplicated().any():
-        raise StudyLayoutError(f"duplicate participant_id {sorted(set(ids[ids.duplicated()]))}",
-                               path)
+        raise StudyLayoutError(
+            f"duplicate participant_id {sorted(set(ids[ids.duplicated()]))}", path
+        )
     df["participant_id"] = ids
     df["sex"] = [_normalise_sex(v, path) for v in df["sex"]] if "sex" in df else None
     return df
@@ -173,9 +174,7 @@ def read_events(path: str | os.PathLike[str]) -> Any:
 def _one(folder: Path, pattern: str, what: str, *, required: bool) -> Path | None:
     hits = sorted(folder.glob(pattern))
     if len(hits) > 1:
-        raise StudyLayoutError(
-            f"several {what} files: {', '.join(h.name for h in hits)}", folder
-        )
+        raise StudyLayoutError(f"several {what} files: {', '.join(h.name for h in hits)}", folder)
     if not hits:
         if required:
             raise StudyLayoutError(f"no {what} file ({pattern})", folder)
@@ -183,8 +182,9 @@ def _one(folder: Path, pattern: str, what: str, *, required: bool) -> Path | Non
     return hits[0]
 
 
-def _session(participant: dict[str, Any], session_id: str | None, mrs_dir: Path,
-             row: dict[str, Any]) -> Session:
+def _session(
+    participant: dict[str, Any], session_id: str | None, mrs_dir: Path, row: dict[str, Any]
+) -> Session:
     if not mrs_dir.is_dir():
         raise StudyLayoutError("missing mrs/ folder", mrs_dir)
     svs = _one(mrs_dir, "*_svs.nii*", "svs NIfTI-MRS", required=True)
@@ -281,15 +281,20 @@ def write_dataset_description(study_dir: str | os.PathLike[str], name: str) -> P
     """Write ``dataset_description.json`` (BIDS raw dataset)."""
     return write_json(
         Path(study_dir) / "dataset_description.json",
-        {"Name": name, "BIDSVersion": BIDS_VERSION, "DatasetType": "raw",
-         "GeneratedBy": [{"Name": "mrspipe"}]},
+        {
+            "Name": name,
+            "BIDSVersion": BIDS_VERSION,
+            "DatasetType": "raw",
+            "GeneratedBy": [{"Name": "mrspipe"}],
+        },
     )
 
 
 def write_participants(study_dir: str | os.PathLike[str], df: Any) -> Path:
     """Write ``participants.tsv`` (+ JSON sidecar describing ``sex``)."""
-    sidecar = {"sex": {"Description": "sex of the participant", "Levels": {"M": "male",
-                                                                         "F": "female"}}}
+    sidecar = {
+        "sex": {"Description": "sex of the participant", "Levels": {"M": "male", "F": "female"}}
+    }
     return write_table(df, Path(study_dir) / "participants.tsv", sidecar=sidecar)
 
 
@@ -325,7 +330,8 @@ def write_session(
     return out
 
 
-def write_phenotype(study_dir: str | os.PathLike[str], name: str, df: Any,
-                    sidecar: dict[str, Any] | None = None) -> Path:
+def write_phenotype(
+    study_dir: str | os.PathLike[str], name: str, df: Any, sidecar: dict[str, Any] | None = None
+) -> Path:
     """Write ``phenotype/<name>.tsv``."""
     return write_table(df, Path(study_dir) / "phenotype" / f"{name}.tsv", sidecar=sidecar)

@@ -61,9 +61,7 @@ def metabolite_lines(
     freqs, amps = [], []
     for system in met.systems:
         offsets = (np.asarray(system.shifts) - ppm_reference) * field_mhz
-        f, a = simulate_lines(
-            offsets, system.couplings, system.observed, events, strong=strong
-        )
+        f, a = simulate_lines(offsets, system.couplings, system.observed, events, strong=strong)
         freqs.append(f)
         amps.append(a * system.scale)
     return np.concatenate(freqs), np.concatenate(amps)

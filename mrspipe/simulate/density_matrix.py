@@ -160,9 +160,7 @@ def pulse(ops: SpinSystemOperators, angle: float, phase: float) -> np.ndarray:
         axis = np.cos(phase) * _SX + np.sin(phase) * _SY
         # exp(-i a (n.S)) for spin 1/2 = cos(a/2) 1 - 2i sin(a/2) (n.S)
         single = np.cos(angle / 2) * _EYE - 2j * np.sin(angle / 2) * axis
-        ops._pulses[key] = reduce(
-            np.kron, [single if o else _EYE for o in ops.observed]
-        )
+        ops._pulses[key] = reduce(np.kron, [single if o else _EYE for o in ops.observed])
     return ops._pulses[key]
 
 

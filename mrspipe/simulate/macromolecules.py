@@ -120,18 +120,22 @@ def macromolecule_basis(
     if not (field_mhz > 0 and dwell_time > 0 and n_points > 0):
         raise SimulationError("field_mhz, dwell_time and n_points must be positive")
     ref = default_ppm_reference("1H")
-    fids = np.stack(
-        [
-            gaussian_fids(
-                MACROMOLECULES[n],
-                field_mhz=field_mhz,
-                dwell_time=dwell_time,
-                n_points=int(n_points),
-                ppm_reference=ref,
-            )
-            for n in names
-        ]
-    ) if names else np.zeros((0, int(n_points)), complex)
+    fids = (
+        np.stack(
+            [
+                gaussian_fids(
+                    MACROMOLECULES[n],
+                    field_mhz=field_mhz,
+                    dwell_time=dwell_time,
+                    n_points=int(n_points),
+                    ppm_reference=ref,
+                )
+                for n in names
+            ]
+        )
+        if names
+        else np.zeros((0, int(n_points)), complex)
+    )
     return Basis(
         names=tuple(names),
         fids=fids,

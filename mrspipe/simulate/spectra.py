@@ -123,8 +123,10 @@ def simulate_spectra(
             )
         conc_shapes = [conc_arr[..., 0]]
     mm = {k: np.asarray(v, dtype=float) for k, v in (macromolecules or {}).items()}
-    water_spec = dict(water) if isinstance(water, Mapping) else (
-        None if water is None else {"amplitude": water}
+    water_spec = (
+        dict(water)
+        if isinstance(water, Mapping)
+        else (None if water is None else {"amplitude": water})
     )
     water_amp = None if water_spec is None else np.asarray(water_spec["amplitude"], float)
     base = None if baseline is None else np.asarray(baseline, dtype=complex)
@@ -171,8 +173,9 @@ def simulate_spectra(
         )
         fids = fids + per(water_amp)[..., None] * lines.sum(axis=0)
         truth["water"] = {"amplitude": per(water_amp), **comp}
-    fids = apply_lineshape(fids, dt, shift_hz=per(shift_hz)[..., None],
-                           phase0=per(phase0)[..., None])
+    fids = apply_lineshape(
+        fids, dt, shift_hz=per(shift_hz)[..., None], phase0=per(phase0)[..., None]
+    )
     if np.any(np.asarray(phase1) != 0) or base is not None:
         spec = to_spectrum(fids)
         if np.any(np.asarray(phase1) != 0):
@@ -187,8 +190,12 @@ def simulate_spectra(
         noise = rng.standard_normal(fids.shape + (2,)) * noise_sd
         fids = fids + noise[..., 0] + 1j * noise[..., 1]
     truth.update(
-        lorentz_hz=per(lorentz_hz), gauss_hz=per(gauss_hz), shift_hz=per(shift_hz),
-        phase0=per(phase0), phase1=per(phase1), noise_sd=float(noise_sd),
+        lorentz_hz=per(lorentz_hz),
+        gauss_hz=per(gauss_hz),
+        shift_hz=per(shift_hz),
+        phase0=per(phase0),
+        phase1=per(phase1),
+        noise_sd=float(noise_sd),
     )
     data = MRSData(
         fids=fids,

@@ -110,8 +110,10 @@ def spin_systems() -> dict[str, Metabolite]:
     -------
     dict of str to Metabolite
     """
-    text = resources.files("mrspipe.simulate").joinpath("data/spin_systems.json").read_text(
-        encoding="utf-8"
+    text = (
+        resources.files("mrspipe.simulate")
+        .joinpath("data/spin_systems.json")
+        .read_text(encoding="utf-8")
     )
     table = json.loads(text)["metabolites"]
     return {name: _parse(name, entry) for name, entry in table.items()}

@@ -32,9 +32,26 @@ logger = logging.getLogger("mrspipe")
 
 #: Typical grey-matter-rich concentrations, mM (de Graaf, In vivo NMR spectroscopy, 3rd ed.).
 DEFAULT_CONCENTRATIONS: dict[str, float] = {
-    "NAA": 11.0, "NAAG": 1.3, "Cr": 4.5, "PCr": 4.0, "Glu": 9.5, "Gln": 3.0, "GABA": 1.2,
-    "GSH": 1.8, "Ins": 6.0, "sIns": 0.3, "Tau": 1.5, "GPC": 0.9, "PCho": 0.6, "Asp": 2.0,
-    "Lac": 0.6, "Ala": 0.4, "Glc": 1.0, "PE": 1.5, "Gly": 0.5, "Asc": 1.0,
+    "NAA": 11.0,
+    "NAAG": 1.3,
+    "Cr": 4.5,
+    "PCr": 4.0,
+    "Glu": 9.5,
+    "Gln": 3.0,
+    "GABA": 1.2,
+    "GSH": 1.8,
+    "Ins": 6.0,
+    "sIns": 0.3,
+    "Tau": 1.5,
+    "GPC": 0.9,
+    "PCho": 0.6,
+    "Asp": 2.0,
+    "Lac": 0.6,
+    "Ala": 0.4,
+    "Glc": 1.0,
+    "PE": 1.5,
+    "Gly": 0.5,
+    "Asc": 1.0,
 }
 
 #: Glu % change (plateau) by condition and sex: naltrexone attenuates the ketamine response,
@@ -133,20 +150,34 @@ def simulate_session(
     lorentz = np.clip(linewidth_hz - bold_hz * r, 0.0, None)
     # noise level from the NAA singlet peak height of a noiseless transient
     naa = basis.select(["NAA"]) if "NAA" in basis.names else basis.select([basis.names[0]])
-    probe, _ = simulate_spectra(naa, {naa.names[0]: concentrations.get(naa.names[0], 1.0)},
-                                lorentz_hz=linewidth_hz, gauss_hz=gauss_hz)
+    probe, _ = simulate_spectra(
+        naa,
+        {naa.names[0]: concentrations.get(naa.names[0], 1.0)},
+        lorentz_hz=linewidth_hz,
+        gauss_hz=gauss_hz,
+    )
     height = float(np.abs(probe.spectrum()).max())
     noise_sd = height / (snr * np.sqrt(basis.n_points))
     water_amp = water_amplitude * np.exp(rng.normal(0.0, 0.1, n_t))
     mm = {k: v * concentrations.get("NAA", 11.0) / 11.0 for k, v in DEFAULT_MM_AMPLITUDES.items()}
     data, truth = simulate_spectra(
-        basis, conc, lorentz_hz=lorentz, gauss_hz=gauss_hz, shift_hz=shift, phase0=phase,
-        macromolecules=mm, water={"amplitude": water_amp, "components": 3},
-        noise_sd=noise_sd, rng=rng,
+        basis,
+        conc,
+        lorentz_hz=lorentz,
+        gauss_hz=gauss_hz,
+        shift_hz=shift,
+        phase0=phase,
+        macromolecules=mm,
+        water={"amplitude": water_amp, "components": 3},
+        noise_sd=noise_sd,
+        rng=rng,
     )
-    svs = data.with_fids(data.fids.astype(np.complex64), frame_times=times,
-                         repetition_time=float(np.median(np.diff(times))) if n_t > 1 else None,
-                         source=None)
+    svs = data.with_fids(
+        data.fids.astype(np.complex64),
+        frame_times=times,
+        repetition_time=float(np.median(np.diff(times))) if n_t > 1 else None,
+        source=None,
+    )
     # water reference: 2 protons x 55.5 M x 0.8 water fraction, T2-weighted at TE
     te = basis.echo_time or 0.0
     w_amp = 2 * 55.51e3 * 0.8 * np.exp(-te / water_t2)
@@ -154,8 +185,10 @@ def simulate_session(
     w_fid = w_amp * np.exp((-np.pi * linewidth_hz + 2j * np.pi * shift[0]) * t)
     w_fid = w_fid + noise_sd * (rng.standard_normal(t.size) + 1j * rng.standard_normal(t.size))
     ref = MRSData(
-        fids=w_fid.astype(np.complex64), dwell_time=basis.dwell_time,
-        spectrometer_frequency=basis.spectrometer_frequency, echo_time=basis.echo_time,
+        fids=w_fid.astype(np.complex64),
+        dwell_time=basis.dwell_time,
+        spectrometer_frequency=basis.spectrometer_frequency,
+        echo_time=basis.echo_time,
         ppm_reference=basis.ppm_reference,
     )
     post = times > onset
@@ -175,7 +208,8 @@ def simulate_session(
         "phase_rad": truth["phase0"],
         "lorentz_hz": truth["lorentz_hz"],
         "glu_mM": truth["concentrations"][:, basis.names.index("Glu")]
-        if "Glu" in basis.names else None,
+        if "Glu" in basis.names
+        else None,
     }
     return svs, ref, session_truth
 
@@ -280,26 +314,39 @@ def simulate_study(
             raise SimulationError(f"response needs {{'M': %, 'F': %}} for condition {cond!r}")
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not overwrite:
-        raise SimulationError("output folder is not empty (pass overwrite=True; CLI: --overwrite)", out)
+        raise SimulationError(
+            "output folder is not empty (pass overwrite=True; CLI: --overwrite)", out
+        )
     times = np.arange(n_transients) * tr
     onset = float(0.25 * times[-1]) if infusion_onset is None else float(infusion_onset)
     if onset < 0:
         raise SimulationError(f"infusion_onset must be >= 0, got {onset}")
-    basis = _cached_basis(sequence=sequence, field_mhz=field_mhz, te=te, dwell_time=dwell_time,
-                          n_points=n_points)
+    basis = _cached_basis(
+        sequence=sequence, field_mhz=field_mhz, te=te, dwell_time=dwell_time, n_points=n_points
+    )
     sexes, orders = _design(n_participants, tuple(conditions), rng)
     width = max(2, len(str(n_participants)))
     pids = [f"sub-{i + 1:0{width}d}" for i in range(n_participants)]
     bids.write_dataset_description(out, "mrspipe synthetic crossover fMRS study")
-    bids.write_participants(out, pd.DataFrame({
-        "participant_id": pids, "sex": sexes,
-        "age": np.round(rng.uniform(20, 60, n_participants)).astype(int)}))
-    events = pd.DataFrame({"onset": [onset], "duration": [infusion_duration],
-                           "trial_type": ["ketamine_infusion"]})
+    bids.write_participants(
+        out,
+        pd.DataFrame(
+            {
+                "participant_id": pids,
+                "sex": sexes,
+                "age": np.round(rng.uniform(20, 60, n_participants)).astype(int),
+            }
+        ),
+    )
+    events = pd.DataFrame(
+        {"onset": [onset], "duration": [infusion_duration], "trial_type": ["ketamine_infusion"]}
+    )
     truth_sessions, madrs_rows = [], []
     for pid, sex, order in zip(pids, sexes, orders, strict=True):
-        base = {k: v * float(np.exp(rng.normal(0, between_sd)))
-                for k, v in DEFAULT_CONCENTRATIONS.items()}
+        base = {
+            k: v * float(np.exp(rng.normal(0, between_sd)))
+            for k, v in DEFAULT_CONCENTRATIONS.items()
+        }
         madrs0 = float(np.clip(rng.normal(30, 5), 20, 50))
         rows = []
         for s, cond in enumerate(order):
@@ -307,38 +354,86 @@ def simulate_study(
             conc = {k: v * float(np.exp(rng.normal(0, within_sd))) for k, v in base.items()}
             pct = float(response[cond][sex] + rng.normal(0, response_sd))
             svs, ref, st = simulate_session(
-                basis, concentrations=conc, percent_change=pct, times=times, onset=onset,
-                tau=response_tau, linewidth_hz=float(linewidth_hz * np.exp(rng.normal(0, 0.1))),
-                bold_hz=bold_hz, drift_hz_per_s=float(rng.normal(0, drift_hz_per_s)),
-                phase_sd=phase_sd, snr=snr, water_amplitude=residual_water, rng=rng)
-            bids.write_session(out, pid, sid, svs=svs, ref=ref if water_reference else None,
-                               events=events)
+                basis,
+                concentrations=conc,
+                percent_change=pct,
+                times=times,
+                onset=onset,
+                tau=response_tau,
+                linewidth_hz=float(linewidth_hz * np.exp(rng.normal(0, 0.1))),
+                bold_hz=bold_hz,
+                drift_hz_per_s=float(rng.normal(0, drift_hz_per_s)),
+                phase_sd=phase_sd,
+                snr=snr,
+                water_amplitude=residual_water,
+                rng=rng,
+            )
+            bids.write_session(
+                out, pid, sid, svs=svs, ref=ref if water_reference else None, events=events
+            )
             rows.append({"session_id": sid, "condition": cond})
             # symptom change follows the glutamate response (a link for the stats to find)
             reduction = float(np.clip(0.2 + 0.04 * pct + rng.normal(0, 0.1), -0.2, 0.95))
             madrs_rows += [
-                {"participant_id": pid, "session_id": sid, "condition": cond,
-                 "timepoint": "baseline", "time_h": 0, "madrs": round(madrs0)},
-                {"participant_id": pid, "session_id": sid, "condition": cond,
-                 "timepoint": "24h", "time_h": 24, "madrs": round(madrs0 * (1 - reduction))}]
-            truth_sessions.append({"participant_id": pid, "session_id": sid, "condition": cond,
-                                   "sex": sex, "madrs_reduction": reduction, **st})
+                {
+                    "participant_id": pid,
+                    "session_id": sid,
+                    "condition": cond,
+                    "timepoint": "baseline",
+                    "time_h": 0,
+                    "madrs": round(madrs0),
+                },
+                {
+                    "participant_id": pid,
+                    "session_id": sid,
+                    "condition": cond,
+                    "timepoint": "24h",
+                    "time_h": 24,
+                    "madrs": round(madrs0 * (1 - reduction)),
+                },
+            ]
+            truth_sessions.append(
+                {
+                    "participant_id": pid,
+                    "session_id": sid,
+                    "condition": cond,
+                    "sex": sex,
+                    "madrs_reduction": reduction,
+                    **st,
+                }
+            )
         bids.write_sessions_table(out, pid, pd.DataFrame(rows))
     if phenotype:
-        bids.write_phenotype(out, "madrs", pd.DataFrame(madrs_rows), sidecar={
-            "madrs": {"Description": "Montgomery-Asberg Depression Rating Scale total"}})
+        bids.write_phenotype(
+            out,
+            "madrs",
+            pd.DataFrame(madrs_rows),
+            sidecar={"madrs": {"Description": "Montgomery-Asberg Depression Rating Scale total"}},
+        )
     truth = {
         "design": {
-            "n_participants": n_participants, "n_transients": n_transients, "tr": tr,
-            "n_points": n_points, "dwell_time": dwell_time, "field_mhz": field_mhz,
-            "sequence": sequence, "te": te, "conditions": list(conditions),
-            "response": response, "infusion_onset": onset,
-            "infusion_duration": infusion_duration, "response_tau": response_tau,
-            "response_sd": response_sd, "snr": snr, "bold_hz": bold_hz,
+            "n_participants": n_participants,
+            "n_transients": n_transients,
+            "tr": tr,
+            "n_points": n_points,
+            "dwell_time": dwell_time,
+            "field_mhz": field_mhz,
+            "sequence": sequence,
+            "te": te,
+            "conditions": list(conditions),
+            "response": response,
+            "infusion_onset": onset,
+            "infusion_duration": infusion_duration,
+            "response_tau": response_tau,
+            "response_sd": response_sd,
+            "snr": snr,
+            "bold_hz": bold_hz,
             "concentration_units": "mM for the relaxation-free basis, 1 proton = amplitude 1",
         },
-        "participants": [{"participant_id": p, "sex": s, "order": list(o)}
-                         for p, s, o in zip(pids, sexes, orders, strict=True)],
+        "participants": [
+            {"participant_id": p, "sex": s, "order": list(o)}
+            for p, s, o in zip(pids, sexes, orders, strict=True)
+        ],
         "sessions": truth_sessions,
     }
     write_json(out / "truth.json", truth)
