@@ -22,6 +22,7 @@ import numpy as np
 
 from ..data import Basis, MRSData
 from ..errors import SimulationError
+from ..spectral import apply_lineshape
 from .basis import simulate_basis
 from .macromolecules import DEFAULT_MM_AMPLITUDES
 from .spectra import simulate_spectra
@@ -176,13 +177,21 @@ def simulate_session(
         data.fids.astype(np.complex64),
         frame_times=times,
         repetition_time=float(np.median(np.diff(times))) if n_t > 1 else None,
+        header={"WaterSuppressed": True, "ConversionMethod": "mrspipe.simulate"},
         source=None,
     )
     # water reference: 2 protons x 55.5 M x 0.8 water fraction, T2-weighted at TE
     te = basis.echo_time or 0.0
     w_amp = 2 * 55.51e3 * 0.8 * np.exp(-te / water_t2)
     t = np.arange(basis.n_points) * basis.dwell_time
-    w_fid = w_amp * np.exp((-np.pi * linewidth_hz + 2j * np.pi * shift[0]) * t)
+    w_fid = apply_lineshape(
+        w_amp * np.ones(t.size, complex),
+        basis.dwell_time,
+        lorentz_hz=linewidth_hz,
+        gauss_hz=gauss_hz,
+        shift_hz=shift[0],
+        phase0=phase[0],
+    )
     w_fid = w_fid + noise_sd * (rng.standard_normal(t.size) + 1j * rng.standard_normal(t.size))
     ref = MRSData(
         fids=w_fid.astype(np.complex64),
@@ -190,6 +199,7 @@ def simulate_session(
         spectrometer_frequency=basis.spectrometer_frequency,
         echo_time=basis.echo_time,
         ppm_reference=basis.ppm_reference,
+        header={"WaterSuppressed": False, "ConversionMethod": "mrspipe.simulate"},
     )
     post = times > onset
     window = float(percent_change * r[post].mean()) if post.any() else 0.0
