@@ -147,6 +147,7 @@ def test_macromolecule_gaussian_width_and_position():
         (lambda b: simulate_spectra(b, np.ones(2)), "n_metabolites"),
         (lambda b: simulate_spectra(b, {"NAA": np.ones((2, 2))}), "frame axis"),
         (lambda b: macromolecule_basis(["MM99"]), "MM99"),
+        (lambda b: simulate_spectra(b, {"NAA": 1.0}, water={"ppm": [4.7]}), "amplitude"),
     ],
 )
 def test_bad_input(basis, call, match):

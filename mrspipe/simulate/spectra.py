@@ -128,6 +128,8 @@ def simulate_spectra(
         if isinstance(water, Mapping)
         else (None if water is None else {"amplitude": water})
     )
+    if water_spec is not None and "amplitude" not in water_spec:
+        raise SimulationError("water mapping needs an 'amplitude'")
     water_amp = None if water_spec is None else np.asarray(water_spec["amplitude"], float)
     base = None if baseline is None else np.asarray(baseline, dtype=complex)
     per_frame = [lorentz_hz, gauss_hz, shift_hz, phase0, phase1, *conc_shapes, *mm.values()]
