@@ -24,6 +24,7 @@ COMMANDS: tuple[str, ...] = (
     "mrspipe.commands.info",
     "mrspipe.commands.convert",
     "mrspipe.commands.bids_init",
+    "mrspipe.commands.simulate",
 )
 
 

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+
+# Small matrix products run ~10x slower with OpenBLAS threads fighting over 2 cores; tests are
+# single-threaded (must be set before numpy is imported).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 from pathlib import Path
 
 import numpy as np

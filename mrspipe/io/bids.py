@@ -1,0 +1,337 @@
+"""The MRS-BIDS study layout: find the sessions of a study, and write one.
+
+Layout (``SPEC.md``)::
+
+    study/
+      participants.tsv                      participant_id, sex (M/F), ...
+      sub-01/sub-01_sessions.tsv            session_id, condition, ...
+      sub-01/ses-1/mrs/sub-01_ses-1_svs.nii.gz        time-resolved NIfTI-MRS
+      sub-01/ses-1/mrs/sub-01_ses-1_mrsref.nii.gz     optional water reference
+      sub-01/ses-1/mrs/sub-01_ses-1_svs_events.tsv    onset, duration, trial_type
+      phenotype/madrs.tsv                   optional clinical scores
+
+Single-session participants may omit ``ses-*`` (``sub-01/mrs/...``); the session id is then
+``None``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..data import MRSData
+from ..errors import MRSFormatError, StudyLayoutError
+from .nifti_mrs import save_mrs
+from .tables import read_table, write_json, write_table
+
+__all__ = [
+    "Session",
+    "find_sessions",
+    "read_participants",
+    "read_sessions_table",
+    "read_events",
+    "write_dataset_description",
+    "write_participants",
+    "write_sessions_table",
+    "write_session",
+    "write_phenotype",
+    "BIDS_VERSION",
+]
+
+BIDS_VERSION = "1.10.0"
+_SEX = {"m": "M", "male": "M", "f": "F", "female": "F"}
+
+
+@dataclass(frozen=True)
+class Session:
+    """One scan session of a study.
+
+    Attributes
+    ----------
+    participant_id : str
+        E.g. ``"sub-01"``.
+    session_id : str or None
+        E.g. ``"ses-1"``; None for a participant without session folders.
+    condition : str or None
+        From ``sub-XX_sessions.tsv`` (e.g. ``"naltrexone"``, ``"placebo"``).
+    sex : {'M', 'F'} or None
+    svs_path : Path
+        The time-resolved NIfTI-MRS file.
+    ref_path : Path or None
+        Water reference.
+    events_path : Path or None
+        ``*_events.tsv``.
+    extra : dict
+        Every other column of ``participants.tsv`` and the sessions table (e.g. ``age``).
+    """
+
+    participant_id: str
+    session_id: str | None
+    condition: str | None
+    sex: str | None
+    svs_path: Path
+    ref_path: Path | None = None
+    events_path: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _clean(value: Any) -> Any:
+    """Return a table cell as a plain Python value (NaN -> None)."""
+    if value is None:
+        return None
+    try:
+        if value != value:  # NaN
+            return None
+    except (TypeError, ValueError):
+        pass
+    return value.item() if hasattr(value, "item") else value
+
+
+def _normalise_sex(value: Any, path: Path) -> str | None:
+    value = _clean(value)
+    if value is None:
+        return None
+    key = str(value).strip().lower()
+    if key not in _SEX:
+        raise StudyLayoutError(f"sex must be M or F (or n/a), got {value!r}", path)
+    return _SEX[key]
+
+
+def _table(path: Path, required: tuple[str, ...]) -> Any:
+    try:
+        df = read_table(path)
+    except MRSFormatError as exc:
+        raise StudyLayoutError(exc.message, path) from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise StudyLayoutError(
+            f"missing column(s) {', '.join(missing)} (has {', '.join(map(str, df.columns))})",
+            path,
+        )
+    return df
+
+
+def read_participants(study_dir: str | os.PathLike[str]) -> Any:
+    """Read ``participants.tsv`` (a DataFrame; ``sex`` normalised to M/F/None).
+
+    Raises
+    ------
+    StudyLayoutError
+        If the study folder or the table is missing, lacks ``participant_id``, or has
+        duplicate or malformed ids or an unknown sex.
+    """
+    study = Path(study_dir)
+    if not study.is_dir():
+        raise StudyLayoutError("study folder does not exist", study)
+    path = study / "participants.tsv"
+    if not path.is_file():
+        raise StudyLayoutError("missing participants.tsv (participant_id, sex)", path)
+    df = _table(path, ("participant_id",))
+    ids = df["participant_id"].astype(str)
+    bad = [i for i in ids if not i.startswith("sub-")]
+    if bad:
+        raise StudyLayoutError(f"participant_id must start with 'sub-': {bad[:3]}", path)
+    if ids.duplicated().any():
+        raise StudyLayoutError(
+            f"duplicate participant_id {sorted(set(ids[ids.duplicated()]))}", path
+        )
+    df["participant_id"] = ids
+    df["sex"] = [_normalise_sex(v, path) for v in df["sex"]] if "sex" in df else None
+    return df
+
+
+def read_sessions_table(path: str | os.PathLike[str]) -> Any:
+    """Read a ``sub-XX_sessions.tsv`` table (``session_id`` and ``condition`` required)."""
+    path = Path(path)
+    df = _table(path, ("session_id", "condition"))
+    df["session_id"] = df["session_id"].astype(str)
+    if df["session_id"].duplicated().any():
+        raise StudyLayoutError("duplicate session_id", path)
+    return df
+
+
+def read_events(path: str | os.PathLike[str]) -> Any:
+    """Read an events table: ``onset`` (s, required), ``duration``, ``trial_type``.
+
+    Raises
+    ------
+    StudyLayoutError
+        If the file is missing or ``onset`` is missing or not numeric.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise StudyLayoutError("no such events file", path)
+    df = _table(path, ("onset",))
+    if not pd.api.types.is_numeric_dtype(df["onset"]):
+        raise StudyLayoutError("onset column must be numeric (seconds)", path)
+    return df
+
+
+def _one(folder: Path, pattern: str, what: str, *, required: bool) -> Path | None:
+    hits = sorted(folder.glob(pattern))
+    if len(hits) > 1:
+        raise StudyLayoutError(f"several {what} files: {', '.join(h.name for h in hits)}", folder)
+    if not hits:
+        if required:
+            raise StudyLayoutError(f"no {what} file ({pattern})", folder)
+        return None
+    return hits[0]
+
+
+def _session(
+    participant: dict[str, Any], session_id: str | None, mrs_dir: Path, row: dict[str, Any]
+) -> Session:
+    if not mrs_dir.is_dir():
+        raise StudyLayoutError("missing mrs/ folder", mrs_dir)
+    svs = _one(mrs_dir, "*_svs.nii*", "svs NIfTI-MRS", required=True)
+    assert svs is not None
+    ref = _one(mrs_dir, "*_mrsref.nii*", "mrsref", required=False)
+    events = _one(mrs_dir, "*_events.tsv", "events", required=False)
+    extra = {k: _clean(v) for k, v in participant.items() if k not in ("participant_id", "sex")}
+    extra.update({k: _clean(v) for k, v in row.items() if k not in ("session_id", "condition")})
+    condition = _clean(row.get("condition"))
+    return Session(
+        participant_id=participant["participant_id"],
+        session_id=session_id,
+        condition=None if condition is None else str(condition),
+        sex=participant.get("sex"),
+        svs_path=svs,
+        ref_path=ref,
+        events_path=events,
+        extra=extra,
+    )
+
+
+def find_sessions(study_dir: str | os.PathLike[str]) -> list[Session]:
+    """Every session of an MRS-BIDS study, sorted by participant and session.
+
+    Parameters
+    ----------
+    study_dir : str or path-like
+
+    Returns
+    -------
+    list of Session
+
+    Raises
+    ------
+    StudyLayoutError
+        Naming the file or folder: missing ``participants.tsv``; a participant folder not in
+        it (or listed without a folder); a sessions table without ``condition``; a session
+        folder without a row (or a row without a folder); a session without an ``*_svs``
+        file; several candidate files; no session at all.
+    """
+    study = Path(study_dir)
+    participants = read_participants(study)
+    listed = set(participants["participant_id"])
+    on_disk = {p.name for p in study.glob("sub-*") if p.is_dir()}
+    if on_disk - listed:
+        raise StudyLayoutError(
+            f"participant folder(s) {', '.join(sorted(on_disk - listed))} not listed",
+            study / "participants.tsv",
+        )
+    sessions: list[Session] = []
+    for participant in participants.to_dict("records"):
+        pid = participant["participant_id"]
+        sub = study / pid
+        if not sub.is_dir():
+            raise StudyLayoutError("participant listed in participants.tsv has no folder", sub)
+        table_path = sub / f"{pid}_sessions.tsv"
+        ses_dirs = {p.name: p for p in sub.glob("ses-*") if p.is_dir()}
+        if not ses_dirs:
+            row = {}
+            if table_path.is_file():
+                rows = read_sessions_table(table_path).to_dict("records")
+                row = rows[0] if len(rows) == 1 else {}
+            sessions.append(_session(participant, None, sub / "mrs", row))
+            continue
+        if table_path.is_file():
+            rows = {r["session_id"]: r for r in read_sessions_table(table_path).to_dict("records")}
+            unlisted = set(ses_dirs) - set(rows)
+            if unlisted:
+                raise StudyLayoutError(
+                    f"session folder(s) {', '.join(sorted(unlisted))} have no row", table_path
+                )
+            missing = set(rows) - set(ses_dirs)
+            if missing:
+                raise StudyLayoutError(
+                    f"session(s) {', '.join(sorted(missing))} listed but have no folder",
+                    table_path,
+                )
+        else:
+            rows = {name: {"session_id": name} for name in ses_dirs}
+        for name in sorted(ses_dirs, key=_natural):
+            sessions.append(_session(participant, name, ses_dirs[name] / "mrs", rows[name]))
+    if not sessions:
+        raise StudyLayoutError("no sessions found", study)
+    return sessions
+
+
+def _natural(name: str) -> tuple[Any, ...]:
+    head, _, tail = name.partition("-")
+    return (head, int(tail)) if tail.isdigit() else (head, 0, tail)
+
+
+# -- writing ----------------------------------------------------------------------------
+def write_dataset_description(study_dir: str | os.PathLike[str], name: str) -> Path:
+    """Write ``dataset_description.json`` (BIDS raw dataset)."""
+    return write_json(
+        Path(study_dir) / "dataset_description.json",
+        {
+            "Name": name,
+            "BIDSVersion": BIDS_VERSION,
+            "DatasetType": "raw",
+            "GeneratedBy": [{"Name": "mrspipe"}],
+        },
+    )
+
+
+def write_participants(study_dir: str | os.PathLike[str], df: Any) -> Path:
+    """Write ``participants.tsv`` (+ JSON sidecar describing ``sex``)."""
+    sidecar = {
+        "sex": {"Description": "sex of the participant", "Levels": {"M": "male", "F": "female"}}
+    }
+    return write_table(df, Path(study_dir) / "participants.tsv", sidecar=sidecar)
+
+
+def write_sessions_table(study_dir: str | os.PathLike[str], participant_id: str, df: Any) -> Path:
+    """Write ``sub-XX/sub-XX_sessions.tsv``."""
+    path = Path(study_dir) / participant_id / f"{participant_id}_sessions.tsv"
+    return write_table(df, path)
+
+
+def write_session(
+    study_dir: str | os.PathLike[str],
+    participant_id: str,
+    session_id: str,
+    *,
+    svs: MRSData,
+    ref: MRSData | None = None,
+    events: Any = None,
+) -> dict[str, Path]:
+    """Write one session's files under ``sub-XX/ses-N/mrs/``.
+
+    Returns
+    -------
+    dict
+        Paths written, keys ``svs``, ``ref``, ``events`` (those given).
+    """
+    mrs = Path(study_dir) / participant_id / session_id / "mrs"
+    stem = f"{participant_id}_{session_id}"
+    out = {"svs": save_mrs(svs, mrs / f"{stem}_svs.nii.gz")}
+    if ref is not None:
+        out["ref"] = save_mrs(ref, mrs / f"{stem}_mrsref.nii.gz")
+    if events is not None:
+        out["events"] = write_table(events, mrs / f"{stem}_svs_events.tsv")
+    return out
+
+
+def write_phenotype(
+    study_dir: str | os.PathLike[str], name: str, df: Any, sidecar: dict[str, Any] | None = None
+) -> Path:
+    """Write ``phenotype/<name>.tsv``."""
+    return write_table(df, Path(study_dir) / "phenotype" / f"{name}.tsv", sidecar=sidecar)
