@@ -22,6 +22,8 @@ from .errors import MRSError
 #: subcommand modules, in the order ``--help`` lists them
 COMMANDS: tuple[str, ...] = (
     "mrspipe.commands.info",
+    "mrspipe.commands.run",
+    "mrspipe.commands.demo",
 )
 
 

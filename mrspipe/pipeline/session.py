@@ -1,0 +1,326 @@
+"""One session: load, preprocess, fit, time course, write derivatives; resumable.
+
+A session has two stages, each with a key recorded in ``done.json``:
+
+* ``fit``: inputs (svs, water reference, basis) + preprocessing and fitting options;
+* ``dynamic``: the fit key + events file + windows + session labels (condition, sex).
+
+A stage whose key and input fingerprints match what is on disk is not recomputed: changing a
+window re-derives the time course from the stored fits without refitting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import StudyLayoutError
+from ..io import derivatives as deriv
+from .steps import Steps
+
+__all__ = ["SessionOptions", "SessionResult", "run_session", "find_onset"]
+
+logger = logging.getLogger("mrspipe")
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """Everything a session needs besides its data; the same for every session of a run.
+
+    Parameters
+    ----------
+    out : Path
+        Output folder of the study run.
+    preprocess, fit : dict
+        ``[preprocess]`` and ``[fit]`` sections of the configuration.
+    event : str
+        ``trial_type`` (case-insensitive substring) whose first onset is time 0.
+    baseline_window, response_window : (float, float), s relative to the onset
+        ``-inf`` / ``inf`` for open ends.
+    basis_fingerprint : dict
+        :func:`mrspipe.io.derivatives.file_fingerprint` of the basis set.
+    overwrite : bool
+        Recompute even when ``done.json`` says the session is up to date.
+    version : str
+        mrspipe version, part of the fit key.
+    """
+
+    out: Path
+    preprocess: dict[str, Any]
+    fit: dict[str, Any]
+    event: str = "infusion"
+    baseline_window: tuple[float, float] = (-math.inf, 0.0)
+    response_window: tuple[float, float] = (0.0, math.inf)
+    basis_fingerprint: dict[str, Any] = field(default_factory=dict)
+    overwrite: bool = False
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    """What happened to one session (small: it travels back from worker processes).
+
+    Attributes
+    ----------
+    participant_id, session_id : str
+    computed : tuple of str
+        Stages run this time (``("fit", "dynamic")``, ``("dynamic",)`` or ``()`` = resumed).
+    failed_step : str or None
+        Step that raised (``load``, ``preprocess``, ``fit``, ``events``, ``dynamic``, ``write``).
+    error : str or None
+        The error message.
+    seconds : float
+        Wall time spent.
+    summary : dict
+        QC summary (``n_frames, n_transients, n_rejected, snr, fwhm_hz, onset_s``).
+    """
+
+    participant_id: str
+    session_id: str
+    computed: tuple[str, ...] = ()
+    failed_step: str | None = None
+    error: str | None = None
+    seconds: float = 0.0
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True if the session finished."""
+        return self.failed_step is None
+
+
+def _hash(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, default=lambda o: list(o) if isinstance(o, tuple)
+                      else str(o))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _window_json(window: tuple[float, float]) -> list[float | None]:
+    return [v if math.isfinite(v) else None for v in window]
+
+
+def find_onset(events: Any, event: str, *, source: Any = None) -> float:
+    """Onset (s from the first transient) of the first event whose trial_type matches.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        ``onset`` and optionally ``trial_type`` columns.
+    event : str
+        Case-insensitive substring of ``trial_type``. When no trial_type matches (or there is no
+        such column) and the table has exactly one event, that event is used.
+    source : path-like, optional
+        For messages.
+
+    Raises
+    ------
+    StudyLayoutError
+        No onset column, or no matching event.
+    """
+    if "onset" not in events.columns or len(events) == 0:
+        raise StudyLayoutError("events table has no onset rows", source)
+    if "trial_type" in events.columns:
+        match = events["trial_type"].astype(str).str.lower().str.contains(event.lower(),
+                                                                           regex=False)
+        if match.any():
+            return float(events.loc[match, "onset"].min())
+    if len(events) == 1:
+        return float(events["onset"].iloc[0])
+    raise StudyLayoutError(
+        f"no event with trial_type containing {event!r} (set [windows] event in study.toml)",
+        source,
+    )
+
+
+def _summary(qc_transients: Any, qc_frames: Any) -> dict[str, Any]:
+    """Summarise QC for the report (medians over transients/frames)."""
+    out: dict[str, Any] = {"n_frames": int(len(qc_frames))}
+    if len(qc_transients):
+        out["n_transients"] = int(len(qc_transients))
+        if "rejected" in qc_transients:
+            out["n_rejected"] = int(qc_transients["rejected"].astype(bool).sum())
+        for col in ("snr", "fwhm_hz"):
+            if col in qc_transients:
+                out[f"{col}_transient"] = float(qc_transients[col].median())
+    for col in ("snr", "fwhm_hz", "residual_rel"):
+        if col in qc_frames:
+            out[f"{col}_frame"] = float(qc_frames[col].median())
+    return out
+
+
+class _StepError(Exception):
+    def __init__(self, step: str, error: BaseException) -> None:
+        super().__init__(step)
+        self.step, self.error = step, error
+
+
+class _Stage:
+    """Context manager tagging any exception with the step it happened in."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, typ: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is not None and isinstance(exc, Exception) and not isinstance(exc, _StepError):
+            raise _StepError(self.name, exc) from exc
+        return False
+
+
+def run_session(session: Any, basis: Any, options: SessionOptions, *, steps: Steps | None = None
+                ) -> SessionResult:
+    """Process one session, or resume it from ``done.json``; never raises for a data problem.
+
+    Parameters
+    ----------
+    session : Session
+        From :func:`mrspipe.io.bids.find_sessions`.
+    basis : Basis
+        Loaded once per run; resampled to the data grid here (cached per grid in the process).
+    options : SessionOptions
+    steps : Steps, optional
+        The step callables (default: the real modules).
+
+    Returns
+    -------
+    SessionResult
+        ``failed_step`` and ``error`` set when a step raised; the exception is logged at debug
+        level with its traceback.
+    """
+    steps = steps or Steps()
+    start = time.perf_counter()
+    pid, sid = str(session.participant_id), str(session.session_id)
+    try:
+        computed, summary = _run(session, basis, options, steps)
+    except _StepError as exc:
+        logger.debug("%s %s: %s failed", pid, sid, exc.step, exc_info=exc.error)
+        message = str(exc.error) or type(exc.error).__name__
+        return SessionResult(pid, sid, failed_step=exc.step,
+                             error=f"{type(exc.error).__name__}: {message}",
+                             seconds=time.perf_counter() - start)
+    return SessionResult(pid, sid, computed=computed, seconds=time.perf_counter() - start,
+                         summary=summary)
+
+
+_BASIS_CACHE: dict[tuple[Any, ...], Any] = {}
+
+
+def _basis_for(basis: Any, frames: Any, options: SessionOptions, steps: Steps) -> Any:
+    key = (options.basis_fingerprint.get("sha256"), id(steps.resample_basis), frames.n_points,
+           frames.dwell_time, frames.spectrometer_frequency, frames.ppm_reference)
+    if key not in _BASIS_CACHE:
+        if len(_BASIS_CACHE) > 8:
+            _BASIS_CACHE.clear()
+        _BASIS_CACHE[key] = steps.resample_basis(basis, frames)
+    return _BASIS_CACHE[key]
+
+
+def _run(session: Any, basis: Any, options: SessionOptions, steps: Steps
+         ) -> tuple[tuple[str, ...], dict[str, Any]]:
+    paths = deriv.session_paths(options.out, session.participant_id, session.session_id)
+    done = None if options.overwrite else deriv.read_done(paths)
+    fit_key = _hash({"preprocess": options.preprocess, "fit": options.fit,
+                     "basis": options.basis_fingerprint.get("sha256"),
+                     "version": options.version})
+    dyn_key = _hash({"fit": fit_key, "event": options.event,
+                     "baseline": _window_json(options.baseline_window),
+                     "response": _window_json(options.response_window),
+                     "condition": session.condition, "sex": session.sex})
+    inputs = {"svs": session.svs_path, "ref": session.ref_path}
+
+    def inputs_match(record: dict[str, Any], names: dict[str, Any]) -> bool:
+        for name, path in names.items():
+            if (path is None) != (record.get(name) is None):
+                return False
+            if path is not None and not deriv.fingerprint_matches(record[name], path):
+                return False
+        return True
+
+    fit_ok = bool(
+        done and done.get("fit_key") == fit_key
+        and inputs_match(done.get("inputs", {}), inputs)
+        and all(paths.table(t).is_file() for t in ("fits", "qc", "qc_transients"))
+    )
+    events = {"events": session.events_path}
+    dyn_ok = bool(
+        fit_ok and done and done.get("dynamic_key") == dyn_key
+        and inputs_match(done.get("inputs", {}), events)
+        and all(paths.table(t).is_file() for t in ("timecourses", "responses"))
+    )
+    if dyn_ok:
+        assert done is not None
+        return (), dict(done.get("summary", {}))
+
+    computed: list[str] = []
+    if fit_ok:
+        with _Stage("load"):
+            fits = deriv.read_session_table(paths, "fits")
+            qc_frames = deriv.read_session_table(paths, "qc")
+            qc_transients = deriv.read_session_table(paths, "qc_transients")
+            frame_times = qc_frames.sort_values("frame")["acquisition_time_s"].to_numpy()
+    else:
+        fits, qc_frames, qc_transients, frame_times = _fit_stage(
+            session, basis, options, steps, paths
+        )
+        computed.append("fit")
+
+    with _Stage("events"):
+        if session.events_path is None:
+            raise StudyLayoutError("no events.tsv: the infusion onset (time 0) is unknown",
+                                   session.svs_path)
+        onset = find_onset(steps.read_events(session.events_path), options.event,
+                           source=session.events_path)
+    with _Stage("dynamic"):
+        timecourses, responses = steps.dynamics(
+            fits, frame_times=frame_times, onset=onset, session=session,
+            baseline_window=options.baseline_window, response_window=options.response_window,
+        )
+    computed.append("dynamic")
+    with _Stage("write"):
+        deriv.write_session_table(paths, "timecourses", timecourses)
+        deriv.write_session_table(paths, "responses", responses)
+        summary = _summary(qc_transients, qc_frames) | {"onset_s": onset}
+        record = {name: (None if p is None else deriv.file_fingerprint(p))
+                  for name, p in (inputs | events).items()}
+        deriv.write_done(paths, {
+            "participant_id": session.participant_id, "session_id": session.session_id,
+            "fit_key": fit_key, "dynamic_key": dyn_key, "inputs": record, "summary": summary,
+            "version": options.version, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        })
+    return tuple(computed), summary
+
+
+def _fit_stage(session: Any, basis: Any, options: SessionOptions, steps: Steps,
+               paths: deriv.SessionPaths) -> tuple[Any, Any, Any, Any]:
+    import pandas as pd
+
+    with _Stage("load"):
+        data = steps.load_mrs(session.svs_path)
+        water = None if session.ref_path is None else steps.load_mrs(session.ref_path)
+    with _Stage("preprocess"):
+        pre = steps.preprocess(data, water=water, options=options.preprocess)
+        del data, water
+    with _Stage("fit"):
+        frames = pre.frames
+        result = steps.fit(frames, _basis_for(basis, frames, options, steps),
+                           options=options.fit)
+        fits = result.table(source=paths.prefix)
+        qc_frames = result.qc_table(source=paths.prefix)
+        frame_times = frames.transient_times()
+        qc_frames["acquisition_time_s"] = frame_times[qc_frames["frame"].to_numpy()]
+    with _Stage("write"):
+        paths.done.unlink(missing_ok=True)  # stale until this session finishes again
+        qc_transients = pd.DataFrame({k: pre.qc[k] for k in pre.qc})
+        deriv.save_preprocessed(paths, frames)
+        deriv.write_session_table(paths, "qc_transients", qc_transients)
+        deriv.write_session_table(paths, "fits", fits)
+        deriv.write_session_table(paths, "qc", qc_frames)
+    return fits, qc_frames, qc_transients, frame_times

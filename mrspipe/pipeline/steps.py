@@ -1,0 +1,190 @@
+"""The adapter layer: every call the pipeline makes into the rest of mrspipe, in one place.
+
+:class:`Steps` holds one callable per step. The defaults below import the real modules lazily
+and translate the pipeline's options into their keyword arguments; tests (and power users)
+pass their own :class:`Steps` to :func:`mrspipe.pipeline.run_study`. The callables must be
+picklable (module-level functions) to run in worker processes.
+
+The signature each step must have is the one of its ``default_*`` function here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Steps", "PREPROCESS_FIELDS"]
+
+#: study.toml [preprocess] key -> keyword of mrspipe.preprocess.PreprocessOptions
+PREPROCESS_FIELDS: dict[str, str] = {
+    "coil_combination": "coil_combination",
+    "ecc": "ecc",
+    "align": "align",
+    "reject": "reject",
+    "reject_threshold": "reject_threshold",
+    "remove_water": "remove_water",
+    "linewidth_match": "linewidth_match",
+    "block": "block",
+    "window": "window",
+}
+
+
+def default_find_sessions(study: Path) -> list[Any]:
+    """Sessions of an MRS-BIDS study (:func:`mrspipe.io.bids.find_sessions`)."""
+    from ..io.bids import find_sessions
+
+    return find_sessions(study)
+
+
+def default_read_events(path: Path) -> Any:
+    """Read an ``events.tsv`` as a DataFrame with ``onset, duration, trial_type``."""
+    from ..io.bids import read_events
+
+    return read_events(path)
+
+
+def default_load_mrs(path: Path) -> Any:
+    """One NIfTI-MRS file as :class:`~mrspipe.data.MRSData`."""
+    from ..io.nifti_mrs import load_mrs
+
+    return load_mrs(path)
+
+
+def default_load_basis(path: Path) -> Any:
+    """Load a basis set in any supported format."""
+    from ..io.basis import load_basis
+
+    return load_basis(path)
+
+
+def default_resample_basis(basis: Any, data: Any) -> Any:
+    """Put ``basis`` on the grid of ``data`` (dwell time, points, field, ppm reference)."""
+    from ..spectral import resample_basis
+
+    if (
+        basis.n_points == data.n_points
+        and abs(basis.dwell_time - data.dwell_time) <= 1e-9 * data.dwell_time
+        and abs(basis.spectrometer_frequency - data.spectrometer_frequency)
+        <= 1e-6 * data.spectrometer_frequency
+        and basis.ppm_reference == data.ppm_reference
+    ):
+        return basis
+    return resample_basis(
+        basis,
+        dwell_time=data.dwell_time,
+        n_points=data.n_points,
+        spectrometer_frequency=data.spectrometer_frequency,
+        ppm_reference=data.ppm_reference,
+    )
+
+
+def default_preprocess(data: Any, *, water: Any, options: dict[str, Any]) -> Any:
+    """Preprocess one session.
+
+    Returns an object with ``frames`` (MRSData), ``qc`` (dict of per-transient arrays) and
+    ``steps`` (provenance), see ``docs/architecture.md``.
+    """
+    from ..preprocess import PreprocessOptions, preprocess_session
+
+    kwargs = {PREPROCESS_FIELDS[k]: v for k, v in options.items() if k in PREPROCESS_FIELDS}
+    return preprocess_session(data, water=water, options=PreprocessOptions(**kwargs))
+
+
+def default_fit(frames: Any, basis: Any, *, options: dict[str, Any]) -> Any:
+    """Fit every frame: returns a FitResult (``table(source=)``, ``qc_table(source=)``)."""
+    kwargs = {"backend": options["backend"], "ppm_range": tuple(options["ppm_range"])}
+    if options.get("dynamic"):
+        from ..fit.dynamic import fit_dynamic
+
+        return fit_dynamic(frames, basis, **kwargs)
+    from ..fit import fit_spectra
+
+    return fit_spectra(frames, basis, **kwargs)
+
+
+def default_dynamics(
+    fits: Any,
+    *,
+    frame_times: Any,
+    onset: float,
+    session: Any,
+    baseline_window: tuple[float, float],
+    response_window: tuple[float, float],
+) -> tuple[Any, Any]:
+    """One session's time course and window responses (the :mod:`mrspipe.dynamic` adapter).
+
+    Parameters
+    ----------
+    fits : pandas.DataFrame
+        ``FitResult.table()``: ``frame, metabolite, estimate, crlb_sd, ...``.
+    frame_times : (n_frames,) float ndarray, s
+        Frame centre times from the first transient.
+    onset : float, s
+        Infusion onset from the first transient; time courses are relative to it.
+    session : Session
+        ``participant_id, session_id, condition, sex`` label the rows (sex may be None).
+    baseline_window, response_window : (float, float), s relative to the onset
+        Unbounded ends are ``-inf`` / ``inf``.
+
+    Returns
+    -------
+    timecourses, responses : pandas.DataFrame
+        With the contract columns of ``docs/architecture.md``.
+    """
+    from .. import dynamic
+
+    timecourses = dynamic.session_timecourses(
+        fits,
+        frame_times=frame_times,
+        onset=onset,
+        participant_id=session.participant_id,
+        session_id=session.session_id,
+        condition=session.condition,
+        sex=session.sex,
+    )
+    responses = dynamic.window_responses(
+        timecourses, baseline=baseline_window, response=response_window
+    )
+    return timecourses, responses
+
+
+def default_stats(
+    timecourses: Any, responses: Any, *, contrast: tuple[str, str], options: dict[str, Any]
+) -> Any:
+    """Group statistics (:func:`mrspipe.stats.crossover_stats`): the ``stats`` table."""
+    from ..stats import crossover_stats
+
+    return crossover_stats(
+        responses,
+        timecourses=timecourses,
+        conditions=contrast,
+        mixed_model=options["mixed_model"],
+        ci_level=options["ci_level"],
+    )
+
+
+def default_report(out: Path, **tables: Any) -> Path:
+    """Write ``out/report.html`` (:func:`mrspipe.report.write_report`)."""
+    from ..report import write_report
+
+    return write_report(out, **tables)
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The callables the pipeline uses; replace any of them to inject your own.
+
+    Each field's signature is that of the matching ``default_*`` function of this module.
+    """
+
+    find_sessions: Any = default_find_sessions
+    read_events: Any = default_read_events
+    load_mrs: Any = default_load_mrs
+    load_basis: Any = default_load_basis
+    resample_basis: Any = default_resample_basis
+    preprocess: Any = default_preprocess
+    fit: Any = default_fit
+    dynamics: Any = default_dynamics
+    stats: Any = default_stats
+    report: Any = default_report
