@@ -210,7 +210,13 @@ def run_session(session: Any, basis: Any, options: SessionOptions, *, steps: Ste
                          summary=summary)
 
 
+#: basis resampled per data grid, per process (cleared at the start of every study run)
 _BASIS_CACHE: dict[tuple[Any, ...], Any] = {}
+
+
+def clear_basis_cache() -> None:
+    """Forget the resampled bases of earlier runs in this process."""
+    _BASIS_CACHE.clear()
 
 
 def _basis_for(basis: Any, frames: Any, options: SessionOptions, steps: Steps) -> Any:

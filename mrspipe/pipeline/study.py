@@ -22,7 +22,7 @@ from ..config import StudyConfig, defaults
 from ..errors import ConfigError, StudyLayoutError
 from ..io import derivatives as deriv
 from .executor import map_sessions
-from .session import SessionOptions, SessionResult
+from .session import SessionOptions, SessionResult, clear_basis_cache
 from .steps import Steps
 
 __all__ = ["StudyResult", "run_study", "resolve_contrast", "describe_window"]
@@ -208,6 +208,7 @@ def run_study(
     logger.info("%d sessions, contrast %s - %s; baseline: %s; response: %s", len(sessions),
                 *contrast, design["baseline_window_text"], design["response_window_text"])
 
+    clear_basis_cache()
     results: list[SessionResult] = []
     runner = map_sessions(sessions, basis_set, options, steps=steps, jobs=jobs,
                           scheduler=scheduler)
