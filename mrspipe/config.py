@@ -93,6 +93,10 @@ def _string(value: Any) -> str:
     return value.strip()
 
 
+def _optional_string(value: Any) -> str | None:
+    return None if value is None else _string(value)
+
+
 def _strings(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
         raise ValueError(f"expected a list of names, got {value!r}")
@@ -150,6 +154,12 @@ REGISTRY: dict[str, dict[str, Option]] = {
     "fit": {
         "backend": Option("numpy", _choice("numpy", "lmfit"), "fitting engine"),
         "ppm_range": Option((0.2, 4.2), _interval, "fitted chemical-shift range, ppm"),
+        "baseline": Option(
+            "spline", _choice("spline", "poly"),
+            "baseline model: regularised cubic B-spline or Legendre polynomial"),
+        "baseline_knot_spacing": Option(
+            0.2, _float(0.01, 5.0), "spline baseline knot spacing, ppm"),
+        "baseline_order": Option(2, _int(0), "polynomial baseline order"),
         "dynamic": Option(
             False, _bool, "fit all frames of a session jointly (spectro-temporal) instead of "
             "frame by frame"),
@@ -158,8 +168,9 @@ REGISTRY: dict[str, dict[str, Option]] = {
     },
     "windows": {
         "event": Option(
-            "infusion", _string,
-            "events.tsv trial_type (case-insensitive substring) whose first onset is time 0"),
+            None, _optional_string,
+            "events.tsv trial_type (case-insensitive substring) whose first onset is time 0; "
+            "unset = the first event whose trial_type contains 'infusion', else the first event"),
         "baseline": Option(
             None, _interval, "baseline window [start, end], s from the onset; unset = every "
             "frame before the onset"),
@@ -174,7 +185,7 @@ REGISTRY: dict[str, dict[str, Option]] = {
     },
     "metabolites": {
         "analyse": Option(
-            ("Glu", "Gln", "Glx", "tNAA", "tCr", "tCho"), _strings,
+            ("Glu", "Gln", "Glx", "tNAA", "tCr", "tCho", "Glx/tNAA", "Glu/tNAA"), _strings,
             "metabolites carried into the group tables, statistics and report"),
         "primary": Option("Glu", _string, "the metabolite the report and demo summary lead with"),
     },
@@ -182,6 +193,13 @@ REGISTRY: dict[str, dict[str, Option]] = {
         "mixed_model": Option(
             True, _bool, "also fit the linear mixed model condition x time x sex"),
         "ci_level": Option(0.95, _float(0.5, 0.999), "confidence level of the intervals"),
+    },
+    "clinical": {
+        "score": Option(
+            "madrs", _string, "phenotype/<score>.tsv holds clinical scores (used when present; "
+            "the score column is <score> or score)"),
+        "baseline_timepoint": Option(
+            "baseline", _string, "timepoint label of the pre-treatment score"),
     },
     "report": {
         "title": Option("mrspipe study report", _string, "title of report.html"),
@@ -195,7 +213,7 @@ class StudyConfig:
 
     Parameters
     ----------
-    preprocess, fit, windows, conditions, metabolites, stats, report : dict
+    preprocess, fit, windows, conditions, metabolites, stats, clinical, report : dict
         Section values, defaults filled in. Intervals are ``(start, end)`` float tuples, lists
         of names are tuples.
     source : str, optional
@@ -208,6 +226,7 @@ class StudyConfig:
     conditions: dict[str, Any] = field(default_factory=dict)
     metabolites: dict[str, Any] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
+    clinical: dict[str, Any] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
 

@@ -28,7 +28,7 @@ from mrspipe.io._atomic import atomic_write_text
 from mrspipe.io.derivatives import GROUP_TABLES, session_paths
 from mrspipe.io.nifti_mrs import save_mrs
 from mrspipe.io.tables import read_json, read_table
-from mrspipe.pipeline import Steps, find_onset, resolve_contrast, run_study
+from mrspipe.pipeline import Steps, resolve_contrast, run_study
 
 N_TRANSIENTS, N_POINTS, TR = 16, 64, 2.0
 ONSET = 12.0  # s after the first transient; the "infusion" event
@@ -37,6 +37,7 @@ METABOLITES = ("Glu", "Gln", "Glx", "tNAA", "tCr", "tCho", "Ins")
 # -- test doubles -------------------------------------------------------------------------
 
 CALLS: Counter[str] = Counter()
+REPORTED: dict[str, Any] = {}  # what the report double received (in-process)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,20 @@ def fake_find_sessions(study: Path) -> list[FakeSession]:
 
 def fake_read_events(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t")
+
+
+def fake_infusion(events: pd.DataFrame, *, event: str | None, source: Any = None
+                  ) -> tuple[float, float]:
+    """Test double of dynamic.infusion_event: first row whose trial_type has the event."""
+    match = events["trial_type"].str.contains(event or "infusion")
+    if not match.any():
+        raise StudyLayoutError(f"no event {event!r}", source)
+    row = events[match].iloc[0]
+    return float(row["onset"]), float(row["duration"])
+
+
+def fake_read_phenotype(study: Path, *, score: str) -> None:
+    return None
 
 
 def fake_load_basis(path: Path) -> Basis:
@@ -164,7 +179,8 @@ def fake_dynamics(fits: pd.DataFrame, *, frame_times: np.ndarray, onset: float, 
 
 
 def fake_stats(timecourses: pd.DataFrame, responses: pd.DataFrame, *,
-               contrast: tuple[str, str], options: dict[str, Any]) -> pd.DataFrame:
+               contrast: tuple[str, str], options: dict[str, Any], **windows: Any
+               ) -> pd.DataFrame:
     CALLS["stats"] += 1
     rows = []
     for met, df in responses.groupby("metabolite"):
@@ -178,9 +194,11 @@ def fake_stats(timecourses: pd.DataFrame, responses: pd.DataFrame, *,
 
 def fake_report(out: Path, **tables: Any) -> Path:
     CALLS["report"] += 1
+    REPORTED.clear()
+    REPORTED.update(tables)
     design = tables["design"]
     return atomic_write_text(Path(out) / "report.html",
-                             f"<html>baseline: {design['baseline_window_text']}</html>")
+                             f"<html>baseline: {design['baseline_window_s']}</html>")
 
 
 def fake_failing_stats(*args: Any, **kwargs: Any) -> pd.DataFrame:
@@ -190,7 +208,8 @@ def fake_failing_stats(*args: Any, **kwargs: Any) -> pd.DataFrame:
 DOUBLES = Steps(
     find_sessions=fake_find_sessions, read_events=fake_read_events, load_basis=fake_load_basis,
     resample_basis=fake_resample_basis, preprocess=fake_preprocess, fit=fake_fit,
-    dynamics=fake_dynamics, stats=fake_stats, report=fake_report,
+    infusion=fake_infusion, dynamics=fake_dynamics, read_phenotype=fake_read_phenotype,
+    stats=fake_stats, report=fake_report,
 )
 
 # -- a tiny study on disk -------------------------------------------------------------------
@@ -283,11 +302,17 @@ def test_run_study_writes_contract_tables(tiny: tuple[Path, Path], tmp_path: Pat
         for table in ("qc_transients", "fits", "qc", "timecourses", "responses"):
             assert paths.table(table).is_file()
         assert read_json(paths.done)["summary"]["n_rejected"] == 1
-    assert "every frame before the onset" in (out / "report.html").read_text()
+    assert "baseline: [None, 0.0]" in (out / "report.html").read_text()
     assert read_json(out / "dataset_description.json")["DatasetType"] == "derivative"
     assert not (out / "errors.tsv").exists()
     # one data grid in the study: the basis is resampled once
     assert CALLS["resample"] == 1 and CALLS["stats"] == 1 and CALLS["report"] == 1
+    design = REPORTED["design"]
+    assert design["conditions"] == ["naltrexone", "placebo"]
+    assert design["n_points"] == N_POINTS and design["transients_per_frame"] == 4
+    assert design["infusion_duration_s"] == 60.0
+    assert design["baseline_window_s"] == [None, 0.0]
+    assert set(REPORTED["sessions_qc"]["status"]) == {"ok"}
 
 
 def test_resume_recomputes_only_what_changed(tiny: tuple[Path, Path], tmp_path: Path) -> None:
@@ -343,6 +368,11 @@ def test_failing_session_is_reported_and_skipped(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = run_study(study, out, basis=basis, config=CONFIG, steps=DOUBLES)
     assert result.exit_status == 1
+    qc = REPORTED["sessions_qc"].set_index(["participant_id", "session_id"])
+    assert qc.loc[("sub-02", "ses-1"), "status"] == "failed"
+    assert "not a readable NIfTI" in qc.loc[("sub-02", "ses-1"), "message"]
+    assert (qc.drop(("sub-02", "ses-1"))["status"] == "ok").all()
+    assert qc["n_transients"].dropna().eq(N_TRANSIENTS).all()
     errors = read_table(out / "errors.tsv")
     assert errors[["participant_id", "session_id", "step"]].values.tolist() == [
         ["sub-02", "ses-1", "load"]]
@@ -429,15 +459,6 @@ def test_input_errors_before_any_work(tiny: tuple[Path, Path], tmp_path: Path) -
         run_study(study, study, basis=basis, steps=DOUBLES)
     assert CALLS["preprocess"] == 0
     assert not any((tmp_path / f"o{i}").exists() for i in range(1, 5))
-
-
-def test_find_onset() -> None:
-    events = pd.DataFrame({"onset": [0.0, 300.0, 900.0],
-                           "trial_type": ["scan", "Ketamine_Infusion", "infusion_end"]})
-    assert find_onset(events, "infusion") == 300.0
-    assert find_onset(events.iloc[:1], "infusion") == 0.0  # a single event is the onset
-    with pytest.raises(StudyLayoutError, match="trial_type containing 'bolus'"):
-        find_onset(events, "bolus")
 
 
 def test_resolve_contrast() -> None:

@@ -138,13 +138,17 @@ def _label(value: str, prefix: str) -> str:
     return value if value.startswith(prefix) else f"{prefix}{value}"
 
 
-def session_paths(out: str | os.PathLike[str], participant_id: str, session_id: str
+def session_paths(out: str | os.PathLike[str], participant_id: str, session_id: str | None
                   ) -> SessionPaths:
     """Paths of one session's derivatives: ``OUT/sub-<p>/ses-<s>/``.
 
-    Labels are used with or without their ``sub-``/``ses-`` prefix.
+    Labels are used with or without their ``sub-``/``ses-`` prefix; a participant without
+    session folders (``session_id`` None) gets ``OUT/sub-<p>/``.
     """
-    sub, ses = _label(participant_id, "sub-"), _label(session_id, "ses-")
+    sub = _label(participant_id, "sub-")
+    if session_id is None:
+        return SessionPaths(Path(out) / sub, sub)
+    ses = _label(session_id, "ses-")
     return SessionPaths(Path(out) / sub / ses, f"{sub}_{ses}")
 
 

@@ -10,7 +10,7 @@
 (0, PosixPath('out/report.html'))
 """
 
-from .session import SessionOptions, SessionResult, find_onset, run_session
+from .session import SessionOptions, SessionResult, run_session
 from .steps import Steps
 from .study import StudyResult, describe_window, resolve_contrast, run_study
 
@@ -21,7 +21,6 @@ __all__ = [
     "StudyResult",
     "run_session",
     "run_study",
-    "find_onset",
     "resolve_contrast",
     "describe_window",
 ]

@@ -11,6 +11,7 @@ window re-derives the time course from the stored fits without refitting.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -24,7 +25,7 @@ from ..errors import StudyLayoutError
 from ..io import derivatives as deriv
 from .steps import Steps
 
-__all__ = ["SessionOptions", "SessionResult", "run_session", "find_onset"]
+__all__ = ["SessionOptions", "SessionResult", "run_session"]
 
 logger = logging.getLogger("mrspipe")
 
@@ -39,8 +40,9 @@ class SessionOptions:
         Output folder of the study run.
     preprocess, fit : dict
         ``[preprocess]`` and ``[fit]`` sections of the configuration.
-    event : str
-        ``trial_type`` (case-insensitive substring) whose first onset is time 0.
+    event : str or None
+        ``trial_type`` (case-insensitive substring) whose first onset is time 0; None = the
+        first event whose trial_type contains 'infusion', else the first event.
     baseline_window, response_window : (float, float), s relative to the onset
         ``-inf`` / ``inf`` for open ends.
     basis_fingerprint : dict
@@ -54,7 +56,7 @@ class SessionOptions:
     out: Path
     preprocess: dict[str, Any]
     fit: dict[str, Any]
-    event: str = "infusion"
+    event: str | None = None
     baseline_window: tuple[float, float] = (-math.inf, 0.0)
     response_window: tuple[float, float] = (0.0, math.inf)
     basis_fingerprint: dict[str, Any] = field(default_factory=dict)
@@ -68,7 +70,8 @@ class SessionResult:
 
     Attributes
     ----------
-    participant_id, session_id : str
+    participant_id : str
+    session_id : str or None
     computed : tuple of str
         Stages run this time (``("fit", "dynamic")``, ``("dynamic",)`` or ``()`` = resumed).
     failed_step : str or None
@@ -78,11 +81,13 @@ class SessionResult:
     seconds : float
         Wall time spent.
     summary : dict
-        QC summary (``n_frames, n_transients, n_rejected, snr, fwhm_hz, onset_s``).
+        QC summary for the report (``n_frames, n_transients, n_rejected, snr_median,
+        fwhm_hz_median, shift_hz_range, fit_*_median, onset_s, infusion_duration_s``) and
+        the acquisition parameters (``n_points, spectrometer_frequency_mhz, echo_time_s``, ...).
     """
 
     participant_id: str
-    session_id: str
+    session_id: str | None
     computed: tuple[str, ...] = ()
     failed_step: str | None = None
     error: str | None = None
@@ -105,53 +110,35 @@ def _window_json(window: tuple[float, float]) -> list[float | None]:
     return [v if math.isfinite(v) else None for v in window]
 
 
-def find_onset(events: Any, event: str, *, source: Any = None) -> float:
-    """Onset (s from the first transient) of the first event whose trial_type matches.
-
-    Parameters
-    ----------
-    events : pandas.DataFrame
-        ``onset`` and optionally ``trial_type`` columns.
-    event : str
-        Case-insensitive substring of ``trial_type``. When no trial_type matches (or there is no
-        such column) and the table has exactly one event, that event is used.
-    source : path-like, optional
-        For messages.
-
-    Raises
-    ------
-    StudyLayoutError
-        No onset column, or no matching event.
-    """
-    if "onset" not in events.columns or len(events) == 0:
-        raise StudyLayoutError("events table has no onset rows", source)
-    if "trial_type" in events.columns:
-        match = events["trial_type"].astype(str).str.lower().str.contains(event.lower(),
-                                                                           regex=False)
-        if match.any():
-            return float(events.loc[match, "onset"].min())
-    if len(events) == 1:
-        return float(events["onset"].iloc[0])
-    raise StudyLayoutError(
-        f"no event with trial_type containing {event!r} (set [windows] event in study.toml)",
-        source,
-    )
-
-
 def _summary(qc_transients: Any, qc_frames: Any) -> dict[str, Any]:
-    """Summarise QC for the report (medians over transients/frames)."""
-    out: dict[str, Any] = {"n_frames": int(len(qc_frames))}
-    if len(qc_transients):
-        out["n_transients"] = int(len(qc_transients))
-        if "rejected" in qc_transients:
-            out["n_rejected"] = int(qc_transients["rejected"].astype(bool).sum())
-        for col in ("snr", "fwhm_hz"):
-            if col in qc_transients:
-                out[f"{col}_transient"] = float(qc_transients[col].median())
+    """Summarise QC for the report: medians over transients, drift range, fit medians."""
+    out: dict[str, Any] = {"n_frames": int(len(qc_frames)),
+                           "n_transients": int(len(qc_transients))}
+    if "rejected" in qc_transients:
+        out["n_rejected"] = int(qc_transients["rejected"].astype(bool).sum())
+    for col in ("snr", "fwhm_hz"):
+        if col in qc_transients and len(qc_transients):
+            out[f"{col}_median"] = float(qc_transients[col].median())
+    if "shift_hz" in qc_transients and len(qc_transients):
+        out["shift_hz_range"] = float(qc_transients["shift_hz"].max()
+                                      - qc_transients["shift_hz"].min())
     for col in ("snr", "fwhm_hz", "residual_rel"):
-        if col in qc_frames:
-            out[f"{col}_frame"] = float(qc_frames[col].median())
+        if col in qc_frames and len(qc_frames):
+            out[f"fit_{col}_median"] = float(qc_frames[col].median())
     return out
+
+
+def _acquisition(data: Any, n_frames: int) -> dict[str, Any]:
+    """Acquisition parameters of a session, for the report's checklist."""
+    n_dyn = data.size("dyn")
+    return {
+        "n_points": int(data.n_points), "dwell_time_s": float(data.dwell_time),
+        "spectral_width_hz": float(1.0 / data.dwell_time),
+        "spectrometer_frequency_mhz": float(data.spectrometer_frequency),
+        "echo_time_s": data.echo_time, "repetition_time_s": data.repetition_time,
+        "nucleus": data.nucleus, "n_transients_acquired": int(n_dyn),
+        "transients_per_frame": float(n_dyn / n_frames) if n_frames else None,
+    }
 
 
 class _StepError(Exception):
@@ -197,7 +184,7 @@ def run_session(session: Any, basis: Any, options: SessionOptions, *, steps: Ste
     """
     steps = steps or Steps()
     start = time.perf_counter()
-    pid, sid = str(session.participant_id), str(session.session_id)
+    pid, sid = session.participant_id, session.session_id
     try:
         computed, summary = _run(session, basis, options, steps)
     except _StepError as exc:
@@ -241,24 +228,23 @@ def _run(session: Any, basis: Any, options: SessionOptions, steps: Steps
                      "response": _window_json(options.response_window),
                      "condition": session.condition, "sex": session.sex})
     inputs = {"svs": session.svs_path, "ref": session.ref_path}
+    events = {"events": session.events_path}
+    recorded = (done or {}).get("inputs", {})
 
-    def inputs_match(record: dict[str, Any], names: dict[str, Any]) -> bool:
+    def inputs_match(names: dict[str, Any]) -> bool:
         for name, path in names.items():
-            if (path is None) != (record.get(name) is None):
+            if (path is None) != (recorded.get(name) is None):
                 return False
-            if path is not None and not deriv.fingerprint_matches(record[name], path):
+            if path is not None and not deriv.fingerprint_matches(recorded[name], path):
                 return False
         return True
 
     fit_ok = bool(
-        done and done.get("fit_key") == fit_key
-        and inputs_match(done.get("inputs", {}), inputs)
+        done and done.get("fit_key") == fit_key and inputs_match(inputs)
         and all(paths.table(t).is_file() for t in ("fits", "qc", "qc_transients"))
     )
-    events = {"events": session.events_path}
     dyn_ok = bool(
-        fit_ok and done and done.get("dynamic_key") == dyn_key
-        and inputs_match(done.get("inputs", {}), events)
+        fit_ok and done and done.get("dynamic_key") == dyn_key and inputs_match(events)
         and all(paths.table(t).is_file() for t in ("timecourses", "responses"))
     )
     if dyn_ok:
@@ -267,13 +253,15 @@ def _run(session: Any, basis: Any, options: SessionOptions, steps: Steps
 
     computed: list[str] = []
     if fit_ok:
+        assert done is not None
         with _Stage("load"):
             fits = deriv.read_session_table(paths, "fits")
             qc_frames = deriv.read_session_table(paths, "qc")
             qc_transients = deriv.read_session_table(paths, "qc_transients")
             frame_times = qc_frames.sort_values("frame")["acquisition_time_s"].to_numpy()
+            acquisition = dict(done.get("acquisition", {}))
     else:
-        fits, qc_frames, qc_transients, frame_times = _fit_stage(
+        fits, qc_frames, qc_transients, frame_times, acquisition = _fit_stage(
             session, basis, options, steps, paths
         )
         computed.append("fit")
@@ -282,8 +270,8 @@ def _run(session: Any, basis: Any, options: SessionOptions, steps: Steps
         if session.events_path is None:
             raise StudyLayoutError("no events.tsv: the infusion onset (time 0) is unknown",
                                    session.svs_path)
-        onset = find_onset(steps.read_events(session.events_path), options.event,
-                           source=session.events_path)
+        onset, duration = steps.infusion(steps.read_events(session.events_path),
+                                         event=options.event, source=session.events_path)
     with _Stage("dynamic"):
         timecourses, responses = steps.dynamics(
             fits, frame_times=frame_times, onset=onset, session=session,
@@ -293,19 +281,23 @@ def _run(session: Any, basis: Any, options: SessionOptions, steps: Steps
     with _Stage("write"):
         deriv.write_session_table(paths, "timecourses", timecourses)
         deriv.write_session_table(paths, "responses", responses)
-        summary = _summary(qc_transients, qc_frames) | {"onset_s": onset}
+        summary = _summary(qc_transients, qc_frames) | acquisition | {
+            "onset_s": float(onset),
+            "infusion_duration_s": None if math.isnan(duration) else float(duration),
+        }
         record = {name: (None if p is None else deriv.file_fingerprint(p))
                   for name, p in (inputs | events).items()}
         deriv.write_done(paths, {
             "participant_id": session.participant_id, "session_id": session.session_id,
             "fit_key": fit_key, "dynamic_key": dyn_key, "inputs": record, "summary": summary,
-            "version": options.version, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "acquisition": acquisition, "version": options.version,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         })
     return tuple(computed), summary
 
 
 def _fit_stage(session: Any, basis: Any, options: SessionOptions, steps: Steps,
-               paths: deriv.SessionPaths) -> tuple[Any, Any, Any, Any]:
+               paths: deriv.SessionPaths) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
     import pandas as pd
 
     with _Stage("load"):
@@ -313,9 +305,10 @@ def _fit_stage(session: Any, basis: Any, options: SessionOptions, steps: Steps,
         water = None if session.ref_path is None else steps.load_mrs(session.ref_path)
     with _Stage("preprocess"):
         pre = steps.preprocess(data, water=water, options=options.preprocess)
+        frames = pre.frames
+        acquisition = _acquisition(data, frames.size("dyn"))
         del data, water
     with _Stage("fit"):
-        frames = pre.frames
         result = steps.fit(frames, _basis_for(basis, frames, options, steps),
                            options=options.fit)
         fits = result.table(source=paths.prefix)
@@ -325,8 +318,12 @@ def _fit_stage(session: Any, basis: Any, options: SessionOptions, steps: Steps,
     with _Stage("write"):
         paths.done.unlink(missing_ok=True)  # stale until this session finishes again
         qc_transients = pd.DataFrame({k: pre.qc[k] for k in pre.qc})
+        provenance = list(getattr(pre, "steps", None) or [])
+        if provenance and "ProcessingApplied" not in frames.header:
+            frames = dataclasses.replace(
+                frames, header={**frames.header, "ProcessingApplied": provenance})
         deriv.save_preprocessed(paths, frames)
         deriv.write_session_table(paths, "qc_transients", qc_transients)
         deriv.write_session_table(paths, "fits", fits)
         deriv.write_session_table(paths, "qc", qc_frames)
-    return fits, qc_frames, qc_transients, frame_times
+    return fits, qc_frames, qc_transients, frame_times, acquisition

@@ -10,11 +10,12 @@ The signature each step must have is the one of its ``default_*`` function here.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Steps", "PREPROCESS_FIELDS"]
+__all__ = ["Steps", "PREPROCESS_FIELDS", "FIT_FIELDS"]
 
 #: study.toml [preprocess] key -> keyword of mrspipe.preprocess.PreprocessOptions
 PREPROCESS_FIELDS: dict[str, str] = {
@@ -91,9 +92,22 @@ def default_preprocess(data: Any, *, water: Any, options: dict[str, Any]) -> Any
     return preprocess_session(data, water=water, options=PreprocessOptions(**kwargs))
 
 
+#: study.toml [fit] keys passed to fit_spectra under the same name
+FIT_FIELDS: tuple[str, ...] = (
+    "backend", "ppm_range", "baseline", "baseline_knot_spacing", "baseline_order",
+)
+
+
+def _open(window: tuple[float, float]) -> tuple[float | None, float | None]:
+    """``(-inf, 0)`` -> ``(None, 0)``: mrspipe.dynamic and mrspipe.stats use None for open ends."""
+    return tuple(None if math.isinf(v) else float(v) for v in window)  # type: ignore[return-value]
+
+
 def default_fit(frames: Any, basis: Any, *, options: dict[str, Any]) -> Any:
     """Fit every frame: returns a FitResult (``table(source=)``, ``qc_table(source=)``)."""
-    kwargs = {"backend": options["backend"], "ppm_range": tuple(options["ppm_range"])}
+    kwargs = {k: options[k] for k in FIT_FIELDS if k in options}
+    if "ppm_range" in kwargs:
+        kwargs["ppm_range"] = tuple(kwargs["ppm_range"])
     if options.get("dynamic"):
         from ..fit.dynamic import fit_dynamic
 
@@ -101,6 +115,18 @@ def default_fit(frames: Any, basis: Any, *, options: dict[str, Any]) -> Any:
     from ..fit import fit_spectra
 
     return fit_spectra(frames, basis, **kwargs)
+
+
+def default_infusion(events: Any, *, event: str | None, source: Any = None
+                     ) -> tuple[float, float]:
+    """Onset and duration (s, from the first transient) of the infusion in an events table.
+
+    ``event`` is a case-insensitive substring of ``trial_type``; None = the first event whose
+    trial_type contains 'infusion', else the first event. Duration is NaN when not recorded.
+    """
+    from ..dynamic import infusion_event
+
+    return infusion_event(events, trial_type=event, source=source)
 
 
 def default_dynamics(
@@ -132,35 +158,56 @@ def default_dynamics(
     timecourses, responses : pandas.DataFrame
         With the contract columns of ``docs/architecture.md``.
     """
-    from .. import dynamic
+    from ..dynamic import session_timecourses, window_responses
 
-    timecourses = dynamic.session_timecourses(
-        fits,
-        frame_times=frame_times,
-        onset=onset,
-        participant_id=session.participant_id,
-        session_id=session.session_id,
-        condition=session.condition,
-        sex=session.sex,
-    )
-    responses = dynamic.window_responses(
-        timecourses, baseline=baseline_window, response=response_window
-    )
+    timecourses = session_timecourses(fits, session, onset=onset, frame_times=frame_times)
+    responses = window_responses(timecourses, baseline_window=_open(baseline_window),
+                                 response_window=_open(response_window))
     return timecourses, responses
 
 
+def default_read_phenotype(study: Path, *, score: str) -> Any:
+    """Clinical scores ``study/phenotype/<score>.tsv`` with the score column named ``score``.
+
+    Returns None when the study has no such table.
+    """
+    from ..io.tables import read_table
+
+    path = Path(study) / "phenotype" / f"{score}.tsv"
+    if not path.is_file():
+        return None
+    table = read_table(path)
+    if "score" not in table.columns and score in table.columns:
+        table = table.rename(columns={score: "score"})
+    return table
+
+
 def default_stats(
-    timecourses: Any, responses: Any, *, contrast: tuple[str, str], options: dict[str, Any]
+    timecourses: Any,
+    responses: Any,
+    *,
+    contrast: tuple[str, str],
+    options: dict[str, Any],
+    baseline_window: tuple[float, float],
+    response_window: tuple[float, float],
+    phenotype: Any = None,
+    clinical: dict[str, Any] | None = None,
 ) -> Any:
     """Group statistics (:func:`mrspipe.stats.crossover_stats`): the ``stats`` table."""
     from ..stats import crossover_stats
 
+    clinical = clinical or {}
     return crossover_stats(
         responses,
-        timecourses=timecourses,
         conditions=contrast,
-        mixed_model=options["mixed_model"],
-        ci_level=options["ci_level"],
+        timecourses=timecourses,
+        phenotype=phenotype,
+        alpha=1.0 - options["ci_level"],
+        mixedlm=options["mixed_model"],
+        baseline_window=_open(baseline_window),
+        response_window=_open(response_window),
+        baseline_timepoint=clinical.get("baseline_timepoint", "baseline"),
+        score_name=clinical.get("score", "score"),
     )
 
 
@@ -185,6 +232,8 @@ class Steps:
     resample_basis: Any = default_resample_basis
     preprocess: Any = default_preprocess
     fit: Any = default_fit
+    infusion: Any = default_infusion
     dynamics: Any = default_dynamics
+    read_phenotype: Any = default_read_phenotype
     stats: Any = default_stats
     report: Any = default_report

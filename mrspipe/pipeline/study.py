@@ -221,7 +221,7 @@ def run_study(
                          "computed " + "+".join(res.computed) if res.computed else "resumed",
                          res.seconds)
         results.append(res)
-    order = {(str(s.participant_id), str(s.session_id)): i for i, s in enumerate(sessions)}
+    order = {(s.participant_id, s.session_id): i for i, s in enumerate(sessions)}
     results.sort(key=lambda r: order[(r.participant_id, r.session_id)])
     errors = [{"participant_id": r.participant_id, "session_id": r.session_id,
                "step": r.failed_step, "error": r.error} for r in results if not r.ok]
@@ -229,16 +229,68 @@ def run_study(
     logger.info("%d sessions done (%d resumed), %d failed", len(results) - len(errors),
                 n_resumed, len(errors))
 
-    report, group_errors = _group(out, sessions, results, config, contrast, design, steps)
+    report, group_errors = _group(out, study, sessions, results, config, contrast, windows,
+                                  design, steps)
     errors += group_errors
     deriv.write_errors(out, errors)
     return StudyResult(out=out, sessions=results, errors=errors, report=report,
                        contrast=contrast)
 
 
-def _group(out: Path, sessions: list[Any], results: list[SessionResult], config: StudyConfig,
-           contrast: tuple[str, str], design: dict[str, Any], steps: Steps
-           ) -> tuple[Path | None, list[dict[str, Any]]]:
+_ACQUISITION_KEYS = ("n_points", "spectral_width_hz", "spectrometer_frequency_mhz",
+                     "echo_time_s", "repetition_time_s", "transients_per_frame",
+                     "infusion_duration_s")
+
+
+def _report_design(design: dict[str, Any], config: StudyConfig, contrast: tuple[str, str],
+                   results: list[SessionResult]) -> dict[str, Any]:
+    """Build the ``design`` dict of :func:`mrspipe.report.write_report` (keys it knows)."""
+    first = next((r.summary for r in results if r.ok), {})
+    report = {
+        "title": config.report["title"],
+        "conditions": list(contrast),
+        "event": config.windows["event"] or "infusion onset",
+        "baseline_window_s": design["baseline_window"],
+        "response_window_s": design["response_window"],
+        "metabolites": list(config.metabolites["analyse"]),
+        "primary": config.metabolites["primary"],
+        "basis": design["basis"],
+        "preprocessing": [f"{k} = {v}" for k, v in config.preprocess.items()],
+        "fitting_model": f"linear combination, {config.fit['backend']} backend, "
+                         f"{config.fit['baseline']} baseline, "
+                         f"{config.fit['ppm_range'][0]:g}-{config.fit['ppm_range'][1]:g} ppm"
+                         + (", spectro-temporal" if config.fit["dynamic"] else ""),
+        "options": config.as_dict(),
+        "failed_sessions": [
+            {"participant_id": r.participant_id, "session_id": r.session_id,
+             "step": r.failed_step, "error": r.error} for r in results if not r.ok],
+    }
+    report.update({k: first[k] for k in _ACQUISITION_KEYS if first.get(k) is not None})
+    if "spectrometer_frequency_mhz" in first:
+        report["field_strength_t"] = round(first["spectrometer_frequency_mhz"] / 42.577, 2)
+    return report
+
+
+def _sessions_qc(sessions: list[Any], results: list[SessionResult]) -> Any:
+    """One row per session: labels, status (ok/failed), message and the QC summary."""
+    import pandas as pd
+
+    by_key = {(r.participant_id, r.session_id): r for r in results}
+    rows = []
+    for s in sessions:
+        r = by_key.get((s.participant_id, s.session_id))
+        if r is None:
+            continue
+        rows.append({"participant_id": s.participant_id, "session_id": s.session_id,
+                     "condition": s.condition, "sex": s.sex,
+                     "status": "ok" if r.ok else "failed",
+                     "message": "" if r.ok else f"{r.failed_step}: {r.error}", **r.summary})
+    return pd.DataFrame(rows)
+
+
+def _group(out: Path, study: Path, sessions: list[Any], results: list[SessionResult],
+           config: StudyConfig, contrast: tuple[str, str], windows: dict[str, Any],
+           design: dict[str, Any], steps: Steps) -> tuple[Path | None, list[dict[str, Any]]]:
     """Concatenate per-session tables, run the statistics and write the report."""
     import pandas as pd
 
@@ -247,47 +299,42 @@ def _group(out: Path, sessions: list[Any], results: list[SessionResult], config:
     def failed(step: str, exc: Exception) -> None:
         logger.error("group step %s failed: %s: %s", step, type(exc).__name__, exc)
         logger.debug("group step %s", step, exc_info=exc)
-        errors.append({"participant_id": "n/a", "session_id": "n/a", "step": step,
+        errors.append({"participant_id": None, "session_id": None, "step": step,
                        "error": f"{type(exc).__name__}: {exc}"})
 
-    ok = {(r.participant_id, r.session_id): r for r in results if r.ok}
-    done = [s for s in sessions if (str(s.participant_id), str(s.session_id)) in ok]
+    ok = {(r.participant_id, r.session_id) for r in results if r.ok}
+    done = [s for s in sessions if (s.participant_id, s.session_id) in ok]
     if not done:
         logger.error("no session finished: no group tables")
         return None, errors
-    wanted = set(config.metabolites["analyse"])
+    wanted = list(config.metabolites["analyse"])
     tables: dict[str, Any] = {}
     for name in ("timecourses", "responses"):
         parts = [deriv.read_session_table(
             deriv.session_paths(out, s.participant_id, s.session_id), name) for s in done]
         df = pd.concat(parts, ignore_index=True)
-        absent = sorted(wanted - set(df["metabolite"]))
+        absent = [m for m in wanted if m not in set(df["metabolite"])]
         if absent and name == "timecourses":
             logger.warning("metabolites %s are not in the fits; analysing the others", absent)
         tables[name] = df[df["metabolite"].isin(wanted)].reset_index(drop=True)
         deriv.write_group_table(out, name, tables[name], extra={"Design": design})
 
-    qc_rows = [{"participant_id": s.participant_id, "session_id": s.session_id,
-                "condition": s.condition, "sex": s.sex,
-                **ok[(str(s.participant_id), str(s.session_id))].summary} for s in done]
-    sessions_qc = pd.DataFrame(qc_rows)
     stats = None
     try:
+        phenotype = steps.read_phenotype(study, score=config.clinical["score"])
         stats = steps.stats(tables["timecourses"], tables["responses"], contrast=contrast,
-                            options=dict(config.stats))
+                            options=dict(config.stats), baseline_window=windows["baseline"],
+                            response_window=windows["response"], phenotype=phenotype,
+                            clinical=dict(config.clinical))
         deriv.write_group_table(out, "stats", stats, extra={"Design": design})
     except Exception as exc:  # a failing group step is reported, the tables stay
         failed("stats", exc)
     report = None
     try:
-        report_design = dict(design, title=config.report["title"],
-                             primary=config.metabolites["primary"],
-                             failed_sessions=[f"{r.participant_id}/{r.session_id}"
-                                              for r in results if not r.ok])
-        report = Path(steps.report(out, timecourses=tables["timecourses"],
-                                   responses=tables["responses"], stats=stats,
-                                   sessions_qc=sessions_qc, design=report_design))
+        report = Path(steps.report(
+            out, timecourses=tables["timecourses"], responses=tables["responses"], stats=stats,
+            sessions_qc=_sessions_qc(sessions, results),
+            design=_report_design(design, config, contrast, results)))
     except Exception as exc:
         failed("report", exc)
     return report, errors
-
