@@ -215,10 +215,11 @@ DOUBLES = Steps(
 # -- a tiny study on disk -------------------------------------------------------------------
 
 
-def make_study(root: Path, participants: dict[str, str | None], *, corrupt: tuple[str, str] | None
-               = None) -> tuple[Path, Path]:
+def make_study(root: Path, participants: dict[str, str | None], *,
+               corrupt: tuple[str, str] | None = None, study: Path | None = None
+               ) -> tuple[Path, Path]:
     """Write a tiny MRS-BIDS-like study (real NIfTI-MRS files) and a basis file."""
-    study = root / "study"
+    study = root / "study" if study is None else study
     study.mkdir(parents=True)
     pd.DataFrame({"participant_id": list(participants),
                   "sex": [s if s else "n/a" for s in participants.values()]}).to_csv(

@@ -61,77 +61,104 @@ def simulate_demo_study(folder: Path, *, participants: int, transients: int, see
 
 
 def simulate_demo_basis(folder: Path, truth: dict[str, Any]) -> Path:
-    """Simulate the basis matching the study and write it to ``folder`` (FSL-MRS JSON)."""
+    """Simulate the basis matching the study's acquisition; write it to ``folder`` (FSL-MRS)."""
     from ..io.basis import save_basis
     from ..simulate import simulate_basis
 
-    kwargs = {k: truth[k] for k in ("field_mhz", "te", "sequence") if k in truth}
+    design = truth.get("design", {})
+    kwargs = {k: design[k] for k in ("sequence", "field_mhz", "te", "dwell_time", "n_points")
+              if k in design}
     save_basis(simulate_basis(**kwargs), folder, format="fsl")
     return folder
 
 
-def truth_contrast(truth: dict[str, Any], metabolite: str, subgroup: str) -> float | None:
-    """Look up the simulated paired contrast (% change, active - control); None if absent."""
-    try:
-        return float(truth["paired_contrast"][metabolite][subgroup])
-    except (KeyError, TypeError, ValueError):
-        return None
+def truth_contrast(truth: dict[str, Any], contrast: tuple[str, str], subgroup: str
+                   ) -> float | None:
+    """Compute the simulated paired Glu contrast (% change, active - control).
+
+    The mean over participants of ``subgroup`` (``M``, ``F`` or ``all``) of the response-window
+    Glu % change of the active session minus that of the control; None if not recorded.
+    """
+    by_participant: dict[str, dict[str, float]] = {}
+    sex: dict[str, str] = {}
+    for ses in truth.get("sessions", []):
+        try:
+            pid, value = ses["participant_id"], float(ses["glu_percent_change_window"])
+            by_participant.setdefault(pid, {})[ses["condition"]] = value
+            sex[pid] = ses.get("sex")
+        except (KeyError, TypeError, ValueError):
+            return None
+    diffs = [v[contrast[0]] - v[contrast[1]] for pid, v in by_participant.items()
+             if set(contrast) <= set(v) and subgroup in ("all", sex[pid])]
+    return sum(diffs) / len(diffs) if diffs else None
 
 
 # -- the command ----------------------------------------------------------------------------
 
 
+def _remove(path: Path) -> None:
+    """Delete a file or folder of the demo (only ever called inside the demo folder)."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
 def _prepare(out: Path, params: dict[str, Any], overwrite: bool) -> dict[str, Any]:
-    """Simulate the study and basis unless the same ones are already there; return truth."""
+    """Simulate the study and basis unless the same ones are already there; return truth.
+
+    ``demo.json`` marks the folder as a demo (written before simulating, ``complete`` after), so
+    an interrupted simulation is redone on the next run and a foreign folder is never touched.
+    """
     from ..io.tables import read_json, write_json
 
     study, basis = out / "study", out / "basis"
     marker = out / "demo.json"
-    if marker.is_file() and (study / "truth.json").is_file() and basis.exists():
-        if read_json(marker) == params:
+    if marker.is_file():
+        previous = read_json(marker)
+        complete = isinstance(previous, dict) and previous.get("complete")
+        if complete and previous.get("params") == params and (study / "truth.json").is_file():
             return read_json(study / "truth.json")
-        if not overwrite:
+        if complete and previous.get("params") != params and not overwrite:
             raise FileExistsError(
-                f"{out} holds a demo simulated with {read_json(marker)}; pass --overwrite or "
-                "choose another --out"
+                f"{out} holds a demo simulated with {previous.get('params')}; pass --overwrite "
+                "or choose another --out"
             )
-    elif out.exists() and any(out.iterdir()) and not marker.is_file():
+    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} exists and is not an mrspipe demo folder; choose --out")
     out.mkdir(parents=True, exist_ok=True)
-    marker.unlink(missing_ok=True)
-    for folder in (study, basis, out / "results"):  # ours (demo.json was there): replace
-        if folder.exists():
-            shutil.rmtree(folder)
+    write_json(marker, {"params": params, "complete": False})
+    tmp_study, tmp_basis = out / ".study.partial", out / ".basis.partial"
+    for item in (study, basis, out / "results", tmp_study, tmp_basis):  # ours: replace
+        _remove(item)
     print(f"simulating {params['participants']} participants x 2 sessions x "
           f"{params['transients']} transients ...", file=sys.stderr)
-    tmp_study, tmp_basis = out / ".study.partial", out / ".basis.partial"
-    for tmp in (tmp_study, tmp_basis):
-        if tmp.exists():
-            shutil.rmtree(tmp)
     truth = simulate_demo_study(tmp_study, participants=params["participants"],
                                 transients=params["transients"], seed=params["seed"])
     simulate_demo_basis(tmp_basis, truth)
     tmp_study.rename(study)
     tmp_basis.rename(basis)
-    write_json(marker, params)
+    write_json(marker, {"params": params, "complete": True})
     return truth
 
 
 def summary_lines(stats: Any, truth: dict[str, Any], metabolite: str,
                   contrast: tuple[str, str]) -> list[str]:
-    """Paired contrast of ``metabolite`` by sex against the simulated truth."""
-    rows = stats[(stats["metabolite"] == metabolite) & (stats["analysis"] == "paired")]
-    lines = [f"{metabolite} response, {contrast[0]} - {contrast[1]} (paired, % change):"]
+    """Paired contrast of ``metabolite`` by sex, with the simulated truth for Glu."""
+    term = f"{contrast[0]}-{contrast[1]}"
+    rows = stats[(stats["metabolite"] == metabolite) & (stats["analysis"] == "paired")
+                 & (stats["term"] == term)]
+    lines = [f"{metabolite} response, {term} (paired difference of % change, 95% CI):"]
     for subgroup in ("M", "F", "all"):
         row = rows[rows["subgroup"] == subgroup]
         if row.empty:
             continue
         r = row.iloc[0]
-        true = truth_contrast(truth, metabolite, subgroup)
+        true = truth_contrast(truth, contrast, subgroup) if metabolite == "Glu" else None
         lines.append(
-            f"  {subgroup:<3} {r['estimate']:+7.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]"
-            f"  p={r['p_value']:.3g}  n={int(r['n'])}"
-            + ("" if true is None else f"   simulated {true:+.2f}")
+            f"  {subgroup:<3} {r['estimate']:+6.2f} % [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]"
+            f"  p={r['p_value']:.2g}  n={int(r['n'])}"
+            + ("" if true is None else f"   simulated {true:+.2f} %")
         )
     return lines
 
