@@ -79,3 +79,35 @@ def test_overrides_are_checked_and_none_ignored() -> None:
     assert defaults().preprocess["block"] == 32  # the original is unchanged
     with pytest.raises(ConfigError, match="command line: .windows. baseline"):
         defaults().with_overrides({"windows.baseline": (5.0, 1.0)})
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "config.md"
+
+
+def test_every_key_is_documented_with_its_default() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    for section, options in REGISTRY.items():
+        start = text.index(f"## `[{section}]`")
+        end = text.find("\n## ", start + 1)
+        part = text[start:end]
+        for key, option in options.items():
+            row = re.search(rf"^\| `{key}` \| `([^`]*)` \|", part, flags=re.M)
+            assert row, f"[{section}] {key} is not in docs/config.md"
+            documented = row.group(1)
+            if option.default is None:
+                assert documented == "unset"
+            elif isinstance(option.default, bool | str):
+                assert documented == json.dumps(option.default)
+            elif isinstance(option.default, tuple):
+                assert json.loads(documented) == list(option.default)
+            else:
+                assert float(documented) == option.default
+
+
+def test_documented_examples_are_valid() -> None:
+    import tomllib
+
+    blocks = re.findall(r"```toml\n(.*?)```", DOCS.read_text(encoding="utf-8"), flags=re.S)
+    assert blocks
+    for block in blocks:
+        config_from_dict(tomllib.loads(block))

@@ -8,6 +8,7 @@ others finish and :attr:`StudyResult.exit_status` is 1.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 import os
@@ -23,7 +24,7 @@ from ..errors import ConfigError, StudyLayoutError
 from ..io import derivatives as deriv
 from .executor import map_sessions
 from .session import SessionOptions, SessionResult, clear_basis_cache
-from .steps import Steps
+from .steps import Steps, default_fit
 
 __all__ = ["StudyResult", "run_study", "resolve_contrast", "describe_window"]
 
@@ -173,6 +174,9 @@ def run_study(
     if not sessions:
         raise StudyLayoutError("no sessions found (expected sub-*/ses-*/mrs/*_svs.nii.gz)", study)
     contrast = resolve_contrast(config.conditions["contrast"], sessions)
+    if config.fit["dynamic"] and steps.fit is default_fit and \
+            importlib.util.find_spec("mrspipe.fit.dynamic") is None:
+        raise ConfigError("--dynamic needs mrspipe.fit.dynamic, which this installation lacks")
     basis_path = Path(basis)
     if not basis_path.exists():
         raise ConfigError("no such basis set", basis_path)
@@ -252,7 +256,8 @@ def _report_design(design: dict[str, Any], config: StudyConfig, contrast: tuple[
         "event": config.windows["event"] or "infusion onset",
         "baseline_window_s": design["baseline_window"],
         "response_window_s": design["response_window"],
-        "metabolites": list(config.metabolites["analyse"]),
+        "metabolites": sorted(config.metabolites["analyse"],
+                              key=lambda m: m != config.metabolites["primary"]),
         "primary": config.metabolites["primary"],
         "basis": design["basis"],
         "preprocessing": [f"{k} = {v}" for k, v in config.preprocess.items()],
