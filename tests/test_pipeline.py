@@ -483,3 +483,24 @@ def test_default_windows_are_open_ended() -> None:
 
     assert describe_window((-math.inf, 0.0), "baseline") == "every frame before the onset"
     assert describe_window((60.0, 600.0), "response") == "60 s to 600 s relative to the onset"
+
+
+def fake_preprocess_dying(data: MRSData, *, water: Any, options: dict[str, Any]) -> Any:
+    """Test double: the worker process dies (as if killed for memory) on sub-02 ses-1."""
+    if "sub-02_ses-1" in str(data.source):
+        import os
+
+        os._exit(1)
+    return fake_preprocess(data, water=water, options=options)
+
+
+def test_a_dying_worker_fails_only_its_session(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    study, basis = tiny
+    steps = dataclasses.replace(DOUBLES, preprocess=fake_preprocess_dying)
+    result = run_study(study, tmp_path / "out", basis=basis, config=CONFIG, steps=steps, jobs=2)
+    assert result.exit_status == 1
+    assert [(e["participant_id"], e["session_id"], e["step"]) for e in result.errors] == [
+        ("sub-02", "ses-1", "worker")]
+    assert sum(r.ok for r in result.sessions) == 5
+    tc = read_table(tmp_path / "out" / "group" / "timecourses.tsv")
+    assert len(tc.groupby(["participant_id", "session_id"])) == 5

@@ -8,7 +8,7 @@ sends back only a small :class:`~mrspipe.pipeline.session.SessionResult`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
 from ..errors import ConfigError, MissingExtraError
@@ -77,25 +77,61 @@ def map_sessions(
         yield from _processes(sessions, basis, options, steps, jobs)
 
 
+def _lost(session: Any, exc: BaseException) -> SessionResult:
+    """Record a session whose worker died (killed, out of memory) as a failed session."""
+    return SessionResult(session.participant_id, session.session_id, failed_step="worker",
+                         error=f"{type(exc).__name__}: {exc or 'the worker process died'}")
+
+
 def _processes(sessions: Sequence[Any], basis: Any, options: SessionOptions, steps: Steps,
                jobs: int) -> Iterator[SessionResult]:
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    """Run on a process pool; a pool broken by a dying worker is replaced.
 
-    workers = min(jobs, len(sessions))
+    The sessions in flight when a worker dies are retried one at a time in a fresh process, so
+    only the session that kills its worker again is reported as failed (step ``worker``).
+    """
+    from concurrent.futures.process import BrokenProcessPool
+
     pending = list(reversed(sessions))
+    while pending:
+        lost = yield from _pool_round(pending, basis, options, steps, min(jobs, len(pending)))
+        if lost:
+            logger.warning("a worker process died; retrying %d session(s) one by one",
+                           len(lost))
+        for session in lost:
+            if (yield from _pool_round([session], basis, options, steps, 1)):
+                yield _lost(session, BrokenProcessPool("the worker process died (twice)"))
+
+
+def _pool_round(pending: list[Any], basis: Any, options: SessionOptions, steps: Steps,
+                workers: int) -> Generator[SessionResult, None, list[Any]]:
+    """Run ``pending`` (popped from the end) until done or the pool breaks; return the lost."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    lost: list[Any] = []
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
                              initargs=(basis, options, steps)) as pool:
-        running: set[Any] = set()
+        running: dict[Any, Any] = {}
         try:
-            while pending or running:
-                while pending and len(running) < 2 * workers:
-                    running.add(pool.submit(_run_in_worker, pending.pop()))
-                finished, running = wait(running, return_when=FIRST_COMPLETED)
+            while (pending and not lost) or running:
+                while pending and not lost and len(running) < 2 * workers:
+                    session = pending.pop()
+                    try:
+                        running[pool.submit(_run_in_worker, session)] = session
+                    except BrokenProcessPool:
+                        lost.append(session)
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    yield future.result()
+                    session = running.pop(future)
+                    try:
+                        yield future.result()
+                    except BrokenProcessPool:
+                        lost.append(session)
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+    return lost
 
 
 def _dask(sessions: Sequence[Any], basis: Any, options: SessionOptions, steps: Steps,
@@ -120,17 +156,29 @@ def _dask(sessions: Sequence[Any], basis: Any, options: SessionOptions, steps: S
         except OSError as exc:
             raise ConfigError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from None
         with client:
-            logger.info("running on Dask: %s", client.dashboard_link or scheduler)
+            logger.info("running on Dask (scheduler %s)", client.scheduler.address)
             context = client.scatter((basis, options, steps), broadcast=True)
             pending = list(reversed(sessions))
             n_workers = max(1, len(client.scheduler_info().get("workers", {})))
             queue = as_completed()
+            submitted = {}
+
+            def submit() -> None:
+                session = pending.pop()
+                future = client.submit(_run_with, context, session, pure=False)
+                submitted[future.key] = session
+                queue.add(future)
+
             while pending and queue.count() < 2 * n_workers:
-                queue.add(client.submit(_run_with, context, pending.pop(), pure=False))
+                submit()
             for future in queue:
-                result = future.result()
+                session = submitted.pop(future.key)
+                try:
+                    result = future.result()
+                except Exception as exc:  # KilledWorker, lost connection: this session only
+                    result = _lost(session, exc)
                 if pending:
-                    queue.add(client.submit(_run_with, context, pending.pop(), pure=False))
+                    submit()
                 yield result
     finally:
         if cluster is not None:
