@@ -182,7 +182,8 @@ def file_fingerprint(path: str | os.PathLike[str], *, digest: bool = True) -> di
     if digest:
         h = hashlib.sha256()
         for f in files:
-            h.update(os.fspath(f.relative_to(path) if path.is_dir() else f.name).encode())
+            if path.is_dir():  # a renamed basis spectrum is a different basis
+                h.update(os.fspath(f.relative_to(path)).encode())
             with f.open("rb") as fh:
                 for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
                     h.update(chunk)
