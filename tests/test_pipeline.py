@@ -504,3 +504,15 @@ def test_a_dying_worker_fails_only_its_session(tiny: tuple[Path, Path], tmp_path
     assert sum(r.ok for r in result.sessions) == 5
     tc = read_table(tmp_path / "out" / "group" / "timecourses.tsv")
     assert len(tc.groupby(["participant_id", "session_id"])) == 5
+
+
+def test_a_moved_study_resumes(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    import shutil
+
+    study, basis = tiny
+    out = tmp_path / "out"
+    run_study(study, out, basis=basis, config=CONFIG, steps=DOUBLES)
+    moved = shutil.copytree(study, tmp_path / "moved")  # new paths and mtimes, same contents
+    CALLS.clear()
+    result = run_study(moved, out, basis=basis, config=CONFIG, steps=DOUBLES)
+    assert CALLS["fit"] == 0 and result.exit_status == 0

@@ -285,8 +285,13 @@ def _run(session: Any, basis: Any, options: SessionOptions, steps: Steps
             "onset_s": float(onset),
             "infusion_duration_s": None if math.isnan(duration) else float(duration),
         }
-        record = {name: (None if p is None else deriv.file_fingerprint(p))
-                  for name, p in (inputs | events).items()}
+        # inputs of a resumed fit were just verified: keep their records, hash only the rest
+        record = {
+            name: None if p is None else
+            recorded[name] | deriv.file_fingerprint(p, digest=False) if fit_ok and name in inputs
+            else deriv.file_fingerprint(p)
+            for name, p in (inputs | events).items()
+        }
         deriv.write_done(paths, {
             "participant_id": session.participant_id, "session_id": session.session_id,
             "fit_key": fit_key, "dynamic_key": dyn_key, "inputs": record, "summary": summary,
