@@ -62,6 +62,9 @@ def simulate_demo_study(folder: Path, *, participants: int, transients: int, see
                           rng=seed)
 
 
+_SIMULATE_DEFAULT = simulate_demo_study  # to tell the real simulation from a test's stand-in
+
+
 def simulate_demo_basis(folder: Path, truth: dict[str, Any]) -> Path:
     """Simulate the basis matching the study's acquisition; write it to ``folder`` (FSL-MRS)."""
     from ..io.basis import save_basis
@@ -170,8 +173,12 @@ def run(args: argparse.Namespace) -> int:
     from ..config import defaults
     from ..io.tables import read_table
     from ..pipeline import run_study
+    from ..pipeline.steps import check_modules
     from .run import _steps
 
+    steps = _steps()
+    if simulate_demo_study is _SIMULATE_DEFAULT:  # the real simulation, not a replacement
+        check_modules(steps, extra=("mrspipe.simulate",))
     out = Path(args.out)
     params = {"participants": args.participants, "transients": args.transients,
               "seed": args.seed}
@@ -180,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
     config = defaults().with_overrides({"preprocess.block": block,
                                         "metabolites.analyse": DEMO_METABOLITES})
     result = run_study(out / "study", out / "results", basis=out / "basis", config=config,
-                       jobs=args.jobs, overwrite=args.overwrite, steps=_steps())
+                       jobs=args.jobs, overwrite=args.overwrite, steps=steps)
     primary = config.metabolites["primary"]
     stats_path = out / "results" / "group" / "stats.tsv"
     if stats_path.is_file():

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Steps", "PREPROCESS_FIELDS", "FIT_FIELDS"]
+__all__ = ["Steps", "PREPROCESS_FIELDS", "FIT_FIELDS", "check_modules"]
 
 #: study.toml [preprocess] key -> keyword of mrspipe.preprocess.PreprocessOptions
 PREPROCESS_FIELDS: dict[str, str] = {
@@ -237,3 +237,37 @@ class Steps:
     read_phenotype: Any = default_read_phenotype
     stats: Any = default_stats
     report: Any = default_report
+
+
+#: default step -> the module it needs
+_MODULES: dict[Any, str] = {
+    default_find_sessions: "mrspipe.io.bids",
+    default_read_events: "mrspipe.io.bids",
+    default_load_basis: "mrspipe.io.basis",
+    default_preprocess: "mrspipe.preprocess",
+    default_fit: "mrspipe.fit",
+    default_infusion: "mrspipe.dynamic",
+    default_dynamics: "mrspipe.dynamic",
+    default_stats: "mrspipe.stats",
+    default_report: "mrspipe.report",
+}
+
+
+def check_modules(steps: Steps, extra: tuple[str, ...] = ()) -> None:
+    """Fail early, before any work, if a module a default step needs is not installed.
+
+    Raises
+    ------
+    MissingExtraError
+        Naming the missing modules.
+    """
+    import importlib.util
+
+    from ..errors import MissingExtraError
+
+    needed = {_MODULES[f] for f in vars(steps).values() if f in _MODULES} | set(extra)
+    missing = sorted(m for m in needed if importlib.util.find_spec(m) is None)
+    if missing:
+        raise MissingExtraError(
+            f"this mrspipe installation lacks {', '.join(missing)}; reinstall mrspipe"
+        )

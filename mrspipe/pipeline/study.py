@@ -24,7 +24,7 @@ from ..errors import ConfigError, StudyLayoutError
 from ..io import derivatives as deriv
 from .executor import map_sessions
 from .session import SessionOptions, SessionResult, clear_basis_cache
-from .steps import Steps, default_fit
+from .steps import Steps, check_modules, default_fit
 
 __all__ = ["StudyResult", "run_study", "resolve_contrast", "describe_window"]
 
@@ -169,6 +169,7 @@ def run_study(
     study, out = Path(study), Path(out)
     steps = steps or Steps()
     config = config or defaults()
+    check_modules(steps)
     _check_paths(study, out, overwrite)
     sessions = list(steps.find_sessions(study))
     if not sessions:
