@@ -135,21 +135,33 @@ def _pair(value: Any) -> tuple[str, str] | None:
 #: section -> key -> Option. The single list of every study.toml key.
 REGISTRY: dict[str, dict[str, Option]] = {
     "preprocess": {
-        "coil_combination": Option(
-            "svd", _choice("svd", "none"),
-            "coil combination: noise-whitened water-weighted SVD, or none (data already "
-            "combined)"),
-        "ecc": Option(True, _bool, "eddy-current correction from the water reference"),
+        "coil_method": Option(
+            "svd", _choice("svd", "water", "sum"),
+            "coil combination (when the data have a coil axis): noise-whitened SVD, "
+            "water-weighted, or plain sum"),
+        "eddy_current": Option(
+            True, _bool, "eddy-current correction (Klose) when a water reference is given"),
+        "remove_water": Option(True, _bool, "remove residual water with HLSVD"),
+        "water_band": Option((4.5, 4.9), _interval, "band of the removed HLSVD components, ppm"),
+        "hlsvd_components": Option(20, _int(1), "number of HLSVD components"),
         "align": Option(True, _bool, "frequency and phase alignment (spectral registration)"),
+        "align_range": Option((1.8, 4.2), _interval, "band used for the alignment, ppm"),
+        "align_reference": Option(
+            "median", _choice("median", "mean"), "how the alignment reference is formed"),
+        "align_window": Option(
+            1, _int(1), "align moving averages of this many transients (very low SNR); 1 = "
+            "single transients"),
         "reject": Option(True, _bool, "reject outlier transients"),
         "reject_threshold": Option(
-            3.0, _float(0.5), "rejection threshold, robust z-score of the transient metrics"),
-        "remove_water": Option(True, _bool, "remove residual water (HLSVD)"),
-        "linewidth_match": Option(False, _bool, "broaden every frame to the widest linewidth"),
-        "block": Option(
-            32, _int(1), "transients averaged into one frame (non-overlapping blocks)"),
+            4.0, _float(0.5), "rejection limit, robust z-score of the transient metrics"),
+        "reference_ppm": Option(True, _bool, "shift so NAA is at 2.008 ppm and Cr at 3.027 ppm"),
+        "block": Option(16, _int(1), "transients averaged into one frame (non-overlapping)"),
         "window": Option(
             0, _int(0), "sliding-window length in transients; 0 = off, else replaces block"),
+        "step": Option(1, _int(1), "sliding-window step in transients"),
+        "linewidth_match": Option(
+            "none", _choice("none", "lorentz", "gauss"),
+            "broaden every frame to the broadest one with this lineshape; none = off"),
     },
     "fit": {
         "backend": Option("numpy", _choice("numpy", "lmfit"), "fitting engine"),
@@ -241,7 +253,6 @@ class StudyConfig:
                 continue
             section, _, key = dotted.partition(".")
             sections[section][key] = _check(section, key, value, "command line")
-        _check_consistency(sections, "command line")
         return dataclasses.replace(self, **sections)
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
@@ -274,13 +285,6 @@ def _check(section: str, key: str, value: Any, source: str | None) -> Any:
         raise ConfigError(f"[{section}] {key}: {exc}", source) from None
 
 
-def _check_consistency(sections: dict[str, dict[str, Any]], source: str | None) -> None:
-    pre = sections["preprocess"]
-    if pre["window"] and pre["window"] < 2:
-        raise ConfigError("[preprocess] window: a sliding window needs at least 2 "
-                          "transients (0 switches it off)", source)
-
-
 def config_from_dict(values: Mapping[str, Any], *, source: str | None = None) -> StudyConfig:
     """Validate ``{section: {key: value}}`` and fill in defaults.
 
@@ -311,7 +315,6 @@ def config_from_dict(values: Mapping[str, Any], *, source: str | None = None) ->
             raise ConfigError(f"[{section}] must be a table of keys, got {table!r}", source)
         for key, value in table.items():
             sections[section][key] = _check(section, key, value, source)
-    _check_consistency(sections, source)
     return StudyConfig(**sections, source=source)
 
 

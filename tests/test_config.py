@@ -16,7 +16,7 @@ def test_defaults_fill_every_registered_key() -> None:
     cfg = defaults()
     for section, options in REGISTRY.items():
         assert set(getattr(cfg, section)) == set(options)
-    assert cfg.preprocess["block"] == 32 and cfg.fit["ppm_range"] == (0.2, 4.2)
+    assert cfg.preprocess["block"] == 16 and cfg.fit["ppm_range"] == (0.2, 4.2)
     assert cfg.windows["baseline"] is None  # = every frame before the onset
     json.dumps(cfg.as_dict())  # provenance is JSON-serialisable
 
@@ -45,7 +45,8 @@ def test_load_toml(tmp_path: Path) -> None:
     ({"preprocess": {"block": 0}}, "[preprocess] block: expected an integer >= 1"),
     ({"preprocess": {"block": 2.5}}, "[preprocess] block: expected an integer"),
     ({"preprocess": {"align": "yes"}}, "[preprocess] align: expected true or false"),
-    ({"preprocess": {"window": 1}}, "at least 2"),
+    ({"preprocess": {"window": -1}}, "[preprocess] window: expected an integer >= 0"),
+    ({"preprocess": {"linewidth_match": "voigt"}}, "expected one of 'none', 'lorentz'"),
     ({"windows": {"baseline": [0, -600]}}, "start must be before end"),
     ({"windows": {"response": [1, 2, 3]}}, "expected two numbers"),
     ({"conditions": {"contrast": ["naltrexone"]}}, "expected two condition names"),
@@ -76,7 +77,7 @@ def test_overrides_are_checked_and_none_ignored() -> None:
                                      "windows.response": (60, 600)})
     assert cfg.preprocess["block"] == 8 and cfg.windows["baseline"] is None
     assert cfg.windows["response"] == (60.0, 600.0)
-    assert defaults().preprocess["block"] == 32  # the original is unchanged
+    assert defaults().preprocess["block"] == 16  # the original is unchanged
     with pytest.raises(ConfigError, match="command line: .windows. baseline"):
         defaults().with_overrides({"windows.baseline": (5.0, 1.0)})
 

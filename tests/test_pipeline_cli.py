@@ -53,7 +53,7 @@ def test_run_cli_failing_session_exit_1(doubles: None, tmp_path: Path,
     (["--config", "{missing}"], "no such configuration file"),
     (["--baseline-window", "0", "-60"], "start must be before end"),
     (["--conditions", "naltrexone", "saline"], "outside the contrast"),
-    (["--window", "1"], "at least 2"),
+    (["--config", "{folder}"], "is a folder, expected a study.toml file"),
 ])
 def test_run_cli_input_errors_exit_2(doubles: None, tmp_path: Path,
                                      capsys: pytest.CaptureFixture[str], extra: list[str],
@@ -61,7 +61,8 @@ def test_run_cli_input_errors_exit_2(doubles: None, tmp_path: Path,
     study, basis = make_study(tmp_path, PEOPLE)
     bad = tmp_path / "bad.toml"
     bad.write_text("[fit]\nbakend = 'numpy'\n")
-    extra = [e.format(bad=bad, missing=tmp_path / "missing.toml") for e in extra]
+    extra = [e.format(bad=bad, missing=tmp_path / "missing.toml", folder=tmp_path)
+             for e in extra]
     out = tmp_path / "out"
     assert main(["run", str(study), str(out), "--basis", str(basis), *extra]) == 2
     err = capsys.readouterr().err

@@ -101,10 +101,6 @@ def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..pipeline import run_study
 
-    if args.window is not None and args.window < 2:
-        from ..errors import ConfigError
-
-        raise ConfigError("--window needs at least 2 transients")
     config = load_config(args.config).with_overrides(overrides(args))
     result = run_study(args.study, args.out, basis=args.basis, config=config, jobs=args.jobs,
                        scheduler=args.scheduler, overwrite=args.overwrite, steps=_steps())

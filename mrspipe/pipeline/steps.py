@@ -19,16 +19,39 @@ __all__ = ["Steps", "PREPROCESS_FIELDS", "FIT_FIELDS", "check_modules"]
 
 #: study.toml [preprocess] key -> keyword of mrspipe.preprocess.PreprocessOptions
 PREPROCESS_FIELDS: dict[str, str] = {
-    "coil_combination": "coil_combination",
-    "ecc": "ecc",
+    "coil_method": "coil_method",
+    "eddy_current": "eddy_current",
+    "remove_water": "remove_water",
+    "water_band": "water_band",
+    "hlsvd_components": "hlsvd_components",
     "align": "align",
+    "align_range": "align_range",
+    "align_reference": "align_reference",
+    "align_window": "align_window",
     "reject": "reject",
     "reject_threshold": "reject_threshold",
-    "remove_water": "remove_water",
-    "linewidth_match": "linewidth_match",
+    "reference_ppm": "reference_ppm",
     "block": "block",
     "window": "window",
+    "step": "step",
+    "linewidth_match": "linewidth_match",
 }
+
+
+def preprocess_kwargs(options: dict[str, Any]) -> dict[str, Any]:
+    """Translate the ``[preprocess]`` section into PreprocessOptions keywords.
+
+    ``window = 0`` means blocks (``window=None``); a window replaces the block; ``"none"`` is
+    None.
+    """
+    kwargs = {PREPROCESS_FIELDS[k]: v for k, v in options.items() if k in PREPROCESS_FIELDS}
+    if kwargs.get("window"):
+        kwargs["block"] = None
+    else:
+        kwargs["window"] = kwargs["step"] = None
+    if kwargs.get("linewidth_match") == "none":
+        kwargs["linewidth_match"] = None
+    return kwargs
 
 
 def default_find_sessions(study: Path) -> list[Any]:
@@ -88,8 +111,8 @@ def default_preprocess(data: Any, *, water: Any, options: dict[str, Any]) -> Any
     """
     from ..preprocess import PreprocessOptions, preprocess_session
 
-    kwargs = {PREPROCESS_FIELDS[k]: v for k, v in options.items() if k in PREPROCESS_FIELDS}
-    return preprocess_session(data, water=water, options=PreprocessOptions(**kwargs))
+    return preprocess_session(data, water=water,
+                              options=PreprocessOptions(**preprocess_kwargs(options)))
 
 
 #: study.toml [fit] keys passed to fit_spectra under the same name
