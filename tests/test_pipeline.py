@@ -516,3 +516,20 @@ def test_a_moved_study_resumes(tiny: tuple[Path, Path], tmp_path: Path) -> None:
     CALLS.clear()
     result = run_study(moved, out, basis=basis, config=CONFIG, steps=DOUBLES)
     assert CALLS["fit"] == 0 and result.exit_status == 0
+
+
+def fake_fit_figure(frames: MRSData, fit: Any, *, path: Path, title: str) -> Path:
+    """Test double of a fit-figure writer: a placeholder file instead of a PNG."""
+    return atomic_write_text(path, title)
+
+
+def test_fit_figures_reach_the_report(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    study, basis = tiny
+    steps = dataclasses.replace(DOUBLES, fit_figure=fake_fit_figure)
+    run_study(study, tmp_path / "out", basis=basis, config=CONFIG, steps=steps)
+    figures = REPORTED["fit_figures"]
+    assert len(figures) == 4  # at most four examples
+    caption, path = figures[0]
+    assert caption.startswith("sub-01 ses-1") and path.read_text().startswith("sub-01_ses-1")
+    run_study(study, tmp_path / "out", basis=basis, config=CONFIG, steps=steps)  # resumed
+    assert len(REPORTED["fit_figures"]) == 4

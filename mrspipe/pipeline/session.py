@@ -331,4 +331,9 @@ def _fit_stage(session: Any, basis: Any, options: SessionOptions, steps: Steps,
         deriv.write_session_table(paths, "qc_transients", qc_transients)
         deriv.write_session_table(paths, "fits", fits)
         deriv.write_session_table(paths, "qc", qc_frames)
+        if steps.fit_figure is not None:
+            figure = steps.fit_figure(frames, result, path=paths.folder / "fit.png",
+                                      title=f"{paths.prefix}: fit of every frame")
+            if figure is not None:
+                acquisition["fit_figure"] = str(figure)
     return fits, qc_frames, qc_transients, frame_times, acquisition

@@ -260,6 +260,10 @@ class Steps:
     read_phenotype: Any = default_read_phenotype
     stats: Any = default_stats
     report: Any = default_report
+    #: optional ``fit_figure(frames, fit, *, path, title) -> Path | None`` writing one PNG of
+    #: a session's fit (data, model, baseline, residual) for the report's fit examples; None =
+    #: no fit figures (no plotting function is wired yet)
+    fit_figure: Any = None
 
 
 #: default step -> the module it needs

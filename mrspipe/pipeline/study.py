@@ -277,6 +277,16 @@ def _report_design(design: dict[str, Any], config: StudyConfig, contrast: tuple[
     return report
 
 
+def _fit_figures(results: list[SessionResult], limit: int = 4) -> list[tuple[str, Path]]:
+    """Up to ``limit`` per-session fit figures, as ``(caption, png path)`` for the report."""
+    out = []
+    for r in results:
+        path = r.summary.get("fit_figure") if r.ok else None
+        if path and Path(path).is_file():
+            out.append((f"{r.participant_id} {r.session_id or ''}: fit of every frame", Path(path)))
+    return out[:limit]
+
+
 def _sessions_qc(sessions: list[Any], results: list[SessionResult]) -> Any:
     """One row per session: labels, status (ok/failed), message and the QC summary."""
     import pandas as pd
@@ -340,7 +350,8 @@ def _group(out: Path, study: Path, sessions: list[Any], results: list[SessionRes
         report = Path(steps.report(
             out, timecourses=tables["timecourses"], responses=tables["responses"], stats=stats,
             sessions_qc=_sessions_qc(sessions, results),
-            design=_report_design(design, config, contrast, results)))
+            design=_report_design(design, config, contrast, results),
+            fit_figures=_fit_figures(results)))
     except Exception as exc:
         failed("report", exc)
     return report, errors
