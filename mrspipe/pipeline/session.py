@@ -187,11 +187,12 @@ def run_session(session: Any, basis: Any, options: SessionOptions, *, steps: Ste
     pid, sid = session.participant_id, session.session_id
     try:
         computed, summary = _run(session, basis, options, steps)
-    except _StepError as exc:
-        logger.debug("%s %s: %s failed", pid, sid, exc.step, exc_info=exc.error)
-        message = str(exc.error) or type(exc.error).__name__
-        return SessionResult(pid, sid, failed_step=exc.step,
-                             error=f"{type(exc.error).__name__}: {message}",
+    except Exception as exc:  # every failure is this session's: the others go on
+        step, error = (exc.step, exc.error) if isinstance(exc, _StepError) else ("setup", exc)
+        logger.debug("%s %s: %s failed", pid, sid, step, exc_info=error)
+        message = str(error) or type(error).__name__
+        return SessionResult(pid, sid, failed_step=step,
+                             error=f"{type(error).__name__}: {message}",
                              seconds=time.perf_counter() - start)
     return SessionResult(pid, sid, computed=computed, seconds=time.perf_counter() - start,
                          summary=summary)
