@@ -25,6 +25,8 @@ COMMANDS: tuple[str, ...] = (
     "mrspipe.commands.convert",
     "mrspipe.commands.bids_init",
     "mrspipe.commands.simulate",
+    "mrspipe.commands.run",
+    "mrspipe.commands.demo",
 )
 
 
@@ -51,6 +53,9 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
         level = logging.INFO
     logger = logging.getLogger("mrspipe")
     logger.setLevel(level)
+    for h in logger.handlers:  # main() may run again with another sys.stderr (tests)
+        if getattr(h, "_mrspipe_cli", False):
+            h.stream = sys.stderr  # type: ignore[attr-defined]
     if not any(getattr(h, "_mrspipe_cli", False) for h in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("mrspipe: %(message)s"))

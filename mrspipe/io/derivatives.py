@@ -1,0 +1,322 @@
+"""Where a study run writes its results, and the files that make it resumable.
+
+Layout under the output folder ``OUT`` (a BIDS derivative dataset)::
+
+    OUT/dataset_description.json            marks the folder as mrspipe output
+    OUT/run.json                            options, windows, versions of the last run
+    OUT/errors.tsv                          one row per failed session (or group) step
+    OUT/sub-01/ses-1/
+        sub-01_ses-1_desc-preproc_svs.nii.gz  preprocessed frames (NIfTI-MRS)
+        qc_transients.tsv                     one row per transient
+        fits.tsv, qc.tsv                      one row per (frame, metabolite) / per frame
+        timecourses.tsv, responses.tsv        this session's share of the group tables
+        done.json                             manifest: input fingerprints + options keys
+    OUT/group/timecourses.tsv, responses.tsv, stats.tsv
+    OUT/report.html, OUT/figures/
+
+Every file is written atomically (temporary file + rename), so an interrupted run never leaves a
+half-written table that a resumed run would trust.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import MRSFormatError
+from .tables import read_json, read_table, write_json, write_table
+
+__all__ = [
+    "SessionPaths",
+    "session_paths",
+    "file_fingerprint",
+    "fingerprint_matches",
+    "read_done",
+    "write_done",
+    "write_session_table",
+    "read_session_table",
+    "save_preprocessed",
+    "write_errors",
+    "write_group_table",
+    "write_run_info",
+    "is_output_folder",
+    "GROUP_TABLES",
+    "SIDECARS",
+]
+
+_DESCRIPTIONS: dict[str, tuple[str, str | None]] = {
+    "participant_id": ("participant label, sub-<label>", None),
+    "session_id": ("session label, ses-<label>", None),
+    "condition": ("drug condition of the session", None),
+    "sex": ("participant sex (M/F), n/a when unknown", None),
+    "frame": ("frame index within the session (0-based)", None),
+    "transient": ("transient index within the session (0-based)", None),
+    "time_s": ("time of the frame centre (transient) relative to the infusion onset", "s"),
+    "metabolite": ("metabolite or sum of metabolites", None),
+    "estimate": ("fitted amplitude, basis-relative units", None),
+    "crlb_sd": ("Cramer-Rao lower bound of the estimate (standard deviation)", None),
+    "crlb_percent": ("CRLB as a percentage of the estimate", "%"),
+    "baseline": ("mean estimate over the baseline window", None),
+    "response": ("mean estimate over the response window", None),
+    "percent_change": ("100 * (response - baseline) / baseline", "%"),
+    "shift_hz": ("frequency shift applied / fitted", "Hz"),
+    "phase_rad": ("zero-order phase applied / fitted", "rad"),
+    "snr": ("signal-to-noise ratio (NAA peak height / noise sd)", None),
+    "fwhm_hz": ("linewidth, full width at half maximum", "Hz"),
+    "rejected": ("true if the transient was excluded from averaging", None),
+    "residual_rel": ("fit residual norm relative to the data norm", None),
+    "converged": ("true if the fit converged", None),
+    "step": ("pipeline step that failed", None),
+    "error": ("error message", None),
+}
+
+
+def _sidecar(columns: list[str], description: str) -> dict[str, Any]:
+    side: dict[str, Any] = {"Description": description}
+    for col in columns:
+        text, units = _DESCRIPTIONS.get(col, (col.replace("_", " "), None))
+        side[col] = {"Description": text} | ({"Units": units} if units else {})
+    return side
+
+
+#: group table name -> (contract columns, description)
+GROUP_TABLES: dict[str, tuple[list[str], str]] = {
+    "timecourses": (
+        ["participant_id", "session_id", "condition", "sex", "frame", "time_s", "metabolite",
+         "estimate", "crlb_sd"],
+        "Metabolite time course of every session, time relative to the infusion onset.",
+    ),
+    "responses": (
+        ["participant_id", "session_id", "condition", "sex", "metabolite", "baseline",
+         "response", "percent_change"],
+        "Baseline and response window means of every session and metabolite.",
+    ),
+    "stats": (
+        ["metabolite", "analysis", "term", "subgroup", "estimate", "ci_low", "ci_high",
+         "p_value", "n"],
+        "Group statistics of the crossover design.",
+    ),
+}
+
+#: per-session table name -> description (columns come from the producing step)
+SIDECARS: dict[str, str] = {
+    "qc_transients": "Per-transient quality control of preprocessing.",
+    "fits": "Fitted estimate and CRLB per frame and metabolite.",
+    "qc": "Per-frame fit quality control.",
+    "timecourses": GROUP_TABLES["timecourses"][1],
+    "responses": GROUP_TABLES["responses"][1],
+}
+
+
+@dataclass(frozen=True)
+class SessionPaths:
+    """The derivative files of one session (see the module docstring)."""
+
+    folder: Path
+    prefix: str
+
+    @property
+    def preprocessed(self) -> Path:
+        """Preprocessed frames, NIfTI-MRS."""
+        return self.folder / f"{self.prefix}_desc-preproc_svs.nii.gz"
+
+    @property
+    def done(self) -> Path:
+        """The resumability manifest."""
+        return self.folder / "done.json"
+
+    def table(self, name: str) -> Path:
+        """``folder/<name>.tsv``."""
+        return self.folder / f"{name}.tsv"
+
+
+def _label(value: str, prefix: str) -> str:
+    value = str(value)
+    return value if value.startswith(prefix) else f"{prefix}{value}"
+
+
+def session_paths(out: str | os.PathLike[str], participant_id: str, session_id: str | None
+                  ) -> SessionPaths:
+    """Paths of one session's derivatives: ``OUT/sub-<p>/ses-<s>/``.
+
+    Labels are used with or without their ``sub-``/``ses-`` prefix; a participant without
+    session folders (``session_id`` None) gets ``OUT/sub-<p>/``.
+    """
+    sub = _label(participant_id, "sub-")
+    if session_id is None:
+        return SessionPaths(Path(out) / sub, sub)
+    ses = _label(session_id, "ses-")
+    return SessionPaths(Path(out) / sub / ses, f"{sub}_{ses}")
+
+
+def file_fingerprint(path: str | os.PathLike[str], *, digest: bool = True) -> dict[str, Any]:
+    """Size, modification time and (optionally) SHA-256 of a file, or of every file in a folder.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file, or a folder (its files are fingerprinted in sorted order).
+    digest : bool
+        Read the contents and include ``sha256``.
+
+    Returns
+    -------
+    dict
+        ``{"path", "size", "mtime_ns"[, "sha256"]}``; for a folder, sizes add up, the newest
+        mtime is kept and the digest covers names and contents.
+    """
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    try:
+        stats = [f.stat() for f in files]
+    except FileNotFoundError as exc:
+        raise MRSFormatError("input file disappeared", exc.filename) from None
+    record: dict[str, Any] = {
+        "path": os.fspath(path),
+        "size": sum(s.st_size for s in stats),
+        "mtime_ns": max((s.st_mtime_ns for s in stats), default=0),
+    }
+    if digest:
+        h = hashlib.sha256()
+        for f in files:
+            if path.is_dir():  # a renamed basis spectrum is a different basis
+                h.update(os.fspath(f.relative_to(path)).encode())
+            with f.open("rb") as fh:
+                for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    h.update(chunk)
+        record["sha256"] = h.hexdigest()
+    return record
+
+
+def fingerprint_matches(record: dict[str, Any] | None, path: str | os.PathLike[str]) -> bool:
+    """Tell whether ``path`` still has the contents fingerprinted in ``record``.
+
+    Same size and mtime is trusted without reading; otherwise the SHA-256 decides (a copied,
+    moved or touched but unchanged file still matches).
+    """
+    path = Path(path)
+    if not record or not path.exists():
+        return False
+    now = file_fingerprint(path, digest=False)
+    if now["size"] != record.get("size"):
+        return False
+    if now["mtime_ns"] == record.get("mtime_ns") and now["path"] == record.get("path"):
+        return True
+    return file_fingerprint(path)["sha256"] == record.get("sha256")
+
+
+def read_done(paths: SessionPaths) -> dict[str, Any] | None:
+    """Read the session's manifest; None when absent or unreadable (then it is recomputed)."""
+    if not paths.done.is_file():
+        return None
+    try:
+        manifest = read_json(paths.done)
+    except MRSFormatError:
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def write_done(paths: SessionPaths, manifest: dict[str, Any]) -> Path:
+    """Write the manifest (last, after every other output of the session)."""
+    return write_json(paths.done, manifest)
+
+
+def write_session_table(paths: SessionPaths, name: str, df: Any) -> Path:
+    """Write ``folder/<name>.tsv`` with a sidecar describing its columns."""
+    return write_table(
+        df, paths.table(name), sidecar=_sidecar(list(df.columns), SIDECARS.get(name, name))
+    )
+
+
+def read_session_table(paths: SessionPaths, name: str) -> Any:
+    """Read ``folder/<name>.tsv`` as a DataFrame, identifiers kept as strings."""
+    df = read_table(paths.table(name))
+    for col in ("participant_id", "session_id", "condition", "sex", "metabolite"):
+        if col in df.columns:
+            df[col] = df[col].astype("string").astype(object)
+            df.loc[df[col].isna(), col] = None
+    return df
+
+
+def save_preprocessed(paths: SessionPaths, frames: Any) -> Path:
+    """Write the preprocessed frames (an :class:`~mrspipe.data.MRSData`) as NIfTI-MRS."""
+    from .nifti_mrs import save_mrs
+
+    return save_mrs(frames, paths.preprocessed)
+
+
+def write_errors(out: str | os.PathLike[str], rows: list[dict[str, Any]]) -> Path | None:
+    """Write ``OUT/errors.tsv`` (``participant_id, session_id, step, error``); remove it if none.
+
+    Returns
+    -------
+    Path or None
+        The file, or None when there was nothing to report.
+    """
+    import pandas as pd
+
+    path = Path(out) / "errors.tsv"
+    if not rows:
+        path.unlink(missing_ok=True)
+        path.with_suffix(".json").unlink(missing_ok=True)
+        return None
+    cols = ["participant_id", "session_id", "step", "error"]
+    df = pd.DataFrame(rows, columns=cols)
+    return write_table(df, path, sidecar=_sidecar(cols, "Sessions or steps that failed."))
+
+
+def write_group_table(out: str | os.PathLike[str], name: str, df: Any,
+                      extra: dict[str, Any] | None = None) -> Path:
+    """Write ``OUT/group/<name>.tsv`` with its contract columns first and a sidecar.
+
+    Parameters
+    ----------
+    out : path-like
+    name : {'timecourses', 'responses', 'stats'}
+    df : pandas.DataFrame
+        Must hold the contract columns of :data:`GROUP_TABLES`; other columns follow them.
+    extra : dict, optional
+        Added to the sidecar (e.g. the windows used).
+    """
+    columns, description = GROUP_TABLES[name]
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise MRSFormatError(f"{name} table lacks columns {missing}", Path(out) / "group")
+    df = df[columns + [c for c in df.columns if c not in columns]]
+    side = _sidecar(list(df.columns), description) | (extra or {})
+    return write_table(df, Path(out) / "group" / f"{name}.tsv", sidecar=side)
+
+
+def is_output_folder(out: str | os.PathLike[str]) -> bool:
+    """Tell whether ``out`` is missing, empty, or was written by mrspipe run before."""
+    out = Path(out)
+    if not out.exists():
+        return True
+    if not out.is_dir():
+        return False
+    if not any(out.iterdir()):
+        return True
+    desc = out / "dataset_description.json"
+    if not desc.is_file():
+        return False
+    try:
+        info = read_json(desc)
+    except MRSFormatError:
+        return False
+    generated = info.get("GeneratedBy", []) if isinstance(info, dict) else []
+    return any(isinstance(g, dict) and g.get("Name") == "mrspipe" for g in generated)
+
+
+def write_run_info(out: str | os.PathLike[str], info: dict[str, Any], *, version: str) -> None:
+    """Write ``OUT/dataset_description.json`` (BIDS derivative) and ``OUT/run.json``."""
+    out = Path(out)
+    write_json(out / "dataset_description.json", {
+        "Name": "mrspipe derivatives",
+        "BIDSVersion": "1.10.0",
+        "DatasetType": "derivative",
+        "GeneratedBy": [{"Name": "mrspipe", "Version": version}],
+    })
+    write_json(out / "run.json", info)

@@ -1,0 +1,300 @@
+"""The adapter layer: every call the pipeline makes into the rest of mrspipe, in one place.
+
+:class:`Steps` holds one callable per step. The defaults below import the real modules lazily
+and translate the pipeline's options into their keyword arguments; tests (and power users)
+pass their own :class:`Steps` to :func:`mrspipe.pipeline.run_study`. The callables must be
+picklable (module-level functions) to run in worker processes.
+
+The signature each step must have is the one of its ``default_*`` function here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Steps", "PREPROCESS_FIELDS", "FIT_FIELDS", "check_modules"]
+
+#: study.toml [preprocess] key -> keyword of mrspipe.preprocess.PreprocessOptions
+PREPROCESS_FIELDS: dict[str, str] = {
+    "coil_method": "coil_method",
+    "eddy_current": "eddy_current",
+    "remove_water": "remove_water",
+    "water_band": "water_band",
+    "hlsvd_components": "hlsvd_components",
+    "align": "align",
+    "align_range": "align_range",
+    "align_reference": "align_reference",
+    "align_window": "align_window",
+    "reject": "reject",
+    "reject_threshold": "reject_threshold",
+    "reference_ppm": "reference_ppm",
+    "block": "block",
+    "window": "window",
+    "step": "step",
+    "linewidth_match": "linewidth_match",
+}
+
+
+def preprocess_kwargs(options: dict[str, Any]) -> dict[str, Any]:
+    """Translate the ``[preprocess]`` section into PreprocessOptions keywords.
+
+    ``window = 0`` means blocks (``window=None``); a window replaces the block; ``"none"`` is
+    None.
+    """
+    kwargs = {PREPROCESS_FIELDS[k]: v for k, v in options.items() if k in PREPROCESS_FIELDS}
+    if kwargs.get("window"):
+        kwargs["block"] = None
+    else:
+        kwargs["window"] = kwargs["step"] = None
+    if kwargs.get("linewidth_match") == "none":
+        kwargs["linewidth_match"] = None
+    return kwargs
+
+
+def default_find_sessions(study: Path) -> list[Any]:
+    """Sessions of an MRS-BIDS study (:func:`mrspipe.io.bids.find_sessions`)."""
+    from ..io.bids import find_sessions
+
+    return find_sessions(study)
+
+
+def default_read_events(path: Path) -> Any:
+    """Read an ``events.tsv`` as a DataFrame with ``onset, duration, trial_type``."""
+    from ..io.bids import read_events
+
+    return read_events(path)
+
+
+def default_load_mrs(path: Path) -> Any:
+    """One NIfTI-MRS file as :class:`~mrspipe.data.MRSData`."""
+    from ..io.nifti_mrs import load_mrs
+
+    return load_mrs(path)
+
+
+def default_load_basis(path: Path) -> Any:
+    """Load a basis set in any supported format."""
+    from ..io.basis import load_basis
+
+    return load_basis(path)
+
+
+def default_resample_basis(basis: Any, data: Any) -> Any:
+    """Put ``basis`` on the grid of ``data`` (dwell time, points, field, ppm reference)."""
+    from ..spectral import resample_basis
+
+    if (
+        basis.n_points == data.n_points
+        and abs(basis.dwell_time - data.dwell_time) <= 1e-9 * data.dwell_time
+        and abs(basis.spectrometer_frequency - data.spectrometer_frequency)
+        <= 1e-6 * data.spectrometer_frequency
+        and basis.ppm_reference == data.ppm_reference
+    ):
+        return basis
+    return resample_basis(
+        basis,
+        dwell_time=data.dwell_time,
+        n_points=data.n_points,
+        spectrometer_frequency=data.spectrometer_frequency,
+        ppm_reference=data.ppm_reference,
+    )
+
+
+def default_preprocess(data: Any, *, water: Any, options: dict[str, Any]) -> Any:
+    """Preprocess one session.
+
+    Returns an object with ``frames`` (MRSData), ``qc`` (dict of per-transient arrays) and
+    ``steps`` (provenance), see ``docs/architecture.md``.
+    """
+    from ..preprocess import PreprocessOptions, preprocess_session
+
+    return preprocess_session(data, water=water,
+                              options=PreprocessOptions(**preprocess_kwargs(options)))
+
+
+#: study.toml [fit] keys passed to fit_spectra under the same name
+FIT_FIELDS: tuple[str, ...] = (
+    "backend", "ppm_range", "baseline", "baseline_knot_spacing", "baseline_order",
+)
+
+
+def _open(window: tuple[float, float]) -> tuple[float | None, float | None]:
+    """``(-inf, 0)`` -> ``(None, 0)``: mrspipe.dynamic and mrspipe.stats use None for open ends."""
+    return tuple(None if math.isinf(v) else float(v) for v in window)  # type: ignore[return-value]
+
+
+def default_fit(frames: Any, basis: Any, *, options: dict[str, Any]) -> Any:
+    """Fit every frame: returns a FitResult (``table(source=)``, ``qc_table(source=)``)."""
+    kwargs = {k: options[k] for k in FIT_FIELDS if k in options}
+    if "ppm_range" in kwargs:
+        kwargs["ppm_range"] = tuple(kwargs["ppm_range"])
+    if options.get("dynamic"):
+        from ..fit.dynamic import fit_dynamic
+
+        return fit_dynamic(frames, basis, **kwargs)
+    from ..fit import fit_spectra
+
+    return fit_spectra(frames, basis, **kwargs)
+
+
+def default_infusion(events: Any, *, event: str | None, source: Any = None
+                     ) -> tuple[float, float]:
+    """Onset and duration (s, from the first transient) of the infusion in an events table.
+
+    ``event`` is a case-insensitive substring of ``trial_type``; None = the first event whose
+    trial_type contains 'infusion', else the first event. Duration is NaN when not recorded.
+    """
+    from ..dynamic import infusion_event
+
+    return infusion_event(events, trial_type=event, source=source)
+
+
+def default_dynamics(
+    fits: Any,
+    *,
+    frame_times: Any,
+    onset: float,
+    session: Any,
+    baseline_window: tuple[float, float],
+    response_window: tuple[float, float],
+) -> tuple[Any, Any]:
+    """One session's time course and window responses (the :mod:`mrspipe.dynamic` adapter).
+
+    Parameters
+    ----------
+    fits : pandas.DataFrame
+        ``FitResult.table()``: ``frame, metabolite, estimate, crlb_sd, ...``.
+    frame_times : (n_frames,) float ndarray, s
+        Frame centre times from the first transient.
+    onset : float, s
+        Infusion onset from the first transient; time courses are relative to it.
+    session : Session
+        ``participant_id, session_id, condition, sex`` label the rows (sex may be None).
+    baseline_window, response_window : (float, float), s relative to the onset
+        Unbounded ends are ``-inf`` / ``inf``.
+
+    Returns
+    -------
+    timecourses, responses : pandas.DataFrame
+        With the contract columns of ``docs/architecture.md``.
+    """
+    from ..dynamic import session_timecourses, window_responses
+
+    timecourses = session_timecourses(fits, session, onset=onset, frame_times=frame_times)
+    responses = window_responses(timecourses, baseline_window=_open(baseline_window),
+                                 response_window=_open(response_window))
+    return timecourses, responses
+
+
+def default_read_phenotype(study: Path, *, score: str) -> Any:
+    """Clinical scores ``study/phenotype/<score>.tsv`` with the score column named ``score``.
+
+    Returns None when the study has no such table.
+    """
+    from ..io.tables import read_table
+
+    path = Path(study) / "phenotype" / f"{score}.tsv"
+    if not path.is_file():
+        return None
+    table = read_table(path)
+    if "score" not in table.columns and score in table.columns:
+        table = table.rename(columns={score: "score"})
+    return table
+
+
+def default_stats(
+    timecourses: Any,
+    responses: Any,
+    *,
+    contrast: tuple[str, str],
+    options: dict[str, Any],
+    baseline_window: tuple[float, float],
+    response_window: tuple[float, float],
+    phenotype: Any = None,
+    clinical: dict[str, Any] | None = None,
+) -> Any:
+    """Group statistics (:func:`mrspipe.stats.crossover_stats`): the ``stats`` table."""
+    from ..stats import crossover_stats
+
+    clinical = clinical or {}
+    return crossover_stats(
+        responses,
+        conditions=contrast,
+        timecourses=timecourses,
+        phenotype=phenotype,
+        alpha=1.0 - options["ci_level"],
+        mixedlm=options["mixed_model"],
+        baseline_window=_open(baseline_window),
+        response_window=_open(response_window),
+        baseline_timepoint=clinical.get("baseline_timepoint", "baseline"),
+        score_name=clinical.get("score", "score"),
+    )
+
+
+def default_report(out: Path, **tables: Any) -> Path:
+    """Write ``out/report.html`` (:func:`mrspipe.report.write_report`)."""
+    from ..report import write_report
+
+    return write_report(out, **tables)
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The callables the pipeline uses; replace any of them to inject your own.
+
+    Each field's signature is that of the matching ``default_*`` function of this module.
+    """
+
+    find_sessions: Any = default_find_sessions
+    read_events: Any = default_read_events
+    load_mrs: Any = default_load_mrs
+    load_basis: Any = default_load_basis
+    resample_basis: Any = default_resample_basis
+    preprocess: Any = default_preprocess
+    fit: Any = default_fit
+    infusion: Any = default_infusion
+    dynamics: Any = default_dynamics
+    read_phenotype: Any = default_read_phenotype
+    stats: Any = default_stats
+    report: Any = default_report
+    #: optional ``fit_figure(frames, fit, *, path, title) -> Path | None`` writing one PNG of
+    #: a session's fit (data, model, baseline, residual) for the report's fit examples; None =
+    #: no fit figures (no plotting function is wired yet)
+    fit_figure: Any = None
+
+
+#: default step -> the module it needs
+_MODULES: dict[Any, str] = {
+    default_find_sessions: "mrspipe.io.bids",
+    default_read_events: "mrspipe.io.bids",
+    default_load_basis: "mrspipe.io.basis",
+    default_preprocess: "mrspipe.preprocess",
+    default_fit: "mrspipe.fit",
+    default_infusion: "mrspipe.dynamic",
+    default_dynamics: "mrspipe.dynamic",
+    default_stats: "mrspipe.stats",
+    default_report: "mrspipe.report",
+}
+
+
+def check_modules(steps: Steps, extra: tuple[str, ...] = ()) -> None:
+    """Fail early, before any work, if a module a default step needs is not installed.
+
+    Raises
+    ------
+    MissingExtraError
+        Naming the missing modules.
+    """
+    import importlib.util
+
+    from ..errors import MissingExtraError
+
+    needed = {_MODULES[f] for f in vars(steps).values() if f in _MODULES} | set(extra)
+    missing = sorted(m for m in needed if importlib.util.find_spec(m) is None)
+    if missing:
+        raise MissingExtraError(
+            f"this mrspipe installation lacks {', '.join(missing)}; reinstall mrspipe"
+        )

@@ -1,0 +1,357 @@
+"""A whole study: check inputs, run every session, then the group step (tables, stats, report).
+
+Expected input problems (no study folder, broken layout, unreadable basis, bad configuration,
+an output folder that is not mrspipe's) raise :class:`~mrspipe.errors.MRSError` before any work.
+Once sessions run, a failing session is logged, listed in ``OUT/errors.tsv`` and skipped; the
+others finish and :attr:`StudyResult.exit_status` is 1.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._logging import progress
+from .._version import __version__
+from ..config import StudyConfig, defaults
+from ..errors import ConfigError, StudyLayoutError
+from ..io import derivatives as deriv
+from .executor import map_sessions
+from .session import SessionOptions, SessionResult, clear_basis_cache
+from .steps import Steps, check_modules, default_fit
+
+__all__ = ["StudyResult", "run_study", "resolve_contrast", "describe_window"]
+
+logger = logging.getLogger("mrspipe")
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """Outcome of :func:`run_study`.
+
+    Attributes
+    ----------
+    out : Path
+    sessions : list of SessionResult
+    errors : list of dict
+        Rows of ``errors.tsv`` (``participant_id, session_id, step, error``).
+    report : Path or None
+        ``OUT/report.html`` when it was written.
+    contrast : (str, str)
+        ``(active, control)``.
+    """
+
+    out: Path
+    sessions: list[SessionResult] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    report: Path | None = None
+    contrast: tuple[str, str] = ("", "")
+
+    @property
+    def exit_status(self) -> int:
+        """0 if everything finished, 1 if a session or group step failed."""
+        return 1 if self.errors else 0
+
+
+def describe_window(window: tuple[float, float], kind: str) -> str:
+    """Words for a window, e.g. ``'every frame before the onset'`` or ``'-600 s to 0 s'``."""
+    a, b = window
+    if math.isinf(a) and b == 0 and kind == "baseline":
+        return "every frame before the onset"
+    if a == 0 and math.isinf(b) and kind == "response":
+        return "every frame after the onset"
+    left = "start" if math.isinf(a) else f"{a:g} s"
+    right = "end" if math.isinf(b) else f"{b:g} s"
+    return f"{left} to {right} relative to the onset"
+
+
+def resolve_contrast(configured: tuple[str, str] | None, sessions: list[Any]
+                     ) -> tuple[str, str]:
+    """Return the ``(active, control)`` conditions, checked against the study's sessions.
+
+    Without a configured contrast, a study with two conditions one of which is called placebo
+    (any case) contrasts the other against it; other pairs are taken in sorted order.
+
+    Raises
+    ------
+    ConfigError
+        A session has a condition outside the contrast, or the study has not exactly two
+        conditions and none were configured.
+    """
+    found = sorted({str(s.condition) for s in sessions if s.condition is not None})
+    unlabeled = [f"{s.participant_id}/{s.session_id}" for s in sessions if s.condition is None]
+    if unlabeled:
+        raise StudyLayoutError(
+            f"sessions without a condition (sessions.tsv): {', '.join(unlabeled[:5])}"
+        )
+    if configured is None:
+        if len(found) != 2:
+            raise ConfigError(
+                f"the study has conditions {found}; choose two with --conditions ACTIVE CONTROL"
+            )
+        lower = [c.lower() for c in found]
+        configured = (found[1 - lower.index("placebo")], found[lower.index("placebo")]) \
+            if "placebo" in lower else (found[0], found[1])
+    other = [c for c in found if c not in configured]
+    if other:
+        raise ConfigError(
+            f"sessions with conditions {other} are outside the contrast {list(configured)}; the "
+            f"study has {found}"
+        )
+    return configured
+
+
+def _check_paths(study: Path, out: Path, overwrite: bool) -> None:
+    if not study.is_dir():
+        raise StudyLayoutError("no such study folder", study)
+    if out.resolve() == study.resolve():
+        raise ConfigError("the output folder must not be the study folder", out)
+    if study.resolve() in out.resolve().parents and \
+            out.resolve().relative_to(study.resolve()).parts[0] != "derivatives":
+        raise ConfigError("write inside the study only under derivatives/", out)
+    if not overwrite and not deriv.is_output_folder(out):
+        raise FileExistsError(
+            f"{out} exists and is not an mrspipe output folder; choose another OUT or pass "
+            "--overwrite"
+        )
+
+
+def run_study(
+    study: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    basis: str | os.PathLike[str],
+    config: StudyConfig | None = None,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    overwrite: bool = False,
+    steps: Steps | None = None,
+) -> StudyResult:
+    """Run the whole pipeline on an MRS-BIDS study.
+
+    Parameters
+    ----------
+    study : path-like
+        MRS-BIDS study folder (read only).
+    out : path-like
+        Output folder; per-session derivatives go to ``OUT/sub-*/ses-*/``, group tables to
+        ``OUT/group/``, the report to ``OUT/report.html``.
+    basis : path-like
+        Basis set (any format :func:`mrspipe.io.basis.load_basis` reads).
+    config : StudyConfig, optional
+        Options (default: :func:`mrspipe.config.defaults`).
+    jobs : int
+        Parallel sessions on local processes (or Dask workers with ``scheduler='local'``).
+    scheduler : str, optional
+        ``'local'`` or a Dask scheduler address; needs the ``[distributed]`` extra.
+    overwrite : bool
+        Recompute every session, ignoring ``done.json``.
+    steps : Steps, optional
+        The step callables (default: the real modules).
+
+    Returns
+    -------
+    StudyResult
+
+    Raises
+    ------
+    MRSError
+        Input errors, before any session runs.
+    FileExistsError
+        ``out`` holds something other than mrspipe output and ``overwrite`` is False.
+    """
+    study, out = Path(study), Path(out)
+    steps = steps or Steps()
+    config = config or defaults()
+    check_modules(steps)
+    _check_paths(study, out, overwrite)
+    sessions = list(steps.find_sessions(study))
+    if not sessions:
+        raise StudyLayoutError("no sessions found (expected sub-*/ses-*/mrs/*_svs.nii.gz)", study)
+    contrast = resolve_contrast(config.conditions["contrast"], sessions)
+    if config.fit["dynamic"] and steps.fit is default_fit and \
+            importlib.util.find_spec("mrspipe.fit.dynamic") is None:
+        raise ConfigError("--dynamic needs mrspipe.fit.dynamic, which this installation lacks")
+    basis_path = Path(basis)
+    if not basis_path.exists():
+        raise ConfigError("no such basis set", basis_path)
+    basis_set = steps.load_basis(basis_path)
+    if config.fit["metabolites"]:
+        unknown = [m for m in config.fit["metabolites"] if m not in basis_set.names]
+        if unknown:
+            raise ConfigError(f"[fit] metabolites {unknown} are not in the basis "
+                              f"({', '.join(basis_set.names)})", config.source)
+        basis_set = basis_set.select(list(config.fit["metabolites"]))
+    windows = {
+        "baseline": config.windows["baseline"] or (-math.inf, 0.0),
+        "response": config.windows["response"] or (0.0, math.inf),
+    }
+    options = SessionOptions(
+        out=out, preprocess=dict(config.preprocess), fit=dict(config.fit),
+        event=config.windows["event"], baseline_window=windows["baseline"],
+        response_window=windows["response"],
+        basis_fingerprint=deriv.file_fingerprint(basis_path), overwrite=overwrite,
+        version=__version__,
+    )
+    design = {
+        "study": os.fspath(study), "basis": os.fspath(basis_path),
+        "contrast": list(contrast), "event": config.windows["event"],
+        "baseline_window": [None if math.isinf(v) else v for v in windows["baseline"]],
+        "response_window": [None if math.isinf(v) else v for v in windows["response"]],
+        "baseline_window_text": describe_window(windows["baseline"], "baseline"),
+        "response_window_text": describe_window(windows["response"], "response"),
+        "config": config.as_dict(), "n_sessions": len(sessions),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    deriv.write_run_info(out, design, version=__version__)
+    logger.info("%d sessions, contrast %s - %s; baseline: %s; response: %s", len(sessions),
+                *contrast, design["baseline_window_text"], design["response_window_text"])
+
+    clear_basis_cache()
+    results: list[SessionResult] = []
+    runner = map_sessions(sessions, basis_set, options, steps=steps, jobs=jobs,
+                          scheduler=scheduler)
+    for res in progress(runner, total=len(sessions), desc="sessions"):
+        if not res.ok:
+            logger.error("%s %s failed at %s: %s", res.participant_id, res.session_id,
+                         res.failed_step, res.error)
+        else:
+            logger.debug("%s %s %s in %.1f s", res.participant_id, res.session_id,
+                         "computed " + "+".join(res.computed) if res.computed else "resumed",
+                         res.seconds)
+        results.append(res)
+    order = {(s.participant_id, s.session_id): i for i, s in enumerate(sessions)}
+    results.sort(key=lambda r: order[(r.participant_id, r.session_id)])
+    errors = [{"participant_id": r.participant_id, "session_id": r.session_id,
+               "step": r.failed_step, "error": r.error} for r in results if not r.ok]
+    n_resumed = sum(1 for r in results if r.ok and not r.computed)
+    logger.info("%d sessions done (%d resumed), %d failed", len(results) - len(errors),
+                n_resumed, len(errors))
+
+    report, group_errors = _group(out, study, sessions, results, config, contrast, windows,
+                                  design, steps)
+    errors += group_errors
+    deriv.write_errors(out, errors)
+    return StudyResult(out=out, sessions=results, errors=errors, report=report,
+                       contrast=contrast)
+
+
+_ACQUISITION_KEYS = ("n_points", "spectral_width_hz", "spectrometer_frequency_mhz",
+                     "echo_time_s", "repetition_time_s", "transients_per_frame",
+                     "infusion_duration_s")
+
+
+def _report_design(design: dict[str, Any], config: StudyConfig, contrast: tuple[str, str],
+                   results: list[SessionResult]) -> dict[str, Any]:
+    """Build the ``design`` dict of :func:`mrspipe.report.write_report` (keys it knows)."""
+    first = next((r.summary for r in results if r.ok), {})
+    report = {
+        "title": config.report["title"],
+        "conditions": list(contrast),
+        "event": config.windows["event"] or "infusion onset",
+        "baseline_window_s": design["baseline_window"],
+        "response_window_s": design["response_window"],
+        "metabolites": sorted(config.metabolites["analyse"],
+                              key=lambda m: m != config.metabolites["primary"]),
+        "primary": config.metabolites["primary"],
+        "basis": design["basis"],
+        "preprocessing": [f"{k} = {v}" for k, v in config.preprocess.items()],
+        "fitting_model": f"linear combination, {config.fit['backend']} backend, "
+                         f"{config.fit['baseline']} baseline, "
+                         f"{config.fit['ppm_range'][0]:g}-{config.fit['ppm_range'][1]:g} ppm"
+                         + (", spectro-temporal" if config.fit["dynamic"] else ""),
+        "options": config.as_dict(),
+        "failed_sessions": [
+            {"participant_id": r.participant_id, "session_id": r.session_id,
+             "step": r.failed_step, "error": r.error} for r in results if not r.ok],
+    }
+    report.update({k: first[k] for k in _ACQUISITION_KEYS if first.get(k) is not None})
+    if "spectrometer_frequency_mhz" in first:
+        report["field_strength_t"] = round(first["spectrometer_frequency_mhz"] / 42.577, 2)
+    return report
+
+
+def _fit_figures(results: list[SessionResult], limit: int = 4) -> list[tuple[str, Path]]:
+    """Up to ``limit`` per-session fit figures, as ``(caption, png path)`` for the report."""
+    out = []
+    for r in results:
+        path = r.summary.get("fit_figure") if r.ok else None
+        if path and Path(path).is_file():
+            out.append((f"{r.participant_id} {r.session_id or ''}: fit of every frame", Path(path)))
+    return out[:limit]
+
+
+def _sessions_qc(sessions: list[Any], results: list[SessionResult]) -> Any:
+    """One row per session: labels, status (ok/failed), message and the QC summary."""
+    import pandas as pd
+
+    by_key = {(r.participant_id, r.session_id): r for r in results}
+    rows = []
+    for s in sessions:
+        r = by_key.get((s.participant_id, s.session_id))
+        if r is None:
+            continue
+        rows.append({"participant_id": s.participant_id, "session_id": s.session_id,
+                     "condition": s.condition, "sex": s.sex,
+                     "status": "ok" if r.ok else "failed",
+                     "message": "" if r.ok else f"{r.failed_step}: {r.error}", **r.summary})
+    return pd.DataFrame(rows)
+
+
+def _group(out: Path, study: Path, sessions: list[Any], results: list[SessionResult],
+           config: StudyConfig, contrast: tuple[str, str], windows: dict[str, Any],
+           design: dict[str, Any], steps: Steps) -> tuple[Path | None, list[dict[str, Any]]]:
+    """Concatenate per-session tables, run the statistics and write the report."""
+    import pandas as pd
+
+    errors: list[dict[str, Any]] = []
+
+    def failed(step: str, exc: Exception) -> None:
+        logger.error("group step %s failed: %s: %s", step, type(exc).__name__, exc)
+        logger.debug("group step %s", step, exc_info=exc)
+        errors.append({"participant_id": None, "session_id": None, "step": step,
+                       "error": f"{type(exc).__name__}: {exc}"})
+
+    ok = {(r.participant_id, r.session_id) for r in results if r.ok}
+    done = [s for s in sessions if (s.participant_id, s.session_id) in ok]
+    if not done:
+        logger.error("no session finished: no group tables")
+        return None, errors
+    wanted = list(config.metabolites["analyse"])
+    tables: dict[str, Any] = {}
+    for name in ("timecourses", "responses"):
+        parts = [deriv.read_session_table(
+            deriv.session_paths(out, s.participant_id, s.session_id), name) for s in done]
+        df = pd.concat(parts, ignore_index=True)
+        absent = [m for m in wanted if m not in set(df["metabolite"])]
+        if absent and name == "timecourses":
+            logger.warning("metabolites %s are not in the fits; analysing the others", absent)
+        tables[name] = df[df["metabolite"].isin(wanted)].reset_index(drop=True)
+        deriv.write_group_table(out, name, tables[name], extra={"Design": design})
+
+    stats = None
+    try:
+        phenotype = steps.read_phenotype(study, score=config.clinical["score"])
+        stats = steps.stats(tables["timecourses"], tables["responses"], contrast=contrast,
+                            options=dict(config.stats), baseline_window=windows["baseline"],
+                            response_window=windows["response"], phenotype=phenotype,
+                            clinical=dict(config.clinical))
+        deriv.write_group_table(out, "stats", stats, extra={"Design": design})
+    except Exception as exc:  # a failing group step is reported, the tables stay
+        failed("stats", exc)
+    report = None
+    try:
+        report = Path(steps.report(
+            out, timecourses=tables["timecourses"], responses=tables["responses"], stats=stats,
+            sessions_qc=_sessions_qc(sessions, results),
+            design=_report_design(design, config, contrast, results),
+            fit_figures=_fit_figures(results)))
+    except Exception as exc:
+        failed("report", exc)
+    return report, errors
