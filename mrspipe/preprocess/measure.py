@@ -12,7 +12,21 @@ from ..data import ppm_axis
 from ..errors import PreprocessError
 from ..spectral import to_spectrum
 
-__all__ = ["ppm_mask", "noise_sd", "estimate_snr", "estimate_fwhm", "peak_position"]
+__all__ = ["ppm_mask", "noise_sd", "estimate_snr", "estimate_fwhm", "peak_position", "tail_slice"]
+
+#: fraction of the very last FID points skipped by noise estimates (digital-filter ringing)
+TAIL_GUARD = 0.03
+
+
+def tail_slice(n_points: int, tail_fraction: float) -> slice:
+    """The FID points used for noise estimates: the last ``tail_fraction``, minus a 3 % guard.
+
+    Vendor digital filters often corrupt the final points (a rising edge); they are skipped.
+    """
+    guard = int(round(n_points * TAIL_GUARD)) if tail_fraction < 1 else 0
+    m = max(8, int(round(n_points * tail_fraction)))
+    stop = n_points - guard
+    return slice(max(0, stop - m), stop)
 
 
 def ppm_mask(
@@ -60,7 +74,8 @@ def noise_sd(fids: np.ndarray, *, tail_fraction: float = 0.25) -> np.ndarray:
     ----------
     fids : (..., n_points) complex ndarray
     tail_fraction : float
-        Fraction of the last points used (signal assumed decayed there).
+        Fraction of the last points used (signal assumed decayed there), see
+        :func:`tail_slice`.
 
     Returns
     -------
@@ -68,9 +83,8 @@ def noise_sd(fids: np.ndarray, *, tail_fraction: float = 0.25) -> np.ndarray:
         Standard deviation of the real (equivalently imaginary) part of the time-domain
         noise, after removing the tail's mean and linear trend.
     """
-    n = fids.shape[-1]
-    m = max(8, int(round(n * tail_fraction)))
-    tail = fids[..., n - m :]
+    tail = fids[..., tail_slice(fids.shape[-1], tail_fraction)]
+    m = tail.shape[-1]
     x = np.arange(m) - (m - 1) / 2.0
     mean = tail.mean(axis=-1, keepdims=True)
     slope = (tail * x).sum(axis=-1, keepdims=True) / (x**2).sum()
