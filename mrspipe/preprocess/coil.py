@@ -86,7 +86,7 @@ def coil_weights(
     method: str = "svd",
     n_signal: int = 64,
 ) -> np.ndarray:
-    """Combination weights from a reference FID per coil.
+    """Compute combination weights from a reference FID per coil.
 
     Parameters
     ----------

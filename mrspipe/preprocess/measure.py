@@ -19,7 +19,7 @@ TAIL_GUARD = 0.03
 
 
 def tail_slice(n_points: int, tail_fraction: float) -> slice:
-    """The FID points used for noise estimates: the last ``tail_fraction``, minus a 3 % guard.
+    """Return the FID points for noise estimates: the last ``tail_fraction``, less a 3 % guard.
 
     Vendor digital filters often corrupt the final points (a rising edge); they are skipped.
     """

@@ -78,10 +78,9 @@ def _hlsvd_chunk(
     # amplitudes: least squares of the Vandermonde model on the points used
     log_z = np.log(np.where(z == 0, 1e-300, z))
     powers = np.exp(log_z[..., None, :] * np.arange(n)[:, None])  # (B, n, K)
-    vh = np.conj(np.swapaxes(powers, -1, -2))
-    g = vh @ powers
-    g += np.eye(n_components) * (1e-10 * np.trace(g, axis1=-2, axis2=-1).real)[..., None, None]
-    amp = np.linalg.solve(g, (vh @ x[..., None]))[..., 0]
+    # minimum-norm least squares (pseudo-inverse with a cut-off): near-duplicate poles do not
+    # get large cancelling amplitudes, which would not cancel once only some are removed
+    amp = (np.linalg.pinv(powers, rcond=1e-8) @ x[..., None])[..., 0]
     return z, amp
 
 
@@ -186,7 +185,9 @@ def remove_water(
     spectrometer_frequency : float, MHz
     ppm_reference : float, ppm
     band : (float, float), ppm
-        Components with a frequency in this band are removed (water at 4.65-4.7 ppm).
+        Components with a frequency in this band are removed (water at 4.65-4.7 ppm) unless
+        they are broader than the band itself (those model noise or baseline, and their
+        tails would reach the metabolites).
     n_components, n_fit, rng
         See :func:`hlsvd`.
 
@@ -198,5 +199,5 @@ def remove_water(
     freq, damp, amp = hlsvd(fids, dwell_time, n_components=n_components, n_fit=n_fit, rng=rng)
     ppm = ppm_reference + freq / spectrometer_frequency
     lo, hi = sorted(band)
-    select = (ppm >= lo) & (ppm <= hi)
+    select = (ppm >= lo) & (ppm <= hi) & (damp / np.pi <= (hi - lo) * spectrometer_frequency)
     return fids - hlsvd_model(freq, damp, amp, fids.shape[-1], dwell_time, select=select)
