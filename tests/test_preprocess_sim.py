@@ -74,9 +74,10 @@ def simulate_session(rng, *, n_transients=128, n_points=2048, dwell=2.5e-4, cf=1
 def test_simulator_peak_positions_and_snr(rng):
     data, truth = simulate_session(rng, n_transients=64, snr=8.0, jitter_hz=0.0,
                                    drift_hz=0.0, phase_sd=0.0, phase_drift=0.0)
-    pos = peak_position(truth["clean"][None], data.dwell_time, data.spectrometer_frequency,
+    pos = peak_position(truth["metab"][None], data.dwell_time, data.spectrometer_frequency,
                         data.ppm_reference, peak_range=(1.9, 2.1))
-    assert abs(pos[0] - 2.008) < 0.003
+    # neighbouring peaks' tails pull the apparent NAA maximum by about -0.003 ppm
+    assert abs(pos[0] - 2.008) < 0.005
     snr = estimate_snr(data.fids, data.dwell_time, data.spectrometer_frequency,
                        data.ppm_reference)
     # magnitude peak of a noisy transient is biased up a little: within 25 % of the target

@@ -79,7 +79,7 @@ class PreprocessOptions:
     coil_method: str = "svd"
     eddy_current: bool = True
     remove_water: bool = True
-    water_band: tuple[float, float] = (4.2, 5.2)
+    water_band: tuple[float, float] = (4.5, 4.9)
     hlsvd_components: int = 20
     hlsvd_points: int = 256
     align: bool = True
@@ -135,6 +135,11 @@ class PreprocessResult:
         Transients averaged into each frame.
     reference_offset_hz : float, Hz
         Shift removed by ppm referencing.
+    average_before : ndarray, optional
+        Mean FID over the transients before correction (after coil combination), the
+        ``dyn`` axis removed, for before/after figures.
+    average_after : ndarray, optional
+        Mean FID of the accepted corrected transients, same shape.
     """
 
     frames: MRSData
@@ -143,6 +148,8 @@ class PreprocessResult:
     steps: list[dict[str, Any]] = field(default_factory=list)
     n_averaged: np.ndarray | None = None
     reference_offset_hz: float = 0.0
+    average_before: np.ndarray | None = None
+    average_after: np.ndarray | None = None
 
 
 def _step(name: str, **details: Any) -> dict[str, Any]:
@@ -284,6 +291,7 @@ def preprocess_session(
         raise PreprocessError("the water reference has coils but the data do not", water.source)
     args = (data.dwell_time, data.spectrometer_frequency, data.ppm_reference)
     fids = data.fids
+    before = fids.mean(axis=data.axis("dyn"))
     if water is not None and opts.eddy_current:
         fids = ecc.eddy_current_correct(fids, _water_for(data.dims, fids.shape[:-1], water))
         steps.append(_step("Eddy current correction", method="Klose 1990 (water phase)"))
@@ -309,7 +317,7 @@ def preprocess_session(
         fids, shift, phase, ref_fid, conv = (res.fids, res.shift_hz, res.phase_rad,
                                              res.reference, res.converged)
         steps.append(_step("Frequency and phase alignment",
-                           method="spectral registration (Near 2015), batched LM",
+                           method="spectral registration (Near 2015), variable projection + Newton",
                            ppm_range=opts.align_range, reference=opts.align_reference,
                            iterations=opts.align_iterations, window=opts.align_window))
     rejected, resid_z = reject.find_bad_transients(
@@ -331,6 +339,8 @@ def preprocess_session(
         fids = apply_lineshape(fids, data.dwell_time, shift_hz=-offset)
         steps.append(_step("Frequency and phase alignment", method="ppm referencing",
                            peaks=reference.REFERENCE_PEAKS, offset_hz=round(offset, 4)))
+    accepted = ~rejected[..., None]
+    after = np.where(accepted, fids, 0).sum(axis=ax) / np.maximum(accepted.sum(axis=ax), 1)
     snr = measure.estimate_snr(fids, *args)
     smooth = align._moving_average(fids, opts.qc_fwhm_window, ax) if opts.qc_fwhm_window > 1 \
         else fids
@@ -356,4 +366,5 @@ def preprocess_session(
     logger.info("preprocessed %s: %d transients, %d rejected, %d frames",
                 src or "data", data.size("dyn"), int(rejected.sum()), len(frame_times))
     return PreprocessResult(frames=out, transients=transients, qc=qc, steps=steps,
-                            n_averaged=counts, reference_offset_hz=offset)
+                            n_averaged=counts, reference_offset_hz=offset,
+                            average_before=before, average_after=after)

@@ -146,9 +146,12 @@ def peak_position(
     peak_range: tuple[float, float],
     zero_fill: int = 8,
 ) -> np.ndarray:
-    """Chemical shift of the highest magnitude peak in ``peak_range``.
+    """Chemical shift of the highest peak in ``peak_range``.
 
-    Parabolic interpolation of the zero-filled magnitude spectrum around its maximum.
+    The zero-filled spectrum is phased so that its magnitude maximum in the range is real
+    (zero-order phase from the peak itself) and the maximum of the real part (absorption,
+    less pulled by the dispersion tails of neighbours than the magnitude) is refined by
+    parabolic interpolation.
 
     Parameters
     ----------
@@ -167,8 +170,10 @@ def peak_position(
     n = fids.shape[-1] * zero_fill
     mask = ppm_mask(n, dwell_time, spectrometer_frequency, ppm_reference, peak_range)
     idx = np.flatnonzero(mask)
-    mag = np.abs(_zero_filled_spectrum(fids, zero_fill))
-    seg = mag[..., idx[0] - 1 : idx[-1] + 2]
+    spec = _zero_filled_spectrum(fids, zero_fill)[..., idx[0] - 1 : idx[-1] + 2]
+    top = np.argmax(np.abs(spec[..., 1:-1]), axis=-1)[..., None] + 1
+    phase = np.angle(np.take_along_axis(spec, top, -1))
+    seg = (spec * np.exp(-1j * phase)).real
     k = np.argmax(seg[..., 1:-1], axis=-1)[..., None] + 1
     y0 = np.take_along_axis(seg, k - 1, -1)[..., 0]
     y1 = np.take_along_axis(seg, k, -1)[..., 0]

@@ -171,7 +171,7 @@ def remove_water(
     spectrometer_frequency: float,
     ppm_reference: float,
     *,
-    band: tuple[float, float] = (4.2, 5.2),
+    band: tuple[float, float] = (4.5, 4.9),
     n_components: int = 20,
     n_fit: int = 256,
     rng: np.random.Generator | int | None = 0,
