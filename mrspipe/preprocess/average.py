@@ -110,15 +110,17 @@ def average_frames(
     return np.moveaxis(frames, -2, ax), frame_times, np.moveaxis(counts, -1, ax)
 
 
-def _lorentz(current: np.ndarray, target: float) -> dict[str, np.ndarray]:
-    return {"lorentz_hz": np.clip(target - current, 0, None)}
+def _lorentz(added: np.ndarray, current: np.ndarray, target: float) -> dict[str, np.ndarray]:
+    # Lorentzian widths add
+    return {"lorentz_hz": np.clip(added + target - current, 0, None)}
 
 
-def _gauss(current: np.ndarray, target: float) -> dict[str, np.ndarray]:
-    return {"gauss_hz": np.sqrt(np.clip(target**2 - current**2, 0, None))}
+def _gauss(added: np.ndarray, current: np.ndarray, target: float) -> dict[str, np.ndarray]:
+    # Gaussian widths add in quadrature
+    return {"gauss_hz": np.sqrt(np.clip(added**2 + target**2 - current**2, 0, None))}
 
 
-#: broadening lineshapes: name -> f(current fwhm, target fwhm) -> apply_lineshape kwargs
+#: broadening lineshapes: name -> f(added so far, current fwhm, target) -> apply_lineshape kwargs
 LINESHAPES = {"lorentz": _lorentz, "gauss": _gauss}
 
 
@@ -131,7 +133,7 @@ def match_linewidths(
     lineshape: str = "lorentz",
     target_hz: float | None = None,
     peak_range: tuple[float, float] = (1.9, 2.1),
-    n_iter: int = 3,
+    n_iter: int = 20,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Broaden every spectrum to a common linewidth (the broadest by default).
 
@@ -170,14 +172,14 @@ def match_linewidths(
     target = float(np.nanmax(fwhm)) if target_hz is None else float(target_hz)
     added = np.zeros(fids.shape[:-1])
     out = fids
+    current = fwhm
     for _ in range(max(1, n_iter)):
-        current = estimate_fwhm(out, dwell_time, spectrometer_frequency, ppm_reference,
-                                peak_range=peak_range)
+        # fixed-point update of the total broadening from the width still missing (or in
+        # excess, e.g. when neighbouring peaks merge): measured lines are not pure shapes
         current = np.where(np.isfinite(current), current, target)
-        # widths add for Lorentzians and in quadrature for Gaussians: update the total
-        step = LINESHAPES[lineshape](current, target)
-        key, inc = next(iter(step.items()))
-        total = added + inc if lineshape == "lorentz" else np.sqrt(added**2 + inc**2)
+        key, total = next(iter(LINESHAPES[lineshape](added, current, target).items()))
         added = total
         out = apply_lineshape(fids, dwell_time, **{key: added[..., None]})
+        current = estimate_fwhm(out, dwell_time, spectrometer_frequency, ppm_reference,
+                                peak_range=peak_range)
     return out, added
