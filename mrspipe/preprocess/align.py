@@ -174,7 +174,7 @@ def register_to_reference(
         c0 = (np.conj(r_m) * y0).sum(-1)
         c1 = (np.conj(r_m) * y1).sum(-1)
         c2 = (np.conj(r_m) * y2).sum(-1)
-        mag = np.maximum(np.abs(c0), 1e-300)
+        mag = np.maximum(np.abs(c0), 1e-100)  # zero transients: no division by 0 (mag**3)
         re01 = (np.conj(c0) * c1).real
         d_mag = re01 / mag
         dd_mag = (np.abs(c1) ** 2 + (np.conj(c0) * c2).real) / mag - re01**2 / mag**3

@@ -74,7 +74,8 @@ def _hlsvd_chunk(
         ..., None, None
     ]
     z = np.linalg.eigvals(np.linalg.solve(gram, uph @ down))
-    z = np.where(np.abs(z) > 1.0, z / np.abs(z), z)  # no growing components
+    mag = np.abs(z)
+    z = np.where(mag > 1.0, z / np.where(mag > 1.0, mag, 1.0), z)  # no growing components
     # amplitudes: least squares of the Vandermonde model on the points used
     log_z = np.log(np.where(z == 0, 1e-300, z))
     powers = np.exp(log_z[..., None, :] * np.arange(n)[:, None])  # (B, n, K)
@@ -127,14 +128,15 @@ def hlsvd(
     omega = _as_rng(rng).standard_normal((cols, k)) + 1j * _as_rng(rng).standard_normal(
         (cols, k)
     )
-    zs, amps = [], []
-    for start in range(0, x.shape[0], _CHUNK):  # chunks bound memory; each is batched
-        z, a = _hlsvd_chunk(x[start : start + _CHUNK], n_components, n_power, omega)
-        zs.append(z)
-        amps.append(a)
-    z = np.concatenate(zs).reshape(batch + (n_components,))
-    amp = np.concatenate(amps).reshape(batch + (n_components,))
-    log_z = np.log(np.where(z == 0, 1e-300, z))
+    live = np.flatnonzero(np.abs(x).sum(-1) > 0)  # all-zero FIDs have no components
+    z = np.zeros((x.shape[0], n_components), complex)
+    amp = np.zeros((x.shape[0], n_components), complex)
+    for start in range(0, live.size, _CHUNK):  # chunks bound memory; each is batched
+        rows = live[start : start + _CHUNK]
+        z[rows], amp[rows] = _hlsvd_chunk(x[rows], n_components, n_power, omega)
+    z = z.reshape(batch + (n_components,))
+    amp = amp.reshape(batch + (n_components,))
+    log_z = np.log(np.where(z == 0, 1.0, z))
     return log_z.imag / (2 * np.pi * dwell_time), -log_z.real / dwell_time, amp
 
 
