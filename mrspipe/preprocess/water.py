@@ -79,9 +79,13 @@ def _hlsvd_chunk(
     # amplitudes: least squares of the Vandermonde model on the points used
     log_z = np.log(np.where(z == 0, 1e-300, z))
     powers = np.exp(log_z[..., None, :] * np.arange(n)[:, None])  # (B, n, K)
-    # minimum-norm least squares (pseudo-inverse with a cut-off): near-duplicate poles do not
-    # get large cancelling amplitudes, which would not cancel once only some are removed
-    amp = (np.linalg.pinv(powers, rcond=1e-8) @ x[..., None])[..., 0]
+    # least squares by the normal equations with a small relative ridge (batched solves of
+    # K x K systems are far cheaper than stacked SVDs); near-duplicate poles are tamed by it
+    vh = np.conj(np.swapaxes(powers, -1, -2))
+    gram = vh @ powers
+    ridge = 1e-9 * np.trace(gram, axis1=-2, axis2=-1).real / n_components
+    gram += np.eye(n_components) * ridge[..., None, None]
+    amp = np.linalg.solve(gram, vh @ x[..., None])[..., 0]
     return z, amp
 
 
