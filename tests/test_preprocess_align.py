@@ -92,3 +92,16 @@ def test_bad_arguments(rng):
         align_transients(data.fids, data.dwell_time, CF, REF, axis=0, reference="mode")
     with pytest.raises(PreprocessError, match="ppm range"):
         align_transients(data.fids, data.dwell_time, CF, REF, axis=0, ppm_range=(40, 50))
+
+
+def test_window_step_interpolates_shifts(rng):
+    data, truth = simulate_session(rng, n_transients=120, snr=2.0, jitter_hz=0.0,
+                                   phase_sd=0.0, drift_hz=8.0)
+    every = align_transients(data.fids, data.dwell_time, CF, REF, axis=0, window=12)
+    strided = align_transients(data.fids, data.dwell_time, CF, REF, axis=0, window=12,
+                               window_step=6)
+    assert strided.shift_hz.shape == (120,)
+    e_every = _rms(every.shift_hz - truth["shift_hz"])
+    e_strided = _rms(strided.shift_hz - truth["shift_hz"])
+    assert e_strided < 0.45
+    assert e_strided < 1.3 * e_every

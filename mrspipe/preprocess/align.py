@@ -221,6 +221,7 @@ def align_transients(
     lb_hz: float | None = None,
     max_shift_hz: float | None = None,
     window: int = 1,
+    window_step: int = 1,
     exclude: np.ndarray | None = None,
     fit_duration_s: float | None = 0.3,
 ) -> AlignResult:
@@ -256,6 +257,9 @@ def align_transients(
         For very low SNR: register centred moving averages of ``window`` transients instead
         of single ones, giving each transient its window's shift (jitter within a window is
         not resolved). 1 registers single transients.
+    window_step : int
+        Register only every ``window_step``-th (centred) window and interpolate the shifts
+        and (unwrapped) phases linearly to every transient.
     exclude : bool ndarray like the transients, optional
         Transients kept out of the reference (e.g. already known to be bad).
     fit_duration_s : float, s, optional
@@ -277,8 +281,8 @@ def align_transients(
     n_tr, n = y.shape[-2], y.shape[-1]
     if n_tr < 2:
         raise PreprocessError(f"alignment needs at least 2 transients, got {n_tr}")
-    if window < 1:
-        raise ConfigError(f"window must be >= 1, got {window}")
+    if window < 1 or window_step < 1:
+        raise ConfigError(f"window and window_step must be >= 1, got {window}, {window_step}")
     ppm_mask(n, dwell_time, spectrometer_frequency, ppm_reference, ppm_range)  # range check
     f_range = tuple((p - ppm_reference) * spectrometer_frequency for p in ppm_range)
     n_fit = n if fit_duration_s is None else min(n, int(np.ceil(fit_duration_s / dwell_time)))
@@ -289,7 +293,21 @@ def align_transients(
     if exclude is not None:
         keep = ~np.moveaxis(np.broadcast_to(exclude, fids.shape[:-1]), ax, -1)
     keep = keep & (np.abs(y).sum(-1) > 0) & np.isfinite(y).all(-1)
+    centres = np.arange(0, n_tr, window_step)
+    if centres[-1] != n_tr - 1:
+        centres = np.append(centres, n_tr - 1)
     target = _moving_average(y, window, -2) if window > 1 else y
+    if window_step > 1:
+        target = target[..., centres, :]
+
+    def _spread(v: np.ndarray) -> np.ndarray:
+        """Linear interpolation from the window centres to every transient."""
+        if window_step == 1:
+            return v
+        pos = np.arange(n_tr)
+        j = np.clip(np.searchsorted(centres, pos, side="right") - 1, 0, centres.size - 2)
+        frac = (pos - centres[j]) / (centres[j + 1] - centres[j])
+        return v[..., j] * (1 - frac) + v[..., j + 1] * frac
 
     def _build_ref(aligned: np.ndarray) -> np.ndarray:
         early = aligned[..., :n_ref, :]
@@ -302,9 +320,9 @@ def align_transients(
 
     ref = _build_ref(y)
     t = np.arange(n) * dwell_time
-    s = phi = conv = None
+    s_c = phi = conv = s = None
     for _ in range(max(1, n_iter + 1)):
-        s, phi, conv = register_to_reference(
+        s_c, phi_c, conv_c = register_to_reference(
             target,
             ref,
             dwell_time,
@@ -312,17 +330,20 @@ def align_transients(
             lb_hz=lb,
             max_shift_hz=max_shift,
             n_fit=n_fit,
-            initial=s,
+            initial=s_c,
         )
+        s = _spread(s_c)
+        phi = np.angle(np.exp(1j * _spread(np.unwrap(phi_c, axis=-1))))
+        conv = _spread(conv_c.astype(float)) > 0.999
         aligned = apply_lineshape(y, dwell_time, shift_hz=-s[..., None], phase0=-phi[..., None])
         ref = _build_ref(aligned)
     assert s is not None and phi is not None and conv is not None
     # express shifts and phases relative to the early (reference) transients' median
-    s0 = np.median(np.where(keep[..., :n_ref], s[..., :n_ref], np.nan), axis=-1, keepdims=True)
-    p0 = np.angle(
-        np.where(keep[..., :n_ref], np.exp(1j * phi[..., :n_ref]), 0).sum(-1, keepdims=True)
-    )
-    s0 = np.nan_to_num(s0)
+    k_early = keep[..., :n_ref]
+    s_early = np.where(k_early, s[..., :n_ref], np.nan)
+    s_early = np.where(k_early.any(-1, keepdims=True), s_early, 0.0)
+    s0 = np.nanmedian(s_early, axis=-1, keepdims=True)
+    p0 = np.angle(np.where(k_early, np.exp(1j * phi[..., :n_ref]), 0).sum(-1, keepdims=True))
     s = s - s0
     phi = np.angle(np.exp(1j * (phi - p0)))
     aligned = apply_lineshape(y, dwell_time, shift_hz=-s[..., None], phase0=-phi[..., None])

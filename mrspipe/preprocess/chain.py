@@ -56,6 +56,8 @@ class PreprocessOptions:
     align_lb_hz : float or None, Hz
     align_window : int
         Register moving averages of this many transients (very low SNR); 1 = single ones.
+    align_window_step : int
+        Register every this-many-th window only and interpolate the shifts.
     reject : bool
     reject_threshold : float
         Robust z-score limit.
@@ -89,6 +91,7 @@ class PreprocessOptions:
     align_iterations: int = 2
     align_lb_hz: float | None = None
     align_window: int = 1
+    align_window_step: int = 1
     reject: bool = True
     reject_threshold: float = 4.0
     reference_ppm: bool = True
@@ -312,7 +315,8 @@ def preprocess_session(
         res = align.align_transients(
             fids, *args, axis=ax, ppm_range=opts.align_range, reference=opts.align_reference,
             n_reference=opts.align_n_reference, n_iter=opts.align_iterations,
-            lb_hz=opts.align_lb_hz, window=opts.align_window, exclude=zero,
+            lb_hz=opts.align_lb_hz, window=opts.align_window,
+            window_step=opts.align_window_step, exclude=zero,
         )
         fids, shift, phase, ref_fid, conv = (res.fids, res.shift_hz, res.phase_rad,
                                              res.reference, res.converged)
