@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from mrspipe.errors import ConfigError, PreprocessError
 from mrspipe.preprocess import average_frames, estimate_fwhm, frame_windows, match_linewidths
 from mrspipe.spectral import apply_lineshape

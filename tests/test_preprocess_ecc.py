@@ -19,7 +19,8 @@ def test_klose_correction_removes_eddy_phase(rng):
     water_offset = 3.0  # Hz: water is not exactly on resonance
     water = 200 * np.exp(2j * np.pi * water_offset * t - np.pi * 6 * t)
     phase = np.exp(1j * _eddy())
-    noisy_water = water * phase + 0.05 * (rng.standard_normal(2048) + 1j * rng.standard_normal(2048))
+    noise = rng.standard_normal(2048) + 1j * rng.standard_normal(2048)
+    noisy_water = water * phase + 0.05 * noise
     corrected = eddy_current_correct((metab * phase)[None], noisy_water)
     # Klose also removes the water's own frequency (referencing restores the scale later)
     expected = metab * np.exp(-2j * np.pi * water_offset * t)
