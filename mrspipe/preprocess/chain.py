@@ -226,7 +226,6 @@ def _combine(data: MRSData, water: MRSData | None, opts: PreprocessOptions, step
 
 def _qc_table(data: MRSData, shift, phase, snr, fwhm, rejected, resid_z) -> dict:
     ax = data.axis("dyn")
-    n_dyn = data.size("dyn")
     times = data.transient_times()
     lead = data.fids.shape[:-1]
 
@@ -247,7 +246,6 @@ def _qc_table(data: MRSData, shift, phase, snr, fwhm, rejected, resid_z) -> dict
     for i, name in enumerate(data.dims):
         if name != "dyn":
             qc[name] = flat(idx[i]).astype(int)
-    assert qc["transient"].size == n_dyn * int(np.prod(lead)) // n_dyn
     return qc
 
 
@@ -350,7 +348,7 @@ def preprocess_session(
         else fids
     fwhm = measure.estimate_fwhm(smooth, *args)
     qc = _qc_table(data, shift, phase, snr, fwhm, rejected, resid_z)
-    transients = data.with_fids(fids)
+    transient_steps = list(steps)  # averaging and linewidth matching apply to frames only
     width, step_ = (opts.window, opts.step or 1) if opts.window else (
         opts.block or min(16, data.size("dyn")), None)
     frames, frame_times, counts = average.average_frames(
@@ -366,9 +364,14 @@ def preprocess_session(
     dyn_headers = {k: v for k, v in data.dim_headers.items() if k != "dyn"}
     out = dataclasses.replace(data, fids=frames, frame_times=frame_times, header=header,
                               dim_headers=dyn_headers)
-    transients = dataclasses.replace(transients, header=header)
-    logger.info("preprocessed %s: %d transients, %d rejected, %d frames",
-                src or "data", data.size("dyn"), int(rejected.sum()), len(frame_times))
+    t_header = dict(data.header)
+    t_header["ProcessingApplied"] = (
+        list(t_header.get("ProcessingApplied", [])) + transient_steps
+    )
+    transients = dataclasses.replace(data, fids=fids, header=t_header)
+    logger.info("preprocessed %s: %d transients (%d series), %d rejected, %d frames",
+                src or "data", data.size("dyn"), rejected.size // data.size("dyn"),
+                int(rejected.sum()), len(frame_times))
     return PreprocessResult(frames=out, transients=transients, qc=qc, steps=steps,
                             n_averaged=counts, reference_offset_hz=offset,
                             average_before=before, average_after=after)
