@@ -13,6 +13,10 @@ import numpy as np
 
 __all__ = ["plot_preprocess_qc"]
 
+_KNOWN = frozenset(
+    "transient time_s shift_hz phase_rad snr fwhm_hz rejected residual_z".split()
+)
+
 
 def _spectrum(fid: np.ndarray) -> np.ndarray:
     return np.fft.fftshift(np.fft.fft(fid, axis=-1), axes=-1)
@@ -57,6 +61,12 @@ def plot_preprocess_qc(
 
     time = np.asarray(qc["time_s"], float)
     rejected = np.asarray(qc["rejected"], bool)
+    # other leading axes (e.g. b-values) are separate series: one colour each
+    extra = [k for k in qc if k not in _KNOWN]
+    series = np.zeros(time.size, int)
+    for key in extra:
+        series = series * (int(np.max(qc[key])) + 1) + np.asarray(qc[key], int)
+    n_series = int(series.max()) + 1
     traces = (
         ("shift_hz", "frequency drift (Hz)"),
         ("phase_rad", "phase (rad)"),
@@ -68,8 +78,13 @@ def plot_preprocess_qc(
     for i, (key, label) in enumerate(traces):
         ax = fig.add_subplot(grid[i // 2, i % 2])
         values = np.asarray(qc[key], float)
-        ax.plot(time[~rejected], values[~rejected], ".", ms=3, color="tab:blue",
-                label="accepted")
+        if n_series == 1:
+            ax.plot(time[~rejected], values[~rejected], ".", ms=3, color="tab:blue",
+                    label="accepted")
+        else:
+            ax.scatter(time[~rejected], values[~rejected], s=5, c=series[~rejected],
+                       cmap="viridis", vmin=0, vmax=n_series - 1,
+                       label=f"accepted ({n_series} series, colour)")
         if rejected.any():
             ax.plot(time[rejected], values[rejected], "x", ms=5, color="tab:red",
                     label=f"rejected ({int(rejected.sum())})")
