@@ -88,6 +88,11 @@ def plot_preprocess_qc(
         if rejected.any():
             ax.plot(time[rejected], values[rejected], "x", ms=5, color="tab:red",
                     label=f"rejected ({int(rejected.sum())})")
+        good = values[~rejected & np.isfinite(values)]
+        if good.size:  # scale to the accepted transients; far outliers would flatten them
+            lo, hi = good.min(), good.max()
+            pad = 0.08 * (hi - lo) if hi > lo else 1.0
+            ax.set_ylim(lo - pad, hi + pad)
         ax.set_xlabel("time (s)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
@@ -96,14 +101,14 @@ def plot_preprocess_qc(
     ax = fig.add_subplot(grid[2, :])
     b = np.asarray(before).reshape(-1, np.shape(before)[-1])[0]
     a = np.asarray(after).reshape(-1, np.shape(after)[-1])[0]
-    lo, hi = sorted(ppm_range)
-    keep = (ppm >= lo) & (ppm <= hi)
+    p_lo, p_hi = sorted(ppm_range)
+    keep = (ppm >= p_lo) & (ppm <= p_hi)
     sb, sa = _spectrum(b).real, _spectrum(a).real
     scale = np.abs(sa[keep]).max() or 1.0
     ax.plot(ppm[keep], sb[keep] / scale, color="0.6", lw=1, label="before (mean of raw)")
     ax.plot(ppm[keep], sa[keep] / scale, color="tab:blue", lw=1.2,
             label="after (mean of accepted)")
-    ax.set_xlim(hi, lo)
+    ax.set_xlim(p_hi, p_lo)
     ax.set_xlabel("chemical shift (ppm)")
     ax.set_ylabel("real spectrum (scaled)")
     ax.legend(loc="upper left", fontsize=8)
