@@ -27,6 +27,7 @@ COMMANDS: tuple[str, ...] = (
     "mrspipe.commands.simulate",
     "mrspipe.commands.run",
     "mrspipe.commands.demo",
+    "mrspipe.commands.preproc",
 )
 
 

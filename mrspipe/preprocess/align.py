@@ -1,0 +1,357 @@
+"""Frequency and phase alignment of transients by spectral registration.
+
+Every transient is registered to a reference spectrum over a ppm range (the metabolites, away
+from residual water): a least-squares fit of a frequency shift and a complex amplitude (phase),
+the amplitude eliminated in closed form, a global grid search by FFT and Newton refinement
+with analytic derivatives (:func:`register_to_reference`). All transients are solved at once;
+only the iterations loop.
+
+References
+----------
+Near J, Edden R, Evans CJ, Paquin R, Harris A, Jezzard P. Frequency and phase drift correction
+of magnetic resonance spectroscopy data by spectral registration in the time domain.
+Magn Reson Med 2015;73:44-50.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError, PreprocessError
+from ..spectral import apply_lineshape
+from .measure import ppm_mask
+
+__all__ = ["AlignResult", "register_to_reference", "align_transients", "REFERENCES"]
+
+
+@dataclass(frozen=True)
+class AlignResult:
+    """Result of :func:`align_transients`.
+
+    Attributes
+    ----------
+    fids : (..., n_points) complex ndarray
+        The aligned transients (same shape as the input).
+    shift_hz : (...) float ndarray, Hz
+        Frequency offset of each input transient relative to the reference (the correction
+        applied is its negative).
+    phase_rad : (...) float ndarray, rad
+        Zero-order phase of each input transient relative to the reference.
+    reference : (..., 1, n_points) complex ndarray
+        The final reference FID of each group (transient axis kept with length 1).
+    converged : (...) bool ndarray
+    """
+
+    fids: np.ndarray
+    shift_hz: np.ndarray
+    phase_rad: np.ndarray
+    reference: np.ndarray
+    converged: np.ndarray
+
+
+def _robust_mean(x: np.ndarray, axis: int, kind: str) -> np.ndarray:
+    if kind == "mean":
+        return x.mean(axis=axis, keepdims=True)
+    return np.median(x.real, axis=axis, keepdims=True) + 1j * np.median(
+        x.imag, axis=axis, keepdims=True
+    )
+
+
+#: reference estimators of :func:`align_transients`
+REFERENCES = {"median": "median", "mean": "mean"}
+
+
+def _taper(freqs: np.ndarray, lo: float, hi: float, width: float) -> np.ndarray:
+    """Window over [lo, hi] Hz with raised-cosine edges ``width`` Hz wide (inside the range)."""
+    w = np.clip(np.minimum(freqs - lo, hi - freqs) / max(width, 1e-12), 0.0, 1.0)
+    return np.sin(0.5 * np.pi * w) ** 2
+
+
+def register_to_reference(
+    fids: np.ndarray,
+    reference: np.ndarray,
+    dwell_time: float,
+    freq_range_hz: tuple[float, float],
+    *,
+    lb_hz: float = 0.0,
+    max_shift_hz: float = 20.0,
+    n_fit: int | None = None,
+    initial: np.ndarray | None = None,
+    max_iter: int = 20,
+    tol_hz: float = 1e-4,
+    taper_hz: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frequency shift and phase of each FID relative to a reference (spectral registration).
+
+    For every FID ``y`` the least-squares problem
+    ``min_{s, phi} sum_{f in range} |R(f) - Y_s(f) exp(-1j phi)|^2``, with ``Y_s`` the spectrum
+    of ``y(t) exp(-2j pi s t)``, is solved (Near et al. 2015, in the frequency domain over the
+    range). The phase is eliminated in closed form (variable projection:
+    ``phi = arg C(s)``, ``C(s) = sum conj(R) Y_s``), leaving
+    ``g(s) = sum |Y_s|^2 - 2 |C(s)|``, which is minimised by Newton steps with its analytic
+    first and second derivatives (spectra of ``t^k y(t) exp(-2j pi s t)``), all FIDs at once.
+    The start is a global grid search of the cross-correlation of the band-limited reference
+    with each FID, one zero-filled FFT per FID, within ``max_shift_hz``. Both signals are
+    apodised by ``exp(-pi lb_hz t)`` and truncated to ``n_fit`` points, which stabilises and
+    speeds up low-SNR registration.
+
+    Parameters
+    ----------
+    fids : (..., n_points) complex ndarray
+        Transients ``y``.
+    reference : complex ndarray broadcasting against ``fids``
+        Reference FID(s) ``r``.
+    dwell_time : float, s
+    freq_range_hz : (float, float), Hz
+        Frequencies (relative to the receiver) compared, e.g. 1.8-4.2 ppm converted to Hz.
+    lb_hz : float, Hz
+        Exponential line broadening applied to both before registration.
+    max_shift_hz : float, Hz
+        Search range; a result at its edge is flagged (``converged`` False).
+    n_fit : int, optional
+        Number of leading FID points used (default all).
+    initial : (...) float ndarray, Hz, optional
+        Start values of the shift (skips the grid search; e.g. from a previous pass).
+    max_iter : int
+    tol_hz : float, Hz
+        Convergence when the Newton update falls below this.
+    taper_hz : float, Hz, optional
+        Width of the raised-cosine edges of the range (default a tenth of the range).
+
+    Returns
+    -------
+    shift_hz : (...) float ndarray, Hz
+        ``y ~ r * exp(+2j pi s t)``: positive means the transient sits at higher frequency.
+    phase_rad : (...) float ndarray, rad
+        ``y ~ r * exp(+1j phi)``, wrapped to (-pi, pi].
+    converged : (...) bool ndarray
+
+    References
+    ----------
+    Near J, et al. Magn Reson Med 2015;73:44-50.
+    Golub G, Pereyra V. Separable nonlinear least squares: the variable projection method and
+    its applications. Inverse Problems 2003;19:R1-R26.
+    """
+    fids = np.asarray(fids)
+    n = fids.shape[-1] if n_fit is None else min(int(n_fit), fids.shape[-1])
+    t = np.arange(n) * dwell_time
+    apod = np.exp(-np.pi * lb_hz * t)
+    y = fids[..., :n] * apod
+    freqs = np.fft.fftfreq(n, dwell_time)
+    lo, hi = sorted(freq_range_hz)
+    inside = (freqs >= lo) & (freqs <= hi)
+    if inside.sum() < 3:
+        raise PreprocessError(
+            f"registration range {lo:.1f}-{hi:.1f} Hz holds {int(inside.sum())} spectral points"
+        )
+    window = _taper(freqs, lo, hi, (hi - lo) / 10 if taper_hz is None else taper_hz)
+    ref_spec = np.fft.fft(np.asarray(reference)[..., :n] * apod, axis=-1)
+    batch = y.shape[:-1]
+    if initial is None:
+        # C(s) of the band-limited reference on a grid of shifts: one zero-filled FFT per FID
+        h = np.conj(np.fft.ifft(ref_spec * window, axis=-1)) * y
+        upsample = 8
+        n_pad = n * upsample
+        bin_hz = 1.0 / (n_pad * dwell_time)
+        max_lag = max(2, int(np.ceil(max_shift_hz / bin_hz)))
+        c_grid = np.abs(np.fft.fft(h, n=n_pad, axis=-1))
+        lags = np.arange(-max_lag, max_lag + 1)
+        k = np.argmax(c_grid[..., lags % n_pad], axis=-1)
+        s = (lags[k] * bin_hz).astype(float)
+    else:
+        s = np.broadcast_to(np.asarray(initial, float), batch).copy()
+    sel = np.flatnonzero(inside)
+    r_m = np.broadcast_to(ref_spec[..., sel], batch + (sel.size,))
+    w1 = -2j * np.pi * t
+    step_cap = 0.5 / (n * dwell_time)  # at most half a spectral point per Newton step
+    step = np.full(batch, np.inf)
+    for _ in range(max_iter):
+        z = y * np.exp(-2j * np.pi * s[..., None] * t)
+        spec = np.fft.fft(np.stack([z, w1 * z, w1 * w1 * z]), axis=-1)[..., sel]
+        y0, y1, y2 = spec[0], spec[1], spec[2]
+        c0 = (np.conj(r_m) * y0).sum(-1)
+        c1 = (np.conj(r_m) * y1).sum(-1)
+        c2 = (np.conj(r_m) * y2).sum(-1)
+        mag = np.maximum(np.abs(c0), 1e-100)  # zero transients: no division by 0 (mag**3)
+        re01 = (np.conj(c0) * c1).real
+        d_mag = re01 / mag
+        dd_mag = (np.abs(c1) ** 2 + (np.conj(c0) * c2).real) / mag - re01**2 / mag**3
+        d_pow = 2 * (np.conj(y0) * y1).real.sum(-1)
+        dd_pow = 2 * (np.abs(y1) ** 2 + (np.conj(y0) * y2).real).sum(-1)
+        grad = d_pow - 2 * d_mag
+        curv = dd_pow - 2 * dd_mag
+        newton = -grad / np.where(curv > 0, curv, 1.0)
+        step = np.where(curv > 0, newton, -np.sign(grad) * step_cap)
+        step = np.clip(step, -step_cap, step_cap)
+        s = s + step
+        if np.all(np.abs(step) < tol_hz):
+            break
+    z = y * np.exp(-2j * np.pi * s[..., None] * t)
+    c0 = (np.conj(r_m) * np.fft.fft(z, axis=-1)[..., sel]).sum(-1)
+    converged = (np.abs(step) < 10 * tol_hz) & (np.abs(s) < max_shift_hz) & (np.abs(c0) > 0)
+    return s, np.angle(c0), converged
+
+
+def _moving_average(x: np.ndarray, width: int, axis: int) -> np.ndarray:
+    """Centred moving average along ``axis`` with windows shrunk at the edges."""
+    x = np.moveaxis(x, axis, 0)
+    n = x.shape[0]
+    cs = np.concatenate([np.zeros((1,) + x.shape[1:], x.dtype), np.cumsum(x, axis=0)])
+    half = width // 2
+    lo = np.clip(np.arange(n) - half, 0, n)
+    hi = np.clip(np.arange(n) - half + width, 0, n)
+    count = (hi - lo).reshape((n,) + (1,) * (x.ndim - 1))
+    out = (cs[hi] - cs[lo]) / count
+    return np.moveaxis(out, 0, axis)
+
+
+def align_transients(
+    fids: np.ndarray,
+    dwell_time: float,
+    spectrometer_frequency: float,
+    ppm_reference: float,
+    *,
+    axis: int = -2,
+    ppm_range: tuple[float, float] = (1.8, 4.2),
+    reference: str = "median",
+    n_reference: int | None = None,
+    n_iter: int = 2,
+    lb_hz: float | None = None,
+    max_shift_hz: float | None = None,
+    window: int = 1,
+    window_step: int = 1,
+    exclude: np.ndarray | None = None,
+    fit_duration_s: float | None = 0.3,
+) -> AlignResult:
+    """Align every transient in frequency and phase to a robust reference.
+
+    The reference starts as the mean of the first ``n_reference`` transients; each iteration
+    registers all transients to it (:func:`register_to_reference`) and rebuilds it as the
+    ``reference`` estimator (median or mean) of the aligned early transients.
+
+    Parameters
+    ----------
+    fids : (..., n_transients, ..., n_points) complex ndarray
+        Transients along ``axis``; every other leading axis is a separate group with its own
+        reference (e.g. b-values).
+    dwell_time : float, s
+    spectrometer_frequency : float, MHz
+    ppm_reference : float, ppm
+    axis : int
+        The transient axis (not the last).
+    ppm_range : (float, float), ppm
+        Range registered; keep residual water (4.7 ppm) and lipids out.
+    reference : {'median', 'mean'}
+        Estimator of the reference from the aligned early transients.
+    n_reference : int, optional
+        Number of early transients forming the reference (default: all up to 64).
+    n_iter : int
+        Reference refinements (each one a full registration of every transient).
+    lb_hz : float, Hz, optional
+        Line broadening used for the registration only (default 0.008 ppm in Hz, 1 Hz at 3 T).
+    max_shift_hz : float, Hz, optional
+        Largest drift searched (default 0.3 ppm in Hz: 37 Hz at 3 T).
+    window : int
+        For very low SNR: register centred moving averages of ``window`` transients instead
+        of single ones, giving each transient its window's shift (jitter within a window is
+        not resolved). 1 registers single transients.
+    window_step : int
+        Register only every ``window_step``-th (centred) window and interpolate the shifts
+        and (unwrapped) phases linearly to every transient.
+    exclude : bool ndarray like the transients, optional
+        Transients kept out of the reference (e.g. already known to be bad).
+    fit_duration_s : float, s, optional
+        Only the first part of each FID (this long) is registered; None uses all points.
+
+    Returns
+    -------
+    AlignResult
+    """
+    if reference not in REFERENCES:
+        raise ConfigError(f"reference must be one of {sorted(REFERENCES)}, got {reference!r}")
+    fids = np.asarray(fids)
+    if fids.ndim < 2:
+        raise PreprocessError("alignment needs a transient axis before the spectral axis")
+    ax = axis % fids.ndim
+    if ax == fids.ndim - 1:
+        raise ConfigError("the transient axis cannot be the spectral (last) axis")
+    y = np.moveaxis(fids, ax, -2)
+    n_tr, n = y.shape[-2], y.shape[-1]
+    if n_tr < 2:
+        raise PreprocessError(f"alignment needs at least 2 transients, got {n_tr}")
+    if window < 1 or window_step < 1:
+        raise ConfigError(f"window and window_step must be >= 1, got {window}, {window_step}")
+    ppm_mask(n, dwell_time, spectrometer_frequency, ppm_reference, ppm_range)  # range check
+    f_range = tuple((p - ppm_reference) * spectrometer_frequency for p in ppm_range)
+    n_fit = n if fit_duration_s is None else min(n, int(np.ceil(fit_duration_s / dwell_time)))
+    lb = 0.008 * spectrometer_frequency if lb_hz is None else float(lb_hz)
+    max_shift = 0.3 * spectrometer_frequency if max_shift_hz is None else float(max_shift_hz)
+    n_ref = min(n_tr, 64) if n_reference is None else max(1, min(int(n_reference), n_tr))
+    keep = np.ones(y.shape[:-1], bool)
+    if exclude is not None:
+        keep = ~np.moveaxis(np.broadcast_to(exclude, fids.shape[:-1]), ax, -1)
+    keep = keep & (np.abs(y).sum(-1) > 0) & np.isfinite(y).all(-1)
+    centres = np.arange(0, n_tr, window_step)
+    if centres[-1] != n_tr - 1:
+        centres = np.append(centres, n_tr - 1)
+    target = _moving_average(y, window, -2) if window > 1 else y
+    if window_step > 1:
+        target = target[..., centres, :]
+
+    def _spread(v: np.ndarray) -> np.ndarray:
+        """Linear interpolation from the window centres to every transient."""
+        if window_step == 1:
+            return v
+        pos = np.arange(n_tr)
+        j = np.clip(np.searchsorted(centres, pos, side="right") - 1, 0, centres.size - 2)
+        frac = (pos - centres[j]) / (centres[j + 1] - centres[j])
+        return v[..., j] * (1 - frac) + v[..., j + 1] * frac
+
+    def _build_ref(aligned: np.ndarray) -> np.ndarray:
+        early = aligned[..., :n_ref, :]
+        k = keep[..., :n_ref, None]
+        if reference == "mean" or not k.all():
+            # masked mean (a median with masked entries would need a loop)
+            num = np.where(k, early, 0).sum(-2, keepdims=True)
+            return num / np.maximum(k.sum(-2, keepdims=True), 1)
+        return _robust_mean(early, -2, reference)
+
+    ref = _build_ref(y)
+    t = np.arange(n) * dwell_time
+    s_c = phi = conv = s = None
+    for _ in range(max(1, n_iter + 1)):
+        s_c, phi_c, conv_c = register_to_reference(
+            target,
+            ref,
+            dwell_time,
+            f_range,  # type: ignore[arg-type]
+            lb_hz=lb,
+            max_shift_hz=max_shift,
+            n_fit=n_fit,
+            initial=s_c,
+        )
+        s = _spread(s_c)
+        phi = np.angle(np.exp(1j * _spread(np.unwrap(phi_c, axis=-1))))
+        conv = _spread(conv_c.astype(float)) > 0.999
+        aligned = apply_lineshape(y, dwell_time, shift_hz=-s[..., None], phase0=-phi[..., None])
+        ref = _build_ref(aligned)
+    assert s is not None and phi is not None and conv is not None
+    # express shifts and phases relative to the early (reference) transients' median
+    k_early = keep[..., :n_ref]
+    s_early = np.where(k_early, s[..., :n_ref], np.nan)
+    s_early = np.where(k_early.any(-1, keepdims=True), s_early, 0.0)
+    s0 = np.nanmedian(s_early, axis=-1, keepdims=True)
+    p0 = np.angle(np.where(k_early, np.exp(1j * phi[..., :n_ref]), 0).sum(-1, keepdims=True))
+    s = s - s0
+    phi = np.angle(np.exp(1j * (phi - p0)))
+    aligned = apply_lineshape(y, dwell_time, shift_hz=-s[..., None], phase0=-phi[..., None])
+    ref = ref * np.exp(1j * (2 * np.pi * s0[..., None] * t + p0[..., None]))
+    return AlignResult(
+        fids=np.moveaxis(aligned, -2, ax),
+        shift_hz=np.moveaxis(s, -1, ax),
+        phase_rad=np.moveaxis(phi, -1, ax),
+        reference=np.moveaxis(ref, -2, ax),
+        converged=np.moveaxis(conv & keep, -1, ax),
+    )

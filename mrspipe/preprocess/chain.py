@@ -1,0 +1,377 @@
+"""The default preprocessing chain for one time-resolved session.
+
+coil combination -> eddy-current correction -> residual water removal (HLSVD) -> frequency and
+phase alignment -> bad-transient rejection -> ppm referencing -> per-transient QC -> averaging
+into frames (-> linewidth matching). Each step is a function of this package usable alone;
+this module only wires them on :class:`~mrspipe.data.MRSData` and records provenance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._version import __version__
+from ..data import MRSData
+from ..errors import ConfigError, PreprocessError
+from ..spectral import apply_lineshape
+from . import align, average, coil, ecc, measure, reference, reject
+from . import water as water_removal
+
+__all__ = ["PreprocessOptions", "PreprocessResult", "preprocess_session", "QC_COLUMNS"]
+
+logger = logging.getLogger("mrspipe")
+
+#: per-transient QC keys, in table order
+QC_COLUMNS = ("transient", "time_s", "shift_hz", "phase_rad", "snr", "fwhm_hz", "rejected")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreprocessOptions:
+    """Options of :func:`preprocess_session` (all keyword-only; units s, Hz, ppm).
+
+    Attributes
+    ----------
+    coil_method : {'svd', 'water', 'sum'}
+        Coil combination (when there is a ``coil`` axis), see :func:`.coil.combine_coils`.
+    eddy_current : bool
+        Klose correction when a water reference is given.
+    remove_water : bool
+        HLSVD removal of components in ``water_band``.
+    water_band : (float, float), ppm
+    hlsvd_components : int
+    hlsvd_points : int
+    align : bool
+    align_range : (float, float), ppm
+    align_reference : {'median', 'mean'}
+    align_n_reference : int or None
+        Early transients forming the alignment reference (default all up to 64).
+    align_iterations : int
+    align_lb_hz : float or None, Hz
+    align_window : int
+        Register moving averages of this many transients (very low SNR); 1 = single ones.
+    align_window_step : int
+        Register every this-many-th window only and interpolate the shifts.
+    reject : bool
+    reject_threshold : float
+        Robust z-score limit.
+    reference_ppm : bool
+        Shift so NAA is at 2.008 and Cr at 3.027 ppm.
+    block : int or None
+        Frame = block of this many transients (default 16 when ``window`` is None).
+    window : int or None
+        Sliding-window frames of this many transients, moving by ``step``.
+    step : int or None
+        Sliding-window step (default 1).
+    linewidth_match : {'lorentz', 'gauss'} or None
+        Broaden the frames to the broadest one.
+    qc_fwhm_window : int
+        FWHM in the QC table is measured on the moving average of this many aligned
+        transients centred on each (a single transient is too noisy for a width).
+    rng : int or numpy.random.Generator or None
+        For the randomised SVD of HLSVD (fixed seed by default: reproducible output).
+    """
+
+    coil_method: str = "svd"
+    eddy_current: bool = True
+    remove_water: bool = True
+    water_band: tuple[float, float] = (4.5, 4.9)
+    hlsvd_components: int = 20
+    hlsvd_points: int = 256
+    align: bool = True
+    align_range: tuple[float, float] = (1.8, 4.2)
+    align_reference: str = "median"
+    align_n_reference: int | None = None
+    align_iterations: int = 2
+    align_lb_hz: float | None = None
+    align_window: int = 1
+    align_window_step: int = 1
+    reject: bool = True
+    reject_threshold: float = 4.0
+    reference_ppm: bool = True
+    block: int | None = None
+    window: int | None = None
+    step: int | None = None
+    linewidth_match: str | None = None
+    qc_fwhm_window: int = 8
+    rng: Any = 0
+
+    def __post_init__(self) -> None:
+        if self.coil_method not in (*coil.METHODS, "sum"):
+            raise ConfigError(f"coil_method must be one of svd, water, sum: {self.coil_method!r}")
+        if self.linewidth_match is not None and self.linewidth_match not in average.LINESHAPES:
+            raise ConfigError(
+                f"linewidth_match must be one of {sorted(average.LINESHAPES)} or None, "
+                f"got {self.linewidth_match!r}"
+            )
+        if self.block is not None and self.window is not None:
+            raise ConfigError("give either block or window, not both")
+        for name in ("block", "window", "step"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be >= 1, got {value}")
+
+
+@dataclass(frozen=True)
+class PreprocessResult:
+    """Result of :func:`preprocess_session`.
+
+    Attributes
+    ----------
+    frames : MRSData
+        Averaged frames on the ``dyn`` axis, ``frame_times`` at the frame centres (s), the
+        steps in ``header["ProcessingApplied"]``.
+    transients : MRSData
+        Combined, corrected, aligned single transients (rejected ones included; see ``qc``).
+    qc : dict of str to ndarray
+        One entry per transient (flattened over any other leading axes, transient-major):
+        :data:`QC_COLUMNS` plus ``residual_z`` and the index of every other axis.
+    steps : list of dict
+        NIfTI-MRS ``ProcessingApplied`` entries (``Time, Program, Version, Method, Details``).
+    n_averaged : ndarray
+        Transients averaged into each frame.
+    reference_offset_hz : float, Hz
+        Shift removed by ppm referencing.
+    average_before : ndarray, optional
+        Mean FID over the transients before correction (after coil combination), the
+        ``dyn`` axis removed, for before/after figures.
+    average_after : ndarray, optional
+        Mean FID of the accepted corrected transients, same shape.
+    """
+
+    frames: MRSData
+    transients: MRSData
+    qc: dict[str, np.ndarray]
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    n_averaged: np.ndarray | None = None
+    reference_offset_hz: float = 0.0
+    average_before: np.ndarray | None = None
+    average_after: np.ndarray | None = None
+
+
+def _step(name: str, **details: Any) -> dict[str, Any]:
+    return {
+        "Time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "Program": "mrspipe",
+        "Version": __version__,
+        "Method": name,
+        "Details": json.dumps(details, default=str),
+    }
+
+
+def _check_water(data: MRSData, water: MRSData) -> None:
+    src = water.source or "water reference"
+    if water.n_points != data.n_points:
+        raise PreprocessError(
+            f"water reference has {water.n_points} points, the data {data.n_points}", src
+        )
+    if not np.isclose(water.dwell_time, data.dwell_time, rtol=1e-6):
+        raise PreprocessError(
+            f"water reference dwell time {water.dwell_time:g} s differs from the data's "
+            f"{data.dwell_time:g} s", src
+        )
+    if not np.isclose(water.spectrometer_frequency, data.spectrometer_frequency, rtol=1e-5):
+        raise PreprocessError(
+            f"water reference is at {water.spectrometer_frequency:.4f} MHz, the data at "
+            f"{data.spectrometer_frequency:.4f} MHz", src
+        )
+    if water.nucleus != data.nucleus:
+        raise PreprocessError(f"water reference nucleus {water.nucleus} vs {data.nucleus}", src)
+
+
+def _water_for(dims: tuple[str, ...], shape: tuple[int, ...], water: MRSData) -> np.ndarray:
+    """Average the water over its own axes and shape it to broadcast against ``dims``."""
+    w = water.fids
+    wdims = list(water.dims)
+    for name in list(wdims):
+        if name not in dims or shape[dims.index(name)] != w.shape[wdims.index(name)] or (
+            name == "dyn"
+        ):
+            w = w.mean(axis=wdims.index(name))
+            wdims.remove(name)
+    order = [wdims.index(d) for d in dims if d in wdims]
+    w = np.transpose(w, order + [w.ndim - 1])
+    return w.reshape(tuple(shape[i] if d in wdims else 1 for i, d in enumerate(dims)) + (-1,))
+
+
+def _combine(data: MRSData, water: MRSData | None, opts: PreprocessOptions, steps: list
+             ) -> tuple[MRSData, MRSData | None]:
+    ax = data.axis("coil")
+    ref = None
+    if water is not None:
+        if "coil" not in water.dims or water.size("coil") != data.size("coil"):
+            raise PreprocessError(
+                f"data have {data.size('coil')} coils; the water reference must have the same "
+                f"coil axis (it has dims {water.dims})", water.source
+            )
+        ref = np.moveaxis(water.fids, water.axis("coil"), 0)
+    fids, w = coil.combine_coils(data.fids, coil_axis=ax, reference=ref, method=opts.coil_method)
+    dims = tuple(d for d in data.dims if d != "coil")
+    strip = {k: v for k, v in data.dim_headers.items() if k != "coil"}
+    info = {k: v for k, v in data.dim_info.items() if k != "coil"}
+    data = data.with_fids(fids, dims=dims, dim_headers=strip, dim_info=info)
+    if water is not None:
+        wf = np.tensordot(w.conj(), np.moveaxis(water.fids, water.axis("coil"), 0), axes=(0, 0))
+        water = water.with_fids(wf, dims=tuple(d for d in water.dims if d != "coil"))
+    steps.append(_step("Coil combination", method=opts.coil_method, n_coils=len(w),
+                       weights_from="water reference" if ref is not None else "data"))
+    return data, water
+
+
+def _qc_table(data: MRSData, shift, phase, snr, fwhm, rejected, resid_z) -> dict:
+    ax = data.axis("dyn")
+    times = data.transient_times()
+    lead = data.fids.shape[:-1]
+
+    def flat(a: np.ndarray) -> np.ndarray:
+        return np.moveaxis(np.broadcast_to(a, lead), ax, 0).reshape(-1)
+
+    idx = np.indices(lead)
+    qc = {
+        "transient": flat(idx[ax]).astype(int),
+        "time_s": np.asarray(times, float)[flat(idx[ax])],
+        "shift_hz": flat(shift),
+        "phase_rad": flat(phase),
+        "snr": flat(snr),
+        "fwhm_hz": flat(fwhm),
+        "rejected": flat(rejected).astype(bool),
+        "residual_z": flat(resid_z),
+    }
+    for i, name in enumerate(data.dims):
+        if name != "dyn":
+            qc[name] = flat(idx[i]).astype(int)
+    return qc
+
+
+def preprocess_session(
+    data: MRSData, *, water: MRSData | None = None, options: PreprocessOptions | None = None
+) -> PreprocessResult:
+    """Preprocess every transient of a time-resolved session and average it into frames.
+
+    Parameters
+    ----------
+    data : MRSData
+        Transients on the ``dyn`` axis (at least 2), optionally a ``coil`` axis and other
+        axes (each index of those is processed as its own group, e.g. b-values).
+    water : MRSData, optional
+        Water reference (unsuppressed): coil weights, eddy-current correction.
+    options : PreprocessOptions, optional
+
+    Returns
+    -------
+    PreprocessResult
+
+    Raises
+    ------
+    PreprocessError
+        For input that cannot be processed (no or one transient, all-zero data, a water
+        reference of another shape, dwell time or field), naming the file.
+    """
+    opts = options or PreprocessOptions()
+    src = data.source
+    if "dyn" not in data.dims:
+        raise PreprocessError(f"no transient (dyn) axis; the data have axes {data.dims}", src)
+    if data.size("dyn") < 2:
+        raise PreprocessError(f"needs at least 2 transients, got {data.size('dyn')}", src)
+    if not np.isfinite(data.fids).all():
+        raise PreprocessError("data contain NaN or infinite values", src)
+    if not np.abs(data.fids).max() > 0:
+        raise PreprocessError("all transients are zero", src)
+    if water is not None:
+        _check_water(data, water)
+    steps: list[dict[str, Any]] = []
+    if "coil" in data.dims:
+        data, water = _combine(data, water, opts, steps)
+    elif water is not None and "coil" in water.dims:
+        raise PreprocessError("the water reference has coils but the data do not", water.source)
+    args = (data.dwell_time, data.spectrometer_frequency, data.ppm_reference)
+    fids = data.fids
+    before = fids.mean(axis=data.axis("dyn"))
+    if water is not None and opts.eddy_current:
+        fids = ecc.eddy_current_correct(fids, _water_for(data.dims, fids.shape[:-1], water))
+        steps.append(_step("Eddy current correction", method="Klose 1990 (water phase)"))
+    if opts.remove_water:
+        fids = water_removal.remove_water(
+            fids, *args, band=opts.water_band, n_components=opts.hlsvd_components,
+            n_fit=opts.hlsvd_points, rng=opts.rng,
+        )
+        steps.append(_step("Nuisance peak removal", method="HLSVD", band_ppm=opts.water_band,
+                           components=opts.hlsvd_components, points=opts.hlsvd_points))
+    ax = data.axis("dyn")
+    zero = np.abs(fids).sum(-1) == 0
+    shape = fids.shape[:-1]
+    shift, phase = np.zeros(shape), np.zeros(shape)
+    ref_fid = fids.mean(axis=ax, keepdims=True)
+    conv = ~zero
+    if opts.align:
+        res = align.align_transients(
+            fids, *args, axis=ax, ppm_range=opts.align_range, reference=opts.align_reference,
+            n_reference=opts.align_n_reference, n_iter=opts.align_iterations,
+            lb_hz=opts.align_lb_hz, window=opts.align_window,
+            window_step=opts.align_window_step, exclude=zero,
+        )
+        fids, shift, phase, ref_fid, conv = (res.fids, res.shift_hz, res.phase_rad,
+                                             res.reference, res.converged)
+        steps.append(_step("Frequency and phase alignment",
+                           method="spectral registration (Near 2015), variable projection + Newton",
+                           ppm_range=opts.align_range, reference=opts.align_reference,
+                           iterations=opts.align_iterations, window=opts.align_window))
+    rejected, resid_z = reject.find_bad_transients(
+        fids, ref_fid, *args, axis=ax, ppm_range=opts.align_range,
+        threshold=opts.reject_threshold, converged=conv if opts.align else None,
+    )
+    if not opts.reject:
+        rejected = zero.copy()
+    else:
+        steps.append(_step("Outlier removal", method="robust z of residual and amplitude",
+                           threshold=opts.reject_threshold, n_rejected=int(rejected.sum())))
+    if rejected.all():
+        raise PreprocessError("every transient was rejected; nothing to average", src)
+    offset = 0.0
+    if opts.reference_ppm:
+        good = np.where(rejected[..., None], 0, fids).sum(axis=ax) / np.maximum(
+            (~rejected).sum(axis=ax)[..., None], 1)
+        offset = reference.find_reference_offset(good, *args)
+        fids = apply_lineshape(fids, data.dwell_time, shift_hz=-offset)
+        steps.append(_step("Frequency and phase alignment", method="ppm referencing",
+                           peaks=reference.REFERENCE_PEAKS, offset_hz=round(offset, 4)))
+    accepted = ~rejected[..., None]
+    after = np.where(accepted, fids, 0).sum(axis=ax) / np.maximum(accepted.sum(axis=ax), 1)
+    snr = measure.estimate_snr(fids, *args)
+    smooth = align._moving_average(fids, opts.qc_fwhm_window, ax) if opts.qc_fwhm_window > 1 \
+        else fids
+    fwhm = measure.estimate_fwhm(smooth, *args)
+    qc = _qc_table(data, shift, phase, snr, fwhm, rejected, resid_z)
+    transient_steps = list(steps)  # averaging and linewidth matching apply to frames only
+    width, step_ = (opts.window, opts.step or 1) if opts.window else (
+        opts.block or min(16, data.size("dyn")), None)
+    frames, frame_times, counts = average.average_frames(
+        fids, data.transient_times(), width=width, step=step_, axis=ax, rejected=rejected)
+    steps.append(_step("Signal averaging", width=width, step=step_ or width,
+                       excluded_rejected=True))
+    if opts.linewidth_match:
+        frames, added = average.match_linewidths(frames, *args, lineshape=opts.linewidth_match)
+        steps.append(_step("Linewidth matching", lineshape=opts.linewidth_match,
+                           max_added_hz=round(float(np.max(added)), 4)))
+    header = dict(data.header)
+    header["ProcessingApplied"] = list(header.get("ProcessingApplied", [])) + steps
+    dyn_headers = {k: v for k, v in data.dim_headers.items() if k != "dyn"}
+    out = dataclasses.replace(data, fids=frames, frame_times=frame_times, header=header,
+                              dim_headers=dyn_headers)
+    t_header = dict(data.header)
+    t_header["ProcessingApplied"] = (
+        list(t_header.get("ProcessingApplied", [])) + transient_steps
+    )
+    transients = dataclasses.replace(data, fids=fids, header=t_header)
+    logger.info("preprocessed %s: %d transients (%d series), %d rejected, %d frames",
+                src or "data", data.size("dyn"), rejected.size // data.size("dyn"),
+                int(rejected.sum()), len(frame_times))
+    return PreprocessResult(frames=out, transients=transients, qc=qc, steps=steps,
+                            n_averaged=counts, reference_offset_hz=offset,
+                            average_before=before, average_after=after)

@@ -1,0 +1,259 @@
+"""Per-spectrum measurements shared by the preprocessing steps: ppm masks, noise, SNR, FWHM.
+
+Every function works on ``(..., n_points)`` FIDs in the internal frequency convention of
+:mod:`mrspipe.data` and returns one value per leading index; none loops over spectra.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..data import ppm_axis
+from ..errors import PreprocessError
+
+__all__ = ["ppm_mask", "noise_sd", "estimate_snr", "estimate_fwhm", "peak_position", "tail_slice"]
+
+#: fraction of the very last FID points skipped by noise estimates (digital-filter ringing)
+TAIL_GUARD = 0.03
+
+
+def tail_slice(n_points: int, tail_fraction: float) -> slice:
+    """Return the FID points for noise estimates: the last ``tail_fraction``, less a 3 % guard.
+
+    Vendor digital filters often corrupt the final points (a rising edge); they are skipped.
+    """
+    guard = int(round(n_points * TAIL_GUARD)) if tail_fraction < 1 else 0
+    m = max(8, int(round(n_points * tail_fraction)))
+    stop = n_points - guard
+    return slice(max(0, stop - m), stop)
+
+
+def ppm_mask(
+    n_points: int,
+    dwell_time: float,
+    spectrometer_frequency: float,
+    ppm_reference: float,
+    ppm_range: tuple[float, float],
+) -> np.ndarray:
+    """Boolean mask of the spectral points inside ``ppm_range``.
+
+    Parameters
+    ----------
+    n_points : int
+    dwell_time : float, s
+    spectrometer_frequency : float, MHz
+    ppm_reference : float, ppm
+    ppm_range : (float, float), ppm
+        Inclusive bounds, in either order.
+
+    Returns
+    -------
+    (n_points,) bool ndarray
+
+    Raises
+    ------
+    PreprocessError
+        If fewer than 3 points fall in the range (it lies outside the spectral window).
+    """
+    ppm = ppm_axis(n_points, dwell_time, spectrometer_frequency, ppm_reference)
+    lo, hi = sorted(ppm_range)
+    mask = (ppm >= lo) & (ppm <= hi)
+    if mask.sum() < 3:
+        raise PreprocessError(
+            f"ppm range {lo:g}-{hi:g} holds {int(mask.sum())} points of the spectral window "
+            f"{ppm[0]:.2f}-{ppm[-1]:.2f} ppm"
+        )
+    return mask
+
+
+def noise_sd(fids: np.ndarray, *, tail_fraction: float = 0.25) -> np.ndarray:
+    """Noise standard deviation of each FID from its tail.
+
+    Parameters
+    ----------
+    fids : (..., n_points) complex ndarray
+    tail_fraction : float
+        Fraction of the last points used (signal assumed decayed there), see
+        :func:`tail_slice`.
+
+    Returns
+    -------
+    (...) float ndarray
+        Standard deviation of the real (equivalently imaginary) part of the time-domain
+        noise, after removing the tail's mean and linear trend.
+    """
+    tail = fids[..., tail_slice(fids.shape[-1], tail_fraction)]
+    m = tail.shape[-1]
+    x = np.arange(m) - (m - 1) / 2.0
+    mean = tail.mean(axis=-1, keepdims=True)
+    slope = (tail * x).sum(axis=-1, keepdims=True) / (x**2).sum()
+    resid = tail - mean - slope * x
+    return np.sqrt((np.abs(resid) ** 2).sum(axis=-1) / (2.0 * (m - 2)))
+
+
+def _spectrum_points(fids: np.ndarray, idx: np.ndarray, zero_fill: int = 1) -> np.ndarray:
+    """Points ``idx`` of the shifted, zero-filled spectrum (no shift of the whole array)."""
+    nz = fids.shape[-1] * zero_fill
+    return np.fft.fft(fids, n=nz, axis=-1)[..., (idx + nz // 2) % nz]
+
+
+def estimate_snr(
+    fids: np.ndarray,
+    dwell_time: float,
+    spectrometer_frequency: float,
+    ppm_reference: float,
+    *,
+    peak_range: tuple[float, float] = (1.9, 2.1),
+    tail_fraction: float = 0.25,
+) -> np.ndarray:
+    """Signal-to-noise ratio of a peak: its height over the spectral noise SD.
+
+    The height is the maximum of the magnitude spectrum in ``peak_range`` (NAA by default);
+    the noise is the SD of the real part of the spectrum, derived from the FID tail (the FFT
+    of white noise of SD ``sigma`` per point has SD ``sigma * sqrt(n_points)``).
+
+    Parameters
+    ----------
+    fids : (..., n_points) complex ndarray
+    dwell_time : float, s
+    spectrometer_frequency : float, MHz
+    ppm_reference : float, ppm
+    peak_range : (float, float), ppm
+    tail_fraction : float
+        Part of the FID used for the noise (see :func:`noise_sd`).
+
+    Returns
+    -------
+    (...) float ndarray
+        ``inf`` where the noise is zero, 0 for all-zero FIDs.
+    """
+    n = fids.shape[-1]
+    mask = ppm_mask(n, dwell_time, spectrometer_frequency, ppm_reference, peak_range)
+    height = np.abs(_spectrum_points(fids, np.flatnonzero(mask))).max(axis=-1)
+    noise = noise_sd(fids, tail_fraction=tail_fraction) * np.sqrt(n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snr = np.where(noise > 0, height / np.where(noise > 0, noise, 1.0), np.inf)
+    return np.where(height > 0, snr, 0.0)
+
+
+def peak_position(
+    fids: np.ndarray,
+    dwell_time: float,
+    spectrometer_frequency: float,
+    ppm_reference: float,
+    *,
+    peak_range: tuple[float, float],
+    zero_fill: int = 8,
+) -> np.ndarray:
+    """Chemical shift of the highest peak in ``peak_range``.
+
+    The zero-filled spectrum is phased so that its magnitude maximum in the range is real
+    (zero-order phase from the peak itself) and the maximum of the real part (absorption,
+    less pulled by the dispersion tails of neighbours than the magnitude) is refined by
+    parabolic interpolation.
+
+    Parameters
+    ----------
+    fids : (..., n_points) complex ndarray
+    dwell_time : float, s
+    spectrometer_frequency : float, MHz
+    ppm_reference : float, ppm
+    peak_range : (float, float), ppm
+    zero_fill : int
+        Factor of zero filling before the search.
+
+    Returns
+    -------
+    (...) float ndarray, ppm
+    """
+    n = fids.shape[-1] * zero_fill
+    mask = ppm_mask(n, dwell_time, spectrometer_frequency, ppm_reference, peak_range)
+    idx = np.flatnonzero(mask)
+    spec = _spectrum_points(fids, np.arange(idx[0] - 1, idx[-1] + 2), zero_fill)
+    top = np.argmax(np.abs(spec[..., 1:-1]), axis=-1)[..., None] + 1
+    phase = np.angle(np.take_along_axis(spec, top, -1))
+    seg = (spec * np.exp(-1j * phase)).real
+    k = np.argmax(seg[..., 1:-1], axis=-1)[..., None] + 1
+    y0 = np.take_along_axis(seg, k - 1, -1)[..., 0]
+    y1 = np.take_along_axis(seg, k, -1)[..., 0]
+    y2 = np.take_along_axis(seg, k + 1, -1)[..., 0]
+    denom = y0 - 2 * y1 + y2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = np.where(denom < 0, 0.5 * (y0 - y2) / np.where(denom < 0, denom, -1.0), 0.0)
+    delta = np.clip(delta, -0.5, 0.5)
+    ppm = ppm_axis(n, dwell_time, spectrometer_frequency, ppm_reference)
+    step = ppm[1] - ppm[0]
+    return ppm[idx[0] - 1] + (k[..., 0] + delta) * step
+
+
+def estimate_fwhm(
+    fids: np.ndarray,
+    dwell_time: float,
+    spectrometer_frequency: float,
+    ppm_reference: float,
+    *,
+    peak_range: tuple[float, float] = (1.9, 2.1),
+    window_ppm: float = 0.15,
+    zero_fill: int = 4,
+) -> np.ndarray:
+    """Full width at half maximum of the highest peak in ``peak_range`` (NAA by default).
+
+    The spectrum is zero-filled, phased to make the peak maximum real (zero-order phase from
+    the peak itself) and the half-height crossings of the real part are found on each side
+    by linear interpolation, within ``window_ppm`` of the peak.
+
+    Parameters
+    ----------
+    fids : (..., n_points) complex ndarray
+    dwell_time : float, s
+    spectrometer_frequency : float, MHz
+    ppm_reference : float, ppm
+    peak_range : (float, float), ppm
+    window_ppm : float, ppm
+        How far from the peak to look for the half-height points.
+    zero_fill : int
+
+    Returns
+    -------
+    (...) float ndarray, Hz
+        NaN where no half-height crossing is found on a side (pure noise, no peak).
+    """
+    n = fids.shape[-1] * zero_fill
+    lo, hi = sorted(peak_range)
+    mask = ppm_mask(
+        n, dwell_time, spectrometer_frequency, ppm_reference, (lo - window_ppm, hi + window_ppm)
+    )
+    idx = np.flatnonzero(mask)
+    spec = _spectrum_points(fids, idx, zero_fill)
+    ppm = ppm_axis(n, dwell_time, spectrometer_frequency, ppm_reference)[idx]
+    inner = (ppm >= lo) & (ppm <= hi)
+    mag = np.where(inner, np.abs(spec), -np.inf)
+    k = np.argmax(mag, axis=-1)[..., None]
+    peak = np.take_along_axis(spec, k, -1)
+    real = (spec * np.exp(-1j * np.angle(peak))).real
+    half = np.abs(peak) / 2.0
+    pos = np.arange(len(idx))
+    hz_step = (ppm[1] - ppm[0]) * spectrometer_frequency
+    width_pts = int(np.ceil(window_ppm / (ppm[1] - ppm[0])))
+    near = np.abs(pos - k) <= width_pts
+
+    def _side(right: bool) -> tuple[np.ndarray, np.ndarray]:
+        below = (real < half) & near & ((pos > k) if right else (pos < k))
+        if right:
+            j = np.argmax(below, axis=-1)[..., None]
+            other = j - 1
+        else:
+            j = (len(pos) - 1 - np.argmax(below[..., ::-1], axis=-1))[..., None]
+            other = j + 1
+        found = np.take_along_axis(below, j, -1)[..., 0]
+        yj = np.take_along_axis(real, j, -1)[..., 0]
+        yo = np.take_along_axis(real, other.clip(0, len(pos) - 1), -1)[..., 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.where(yo != yj, (yo - half[..., 0]) / (yo - yj), 0.0)
+        crossing = other[..., 0] + np.clip(frac, 0, 1) * (j[..., 0] - other[..., 0])
+        return crossing, found
+
+    right, ok_r = _side(True)
+    left, ok_l = _side(False)
+    width = (right - left) * hz_step
+    return np.where(ok_r & ok_l & (half[..., 0] > 0), width, np.nan)

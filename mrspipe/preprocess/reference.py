@@ -1,0 +1,107 @@
+"""ppm referencing: put NAA at 2.008 ppm and creatine at 3.027 ppm.
+
+The peaks are located on the average spectrum (parabolic interpolation of the zero-filled
+magnitude spectrum within a search window around each expected position); the mean offset,
+weighted by peak height, is removed from every FID by a frequency shift.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import PreprocessError
+from ..spectral import apply_lineshape, to_spectrum
+from .measure import noise_sd, peak_position, ppm_mask
+
+__all__ = ["REFERENCE_PEAKS", "find_reference_offset", "reference_ppm"]
+
+#: chemical shifts (ppm) of the singlets used for referencing
+REFERENCE_PEAKS: dict[str, float] = {"NAA": 2.008, "Cr": 3.027}
+
+
+def find_reference_offset(
+    fids: np.ndarray,
+    dwell_time: float,
+    spectrometer_frequency: float,
+    ppm_reference: float,
+    *,
+    peaks: dict[str, float] | None = None,
+    search_ppm: float = 0.15,
+    min_snr: float = 3.0,
+) -> float:
+    """Frequency offset (Hz) of the reference peaks on the average of ``fids``.
+
+    Parameters
+    ----------
+    fids : (..., n_points) complex ndarray
+        Averaged over every leading axis first (align them before).
+    dwell_time : float, s
+    spectrometer_frequency : float, MHz
+    ppm_reference : float, ppm
+    peaks : dict of str to float, ppm
+        Name -> expected chemical shift (default :data:`REFERENCE_PEAKS`).
+    search_ppm : float, ppm
+        Half-width of the search window around each expected position.
+    min_snr : float
+        A peak lower than this multiple of the spectral noise SD is not used.
+
+    Returns
+    -------
+    float, Hz
+        Observed minus expected position; shift the data by its negative.
+
+    Raises
+    ------
+    PreprocessError
+        If no reference peak stands out of the noise.
+    """
+    peaks = REFERENCE_PEAKS if peaks is None else peaks
+    avg = np.asarray(fids).reshape(-1, np.shape(fids)[-1]).mean(axis=0)
+    n = avg.shape[-1]
+    noise = float(noise_sd(avg)) * np.sqrt(n)
+    spec = np.abs(to_spectrum(avg))
+    offsets, weights = [], []
+    for expected in peaks.values():  # a loop over the few reference peaks
+        window = (expected - search_ppm, expected + search_ppm)
+        mask = ppm_mask(n, dwell_time, spectrometer_frequency, ppm_reference, window)
+        height = spec[mask].max()
+        if height < min_snr * noise:
+            continue
+        pos = float(peak_position(avg, dwell_time, spectrometer_frequency, ppm_reference,
+                                  peak_range=window))
+        offsets.append((pos - expected) * spectrometer_frequency)
+        weights.append(height)
+    if not offsets:
+        raise PreprocessError(
+            f"no reference peak ({', '.join(peaks)}) found within {search_ppm} ppm of its "
+            "expected position; cannot reference the ppm scale"
+        )
+    return float(np.average(offsets, weights=weights))
+
+
+def reference_ppm(
+    fids: np.ndarray,
+    dwell_time: float,
+    spectrometer_frequency: float,
+    ppm_reference: float,
+    *,
+    peaks: dict[str, float] | None = None,
+    search_ppm: float = 0.15,
+) -> tuple[np.ndarray, float]:
+    """Shift all FIDs so the reference peaks sit at their chemical shifts.
+
+    Parameters
+    ----------
+    fids : (..., n_points) complex ndarray
+    dwell_time, spectrometer_frequency, ppm_reference, peaks, search_ppm
+        See :func:`find_reference_offset`.
+
+    Returns
+    -------
+    fids : (..., n_points) complex ndarray
+    offset_hz : float, Hz
+        The offset found (the data were shifted by its negative).
+    """
+    offset = find_reference_offset(fids, dwell_time, spectrometer_frequency, ppm_reference,
+                                   peaks=peaks, search_ppm=search_ppm)
+    return apply_lineshape(np.asarray(fids), dwell_time, shift_hz=-offset), offset
