@@ -5,10 +5,14 @@ spectrum (independent real and imaginary parts of SD ``sigma``), for all paramet
 concentrations and nonlinear parameters (shift, widths per group, phases), with the smooth
 baseline profiled out (the whitened model of :class:`~.model.FitProblem`)::
 
-    F = J^T J / sigma^2,   J = d(whitened model)/d(conc, theta)   (real, stacked Re/Im)
+    F = Re(J^H (I - S) J) / sigma^2,   J = d(model)/d(conc, theta)
 
-``sigma`` is estimated **from the fit residual** over the fit band (whitened, so the baseline is
-removed): ``sigma^2 = |r|^2 / (2 K - 2 tr(S) - n_free)``, with ``n_free`` the number of free
+(``S`` the baseline smoother); for the regularised spline baseline the covariance is the
+sandwich ``sigma^2 F^-1 J^H (I - S)^2 J F^-1`` of this estimator (equal to ``F^-1`` for a
+polynomial baseline, where ``S`` is a projection).
+
+``sigma`` is estimated **from the fit residual** over the fit band (baseline removed):
+``sigma^2 = e^H (I - S) e / (2 K - 2 tr(S) - n_free)``, with ``n_free`` the number of free
 concentrations and nonlinear parameters. The covariance of the concentrations is the
 corresponding block of ``F^-1`` (a pseudo-inverse when ``F`` is singular); sums get the
 variance ``1^T C 1``, which includes the covariances.
@@ -84,14 +88,20 @@ def sum_weights(names: tuple[str, ...]) -> tuple[tuple[str, ...], np.ndarray]:
     return tuple(out_names), weights
 
 
-def fisher_covariance(jac_w: np.ndarray, sigma: np.ndarray, n_conc: int) -> np.ndarray:
-    """Covariance of the concentrations from the whitened Jacobian.
+def fisher_covariance(
+    fisher: np.ndarray, middle: np.ndarray, sigma: np.ndarray, n_conc: int
+) -> np.ndarray:
+    """Covariance of the concentrations.
 
     Parameters
     ----------
-    jac_w : (n_frames, n_par, 2K) float ndarray
-        Derivatives of the whitened, real-stacked model; the first ``n_conc`` rows are the
-        concentrations.
+    fisher : (n_frames, n_par, n_par) float ndarray
+        ``J^T (I - S) J`` (the information matrix times ``sigma^2``); the first ``n_conc``
+        parameters are the concentrations.
+    middle : (n_frames, n_par, n_par) float ndarray
+        ``J^T (I - S)^2 J``; equal to ``fisher`` for an unregularised (projected) baseline. The
+        covariance is the sandwich ``sigma^2 F^-1 middle F^-1``, which accounts for the
+        smoothness penalty of the spline baseline (without it the bound is conservative).
     sigma : (n_frames,) float ndarray
         Noise SD of the real (and of the imaginary) part of a spectral point.
     n_conc : int
@@ -99,18 +109,20 @@ def fisher_covariance(jac_w: np.ndarray, sigma: np.ndarray, n_conc: int) -> np.n
     Returns
     -------
     (n_frames, n_conc, n_conc) float ndarray
+        NaN rows/columns for concentrations without information.
     """
-    fisher = jac_w @ jac_w.transpose(0, 2, 1)
-    # scale to unit diagonal before inverting; parameters without information get NaN
+    # scale to unit diagonal before inverting; parameters without information drop out
     diag = np.einsum("fii->fi", fisher)
-    ok = diag > 1e-300
+    ok = diag > 1e-14 * diag.max(axis=1, keepdims=True)
     s = np.where(ok, 1.0 / np.sqrt(np.where(ok, diag, 1.0)), 0.0)
-    cov = np.linalg.pinv(fisher * s[:, :, None] * s[:, None, :], rcond=1e-12, hermitian=True)
+    scaled = fisher * s[:, :, None] * s[:, None, :]
+    inv = np.linalg.pinv(scaled, rcond=1e-12, hermitian=True)
+    mid = middle * s[:, :, None] * s[:, None, :]
+    cov = inv @ mid @ inv
     cov = cov * s[:, :, None] * s[:, None, :] * (sigma**2)[:, None, None]
     cov = cov[:, :n_conc, :n_conc]
     bad = ~ok[:, :n_conc]
-    cov = np.where(bad[:, :, None] | bad[:, None, :], np.nan, cov)
-    return cov
+    return np.where(bad[:, :, None] | bad[:, None, :], np.nan, cov)
 
 
 def combine(

@@ -30,8 +30,7 @@ def _fit_numpy(
         problem, y, theta0, max_iter=max_iter, ftol=ftol
     )
     # final concentrations in double precision at the fitted nonlinear parameters
-    final = solve_linear(problem, theta, problem.whiten(y), passive=sol.passive,
-                         dtype=np.complex128)
+    final = solve_linear(problem, theta, y, passive=sol.passive, dtype=np.complex128)
     return theta, final.conc, converged, n_iter
 
 
@@ -56,7 +55,7 @@ def build_problem(
     ppm_range: tuple[float, float] = (0.2, 4.2),
     baseline: str = "spline",
     baseline_order: int = 2,
-    baseline_knot_spacing: float = 0.2,
+    baseline_knot_spacing: float = 0.3,
     baseline_dof: float = 5.0,
     groups: Mapping[str, Sequence[str]] | None = None,
     max_shift_hz: float | None = None,
@@ -162,19 +161,21 @@ def _finish(problem: FitProblem, y: np.ndarray, theta: np.ndarray, conc: np.ndar
             names: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Everything reported per frame, in double precision, from the fitted parameters."""
     n_f, n_k = y.shape
+    sol = solve_linear(problem, theta, y, dtype=np.complex128, conc=conc)
     phase = problem.phase(theta)
-    cols = problem.columns(theta, np.complex128) * phase[:, None, :]
-    model = np.einsum("fm,fmk->fk", conc, cols)
-    resid = y - model
-    coef = problem.baseline_coefficients(resid)
-    full_resid = resid - coef @ problem.baseline.T
-    cols_w = problem.whiten(cols)
-    d_w = problem.whiten(problem.derivatives(theta, conc, model, np.complex128))
-    resid_w = problem.whiten(resid)
+    cols = sol.columns
+    coef = problem.baseline_coefficients(sol.resid)
+    full_resid = sol.resid - coef @ problem.baseline.T
+    d_x = problem.stack(problem.derivatives(theta, conc, sol.model, np.complex128))
+    j_x = np.concatenate([problem.stack(cols), d_x], axis=1)
+    j_p = np.concatenate([sol.proj, problem.project(d_x)], axis=1)
+    fisher = problem.inner(j_x, j_p, j_x, j_p)
+    d2 = problem.d2
+    middle = j_x @ j_x.transpose(0, 2, 1) - (j_p * (2 * d2 - d2**2)) @ j_p.transpose(0, 2, 1)
     n_free = (conc > 0).sum(axis=1) + problem.n_params
-    dof = 2.0 * (n_k - (1.0 - (1.0 - problem.w) ** 2).sum()) - n_free
-    sigma = np.sqrt(np.einsum("fk,fk->f", resid_w, resid_w) / np.maximum(dof, 1.0))
-    cov = fisher_covariance(np.concatenate([cols_w, d_w], axis=1), sigma, problem.n_met)
+    dof = 2.0 * n_k - d2.sum() - n_free
+    sigma = np.sqrt(np.clip(sol.cost, 0.0, None) / np.maximum(dof, 1.0))
+    cov = fisher_covariance(fisher, middle, sigma, problem.n_met)
     unphased = cols * phase.conj()[:, None, :] * conc[:, :, None]
     if "NAA" in names:
         peak = unphased[:, names.index("NAA")].real.max(axis=1)
@@ -209,12 +210,12 @@ def fit_spectra(
     ppm_range: tuple[float, float] = (0.2, 4.2),
     baseline: str = "spline",
     baseline_order: int = 2,
-    baseline_knot_spacing: float = 0.2,
+    baseline_knot_spacing: float = 0.3,
     baseline_dof: float = 5.0,
     groups: Mapping[str, Sequence[str]] | None = None,
     chunk_size: int = 128,
-    max_iter: int = 50,
-    ftol: float = 1e-7,
+    max_iter: int = 30,
+    ftol: float = 1e-2,
     lorentz_hz: float = 4.0,
     gauss_hz: float = 4.0,
     max_shift_hz: float | None = None,
@@ -254,7 +255,8 @@ def fit_spectra(
     max_iter : int
         Iterations per frame.
     ftol : float
-        Relative cost decrease below which a frame stops.
+        A frame stops when its cost would decrease by less than ``ftol`` times the noise
+        variance of one point (see :func:`mrspipe.fit.solver.levenberg_marquardt`).
     lorentz_hz, gauss_hz : float, Hz
         Start values of the widths.
     max_shift_hz : float, Hz, optional

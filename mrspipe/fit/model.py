@@ -246,25 +246,46 @@ class FitProblem:
     # -- forward model ---------------------------------------------------------------------
     def lineshapes(self, theta: np.ndarray, dtype: type | None = None) -> np.ndarray:
         """``h_g(t)`` per frame and group, ``(n_frames, n_groups, n_points)`` complex."""
-        dt = self.dtype if dtype is None else dtype
+        dt = np.dtype(self.dtype if dtype is None else dtype)
+        rdt = np.finfo(dt).dtype
         g = theta[:, : N_GROUP_PARAMS * self.n_groups].reshape(len(theta), self.n_groups, 3)
-        t = self.t
-        expo = (
-            (-np.pi * g[..., 1:2] + 2j * np.pi * g[..., 0:1]) * t
-            - (np.pi**2 * GAUSS_FWHM_FACTOR) * g[..., 2:3] * t**2
+        t = self.t.astype(rdt)
+        g = g.astype(rdt)
+        decay = np.exp(
+            -np.pi * g[..., 1:2] * t - (np.pi**2 * GAUSS_FWHM_FACTOR) * g[..., 2:3] * (t * t)
         )
-        return np.exp(expo).astype(dt, copy=False)
+        angle = (2.0 * np.pi) * g[..., 0:1] * t
+        out = np.empty(decay.shape, dt)
+        np.multiply(decay, np.cos(angle), out=out.real)
+        np.multiply(decay, np.sin(angle), out=out.imag)
+        return out
 
     def fft_band(self, x: np.ndarray) -> np.ndarray:
-        """FFT along the last axis, keeping the fitted band (complex128)."""
-        spec = scipy.fft.fft(x, axis=-1, workers=self.workers)
-        return spec[..., self.band].astype(np.complex128, copy=False)
+        """FFT along the last axis, keeping the fitted band (complex128, C-contiguous)."""
+        spec = scipy.fft.fft(x, axis=-1, workers=self.workers, overwrite_x=True)
+        sel = self._band_slice if self._band_slice is not None else self.band
+        return np.ascontiguousarray(spec[..., sel], dtype=np.complex128)
+
+    @property
+    def _band_slice(self) -> slice | None:
+        b = self.band
+        if b.size and np.all(np.diff(b) == 1):
+            return slice(int(b[0]), int(b[-1]) + 1)
+        return None
 
     def columns(self, theta: np.ndarray, dtype: type | None = None) -> np.ndarray:
         """Unphased model spectra of each metabolite, ``(n_frames, n_met, K)`` complex."""
         dt = self.dtype if dtype is None else dtype
         h = self.lineshapes(theta, dt)
-        x = self.basis_fids.astype(dt, copy=False)[None] * h[:, self.group_of, :]
+        fids = self.basis_fids.astype(dt, copy=False)
+        x = np.empty((len(theta),) + fids.shape, dt)
+        for g in range(self.n_groups):
+            rows = np.flatnonzero(self.group_of == g)
+            if rows.size and rows[-1] - rows[0] + 1 == rows.size:
+                sl = slice(int(rows[0]), int(rows[-1]) + 1)
+                np.multiply(fids[None, sl], h[:, g : g + 1], out=x[:, sl])
+            else:
+                x[:, rows] = fids[None, rows] * h[:, g : g + 1]
         return self.fft_band(x)
 
     def phase(self, theta: np.ndarray) -> np.ndarray:
@@ -291,9 +312,10 @@ class FitProblem:
         n_f, n_g = len(theta), self.n_groups
         h = self.lineshapes(theta, dt)
         # weighted sum of the FIDs of each group: (n_frames, n_groups, n_points)
-        onehot = (self.group_of[None, :] == np.arange(n_g)[:, None]).astype(float)
-        z = np.einsum("fm,gm,mn->fgn", conc, onehot, self.basis_fids, optimize=True)
-        z = z.astype(dt, copy=False) * h
+        onehot = self.group_of[None, :] == np.arange(n_g)[:, None]
+        weights = (conc[:, None, :] * onehot[None]).astype(dt)
+        z = weights @ self.basis_fids.astype(dt, copy=False)
+        z *= h
         t = self.t.astype(np.finfo(np.dtype(dt)).dtype)
         factors = np.stack(
             [2j * np.pi * t, -np.pi * t, -(np.pi**2 * GAUSS_FWHM_FACTOR) * t**2]
@@ -304,11 +326,51 @@ class FitProblem:
         dphi1 = 2j * np.pi * self.freq * model
         return np.concatenate([d, dphi0[:, None], dphi1[:, None]], axis=1)
 
-    # -- whitening (profiled baseline) -----------------------------------------------------
+    # -- inner products of the profiled-baseline metric ---------------------------------
+    # Vectors over the band are stacked as real arrays (..., 2K) by viewing complex128 as
+    # interleaved (re, im) floats; <a, b> = a.b - (a.U2) diag(d2) (U2^T b), U2 = kron(U, I2),
+    # i.e. Re(a^H (I - S) b).
+    @staticmethod
+    def stack(v: np.ndarray) -> np.ndarray:
+        """``(..., K)`` complex -> ``(..., 2K)`` float (interleaved re/im, a view when possible)."""
+        v = np.ascontiguousarray(v, dtype=np.complex128)
+        return v.view(np.float64)
+
+    def project(self, x: np.ndarray) -> np.ndarray:
+        """Projections ``x @ U2`` of stacked vectors onto the baseline eigenvectors."""
+        shape = x.shape
+        return (x.reshape(-1, shape[-1]) @ self.u2).reshape(shape[:-1] + (self.u2.shape[1],))
+
+    def inner(self, xa: np.ndarray, pa: np.ndarray, xb: np.ndarray, pb: np.ndarray
+              ) -> np.ndarray:
+        """Batched metric products ``(F, a, 2K) x (F, b, 2K) -> (F, a, b)``."""
+        return xa @ xb.transpose(0, 2, 1) - (pa * self.d2) @ pb.transpose(0, 2, 1)
+
     def whiten(self, v: np.ndarray) -> np.ndarray:
-        """``W v`` stacked as real ``[Re, Im]``: ``(..., K)`` complex -> ``(..., 2K)`` real."""
-        wv = v - ((v @ self.u) * self.w) @ self.u.T
-        return np.concatenate([wv.real, wv.imag], axis=-1)
+        """``W v`` stacked, ``(..., K)`` complex -> ``(..., 2K)`` float (for the lmfit path)."""
+        x = self.stack(v)
+        return x - (self.project(x) * self.w2) @ self.u2.T
+
+    @property
+    def u2(self) -> np.ndarray:
+        """``kron(U, I2)``: the baseline eigenvectors for interleaved stacking."""
+        return self._cache("u2", lambda: np.kron(self.u, np.eye(2)))
+
+    @property
+    def d2(self) -> np.ndarray:
+        """Eigenvalues ``d`` of the smoother, repeated for re/im."""
+        return self._cache("d2", lambda: np.repeat(1.0 - (1.0 - self.w) ** 2, 2))
+
+    @property
+    def w2(self) -> np.ndarray:
+        """Whitening weights repeated for re/im."""
+        return self._cache("w2", lambda: np.repeat(self.w, 2))
+
+    def _cache(self, key: str, make: Callable[[], np.ndarray]) -> np.ndarray:
+        store = self.__dict__.setdefault("_store", {})
+        if key not in store:
+            store[key] = make()
+        return store[key]
 
     def baseline_coefficients(self, residual: np.ndarray) -> np.ndarray:
         """Complex baseline coefficients ``(..., n_baseline)`` from ``y - metabolite model``."""
