@@ -304,9 +304,8 @@ def fit_spectra(
         rows = rows_good[start : start + chunk_size]
         y = np.fft.fft(fids[rows], axis=-1)[:, problem.band]
         theta0 = start_values(
-            problem, y, rbasis.names, lorentz_hz=lorentz_hz, gauss_hz=gauss_hz,
+            problem, y, lorentz_hz=lorentz_hz, gauss_hz=gauss_hz,
             max_shift_hz=min(20.0, problem.upper[0]),
-            spectrometer_frequency=data.spectrometer_frequency,
         )
         theta, conc, conv, nit = fitter(
             problem, y, theta0, max_iter=max_iter, ftol=ftol, **options
