@@ -136,14 +136,16 @@ def _step(
     grad = problem.inner(d_x, d_p, r_x[:, None], sol.resid_proj[:, None])[..., 0]
     # freeze parameters sitting on a bound that the gradient pushes beyond
     frozen = ((theta <= problem.lower) & (grad < 0)) | ((theta >= problem.upper) & (grad > 0))
+    # Jacobi scaling (parameters have very different units: Hz, Hz^2, rad, s), Marquardt damping
     diag = np.abs(np.einsum("fii->fi", jtj))
-    floor = 1e-12 * diag.max(axis=1, keepdims=True) + 1e-300
-    damped = jtj.copy()
+    floor = 1e-14 * diag.max(axis=1, keepdims=True) + 1e-300
+    scale = 1.0 / np.sqrt(np.maximum(diag, floor))
+    damped = jtj * scale[:, :, None] * scale[:, None, :]
     idx = np.arange(jtj.shape[1])
-    damped[:, idx, idx] += lam[:, None] * np.maximum(diag, floor) + floor
-    step = masked_solve(damped, grad, ~frozen)
+    damped[:, idx, idx] += lam[:, None] + 1e-12
+    step = scale * masked_solve(damped, grad * scale, ~frozen)
     pred = 2.0 * np.einsum("fp,fp->f", step, grad) - np.einsum("fp,fpq,fq->f", step, jtj, step)
-    return step, pred, np.sqrt(np.maximum(diag, floor))
+    return step, pred, 1.0 / scale
 
 
 def levenberg_marquardt(
@@ -194,7 +196,8 @@ def levenberg_marquardt(
     converged = np.zeros(n_f, bool)
     n_iter = np.zeros(n_f, int)
     # cost reachable by rounding alone (noise-free data): stop there
-    floor = 1e-12 * (y.real**2 + y.imag**2).sum(axis=1)
+    eps = np.finfo(np.dtype(problem.dtype)).eps
+    floor = (10.0 * eps) ** 2 * (y.real**2 + y.imag**2).sum(axis=1)
     n_stack = 2 * y.shape[1]
     metab = problem.group_of == 0
     prev = np.zeros_like(theta)
@@ -244,7 +247,8 @@ def levenberg_marquardt(
             lam[rows[trial_rows]] = np.where(better, lam_sub * 0.2, lam_sub * 5.0)
             prev[rows[trial_rows[~better]]] = 0.0
             done[trial_rows] |= (
-                (better & ((gain < tol[trial_rows]) | (moved < ctol)))
+                (better & ((gain < tol[trial_rows])
+                           | ((moved < ctol) & (gain < old_cost / n_stack))))
                 | (lam[rows[trial_rows]] > 1e10)
             )
         n_iter[rows] += 1
