@@ -213,7 +213,7 @@ def fit_spectra(
     baseline_knot_spacing: float = 0.3,
     baseline_dof: float = 8.0,
     groups: Mapping[str, Sequence[str]] | None = None,
-    chunk_size: int = 128,
+    chunk_size: int = 32,
     max_iter: int = 30,
     ftol: float = 1e-2,
     lorentz_hz: float = 4.0,

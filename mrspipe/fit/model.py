@@ -313,14 +313,16 @@ class FitProblem:
         h = self.lineshapes(theta, dt)
         # weighted sum of the FIDs of each group: (n_frames, n_groups, n_points)
         onehot = self.group_of[None, :] == np.arange(n_g)[:, None]
-        weights = (conc[:, None, :] * onehot[None]).astype(dt)
-        z = weights @ self.basis_fids.astype(dt, copy=False)
+        weights = (conc[:, None, :] * onehot[None]).astype(dt).reshape(n_f * n_g, -1)
+        z = (weights @ self.basis_fids.astype(dt, copy=False)).reshape(n_f, n_g, -1)
         z *= h
         t = self.t.astype(np.finfo(np.dtype(dt)).dtype)
         factors = np.stack(
             [2j * np.pi * t, -np.pi * t, -(np.pi**2 * GAUSS_FWHM_FACTOR) * t**2]
         ).astype(dt)
-        d = self.fft_band(z[:, :, None, :] * factors[None, None])  # (F, G, 3, K)
+        zf = np.empty((n_f, n_g, N_GROUP_PARAMS, z.shape[-1]), dt)
+        np.multiply(z[:, :, None, :], factors, out=zf)
+        d = self.fft_band(zf)  # (F, G, 3, K)
         d = d.reshape(n_f, N_GROUP_PARAMS * n_g, -1) * self.phase(theta)[:, None, :]
         dphi0 = 1j * model
         dphi1 = 2j * np.pi * self.freq * model
