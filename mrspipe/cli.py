@@ -22,6 +22,7 @@ from .errors import MRSError
 #: subcommand modules, in the order ``--help`` lists them
 COMMANDS: tuple[str, ...] = (
     "mrspipe.commands.info",
+    "mrspipe.commands.fit",
 )
 
 
