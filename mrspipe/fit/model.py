@@ -56,8 +56,7 @@ def _poly_baseline(x: np.ndarray, *, order: int = 2, **_: object) -> tuple[np.nd
 def _spline_baseline(
     x: np.ndarray, *, knot_spacing: float = 0.1, **_: object
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cubic B-splines with knots every ``knot_spacing`` (in units of x) and a 2nd-difference
-    penalty matrix."""
+    """Cubic B-splines with knots every ``knot_spacing`` (units of x), 2nd-difference penalty."""
     from scipy.interpolate import BSpline
 
     if not knot_spacing > 0:
@@ -295,7 +294,7 @@ class FitProblem:
     def derivatives(
         self, theta: np.ndarray, conc: np.ndarray, model: np.ndarray, dtype: type | None = None
     ) -> np.ndarray:
-        """Derivative of the phased metabolite model with respect to ``theta``.
+        """Differentiate the phased metabolite model with respect to ``theta``.
 
         Parameters
         ----------

@@ -161,8 +161,14 @@ class FitResult:
         )
 
     def qc_table(self, source: str | None = None) -> Any:
-        """One row per frame: ``source, frame, snr, fwhm_hz, shift_hz, phase_rad,
-        residual_rel, converged`` (pandas.DataFrame)."""
+        """Tidy QC table, one row per frame.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``source, frame, snr, fwhm_hz, shift_hz, phase_rad, residual_rel,
+            converged``.
+        """
         import pandas as pd
 
         return pd.DataFrame(
@@ -218,10 +224,10 @@ class FitResult:
         return out
 
     def data_spectra(self) -> np.ndarray:
-        """The fitted data, ``(n_frames, n_points)`` complex."""
+        """Return the fitted data, ``(n_frames, n_points)`` complex."""
         assert self._data_fids is not None
         return np.fft.fftshift(np.fft.fft(self._data_fids, axis=-1), axes=-1)
 
     def residual_spectra(self) -> np.ndarray:
-        """Data minus model (incl. baseline), ``(n_frames, n_points)`` complex."""
+        """Return data minus model (incl. baseline), ``(n_frames, n_points)`` complex."""
         return self.data_spectra() - self.model_spectra()

@@ -61,7 +61,7 @@ class LinearSolution:
     model: np.ndarray
 
     def take(self, rows: np.ndarray) -> LinearSolution:
-        """The solution of a subset of frames."""
+        """Return the solution of a subset of frames."""
         return LinearSolution(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))
 
     def put(self, rows: np.ndarray, other: LinearSolution) -> None:

@@ -70,7 +70,7 @@ def plot_fit(
     ax.set_xlim(ppm.max(), ppm.min())
     ax.set_xlabel("chemical shift (ppm)")
     ax.set_yticks([])
-    ax.legend(loc="upper left", frameon=False, fontsize=8)
+    ax.legend(loc="upper right", bbox_to_anchor=(1.0, 0.85), frameon=False, fontsize=8)
     n_conv = int(rows.size)
     label = f"{n_conv} frame{'s' if n_conv != 1 else ''} averaged"
     ax.set_title(f"{title} ({label})" if title else label)
