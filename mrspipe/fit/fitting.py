@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -202,6 +203,55 @@ def _finish(problem: FitProblem, y: np.ndarray, theta: np.ndarray, conc: np.ndar
     }
 
 
+
+@contextlib.contextmanager
+def _single_threaded_blas() -> Iterator[None]:
+    """Limit BLAS to one thread while fitting, when ``threadpoolctl`` is installed.
+
+    The stacked matrices are small (tens of rows): BLAS threads only add overhead; the FFTs
+    run on their own workers.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def _fit_chunks(
+    problem: FitProblem,
+    fitter: Callable[..., tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]],
+    fids: np.ndarray,
+    rows_good: np.ndarray,
+    chunk_size: int,
+    out: dict[str, np.ndarray],
+    converged: np.ndarray,
+    n_iter: np.ndarray,
+    names: tuple[str, ...],
+    *,
+    lorentz_hz: float,
+    gauss_hz: float,
+    **options: Any,
+) -> None:
+    """Fit the good frames chunk by chunk (bounded memory), filling ``out`` in place."""
+    n_f = fids.shape[0]
+    for start in range(0, rows_good.size, chunk_size):
+        rows = rows_good[start : start + chunk_size]
+        y = np.fft.fft(fids[rows], axis=-1)[:, problem.band]
+        theta0 = start_values(problem, y, lorentz_hz=lorentz_hz, gauss_hz=gauss_hz,
+                              max_shift_hz=min(20.0, problem.upper[0]))
+        theta, conc, conv, nit = fitter(problem, y, theta0, **options)
+        part = _finish(problem, y, theta, conc, names)
+        for key, value in part.items():
+            if key not in out:
+                out[key] = np.full((n_f,) + value.shape[1:], np.nan, dtype=value.dtype)
+            out[key][rows] = value
+        converged[rows] = conv
+        n_iter[rows] = nit
+
+
 def fit_spectra(
     data: MRSData,
     basis: Basis,
@@ -302,23 +352,10 @@ def fit_spectra(
     converged = np.zeros(n_f, bool)
     n_iter = np.zeros(n_f, int)
     fitter = BACKENDS[backend]
-    for start in range(0, rows_good.size, chunk_size):
-        rows = rows_good[start : start + chunk_size]
-        y = np.fft.fft(fids[rows], axis=-1)[:, problem.band]
-        theta0 = start_values(
-            problem, y, lorentz_hz=lorentz_hz, gauss_hz=gauss_hz,
-            max_shift_hz=min(20.0, problem.upper[0]),
-        )
-        theta, conc, conv, nit = fitter(
-            problem, y, theta0, max_iter=max_iter, ftol=ftol, **options
-        )
-        part = _finish(problem, y, theta, conc, rbasis.names)
-        for key, value in part.items():
-            if key not in out:
-                out[key] = np.full((n_f,) + value.shape[1:], np.nan, dtype=value.dtype)
-            out[key][rows] = value
-        converged[rows] = conv
-        n_iter[rows] = nit
+    with _single_threaded_blas():
+        _fit_chunks(problem, fitter, fids, rows_good, chunk_size, out, converged, n_iter,
+                    rbasis.names, lorentz_hz=lorentz_hz, gauss_hz=gauss_hz, max_iter=max_iter,
+                    ftol=ftol, **options)
     logger.debug("fitted %d frames; iterations median %d, max %d", rows_good.size,
                  int(np.median(n_iter[rows_good])), int(n_iter.max()))
     sum_names, weights = sum_weights(rbasis.names)
