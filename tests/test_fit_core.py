@@ -49,13 +49,17 @@ def test_high_snr_recovery_and_nonnegativity(basis, rng):
              "Gln": 3.0, "Mac": 8.0, "GABA": 0.0, "Lac": 0.0, "sIns": 0.0, "Tau": 0.0}
     c = truth_vector(basis, truth)
     n = 12
-    data = simulate(basis, np.tile(c, (n, 1)), lorentz_hz=3.0, gauss_hz=4.0,
-                    shift_hz=rng.uniform(-8, 8, n), phase0=rng.uniform(-np.pi, np.pi, n),
-                    noise_sd=0.5, rng=rng)
+    shift, phase = rng.uniform(-8, 8, n), rng.uniform(-3, 3, n)
+    data = simulate(basis, np.tile(c, (n, 1)), lorentz_hz=3.0, gauss_hz=4.0, shift_hz=shift,
+                    phase0=phase, noise_sd=0.5, rng=rng)
     res = fit_spectra(data, basis)
     assert res.converged.all()
     assert (res.estimates >= 0).all()
     assert np.median(res.snr) > 150
+    # nonlinear parameters: shift, phase, linewidth
+    np.testing.assert_allclose(res.shift_hz, shift, atol=0.1)
+    np.testing.assert_allclose(res.phase_rad, phase, atol=0.03)
+    np.testing.assert_allclose(res.fwhm_hz, voigt_fwhm(3.0, 4.0), atol=0.3)
     for name in ["NAA", "Ins", "Glu", "Mac"]:
         i = basis.index(name)
         assert abs(res.estimates[:, i].mean() / c[i] - 1) < 0.01, name

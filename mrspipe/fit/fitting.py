@@ -176,6 +176,7 @@ def _finish(problem: FitProblem, y: np.ndarray, theta: np.ndarray, conc: np.ndar
     n_free = (conc > 0).sum(axis=1) + problem.n_params
     dof = 2.0 * n_k - d2.sum() - n_free
     sigma = np.sqrt(np.clip(sol.cost, 0.0, None) / np.maximum(dof, 1.0))
+    sigma = np.maximum(sigma, 1e-300)
     cov = fisher_covariance(fisher, middle, sigma, problem.n_met)
     unphased = cols * phase.conj()[:, None, :] * conc[:, :, None]
     if "NAA" in names:
