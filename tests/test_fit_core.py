@@ -202,3 +202,33 @@ def test_tables_and_spectra(basis):
     # tCho sums GPC and the alias PCh
     tcho = res.sums["tCho"]["estimate"]
     np.testing.assert_allclose(tcho, c[basis.index("GPC")] + c[basis.index("PCh")], rtol=1e-3)
+
+
+def test_start_values_find_large_shift_and_phase(basis, rng):
+    from mrspipe.fit.fitting import build_problem
+    from mrspipe.fit.init import start_values
+
+    c = truth_vector(basis)
+    shift = np.array([-15.0, -4.0, 0.5, 9.0, 16.0])
+    phase = np.array([2.8, -2.0, 0.0, 1.0, -3.0])
+    data = simulate(basis, np.tile(c, (5, 1)), lorentz_hz=5.0, shift_hz=shift, phase0=phase,
+                    noise_sd=1.0, rng=rng)
+    problem, _ = build_problem(data, basis)
+    y = np.fft.fft(data.fids, axis=-1)[:, problem.band]
+    theta = start_values(problem, y)
+    np.testing.assert_allclose(theta[:, 0], shift, atol=1.0)
+    np.testing.assert_allclose(np.angle(np.exp(1j * (theta[:, -2] - phase))), 0.0, atol=0.25)
+    res = fit_spectra(data, basis)
+    np.testing.assert_allclose(res.shift_hz, shift, atol=0.2)
+
+
+def test_inf_frame_and_flipped_data_warning(basis, caplog):
+    c = truth_vector(basis)
+    data = simulate(basis, np.tile(c, (2, 1)))
+    fids = data.fids.copy()
+    fids[0, 3] = np.inf
+    res = fit_spectra(data.with_fids(fids), basis)
+    assert res.converged.tolist() == [False, True]
+    with caplog.at_level("WARNING", logger="mrspipe"):
+        fit_spectra(data.with_fids(data.fids.conj()), basis, max_iter=2)
+    assert "flipped" in caplog.text

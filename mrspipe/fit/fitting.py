@@ -109,6 +109,13 @@ def build_problem(
             "basis looks frequency-flipped (its metabolite signal is mirrored about the "
             "receiver frequency); conjugate it", basis.source,
         )
+    sample = data.fids.reshape(-1, data.n_points)[:64]
+    sample = sample[np.isfinite(sample).all(axis=1)]
+    if data.nucleus == "1H" and sample.size and is_flipped(
+        sample, data.dwell_time, data.spectrometer_frequency, data.ppm_reference
+    ):
+        logger.warning("%s: the data look frequency-flipped (metabolite signal mirrored about "
+                       "the receiver frequency); the fit will be poor", data.source or "data")
     same_grid = (
         np.isclose(basis.dwell_time, data.dwell_time, rtol=1e-9)
         and basis.n_points == data.n_points
