@@ -28,13 +28,14 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 #: subcommand modules, in the order ``--help`` lists them
 COMMANDS: tuple[str, ...] = (
+    "mrspipe.commands.demo",
+    "mrspipe.commands.run",
+    "mrspipe.commands.preproc",
+    "mrspipe.commands.fit",
+    "mrspipe.commands.simulate",
     "mrspipe.commands.info",
     "mrspipe.commands.convert",
     "mrspipe.commands.bids_init",
-    "mrspipe.commands.simulate",
-    "mrspipe.commands.run",
-    "mrspipe.commands.demo",
-    "mrspipe.commands.preproc",
 )
 
 

@@ -1,0 +1,401 @@
+"""``fit_spectra``: linear-combination fitting of every frame of a data set."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..data import Basis, MRSData
+from ..errors import BasisMismatchError, ConfigError, FitError
+from ..spectral import is_flipped, resample_basis
+from .crlb import fisher_covariance, sum_weights
+from .init import start_values
+from .model import N_GROUP_PARAMS, FitProblem, baseline_matrix, resolve_groups, voigt_fwhm
+from .result import FitResult
+from .solver import levenberg_marquardt, solve_linear
+
+__all__ = ["fit_spectra", "build_problem", "BACKENDS"]
+
+logger = logging.getLogger("mrspipe")
+
+
+def _fit_numpy(
+    problem: FitProblem, y: np.ndarray, theta0: np.ndarray, *, max_iter: int, ftol: float,
+    **_: Any,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    theta, sol, converged, n_iter = levenberg_marquardt(
+        problem, y, theta0, max_iter=max_iter, ftol=ftol
+    )
+    return theta, None, converged, n_iter
+
+
+def _fit_lmfit(problem: FitProblem, y: np.ndarray, theta0: np.ndarray, **options: Any
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    from .lmfit_backend import fit_lmfit
+
+    return fit_lmfit(problem, y, theta0, **options)
+
+
+#: backend name -> fitter(problem, y_band, theta0, **options) -> (theta, conc, converged, n_iter);
+#: ``conc`` None means: the NNLS solution at ``theta`` (variable projection)
+BACKENDS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = {
+    "numpy": _fit_numpy,
+    "lmfit": _fit_lmfit,
+}
+
+
+def build_problem(
+    data: MRSData,
+    basis: Basis,
+    *,
+    ppm_range: tuple[float, float] = (0.2, 4.2),
+    baseline: str = "spline",
+    baseline_order: int = 2,
+    baseline_knot_spacing: float = 0.3,
+    baseline_dof: float = 8.0,
+    groups: Mapping[str, Sequence[str]] | None = None,
+    max_shift_hz: float | None = None,
+    max_lorentz_hz: float = 40.0,
+    max_gauss_hz: float = 40.0,
+    max_phase1: float = 2e-3,
+    precision: str = "single",
+) -> tuple[FitProblem, Basis]:
+    """Check the basis against the data and precompute the fit problem.
+
+    Returns
+    -------
+    problem : FitProblem
+    basis : Basis
+        On the data grid.
+
+    Raises
+    ------
+    BasisMismatchError
+        Nucleus differs, the basis does not cover ``ppm_range``, or it is frequency-flipped.
+    ConfigError
+        Invalid option values.
+    """
+    precisions = {"single": np.complex64, "double": np.complex128}
+    if precision not in precisions:
+        raise ConfigError(f"unknown precision {precision!r}; choose from {sorted(precisions)}")
+    lo, hi = (float(v) for v in ppm_range)
+    if not lo < hi:
+        raise ConfigError(f"ppm_range must be increasing, got {ppm_range}")
+    if basis.nucleus != data.nucleus:
+        raise BasisMismatchError(
+            f"basis is for {basis.nucleus} but the data are {data.nucleus}", basis.source
+        )
+    bppm = basis.ppm
+    if bppm.min() > lo or bppm.max() < hi:
+        raise BasisMismatchError(
+            f"basis covers {bppm.min():.2f}..{bppm.max():.2f} ppm, not the fit range "
+            f"{lo:g}..{hi:g} ppm", basis.source,
+        )
+    dppm = data.ppm
+    if dppm.min() > lo or dppm.max() < hi:
+        raise ConfigError(
+            f"the data cover {dppm.min():.2f}..{dppm.max():.2f} ppm, not the fit range "
+            f"{lo:g}..{hi:g} ppm"
+        )
+    assert basis.ppm_reference is not None and data.ppm_reference is not None
+    if basis.nucleus == "1H" and is_flipped(
+        basis.fids, basis.dwell_time, basis.spectrometer_frequency, basis.ppm_reference
+    ):
+        raise BasisMismatchError(
+            "basis looks frequency-flipped (its metabolite signal is mirrored about the "
+            "receiver frequency); conjugate it", basis.source,
+        )
+    sample = data.fids.reshape(-1, data.n_points)[:64]
+    sample = sample[np.isfinite(sample).all(axis=1)]
+    if data.nucleus == "1H" and sample.size and is_flipped(
+        sample, data.dwell_time, data.spectrometer_frequency, data.ppm_reference
+    ):
+        logger.warning("%s: the data look frequency-flipped (metabolite signal mirrored about "
+                       "the receiver frequency); the fit will be poor", data.source or "data")
+    same_grid = (
+        np.isclose(basis.dwell_time, data.dwell_time, rtol=1e-9)
+        and basis.n_points == data.n_points
+        and np.isclose(basis.spectrometer_frequency, data.spectrometer_frequency, rtol=1e-7)
+        and np.isclose(basis.ppm_reference, data.ppm_reference)
+    )
+    if not same_grid:
+        basis = resample_basis(
+            basis, dwell_time=data.dwell_time, n_points=data.n_points,
+            spectrometer_frequency=data.spectrometer_frequency,
+            ppm_reference=data.ppm_reference,
+        )
+    n = data.n_points
+    fit_band = np.flatnonzero((dppm >= lo) & (dppm <= hi))
+    if fit_band.size < 16:
+        raise ConfigError(f"only {fit_band.size} points in the fit range {lo:g}..{hi:g} ppm")
+    band = np.fft.fftshift(np.arange(n))[fit_band]
+    bl, bl_solve, u, d = baseline_matrix(
+        dppm[fit_band], kind=baseline, order=baseline_order,
+        knot_spacing_ppm=baseline_knot_spacing, effective_dof=baseline_dof,
+    )
+    group_names, group_of = resolve_groups(basis.names, groups)
+    n_g = len(group_names)
+    if max_shift_hz is None:
+        max_shift_hz = 0.25 * data.spectrometer_frequency
+    lower = np.tile([-max_shift_hz, 0.0, 0.0], n_g).tolist() + [-np.inf, -max_phase1]
+    upper = np.tile([max_shift_hz, max_lorentz_hz, max_gauss_hz**2], n_g).tolist() + [
+        np.inf, max_phase1,
+    ]
+    problem = FitProblem(
+        basis_fids=np.asarray(basis.fids, dtype=np.complex128),
+        t=data.time_s,
+        band=band,
+        freq=data.freq_hz[fit_band],
+        ppm=dppm[fit_band],
+        group_of=group_of,
+        group_names=group_names,
+        baseline=bl,
+        baseline_solve=bl_solve,
+        u=u,
+        w=1.0 - np.sqrt(1.0 - d),
+        lower=np.array(lower),
+        upper=np.array(upper),
+        dtype=precisions[precision],
+    )
+    return problem, basis
+
+
+def _finish(problem: FitProblem, y: np.ndarray, theta: np.ndarray, conc: np.ndarray | None,
+            names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Everything reported per frame from the fitted parameters (``conc`` None: NNLS)."""
+    n_f, n_k = y.shape
+    sol = solve_linear(problem, theta, y, conc=conc)
+    conc = sol.conc
+    phase = problem.phase(theta)
+    cols = sol.columns
+    coef = problem.baseline_coefficients(sol.resid)
+    full_resid = sol.resid - coef @ problem.baseline.T
+    d_x = problem.stack(problem.derivatives(theta, conc, sol.model))
+    j_x = np.concatenate([problem.stack(cols), d_x], axis=1)
+    j_p = np.concatenate([sol.proj, problem.project(d_x)], axis=1)
+    fisher = problem.inner(j_x, j_p, j_x, j_p)
+    d2 = problem.d2
+    middle = j_x @ j_x.transpose(0, 2, 1) - (j_p * (2 * d2 - d2**2)) @ j_p.transpose(0, 2, 1)
+    n_free = (conc > 0).sum(axis=1) + problem.n_params
+    dof = 2.0 * n_k - d2.sum() - n_free
+    sigma = np.sqrt(np.clip(sol.cost, 0.0, None) / np.maximum(dof, 1.0))
+    sigma = np.maximum(sigma, 1e-300)
+    cov = fisher_covariance(fisher, middle, sigma, problem.n_met)
+    unphased = cols * phase.conj()[:, None, :] * conc[:, :, None]
+    if "NAA" in names:
+        peak = unphased[:, names.index("NAA")].real.max(axis=1)
+    else:
+        peak = unphased.sum(axis=1).real.max(axis=1)
+    g = theta[:, : N_GROUP_PARAMS * problem.n_groups].reshape(n_f, problem.n_groups, 3)
+    gauss = np.sqrt(np.clip(g[..., 2], 0.0, None))
+    return {
+        "estimates": conc,
+        "covariance": cov,
+        "crlb_sd": np.sqrt(np.clip(np.einsum("fii->fi", cov), 0.0, None)),
+        "snr": peak / sigma,
+        "noise_sd": sigma,
+        "fwhm_hz": voigt_fwhm(g[:, 0, 1], gauss[:, 0]),
+        "shift_hz": g[:, 0, 0],
+        "phase_rad": np.angle(np.exp(1j * theta[:, -2])),
+        "residual_rel": np.linalg.norm(full_resid, axis=1) / np.linalg.norm(y, axis=1),
+        "baseline_coef": coef,
+        "p_shift_hz": g[..., 0],
+        "p_lorentz_hz": g[..., 1],
+        "p_gauss_hz": gauss,
+        "p_phase0": theta[:, -2],
+        "p_phase1": theta[:, -1],
+    }
+
+
+
+@contextlib.contextmanager
+def _single_threaded_blas() -> Iterator[None]:
+    """Limit BLAS to one thread while fitting, when ``threadpoolctl`` is installed.
+
+    The stacked matrices are small (tens of rows): BLAS threads only add overhead; the FFTs
+    run on their own workers.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def _fit_chunks(
+    problem: FitProblem,
+    fitter: Callable[..., tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]],
+    fids: np.ndarray,
+    rows_good: np.ndarray,
+    chunk_size: int,
+    out: dict[str, np.ndarray],
+    converged: np.ndarray,
+    n_iter: np.ndarray,
+    names: tuple[str, ...],
+    *,
+    lorentz_hz: float,
+    gauss_hz: float,
+    **options: Any,
+) -> None:
+    """Fit the good frames chunk by chunk (bounded memory), filling ``out`` in place."""
+    n_f = fids.shape[0]
+    for start in range(0, rows_good.size, chunk_size):
+        rows = rows_good[start : start + chunk_size]
+        y = np.fft.fft(fids[rows], axis=-1)[:, problem.band]
+        theta0 = start_values(problem, y, lorentz_hz=lorentz_hz, gauss_hz=gauss_hz,
+                              max_shift_hz=min(20.0, problem.upper[0]))
+        theta, conc, conv, nit = fitter(problem, y, theta0, **options)
+        part = _finish(problem, y, theta, conc, names)
+        for key, value in part.items():
+            if key not in out:
+                out[key] = np.full((n_f,) + value.shape[1:], np.nan, dtype=value.dtype)
+            out[key][rows] = value
+        converged[rows] = conv
+        n_iter[rows] = nit
+
+
+def fit_spectra(
+    data: MRSData,
+    basis: Basis,
+    *,
+    backend: str = "numpy",
+    ppm_range: tuple[float, float] = (0.2, 4.2),
+    baseline: str = "spline",
+    baseline_order: int = 2,
+    baseline_knot_spacing: float = 0.3,
+    baseline_dof: float = 8.0,
+    groups: Mapping[str, Sequence[str]] | None = None,
+    chunk_size: int = 32,
+    max_iter: int = 30,
+    ftol: float = 1e-2,
+    lorentz_hz: float = 4.0,
+    gauss_hz: float = 4.0,
+    max_shift_hz: float | None = None,
+    precision: str = "single",
+    **options: Any,
+) -> FitResult:
+    """Fit every frame of ``data`` with a linear combination of ``basis`` spectra.
+
+    Model per frame (see :mod:`mrspipe.fit.model`): the basis spectra, each broadened by a
+    Voigt lineshape and shifted per group, summed with nonnegative concentrations, phased
+    (zero and first order), plus a smooth complex baseline, fitted in the frequency domain over
+    ``ppm_range``.
+
+    Parameters
+    ----------
+    data : MRSData
+        All leading axes are frames.
+    basis : Basis
+        Resampled to the data grid when needed (:func:`mrspipe.spectral.resample_basis`).
+    backend : {'numpy', 'lmfit'}
+        ``'numpy'``: batched variable projection over all frames at once; ``'lmfit'``: the same
+        model, one frame at a time with ``lmfit.minimize`` (the cross-check, slow).
+    ppm_range : (float, float), ppm
+        Fitted band.
+    baseline : {'spline', 'poly'}
+        Ridge-regularised cubic B-spline (``baseline_knot_spacing`` ppm, ``baseline_dof``
+        effective degrees of freedom) or Legendre polynomial of ``baseline_order``.
+    baseline_order : int
+    baseline_knot_spacing : float, ppm
+    baseline_dof : float
+    groups : mapping of str to list of str, optional
+        Lineshape groups (metabolites sharing shift and widths); default: macromolecules and
+        lipids (``Mac``, ``MM*``, ``Lip*``) in one group, all other metabolites in another.
+    chunk_size : int
+        Frames fitted together (bounds memory: about ``chunk_size * n_met * n_points * 8``
+        bytes per work array).
+    max_iter : int
+        Iterations per frame.
+    ftol : float
+        A frame stops when its cost would decrease by less than ``ftol`` times the noise
+        variance of one point (see :func:`mrspipe.fit.solver.levenberg_marquardt`).
+    lorentz_hz, gauss_hz : float, Hz
+        Start values of the widths.
+    max_shift_hz : float, Hz, optional
+        Bound of the shift (default 0.25 ppm); the start value is searched within 20 Hz.
+    precision : {'single', 'double'}
+        Precision of the FFTs of the model (linear algebra is always double): single is
+        accurate to about 1e-5 of the largest concentration, far below any noise; double for
+        exact noise-free checks.
+    **options
+        Passed to the backend (``lmfit``: ``method``, default ``'leastsq'``).
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    BasisMismatchError, ConfigError
+        Basis or options do not fit the data.
+    FitError
+        No frame holds finite, nonzero data.
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; choose from {sorted(BACKENDS)}")
+    if chunk_size < 1:
+        raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
+    problem, rbasis = build_problem(
+        data, basis, ppm_range=ppm_range, baseline=baseline, baseline_order=baseline_order,
+        baseline_knot_spacing=baseline_knot_spacing, baseline_dof=baseline_dof, groups=groups,
+        max_shift_hz=max_shift_hz, precision=precision,
+    )
+    n = data.n_points
+    fids = data.fids.reshape(-1, n)
+    n_f = fids.shape[0]
+    good = np.isfinite(fids).all(axis=1) & (np.abs(fids).max(axis=1, initial=0.0) > 0)
+    if not good.any():
+        raise FitError(f"no frame holds finite, nonzero data ({n_f} frames)", data.source)
+    if not good.all():
+        logger.warning("%d of %d frames hold NaN/Inf or only zeros; not fitted",
+                       int((~good).sum()), n_f)
+    rows_good = np.flatnonzero(good)
+    out: dict[str, np.ndarray] = {}
+    converged = np.zeros(n_f, bool)
+    n_iter = np.zeros(n_f, int)
+    fitter = BACKENDS[backend]
+    with _single_threaded_blas():
+        _fit_chunks(problem, fitter, fids, rows_good, chunk_size, out, converged, n_iter,
+                    rbasis.names, lorentz_hz=lorentz_hz, gauss_hz=gauss_hz, max_iter=max_iter,
+                    ftol=ftol, **options)
+    logger.debug("fitted %d frames; iterations median %d, max %d", rows_good.size,
+                 int(np.median(n_iter[rows_good])), int(n_iter.max()))
+    sum_names, weights = sum_weights(rbasis.names)
+    params = {k[2:]: v for k, v in out.items() if k.startswith("p_")}
+    params["n_iter"] = n_iter
+    return FitResult(
+        names=rbasis.names,
+        estimates=out["estimates"],
+        crlb_sd=out["crlb_sd"],
+        covariance=out["covariance"],
+        sum_names=sum_names,
+        sum_weights=weights,
+        snr=out["snr"],
+        fwhm_hz=out["fwhm_hz"],
+        shift_hz=out["shift_hz"],
+        phase_rad=out["phase_rad"],
+        residual_rel=out["residual_rel"],
+        converged=converged,
+        noise_sd=out["noise_sd"],
+        params=params,
+        group_names=problem.group_names,
+        group_of=problem.group_of,
+        baseline_coef=out["baseline_coef"],
+        frame_shape=data.fids.shape[:-1],
+        dims=data.dims,
+        ppm=data.ppm,
+        fit_band=np.flatnonzero((data.ppm >= ppm_range[0]) & (data.ppm <= ppm_range[1])),
+        backend=backend,
+        options={"ppm_range": tuple(ppm_range), "baseline": baseline, "groups": groups,
+                 "max_iter": max_iter, "precision": precision, **options},
+        _data_fids=fids,
+        _basis_fids=problem.basis_fids,
+        _baseline=problem.baseline,
+        _dwell_time=data.dwell_time,
+    )

@@ -1,0 +1,382 @@
+"""The linear-combination model: lineshapes, baselines and the precomputed fit problem.
+
+Model of one frame over the fit band (frequency domain, ``K`` points of the shifted spectrum)::
+
+    m(f) = exp(1j (phi0 + 2 pi f phi1)) * sum_m c_m FFT[b_m(t) h_g(m)(t)](f) + baseline(f)
+    h_g(t) = exp(-pi L_g t - pi^2 gauss2_g t^2 / (4 ln 2) + 2j pi s_g t)
+
+with one (shift ``s``, Lorentzian FWHM ``L``, squared Gaussian FWHM ``gauss2``) per metabolite
+group ``g``, one zero-order phase ``phi0`` (rad) and one first-order phase ``phi1`` (s, the
+convention of :func:`mrspipe.spectral.apply_phase`). The baseline is complex, smooth and linear
+in its coefficients: a ridge-regularised cubic B-spline or a Legendre polynomial. It is profiled
+out analytically: for a baseline basis ``B`` with penalty ``lam R`` the smoother
+``S = B (B^T B + lam R)^-1 B^T`` gives the profiled cost ``e^H (I - S) e`` of the residual
+``e = y - model_without_baseline``; we precompute ``S = U diag(d) U^T`` (rank ``n_baseline``) and
+whiten every vector with ``W = (I - S)^(1/2) = I - U diag(1 - sqrt(1 - d)) U^T``.
+
+Parameter vector per frame (``theta``, shape ``(n_frames, 3 * n_groups + 2)``):
+``[s_0, L_0, gauss2_0, s_1, L_1, gauss2_1, ..., phi0, phi1]``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+
+from ..errors import ConfigError
+from ..spectral import GAUSS_FWHM_FACTOR
+
+__all__ = [
+    "BASELINES",
+    "MACRO_PATTERNS",
+    "FitProblem",
+    "resolve_groups",
+    "baseline_matrix",
+    "voigt_fwhm",
+]
+
+#: name patterns of macromolecule/lipid basis spectra that get their own lineshape group
+MACRO_PATTERNS: tuple[str, ...] = ("Mac", "MM*", "Lip*")
+
+N_GROUP_PARAMS = 3
+
+
+def _poly_baseline(x: np.ndarray, *, order: int = 2, **_: object) -> tuple[np.ndarray, np.ndarray]:
+    """Legendre polynomials up to ``order`` on ``x`` in [-1, 1]; no penalty."""
+    if order < 0:
+        raise ConfigError(f"baseline_order must be >= 0, got {order}")
+    basis = np.polynomial.legendre.legvander(x, order)
+    return basis, np.zeros((order + 1, order + 1))
+
+
+def _spline_baseline(
+    x: np.ndarray, *, knot_spacing: float = 0.1, **_: object
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cubic B-splines with knots every ``knot_spacing`` (units of x), 2nd-difference penalty."""
+    from scipy.interpolate import BSpline
+
+    if not knot_spacing > 0:
+        raise ConfigError(f"baseline knot spacing must be positive, got {knot_spacing}")
+    n_inner = max(int(np.ceil(2.0 / knot_spacing)), 1)
+    inner = np.linspace(-1.0, 1.0, n_inner + 1)
+    knots = np.concatenate([[-1.0] * 3, inner, [1.0] * 3])
+    basis = BSpline.design_matrix(np.clip(x, -1.0, 1.0), knots, 3).toarray()
+    diff = np.diff(np.eye(basis.shape[1]), n=2, axis=0)
+    return basis, diff.T @ diff
+
+
+#: baseline name -> builder(x, **options) -> (basis (K, nb) real, penalty (nb, nb))
+BASELINES: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
+    "spline": _spline_baseline,
+    "poly": _poly_baseline,
+}
+
+
+def baseline_matrix(
+    ppm: np.ndarray,
+    *,
+    kind: str = "spline",
+    order: int = 2,
+    knot_spacing_ppm: float = 0.2,
+    effective_dof: float = 5.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Baseline basis over the fit band and its smoother decomposition.
+
+    Parameters
+    ----------
+    ppm : (K,) float ndarray, ppm
+        Chemical shift of the fitted points.
+    kind : {'spline', 'poly'}
+        Regularised cubic B-spline or Legendre polynomial.
+    order : int
+        Polynomial order (``'poly'``).
+    knot_spacing_ppm : float, ppm
+        Knot spacing (``'spline'``).
+    effective_dof : float
+        Effective degrees of freedom ``tr(S)`` of the spline smoother (per real and imaginary
+        part); the ridge weight is chosen to give it. Ignored for ``'poly'``.
+
+    Returns
+    -------
+    basis : (K, n_baseline) float ndarray
+    solve : (n_baseline, K) float ndarray
+        ``(B^T B + lam R)^-1 B^T``: baseline coefficients from a residual.
+    u : (K, n_baseline) float ndarray
+    d : (n_baseline,) float ndarray
+        ``S = u diag(d) u^T``, ``0 <= d <= 1``.
+    """
+    if kind not in BASELINES:
+        raise ConfigError(f"unknown baseline {kind!r}; choose from {sorted(BASELINES)}")
+    span = ppm.max() - ppm.min()
+    x = 2.0 * (ppm - ppm.min()) / span - 1.0
+    basis, penalty = BASELINES[kind](x, order=order, knot_spacing=2.0 * knot_spacing_ppm / span)
+    gram = basis.T @ basis
+    q, r = np.linalg.qr(basis)
+
+    def smoother(lam: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        inv = np.linalg.inv(gram + lam * penalty + 1e-12 * np.trace(gram) * np.eye(len(gram)))
+        core = r @ inv @ r.T
+        d, e = np.linalg.eigh(0.5 * (core + core.T))
+        return inv, np.clip(d, 0.0, 1.0), q @ e
+
+    lam = 0.0
+    if kind == "spline" and np.any(penalty) and effective_dof < basis.shape[1]:
+        lo, hi = -8.0, 8.0  # bisection on log10(lam / scale) for tr(S) = effective_dof
+        scale = np.trace(gram) / max(np.trace(penalty), 1e-300)
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            if smoother(scale * 10**mid)[1].sum() > effective_dof:
+                lo = mid
+            else:
+                hi = mid
+        lam = scale * 10 ** (0.5 * (lo + hi))
+    inv, d, u = smoother(lam)
+    return basis, inv @ basis.T, u, d
+
+
+def voigt_fwhm(lorentz_hz: np.ndarray, gauss_hz: np.ndarray) -> np.ndarray:
+    """FWHM of a Voigt profile (Olivero & Longbothum 1977, accurate to 0.02 %), Hz.
+
+    References
+    ----------
+    Olivero JJ, Longbothum RL. J Quant Spectrosc Radiat Transfer 1977;17:233-236.
+    """
+    lorentz = np.asarray(lorentz_hz, dtype=float)
+    gauss = np.asarray(gauss_hz, dtype=float)
+    return 0.5346 * lorentz + np.sqrt(0.2166 * lorentz**2 + gauss**2)
+
+
+def resolve_groups(
+    names: Sequence[str], groups: Mapping[str, Sequence[str]] | None
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """Assign each metabolite to a lineshape group.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Basis metabolite names.
+    groups : mapping of group name to metabolite names (or glob patterns), optional
+        Metabolites not named go to the group ``"metabolites"``. Default: macromolecules and
+        lipids (``Mac``, ``MM*``, ``Lip*``) in ``"macromolecules"``, the rest in
+        ``"metabolites"``.
+
+    Returns
+    -------
+    group_names : tuple of str
+        Only groups with members; ``"metabolites"`` first when present.
+    group_of : (n_metabolites,) int ndarray
+        Index into ``group_names`` per metabolite.
+    """
+    if groups is None:
+        groups = {"macromolecules": MACRO_PATTERNS}
+    label = ["metabolites"] * len(names)
+    for group, members in groups.items():
+        if isinstance(members, str):
+            raise ConfigError(f"group {group!r} must list metabolite names, not a string")
+        for pattern in members:
+            hit = [i for i, n in enumerate(names) if fnmatch.fnmatchcase(n, pattern)]
+            for i in hit:
+                label[i] = group
+    order = ["metabolites"] + [g for g in groups if g != "metabolites"]
+    group_names = tuple(g for g in order if g in label)
+    return group_names, np.array([group_names.index(lab) for lab in label], dtype=int)
+
+
+@dataclass(frozen=True, eq=False)
+class FitProblem:
+    """Everything precomputed for fitting one data grid with one basis.
+
+    Attributes
+    ----------
+    basis_fids : (n_met, n_points) complex ndarray
+        Basis on the data grid.
+    t : (n_points,) float ndarray, s
+    band : (K,) int ndarray
+        Indices of the fitted points in the *unshifted* FFT output, ascending ppm.
+    freq : (K,) float ndarray, Hz
+    ppm : (K,) float ndarray, ppm
+    group_of : (n_met,) int ndarray
+    group_names : tuple of str
+    baseline : (K, n_baseline) float ndarray
+    baseline_solve : (n_baseline, K) float ndarray
+    u, w : (K, n_baseline), (n_baseline,) float ndarray
+        Whitening ``W v = v - u (w * (u^T v))`` with ``w = 1 - sqrt(1 - d)``.
+    lower, upper : (n_params,) float ndarray
+        Bounds of ``theta``.
+    dtype : numpy complex dtype
+        Working precision of the FFTs of the iterations.
+    """
+
+    basis_fids: np.ndarray
+    t: np.ndarray
+    band: np.ndarray
+    freq: np.ndarray
+    ppm: np.ndarray
+    group_of: np.ndarray
+    group_names: tuple[str, ...]
+    baseline: np.ndarray
+    baseline_solve: np.ndarray
+    u: np.ndarray
+    w: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    dtype: type = np.complex64
+    workers: int = -1
+
+    @property
+    def n_met(self) -> int:
+        """Number of basis spectra."""
+        return int(self.basis_fids.shape[0])
+
+    @property
+    def n_groups(self) -> int:
+        """Number of lineshape groups."""
+        return len(self.group_names)
+
+    @property
+    def n_params(self) -> int:
+        """Number of nonlinear parameters per frame."""
+        return N_GROUP_PARAMS * self.n_groups + 2
+
+    # -- forward model ---------------------------------------------------------------------
+    def lineshapes(self, theta: np.ndarray, dtype: type | None = None) -> np.ndarray:
+        """``h_g(t)`` per frame and group, ``(n_frames, n_groups, n_points)`` complex."""
+        dt = np.dtype(self.dtype if dtype is None else dtype)
+        rdt = np.finfo(dt).dtype
+        g = theta[:, : N_GROUP_PARAMS * self.n_groups].reshape(len(theta), self.n_groups, 3)
+        t = self.t.astype(rdt)
+        g = g.astype(rdt)
+        decay = np.exp(
+            -np.pi * g[..., 1:2] * t - (np.pi**2 * GAUSS_FWHM_FACTOR) * g[..., 2:3] * (t * t)
+        )
+        angle = (2.0 * np.pi) * g[..., 0:1] * t
+        out = np.empty(decay.shape, dt)
+        np.multiply(decay, np.cos(angle), out=out.real)
+        np.multiply(decay, np.sin(angle), out=out.imag)
+        return out
+
+    def fft_band(self, x: np.ndarray) -> np.ndarray:
+        """FFT along the last axis, keeping the fitted band (complex128, C-contiguous)."""
+        spec = scipy.fft.fft(x, axis=-1, workers=self.workers, overwrite_x=True)
+        sel = self._band_slice if self._band_slice is not None else self.band
+        return np.ascontiguousarray(spec[..., sel], dtype=np.complex128)
+
+    @property
+    def _band_slice(self) -> slice | None:
+        b = self.band
+        if b.size and np.all(np.diff(b) == 1):
+            return slice(int(b[0]), int(b[-1]) + 1)
+        return None
+
+    def columns(self, theta: np.ndarray, dtype: type | None = None) -> np.ndarray:
+        """Unphased model spectra of each metabolite, ``(n_frames, n_met, K)`` complex."""
+        dt = self.dtype if dtype is None else dtype
+        h = self.lineshapes(theta, dt)
+        fids = self.basis_fids.astype(dt, copy=False)
+        x = np.empty((len(theta),) + fids.shape, dt)
+        for g in range(self.n_groups):
+            rows = np.flatnonzero(self.group_of == g)
+            if rows.size and rows[-1] - rows[0] + 1 == rows.size:
+                sl = slice(int(rows[0]), int(rows[-1]) + 1)
+                np.multiply(fids[None, sl], h[:, g : g + 1], out=x[:, sl])
+            else:
+                x[:, rows] = fids[None, rows] * h[:, g : g + 1]
+        return self.fft_band(x)
+
+    def phase(self, theta: np.ndarray) -> np.ndarray:
+        """Phase factor ``exp(1j (phi0 + 2 pi f phi1))``, ``(n_frames, K)``."""
+        return np.exp(1j * (theta[:, -2:-1] + 2.0 * np.pi * self.freq * theta[:, -1:]))
+
+    def derivatives(
+        self, theta: np.ndarray, conc: np.ndarray, model: np.ndarray, dtype: type | None = None
+    ) -> np.ndarray:
+        """Differentiate the phased metabolite model with respect to ``theta``.
+
+        Parameters
+        ----------
+        theta : (n_frames, n_params) float ndarray
+        conc : (n_frames, n_met) float ndarray
+        model : (n_frames, K) complex ndarray
+            The phased metabolite model ``phase * sum_m c_m A_m`` at ``theta``.
+
+        Returns
+        -------
+        (n_frames, n_params, K) complex ndarray
+        """
+        dt = self.dtype if dtype is None else dtype
+        n_f, n_g = len(theta), self.n_groups
+        h = self.lineshapes(theta, dt)
+        # weighted sum of the FIDs of each group: (n_frames, n_groups, n_points)
+        onehot = self.group_of[None, :] == np.arange(n_g)[:, None]
+        weights = (conc[:, None, :] * onehot[None]).astype(dt).reshape(n_f * n_g, -1)
+        z = (weights @ self.basis_fids.astype(dt, copy=False)).reshape(n_f, n_g, -1)
+        z *= h
+        t = self.t.astype(np.finfo(np.dtype(dt)).dtype)
+        factors = np.stack(
+            [2j * np.pi * t, -np.pi * t, -(np.pi**2 * GAUSS_FWHM_FACTOR) * t**2]
+        ).astype(dt)
+        zf = np.empty((n_f, n_g, N_GROUP_PARAMS, z.shape[-1]), dt)
+        np.multiply(z[:, :, None, :], factors, out=zf)
+        d = self.fft_band(zf)  # (F, G, 3, K)
+        d = d.reshape(n_f, N_GROUP_PARAMS * n_g, -1) * self.phase(theta)[:, None, :]
+        dphi0 = 1j * model
+        dphi1 = 2j * np.pi * self.freq * model
+        return np.concatenate([d, dphi0[:, None], dphi1[:, None]], axis=1)
+
+    # -- inner products of the profiled-baseline metric ---------------------------------
+    # Vectors over the band are stacked as real arrays (..., 2K) by viewing complex128 as
+    # interleaved (re, im) floats; <a, b> = a.b - (a.U2) diag(d2) (U2^T b), U2 = kron(U, I2),
+    # i.e. Re(a^H (I - S) b).
+    @staticmethod
+    def stack(v: np.ndarray) -> np.ndarray:
+        """``(..., K)`` complex -> ``(..., 2K)`` float (interleaved re/im, a view when possible)."""
+        v = np.ascontiguousarray(v, dtype=np.complex128)
+        return v.view(np.float64)
+
+    def project(self, x: np.ndarray) -> np.ndarray:
+        """Projections ``x @ U2`` of stacked vectors onto the baseline eigenvectors."""
+        shape = x.shape
+        return (x.reshape(-1, shape[-1]) @ self.u2).reshape(shape[:-1] + (self.u2.shape[1],))
+
+    def inner(self, xa: np.ndarray, pa: np.ndarray, xb: np.ndarray, pb: np.ndarray
+              ) -> np.ndarray:
+        """Batched metric products ``(F, a, 2K) x (F, b, 2K) -> (F, a, b)``."""
+        return xa @ xb.transpose(0, 2, 1) - (pa * self.d2) @ pb.transpose(0, 2, 1)
+
+    def whiten(self, v: np.ndarray) -> np.ndarray:
+        """``W v`` stacked, ``(..., K)`` complex -> ``(..., 2K)`` float (for the lmfit path)."""
+        x = self.stack(v)
+        return x - (self.project(x) * self.w2) @ self.u2.T
+
+    @property
+    def u2(self) -> np.ndarray:
+        """``kron(U, I2)``: the baseline eigenvectors for interleaved stacking."""
+        return self._cache("u2", lambda: np.kron(self.u, np.eye(2)))
+
+    @property
+    def d2(self) -> np.ndarray:
+        """Eigenvalues ``d`` of the smoother, repeated for re/im."""
+        return self._cache("d2", lambda: np.repeat(1.0 - (1.0 - self.w) ** 2, 2))
+
+    @property
+    def w2(self) -> np.ndarray:
+        """Whitening weights repeated for re/im."""
+        return self._cache("w2", lambda: np.repeat(self.w, 2))
+
+    def _cache(self, key: str, make: Callable[[], np.ndarray]) -> np.ndarray:
+        store = self.__dict__.setdefault("_store", {})
+        if key not in store:
+            store[key] = make()
+        return store[key]
+
+    def baseline_coefficients(self, residual: np.ndarray) -> np.ndarray:
+        """Complex baseline coefficients ``(..., n_baseline)`` from ``y - metabolite model``."""
+        return residual @ self.baseline_solve.T
+
+    def clip(self, theta: np.ndarray) -> np.ndarray:
+        """Project ``theta`` onto its bounds."""
+        return np.clip(theta, self.lower, self.upper)

@@ -1,0 +1,233 @@
+"""The result of :func:`mrspipe.fit.fit_spectra`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..spectral import GAUSS_FWHM_FACTOR
+from .crlb import combine
+
+__all__ = ["FitResult"]
+
+
+@dataclass(frozen=True, eq=False)
+class FitResult:
+    """Concentrations, uncertainties, QC and fitted spectra of every frame.
+
+    Frames are the flattened leading axes of the data (``frame_shape`` keeps their shape).
+    Frames that could not be fitted (NaN/Inf or all-zero data) have NaN estimates and
+    ``converged == False``.
+
+    Attributes
+    ----------
+    names : tuple of str
+        Basis metabolites, in basis order.
+    estimates : (n_frames, n_met) float ndarray
+        Concentrations in basis units (multiples of each basis spectrum).
+    crlb_sd : (n_frames, n_met) float ndarray
+        Cramér-Rao lower bound (SD) of each estimate, same units.
+    covariance : (n_frames, n_met, n_met) float ndarray
+        CRLB covariance of the estimates.
+    sum_names : tuple of str
+        The sums available in the basis (``tNAA, tCr, tCho, Glx``).
+    sum_weights : (n_sums, n_met) float ndarray
+    snr : (n_frames,) float ndarray
+        Peak height of the fitted NAA component (real part, phase-corrected; the largest peak of
+        the whole fitted metabolite model when the basis has no NAA) divided by the noise SD of
+        the real part of the spectrum, estimated from the fit residual.
+    fwhm_hz : (n_frames,) float ndarray, Hz
+        FWHM of the fitted Voigt lineshape of the metabolite group (the broadening applied to
+        the basis; Olivero-Longbothum approximation).
+    shift_hz : (n_frames,) float ndarray, Hz
+        Fitted frequency shift of the metabolite group.
+    phase_rad : (n_frames,) float ndarray, rad
+        Fitted zero-order phase, wrapped to (-pi, pi].
+    residual_rel : (n_frames,) float ndarray
+        ``|data - model - baseline| / |data|`` over the fit band.
+    converged : (n_frames,) bool ndarray
+    noise_sd : (n_frames,) float ndarray
+        Noise SD of the real part of a spectral point (from the residual).
+    params : dict of str to ndarray
+        Fitted nonlinear parameters: ``shift_hz, lorentz_hz, gauss_hz`` ``(n_frames,
+        n_groups)``, ``phase0`` (rad) and ``phase1`` (s) ``(n_frames,)``, ``n_iter``.
+    group_names : tuple of str
+    group_of : (n_met,) int ndarray
+    baseline_coef : (n_frames, n_baseline) complex ndarray
+    frame_shape : tuple of int
+    dims : tuple of str
+        Names of the frame axes.
+    ppm : (n_points,) float ndarray, ppm
+        Axis of the spectra methods.
+    fit_band : (K,) int ndarray
+        Indices into ``ppm`` of the fitted points.
+    backend : str
+    options : dict
+    """
+
+    names: tuple[str, ...]
+    estimates: np.ndarray
+    crlb_sd: np.ndarray
+    covariance: np.ndarray
+    sum_names: tuple[str, ...]
+    sum_weights: np.ndarray
+    snr: np.ndarray
+    fwhm_hz: np.ndarray
+    shift_hz: np.ndarray
+    phase_rad: np.ndarray
+    residual_rel: np.ndarray
+    converged: np.ndarray
+    noise_sd: np.ndarray
+    params: dict[str, np.ndarray]
+    group_names: tuple[str, ...]
+    group_of: np.ndarray
+    baseline_coef: np.ndarray
+    frame_shape: tuple[int, ...]
+    dims: tuple[str, ...]
+    ppm: np.ndarray
+    fit_band: np.ndarray
+    backend: str
+    options: dict[str, Any] = field(default_factory=dict)
+    _data_fids: np.ndarray | None = None
+    _basis_fids: np.ndarray | None = None
+    _baseline: np.ndarray | None = None
+    _dwell_time: float = 1.0
+
+    # -- sizes ---------------------------------------------------------------------------
+    @property
+    def n_frames(self) -> int:
+        """Number of fitted frames."""
+        return int(self.estimates.shape[0])
+
+    # -- sums ----------------------------------------------------------------------------
+    @property
+    def sums(self) -> dict[str, dict[str, np.ndarray]]:
+        """Sums ``{name: {"estimate": (n_frames,), "crlb_sd": (n_frames,)}}``."""
+        vals, sd, _ = combine(self.estimates, self.covariance, self.sum_weights)
+        return {
+            n: {"estimate": vals[:, i], "crlb_sd": sd[:, i]} for i, n in enumerate(self.sum_names)
+        }
+
+    def weights_for(self, name: str) -> np.ndarray:
+        """0/1 weights ``(n_met,)`` of a metabolite or a sum name."""
+        if name in self.names:
+            return (np.array(self.names) == name).astype(float)
+        if name in self.sum_names:
+            return self.sum_weights[self.sum_names.index(name)]
+        raise KeyError(f"no metabolite or sum {name!r}; have {self.names + self.sum_names}")
+
+    def combination(self, names: list[str] | tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Estimates and covariance of metabolites or sums by name.
+
+        Returns
+        -------
+        values : (n_frames, n_names) float ndarray
+        cov : (n_frames, n_names, n_names) float ndarray
+        """
+        w = np.array([self.weights_for(n) for n in names])
+        vals, _, cov = combine(self.estimates, self.covariance, w)
+        return vals, cov
+
+    # -- tables --------------------------------------------------------------------------
+    def table(self, source: str | None = None) -> Any:
+        """Tidy table: one row per (frame, metabolite), sums included.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``source, frame, metabolite, estimate, crlb_sd, crlb_percent``
+            (``crlb_percent = 100 crlb_sd / estimate``; NaN when the estimate is 0).
+        """
+        import pandas as pd
+
+        vals, sd, _ = combine(self.estimates, self.covariance, self.sum_weights)
+        names = self.names + self.sum_names
+        est = np.concatenate([self.estimates, vals], axis=1)
+        crlb = np.concatenate([self.crlb_sd, sd], axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pct = np.where(est > 0, 100.0 * crlb / np.where(est > 0, est, 1.0), np.nan)
+        n_f, n_m = est.shape
+        return pd.DataFrame(
+            {
+                "source": [source] * (n_f * n_m),
+                "frame": np.repeat(np.arange(n_f), n_m),
+                "metabolite": np.tile(np.array(names, dtype=object), n_f),
+                "estimate": est.ravel(),
+                "crlb_sd": crlb.ravel(),
+                "crlb_percent": pct.ravel(),
+            }
+        )
+
+    def qc_table(self, source: str | None = None) -> Any:
+        """Tidy QC table, one row per frame.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``source, frame, snr, fwhm_hz, shift_hz, phase_rad, residual_rel,
+            converged``.
+        """
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "source": [source] * self.n_frames,
+                "frame": np.arange(self.n_frames),
+                "snr": self.snr,
+                "fwhm_hz": self.fwhm_hz,
+                "shift_hz": self.shift_hz,
+                "phase_rad": self.phase_rad,
+                "residual_rel": self.residual_rel,
+                "converged": self.converged,
+            }
+        )
+
+    # -- spectra -------------------------------------------------------------------------
+    def _metabolite_fids(self) -> np.ndarray:
+        assert self._basis_fids is not None
+        n = self._basis_fids.shape[-1]
+        t = np.arange(n) * self._dwell_time
+        out = np.zeros((self.n_frames, n), complex)
+        p = self.params
+        for g in range(len(self.group_names)):
+            rows = self.group_of == g
+            z = np.nan_to_num(self.estimates[:, rows]) @ self._basis_fids[rows]
+            h = np.exp(
+                (-np.pi * p["lorentz_hz"][:, g : g + 1] + 2j * np.pi * p["shift_hz"][:, g : g + 1])
+                * t
+                - (np.pi * p["gauss_hz"][:, g : g + 1]) ** 2 * GAUSS_FWHM_FACTOR * t**2
+            )
+            out += np.nan_to_num(z * h)
+        return out
+
+    def model_spectra(self, *, baseline: bool = True) -> np.ndarray:
+        """Fitted spectrum (metabolites + baseline), ``(n_frames, n_points)`` complex.
+
+        Same axis as :attr:`ppm`; the baseline exists only over the fit band (0 outside).
+        """
+        spec = np.fft.fftshift(np.fft.fft(self._metabolite_fids(), axis=-1), axes=-1)
+        freq = np.fft.fftshift(np.fft.fftfreq(len(self.ppm), self._dwell_time))
+        phase0 = np.nan_to_num(self.params["phase0"])[:, None]
+        phase1 = np.nan_to_num(self.params["phase1"])[:, None]
+        spec = spec * np.exp(1j * (phase0 + 2 * np.pi * freq * phase1))
+        if baseline:
+            spec = spec + self.baseline_spectra()
+        return spec
+
+    def baseline_spectra(self) -> np.ndarray:
+        """Fitted baseline, ``(n_frames, n_points)`` complex (0 outside the fit band)."""
+        assert self._baseline is not None
+        out = np.zeros((self.n_frames, len(self.ppm)), complex)
+        out[:, self.fit_band] = np.nan_to_num(self.baseline_coef) @ self._baseline.T
+        return out
+
+    def data_spectra(self) -> np.ndarray:
+        """Return the fitted data, ``(n_frames, n_points)`` complex."""
+        assert self._data_fids is not None
+        return np.fft.fftshift(np.fft.fft(self._data_fids, axis=-1), axes=-1)
+
+    def residual_spectra(self) -> np.ndarray:
+        """Return data minus model (incl. baseline), ``(n_frames, n_points)`` complex."""
+        return self.data_spectra() - self.model_spectra()
