@@ -35,7 +35,6 @@ _API: dict[str, str] = {
     "find_sessions": "mrspipe.io.bids",
     "fit_spectra": "mrspipe.fit",
     "FitResult": "mrspipe.fit",
-    "fit_dynamic": "mrspipe.fit.dynamic",
     "preprocess": "mrspipe.preprocess",
 }
 
