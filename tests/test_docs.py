@@ -50,7 +50,7 @@ CLI_PAGES: dict[str, str] = {
 }
 
 _FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[\w+-]*)[^\n]*$")
-_MARKER = re.compile(r"<!--\s*(?P<body>skip-test|requires:[^>]*?)\s*-->")
+_MARKER = re.compile(r"<!--\s*(?P<body>skip-test|requires:[^>]*?|fixture:[^>]*?)\s*-->")
 _SHELL_OPS = {"|", "||", "&&", ";", ">", ">>", "<", "2>", "&"}
 
 
@@ -64,6 +64,7 @@ class Block:
     code: str
     skip: bool
     requires: tuple[str, ...]
+    fixture: str | None = None
 
 
 def code_blocks(page: str) -> list[Block]:
@@ -86,10 +87,13 @@ def code_blocks(page: str) -> list[Block]:
             k -= 1
         marker = _MARKER.search(lines[k]) if k >= 0 else None
         skip = bool(marker and marker["body"] == "skip-test")
-        requires = ()
+        requires: tuple[str, ...] = ()
+        fixture = None
         if marker and marker["body"].startswith("requires:"):
             requires = tuple(marker["body"].split(":", 1)[1].split())
-        blocks.append(Block(page, start + 1, m["lang"].lower(), body, skip, requires))
+        if marker and marker["body"].startswith("fixture:"):
+            fixture = marker["body"].split(":", 1)[1].strip()
+        blocks.append(Block(page, start + 1, m["lang"].lower(), body, skip, requires, fixture))
         i = j + 1
     return blocks
 
@@ -275,6 +279,52 @@ def test_bash_example_parses(block: Block, argv: list[str]) -> None:
                 f"{block.page}:{block.line}: `mrspipe {' '.join(argv)}`: {sink.getvalue()}")
 
 
+def study_results(folder: Path) -> None:
+    """``gomark-results/group/*.tsv`` of a small synthetic crossover, as ``mrspipe run`` writes.
+
+    Built with the library functions the pipeline uses (time courses, windows, statistics), so
+    the tutorial's examples run on tables with the real columns. 8 participants, 2 sessions,
+    frames every 240 s from -600 s to 2400 s around the infusion onset.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from mrspipe.dynamic import session_timecourses, window_responses
+    from mrspipe.io.tables import write_table
+    from mrspipe.stats import crossover_stats
+
+    rng = np.random.default_rng(11)
+    rise = {("placebo", "M"): 8.0, ("placebo", "F"): 8.0, ("naltrexone", "M"): 2.0,
+            ("naltrexone", "F"): 6.0}
+    times = np.arange(-600.0, 2400.0, 240.0) + 120.0
+    ramp = np.clip(times / 1200.0, 0.0, 1.0)
+    tables = []
+    for i in range(8):
+        sex = "MF"[i % 2]
+        order = ("naltrexone", "placebo") if i % 4 < 2 else ("placebo", "naltrexone")
+        person = rng.normal(0.0, 2.0)  # between-participant difference of the rise, %
+        for period, condition in enumerate(order, start=1):
+            pct = rise[condition, sex] + person + rng.normal(0.0, 1.0)
+            level = 1.3 * (1 + pct / 100 * ramp)
+            est = level + rng.normal(0, 0.01, times.size)
+            frames = pd.DataFrame({"frame": np.arange(times.size), "metabolite": "Glx/tNAA",
+                                   "estimate": est, "crlb_sd": 0.01, "time_s": times + 600.0})
+            session = {"participant_id": f"sub-{i + 1:02d}", "session_id": f"ses-{period}",
+                       "condition": condition, "sex": sex}
+            tables.append(session_timecourses(frames, session, onset=600.0, ratios={}))
+    timecourses = pd.concat(tables, ignore_index=True)
+    responses = window_responses(timecourses)
+    stats = crossover_stats(responses, conditions=("naltrexone", "placebo"),
+                            timecourses=timecourses)
+    group = folder / "gomark-results" / "group"
+    for name, table in (("timecourses", timecourses), ("responses", responses),
+                        ("stats", stats)):
+        write_table(table, group / f"{name}.tsv")
+
+
+#: ``<!-- fixture: NAME -->`` before a block -> files made in the example's folder first
+FIXTURES = {"study-results": study_results}
+
 PY_PAGES = [p for p in PAGES if any(b.lang == "python" for b in code_blocks(p))]
 
 
@@ -296,6 +346,8 @@ def test_python_examples_run(page: str, tmp_path: Path, monkeypatch: pytest.Monk
         compile_only = compile_only or bool(missing)
         if block.skip or compile_only:
             continue
+        if block.fixture is not None:
+            FIXTURES[block.fixture](tmp_path)
         try:
             exec(code, namespace)  # noqa: S102 - the documentation's own examples
         except Exception as exc:
