@@ -131,9 +131,11 @@ def test_every_page_is_in_the_nav() -> None:
     listed = set(re.findall(r":\s*([\w/.-]+\.md)\s*$", nav, flags=re.M))
     active = {p for p in listed if re.search(rf"^\s*- [^#\n]*:\s*{re.escape(p)}\s*$", nav,
                                                flags=re.M)}
-    pending = {"cli.md", "config.md", "vendor.md"}  # written on other branches
-    missing = set(PAGES) - active - pending
-    assert not missing, f"pages missing from the mkdocs.yml nav: {sorted(missing)}"
+    missing = set(PAGES) - active
+    assert not missing, (
+        f"pages missing from the mkdocs.yml nav: {sorted(missing)} (cli.md, config.md and "
+        "vendor.md have commented nav lines ready: uncomment them when their branch is merged)"
+    )
 
 
 def _directives(page: Path) -> list[str]:
