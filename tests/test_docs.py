@@ -133,8 +133,7 @@ def test_every_page_is_in_the_nav() -> None:
                                                flags=re.M)}
     missing = set(PAGES) - active
     assert not missing, (
-        f"pages missing from the mkdocs.yml nav: {sorted(missing)} (cli.md, config.md and "
-        "vendor.md have commented nav lines ready: uncomment them when their branch is merged)"
+        f"pages missing from the mkdocs.yml nav: {sorted(missing)}"
     )
 
 
