@@ -78,8 +78,49 @@ def _spectrum(fids: np.ndarray) -> np.ndarray:
     return np.fft.fftshift(np.fft.fft(fids, axis=-1), axes=-1)
 
 
+class _SpectralAxes:
+    """Axes shared by :class:`MRSData` and :class:`Basis` (both hold ``fids (..., n_points)``)."""
+
+    fids: np.ndarray
+    dwell_time: float
+    spectrometer_frequency: float
+    ppm_reference: float | None
+
+    @property
+    def n_points(self) -> int:
+        """Number of spectral points."""
+        return int(self.fids.shape[-1])
+
+    @property
+    def bandwidth(self) -> float:
+        """Spectral width, Hz."""
+        return 1.0 / self.dwell_time
+
+    @property
+    def time_s(self) -> np.ndarray:
+        """Sampling times of the FID, ``(n_points,)`` s, from 0."""
+        return np.arange(self.n_points) * self.dwell_time
+
+    @property
+    def freq_hz(self) -> np.ndarray:
+        """Frequency of each spectral point, ``(n_points,)`` Hz, ascending."""
+        return frequency_axis(self.n_points, self.dwell_time)
+
+    @property
+    def ppm(self) -> np.ndarray:
+        """Chemical shift of each spectral point, ``(n_points,)`` ppm, ascending."""
+        assert self.ppm_reference is not None
+        return ppm_axis(
+            self.n_points, self.dwell_time, self.spectrometer_frequency, self.ppm_reference
+        )
+
+    def spectrum(self) -> np.ndarray:
+        """Shifted spectrum ``fftshift(fft(fids))``, ``(..., n_points)`` complex."""
+        return _spectrum(self.fids)
+
+
 @dataclass(frozen=True, eq=False)
-class MRSData:
+class MRSData(_SpectralAxes):
     """Single-voxel (or multi-voxel) MRS data with named leading axes.
 
     Parameters
@@ -165,11 +206,6 @@ class MRSData:
 
     # -- shape --------------------------------------------------------------------------
     @property
-    def n_points(self) -> int:
-        """Number of spectral points."""
-        return int(self.fids.shape[-1])
-
-    @property
     def shape(self) -> tuple[int, ...]:
         """Shape of :attr:`fids`."""
         return tuple(self.fids.shape)
@@ -192,33 +228,6 @@ class MRSData:
         return int(self.fids.shape[self.dims.index(name)]) if name in self.dims else 1
 
     # -- axes ---------------------------------------------------------------------------
-    @property
-    def bandwidth(self) -> float:
-        """Spectral width, Hz."""
-        return 1.0 / self.dwell_time
-
-    @property
-    def time_s(self) -> np.ndarray:
-        """Sampling times of the FID, ``(n_points,)`` s, from 0."""
-        return np.arange(self.n_points) * self.dwell_time
-
-    @property
-    def freq_hz(self) -> np.ndarray:
-        """Frequency of each spectral point, ``(n_points,)`` Hz, ascending."""
-        return frequency_axis(self.n_points, self.dwell_time)
-
-    @property
-    def ppm(self) -> np.ndarray:
-        """Chemical shift of each spectral point, ``(n_points,)`` ppm, ascending."""
-        assert self.ppm_reference is not None
-        return ppm_axis(
-            self.n_points, self.dwell_time, self.spectrometer_frequency, self.ppm_reference
-        )
-
-    def spectrum(self) -> np.ndarray:
-        """Shifted spectrum ``fftshift(fft(fids))``, ``(..., n_points)`` complex."""
-        return _spectrum(self.fids)
-
     def transient_times(self) -> np.ndarray:
         """Time of each ``dyn`` index, s: :attr:`frame_times`, else index x TR.
 
@@ -251,7 +260,7 @@ class MRSData:
 
 
 @dataclass(frozen=True, eq=False)
-class Basis:
+class Basis(_SpectralAxes):
     """A basis set: one FID per metabolite, in the internal frequency convention.
 
     Parameters
@@ -299,36 +308,9 @@ class Basis:
             object.__setattr__(self, "ppm_reference", default_ppm_reference(self.nucleus))
 
     @property
-    def n_points(self) -> int:
-        """Number of points per basis FID."""
-        return int(self.fids.shape[-1])
-
-    @property
     def n_metabolites(self) -> int:
         """Number of basis spectra."""
         return len(self.names)
-
-    @property
-    def time_s(self) -> np.ndarray:
-        """Sampling times, ``(n_points,)`` s."""
-        return np.arange(self.n_points) * self.dwell_time
-
-    @property
-    def freq_hz(self) -> np.ndarray:
-        """Frequency axis, ``(n_points,)`` Hz, ascending."""
-        return frequency_axis(self.n_points, self.dwell_time)
-
-    @property
-    def ppm(self) -> np.ndarray:
-        """Chemical-shift axis, ``(n_points,)`` ppm, ascending."""
-        assert self.ppm_reference is not None
-        return ppm_axis(
-            self.n_points, self.dwell_time, self.spectrometer_frequency, self.ppm_reference
-        )
-
-    def spectrum(self) -> np.ndarray:
-        """Shifted spectra, ``(n_metabolites, n_points)`` complex."""
-        return _spectrum(self.fids)
 
     def index(self, name: str) -> int:
         """Row of metabolite ``name``."""
