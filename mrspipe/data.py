@@ -227,7 +227,7 @@ class MRSData(_SpectralAxes):
         """Length of the leading axis called ``name`` (1 if absent)."""
         return int(self.fids.shape[self.dims.index(name)]) if name in self.dims else 1
 
-    # -- axes ---------------------------------------------------------------------------
+    # -- time ---------------------------------------------------------------------------
     def transient_times(self) -> np.ndarray:
         """Time of each ``dyn`` index, s: :attr:`frame_times`, else index x TR.
 
