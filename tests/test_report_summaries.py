@@ -226,9 +226,14 @@ def test_paired_responses_wide_matches_input():
 
 def test_forest_rows_keep_only_rows_with_a_ci():
     stats = make_study()["stats"]
-    rows = S.forest_rows(stats)
+    rows = S.forest_rows(stats, analyses=None)
     assert len(rows) == 5 and "Glu" not in set(rows["metabolite"])
     assert rows["label"].iloc[0] == "Glx · paired · naltrexone-placebo · all"
+    # by default only the contrasts in percentage points: paired (not d_z) and interaction
+    focused = S.forest_rows(stats)
+    assert set(focused["analysis"]) == {"paired"} and len(focused) == 4
+    dz = stats.iloc[:1].assign(term="dz")
+    assert S.forest_rows(dz).empty
     assert S.forest_rows(stats.iloc[:0]).empty
     assert S.forest_rows(None).empty
 

@@ -237,8 +237,31 @@ def paired_responses(
     return wide.reset_index()
 
 
-def forest_rows(stats: Any, *, metabolites: Sequence[str] | None = None) -> Any:
+#: What the forest plot shows by default: the condition contrast of the response (% change) by
+#: subgroup, and its condition x sex interaction; all in percentage points, so one axis fits.
+FOREST_ANALYSES: dict[str, tuple[str, ...]] = {
+    "paired": ("dz",),  # analysis -> terms left out (d_z is unitless)
+    "interaction": (),
+}
+
+
+def forest_rows(
+    stats: Any,
+    *,
+    metabolites: Sequence[str] | None = None,
+    analyses: dict[str, tuple[str, ...]] | None = FOREST_ANALYSES,
+) -> Any:
     """Rows of the stats table that have an estimate and a finite CI, labelled for a forest plot.
+
+    Parameters
+    ----------
+    stats : pandas.DataFrame
+        The ``stats`` table.
+    metabolites : sequence of str, optional
+        Keep only these metabolites.
+    analyses : dict of str to tuple of str, optional
+        Analyses to show, each with the terms to leave out (default :data:`FOREST_ANALYSES`:
+        the paired contrast by subgroup and the interaction); ``None`` keeps every analysis.
 
     Returns
     -------
@@ -254,8 +277,16 @@ def forest_rows(stats: Any, *, metabolites: Sequence[str] | None = None) -> Any:
     rows = stats
     if metabolites is not None:
         rows = rows[rows["metabolite"].isin(list(metabolites))]
+    if analyses is not None and "analysis" in rows.columns:
+        keep = rows["analysis"].isin(list(analyses))
+        if "term" in rows.columns:
+            dropped = rows["analysis"].map(lambda a: analyses.get(a, ()))
+            keep &= np.array([t not in d for t, d in zip(rows["term"], dropped, strict=True)])
+        rows = rows[keep]
     values = rows[need].apply(pd.to_numeric, errors="coerce")
     rows = rows[np.isfinite(values.to_numpy(dtype=float)).all(axis=1)].copy()
+    if rows.empty:
+        return rows.assign(label=pd.Series(dtype=str)).reset_index(drop=True)
     parts = [c for c in ("metabolite", "analysis", "term", "subgroup") if c in rows.columns]
     rows["label"] = rows[parts].astype(str).agg(" · ".join, axis=1)
     return rows.reset_index(drop=True)
