@@ -209,7 +209,7 @@ DOUBLES = Steps(
     find_sessions=fake_find_sessions, read_events=fake_read_events, load_basis=fake_load_basis,
     resample_basis=fake_resample_basis, preprocess=fake_preprocess, fit=fake_fit,
     infusion=fake_infusion, dynamics=fake_dynamics, read_phenotype=fake_read_phenotype,
-    stats=fake_stats, report=fake_report,
+    stats=fake_stats, report=fake_report, fit_figure=None,
 )
 
 # -- a tiny study on disk -------------------------------------------------------------------

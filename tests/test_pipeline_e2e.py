@@ -94,6 +94,9 @@ def test_whole_pipeline_on_a_simulated_study(simulated: tuple[Path, Path, dict[s
     assert len(qc) == N_TRANSIENTS
     assert {"transient", "time_s", "shift_hz", "phase_rad", "snr", "fwhm_hz",
             "rejected"} <= set(qc.columns)
+    # a fit figure per session, and the report shows some of them as fit examples
+    assert (paths.folder / "fit.png").stat().st_size > 1000
+    assert "Fit examples" in html and html.count("data:image/png") >= 5
 
     again = run_study(study, out, basis=basis, config=config)
     assert all(r.ok and r.computed == () for r in again.sessions)

@@ -241,6 +241,13 @@ def default_report(out: Path, **tables: Any) -> Path:
     return write_report(out, **tables)
 
 
+def default_fit_figure(frames: Any, fit: Any, *, path: Path, title: str) -> Path:
+    """One PNG of a session's fit: data, model, baseline and residual averaged over frames."""
+    from ..report.fit_figure import plot_fit
+
+    return plot_fit(fit, path, title=title)
+
+
 @dataclass(frozen=True)
 class Steps:
     """The callables the pipeline uses; replace any of them to inject your own.
@@ -260,10 +267,10 @@ class Steps:
     read_phenotype: Any = default_read_phenotype
     stats: Any = default_stats
     report: Any = default_report
-    #: optional ``fit_figure(frames, fit, *, path, title) -> Path | None`` writing one PNG of
-    #: a session's fit (data, model, baseline, residual) for the report's fit examples; None =
-    #: no fit figures (no plotting function is wired yet)
-    fit_figure: Any = None
+    #: ``fit_figure(frames, fit, *, path, title) -> Path | None`` writing one PNG of a
+    #: session's fit (data, model, baseline, residual) for the report's fit examples; None =
+    #: no fit figures
+    fit_figure: Any = default_fit_figure
 
 
 #: default step -> the module it needs
@@ -277,6 +284,7 @@ _MODULES: dict[Any, str] = {
     default_dynamics: "mrspipe.dynamic",
     default_stats: "mrspipe.stats",
     default_report: "mrspipe.report",
+    default_fit_figure: "mrspipe.report.fit_figure",
 }
 
 
