@@ -6,7 +6,8 @@ cross-check) and returns a :class:`FitResult` with concentrations, CRLBs (with c
 the sums tNAA, tCr, tCho, Glx) and per-frame QC.
 """
 
+from .dynamic import DynamicFitResult, fit_dynamic
 from .fitting import BACKENDS, fit_spectra
 from .result import FitResult
 
-__all__ = ["fit_spectra", "FitResult", "BACKENDS"]
+__all__ = ["fit_spectra", "FitResult", "BACKENDS", "fit_dynamic", "DynamicFitResult"]
