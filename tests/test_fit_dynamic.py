@@ -210,3 +210,14 @@ def test_variance_inflation():
     assert list(vif.index) == ["a", "b", "c"]
     assert vif["a"] == pytest.approx(5.0, rel=0.25)  # R^2 = 1 / (1 + 0.25) = 0.8
     assert vif["c"] == pytest.approx(1.0, abs=0.1)
+
+
+def test_design_figure(tmp_path):
+    from mrspipe.report.design_figure import plot_design
+
+    t = np.arange(60) * 3.0 - 90.0
+    design = design_matrix(t, onset=0.0, duration=90.0, regressors=("ramp",), drift_order=1)
+    design["bold"] = design["ramp"]
+    path = plot_design(design, path=tmp_path / "design.png", times=t, title="session")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob(".*tmp*"))
