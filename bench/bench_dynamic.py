@@ -93,7 +93,8 @@ def calibration(args):
         est, se = np.array(est), np.array(se)
         err = est - truth
         cover = np.mean(np.abs(err) <= 1.96 * se)
-        print(f"{name:>17}: bias {err.mean():+.3f} % (SE of bias {err.std() / np.sqrt(len(err)):.3f}),"
+        bias_se = err.std() / np.sqrt(len(err))
+        print(f"{name:>17}: bias {err.mean():+.3f} % (SE of bias {bias_se:.3f}),"
               f" RMSE {np.sqrt(np.mean(err**2)):.3f} %, SD {est.std(ddof=1):.3f} %, mean "
               f"reported SE {se.mean():.3f} %, 95 % coverage {100 * cover:.1f} %")
     print(f"calibration: {args.reps} sessions of {args.cal_frames} x {args.cal_points} in "

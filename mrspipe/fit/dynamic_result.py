@@ -158,7 +158,7 @@ class DynamicFitResult:
         return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
     def frame_table(self, source: str | None = None) -> pd.DataFrame:
-        """The implied time courses in the layout of ``FitResult.table``.
+        """Tabulate the implied time courses in the layout of ``FitResult.table``.
 
         Returns
         -------
@@ -166,7 +166,8 @@ class DynamicFitResult:
             ``source, frame, metabolite, estimate, crlb_sd, crlb_percent`` (sums included;
             ``crlb_sd`` is the SD of the design-implied concentration of that frame).
         """
-        w = np.concatenate([np.eye(len(self.names)), self.sum_weights.reshape(-1, len(self.names))])
+        n_m = len(self.names)
+        w = np.concatenate([np.eye(n_m), self.sum_weights.reshape(-1, n_m)])
         names = self.names + self.sum_names
         est = self.timecourses @ w.T
         x = self._conc_design()

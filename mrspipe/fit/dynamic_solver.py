@@ -40,8 +40,11 @@ __all__ = ["Assembly", "assemble", "frame_cost", "newton_step", "joint_covarianc
 
 @dataclass
 class Assembly:
-    """Per-frame products at one point: ``Q`` ``(F, C, C)``, gradient ``g`` ``(F, C)`` (``V^T
-    (I - S) r``), ``cost`` ``(F,)``, optional ``middle`` ``(F, C, C)`` (``V^T (I - S)^2 V``)."""
+    """Per-frame products of the Jacobian at one point.
+
+    ``q`` ``(F, C, C)``: ``V^T (I - S) V``; ``g`` ``(F, C)``: ``V^T (I - S) r``; ``cost``
+    ``(F,)``; optional ``middle`` ``(F, C, C)``: ``V^T (I - S)^2 V``.
+    """
 
     q: np.ndarray
     g: np.ndarray
