@@ -64,7 +64,8 @@ def speed(args):
     times = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
-        res = fit_dynamic(data, basis, design[["intercept", "ramp", "bold"]], model=MODEL)
+        res = fit_dynamic(data, basis, design[["intercept", "ramp", "bold"]],
+                          model=dict(MODEL, baseline=args.baseline))
         times.append(time.perf_counter() - t0)
     r = res.response("Glu", "ramp")
     print(f"speed: {args.frames} transients x {args.points} points: best {min(times):.2f} s, "
@@ -75,13 +76,14 @@ def speed(args):
 
 def calibration(args):
     basis = simulate_basis(list(METABOLITES), n_points=args.cal_points, dwell_time=2.5e-4)
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(args.seed)
     truth = 100 * RESPONSE
     joint, joint_se, glm, glm_se = [], [], [], []
     t0 = time.perf_counter()
     for _ in range(args.reps):
         data, design = session(basis, args.cal_frames, args.cal_noise, rng)
-        res = fit_dynamic(data, basis, design[["intercept", "ramp", "bold"]], model=MODEL)
+        res = fit_dynamic(data, basis, design[["intercept", "ramp", "bold"]],
+                          model=dict(MODEL, baseline=args.baseline))
         r = res.response("Glu", "ramp")
         joint.append(r["percent_of_baseline"])
         joint_se.append(r["percent_se"])
@@ -111,6 +113,9 @@ def main():
     p.add_argument("--cal-frames", type=int, default=128)
     p.add_argument("--cal-points", type=int, default=1024)
     p.add_argument("--cal-noise", type=float, default=0.5)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--baseline", choices=("free", "fixed"), default="free",
+                   help="baseline per frame (free) or shared by the session (fixed)")
     p.add_argument("--skip-speed", action="store_true")
     args = p.parse_args()
     if not args.skip_speed:

@@ -142,7 +142,10 @@ def fit_dynamic(
         precision=precision,
     )
     layout = build_layout(spec, design, group_names=problem.group_names,
-                          met_names=rbasis.names)
+                          met_names=rbasis.names, n_baseline=problem.baseline.shape[1])
+    extra = penalty = None
+    if layout.n_extra:
+        problem, extra, penalty = _shared_baseline(problem, layout)
     n_band = problem.band.size
     n_data = n_f * (2.0 * n_band - problem.d2.sum())
     n_unknown = layout.n_global + n_f * layout.local.size
@@ -158,18 +161,19 @@ def fit_dynamic(
         raise ConfigError(f"init has {init.n_frames} frames, the data {n_f}")
     vals0 = _frame_values(init, problem.n_groups)
     vals0 = np.where(np.isfinite(vals0), vals0, np.nanmedian(vals0, axis=0))
+    vals0 = np.concatenate([vals0, np.zeros((n_f, layout.n_extra))], axis=1)
     gamma0 = _start_global(layout, vals0)
     y = np.fft.fft(fids, axis=-1)[:, problem.band]
     with _single_threaded_blas():
         gamma, local, asm, converged, n_iter = levenberg_marquardt_joint(
             problem, layout, y, gamma0, vals0[:, layout.local], max_iter=max_iter, ctol=ctol,
-            chunk=chunk_size,
+            chunk=chunk_size, extra=extra, penalty=penalty,
         )
         vals = layout.values(gamma, local)
         vals[:, : layout.n_theta] = problem.clip(vals[:, : layout.n_theta])
         from .dynamic_solver import assemble
 
-        final = assemble(problem, layout, y, vals, middle=True, chunk=chunk_size)
+        final = assemble(problem, layout, y, vals, middle=True, chunk=chunk_size, extra=extra)
     sigma = float(np.sqrt(final.cost.sum() / max(n_data - n_unknown, 1.0)))
     lo, hi = problem.lower, problem.upper
     gcol = layout.global_column
@@ -177,11 +181,37 @@ def fit_dynamic(
     at_bound = (gcol < layout.n_theta) & np.array(
         [r == "fixed" for r in layout.global_regressor]) & (
         (gamma <= lo[th]) | (gamma >= hi[th]))
-    cov = joint_covariance(final, layout, sigma, at_bound)
+    cov = joint_covariance(final, layout, sigma, at_bound, penalty)
     if not converged:
         logger.warning("joint dynamic fit did not converge in %d iterations", n_iter)
     return _result(layout, rbasis, design, spec, gamma, cov, vals, final.cost, sigma,
                    converged, n_iter, init)
+
+
+def _shared_baseline(problem: Any, layout: Any) -> tuple[Any, np.ndarray, np.ndarray]:
+    """Plain metric, baseline columns and penalty for a baseline shared by all frames.
+
+    The columns are ``B_j`` and ``1j B_j`` (real and imaginary coefficient) of the frame
+    fitter's baseline basis; the penalty is ``F lam R`` per part, the frame fitter's ridge
+    (recovered from its smoother, 0 for a polynomial) summed over the frames, so the shared
+    baseline is as smooth as the frame fitter's baseline of the mean spectrum.
+    """
+    import dataclasses
+
+    basis = problem.baseline  # (K, nb)
+    gram = basis.T @ basis
+    ridge = gram @ np.linalg.inv(problem.baseline_solve @ basis) - gram
+    ridge = 0.5 * (ridge + ridge.T)
+    nb = basis.shape[1]
+    extra = np.empty((2 * nb, basis.shape[0]), complex)
+    extra[0::2] = basis.T
+    extra[1::2] = 1j * basis.T
+    n_f = layout.n_frames
+    penalty = np.zeros((layout.n_global, layout.n_global))
+    idx = np.flatnonzero(layout.global_column >= layout.n_theta + layout.n_met)
+    penalty[np.ix_(idx, idx)] = n_f * np.kron(ridge, np.eye(2))
+    plain = dataclasses.replace(problem, w=np.zeros_like(problem.w))
+    return plain, extra, penalty
 
 
 def _frame_fit(data: MRSData, basis: Basis, **options: Any) -> FitResult:
@@ -197,7 +227,7 @@ def _result(layout: Any, rbasis: Basis, design: pd.DataFrame, spec: dict[str, An
     names = rbasis.names
     p = layout.n_theta
     gcol = layout.global_column
-    conc_idx = np.flatnonzero(gcol >= p)
+    conc_idx = np.flatnonzero((gcol >= p) & (gcol < p + len(names)))
     regs = tuple("intercept" if r == "fixed" else r
                  for r in np.array(layout.global_regressor, dtype=object)[conc_idx]
                  [: conc_idx.size // len(names)])
@@ -213,7 +243,8 @@ def _result(layout: Any, rbasis: Basis, design: pd.DataFrame, spec: dict[str, An
     return DynamicFitResult(
         names=names, regressors=regs, beta=beta, beta_cov=beta_cov, sum_names=sum_names,
         sum_weights=weights, global_names=global_names, global_estimates=gamma,
-        covariance=cov, timecourses=vals[:, p:], timecourse_sd=np.sqrt(np.clip(tc_var, 0, None)),
+        covariance=cov, timecourses=vals[:, p : p + len(names)],
+        timecourse_sd=np.sqrt(np.clip(tc_var, 0, None)),
         theta=vals[:, :p], column_names=layout.column_names,
         residual_norm=np.sqrt(np.clip(cost, 0.0, None)), noise_sd=sigma,
         converged=bool(converged), n_iter=int(n_iter), design=design, model=spec,

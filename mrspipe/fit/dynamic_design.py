@@ -8,6 +8,10 @@ Every parameter class of the frame model (:mod:`mrspipe.fit.model`) is declared
   gamma_k`` (``{"kind": "design", "regressors": ["intercept", "bold"]}``; default: every
   design column).
 
+The baseline is ``free`` (its own smooth baseline per frame, profiled out as in the frame-wise
+fit) or ``fixed`` (one smooth baseline for the session, phased with each frame, its
+coefficients fitted with the other global unknowns).
+
 The spec is data (a dict, or TOML text parsed with :mod:`tomllib`), validated against
 :data:`PARAMETER_CLASSES` before any fitting. Internally every per-frame quantity ("column":
 the nonlinear parameters of :class:`~mrspipe.fit.model.FitProblem` then the concentrations)
@@ -47,7 +51,7 @@ PARAMETER_CLASSES: dict[str, frozenset[str]] = {
     "shift": frozenset({"fixed", "free", "design"}),
     "phase0": frozenset({"fixed", "free", "design"}),
     "phase1": frozenset({"fixed", "free", "design"}),
-    "baseline": frozenset({"free"}),
+    "baseline": frozenset({"free", "fixed"}),
 }
 
 #: the model used when a class is not declared
@@ -201,6 +205,9 @@ class ModelLayout:
     ----------
     n_frames, n_theta, n_met : int
         Frames, nonlinear parameters per frame, concentrations per frame.
+    n_extra : int
+        Real baseline coefficients per frame when the baseline is shared (``2 n_baseline``:
+        real and imaginary part of each), else 0.
     local : (q,) int ndarray
         Columns (indices into ``theta`` then concentrations) that are free per frame.
     frame_map : (n_frames, n_global, n_columns) float ndarray
@@ -211,7 +218,8 @@ class ModelLayout:
     global_regressor : tuple of str
         Regressor of every global unknown (``"fixed"`` for a fixed one).
     column_names : tuple of str
-        ``shift[g], lorentz[g], gauss2[g], phase0, phase1, conc[name]``.
+        ``shift[g], lorentz[g], gauss2[g], phase0, phase1, conc[name]``, then
+        ``baseline[j].re, baseline[j].im``.
     spec : dict
         The validated model spec.
     """
@@ -225,6 +233,7 @@ class ModelLayout:
     global_regressor: tuple[str, ...]
     column_names: tuple[str, ...]
     spec: dict[str, dict[str, Any]]
+    n_extra: int = 0
 
     @property
     def n_global(self) -> int:
@@ -233,8 +242,8 @@ class ModelLayout:
 
     @property
     def n_columns(self) -> int:
-        """Per-frame quantities: nonlinear parameters then concentrations."""
-        return self.n_theta + self.n_met
+        """Per-frame quantities: nonlinear parameters, concentrations, shared baseline."""
+        return self.n_theta + self.n_met + self.n_extra
 
     def values(self, gamma: np.ndarray, local_values: np.ndarray) -> np.ndarray:
         """Per-frame values ``(n_frames, n_columns)`` from global and local unknowns."""
@@ -243,7 +252,7 @@ class ModelLayout:
         return vals
 
 
-def _class_columns(name: str, n_groups: int, n_met: int) -> list[int]:
+def _class_columns(name: str, n_groups: int, n_met: int, n_extra: int) -> list[int]:
     n_theta = N_GROUP_PARAMS * n_groups + 2
     if name in _GROUP_SLOT:
         return [N_GROUP_PARAMS * g + _GROUP_SLOT[name] for g in range(n_groups)]
@@ -253,6 +262,8 @@ def _class_columns(name: str, n_groups: int, n_met: int) -> list[int]:
         return [n_theta - 1]
     if name == "conc":
         return list(range(n_theta, n_theta + n_met))
+    if name == "baseline":
+        return list(range(n_theta + n_met, n_theta + n_met + n_extra))
     return []
 
 
@@ -262,8 +273,12 @@ def build_layout(
     *,
     group_names: tuple[str, ...],
     met_names: tuple[str, ...],
+    n_baseline: int = 0,
 ) -> ModelLayout:
     """Map a validated spec and design onto the columns of the frame model.
+
+    ``n_baseline`` is the number of (complex) baseline coefficients, used when the baseline
+    is declared ``fixed`` (shared by all frames).
 
     Raises
     ------
@@ -280,14 +295,16 @@ def build_layout(
     for g in group_names:
         names += [f"shift[{g}]", f"lorentz[{g}]", f"gauss2[{g}]"]
     names += ["phase0", "phase1"] + [f"conc[{m}]" for m in met_names]
+    n_x = 2 * n_baseline if spec["baseline"]["kind"] == "fixed" else 0
+    names += [f"baseline[{j // 2}].{'im' if j % 2 else 're'}" for j in range(n_x)]
     cols_global: list[int] = []
     regs_global: list[str] = []
     z_blocks: list[np.ndarray] = []
     local: list[int] = []
     for cls, entry in spec.items():
-        columns = _class_columns(cls, n_g, n_m)
+        columns = _class_columns(cls, n_g, n_m, n_x)
         kind = entry["kind"]
-        if kind == "free":
+        if kind == "free" or not columns:
             local += columns
             continue
         if kind == "fixed":
@@ -308,7 +325,7 @@ def build_layout(
             regs_global += list(regs)
             z_blocks.append(z)
     n_glob = len(cols_global)
-    frame_map = np.zeros((n_f, n_glob, n_theta + n_m))
+    frame_map = np.zeros((n_f, n_glob, n_theta + n_m + n_x))
     j = 0
     for z, c in zip(z_blocks, [cols_global[i] for i in np.cumsum(
             [0] + [b.shape[1] for b in z_blocks[:-1]])], strict=True):
@@ -318,4 +335,5 @@ def build_layout(
         n_frames=n_f, n_theta=n_theta, n_met=n_m, local=np.array(sorted(local), dtype=int),
         frame_map=frame_map, global_column=np.array(cols_global, dtype=int),
         global_regressor=tuple(regs_global), column_names=tuple(names), spec=spec,
+        n_extra=n_x,
     )

@@ -63,26 +63,39 @@ def _frame_model(problem: FitProblem, theta: np.ndarray, conc: np.ndarray,
     return problem.fft_band(z) * problem.phase(theta)
 
 
+def _extra_model(problem: FitProblem, layout: ModelLayout, vals: np.ndarray,
+                 extra: np.ndarray | None) -> np.ndarray | float:
+    """Shared baseline of each frame, phased with the frame, ``(F, K)`` (0 when none)."""
+    if extra is None or layout.n_extra == 0:
+        return 0.0
+    p = layout.n_theta + layout.n_met
+    return (vals[:, p:] @ extra) * problem.phase(vals[:, : layout.n_theta])
+
+
 def frame_cost(problem: FitProblem, layout: ModelLayout, y: np.ndarray, vals: np.ndarray, *,
-               dtype: type | None = None, chunk: int = 256) -> np.ndarray:
+               dtype: type | None = None, chunk: int = 256,
+               extra: np.ndarray | None = None) -> np.ndarray:
     """Profiled cost ``Re(r^H (I - S) r)`` of every frame, ``(F,)``."""
-    p = layout.n_theta
+    p, m = layout.n_theta, layout.n_met
     out = np.empty(len(y))
     for s in range(0, len(y), chunk):
         sl = slice(s, s + chunk)
-        r = problem.stack(y[sl] - _frame_model(problem, vals[sl, :p], vals[sl, p:], dtype))
+        model = _frame_model(problem, vals[sl, :p], vals[sl, p : p + m], dtype)
+        r = problem.stack(y[sl] - model - _extra_model(problem, layout, vals[sl], extra))
         rp = problem.project(r)
         out[sl] = np.einsum("fk,fk->f", r, r) - np.einsum("fb,b,fb->f", rp, problem.d2, rp)
     return out
 
 
 def assemble(problem: FitProblem, layout: ModelLayout, y: np.ndarray, vals: np.ndarray, *,
-             dtype: type | None = None, middle: bool = False, chunk: int = 128) -> Assembly:
+             dtype: type | None = None, middle: bool = False, chunk: int = 128,
+             extra: np.ndarray | None = None) -> Assembly:
     """Jacobian products of every frame at the per-frame values ``vals`` ``(F, C)``.
 
     Frames are processed in chunks of ``chunk`` (bounded memory); each chunk is vectorised.
+    ``extra`` ``(n_extra, K)`` complex: the shared-baseline columns (phased with each frame).
     """
-    p = layout.n_theta
+    p, n_m = layout.n_theta, layout.n_met
     n_f, n_c = vals.shape
     q = np.empty((n_f, n_c, n_c))
     g = np.empty((n_f, n_c))
@@ -91,12 +104,16 @@ def assemble(problem: FitProblem, layout: ModelLayout, y: np.ndarray, vals: np.n
     d2 = problem.d2
     for s in range(0, n_f, chunk):
         sl = slice(s, s + chunk)
-        theta, conc = vals[sl, :p], vals[sl, p:]
+        theta, conc = vals[sl, :p], vals[sl, p : p + n_m]
         cols = problem.columns(theta, dtype)
         cols *= problem.phase(theta)[:, None, :]
-        model = np.einsum("fm,fmk->fk", conc, cols)
+        model = np.einsum("fm,fmk->fk", conc, cols) + _extra_model(
+            problem, layout, vals[sl], extra)
         deriv = problem.derivatives(theta, conc, model, dtype)
-        v = problem.stack(np.concatenate([deriv, cols], axis=1))  # (f, C, 2K)
+        parts = [deriv, cols]
+        if extra is not None and layout.n_extra:
+            parts.append(extra[None] * problem.phase(theta)[:, None, :])
+        v = problem.stack(np.concatenate(parts, axis=1))  # (f, C, 2K)
         vp = problem.project(v)
         q[sl] = problem.inner(v, vp, v, vp)
         r = problem.stack(y[sl] - model)
@@ -120,9 +137,13 @@ def _blocks(mat: np.ndarray, layout: ModelLayout) -> tuple[np.ndarray, np.ndarra
 
 def newton_step(
     asm: Assembly, layout: ModelLayout, lam: float, frozen_local: np.ndarray,
-    frozen_global: np.ndarray,
+    frozen_global: np.ndarray, penalty: np.ndarray | None = None,
+    gamma: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, np.ndarray]:
     """Damped Gauss-Newton step by the Schur complement on the global unknowns.
+
+    ``penalty`` ``(G, G)`` adds ``gamma^T P gamma`` to the cost (the smoothness of a shared
+    spline baseline); ``gamma`` is the current point.
 
     Returns
     -------
@@ -136,6 +157,9 @@ def newton_step(
     d, b, c = _blocks(asm.q, layout)
     gl = asm.g[:, layout.local]
     gg = np.einsum("fjc,fc->j", layout.frame_map, asm.g)
+    if penalty is not None:
+        c = c + penalty
+        gg = gg - penalty @ gamma
     n_f, n_q = gl.shape
     dd = np.abs(np.einsum("fii->fi", d))
     sl = 1.0 / np.sqrt(np.maximum(dd, 1e-14 * dd.max(initial=0.0) + 1e-300))
@@ -171,7 +195,8 @@ def newton_step(
 
 
 def joint_covariance(asm: Assembly, layout: ModelLayout, sigma: float,
-                     frozen_global: np.ndarray) -> np.ndarray:
+                     frozen_global: np.ndarray, penalty: np.ndarray | None = None
+                     ) -> np.ndarray:
     """Covariance of the global unknowns at the solution, ``(G, G)``.
 
     The global rows of ``H^-1`` are ``[R_1 .. R_F, S^-1]`` with ``R_f = -S^-1 B_f^T D_f^-1``;
@@ -181,6 +206,8 @@ def joint_covariance(asm: Assembly, layout: ModelLayout, sigma: float,
     """
     assert asm.middle is not None
     d, b, c = _blocks(asm.q, layout)
+    if penalty is not None:
+        c = c + penalty
     md, mb, mc = _blocks(asm.middle, layout)
     n_q = d.shape[1]
     dinv = np.linalg.inv(d) if n_q else d
@@ -211,6 +238,8 @@ def levenberg_marquardt_joint(
     lam0: float = 1e-3,
     dtype: type | None = None,
     chunk: int = 128,
+    extra: np.ndarray | None = None,
+    penalty: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, Assembly, bool, int]:
     """Minimise the total profiled cost over global and local unknowns.
 
@@ -240,6 +269,9 @@ def levenberg_marquardt_joint(
     n_data = n_f * (2.0 * y.shape[1] - problem.d2.sum())
     n_unknown = loc.size * n_f + gcol.size
 
+    def pen(gamma: np.ndarray) -> float:
+        return 0.0 if penalty is None else float(gamma @ penalty @ gamma)
+
     def values(gamma: np.ndarray, local: np.ndarray) -> np.ndarray:
         vals = layout.values(gamma, local)
         vals[:, : layout.n_theta] = problem.clip(vals[:, : layout.n_theta])
@@ -247,19 +279,22 @@ def levenberg_marquardt_joint(
 
     gamma = np.clip(np.asarray(gamma0, float), lo_g, hi_g)
     local = np.clip(np.asarray(local0, float), lo_loc, hi_loc)
-    asm = assemble(problem, layout, y, values(gamma, local), dtype=dtype, chunk=chunk)
+    asm = assemble(problem, layout, y, values(gamma, local), dtype=dtype, chunk=chunk,
+                   extra=extra)
     # the betas (and everything linear) first: one exact step with the nonlinear ones frozen
     linear_g = gcol >= layout.n_theta
-    dl, dg, *_ = newton_step(asm, layout, 0.0, np.ones((n_f, loc.size), bool), ~linear_g)
+    dl, dg, *_ = newton_step(asm, layout, 0.0, np.ones((n_f, loc.size), bool), ~linear_g,
+                             penalty, gamma)
     gamma = gamma + dg
-    asm = assemble(problem, layout, y, values(gamma, local), dtype=dtype, chunk=chunk)
+    asm = assemble(problem, layout, y, values(gamma, local), dtype=dtype, chunk=chunk,
+                   extra=extra)
     eps = np.finfo(np.dtype(problem.dtype if dtype is None else dtype)).eps
     floor = (10.0 * eps) ** 2 * float((y.real**2 + y.imag**2).sum())
     lam = lam0
     converged = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007
-        total = asm.cost.sum()
+        total = asm.cost.sum() + pen(gamma)
         sigma2 = total / max(n_data - n_unknown, 1.0)
         gl = asm.g[:, loc]
         gg = np.einsum("fjc,fc->j", layout.frame_map, asm.g)
@@ -267,13 +302,15 @@ def levenberg_marquardt_joint(
         fr_g = ((gamma <= lo_g) & (gg < 0)) | ((gamma >= hi_g) & (gg > 0))
         accepted = False
         while lam < 1e10:
-            dl, dg, pred, var_l, var_g = newton_step(asm, layout, lam, fr_l, fr_g)
+            dl, dg, pred, var_l, var_g = newton_step(asm, layout, lam, fr_l, fr_g, penalty,
+                                                     gamma)
             if pred <= ctol**2 * sigma2 + floor or total <= floor:
                 converged = True
                 break
             g_t = np.clip(gamma + dg, lo_g, hi_g)
             l_t = np.clip(local + dl, lo_loc, hi_loc)
-            cost_t = frame_cost(problem, layout, y, values(g_t, l_t), dtype=dtype).sum()
+            cost_t = frame_cost(problem, layout, y, values(g_t, l_t), dtype=dtype,
+                                extra=extra).sum() + pen(g_t)
             if cost_t < total:
                 accepted = True
                 lam = max(lam * 0.2, 1e-9)
@@ -285,7 +322,8 @@ def levenberg_marquardt_joint(
         moved_g = np.abs(g_t - gamma) / np.sqrt(np.maximum(var_g * sigma2, 1e-300))
         moved_l = np.abs(l_t - local) / np.sqrt(np.maximum(var_l * sigma2, 1e-300))
         gamma, local = g_t, l_t
-        asm = assemble(problem, layout, y, values(gamma, local), dtype=dtype, chunk=chunk)
+        asm = assemble(problem, layout, y, values(gamma, local), dtype=dtype, chunk=chunk,
+                   extra=extra)
         if moved_g.max(initial=0.0) < ctol and moved_l.max(initial=0.0) < 10 * ctol:
             converged = True
             break
