@@ -136,7 +136,8 @@ class DynamicFitResult:
             Columns :data:`TABLE_COLUMNS`; ``parameter`` is ``conc`` for the concentration
             betas (``percent_of_baseline = 100 beta / beta_intercept`` with its delta-method
             SE) and the class name for the global nonlinear parameters (``metabolite`` then
-            names the lineshape group, percent NaN).
+            names the lineshape group, percent NaN). Shared-baseline coefficients are left out
+            (they are in :attr:`global_estimates`).
         """
         z = float(sps.norm.ppf(0.5 + level / 2))
         rows = []
@@ -149,7 +150,7 @@ class DynamicFitResult:
         sd = np.sqrt(np.clip(np.diag(self.covariance), 0.0, None))
         for j, gname in enumerate(self.global_names):
             column, reg = gname.rsplit(":", 1)
-            if column.startswith("conc["):
+            if column.startswith(("conc[", "baseline[")):
                 continue
             param, _, group = column.partition("[")
             est = self.global_estimates[j]
