@@ -292,3 +292,24 @@ def test_analytic_gradient_matches_finite_differences(basis, baseline):
                - frame_cost(problem, layout, y, layout.values(dn, local), extra=extra).sum())
         num /= 2 * h
         assert num == pytest.approx(grad[j], rel=1e-4, abs=1e-6 * np.abs(grad).max())
+
+
+def test_per_metabolite_concentration_model(basis):
+    # only Glu follows the ramp; every other metabolite is constant
+    data, design = session(basis, 32, noise_sd=0.5, rng=11)
+    spec = dict(MODEL, conc={"kind": "fixed", "metabolites": {
+        "Glu": {"kind": "design", "regressors": ["intercept", "ramp"]}}})
+    res = fit_dynamic(data, basis, design, model=spec)
+    glu = res.response("Glu", "ramp")
+    assert abs(glu["percent_of_baseline"] - 10.0) < 4 * glu["percent_se"]
+    assert res.regressors == ("intercept", "ramp")
+    k = res.regressors.index("ramp")
+    assert res.modelled[:, k].sum() == 1 and res.beta[res.names.index("NAA"), k] == 0.0
+    tab = res.table()
+    ramp_rows = set(tab[(tab.parameter == "conc") & (tab.regressor == "ramp")].metabolite)
+    assert ramp_rows == {"Glu", "Glx"}
+    full = fit_dynamic(data, basis, design, model=MODEL, init=res.frame_fit)
+    assert glu["percent_se"] < full.response("Glu", "ramp")["percent_se"]
+    with pytest.raises(ConfigError, match="not in the basis"):
+        fit_dynamic(data, basis, design, model=dict(MODEL, conc={
+            "kind": "design", "metabolites": {"Glutamate": "fixed"}}))

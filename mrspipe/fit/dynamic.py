@@ -228,12 +228,20 @@ def _result(layout: Any, rbasis: Basis, design: pd.DataFrame, spec: dict[str, An
     p = layout.n_theta
     gcol = layout.global_column
     conc_idx = np.flatnonzero((gcol >= p) & (gcol < p + len(names)))
-    regs = tuple("intercept" if r == "fixed" else r
-                 for r in np.array(layout.global_regressor, dtype=object)[conc_idx]
-                 [: conc_idx.size // len(names)])
+    conc_reg = ["intercept" if r == "fixed" else r
+                for r in np.array(layout.global_regressor, dtype=object)[conc_idx]]
+    # union of the regressors of all metabolites, in design order (intercept first)
+    regs = tuple(c for c in design.columns if c in set(conc_reg))
     n_r = len(regs)
-    beta = gamma[conc_idx].reshape(len(names), n_r)
-    beta_cov = cov[np.ix_(conc_idx, conc_idx)]
+    # metabolites without a regressor have a zero beta (held at 0) with zero variance
+    flat = (gcol[conc_idx] - p) * n_r + np.array([regs.index(r) for r in conc_reg], dtype=int)
+    beta = np.zeros(len(names) * n_r)
+    beta[flat] = gamma[conc_idx]
+    beta = beta.reshape(len(names), n_r)
+    beta_cov = np.zeros((len(names) * n_r,) * 2)
+    beta_cov[np.ix_(flat, flat)] = cov[np.ix_(conc_idx, conc_idx)]
+    modelled = np.zeros((len(names), n_r), bool)
+    modelled.reshape(-1)[flat] = True
     x = design[list(regs)].to_numpy(dtype=float)
     cov_b = beta_cov.reshape(len(names), n_r, len(names), n_r)
     tc_var = np.einsum("fk,mkml,fl->fm", x, cov_b, x)
@@ -241,7 +249,8 @@ def _result(layout: Any, rbasis: Basis, design: pd.DataFrame, spec: dict[str, An
     global_names = tuple(f"{layout.column_names[c]}:{r}"
                          for c, r in zip(gcol, layout.global_regressor, strict=True))
     return DynamicFitResult(
-        names=names, regressors=regs, beta=beta, beta_cov=beta_cov, sum_names=sum_names,
+        names=names, regressors=regs, beta=beta, beta_cov=beta_cov, modelled=modelled,
+        sum_names=sum_names,
         sum_weights=weights, global_names=global_names, global_estimates=gamma,
         covariance=cov, timecourses=vals[:, p : p + len(names)],
         timecourse_sd=np.sqrt(np.clip(tc_var, 0, None)),

@@ -107,28 +107,43 @@ def parse_model(model: Mapping[str, Any] | str | None) -> dict[str, dict[str, An
     out: dict[str, dict[str, Any]] = {}
     for name, allowed in PARAMETER_CLASSES.items():
         spec = model.get(name, DEFAULT_MODEL[name])
-        spec = {"kind": spec} if isinstance(spec, str) else spec
-        if not isinstance(spec, Mapping):
-            raise ConfigError(f"model[{name!r}] must be a kind name or a table, got {spec!r}")
-        extra = sorted(set(spec) - {"kind", "regressors"})
-        if extra:
-            raise ConfigError(f"model[{name!r}] has unknown key(s) {extra}")
-        kind = spec.get("kind")
-        if kind not in allowed:
-            raise ConfigError(f"model[{name!r}] kind must be one of {sorted(allowed)}, "
-                              f"got {kind!r}")
-        regs = spec.get("regressors")
-        if regs is not None:
-            if kind != "design":
-                raise ConfigError(f"model[{name!r}]: regressors only go with kind 'design'")
-            if isinstance(regs, str) or not all(isinstance(r, str) for r in regs) or not regs:
-                raise ConfigError(f"model[{name!r}] regressors must be a non-empty list of "
-                                  f"names, got {regs!r}")
-            regs = tuple("intercept" if r in INTERCEPT_NAMES else r for r in regs)
-            if len(set(regs)) != len(regs):
-                raise ConfigError(f"model[{name!r}] lists a regressor twice: {list(regs)}")
-        out[name] = {"kind": kind, "regressors": regs}
+        keys = {"kind", "regressors"} | ({"metabolites"} if name == "conc" else set())
+        out[name] = _entry(f"model[{name!r}]", spec, allowed, keys)
+        if name == "conc":
+            per = spec.get("metabolites", {}) if isinstance(spec, Mapping) else {}
+            if not isinstance(per, Mapping):
+                raise ConfigError("model['conc'] metabolites must map metabolite names to kinds")
+            out[name]["metabolites"] = {
+                str(m): _entry(f"model['conc'] metabolite {m!r}", v, allowed,
+                               {"kind", "regressors"})
+                for m, v in per.items()
+            }
     return out
+
+
+def _entry(where: str, spec: Any, allowed: frozenset[str], keys: set[str]
+           ) -> dict[str, Any]:
+    """Validate one ``kind`` or ``{kind, regressors}`` entry."""
+    spec = {"kind": spec} if isinstance(spec, str) else spec
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{where} must be a kind name or a table, got {spec!r}")
+    extra = sorted(set(spec) - keys)
+    if extra:
+        raise ConfigError(f"{where} has unknown key(s) {extra}")
+    kind = spec.get("kind")
+    if kind not in allowed:
+        raise ConfigError(f"{where} kind must be one of {sorted(allowed)}, got {kind!r}")
+    regs = spec.get("regressors")
+    if regs is not None:
+        if kind != "design":
+            raise ConfigError(f"{where}: regressors only go with kind 'design'")
+        if isinstance(regs, str) or not all(isinstance(r, str) for r in regs) or not regs:
+            raise ConfigError(f"{where} regressors must be a non-empty list of names, "
+                              f"got {regs!r}")
+        regs = tuple("intercept" if r in INTERCEPT_NAMES else r for r in regs)
+        if len(set(regs)) != len(regs):
+            raise ConfigError(f"{where} lists a regressor twice: {list(regs)}")
+    return {"kind": kind, "regressors": regs}
 
 
 def as_design(design: pd.DataFrame | Mapping[str, Any], n_frames: int) -> pd.DataFrame:
@@ -301,26 +316,35 @@ def build_layout(
     regs_global: list[str] = []
     z_blocks: list[np.ndarray] = []
     local: list[int] = []
+    per_met = spec["conc"].get("metabolites", {})
+    unknown = sorted(set(per_met) - set(met_names))
+    if unknown:
+        raise ConfigError(f"model['conc'] names metabolite(s) {unknown} not in the basis "
+                          f"({', '.join(met_names)})")
     for cls, entry in spec.items():
-        columns = _class_columns(cls, n_g, n_m, n_x)
-        kind = entry["kind"]
-        if kind == "free" or not columns:
-            local += columns
-            continue
-        if kind == "fixed":
-            regs, z = ("fixed",), np.ones((n_f, 1))
-        else:
-            regs = entry["regressors"] or tuple(design.columns)
-            missing = [r for r in regs if r not in design.columns]
-            if missing:
-                raise ConfigError(f"model[{cls!r}] names regressor(s) {missing} not in the "
-                                  f"design (have {list(design.columns)})")
-            sub = design[list(regs)]
-            if "intercept" not in regs:
-                sub = sub.assign(intercept=1.0)  # check the regressors against a constant too
-            check_design(sub)
-            z = design[list(regs)].to_numpy(dtype=float)
-        for c in columns:
+        for c in _class_columns(cls, n_g, n_m, n_x):
+            if cls == "conc":
+                entry_c = per_met.get(met_names[c - n_theta], entry)
+                where = f"model['conc'] ({met_names[c - n_theta]})"
+            else:
+                entry_c, where = entry, f"model[{cls!r}]"
+            kind = entry_c["kind"]
+            if kind == "free":
+                local.append(c)
+                continue
+            if kind == "fixed":
+                regs, z = ("fixed",), np.ones((n_f, 1))
+            else:
+                regs = entry_c["regressors"] or tuple(design.columns)
+                missing = [r for r in regs if r not in design.columns]
+                if missing:
+                    raise ConfigError(f"{where} names regressor(s) {missing} not in the "
+                                      f"design (have {list(design.columns)})")
+                sub = design[list(regs)]
+                if "intercept" not in regs:
+                    sub = sub.assign(intercept=1.0)  # check against a constant too
+                check_design(sub)
+                z = design[list(regs)].to_numpy(dtype=float)
             cols_global += [c] * len(regs)
             regs_global += list(regs)
             z_blocks.append(z)

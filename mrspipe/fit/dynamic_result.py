@@ -33,6 +33,9 @@ class DynamicFitResult:
         ``intercept`` is the baseline level.
     beta_cov : (n_met * n_reg, n_met * n_reg) float ndarray
         Their covariance, metabolite-major (``index = m * n_reg + k``).
+    modelled : (n_met, n_reg) bool ndarray
+        Which betas were fitted; the others (a metabolite declared without that regressor,
+        e.g. ``fixed``) are held at 0 with zero variance.
     sum_names : tuple of str
     sum_weights : (n_sums, n_met) float ndarray
     global_names : tuple of str
@@ -65,6 +68,7 @@ class DynamicFitResult:
     regressors: tuple[str, ...]
     beta: np.ndarray
     beta_cov: np.ndarray
+    modelled: np.ndarray
     sum_names: tuple[str, ...]
     sum_weights: np.ndarray
     global_names: tuple[str, ...]
@@ -142,7 +146,10 @@ class DynamicFitResult:
         z = float(sps.norm.ppf(0.5 + level / 2))
         rows = []
         for name in self.names + self.sum_names:
-            for reg in self.regressors:
+            w = self.weights_for(name)
+            for k, reg in enumerate(self.regressors):
+                if not self.modelled[w > 0, k].any():
+                    continue  # no member of this metabolite or sum has the regressor
                 r = self.response(name, reg)
                 rows.append((name, "conc", reg, r["estimate"], r["se"],
                              r["estimate"] - z * r["se"], r["estimate"] + z * r["se"],
