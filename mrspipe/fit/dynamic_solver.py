@@ -194,6 +194,16 @@ def newton_step(
     return d_local, d_global, float(pred), var_local, var_global
 
 
+def _stable_inv(d: np.ndarray) -> np.ndarray:
+    """Inverses of a stack of SPD matrices, scaled to unit diagonal (tiny ridge)."""
+    diag = np.abs(np.einsum("fii->fi", d))
+    s = 1.0 / np.sqrt(np.maximum(diag, 1e-300))
+    scaled = d * s[:, :, None] * s[:, None, :]
+    idx = np.arange(d.shape[1])
+    scaled[:, idx, idx] += 1e-12
+    return np.linalg.inv(scaled) * s[:, :, None] * s[:, None, :]
+
+
 def joint_covariance(asm: Assembly, layout: ModelLayout, sigma: float,
                      frozen_global: np.ndarray, penalty: np.ndarray | None = None
                      ) -> np.ndarray:
@@ -210,7 +220,7 @@ def joint_covariance(asm: Assembly, layout: ModelLayout, sigma: float,
         c = c + penalty
     md, mb, mc = _blocks(asm.middle, layout)
     n_q = d.shape[1]
-    dinv = np.linalg.inv(d) if n_q else d
+    dinv = _stable_inv(d) if n_q else d
     keep = ~frozen_global
     schur = (c - np.tensordot(b, dinv @ b, axes=([0, 1], [0, 1])))[np.ix_(keep, keep)]
     sc = 1.0 / np.sqrt(np.abs(np.diag(schur)))
