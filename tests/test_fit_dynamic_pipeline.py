@@ -48,3 +48,19 @@ def test_run_dynamic_feeds_responses_and_stats(study: tuple[Path, Path], tmp_pat
     assert len(glu_resp) == 4 and np.isfinite(glu_resp["percent_change"]).all()
     stats = read_table(out / "group" / "stats.tsv")
     assert ((stats["analysis"] == "paired") & (stats["metabolite"] == "Glu")).any()
+
+
+def test_dynamic_tables_stand_in_for_a_frame_fit() -> None:
+    from mrspipe.fit import fit_dynamic
+    from mrspipe.pipeline.steps import DynamicFitTables
+    from mrspipe.simulate import simulate_basis, simulate_spectra
+
+    basis = simulate_basis(["NAA", "Cr", "Glu"], n_points=512)
+    data, _ = simulate_spectra(basis, {"NAA": 10.0, "Cr": 8.0, "Glu": np.linspace(9, 10, 12)},
+                               noise_sd=0.2, rng=0)
+    tables = DynamicFitTables(fit_dynamic(data, basis, {"ramp": np.linspace(0, 1, 12)}))
+    assert len(tables.table(source="s")) == 12 * len(tables.result.names + tables.result.sum_names)
+    assert list(tables.qc_table(source="s")["frame"]) == list(range(12))
+    assert tables.n_frames == 12 and tables.model_spectra().shape == (12, 512)
+    with pytest.raises(AttributeError):
+        _ = tables.no_such_attribute

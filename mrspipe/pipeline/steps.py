@@ -146,7 +146,9 @@ class DynamicFitTables:
     ``table`` gives the design-implied time course of every frame (so ``mrspipe.dynamic``
     turns it into the same ``timecourses`` and window ``responses`` as a frame-wise fit);
     ``qc_table`` the QC of the frame-wise fit that started it; ``result`` the
-    :class:`~mrspipe.fit.DynamicFitResult` (betas, % of baseline, covariance).
+    :class:`~mrspipe.fit.DynamicFitResult` (betas, % of baseline, covariance). Any other
+    attribute is the frame-wise start fit's (a :class:`~mrspipe.fit.FitResult`), so a step that
+    draws a fit (``Steps.fit_figure``) shows that fit.
     """
 
     result: Any
@@ -158,6 +160,13 @@ class DynamicFitTables:
     def qc_table(self, source: str | None = None) -> Any:
         """Per-frame QC of the frame-wise start fit."""
         return self.result.frame_fit.qc_table(source=source)
+
+    def __getattr__(self, name: str) -> Any:
+        # everything else (spectra, params, ppm, ... for the fit figure) is the frame-wise
+        # start fit's: a FitResult stand-in for steps that draw a fit
+        if name == "result" or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.result.frame_fit, name)
 
 
 def _fit_dynamic_session(frames: Any, basis: Any, **kwargs: Any) -> DynamicFitTables:
