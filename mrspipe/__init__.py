@@ -35,6 +35,8 @@ _API: dict[str, str] = {
     "find_sessions": "mrspipe.io.bids",
     "fit_spectra": "mrspipe.fit",
     "FitResult": "mrspipe.fit",
+    "fit_dynamic": "mrspipe.fit.dynamic",
+    "DynamicFitResult": "mrspipe.fit.dynamic",
     "preprocess": "mrspipe.preprocess",
 }
 

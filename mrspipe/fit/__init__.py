@@ -3,10 +3,22 @@
 :func:`fit_spectra` fits every frame of an :class:`~mrspipe.data.MRSData` with a basis set
 (batched variable projection on numpy arrays, or one frame at a time with lmfit as the
 cross-check) and returns a :class:`FitResult` with concentrations, CRLBs (with covariance and
-the sums tNAA, tCr, tCho, Glx) and per-frame QC.
+the sums tNAA, tCr, tCho, Glx) and per-frame QC. :func:`fit_dynamic` fits all frames of a
+session with one spectro-temporal model (concentrations and lineshapes on named regressors).
 """
+
+from typing import Any
 
 from .fitting import BACKENDS, fit_spectra
 from .result import FitResult
 
-__all__ = ["fit_spectra", "FitResult", "BACKENDS"]
+__all__ = ["fit_spectra", "FitResult", "BACKENDS", "fit_dynamic", "DynamicFitResult"]
+
+
+def __getattr__(name: str) -> Any:
+    # the joint dynamic fitter needs pandas: import it only when asked for
+    if name in ("fit_dynamic", "DynamicFitResult"):
+        from . import dynamic
+
+        return getattr(dynamic, name)
+    raise AttributeError(f"module 'mrspipe.fit' has no attribute {name!r}")

@@ -132,12 +132,72 @@ def default_fit(frames: Any, basis: Any, *, options: dict[str, Any]) -> Any:
     if "ppm_range" in kwargs:
         kwargs["ppm_range"] = tuple(kwargs["ppm_range"])
     if options.get("dynamic"):
-        from ..fit.dynamic import fit_dynamic
-
-        return fit_dynamic(frames, basis, **kwargs)
+        kwargs.pop("backend", None)
+        return _fit_dynamic_session(frames, basis, **kwargs)
     from ..fit import fit_spectra
 
     return fit_spectra(frames, basis, **kwargs)
+
+
+@dataclass(frozen=True)
+class DynamicFitTables:
+    """A joint dynamic fit seen as a frame fit: what the session stage reads from a fit.
+
+    ``table`` gives the design-implied time course of every frame (so ``mrspipe.dynamic``
+    turns it into the same ``timecourses`` and window ``responses`` as a frame-wise fit);
+    ``qc_table`` the QC of the frame-wise fit that started it; ``result`` the
+    :class:`~mrspipe.fit.DynamicFitResult` (betas, % of baseline, covariance). Any other
+    attribute is the frame-wise start fit's (a :class:`~mrspipe.fit.FitResult`), so a step that
+    draws a fit (``Steps.fit_figure``) shows that fit.
+    """
+
+    result: Any
+
+    def table(self, source: str | None = None) -> Any:
+        """Per-frame implied concentrations (``DynamicFitResult.frame_table``)."""
+        return self.result.frame_table(source=source)
+
+    def qc_table(self, source: str | None = None) -> Any:
+        """Per-frame QC of the frame-wise start fit."""
+        return self.result.frame_fit.qc_table(source=source)
+
+    def __getattr__(self, name: str) -> Any:
+        # everything else (spectra, params, ppm, ... for the fit figure) is the frame-wise
+        # start fit's: a FitResult stand-in for steps that draw a fit
+        if name == "result" or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.result.frame_fit, name)
+
+
+def _fit_dynamic_session(frames: Any, basis: Any, **kwargs: Any) -> DynamicFitTables:
+    """Joint fit of one session: concentrations on intercept + infusion ramp.
+
+    The events table is the ``*_events.tsv`` beside the session's NIfTI-MRS
+    (``frames.source``); time 0 is the first infusion event (as ``[windows] event`` unset).
+    The ramp rises over the infusion duration (a step when the duration is not recorded);
+    linewidth, shift and zero-order phase are free per frame, so a BOLD narrowing is not read
+    as a concentration change.
+    """
+    from ..dynamic import design_matrix, infusion_event
+    from ..errors import StudyLayoutError
+    from ..fit.dynamic import fit_dynamic
+
+    source = Path(str(frames.source)) if frames.source else None
+    found = sorted(source.parent.glob("*_events.tsv")) if source is not None else []
+    if not found:
+        raise StudyLayoutError("--dynamic needs the session's events.tsv beside the data "
+                               "(the infusion timing defines the design)", source)
+    onset, duration = infusion_event(default_read_events(found[0]), trial_type=None,
+                                     source=found[0])
+    times = frames.transient_times() - onset
+    if math.isnan(duration):
+        regressors: tuple[Any, ...] = ({"kind": "boxcar", "name": "ramp"},)
+        duration = math.inf
+    else:
+        regressors = ("ramp",)
+    design = design_matrix(times, onset=0.0, duration=duration, regressors=regressors)
+    model = {"conc": {"kind": "design", "regressors": ["intercept", "ramp"]}}
+    return DynamicFitTables(fit_dynamic(frames, basis, design, model=model, **kwargs))
 
 
 def default_infusion(events: Any, *, event: str | None, source: Any = None
