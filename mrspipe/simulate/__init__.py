@@ -7,13 +7,14 @@ from .basis import simulate_basis
 from .macromolecules import macromolecule_basis
 from .spectra import simulate_spectra
 from .spin_systems import known_metabolites
-from .study import simulate_session, simulate_study
+from .study import simulate_session, simulate_study, true_window_change
 
 __all__ = [
     "simulate_basis",
     "simulate_spectra",
     "simulate_study",
     "simulate_session",
+    "true_window_change",
     "macromolecule_basis",
     "known_metabolites",
 ]

@@ -27,7 +27,13 @@ from .basis import simulate_basis
 from .macromolecules import DEFAULT_MM_AMPLITUDES
 from .spectra import simulate_spectra
 
-__all__ = ["simulate_study", "simulate_session", "DEFAULT_CONCENTRATIONS", "DEFAULT_RESPONSE"]
+__all__ = [
+    "simulate_study",
+    "simulate_session",
+    "true_window_change",
+    "DEFAULT_CONCENTRATIONS",
+    "DEFAULT_RESPONSE",
+]
 
 logger = logging.getLogger("mrspipe")
 
@@ -74,6 +80,63 @@ def _cached_basis(**kwargs: Any) -> Basis:
 
 def _response_curve(times: np.ndarray, onset: float, tau: float) -> np.ndarray:
     return np.where(times > onset, -np.expm1(-(times - onset) / tau), 0.0)
+
+
+def true_window_change(
+    concentration: np.ndarray,
+    times: np.ndarray,
+    onset: float,
+    *,
+    block: int = 1,
+    baseline_window: tuple[float | None, float | None] = (None, 0.0),
+    response_window: tuple[float | None, float | None] = (0.0, None),
+) -> float:
+    """True % change of a simulated time course, defined exactly as the pipeline measures it.
+
+    The per-transient truth is averaged in non-overlapping blocks of ``block`` transients (a
+    trailing incomplete block is dropped), each block is placed at the mean time of its
+    transients minus ``onset``, and the mean over the blocks with ``start <= t < end`` of the
+    response window is compared with that of the baseline window:
+    ``100 (response / baseline - 1)``. This is the definition of
+    :func:`mrspipe.dynamic.window_responses` on frames from
+    :func:`mrspipe.preprocess.average_frames`, so an estimate and this truth differ only by
+    measurement error (and by the few transients rejected in preprocessing).
+
+    Parameters
+    ----------
+    concentration : (n_transients,) float ndarray
+        True concentration of each transient (e.g. ``truth["sessions"][i]["glu_mM"]``).
+    times : (n_transients,) float ndarray, s
+        Acquisition time of each transient from the first one.
+    onset : float, s
+        Infusion onset from the first transient.
+    block : int
+        Transients per frame.
+    baseline_window, response_window : (start, end), s relative to the onset
+        ``None`` is an open end.
+
+    Returns
+    -------
+    float, %
+        NaN if a window holds no frame.
+    """
+    c = np.asarray(concentration, dtype=float)
+    t = np.asarray(times, dtype=float)
+    if c.shape != t.shape or c.ndim != 1:
+        raise SimulationError(f"{c.shape} concentrations for {t.shape} times")
+    if block < 1:
+        raise SimulationError(f"block must be >= 1, got {block}")
+    n = (c.size // block) * block
+    frame_c = c[:n].reshape(-1, block).mean(axis=1)
+    frame_t = t[:n].reshape(-1, block).mean(axis=1) - float(onset)
+
+    def mean_in(window: tuple[float | None, float | None]) -> float:
+        lo = -np.inf if window[0] is None else float(window[0])
+        hi = np.inf if window[1] is None else float(window[1])
+        sel = (frame_t >= lo) & (frame_t < hi)
+        return float(frame_c[sel].mean()) if sel.any() else float("nan")
+
+    return 100.0 * (mean_in(response_window) / mean_in(baseline_window) - 1.0)
 
 
 def simulate_session(
