@@ -91,7 +91,7 @@ def true_window_change(
     baseline_window: tuple[float | None, float | None] = (None, 0.0),
     response_window: tuple[float | None, float | None] = (0.0, None),
 ) -> float:
-    """True % change of a simulated time course, defined exactly as the pipeline measures it.
+    """Compute the true % change of a simulated time course as the pipeline measures it.
 
     The per-transient truth is averaged in non-overlapping blocks of ``block`` transients (a
     trailing incomplete block is dropped), each block is placed at the mean time of its
