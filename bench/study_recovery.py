@@ -46,8 +46,12 @@ def simulate_and_run(
     seed: int = 11,
     metabolites: tuple[str, ...] = ("Glu", "Gln", "Glx", "tNAA", "Glx/tNAA", "Glu/tNAA"),
     simulate_kwargs: dict[str, Any] | None = None,
+    macromolecules: bool = True,
 ) -> dict[str, Any]:
     """Simulate a study into ``folder/study`` and run the pipeline into ``folder/out``.
+
+    The basis is :func:`mrspipe.simulate.study_basis` (with the macromolecule components
+    unless ``macromolecules=False``), written once to ``folder/basis``.
 
     Returns
     -------
@@ -59,7 +63,7 @@ def simulate_and_run(
     from mrspipe.io.basis import save_basis
     from mrspipe.io.tables import read_table
     from mrspipe.pipeline import run_study
-    from mrspipe.simulate import simulate_basis, simulate_study
+    from mrspipe.simulate import simulate_study, study_basis
 
     folder = Path(folder)
     seconds: dict[str, float] = {}
@@ -72,8 +76,9 @@ def simulate_and_run(
     start = time.perf_counter()
     basis_dir = folder / "basis"
     if not basis_dir.exists():
-        save_basis(simulate_basis(**{k: design[k] for k in
-                                     ("sequence", "field_mhz", "te", "dwell_time", "n_points")}),
+        save_basis(study_basis(macromolecules=macromolecules,
+                               **{k: design[k] for k in
+                                  ("sequence", "field_mhz", "te", "dwell_time", "n_points")}),
                    basis_dir, format="fsl")
     seconds["basis"] = time.perf_counter() - start
     config = defaults().with_overrides({"preprocess.block": block,
@@ -207,12 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--null", action="store_true",
                         help="same response in both conditions (8 %%)")
     parser.add_argument("--out", default="study-recovery")
+    parser.add_argument("--no-mm", action="store_true",
+                        help="fit without the macromolecule basis spectra")
     args = parser.parse_args(argv)
     response = {c: {"M": 8.0, "F": 8.0} for c in ("naltrexone", "placebo")} if args.null \
         else None
     run = simulate_and_run(Path(args.out), participants=args.participants,
                            transients=args.transients, block=args.block, response=response,
-                           jobs=args.jobs, seed=args.seed)
+                           jobs=args.jobs, seed=args.seed, macromolecules=not args.no_mm)
     errors = session_errors(run["truth"], run["responses"], block=run["block"])
     summary = recovery_summary(errors)
     print(", ".join(f"{k} {v:.3g}" for k, v in summary.items()))

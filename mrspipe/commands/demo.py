@@ -95,14 +95,19 @@ _SIMULATE_DEFAULT = simulate_demo_study  # to tell the real simulation from a te
 
 
 def simulate_demo_basis(folder: Path, truth: dict[str, Any]) -> Path:
-    """Simulate the basis matching the study's acquisition; write it to ``folder`` (FSL-MRS)."""
+    """Simulate the basis matching the study's acquisition; write it to ``folder`` (FSL-MRS).
+
+    Metabolites plus the macromolecule components the simulated spectra contain
+    (:func:`mrspipe.simulate.study_basis`): without them the BOLD-like narrowing of the
+    simulation would leak into the glutamate estimate.
+    """
     from ..io.basis import save_basis
-    from ..simulate import simulate_basis
+    from ..simulate import study_basis
 
     design = truth.get("design", {})
     kwargs = {k: design[k] for k in ("sequence", "field_mhz", "te", "dwell_time", "n_points")
               if k in design}
-    save_basis(simulate_basis(**kwargs), folder, format="fsl")
+    save_basis(study_basis(**kwargs), folder, format="fsl")
     return folder
 
 

@@ -24,13 +24,14 @@ from ..data import Basis, MRSData
 from ..errors import SimulationError
 from ..spectral import apply_lineshape
 from .basis import simulate_basis
-from .macromolecules import DEFAULT_MM_AMPLITUDES
+from .macromolecules import DEFAULT_MM_AMPLITUDES, macromolecule_basis
 from .spectra import simulate_spectra
 
 __all__ = [
     "simulate_study",
     "simulate_session",
     "true_window_change",
+    "study_basis",
     "DEFAULT_CONCENTRATIONS",
     "DEFAULT_RESPONSE",
 ]
@@ -80,6 +81,46 @@ def _cached_basis(**kwargs: Any) -> Basis:
 
 def _response_curve(times: np.ndarray, onset: float, tau: float) -> np.ndarray:
     return np.where(times > onset, -np.expm1(-(times - onset) / tau), 0.0)
+
+
+def study_basis(
+    *,
+    sequence: str = "press",
+    field_mhz: float = 123.2,
+    te: float = 0.030,
+    dwell_time: float = 2.5e-4,
+    n_points: int = 2048,
+    macromolecules: bool = True,
+) -> Basis:
+    """Return the basis that describes :func:`simulate_study`'s spectra: metabolites + MM.
+
+    The simulated transients contain the macromolecule components of
+    :data:`~mrspipe.simulate.macromolecules.DEFAULT_MM_AMPLITUDES`; a basis without them leaves
+    the broad MM signal to the fit's baseline, and then a narrowing line (the BOLD effect) is
+    read as a concentration change (about -1 % Glu per Hz of narrowing at 3 T). With the
+    macromolecule components as separate basis spectra the fit has the model of the data.
+
+    Parameters
+    ----------
+    sequence, field_mhz, te, dwell_time, n_points
+        As in :func:`~mrspipe.simulate.simulate_basis` (and ``truth["design"]``).
+    macromolecules : bool
+        Append the macromolecule components (named ``MM09``, ``MM12``, ...).
+
+    Returns
+    -------
+    Basis
+    """
+    import dataclasses
+
+    basis = _cached_basis(sequence=sequence, field_mhz=field_mhz, te=te, dwell_time=dwell_time,
+                          n_points=n_points)
+    if not macromolecules:
+        return basis
+    mm = macromolecule_basis(list(DEFAULT_MM_AMPLITUDES), field_mhz=field_mhz,
+                             dwell_time=dwell_time, n_points=n_points)
+    return dataclasses.replace(basis, names=basis.names + tuple(mm.names),
+                               fids=np.concatenate([basis.fids, mm.fids.astype(basis.fids.dtype)]))
 
 
 def true_window_change(
