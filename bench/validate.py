@@ -231,80 +231,90 @@ def _figures(out: Path, res: dict[str, Any]) -> dict[str, Path]:
     figdir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
 
+    from matplotlib.ticker import NullFormatter
+
     def save(fig: Any, name: str) -> None:
+        for ax in fig.axes:
+            if ax.get_xscale() == "log":
+                ax.xaxis.set_minor_formatter(NullFormatter())
         fig.tight_layout()
         paths[name] = figdir / f"{name}.png"
         fig.savefig(paths[name], dpi=DPI)
         plt.close(fig)
 
-    fit = res["fit"]
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
-    glu = fit[fit["metabolite"] == "Glu"]
-    for lw, d in glu.groupby("lorentz_hz"):
-        axes[0].loglog(d["snr"], d["sd_pct"], "o-", label=f"{lw:g} Hz")
-        axes[0].loglog(d["snr"], d["crlb_pct"], "k:", lw=0.8)
-        axes[1].semilogx(d["snr"], d["bias_pct"], "o-", label=f"{lw:g} Hz")
-    axes[0].set(xlabel="NAA SNR (fitted)", ylabel="Glu SD (%); CRLB dotted",
-                title="fit precision")
-    axes[1].axhline(0, color="grey", lw=0.8)
-    axes[1].set(xlabel="NAA SNR (fitted)", ylabel="Glu bias (%)", title="fit bias")
-    axes[0].legend(title="Lorentzian", fontsize=7)
-    save(fig, "fit_accuracy")
+    if "fit" in res:
+        fit = res["fit"]
+        fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+        glu = fit[fit["metabolite"] == "Glu"]
+        for lw, d in glu.groupby("lorentz_hz"):
+            axes[0].loglog(d["snr"], d["sd_pct"], "o-", label=f"{lw:g} Hz")
+            axes[0].loglog(d["snr"], d["crlb_pct"], "k:", lw=0.8)
+            axes[1].semilogx(d["snr"], d["bias_pct"], "o-", label=f"{lw:g} Hz")
+        axes[0].set(xlabel="NAA SNR (fitted)", ylabel="Glu SD (%); CRLB dotted",
+                    title="fit precision")
+        axes[1].axhline(0, color="grey", lw=0.8)
+        axes[1].set(xlabel="NAA SNR (fitted)", ylabel="Glu bias (%)", title="fit bias")
+        axes[0].legend(title="Lorentzian", fontsize=7)
+        save(fig, "fit_accuracy")
 
-    fig, ax = plt.subplots(figsize=(4.5, 3))
-    for met, d in fit.groupby("metabolite"):
-        ax.semilogx(d["snr"], d["sd_over_crlb"], "o", label=met)
-    ax.axhline(1, color="grey", lw=0.8)
-    ax.set(xlabel="NAA SNR (fitted)", ylabel="empirical SD / mean CRLB",
-           title="CRLB calibration", ylim=(0, 2))
-    ax.legend(fontsize=7)
-    save(fig, "crlb_calibration")
-
-    ex = res["drift_example"]
-    if ex:
-        fig, ax = plt.subplots(figsize=(5, 3))
-        ax.plot(ex["true"], lw=1.5, label="simulated")
-        ax.plot(ex["estimate"], lw=0.8, label="estimated")
-        ax.set(xlabel="transient", ylabel="frequency shift (Hz)",
-               title="drift recovery, single-transient SNR 8")
+        fig, ax = plt.subplots(figsize=(4.5, 3))
+        for met, d in fit.groupby("metabolite"):
+            ax.semilogx(d["snr"], d["sd_over_crlb"], "o", label=met)
+        ax.axhline(1, color="grey", lw=0.8)
+        ax.set(xlabel="NAA SNR (fitted)", ylabel="empirical SD / mean CRLB",
+               title="CRLB calibration", ylim=(0, 2))
         ax.legend(fontsize=7)
-        save(fig, "drift")
+        save(fig, "crlb_calibration")
 
-    err = res["study"]["errors"]
-    fig, ax = plt.subplots(figsize=(4.5, 4))
-    for (cond, sex), d in err.groupby(["condition", "sex"]):
-        ax.plot(d["true"], d["estimate"], "o" if sex == "M" else "s", ms=4,
-                label=f"{cond} {sex}")
-    lim = [min(err["true"].min(), err["estimate"].min()) - 1,
-           max(err["true"].max(), err["estimate"].max()) + 1]
-    ax.plot(lim, lim, "k-", lw=0.8)
-    s = res["study"]["summary"]
-    ax.set(xlabel="true Glu change (%)", ylabel="estimated Glu change (%)",
-           title=f"per session: RMSE {s['rmse_pp']:.2f} pp, bias {s['bias_pp']:+.2f} pp")
-    ax.legend(fontsize=7)
-    save(fig, "study_recovery")
+    if "drift_example" in res:
+        ex = res["drift_example"]
+        if ex:
+            fig, ax = plt.subplots(figsize=(5, 3))
+            ax.plot(ex["true"], lw=1.5, label="simulated")
+            ax.plot(ex["estimate"], lw=0.8, label="estimated")
+            ax.set(xlabel="transient", ylabel="frequency shift (Hz)",
+                   title="drift recovery, single-transient SNR 8")
+            ax.legend(fontsize=7)
+            save(fig, "drift")
 
-    fpr = res["fpr"]
-    fig, ax = plt.subplots(figsize=(6, 3))
-    tests = list(dict.fromkeys(fpr["test"]))
-    x = np.arange(len(tests))
-    for k, (scen, d) in enumerate(fpr.groupby("scenario", sort=False)):
-        d = d.set_index("test").reindex(tests)
-        ax.bar(x + 0.4 * k - 0.2, d["rejection_rate"], 0.4, yerr=1.96 * d["mc_se"],
-               label=scen)
-    ax.axhline(0.05, color="k", ls="--", lw=0.8)
-    ax.set_xticks(x, tests, fontsize=7)
-    ax.set(ylabel="P(p < 0.05)", title="false positives (null) and power (effect)")
-    ax.legend(fontsize=7)
-    save(fig, "fpr")
+    if "study" in res:
+        err = res["study"]["errors"]
+        fig, ax = plt.subplots(figsize=(4.5, 4))
+        for (cond, sex), d in err.groupby(["condition", "sex"]):
+            ax.plot(d["true"], d["estimate"], "o" if sex == "M" else "s", ms=4,
+                    label=f"{cond} {sex}")
+        lim = [min(err["true"].min(), err["estimate"].min()) - 1,
+               max(err["true"].max(), err["estimate"].max()) + 1]
+        ax.plot(lim, lim, "k-", lw=0.8)
+        s = res["study"]["summary"]
+        ax.set(xlabel="true Glu change (%)", ylabel="estimated Glu change (%)",
+               title=f"per session: RMSE {s['rmse_pp']:.2f} pp, bias {s['bias_pp']:+.2f} pp")
+        ax.legend(fontsize=7)
+        save(fig, "study_recovery")
 
-    sp = res["speed"]
-    fig, ax = plt.subplots(figsize=(5, 3))
-    names = list(sp["stages"]) + ["read+FFT floor"]
-    vals = list(sp["stages"].values()) + [sp["floor_per_session"]]
-    ax.barh(names, vals)
-    ax.set(xlabel="s per session (serial)", title="time per stage")
-    save(fig, "speed")
+    if "fpr" in res:
+        fpr = res["fpr"]
+        fig, ax = plt.subplots(figsize=(6, 3))
+        tests = list(dict.fromkeys(fpr["test"]))
+        x = np.arange(len(tests))
+        for k, (scen, d) in enumerate(fpr.groupby("scenario", sort=False)):
+            d = d.set_index("test").reindex(tests)
+            ax.bar(x + 0.4 * k - 0.2, d["rejection_rate"], 0.4, yerr=1.96 * d["mc_se"],
+                   label=scen)
+        ax.axhline(0.05, color="k", ls="--", lw=0.8)
+        ax.set_xticks(x, tests, fontsize=7)
+        ax.set(ylabel="P(p < 0.05)", title="false positives (null) and power (effect)")
+        ax.legend(fontsize=7)
+        save(fig, "fpr")
+
+    if "speed" in res:
+        sp = res["speed"]
+        fig, ax = plt.subplots(figsize=(5, 3))
+        names = list(sp["stages"]) + ["read+FFT floor"]
+        vals = list(sp["stages"].values()) + [sp["floor_per_session"]]
+        ax.barh(names, vals)
+        ax.set(xlabel="s per session (serial)", title="time per stage")
+        save(fig, "speed")
     return paths
 
 
