@@ -46,7 +46,8 @@ if str(ROOT / "tests") not in sys.path:
 from bench import speed, study_recovery  # noqa: E402
 from bench.bench_fit import EXTRA_TRUTH, get_basis  # noqa: E402
 
-__all__ = ["check_fit", "check_bold", "check_drift", "check_study", "check_fpr", "main"]
+__all__ = ["check_fit", "check_bold", "check_drift", "check_study", "check_fpr",
+           "check_permutation", "main"]
 
 DPI = 72
 
@@ -93,31 +94,33 @@ def check_fit(*, n_frames: int, rng: np.random.Generator) -> pd.DataFrame:
 def check_bold(*, n_frames: int = 8) -> pd.DataFrame:
     """Apparent change when only the Lorentzian linewidth narrows (no concentration change).
 
-    Noiseless spectra of the study simulator's basis and concentrations at 5.0 Hz and at
-    5.0 - d Hz (d = 0.3, the simulated study's BOLD narrowing, and 1.0); the % change of the
-    fitted Glu, Glx and tNAA is the bias a BOLD narrowing would cause (truth: 0 %).
+    Noiseless spectra of the study simulator (its concentrations and macromolecules) at 5.0 Hz
+    and narrowed by 0.3 Hz (the simulated study's BOLD effect at full response) and 1.0 Hz,
+    fitted with the study basis with and without its macromolecule spectrum; the % change of
+    the fitted Glu, Glx and tNAA is the bias a BOLD narrowing would cause (truth: 0 %).
     """
     from mrspipe.fit import fit_spectra
-    from mrspipe.simulate import simulate_basis, simulate_spectra
+    from mrspipe.simulate import simulate_spectra, study_basis
     from mrspipe.simulate.macromolecules import DEFAULT_MM_AMPLITUDES
     from mrspipe.simulate.study import DEFAULT_CONCENTRATIONS
 
-    basis = simulate_basis()
     rows = []
-    conc = {k: v for k, v in DEFAULT_CONCENTRATIONS.items() if k in basis.names}
-    ref = None
-    for lw in (5.0, 4.7, 4.0):
-        data, _ = simulate_spectra(basis, {k: np.full(n_frames, v) for k, v in conc.items()},
-                                   lorentz_hz=lw, gauss_hz=3.0,
-                                   macromolecules=dict(DEFAULT_MM_AMPLITUDES))
-        res = fit_spectra(data, basis)
-        vals, _ = res.combination(["Glu", "Glx", "tNAA"])
-        mean = vals.mean(axis=0)
-        if ref is None:
-            ref = mean
-        for i, name in enumerate(["Glu", "Glx", "tNAA"]):
-            rows.append({"lorentz_hz": lw, "narrowing_hz": 5.0 - lw, "metabolite": name,
-                         "apparent_change_pct": 100 * (mean[i] / ref[i] - 1)})
+    metabolites = study_basis(macromolecules=False)
+    conc = {k: v for k, v in DEFAULT_CONCENTRATIONS.items() if k in metabolites.names}
+    names = ["Glu", "Glx", "tNAA"]
+    for label, basis in (("with MM", study_basis()), ("without MM", metabolites)):
+        ref = None
+        for lw in (5.0, 4.7, 4.0):
+            data, _ = simulate_spectra(metabolites,
+                                       {k: np.full(n_frames, v) for k, v in conc.items()},
+                                       lorentz_hz=lw, gauss_hz=3.0,
+                                       macromolecules=dict(DEFAULT_MM_AMPLITUDES))
+            vals, _ = fit_spectra(data, basis).combination(names)
+            mean = vals.mean(axis=0)
+            ref = mean if ref is None else ref
+            for i, name in enumerate(names):
+                rows.append({"basis": label, "narrowing_hz": 5.0 - lw, "metabolite": name,
+                             "apparent_change_pct": 100 * (mean[i] / ref[i] - 1)})
     return pd.DataFrame(rows)
 
 
@@ -215,6 +218,52 @@ def check_fpr(*, n_rep: int, participants: int, measurement_sd: float, response_
             p = k / n_rep
             rows.append({"scenario": scenario, "test": key, "rejection_rate": p,
                          "mc_se": float(np.sqrt(p * (1 - p) / n_rep)), "n_rep": n_rep})
+    return pd.DataFrame(rows)
+
+
+def check_permutation(group: Path, *, n_perm: int, rng: np.random.Generator,
+                      metabolite: str = "Glu") -> pd.DataFrame:
+    """False-positive rate of every condition test on a real null study, by permutation.
+
+    ``group`` is the ``group/`` folder of a pipeline run on a study simulated with the same
+    response in both conditions. Each permutation swaps the condition labels of a
+    participant's two sessions with probability 1/2 (in ``timecourses`` and ``responses``
+    alike), which leaves a null study a null study, and reruns
+    :func:`mrspipe.stats.crossover_stats` with the mixed models; returned: the fraction of
+    permutations with p < 0.05 for every test whose term involves the condition.
+    """
+    import warnings
+
+    from mrspipe.io.tables import read_table
+    from mrspipe.stats import crossover_stats
+
+    tc = read_table(group / "timecourses.tsv")
+    rs = read_table(group / "responses.tsv")
+    tc, rs = tc[tc["metabolite"] == metabolite], rs[rs["metabolite"] == metabolite]
+    conds = ("naltrexone", "placebo")
+    pids = sorted(set(rs["participant_id"]))
+    hits: dict[tuple[str, str, str], int] = {}
+    for _ in range(n_perm):
+        flip = {p for p in pids if rng.random() < 0.5}
+
+        def swap(df: pd.DataFrame, flip: set[str] = flip) -> pd.DataFrame:
+            sel = df["participant_id"].isin(flip)
+            swapped = df["condition"].map({conds[0]: conds[1], conds[1]: conds[0]})
+            return df.assign(condition=df["condition"].where(~sel, swapped))
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            st = crossover_stats(swap(rs), conditions=conds, timecourses=swap(tc),
+                                 mixedlm=True)
+        st = st[st["term"].astype(str).str.contains("condition|-", regex=True)
+                & (st["term"] != "dz") & st["analysis"].isin(
+                    ["paired", "interaction", "crossover", "mixedlm", "mixedlm_timecourse"])]
+        for _, r in st.iterrows():
+            key = (r["analysis"], r["term"], r["subgroup"])
+            hits[key] = hits.get(key, 0) + int(r["p_value"] < 0.05)
+    rows = [{"analysis": a, "term": t, "subgroup": g, "rejection_rate": k / n_perm,
+             "mc_se": float(np.sqrt(max(k, 0.5) / n_perm * (1 - k / n_perm) / n_perm)),
+             "n_perm": n_perm} for (a, t, g), k in hits.items()]
     return pd.DataFrame(rows)
 
 
@@ -358,6 +407,11 @@ def _markdown(res: dict[str, Any], figs: dict[str, Path], quick: bool) -> str:
                                               "ci_high", "p_value", "n"]]), ""]
     parts += ["## False-positive rate and power of the group tests", "",
               res["fpr_note"], "", _md_table(res["fpr"]), "", "![](figures/fpr.png)", ""]
+    if res.get("perm") is not None:
+        parts += ["### Every condition test on the null study, by permutation", "",
+                  "Condition labels swapped within participant at random (a null stays a "
+                  "null); rate of p < 0.05 over the permutations:", "",
+                  _md_table(res["perm"]), ""]
     sp = res["speed"]
     parts += ["## Speed and memory", "", _md_table(pd.DataFrame([sp["summary"]])), "",
               _md_table(pd.DataFrame([sp["stages"]])), "", "![](figures/speed.png)", ""]
@@ -439,6 +493,10 @@ def main(argv: list[str] | None = None) -> int:
         step("null study")
         res["null"] = check_study(out / "work" / "null", jobs=args.jobs, seed=args.seed + 1,
                                   null=True, **size)
+    null_group = out / "work" / ("null" if not q else "study") / "out" / "group"
+    if not q:
+        step("permutation")
+        res["perm"] = check_permutation(null_group, n_perm=100, rng=rng)
     step("fpr")
     meas = res["study"]["summary"]["error_sd_pp"]
     n_rep = 200 if q else 2000
@@ -465,8 +523,9 @@ def main(argv: list[str] | None = None) -> int:
                     "peak_rss_worker_mib": rss["children"], "peak_rss_main_mib": rss["self"]},
     }
     step("report")
-    for name in ("fit", "bold", "drift", "fpr"):
-        res[name].to_csv(out / f"{name}.tsv", sep="\t", index=False)
+    for name in ("fit", "bold", "drift", "fpr", "perm"):
+        if name in res:
+            res[name].to_csv(out / f"{name}.tsv", sep="\t", index=False)
     res["study"]["errors"].to_csv(out / "study_sessions.tsv", sep="\t", index=False)
     res["study"]["contrast"].to_csv(out / "study_contrast.tsv", sep="\t", index=False)
     figs = _figures(out, res)
