@@ -7,7 +7,8 @@ from .basis import simulate_basis
 from .macromolecules import macromolecule_basis
 from .spectra import simulate_spectra
 from .spin_systems import known_metabolites
-from .study import simulate_session, simulate_study, study_basis, true_window_change
+from .study import simulate_session, simulate_study
+from .study_truth import study_basis, true_window_change
 
 __all__ = [
     "simulate_basis",
