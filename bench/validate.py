@@ -17,12 +17,15 @@ Checks (each writes a TSV and a figure under ``DIR``; ``DIR/validation.md`` and
 * ``fpr``: the false-positive rate of the group tests over many null studies simulated at the
   level the statistics see (per-session % change = participant response + measurement error
   with the SD measured in ``study``), and the power under the GO-MARK-like effect;
+* ``perm`` (full run): every condition test of the statistics, mixed models included, on the
+  null study's own tables with the condition labels permuted within participant;
 * ``speed``: end-to-end wall time vs reading every file and FFT-ing every transient once,
   per-stage times, peak memory of the worker processes.
 
-``--quick`` (a few minutes): fewer spectra and replicates, an 8-participant study of 160
-transients per session. The full run simulates the 20 x 2 x 640-transient study of the GO-MARK
-size twice (alternative and null). Timings are wall-clock on a shared machine: noisy.
+``--quick`` (about a minute): fewer spectra and replicates, an 8-participant study of 160
+transients per session, no null study. The full run (about 7 minutes) simulates the
+20 x 2 x 640-transient study of the GO-MARK size twice (alternative and null). Timings are
+wall-clock on a shared machine: noisy.
 """
 
 from __future__ import annotations
