@@ -95,3 +95,43 @@ def test_demo_redoes_an_interrupted_simulation(doubles: None, tmp_path: Path) ->
     assert main(["demo", "--out", str(out), "--participants", "2", "--transients", "16",
                  "--jobs", "1"]) == 0
     assert SIMULATED == [2] and not (out / ".study.partial").exists()
+
+
+@pytest.mark.parametrize("transients", [32, 128, 240, 1000])
+def test_demo_design_fits_the_scan(transients: int) -> None:
+    """The infusion starts on a frame boundary after some baseline and ends with the scan."""
+    d = demo_cmd.demo_design(transients)
+    scan = transients * d["tr"]
+    assert 0 < d["infusion_onset"] < scan
+    assert d["infusion_onset"] + d["infusion_duration"] == pytest.approx(scan)
+    assert (d["infusion_onset"] / d["tr"]) % d["block"] == 0
+    assert d["response_tau"] < d["infusion_duration"]
+
+
+def test_truth_contrast_uses_the_estimates_frames_and_windows() -> None:
+    """The printed truth averages the simulated Glu over the pipeline's frames, not transients.
+
+    Glu steps from 10 to 11 mM at transient 6 of 12 (3 s apart, onset at 15 s): transient by
+    transient the post-onset mean is 10.5 (the simulator's record, 5 %); in frames of 4 the
+    frame of transients 4-7 (centre 16.5 s) is post-onset and holds 10.5, so the response
+    mean is (10.5 + 11) / 2 and the baseline (one frame) 10: +7.5 %.
+    """
+    import numpy as np
+
+    glu = np.r_[np.full(6, 10.0), np.full(6, 11.0)]
+    sessions = [
+        {"participant_id": "sub-01", "session_id": "ses-1", "condition": "naltrexone",
+         "sex": "M", "glu_mM": list(np.full(12, 10.0)), "glu_percent_change_window": 0.0},
+        {"participant_id": "sub-01", "session_id": "ses-2", "condition": "placebo",
+         "sex": "M", "glu_mM": list(glu), "glu_percent_change_window": 5.0},
+    ]
+    truth = {"design": {"n_transients": 12, "tr": 3.0, "infusion_onset": 15.0},
+             "sessions": sessions}
+    assert demo_cmd.truth_contrast(truth, ("naltrexone", "placebo"), "M",
+                                   block=4) == pytest.approx(-7.5)
+    assert demo_cmd.session_truth(truth, block=4)[("sub-01", "ses-2")] == pytest.approx(7.5)
+    # without per-transient truth: the recorded value
+    for s in sessions:
+        del s["glu_mM"]
+    assert demo_cmd.truth_contrast(truth, ("naltrexone", "placebo"), "all",
+                                   block=4) == pytest.approx(-5.0)

@@ -220,3 +220,21 @@ def test_importing_the_report_package_is_light():
     subprocess.run(
         [sys.executable, "-c", code], check=True, cwd=root, env={"PYTHONPATH": str(root)}
     )
+
+
+def test_time_axis_follows_the_data_not_a_longer_infusion():
+    """An infusion running past the end of the scan must not stretch the x axis beyond the data."""
+    from mrspipe.report.timecourse_figures import plot_timecourses
+
+    tc = make_study(noise=0.01)["timecourses"]
+    summary = S.timecourse_summary(tc, baseline_window=BASELINE, metabolites=["Glx"])
+    t = summary["time_s"].to_numpy(dtype=float)
+    long_infusion = (0.0, 20.0 * (t.max() - t.min()))
+    fig = plot_timecourses(summary, metabolite="Glx", conditions=CONDITIONS,
+                           windows={"baseline": BASELINE}, infusion=long_infusion,
+                           time_unit="s")
+    span = t.max() - t.min()
+    for ax in fig.axes:
+        lo, hi = ax.get_xlim()
+        assert t.min() - 0.1 * span <= lo <= t.min()
+        assert t.max() <= hi <= t.max() + 0.1 * span

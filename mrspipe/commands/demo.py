@@ -19,9 +19,12 @@ from typing import Any
 
 from .run import positive_int
 
-#: default size: about a minute on two cores
-DEFAULTS: dict[str, int] = {"participants": 8, "transients": 128, "seed": 2026}
-FRAMES_PER_SESSION = 8
+#: default size: about a minute on two cores (16 participants x 2 sessions x 240 transients)
+DEFAULTS: dict[str, int] = {"participants": 16, "transients": 240, "seed": 2026}
+#: frames per session (the block size follows from the number of transients)
+FRAMES_PER_SESSION = 15
+#: time between transients, s
+DEMO_TR = 3.0
 #: metabolites the demo analyses (fewer than the default list: the demo must stay quick)
 DEMO_METABOLITES = ("Glu", "Gln", "Glx", "Glx/tNAA")
 
@@ -53,49 +56,131 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 # -- adapters to mrspipe.simulate (names fixed when the simulate module lands) ---------------
 
 
+def demo_design(transients: int) -> dict[str, float]:
+    """Return the timing of the demo scan, scaled so the infusion and its response fit in it.
+
+    A real ketamine infusion lasts ~40 min; the demo's scan is ``transients * DEMO_TR`` s (12
+    min by default), so the design is compressed: a baseline of about a quarter of the scan
+    (a whole number of frames), the infusion from then to the end of the scan, and a response
+    time constant of a quarter of the infusion, so the glutamate rise reaches its plateau
+    within the scan.
+
+    Returns
+    -------
+    dict
+        ``tr, block, infusion_onset, infusion_duration, response_tau`` (s; block in
+        transients).
+    """
+    block = max(1, transients // FRAMES_PER_SESSION)
+    n_frames = max(1, transients // block)
+    onset = DEMO_TR * block * max(1, round(n_frames / 4))
+    duration = max(DEMO_TR, transients * DEMO_TR - onset)
+    return {"tr": DEMO_TR, "block": block, "infusion_onset": onset,
+            "infusion_duration": duration, "response_tau": duration / 4}
+
+
 def simulate_demo_study(folder: Path, *, participants: int, transients: int, seed: int
                         ) -> dict[str, Any]:
     """Write the simulated study to ``folder`` and return its truth."""
     from ..simulate import simulate_study
 
+    design = demo_design(transients)
     return simulate_study(folder, n_participants=participants, n_transients=transients,
-                          rng=seed)
+                          tr=design["tr"], infusion_onset=design["infusion_onset"],
+                          infusion_duration=design["infusion_duration"],
+                          response_tau=design["response_tau"], rng=seed)
 
 
 _SIMULATE_DEFAULT = simulate_demo_study  # to tell the real simulation from a test's stand-in
 
 
 def simulate_demo_basis(folder: Path, truth: dict[str, Any]) -> Path:
-    """Simulate the basis matching the study's acquisition; write it to ``folder`` (FSL-MRS)."""
+    """Simulate the basis matching the study's acquisition; write it to ``folder`` (FSL-MRS).
+
+    Metabolites plus the macromolecule components the simulated spectra contain
+    (:func:`mrspipe.simulate.study_basis`): without them the BOLD-like narrowing of the
+    simulation would leak into the glutamate estimate.
+    """
     from ..io.basis import save_basis
-    from ..simulate import simulate_basis
+    from ..simulate import study_basis
 
     design = truth.get("design", {})
     kwargs = {k: design[k] for k in ("sequence", "field_mhz", "te", "dwell_time", "n_points")
               if k in design}
-    save_basis(simulate_basis(**kwargs), folder, format="fsl")
+    save_basis(study_basis(**kwargs), folder, format="fsl")
     return folder
 
 
-def truth_contrast(truth: dict[str, Any], contrast: tuple[str, str], subgroup: str
-                   ) -> float | None:
+def _true_change(ses: dict[str, Any], design: dict[str, Any], block: int) -> float | None:
+    """One session's true Glu % change on the pipeline's definition (see session_truth)."""
+    import numpy as np
+
+    from ..simulate import true_window_change
+
+    if ses.get("glu_mM") is not None and {"n_transients", "tr", "infusion_onset"} <= set(design):
+        times = np.arange(design["n_transients"]) * design["tr"]
+        return true_window_change(np.asarray(ses["glu_mM"], float), times,
+                                  design["infusion_onset"], block=block)
+    try:
+        return float(ses["glu_percent_change_window"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def session_truth(truth: dict[str, Any], *, block: int) -> dict[tuple[str, str], float]:
+    """Return the true Glu % change of every session, on the pipeline's definition.
+
+    The simulated per-transient Glu averaged in the same frames (``block`` transients) and over
+    the same windows (every frame before / from the onset) as the estimate
+    (:func:`mrspipe.simulate.true_window_change`); a truth without per-transient values falls
+    back to its recorded ``glu_percent_change_window``. Keys are ``(participant_id,
+    session_id)``.
+    """
+    design = truth.get("design", {})
+    out: dict[tuple[str, str], float] = {}
+    for ses in truth.get("sessions", []):
+        value = _true_change(ses, design, block)
+        if value is not None:
+            out[(str(ses.get("participant_id")), str(ses.get("session_id")))] = value
+    return out
+
+
+def truth_contrast(truth: dict[str, Any], contrast: tuple[str, str], subgroup: str, *,
+                   block: int = 1) -> float | None:
     """Compute the simulated paired Glu contrast (% change, active - control).
 
-    The mean over participants of ``subgroup`` (``M``, ``F`` or ``all``) of the response-window
-    Glu % change of the active session minus that of the control; None if not recorded.
+    The mean over participants of ``subgroup`` (``M``, ``F`` or ``all``) of the true Glu %
+    change (:func:`session_truth`) of the active session minus that of the control; None if
+    not recorded.
     """
+    design = truth.get("design", {})
     by_participant: dict[str, dict[str, float]] = {}
-    sex: dict[str, str] = {}
+    sex: dict[str, Any] = {}
     for ses in truth.get("sessions", []):
-        try:
-            pid, value = ses["participant_id"], float(ses["glu_percent_change_window"])
-            by_participant.setdefault(pid, {})[ses["condition"]] = value
-            sex[pid] = ses.get("sex")
-        except (KeyError, TypeError, ValueError):
+        value = _true_change(ses, design, block)
+        if value is None or "condition" not in ses or "participant_id" not in ses:
             return None
+        by_participant.setdefault(ses["participant_id"], {})[ses["condition"]] = value
+        sex[ses["participant_id"]] = ses.get("sex")
     diffs = [v[contrast[0]] - v[contrast[1]] for pid, v in by_participant.items()
              if set(contrast) <= set(v) and subgroup in ("all", sex[pid])]
     return sum(diffs) / len(diffs) if diffs else None
+
+
+def session_error_line(responses: Any, truth: dict[str, Any], *, block: int) -> str | None:
+    """One line: RMSE and mean error of the per-session Glu % change against the truth."""
+    values = session_truth(truth, block=block)
+    rows = responses[responses["metabolite"] == "Glu"]
+    errors = [float(r["percent_change"]) - values[(str(r["participant_id"]),
+                                                   str(r["session_id"]))]
+              for _, r in rows.iterrows()
+              if (str(r["participant_id"]), str(r["session_id"])) in values]
+    if not errors:
+        return None
+    n = len(errors)
+    rmse = (sum(e * e for e in errors) / n) ** 0.5
+    return (f"per-session Glu % change vs simulated: RMSE {rmse:.2f} pp, mean error "
+            f"{sum(errors) / n:+.2f} pp over {n} sessions")
 
 
 # -- the command ----------------------------------------------------------------------------
@@ -148,8 +233,12 @@ def _prepare(out: Path, params: dict[str, Any], overwrite: bool) -> dict[str, An
 
 
 def summary_lines(stats: Any, truth: dict[str, Any], metabolite: str,
-                  contrast: tuple[str, str]) -> list[str]:
-    """Paired contrast of ``metabolite`` by sex, with the simulated truth for Glu."""
+                  contrast: tuple[str, str], *, block: int = 1) -> list[str]:
+    """Paired contrast of ``metabolite`` by sex, with the simulated truth for Glu.
+
+    The truth is on the estimate's definition (same frames of ``block`` transients, same
+    windows): see :func:`session_truth`.
+    """
     term = f"{contrast[0]}-{contrast[1]}"
     rows = stats[(stats["metabolite"] == metabolite) & (stats["analysis"] == "paired")
                  & (stats["term"] == term)]
@@ -159,7 +248,8 @@ def summary_lines(stats: Any, truth: dict[str, Any], metabolite: str,
         if row.empty:
             continue
         r = row.iloc[0]
-        true = truth_contrast(truth, contrast, subgroup) if metabolite == "Glu" else None
+        true = (truth_contrast(truth, contrast, subgroup, block=block)
+                if metabolite == "Glu" else None)
         lines.append(
             f"  {subgroup:<3} {r['estimate']:+6.2f} % [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]"
             f"  p={r['p_value']:.2g}  n={int(r['n'])}"
@@ -180,10 +270,13 @@ def run(args: argparse.Namespace) -> int:
     if simulate_demo_study is _SIMULATE_DEFAULT:  # the real simulation, not a replacement
         check_modules(steps, extra=("mrspipe.simulate",))
     out = Path(args.out)
+    design = demo_design(args.transients)
     params = {"participants": args.participants, "transients": args.transients,
-              "seed": args.seed}
+              "seed": args.seed, "design": design}
     truth = _prepare(out, params, args.overwrite)
-    block = max(1, args.transients // FRAMES_PER_SESSION)
+    block = int(design["block"])
+    print(f"scan {args.transients * design['tr'] / 60:.0f} min per session; infusion from "
+          f"{design['infusion_onset'] / 60:.1f} min to the end; {block} transients per frame")
     config = defaults().with_overrides({"preprocess.block": block,
                                         "metabolites.analyse": DEMO_METABOLITES})
     result = run_study(out / "study", out / "results", basis=out / "basis", config=config,
@@ -191,8 +284,15 @@ def run(args: argparse.Namespace) -> int:
     primary = config.metabolites["primary"]
     stats_path = out / "results" / "group" / "stats.tsv"
     if stats_path.is_file():
-        for line in summary_lines(read_table(stats_path), truth, primary, result.contrast):
+        for line in summary_lines(read_table(stats_path), truth, primary, result.contrast,
+                                  block=block):
             print(line)
+    responses_path = out / "results" / "group" / "responses.tsv"
+    if primary == "Glu" and responses_path.is_file():
+        line = session_error_line(read_table(responses_path), truth, block=block)
+        if line:
+            print(line)
+    print("(simulated = the true Glu averaged over the same frames and windows as the estimate)")
     n_ok = sum(1 for r in result.sessions if r.ok)
     print(f"{n_ok} of {len(result.sessions)} sessions done; truth: {out / 'study/truth.json'}")
     if result.report is not None:

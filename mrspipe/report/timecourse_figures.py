@@ -76,7 +76,8 @@ def plot_timecourses(
         ``{'baseline': (start, end), 'response': (start, end)}`` in s relative to the onset;
         drawn as labelled bars (open ends are clipped to the data).
     infusion : (float, float), optional, s
-        Infusion period, shaded.
+        Infusion period, shaded (clipped to the time range of the data, which sets the x
+        axis).
     time_unit : {'min', 's'}
         Unit of the x axis (the data stay in s).
 
@@ -113,6 +114,10 @@ def plot_timecourses(
             title = SEX_LABELS.get(panel, panel)
             ax.set_title(f"{title}\n({', '.join(n_text) or 'no data'})", fontsize=10)
             ax.set_xlabel(f"time from infusion onset ({time_unit})")
+        # the x axis follows the data: an infusion (or an open window) running past the end of
+        # the scan is clipped, not drawn as empty time
+        pad = 0.03 * (t_range[1] - t_range[0]) or 1.0
+        axes[0, 0].set_xlim((t_range[0] - pad) / scale, (t_range[1] + pad) / scale)
         lo, hi = axes[0, 0].get_ylim()  # headroom for the window bars (y is shared)
         axes[0, 0].set_ylim(lo, hi + 0.25 * (hi - lo))
         axes[0, 0].set_ylabel(f"{metabolite}: change from baseline (%)")

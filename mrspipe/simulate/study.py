@@ -27,7 +27,12 @@ from .basis import simulate_basis
 from .macromolecules import DEFAULT_MM_AMPLITUDES
 from .spectra import simulate_spectra
 
-__all__ = ["simulate_study", "simulate_session", "DEFAULT_CONCENTRATIONS", "DEFAULT_RESPONSE"]
+__all__ = [
+    "simulate_study",
+    "simulate_session",
+    "DEFAULT_CONCENTRATIONS",
+    "DEFAULT_RESPONSE",
+]
 
 logger = logging.getLogger("mrspipe")
 
