@@ -14,17 +14,19 @@ statsmodels is the ``[stats]`` extra and is imported only when a model is fitted
 
 from __future__ import annotations
 
+import math
 import warnings
 from itertools import combinations
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 from .._logging import logger
 from ..dynamic import normalise_sex, percent_change_timecourses, select_window
 from ..errors import MissingExtraError
-from ._common import SEXES, row
+from ._common import SEXES, row, t_interval
 
 __all__ = ["require_statsmodels", "fit_mixed", "mixed_response_rows", "mixed_timecourse_rows"]
 
@@ -154,17 +156,6 @@ def _code(df: pd.DataFrame, conditions: tuple[str, str]) -> pd.DataFrame:
     return out
 
 
-def _random_slopes(data: pd.DataFrame) -> dict[str, dict[Any, np.ndarray]]:
-    """Random rise (time slope) per participant and per session, as variance components."""
-    vc: dict[str, dict[Any, np.ndarray]] = {"time|participant": {}, "time|session": {}}
-    for pid, grp in data.groupby("participant_id", sort=False):
-        t = grp["_time"].to_numpy(dtype=float)[:, None]
-        sessions = pd.get_dummies(grp["session_id"].astype(str)).to_numpy(dtype=float)
-        vc["time|participant"][pid] = t
-        vc["time|session"][pid] = sessions * t
-    return vc
-
-
 def mixed_response_rows(
     responses: pd.DataFrame, metabolite: Any, conditions: tuple[str, str], alpha: float
 ) -> list[dict[str, Any]]:
@@ -184,6 +175,60 @@ def mixed_response_rows(
     return _rows(fitted, metabolite, "all", n)
 
 
+def _session_cells(data: pd.DataFrame) -> pd.DataFrame:
+    """Stage 1: per participant the four cell means ``(condition, window)`` of the % change.
+
+    Returns one row per participant with both conditions and both windows present: columns
+    ``ab, ar, rb, rr`` (active/reference x baseline/response window mean, percentage points)
+    and ``_sex`` (+1/2, -1/2 or NaN).
+    """
+    cells = (
+        data.groupby(["participant_id", "_condition", "_time"])["percent_change"].mean()
+        .unstack(["_condition", "_time"])
+    )  # fmt: skip
+    names = {(0.5, -0.5): "ab", (0.5, 0.5): "ar", (-0.5, -0.5): "rb", (-0.5, 0.5): "rr"}
+    cells = cells.reindex(columns=pd.MultiIndex.from_tuples(list(names))).set_axis(
+        list(names.values()), axis=1
+    )
+    complete = cells.dropna()
+    if len(complete) < len(cells):
+        logger.info("per-frame model: %d participant(s) without both conditions and both windows "
+                    "left out", len(cells) - len(complete))  # fmt: skip
+    sex = data.groupby("participant_id")["_sex"].first()
+    return complete.assign(_sex=sex.reindex(complete.index))
+
+
+def _contrasts(cells: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per-participant contrasts of the effect-coded 2 x 2 within design (percentage points)."""
+    ab, ar, rb, rr = (cells[c].to_numpy(float) for c in ("ab", "ar", "rb", "rr"))
+    return {
+        "": (ab + ar + rb + rr) / 4,  # participant mean: carries sex
+        "condition": ((ab + ar) - (rb + rr)) / 2,
+        "time": ((ar + rr) - (ab + rb)) / 2,
+        "condition:time": (ar - ab) - (rr - rb),
+    }
+
+
+def _ols_sex(
+    y: np.ndarray, sex: np.ndarray, alpha: float
+) -> list[tuple[float, float, float, float]]:
+    """OLS ``y ~ 1 + sex`` (sex +-1/2), t with ``n - 2`` degrees of freedom.
+
+    Returns ``(estimate, ci_low, ci_high, p_value)`` of the intercept and of the slope.
+    """
+    x = np.column_stack([np.ones_like(sex), sex])
+    beta, *_ = np.linalg.lstsq(x, y, rcond=None)
+    df = y.size - 2
+    s2 = float(np.sum((y - x @ beta) ** 2)) / df
+    se = np.sqrt(s2 * np.diag(np.linalg.inv(x.T @ x)))
+    q = sps.t.ppf(1 - alpha / 2, df)
+    out = []
+    for b, e in zip(beta, se, strict=True):
+        p = float(2 * sps.t.sf(abs(b / e), df)) if e > 0 else math.nan
+        out.append((float(b), float(b - q * e), float(b + q * e), p))
+    return out
+
+
 def mixed_timecourse_rows(
     timecourses: pd.DataFrame,
     metabolite: Any,
@@ -193,16 +238,26 @@ def mixed_timecourse_rows(
     baseline_window: tuple[float | None, float | None] = (None, 0.0),
     response_window: tuple[float | None, float | None] = (0.0, None),
 ) -> list[dict[str, Any]]:
-    """Per-frame model ``% change ~ condition * time * sex`` with random intercept and rise.
+    """Per-frame ``% change ~ condition * time * sex`` by the two-stage summary-statistics method.
 
     Each session's time course is normalised to % change from its baseline-window mean; frames
     in the baseline window have ``time = -1/2``, in the response window ``+1/2``, others are left
-    out. Random effects: an intercept per participant and a random ``time`` slope (rise) per
-    participant and per session (variance components), so the frames of one session are not
-    taken as independent evidence about its rise. The model with sex (subgroup ``all``,
-    known-sex participants) gives all seven terms; a model per sex (subgroups ``M``, ``F``)
-    gives ``condition, time, condition:time``.
-    Analysis ``mixedlm_timecourse``.
+    out. Stage 1 averages the frames of each session within each window (cell means), so a
+    session, not a frame, is the unit of evidence: autocorrelated or drifting frames and
+    session-to-session variation of the rise are all carried by the cell means. Stage 2 forms
+    per participant the effect-coded within-participant contrasts (mean, ``condition``,
+    ``time``, ``condition:time``) and regresses each on sex (+-1/2): the intercept is the term,
+    the slope its ``:sex`` interaction (the participant mean's slope is ``sex``), with t
+    intervals on ``n - 2`` degrees of freedom (``n - 1`` one-sample t within one sex).
+
+    For complete data (both conditions per participant) these are exactly the fixed effects of
+    the linear mixed model with random participant effects on every within-participant contrast
+    (intercept, condition, time, condition:time; a random intercept and rise per session nested
+    in participant) fitted to the cell means, with exact small-sample t tests instead of Wald z;
+    participants without both conditions and both windows are left out (logged). The analysis
+    keeps its name ``mixedlm_timecourse``; ``converged`` is always true (closed form).
+    The model with sex (subgroup ``all``, known-sex participants) gives all seven terms; a
+    model per sex (subgroups ``M``, ``F``) gives ``condition, time, condition:time``.
     """
     tc = timecourses[timecourses["metabolite"] == metabolite]
     tc = percent_change_timecourses(tc, baseline_window=baseline_window)
@@ -210,21 +265,24 @@ def mixed_timecourse_rows(
     resp = select_window(tc["time_s"], response_window)
     tc = tc[base | resp].assign(_time=np.where(resp[base | resp], 0.5, -0.5))
     data = _code(tc, conditions).dropna(subset=["percent_change"])
+    cells = _session_cells(data)
     out: list[dict[str, Any]] = []
-    known = data.dropna(subset=["_sex"])
-    if known["participant_id"].nunique() >= 4 and known["_sex"].nunique() == 2:
-        fitted = fit_mixed(known["percent_change"], _design(known, ["condition", "time", "sex"]),
-                           known["participant_id"], alpha=alpha,
-                           exog_vc=_random_slopes(known))  # fmt: skip
-        n = known["participant_id"].nunique()
-        out += _rows(fitted, metabolite, "all", n, "mixedlm_timecourse")
-    for sex, code in zip(SEXES, (0.5, -0.5), strict=True):
-        part = data[data["_sex"] == code]
-        if part["participant_id"].nunique() < 3:
+    known = cells.dropna(subset=["_sex"])
+    sex = known["_sex"].to_numpy(float)
+    if len(known) >= 4 and np.unique(sex).size == 2:
+        for name, y in _contrasts(known).items():
+            for res, term in zip(_ols_sex(y, sex, alpha), (name, f"{name}:sex"), strict=True):
+                term = term.strip(":") or "intercept"
+                if term in TERMS:
+                    out.append(row(metabolite, "mixedlm_timecourse", TERMS[term], "all", res[0],
+                                   res[1:3], res[3], len(known), converged=True))  # fmt: skip
+    for label, code in zip(SEXES, (0.5, -0.5), strict=True):
+        part = cells[cells["_sex"] == code]
+        if len(part) < 3:
             continue
-        fitted = fit_mixed(part["percent_change"], _design(part, ["condition", "time"]),
-                           part["participant_id"], alpha=alpha,
-                           exog_vc=_random_slopes(part))  # fmt: skip
-        out += _rows(fitted, metabolite, sex, part["participant_id"].nunique(),
-                     "mixedlm_timecourse")  # fmt: skip
+        for name, y in _contrasts(part).items():
+            if name:
+                est, ci, p, n = t_interval(y, alpha)
+                out.append(row(metabolite, "mixedlm_timecourse", TERMS[name], label, est, ci, p,
+                               n, converged=True))  # fmt: skip
     return out
