@@ -14,7 +14,7 @@ analysis               term                            meaning
                        ``<active>-<reference>``        session order is known)
 ``mixedlm``            ``condition, sex,               MixedLM on the per-session % change
                        condition:sex``
-``mixedlm_timecourse`` ``condition:time``, ...         MixedLM on the per-frame % change
+``mixedlm_timecourse`` ``condition:time``, ...         per-frame % change model, two-stage t tests
 ``clinical_response``  ``<condition>@<timepoint>``,    responder rates; paired difference (McNemar)
                        ``<active>-<reference>@<tp>``
 ``clinical``           ``condition:time@<timepoint>``  paired difference of the score change

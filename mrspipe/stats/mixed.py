@@ -1,13 +1,17 @@
-"""Linear mixed models (statsmodels MixedLM) for the crossover: condition x sex (x time).
+"""Mixed models for the crossover: condition x sex (statsmodels MixedLM) and x time (two-stage).
 
 Coding: condition +1/2 (active) and -1/2 (reference), sex +1/2 (M) and -1/2 (F), time +1/2
 (response window) and -1/2 (baseline window). With this effect coding every main effect is the
 difference averaged over the other factors (``condition`` = active minus reference, ``sex`` = M
 minus F, ``time`` = response minus baseline) and every two-way interaction is a difference of
 differences (``condition:sex`` = (active - reference) in M minus in F; ``condition:time`` =
-the active-minus-reference difference of the rise, GO-MARK's condition x time). Random intercept
-per participant; REML; Wald z intervals and p-values as statsmodels reports them (optimistic for
-few participants: the paired t-tests are the small-sample reference).
+the active-minus-reference difference of the rise, GO-MARK's condition x time).
+
+Per-session model (:func:`mixed_response_rows`): statsmodels MixedLM, random intercept per
+participant, REML, Wald z intervals and p-values as statsmodels reports them (optimistic for few
+participants: the paired t-tests are the small-sample reference). Per-frame model
+(:func:`mixed_timecourse_rows`): the summary-statistics (two-stage) form of the mixed model with
+session-level random effects, exact t tests (see its docstring and docs/methods/statistics.md).
 
 statsmodels is the ``[stats]`` extra and is imported only when a model is fitted.
 """
