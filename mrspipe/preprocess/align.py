@@ -151,14 +151,16 @@ def register_to_reference(
     batch = y.shape[:-1]
     if initial is None:
         # C(s) of the band-limited reference on a grid of shifts: one zero-filled FFT per FID
+        # (the bins of an 8x zero-filled FFT within the search range only: one matrix product)
         h = np.conj(np.fft.ifft(ref_spec * window, axis=-1)) * y
         upsample = 8
         n_pad = n * upsample
         bin_hz = 1.0 / (n_pad * dwell_time)
         max_lag = max(2, int(np.ceil(max_shift_hz / bin_hz)))
-        c_grid = np.abs(np.fft.fft(h, n=n_pad, axis=-1))
         lags = np.arange(-max_lag, max_lag + 1)
-        k = np.argmax(c_grid[..., lags % n_pad], axis=-1)
+        dft = np.exp(-2j * np.pi * np.outer(np.arange(n), lags) / n_pad)
+        c_grid = np.abs(h @ dft)
+        k = np.argmax(c_grid, axis=-1)
         s = (lags[k] * bin_hz).astype(float)
     else:
         s = np.broadcast_to(np.asarray(initial, float), batch).copy()
@@ -335,8 +337,10 @@ def align_transients(
         s = _spread(s_c)
         phi = np.angle(np.exp(1j * _spread(np.unwrap(phi_c, axis=-1))))
         conv = _spread(conv_c.astype(float)) > 0.999
-        aligned = apply_lineshape(y, dwell_time, shift_hz=-s[..., None], phase0=-phi[..., None])
-        ref = _build_ref(aligned)
+        # only the early transients form the reference
+        early = apply_lineshape(y[..., :n_ref, :], dwell_time, shift_hz=-s[..., :n_ref, None],
+                                phase0=-phi[..., :n_ref, None])
+        ref = _build_ref(early)
     assert s is not None and phi is not None and conv is not None
     # express shifts and phases relative to the early (reference) transients' median
     k_early = keep[..., :n_ref]
