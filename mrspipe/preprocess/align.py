@@ -169,13 +169,20 @@ def register_to_reference(
     w1 = -2j * np.pi * t
     step_cap = 0.5 / (n * dwell_time)  # at most half a spectral point per Newton step
     step = np.full(batch, np.inf)
+    # Newton steps on the FIDs not yet converged only (flattened over the batch)
+    y_f = y.reshape(-1, n)
+    r_f = np.broadcast_to(r_m, batch + (sel.size,)).reshape(-1, sel.size)
+    s_f = s.reshape(-1).copy()
+    step_f = step.reshape(-1).copy()
+    act = np.arange(s_f.size)
     for _ in range(max_iter):
-        z = y * np.exp(-2j * np.pi * s[..., None] * t)
+        z = y_f[act] * np.exp(-2j * np.pi * s_f[act, None] * t)
         spec = np.fft.fft(np.stack([z, w1 * z, w1 * w1 * z]), axis=-1)[..., sel]
         y0, y1, y2 = spec[0], spec[1], spec[2]
-        c0 = (np.conj(r_m) * y0).sum(-1)
-        c1 = (np.conj(r_m) * y1).sum(-1)
-        c2 = (np.conj(r_m) * y2).sum(-1)
+        rc = np.conj(r_f[act])
+        c0 = (rc * y0).sum(-1)
+        c1 = (rc * y1).sum(-1)
+        c2 = (rc * y2).sum(-1)
         mag = np.maximum(np.abs(c0), 1e-100)  # zero transients: no division by 0 (mag**3)
         re01 = (np.conj(c0) * c1).real
         d_mag = re01 / mag
@@ -185,11 +192,15 @@ def register_to_reference(
         grad = d_pow - 2 * d_mag
         curv = dd_pow - 2 * dd_mag
         newton = -grad / np.where(curv > 0, curv, 1.0)
-        step = np.where(curv > 0, newton, -np.sign(grad) * step_cap)
-        step = np.clip(step, -step_cap, step_cap)
-        s = s + step
-        if np.all(np.abs(step) < tol_hz):
+        st = np.where(curv > 0, newton, -np.sign(grad) * step_cap)
+        st = np.clip(st, -step_cap, step_cap)
+        s_f[act] += st
+        step_f[act] = st
+        act = act[np.abs(st) >= tol_hz]
+        if act.size == 0:
             break
+    s = s_f.reshape(batch)
+    step = step_f.reshape(batch)
     z = y * np.exp(-2j * np.pi * s[..., None] * t)
     c0 = (np.conj(r_m) * np.fft.fft(z, axis=-1)[..., sel]).sum(-1)
     converged = (np.abs(step) < 10 * tol_hz) & (np.abs(s) < max_shift_hz) & (np.abs(c0) > 0)
