@@ -246,7 +246,7 @@ def align_transients(
     ppm_range: tuple[float, float] = (1.8, 4.2),
     reference: str = "median",
     n_reference: int | None = None,
-    n_iter: int = 2,
+    n_iter: int = 1,
     lb_hz: float | None = None,
     max_shift_hz: float | None = None,
     window: int = 1,
@@ -277,7 +277,9 @@ def align_transients(
     n_reference : int, optional
         Number of early transients forming the reference (default: all up to 64).
     n_iter : int
-        Reference refinements (each one a full registration of every transient).
+        Reference refinements (each one a full registration of every transient). At NAA
+        SNR 4, 8 and 20 (640 transients) a second refinement changed the shift error by
+        < 0.003 Hz RMS, so the default is one.
     lb_hz : float, Hz, optional
         Line broadening used for the registration only (default 0.008 ppm in Hz, 1 Hz at 3 T).
     max_shift_hz : float, Hz, optional

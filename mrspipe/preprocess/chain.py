@@ -93,7 +93,7 @@ class PreprocessOptions:
     align_range: tuple[float, float] = (1.8, 4.2)
     align_reference: str = "median"
     align_n_reference: int | None = None
-    align_iterations: int = 2
+    align_iterations: int = 1
     align_lb_hz: float | None = None
     align_window: int = 1
     align_window_step: int = 1
