@@ -1,8 +1,11 @@
 """The default preprocessing chain for one time-resolved session.
 
-coil combination -> eddy-current correction -> residual water removal (HLSVD) -> frequency and
-phase alignment -> bad-transient rejection -> ppm referencing -> per-transient QC -> averaging
-into frames (-> linewidth matching). Each step is a function of this package usable alone;
+coil combination -> eddy-current correction -> frequency and phase alignment (over the
+metabolite range, residual water kept out by the range and its taper) -> residual water removal
+(one HLSVD model per series on the mean aligned transient, amplitudes re-fitted per transient;
+``water_model='per_transient'`` runs a full HLSVD on every transient before alignment instead)
+-> bad-transient rejection -> ppm referencing -> per-transient QC -> averaging into frames
+(-> linewidth matching). Each step is a function of this package usable alone;
 this module only wires them on :class:`~mrspipe.data.MRSData` and records provenance.
 """
 
