@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,8 @@ def stage_seconds(study: Path, basis_path: Path, *, n_sessions: int = 2, block: 
 
     Stages: ``load`` (svs + water reference), ``preprocess``, ``fit`` (every frame, the
     default numpy backend), ``dynamic`` (time course and windows), each with the default
-    options except ``block``.
+    options except ``block``; ``fit_figure`` (the per-session fit PNG the pipeline draws,
+    written to a temporary folder).
     """
     from mrspipe.config import defaults
     from mrspipe.io.bids import find_sessions, read_events
@@ -63,7 +65,9 @@ def stage_seconds(study: Path, basis_path: Path, *, n_sessions: int = 2, block: 
     config = defaults().with_overrides({"preprocess.block": block})
     basis = st.default_load_basis(basis_path)
     sessions = find_sessions(study)[:n_sessions]
-    totals: dict[str, float] = {"load": 0.0, "preprocess": 0.0, "fit": 0.0, "dynamic": 0.0}
+    totals: dict[str, float] = {"load": 0.0, "preprocess": 0.0, "fit": 0.0, "dynamic": 0.0,
+                                "fit_figure": 0.0}
+    tmp = tempfile.TemporaryDirectory()
 
     def timed(name: str, fn: Any) -> Any:
         start = time.perf_counter()
@@ -90,6 +94,9 @@ def stage_seconds(study: Path, basis_path: Path, *, n_sessions: int = 2, block: 
                                        response_window=(0.0, np.inf))
 
         timed("dynamic", dyn)
+        timed("fit_figure", lambda fit=fit, frames=frames: st.default_fit_figure(
+            frames, fit, path=Path(tmp.name) / "fit.png", title="fit"))
+    tmp.cleanup()
     return {k: v / len(sessions) for k, v in totals.items()}
 
 

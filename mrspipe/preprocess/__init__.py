@@ -12,7 +12,7 @@ from .ecc import eddy_current_correct, water_phase
 from .measure import estimate_fwhm, estimate_snr, noise_sd, peak_position, ppm_mask
 from .reference import REFERENCE_PEAKS, find_reference_offset, reference_ppm
 from .reject import find_bad_transients, robust_z
-from .water import hlsvd, hlsvd_model, remove_water
+from .water import WATER_MODELS, hlsvd, hlsvd_model, remove_water, remove_water_shared
 
 __all__ = [
     "AlignResult",
@@ -41,6 +41,8 @@ __all__ = [
     "reference_ppm",
     "register_to_reference",
     "remove_water",
+    "remove_water_shared",
+    "WATER_MODELS",
     "robust_z",
     "water_phase",
     "whitening_matrix",

@@ -1,8 +1,11 @@
 """The default preprocessing chain for one time-resolved session.
 
-coil combination -> eddy-current correction -> residual water removal (HLSVD) -> frequency and
-phase alignment -> bad-transient rejection -> ppm referencing -> per-transient QC -> averaging
-into frames (-> linewidth matching). Each step is a function of this package usable alone;
+coil combination -> eddy-current correction -> frequency and phase alignment (over the
+metabolite range, residual water kept out by the range and its taper) -> residual water removal
+(one HLSVD model per series on the mean aligned transient, amplitudes re-fitted per transient;
+``water_model='per_transient'`` runs a full HLSVD on every transient before alignment instead)
+-> bad-transient rejection -> ppm referencing -> per-transient QC -> averaging into frames
+(-> linewidth matching). Each step is a function of this package usable alone;
 this module only wires them on :class:`~mrspipe.data.MRSData` and records provenance.
 """
 
@@ -47,6 +50,10 @@ class PreprocessOptions:
     water_band : (float, float), ppm
     hlsvd_components : int
     hlsvd_points : int
+    water_model : {'shared', 'per_transient'}
+        'shared' (default): after alignment, one HLSVD per series on the mean transient, its
+        amplitudes re-fitted per transient by linear least squares (fast);
+        'per_transient': a full HLSVD of every transient before alignment.
     align : bool
     align_range : (float, float), ppm
     align_reference : {'median', 'mean'}
@@ -84,11 +91,12 @@ class PreprocessOptions:
     water_band: tuple[float, float] = (4.5, 4.9)
     hlsvd_components: int = 20
     hlsvd_points: int = 256
+    water_model: str = "shared"
     align: bool = True
     align_range: tuple[float, float] = (1.8, 4.2)
     align_reference: str = "median"
     align_n_reference: int | None = None
-    align_iterations: int = 2
+    align_iterations: int = 1
     align_lb_hz: float | None = None
     align_window: int = 1
     align_window_step: int = 1
@@ -110,6 +118,9 @@ class PreprocessOptions:
                 f"linewidth_match must be one of {sorted(average.LINESHAPES)} or None, "
                 f"got {self.linewidth_match!r}"
             )
+        if self.water_model not in water_removal.WATER_MODELS:
+            raise ConfigError(f"water_model must be one of "
+                              f"{sorted(water_removal.WATER_MODELS)}, got {self.water_model!r}")
         if self.block is not None and self.window is not None:
             raise ConfigError("give either block or window, not both")
         for name in ("block", "window", "step"):
@@ -296,13 +307,15 @@ def preprocess_session(
     if water is not None and opts.eddy_current:
         fids = ecc.eddy_current_correct(fids, _water_for(data.dims, fids.shape[:-1], water))
         steps.append(_step("Eddy current correction", method="Klose 1990 (water phase)"))
-    if opts.remove_water:
+    water_step = _step("Nuisance peak removal", method=f"HLSVD ({opts.water_model} model)",
+                       band_ppm=opts.water_band, components=opts.hlsvd_components,
+                       points=opts.hlsvd_points)
+    if opts.remove_water and opts.water_model == "per_transient":
         fids = water_removal.remove_water(
             fids, *args, band=opts.water_band, n_components=opts.hlsvd_components,
             n_fit=opts.hlsvd_points, rng=opts.rng,
         )
-        steps.append(_step("Nuisance peak removal", method="HLSVD", band_ppm=opts.water_band,
-                           components=opts.hlsvd_components, points=opts.hlsvd_points))
+        steps.append(water_step)
     ax = data.axis("dyn")
     zero = np.abs(fids).sum(-1) == 0
     shape = fids.shape[:-1]
@@ -310,6 +323,8 @@ def preprocess_session(
     ref_fid = fids.mean(axis=ax, keepdims=True)
     conv = ~zero
     if opts.align:
+        # the registration range and taper keep residual water out, so it runs before the
+        # shared water model (which needs aligned transients)
         res = align.align_transients(
             fids, *args, axis=ax, ppm_range=opts.align_range, reference=opts.align_reference,
             n_reference=opts.align_n_reference, n_iter=opts.align_iterations,
@@ -322,6 +337,12 @@ def preprocess_session(
                            method="spectral registration (Near 2015), variable projection + Newton",
                            ppm_range=opts.align_range, reference=opts.align_reference,
                            iterations=opts.align_iterations, window=opts.align_window))
+    if opts.remove_water and opts.water_model == "shared":
+        fids, ref_fid = water_removal.remove_water_shared(
+            fids, *args, axis=ax, band=opts.water_band, n_components=opts.hlsvd_components,
+            n_fit=opts.hlsvd_points, rng=opts.rng, exclude=zero, extra=ref_fid,
+        )
+        steps.append(water_step)
     rejected, resid_z = reject.find_bad_transients(
         fids, ref_fid, *args, axis=ax, ppm_range=opts.align_range,
         threshold=opts.reject_threshold, converged=conv if opts.align else None,

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["hlsvd", "hlsvd_model", "remove_water"]
+__all__ = ["hlsvd", "hlsvd_model", "remove_water", "remove_water_shared", "WATER_MODELS"]
 
 _CHUNK = 64
 
@@ -207,3 +207,97 @@ def remove_water(
     lo, hi = sorted(band)
     select = (ppm >= lo) & (ppm <= hi) & (damp / np.pi <= (hi - lo) * spectrometer_frequency)
     return fids - hlsvd_model(freq, damp, amp, fids.shape[-1], dwell_time, select=select)
+
+
+def _in_band(freq, damp, spectrometer_frequency, ppm_reference, band):
+    ppm = ppm_reference + freq / spectrometer_frequency
+    lo, hi = sorted(band)
+    return (ppm >= lo) & (ppm <= hi) & (damp / np.pi <= (hi - lo) * spectrometer_frequency)
+
+
+def remove_water_shared(
+    fids: np.ndarray,
+    dwell_time: float,
+    spectrometer_frequency: float,
+    ppm_reference: float,
+    *,
+    axis: int = -2,
+    band: tuple[float, float] = (4.5, 4.9),
+    n_components: int = 20,
+    n_fit: int = 256,
+    rng: np.random.Generator | int | None = 0,
+    exclude: np.ndarray | None = None,
+    extra: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Residual water removal with one HLSVD model per series, refitted per transient.
+
+    HLSVD (:func:`hlsvd`) runs once per series on the mean of its transients (averaging makes
+    it far less noisy than a single transient); its frequencies and dampings are then kept
+    fixed and every transient's complex amplitudes are re-fitted by linear least squares on
+    the same ``n_fit`` leading points (one batched projection, no SVD per transient). The
+    in-band components (as in :func:`remove_water`) are subtracted. Use it on transients that
+    are already frequency aligned, so that the water of every transient sits where it does in
+    the mean.
+
+    Parameters
+    ----------
+    fids : (..., n_transients, ..., n_points) complex ndarray
+        Transients along ``axis``; every other leading axis is a series with its own model.
+    dwell_time : float, s
+    spectrometer_frequency : float, MHz
+    ppm_reference : float, ppm
+    axis : int
+        The transient axis (not the last).
+    band : (float, float), ppm
+    n_components, n_fit, rng
+        See :func:`hlsvd`.
+    exclude : bool ndarray like the transients, optional
+        Transients left out of the mean (e.g. all-zero ones); they are still corrected.
+    extra : complex ndarray, optional
+        More FIDs of the same series, transient axis of length 1 (e.g. an alignment
+        reference), corrected with the same model.
+
+    Returns
+    -------
+    fids : (..., n_points) complex ndarray
+        The corrected transients.
+    extra : complex ndarray or None
+        The corrected ``extra``.
+    """
+    fids = np.asarray(fids)
+    ax = axis % fids.ndim
+    if ax == fids.ndim - 1:
+        raise ConfigError("the transient axis cannot be the spectral (last) axis")
+    y = np.moveaxis(fids, ax, -2)
+    n = min(int(n_fit), y.shape[-1])
+    keep = np.abs(y).sum(-1) > 0
+    if exclude is not None:
+        keep &= ~np.moveaxis(np.broadcast_to(exclude, fids.shape[:-1]), ax, -1)
+    k = keep[..., None]
+    template = np.where(k, y, 0).sum(-2, keepdims=True) / np.maximum(k.sum(-2, keepdims=True), 1)
+    freq, damp, _ = hlsvd(template, dwell_time, n_components=n_components, n_fit=n, rng=rng)
+    select = _in_band(freq, damp, spectrometer_frequency, ppm_reference, band)
+    rate = -damp + 2j * np.pi * freq  # (..., 1, K)
+    basis = np.exp(rate[..., :, None] * (np.arange(y.shape[-1]) * dwell_time))  # (..., 1, K, N)
+    basis = np.where(np.isfinite(basis), basis, 0)
+    v = basis[..., 0, :, :n]  # (..., K, n): rows are the components on the fitted points
+    gram = np.conj(v) @ np.swapaxes(v, -1, -2)  # conj(V^T)... (K, K) = V^H V with V = v^T
+    gram += np.eye(n_components) * (1e-9 * np.trace(gram, axis1=-2, axis2=-1).real
+                                    / n_components)[..., None, None]
+    proj = np.linalg.solve(gram, np.conj(v))  # (..., K, n): amplitudes = proj @ x
+    water = np.where(select[..., 0, :, None], basis[..., 0, :, :], 0)  # (..., K, N)
+
+    def clean(x: np.ndarray) -> np.ndarray:
+        amp = x[..., :n] @ np.swapaxes(proj, -1, -2)  # (..., T, K)
+        return x - amp @ water
+
+    out = np.moveaxis(clean(y), -2, ax)
+    if extra is None:
+        return out, None
+    e = np.moveaxis(np.broadcast_to(extra, fids.shape[:ax] + (1,) + fids.shape[ax + 1 :]), ax, -2)
+    return out, np.moveaxis(clean(e), -2, ax)
+
+
+#: how the chain removes residual water: one HLSVD per transient, or one shared model per
+#: series re-fitted per transient (:func:`remove_water_shared`)
+WATER_MODELS = {"per_transient": remove_water, "shared": remove_water_shared}
