@@ -144,6 +144,10 @@ REGISTRY: dict[str, dict[str, Option]] = {
         "remove_water": Option(True, _bool, "remove residual water with HLSVD"),
         "water_band": Option((4.5, 4.9), _interval, "band of the removed HLSVD components, ppm"),
         "hlsvd_components": Option(20, _int(1), "number of HLSVD components"),
+        "water_model": Option(
+            "shared", _choice("shared", "per_transient"),
+            "HLSVD once on the aligned mean with per-transient amplitudes (fast), or a full "
+            "HLSVD of every transient"),
         "align": Option(True, _bool, "frequency and phase alignment (spectral registration)"),
         "align_range": Option((1.8, 4.2), _interval, "band used for the alignment, ppm"),
         "align_reference": Option(

@@ -112,3 +112,14 @@ def test_documented_examples_are_valid() -> None:
     assert blocks
     for block in blocks:
         config_from_dict(tomllib.loads(block))
+
+
+def test_every_preprocess_key_reaches_preprocess_options() -> None:
+    """Each [preprocess] key is a PreprocessOptions keyword (none silently dropped)."""
+    from mrspipe.pipeline.steps import PREPROCESS_FIELDS, preprocess_kwargs
+    from mrspipe.preprocess import PreprocessOptions
+
+    assert set(REGISTRY["preprocess"]) == set(PREPROCESS_FIELDS)
+    cfg = config_from_dict({"preprocess": {"water_model": "per_transient"}})
+    options = PreprocessOptions(**preprocess_kwargs(cfg.preprocess))
+    assert options.water_model == "per_transient"

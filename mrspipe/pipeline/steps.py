@@ -24,6 +24,7 @@ PREPROCESS_FIELDS: dict[str, str] = {
     "remove_water": "remove_water",
     "water_band": "water_band",
     "hlsvd_components": "hlsvd_components",
+    "water_model": "water_model",
     "align": "align",
     "align_range": "align_range",
     "align_reference": "align_reference",
