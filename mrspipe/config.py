@@ -210,6 +210,18 @@ REGISTRY: dict[str, dict[str, Option]] = {
             True, _bool, "also fit the linear mixed model condition x time x sex"),
         "ci_level": Option(0.95, _float(0.5, 0.999), "confidence level of the intervals"),
     },
+    "glm": {
+        "enabled": Option(True, _bool, "fit a GLM to every session's time courses"),
+        "regressor": Option(
+            "ramp", _choice("ramp", "boxcar", "exponential", "hrf"),
+            "response regressor from the infusion event: linear rise over the infusion then "
+            "plateau, boxcar, first-order exponential rise (time constant tau_s), or the "
+            "HRF-convolved boxcar"),
+        "tau_s": Option(300.0, _float(1.0), "time constant of the exponential regressor, s"),
+        "drift_order": Option(
+            0, _int(0), "Legendre drift terms (note: a linear drift is nearly collinear with a "
+            "ramp over a short scan)"),
+    },
     "clinical": {
         "score": Option(
             "madrs", _string, "phenotype/<score>.tsv holds clinical scores (used when present; "
@@ -229,7 +241,7 @@ class StudyConfig:
 
     Parameters
     ----------
-    preprocess, fit, windows, conditions, metabolites, stats, clinical, report : dict
+    preprocess, fit, windows, conditions, metabolites, stats, glm, clinical, report : dict
         Section values, defaults filled in. Intervals are ``(start, end)`` float tuples, lists
         of names are tuples.
     source : str, optional
@@ -242,6 +254,7 @@ class StudyConfig:
     conditions: dict[str, Any] = field(default_factory=dict)
     metabolites: dict[str, Any] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
+    glm: dict[str, Any] = field(default_factory=dict)
     clinical: dict[str, Any] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
     source: str | None = None

@@ -84,6 +84,10 @@ def test_whole_pipeline_on_a_simulated_study(simulated: tuple[Path, Path, dict[s
     paired = stats[(stats["analysis"] == "paired") & (stats["metabolite"] == "Glu")
                    & (stats["term"] == "naltrexone-placebo") & (stats["subgroup"] == "all")]
     assert len(paired) == 1 and np.isfinite(paired["estimate"].iloc[0])
+    glm = read_table(out / "group" / "glm.tsv")
+    assert set(glm["term"]) == {"intercept", "ramp"} and np.isfinite(glm["percent"]).all()
+    glm_rows = stats[stats["analysis"] == "glm_paired"]
+    assert set(glm_rows["subgroup"]) >= {"all"} and np.isfinite(glm_rows["estimate"]).all()
     html = (out / "report.html").read_text()
     assert "naltrexone" in html and "<img" in html
 

@@ -99,6 +99,12 @@ GROUP_TABLES: dict[str, tuple[list[str], str]] = {
          "p_value", "n"],
         "Group statistics of the crossover design.",
     ),
+    "glm": (
+        ["participant_id", "session_id", "condition", "sex", "metabolite", "term", "estimate",
+         "se", "t", "p_value", "df", "percent", "percent_se"],
+        "GLM of every session's time course: one row per metabolite and regressor; percent is "
+        "the regressor's effect as % of the baseline level (intercept).",
+    ),
 }
 
 #: per-session table name -> description (columns come from the producing step)
@@ -275,7 +281,7 @@ def write_group_table(out: str | os.PathLike[str], name: str, df: Any,
     Parameters
     ----------
     out : path-like
-    name : {'timecourses', 'responses', 'stats'}
+    name : {'timecourses', 'responses', 'stats', 'glm'}
     df : pandas.DataFrame
         Must hold the contract columns of :data:`GROUP_TABLES`; other columns follow them.
     extra : dict, optional

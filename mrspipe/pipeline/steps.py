@@ -276,6 +276,7 @@ def default_stats(
     response_window: tuple[float, float],
     phenotype: Any = None,
     clinical: dict[str, Any] | None = None,
+    glm: Any = None,
 ) -> Any:
     """Group statistics (:func:`mrspipe.stats.crossover_stats`): the ``stats`` table."""
     from ..stats import crossover_stats
@@ -292,7 +293,32 @@ def default_stats(
         response_window=_open(response_window),
         baseline_timepoint=clinical.get("baseline_timepoint", "baseline"),
         score_name=clinical.get("score", "score"),
+        glm=glm,
     )
+
+
+def default_glm(timecourses: Any, *, durations: dict[tuple[str, str], float],
+                options: dict[str, Any]) -> Any:
+    """Per-session GLM of the time courses (:func:`mrspipe.dynamic.glm_timecourses`).
+
+    ``durations`` maps ``(participant_id, session_id)`` to the infusion duration (s; NaN or
+    missing = until the end of the scan). Returns the ``glm`` table.
+    """
+    import pandas as pd
+
+    from ..dynamic import glm_timecourses
+
+    kind = options["regressor"]
+    regressor: Any = {"kind": kind, "tau": options["tau_s"]} if kind == "exponential" else kind
+    parts = []
+    keys = ["participant_id", "session_id"]
+    for (pid, sid), session in timecourses.groupby(keys, sort=False, dropna=False):
+        duration = durations.get((pid, sid), math.nan)
+        parts.append(glm_timecourses(
+            session, regressors=(regressor,),
+            duration=math.inf if not math.isfinite(duration) else duration,
+            drift_order=options["drift_order"]))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def default_report(out: Path, **tables: Any) -> Path:
@@ -327,6 +353,7 @@ class Steps:
     dynamics: Any = default_dynamics
     read_phenotype: Any = default_read_phenotype
     stats: Any = default_stats
+    glm: Any = default_glm
     report: Any = default_report
     #: ``fit_figure(frames, fit, *, path, title) -> Path | None`` writing one PNG of a
     #: session's fit (data, model, baseline, residual) for the report's fit examples; None =
@@ -344,6 +371,7 @@ _MODULES: dict[Any, str] = {
     default_infusion: "mrspipe.dynamic",
     default_dynamics: "mrspipe.dynamic",
     default_stats: "mrspipe.stats",
+    default_glm: "mrspipe.dynamic",
     default_report: "mrspipe.report",
     default_fit_figure: "mrspipe.report.fit_figure",
 }

@@ -335,13 +335,25 @@ def _group(out: Path, study: Path, sessions: list[Any], results: list[SessionRes
         tables[name] = df[df["metabolite"].isin(wanted)].reset_index(drop=True)
         deriv.write_group_table(out, name, tables[name], extra={"Design": design})
 
+    glm = None
+    if config.glm["enabled"] and steps.glm is not None:
+        try:
+            durations = {(r.participant_id, r.session_id): r.summary.get("infusion_duration_s")
+                         for r in results if r.ok}
+            durations = {k: (math.nan if v is None else float(v)) for k, v in durations.items()}
+            glm = steps.glm(tables["timecourses"], durations=durations, options=dict(config.glm))
+            deriv.write_group_table(out, "glm", glm, extra={"Design": design,
+                                                            "GLM": dict(config.glm)})
+        except Exception as exc:  # a failing group step is reported, the tables stay
+            failed("glm", exc)
     stats = None
     try:
         phenotype = steps.read_phenotype(study, score=config.clinical["score"])
+        extra = {} if glm is None else {"glm": glm}
         stats = steps.stats(tables["timecourses"], tables["responses"], contrast=contrast,
                             options=dict(config.stats), baseline_window=windows["baseline"],
                             response_window=windows["response"], phenotype=phenotype,
-                            clinical=dict(config.clinical))
+                            clinical=dict(config.clinical), **extra)
         deriv.write_group_table(out, "stats", stats, extra={"Design": design})
     except Exception as exc:  # a failing group step is reported, the tables stay
         failed("stats", exc)

@@ -15,6 +15,9 @@ analysis               term                            meaning
 ``mixedlm``            ``condition, sex,               MixedLM on the per-session % change
                        condition:sex``
 ``mixedlm_timecourse`` ``condition:time``, ...         per-frame % change model, two-stage t tests
+``glm_paired``         ``<active>-<reference>``        paired difference of the per-session GLM
+                                                       response (% of baseline), by subgroup
+``glm_interaction``    ``condition:sex``               the same, M minus F (Welch t)
 ``clinical_response``  ``<condition>@<timepoint>``,    responder rates; paired difference (McNemar)
                        ``<active>-<reference>@<tp>``
 ``clinical``           ``condition:time@<timepoint>``  paired difference of the score change
@@ -35,7 +38,13 @@ import pandas as pd
 from ..dynamic import RESPONSE_COLUMNS
 from ._common import STATS_COLUMNS, check_columns, check_conditions
 from .clinical import clinical_rows, correlation_rows, symptom_changes, wilson_interval
-from .crossover import condition_mean_rows, interaction_rows, paired_rows, period_rows
+from .crossover import (
+    condition_mean_rows,
+    glm_contrast_rows,
+    interaction_rows,
+    paired_rows,
+    period_rows,
+)
 from .mixed import fit_mixed, mixed_response_rows, mixed_timecourse_rows, require_statsmodels
 
 __all__ = [
@@ -45,6 +54,7 @@ __all__ = [
     "paired_rows",
     "interaction_rows",
     "period_rows",
+    "glm_contrast_rows",
     "mixed_response_rows",
     "mixed_timecourse_rows",
     "fit_mixed",
@@ -69,6 +79,8 @@ def crossover_stats(
     response_window: tuple[float | None, float | None] = (0.0, None),
     baseline_timepoint: str = "baseline",
     score_name: str = "score",
+    glm: pd.DataFrame | None = None,
+    glm_term: str | None = None,
 ) -> pd.DataFrame:
     """All group analyses of a two-condition crossover, as one tidy ``stats`` table.
 
@@ -94,6 +106,11 @@ def crossover_stats(
         Windows of the per-frame model, as in :func:`mrspipe.dynamic.window_responses`.
     baseline_timepoint, score_name : str
         Baseline label of ``timepoint``; name of the score in the ``metabolite`` column.
+    glm : DataFrame, optional
+        Per-session GLM results (:func:`mrspipe.dynamic.glm_timecourses`); adds ``glm_paired``
+        and ``glm_interaction`` rows on the response to ``glm_term`` (% of baseline).
+    glm_term : str, optional
+        The GLM response regressor (default: the first non-intercept, non-drift term).
 
     Returns
     -------
@@ -138,5 +155,12 @@ def crossover_stats(
                 )  # fmt: skip
         if changes is not None:
             rows += correlation_rows(responses, changes, met, conds, alpha)
+    if glm is not None and not glm.empty:
+        terms = [t for t in dict.fromkeys(glm["term"])
+                 if t != "intercept" and not str(t).startswith("drift")]  # fmt: skip
+        term = glm_term if glm_term is not None else (terms[0] if terms else None)
+        if term is not None:
+            rows += glm_contrast_rows(glm[glm["metabolite"].isin(mets)], conditions=conds,
+                                      term=term, alpha=alpha)  # fmt: skip
     out = pd.DataFrame(rows, columns=[*STATS_COLUMNS, "converged"])
     return out

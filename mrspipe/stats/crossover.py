@@ -21,7 +21,9 @@ from .._logging import logger
 from ..dynamic import normalise_sex
 from ._common import SEXES, cohens_dz, pooled, row, t_interval, welch, wide_by_condition
 
-__all__ = ["paired_rows", "interaction_rows", "period_rows", "condition_mean_rows"]
+__all__ = [
+    "paired_rows", "interaction_rows", "period_rows", "condition_mean_rows", "glm_contrast_rows",
+]
 
 
 def _subgroups(wide: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -142,3 +144,43 @@ def period_rows(
     est, ci, p, n = pooled(s_ab, s_ba, alpha)
     out.append(row(metabolite, "crossover", "carryover", "all", est, ci, p, n))
     return out
+
+
+def glm_contrast_rows(
+    glm: pd.DataFrame, *, conditions: tuple[str, str], term: str, alpha: float
+) -> list[dict[str, Any]]:
+    """Paired contrast and condition x sex interaction of a GLM response, per metabolite.
+
+    The per-session GLM (:func:`mrspipe.dynamic.glm_timecourses`) gives each session's response
+    to ``term`` as % of its baseline (``percent``); these rows test it across the crossover
+    exactly as :func:`paired_rows` and :func:`interaction_rows` test the window responses.
+
+    Parameters
+    ----------
+    glm : DataFrame
+        ``participant_id, session_id, condition, sex, metabolite, term, percent``.
+    conditions : (str, str)
+        Active and reference condition.
+    term : str
+        The response regressor (e.g. ``'ramp'``).
+    alpha : float
+
+    Returns
+    -------
+    list of dict
+        Rows with analysis ``glm_paired`` (term ``'<active>-<reference>'``, subgroups all/M/F)
+        and ``glm_interaction`` (term ``condition:sex``); the metabolite column is the
+        metabolite, and ``extra`` records the regressor.
+    """
+    rows: list[dict[str, Any]] = []
+    sel = glm[glm["term"] == term]
+    if sel.empty:
+        return rows
+    responses = sel.rename(columns={"percent": "percent_change"})
+    for metabolite in sorted(responses["metabolite"].unique(), key=str):
+        found = paired_rows(responses, metabolite, conditions, alpha, effect_size=False)
+        found += interaction_rows(responses, metabolite, conditions, alpha)
+        for r in found:
+            r["analysis"] = f"glm_{r['analysis']}"
+        rows += found
+    return rows
