@@ -102,6 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileExistsError as exc:
         print(f"mrspipe {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `mrspipe demo | head`: the reader went away, not an error
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("mrspipe: interrupted", file=sys.stderr)
         return 130
