@@ -39,6 +39,15 @@ COMMANDS: tuple[str, ...] = (
 )
 
 
+def echo(text: str = "", *, err: bool = False) -> None:
+    """Write one line of a command's output: stdout, or stderr with ``err=True``.
+
+    The command modules report through this one function (library code logs instead).
+    """
+    stream = sys.stderr if err else sys.stdout
+    stream.write(f"{text}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every registered subcommand."""
     parser = argparse.ArgumentParser(

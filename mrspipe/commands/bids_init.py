@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import logging
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..cli import echo
 from ..errors import MRSError, StudyLayoutError
 from ..io.sanity import Finding, check_reference
 
@@ -267,8 +267,8 @@ def run(args: argparse.Namespace) -> int:
     """Build the study; exit 1 when some session could not be converted."""
     findings, failures = bids_init(args.raw_dir, args.study, args.map, overwrite=args.overwrite)
     n_warn = sum(f.level == "warning" for f in findings)
-    print(f"{args.study}: study written ({n_warn} warning(s)); next: "
+    echo(f"{args.study}: study written ({n_warn} warning(s)); next: "
           f"mrspipe run {args.study} OUT --basis BASIS")
     for line in failures:
-        print(f"mrspipe bids-init: FAILED {line}", file=sys.stderr)
+        echo(f"mrspipe bids-init: FAILED {line}", err=True)
     return 1 if failures else 0

@@ -7,6 +7,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from ..cli import echo
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register the ``convert`` subcommand."""
@@ -95,13 +97,13 @@ def run(args: argparse.Namespace) -> int:
                 notes = [f.message for f in part.findings if f.level != "info"]
                 rows.append({**row, "part": part.name or "main", "role": part.role,
                              "output": str(out), "status": "ok", "message": "; ".join(notes)})
-                print(f"{source} -> {out} ({part.role}, {part.data.shape})")
+                echo(f"{source} -> {out} ({part.role}, {part.data.shape})")
         except MissingExtraError:
             raise
         except (MRSError, FileExistsError, OSError) as exc:
             failed += 1
             rows.append({**row, "status": "failed", "message": str(exc)})
-            print(f"mrspipe convert: FAILED {source}: {exc}", file=sys.stderr)
+            echo(f"mrspipe convert: FAILED {source}: {exc}", err=True)
     columns = ["source", "kind", "part", "role", "output", "status", "message"]
     write_table(
         pd.DataFrame(rows, columns=columns), out_dir / "conversion.tsv",

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..cli import echo
 from .run import positive_int
 
 #: default size: about a minute on two cores (16 participants x 2 sessions x 240 transients)
@@ -221,8 +222,8 @@ def _prepare(out: Path, params: dict[str, Any], overwrite: bool) -> dict[str, An
     tmp_study, tmp_basis = out / ".study.partial", out / ".basis.partial"
     for item in (study, basis, out / "results", tmp_study, tmp_basis):  # ours: replace
         _remove(item)
-    print(f"simulating {params['participants']} participants x 2 sessions x "
-          f"{params['transients']} transients ...", file=sys.stderr)
+    echo(f"simulating {params['participants']} participants x 2 sessions x "
+          f"{params['transients']} transients ...", err=True)
     truth = simulate_demo_study(tmp_study, participants=params["participants"],
                                 transients=params["transients"], seed=params["seed"])
     simulate_demo_basis(tmp_basis, truth)
@@ -275,7 +276,7 @@ def run(args: argparse.Namespace) -> int:
               "seed": args.seed, "design": design}
     truth = _prepare(out, params, args.overwrite)
     block = int(design["block"])
-    print(f"scan {args.transients * design['tr'] / 60:.0f} min per session; infusion from "
+    echo(f"scan {args.transients * design['tr'] / 60:.0f} min per session; infusion from "
           f"{design['infusion_onset'] / 60:.1f} min to the end; {block} transients per frame")
     config = defaults().with_overrides({"preprocess.block": block,
                                         "metabolites.analyse": DEMO_METABOLITES})
@@ -286,18 +287,18 @@ def run(args: argparse.Namespace) -> int:
     if stats_path.is_file():
         for line in summary_lines(read_table(stats_path), truth, primary, result.contrast,
                                   block=block):
-            print(line)
+            echo(line)
     responses_path = out / "results" / "group" / "responses.tsv"
     if primary == "Glu" and responses_path.is_file():
         line = session_error_line(read_table(responses_path), truth, block=block)
         if line:
-            print(line)
-    print("(simulated = the true Glu averaged over the same frames and windows as the estimate)")
+            echo(line)
+    echo("(simulated = the true Glu averaged over the same frames and windows as the estimate)")
     n_ok = sum(1 for r in result.sessions if r.ok)
-    print(f"{n_ok} of {len(result.sessions)} sessions done; truth: {out / 'study/truth.json'}")
+    echo(f"{n_ok} of {len(result.sessions)} sessions done; truth: {out / 'study/truth.json'}")
     if result.report is not None:
-        print(f"report: {result.report}")
+        echo(f"report: {result.report}")
     if result.errors:
-        print(f"errors: {out / 'results' / 'errors.tsv'}")
+        echo(f"errors: {out / 'results' / 'errors.tsv'}")
     sys.stdout.flush()
     return result.exit_status

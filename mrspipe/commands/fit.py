@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from ..cli import echo
 
 FITS_SIDECAR = {
     "source": {"Description": "Input file the frame comes from"},
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             res = fit_spectra(data, basis, backend=args.backend, ppm_range=(lo, hi),
                               baseline=args.baseline)
         except FitError as exc:
-            print(f"mrspipe fit: {path}: {exc}", file=sys.stderr)
+            echo(f"mrspipe fit: {path}: {exc}", err=True)
             failed.append(path)
             continue
         fits.append(res.table(source=path.name))
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             stem = path.name.removesuffix(".gz").removesuffix(".nii")
             plot_fit(res, out / f"{stem}_fit.png", title=path.name)
         n_ok = int(res.converged.sum())
-        print(f"{path.name}: {n_ok}/{res.n_frames} frames fitted")
+        echo(f"{path.name}: {n_ok}/{res.n_frames} frames fitted")
     if fits:
         write_table(pd.concat(fits, ignore_index=True), targets[0], sidecar=FITS_SIDECAR)
         write_table(pd.concat(qcs, ignore_index=True), targets[1], sidecar=QC_SIDECAR)

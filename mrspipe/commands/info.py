@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..cli import echo
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register the ``info`` subcommand."""
@@ -116,9 +118,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             lines = describe(load_mrs(path))  # raises "no such file" as an MRSFormatError
         if i:
-            print()
-        print(name)
+            echo()
+        echo(name)
         for line in lines:
-            print(f"  {line}")
+            echo(f"  {line}")
     sys.stdout.flush()
     return 0

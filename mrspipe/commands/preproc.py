@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..cli import echo
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register the ``preproc`` subcommand."""
@@ -102,6 +104,6 @@ def run(args: argparse.Namespace) -> int:
     plot_preprocess_qc(result.qc, ppm=result.frames.ppm, before=result.average_before,
                        after=result.average_after, path=targets["figure"], title=stem)
     n_rej = int(table["rejected"].sum())
-    print(f"{args.data}: {len(table)} transients, {n_rej} rejected, "
+    echo(f"{args.data}: {len(table)} transients, {n_rej} rejected, "
           f"{result.frames.size('dyn')} frames -> {out}")
     return 0

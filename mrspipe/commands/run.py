@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from ..cli import echo
+
 
 def positive_int(text: str) -> int:
     """Argparse type: an integer >= 1."""
@@ -105,6 +107,6 @@ def run(args: argparse.Namespace) -> int:
     result = run_study(args.study, args.out, basis=args.basis, config=config, jobs=args.jobs,
                        scheduler=args.scheduler, overwrite=args.overwrite, steps=_steps())
     for line in summarise(result):
-        print(line)
+        echo(line)
     sys.stdout.flush()
     return result.exit_status

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..cli import echo
+
 SEQUENCE_CHOICES = ("pulse-acquire", "spin-echo", "press", "steam", "slaser")
 
 
@@ -123,7 +125,7 @@ def run_basis(args: argparse.Namespace) -> int:
             basis, names=basis.names + mm.names, fids=np.concatenate([basis.fids, mm.fids])
         )
     save_basis(basis, out, format=args.format)
-    print(f"wrote {basis.n_metabolites} basis spectra ({args.sequence}, TE {args.te} s) to {out}")
+    echo(f"wrote {basis.n_metabolites} basis spectra ({args.sequence}, TE {args.te} s) to {out}")
     return 0
 
 
@@ -181,7 +183,7 @@ def run_spectra(args: argparse.Namespace) -> int:
     )
     save_mrs(data, out)
     write_json(truth_path, truth)
-    print(f"wrote {n} frame(s) to {out} and the truth to {truth_path}")
+    echo(f"wrote {n} frame(s) to {out} and the truth to {truth_path}")
     return 0
 
 
@@ -205,7 +207,7 @@ def run_study(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         rng=args.seed,
     )
-    print(
+    echo(
         f"wrote {len(truth['sessions'])} sessions of {args.participants} participants to "
         f"{args.out} (truth in {Path(args.out) / 'truth.json'})"
     )
