@@ -62,3 +62,32 @@ def test_water_fit_and_scaling_analytic():
         water_scaled(est, 1.0, te=te, fractions={"gm": 0.5, "wm": 0.2})
     with pytest.raises(ConfigError):
         water_scaled(est, 1.0, te=te, fractions={"gm": 0.5, "bone": 0.5})
+
+
+def test_ratio_sd_delta_method_and_zero_numerator():
+    """ratio_sd against the closed form, and its a = 0 limit (used by fits and time courses)."""
+    from mrspipe.quantify import ratio_sd
+
+    r, sd = ratio_sd(np.array([2.0, 0.0]), np.array([4.0, 5.0]), np.array([0.04, 0.09]),
+                     np.array([0.16, 0.16]), np.array([0.01, 0.0]))
+    assert r[0] == 0.5 and r[1] == 0.0
+    expected = 0.5 * np.sqrt(0.04 / 4 + 0.16 / 16 - 2 * 0.01 / 8)
+    assert sd[0] == pytest.approx(expected, rel=1e-12)
+    assert sd[1] == pytest.approx(0.3 / 5, rel=1e-12)
+
+
+def test_time_course_ratios_use_the_same_propagation():
+    import pandas as pd
+
+    from mrspipe.dynamic import add_ratios
+    from mrspipe.quantify import ratio_sd
+
+    frames = pd.DataFrame({"frame": [0, 1, 0, 1], "metabolite": ["Glx", "Glx", "tNAA", "tNAA"],
+                           "estimate": [12.0, 0.0, 10.0, 11.0], "crlb_sd": [0.6, 0.5, 0.2, 0.3]})
+    out = add_ratios(frames, ratios={"Glx/tNAA": ("Glx", "tNAA")})
+    ratio = out[out["metabolite"] == "Glx/tNAA"].sort_values("frame")
+    r, sd = ratio_sd(np.array([12.0, 0.0]), np.array([10.0, 11.0]), np.array([0.36, 0.25]),
+                     np.array([0.04, 0.09]))
+    np.testing.assert_allclose(ratio["estimate"], r)
+    np.testing.assert_allclose(ratio["crlb_sd"], sd)
+    assert np.isfinite(ratio["crlb_sd"]).all()

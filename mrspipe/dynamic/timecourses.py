@@ -17,6 +17,7 @@ import pandas as pd
 
 from .._logging import logger
 from ..errors import ConfigError, StudyLayoutError
+from ..quantify import ratio_sd
 
 __all__ = [
     "TIMECOURSE_COLUMNS",
@@ -123,8 +124,8 @@ def add_ratios(
 ) -> pd.DataFrame:
     """Append ratio metabolites (``Glx/tNAA``, ...) with propagated CRLB.
 
-    For ``r = a / b``: ``sd_r = |r| sqrt((sd_a/a)^2 + (sd_b/b)^2 - 2 cov_ab / (a b))``
-    (first-order propagation; ``cov_ab = 0``, i.e. independence, unless given).
+    For ``r = a / b`` the SD is the first-order propagation of
+    :func:`mrspipe.quantify.ratio_sd` (``cov_ab = 0``, i.e. independence, unless given).
 
     Parameters
     ----------
@@ -153,11 +154,11 @@ def add_ratios(
         a = frames[frames["metabolite"] == num].set_index("frame")
         b = frames[frames["metabolite"] == den].set_index("frame")
         b = b.reindex(a.index)
-        r = a["estimate"] / b["estimate"]
         cab = cov.get((num, den), pd.Series(dtype=float)).reindex(a.index).fillna(0.0)
-        rel = (a["crlb_sd"] / a["estimate"]) ** 2 + (b["crlb_sd"] / b["estimate"]) ** 2
-        rel = rel - 2.0 * cab / (a["estimate"] * b["estimate"])
-        out = a.assign(metabolite=name, estimate=r, crlb_sd=r.abs() * np.sqrt(rel.clip(lower=0)))
+        r, sd = ratio_sd(a["estimate"].to_numpy(), b["estimate"].to_numpy(),
+                         a["crlb_sd"].to_numpy() ** 2, b["crlb_sd"].to_numpy() ** 2,
+                         cab.to_numpy())  # fmt: skip
+        out = a.assign(metabolite=name, estimate=r, crlb_sd=sd)
         if "crlb_percent" in out.columns:
             out["crlb_percent"] = 100.0 * out["crlb_sd"] / out["estimate"].abs()
         extra.append(out.reset_index())
