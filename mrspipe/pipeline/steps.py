@@ -15,37 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Steps", "PREPROCESS_FIELDS", "FIT_FIELDS", "check_modules"]
-
-#: study.toml [preprocess] key -> keyword of mrspipe.preprocess.PreprocessOptions
-PREPROCESS_FIELDS: dict[str, str] = {
-    "coil_method": "coil_method",
-    "eddy_current": "eddy_current",
-    "remove_water": "remove_water",
-    "water_band": "water_band",
-    "hlsvd_components": "hlsvd_components",
-    "water_model": "water_model",
-    "align": "align",
-    "align_range": "align_range",
-    "align_reference": "align_reference",
-    "align_window": "align_window",
-    "reject": "reject",
-    "reject_threshold": "reject_threshold",
-    "reference_ppm": "reference_ppm",
-    "block": "block",
-    "window": "window",
-    "step": "step",
-    "linewidth_match": "linewidth_match",
-}
-
+__all__ = ["Steps", "FIT_FIELDS", "check_modules", "preprocess_kwargs"]
 
 def preprocess_kwargs(options: dict[str, Any]) -> dict[str, Any]:
     """Translate the ``[preprocess]`` section into PreprocessOptions keywords.
 
+    The section's keys are the field names of :class:`mrspipe.preprocess.PreprocessOptions`.
     ``window = 0`` means blocks (``window=None``); a window replaces the block; ``"none"`` is
     None.
     """
-    kwargs = {PREPROCESS_FIELDS[k]: v for k, v in options.items() if k in PREPROCESS_FIELDS}
+    kwargs = dict(options)
     if kwargs.get("window"):
         kwargs["block"] = None
     else:
