@@ -221,9 +221,12 @@ def _run(session: Any, basis: Any, options: SessionOptions, steps: Steps
          ) -> tuple[tuple[str, ...], dict[str, Any]]:
     paths = deriv.session_paths(options.out, session.participant_id, session.session_id)
     done = None if options.overwrite else deriv.read_done(paths)
+    dynamic_fit = bool(options.fit.get("dynamic"))
     fit_key = _hash({"preprocess": options.preprocess, "fit": options.fit,
                      "basis": options.basis_fingerprint.get("sha256"),
-                     "version": options.version})
+                     "version": options.version,
+                     # the joint dynamic fit's design comes from the infusion event
+                     **({"event": options.event} if dynamic_fit else {})})
     dyn_key = _hash({"fit": fit_key, "event": options.event,
                      "baseline": _window_json(options.baseline_window),
                      "response": _window_json(options.response_window),
@@ -241,7 +244,8 @@ def _run(session: Any, basis: Any, options: SessionOptions, steps: Steps
         return True
 
     fit_ok = bool(
-        done and done.get("fit_key") == fit_key and inputs_match(inputs)
+        done and done.get("fit_key") == fit_key
+        and inputs_match(inputs | events if dynamic_fit else inputs)
         and all(paths.table(t).is_file() for t in ("fits", "qc", "qc_transients"))
     )
     dyn_ok = bool(
@@ -251,6 +255,13 @@ def _run(session: Any, basis: Any, options: SessionOptions, steps: Steps
     if dyn_ok:
         assert done is not None
         return (), dict(done.get("summary", {}))
+
+    with _Stage("events"):
+        if session.events_path is None:
+            raise StudyLayoutError("no events.tsv: the infusion onset (time 0) is unknown",
+                                   session.svs_path)
+        onset, duration = steps.infusion(steps.read_events(session.events_path),
+                                         event=options.event, source=session.events_path)
 
     computed: list[str] = []
     if fit_ok:
@@ -263,16 +274,10 @@ def _run(session: Any, basis: Any, options: SessionOptions, steps: Steps
             acquisition = dict(done.get("acquisition", {}))
     else:
         fits, qc_frames, qc_transients, frame_times, acquisition = _fit_stage(
-            session, basis, options, steps, paths
+            session, basis, options, steps, paths, infusion=(onset, duration)
         )
         computed.append("fit")
 
-    with _Stage("events"):
-        if session.events_path is None:
-            raise StudyLayoutError("no events.tsv: the infusion onset (time 0) is unknown",
-                                   session.svs_path)
-        onset, duration = steps.infusion(steps.read_events(session.events_path),
-                                         event=options.event, source=session.events_path)
     with _Stage("dynamic"):
         timecourses, responses = steps.dynamics(
             fits, frame_times=frame_times, onset=onset, session=session,
@@ -303,7 +308,8 @@ def _run(session: Any, basis: Any, options: SessionOptions, steps: Steps
 
 
 def _fit_stage(session: Any, basis: Any, options: SessionOptions, steps: Steps,
-               paths: deriv.SessionPaths) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+               paths: deriv.SessionPaths, *, infusion: tuple[float, float]
+               ) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
     import pandas as pd
 
     with _Stage("load"):
@@ -315,8 +321,10 @@ def _fit_stage(session: Any, basis: Any, options: SessionOptions, steps: Steps,
         acquisition = _acquisition(data, frames.size("dyn"))
         del data, water
     with _Stage("fit"):
+        fit_options = options.fit | {"infusion": infusion} if options.fit.get("dynamic") \
+            else options.fit
         result = steps.fit(frames, _basis_for(basis, frames, options, steps),
-                           options=options.fit)
+                           options=fit_options)
         fits = result.table(source=paths.prefix)
         qc_frames = result.qc_table(source=paths.prefix)
         frame_times = frames.transient_times()

@@ -107,13 +107,17 @@ def _open(window: tuple[float, float]) -> tuple[float | None, float | None]:
 
 
 def default_fit(frames: Any, basis: Any, *, options: dict[str, Any]) -> Any:
-    """Fit every frame: returns a FitResult (``table(source=)``, ``qc_table(source=)``)."""
+    """Fit every frame: returns a FitResult (``table(source=)``, ``qc_table(source=)``).
+
+    With ``options["dynamic"]`` the session is fitted jointly (:func:`_fit_dynamic_session`);
+    the session step then adds ``options["infusion"] = (onset, duration)`` from its events.
+    """
     kwargs = {k: options[k] for k in FIT_FIELDS if k in options}
     if "ppm_range" in kwargs:
         kwargs["ppm_range"] = tuple(kwargs["ppm_range"])
     if options.get("dynamic"):
         kwargs.pop("backend", None)
-        return _fit_dynamic_session(frames, basis, **kwargs)
+        return _fit_dynamic_session(frames, basis, infusion=options["infusion"], **kwargs)
     from ..fit import fit_spectra
 
     return fit_spectra(frames, basis, **kwargs)
@@ -149,26 +153,19 @@ class DynamicFitTables:
         return getattr(self.result.frame_fit, name)
 
 
-def _fit_dynamic_session(frames: Any, basis: Any, **kwargs: Any) -> DynamicFitTables:
+def _fit_dynamic_session(frames: Any, basis: Any, *, infusion: tuple[float, float],
+                         **kwargs: Any) -> DynamicFitTables:
     """Joint fit of one session: concentrations on intercept + infusion ramp.
 
-    The events table is the ``*_events.tsv`` beside the session's NIfTI-MRS
-    (``frames.source``); time 0 is the first infusion event (as ``[windows] event`` unset).
-    The ramp rises over the infusion duration (a step when the duration is not recorded);
-    linewidth, shift and zero-order phase are free per frame, so a BOLD narrowing is not read
-    as a concentration change.
+    ``infusion`` is the session's ``(onset, duration)`` (s from the first transient; the event
+    chosen by ``[windows] event``), time 0 of the design. The ramp rises over the infusion
+    duration (a step when the duration is not recorded); linewidth, shift and zero-order phase
+    are free per frame, so a BOLD narrowing is not read as a concentration change.
     """
-    from ..dynamic import design_matrix, infusion_event
-    from ..errors import StudyLayoutError
+    from ..dynamic import design_matrix
     from ..fit.dynamic import fit_dynamic
 
-    source = Path(str(frames.source)) if frames.source else None
-    found = sorted(source.parent.glob("*_events.tsv")) if source is not None else []
-    if not found:
-        raise StudyLayoutError("--dynamic needs the session's events.tsv beside the data "
-                               "(the infusion timing defines the design)", source)
-    onset, duration = infusion_event(default_read_events(found[0]), trial_type=None,
-                                     source=found[0])
+    onset, duration = infusion
     times = frames.transient_times() - onset
     if math.isnan(duration):
         regressors: tuple[Any, ...] = ({"kind": "boxcar", "name": "ramp"},)
