@@ -30,8 +30,20 @@ from mrspipe.dynamic import design_matrix, fit_glm  # noqa: E402
 from mrspipe.fit import fit_dynamic  # noqa: E402
 from mrspipe.simulate import simulate_basis, simulate_spectra  # noqa: E402
 
-METABOLITES = {"NAA": 10.0, "NAAG": 1.5, "Cr": 4.5, "PCr": 4.0, "GPC": 1.0, "PCho": 0.6,
-               "Ins": 6.0, "Glu": 9.0, "Gln": 3.0, "GSH": 2.0, "Tau": 1.5, "GABA": 1.5}
+METABOLITES = {
+    "NAA": 10.0,
+    "NAAG": 1.5,
+    "Cr": 4.5,
+    "PCr": 4.0,
+    "GPC": 1.0,
+    "PCho": 0.6,
+    "Ins": 6.0,
+    "Glu": 9.0,
+    "Gln": 3.0,
+    "GSH": 2.0,
+    "Tau": 1.5,
+    "GABA": 1.5,
+}
 RESPONSE = 0.10  # Glu rise at the plateau, fraction of baseline
 BOLD_HZ = -0.5  # Lorentzian width change at the plateau
 
@@ -45,16 +57,26 @@ def session(basis, n_frames, noise_sd, rng, *, response=RESPONSE, bold_hz=BOLD_H
     conc = {k: np.full(n_frames, v) for k, v in METABOLITES.items()}
     conc["Glu"] = METABOLITES["Glu"] * (1 + response * ramp)
     data, _ = simulate_spectra(
-        basis, conc, lorentz_hz=5.0 + bold_hz * ramp, gauss_hz=4.0,
-        shift_hz=rng.normal(0, 1.5, n_frames), phase0=rng.normal(0, 0.1, n_frames),
-        noise_sd=noise_sd, rng=rng,
+        basis,
+        conc,
+        lorentz_hz=5.0 + bold_hz * ramp,
+        gauss_hz=4.0,
+        shift_hz=rng.normal(0, 1.5, n_frames),
+        phase0=rng.normal(0, 0.1, n_frames),
+        noise_sd=noise_sd,
+        rng=rng,
     )
     return data, design
 
 
-MODEL = {"conc": {"kind": "design", "regressors": ["intercept", "ramp"]},
-         "lorentz": {"kind": "design", "regressors": ["intercept", "bold"]},
-         "gauss": "fixed", "shift": "free", "phase0": "free", "phase1": "fixed"}
+MODEL = {
+    "conc": {"kind": "design", "regressors": ["intercept", "ramp"]},
+    "lorentz": {"kind": "design", "regressors": ["intercept", "bold"]},
+    "gauss": "fixed",
+    "shift": "free",
+    "phase0": "free",
+    "phase1": "fixed",
+}
 
 
 def model_for(args):
@@ -72,14 +94,15 @@ def speed(args):
     times = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
-        res = fit_dynamic(data, basis, design[["intercept", "ramp", "bold"]],
-                          model=model_for(args))
+        res = fit_dynamic(data, basis, design[["intercept", "ramp", "bold"]], model=model_for(args))
         times.append(time.perf_counter() - t0)
     r = res.response("Glu", "ramp")
-    print(f"speed: {args.frames} transients x {args.points} points: best {min(times):.2f} s, "
-          f"median {np.median(times):.2f} s (frame-wise start included); converged "
-          f"{res.converged} in {res.n_iter} iterations; Glu ramp {r['percent_of_baseline']:.2f}"
-          f" +- {r['percent_se']:.2f} % (truth {100 * RESPONSE:.0f} %)")
+    print(
+        f"speed: {args.frames} transients x {args.points} points: best {min(times):.2f} s, "
+        f"median {np.median(times):.2f} s (frame-wise start included); converged "
+        f"{res.converged} in {res.n_iter} iterations; Glu ramp {r['percent_of_baseline']:.2f}"
+        f" +- {r['percent_se']:.2f} % (truth {100 * RESPONSE:.0f} %)"
+    )
 
 
 def calibration(args):
@@ -90,8 +113,7 @@ def calibration(args):
     t0 = time.perf_counter()
     for _ in range(args.reps):
         data, design = session(basis, args.cal_frames, args.cal_noise, rng)
-        res = fit_dynamic(data, basis, design[["intercept", "ramp", "bold"]],
-                          model=model_for(args))
+        res = fit_dynamic(data, basis, design[["intercept", "ramp", "bold"]], model=model_for(args))
         r = res.response("Glu", "ramp")
         joint.append(r["percent_of_baseline"])
         joint_se.append(r["percent_se"])
@@ -104,11 +126,15 @@ def calibration(args):
         err = est - truth
         cover = np.mean(np.abs(err) <= 1.96 * se)
         bias_se = err.std() / np.sqrt(len(err))
-        print(f"{name:>17}: bias {err.mean():+.3f} % (SE of bias {bias_se:.3f}),"
-              f" RMSE {np.sqrt(np.mean(err**2)):.3f} %, SD {est.std(ddof=1):.3f} %, mean "
-              f"reported SE {se.mean():.3f} %, 95 % coverage {100 * cover:.1f} %")
-    print(f"calibration: {args.reps} sessions of {args.cal_frames} x {args.cal_points} in "
-          f"{time.perf_counter() - t0:.1f} s")
+        print(
+            f"{name:>17}: bias {err.mean():+.3f} % (SE of bias {bias_se:.3f}),"
+            f" RMSE {np.sqrt(np.mean(err**2)):.3f} %, SD {est.std(ddof=1):.3f} %, mean "
+            f"reported SE {se.mean():.3f} %, 95 % coverage {100 * cover:.1f} %"
+        )
+    print(
+        f"calibration: {args.reps} sessions of {args.cal_frames} x {args.cal_points} in "
+        f"{time.perf_counter() - t0:.1f} s"
+    )
 
 
 def main():
@@ -122,10 +148,17 @@ def main():
     p.add_argument("--cal-points", type=int, default=1024)
     p.add_argument("--cal-noise", type=float, default=5.0)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--baseline", choices=("free", "fixed"), default="free",
-                   help="baseline per frame (free) or shared by the session (fixed)")
-    p.add_argument("--glu-only", action="store_true",
-                   help="only glutamate on the design, every other metabolite fixed")
+    p.add_argument(
+        "--baseline",
+        choices=("free", "fixed"),
+        default="free",
+        help="baseline per frame (free) or shared by the session (fixed)",
+    )
+    p.add_argument(
+        "--glu-only",
+        action="store_true",
+        help="only glutamate on the design, every other metabolite fixed",
+    )
     p.add_argument("--skip-speed", action="store_true")
     args = p.parse_args()
     if not args.skip_speed:

@@ -34,24 +34,42 @@ from fit_helpers import SPINS, TRUTH, challenge_basis, make_basis, simulate  # n
 from mrspipe.fit import fit_spectra  # noqa: E402
 
 SHARED = Path(os.environ.get("MRSPIPE_SHARED_DATA", ROOT.parent / "shared" / "data"))
-EXTRA_TRUTH = {"PCho": 0.6, "Ala": 0.5, "Asp": 2.0, "Asc": 1.0, "Glc": 1.0, "Gly": 0.5,
-               "PE": 1.5, "Mac": 8.0, "Ace": 0.0}
+EXTRA_TRUTH = {
+    "PCho": 0.6,
+    "Ala": 0.5,
+    "Asp": 2.0,
+    "Asc": 1.0,
+    "Glc": 1.0,
+    "Gly": 0.5,
+    "PE": 1.5,
+    "Mac": 8.0,
+    "Ace": 0.0,
+}
 
 
 def get_basis():
     if (SHARED / "ismrm2016_fitting_challenge").is_dir():
         return challenge_basis(SHARED), "ISMRM 2016 challenge basis"
-    return (make_basis(tuple(SPINS), n_points=2048, dwell=2.5e-4),
-            "analytic basis (no shared data)")
+    return (
+        make_basis(tuple(SPINS), n_points=2048, dwell=2.5e-4),
+        "analytic basis (no shared data)",
+    )
 
 
 def make_data(basis, n, noise_sd, rng):
     truth = dict(TRUTH, **EXTRA_TRUTH)
     c = np.array([truth.get(name, 0.0) for name in basis.names])
     conc = c * rng.uniform(0.9, 1.1, (n, c.size))  # vary the truth frame to frame
-    data = simulate(basis, conc, lorentz_hz=rng.uniform(2, 5, n), gauss_hz=rng.uniform(2, 5, n),
-                    shift_hz=rng.uniform(-5, 5, n), phase0=rng.uniform(-0.8, 0.8, n),
-                    noise_sd=noise_sd, rng=rng)
+    data = simulate(
+        basis,
+        conc,
+        lorentz_hz=rng.uniform(2, 5, n),
+        gauss_hz=rng.uniform(2, 5, n),
+        shift_hz=rng.uniform(-5, 5, n),
+        phase0=rng.uniform(-0.8, 0.8, n),
+        noise_sd=noise_sd,
+        rng=rng,
+    )
     return data, conc
 
 
@@ -89,9 +107,11 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     basis, label = get_basis()
-    print(f"basis: {label}: {basis.n_metabolites} spectra, {basis.n_points} points, "
-          f"dwell {basis.dwell_time * 1e3:.3g} ms; "
-          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
+    print(
+        f"basis: {label}: {basis.n_metabolites} spectra, {basis.n_points} points, "
+        f"dwell {basis.dwell_time * 1e3:.3g} ms; "
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}"
+    )
 
     data, conc = make_data(basis, args.frames, 0.5, rng)
     fit_spectra(data.with_fids(data.fids[:8]), basis)  # warm-up (imports, plans)
@@ -101,23 +121,28 @@ def main() -> None:
     wall, cpu = walls[0], min(r[2] for r in runs)
     mem = peak_memory(lambda: fit_spectra(data.with_fids(data.fids[:128]), basis))
     rate = args.frames / wall
-    print(f"numpy : {args.frames} spectra, best of {args.repeats}: {wall:.2f} s wall "
-          f"({rate:.0f} spectra/s; median run {args.frames / walls[len(walls) // 2]:.0f}/s), "
-          f"{cpu:.2f} s CPU ({args.frames / cpu:.0f} spectra per CPU-s); "
-          f"iterations median {np.median(res.params['n_iter']):.0f}, "
-          f"max {res.params['n_iter'].max()}; converged {res.converged.mean():.3f}; "
-          f"peak traced memory {mem:.0f} MiB (128-frame fit, chunk 32)")
+    print(
+        f"numpy : {args.frames} spectra, best of {args.repeats}: {wall:.2f} s wall "
+        f"({rate:.0f} spectra/s; median run {args.frames / walls[len(walls) // 2]:.0f}/s), "
+        f"{cpu:.2f} s CPU ({args.frames / cpu:.0f} spectra per CPU-s); "
+        f"iterations median {np.median(res.params['n_iter']):.0f}, "
+        f"max {res.params['n_iter'].max()}; converged {res.converged.mean():.3f}; "
+        f"peak traced memory {mem:.0f} MiB (128-frame fit, chunk 32)"
+    )
 
     n_lm = args.lmfit_frames
     small = data.with_fids(data.fids[:n_lm])
     res_lm, wall_lm, cpu_lm = timed(lambda: fit_spectra(small, basis, backend="lmfit"))
-    mem_lm = peak_memory(lambda: fit_spectra(data.with_fids(data.fids[:1]), basis,
-                                             backend="lmfit"))
+    mem_lm = peak_memory(lambda: fit_spectra(data.with_fids(data.fids[:1]), basis, backend="lmfit"))
     rate_lm = n_lm / wall_lm
-    print(f"lmfit : {n_lm} spectra in {wall_lm:.2f} s wall ({rate_lm:.2f} spectra/s), "
-          f"{cpu_lm:.2f} s CPU; peak traced memory {mem_lm:.0f} MiB (1 frame)")
-    print(f"speed-up numpy / lmfit: {rate / rate_lm:.0f}x wall, "
-          f"{(n_lm / cpu_lm) and (args.frames / cpu) / (n_lm / cpu_lm):.0f}x CPU")
+    print(
+        f"lmfit : {n_lm} spectra in {wall_lm:.2f} s wall ({rate_lm:.2f} spectra/s), "
+        f"{cpu_lm:.2f} s CPU; peak traced memory {mem_lm:.0f} MiB (1 frame)"
+    )
+    print(
+        f"speed-up numpy / lmfit: {rate / rate_lm:.0f}x wall, "
+        f"{(n_lm / cpu_lm) and (args.frames / cpu) / (n_lm / cpu_lm):.0f}x CPU"
+    )
     a, _ = res.combination(["Glu", "tCr"])
     b, _ = res_lm.combination(["Glu", "tCr"])
     diff = np.abs((a[:n_lm, 0] / a[:n_lm, 1]) / (b[:, 0] / b[:, 1]) - 1).max()
@@ -128,8 +153,10 @@ def main() -> None:
         d, c = make_data(basis, 256, noise, rng)
         r = fit_spectra(d, basis)
         errs = ratio_errors(r, c, basis)
-        print(f"  NAA SNR {np.median(r.snr):6.0f}: "
-              + ", ".join(f"{k} {v:.2f}" for k, v in errs.items()))
+        print(
+            f"  NAA SNR {np.median(r.snr):6.0f}: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in errs.items())
+        )
 
 
 if __name__ == "__main__":

@@ -63,22 +63,32 @@ def main() -> None:
     a = (data.dwell_time, data.spectrometer_frequency, data.ppm_reference)
     rows: list = []
     fids = _timed("HLSVD water removal", lambda: remove_water(data.fids, *a), rows, n)
-    res = _timed("alignment (3 passes)",
-                 lambda: align_transients(fids, *a, axis=0), rows, n)
-    rej, _ = _timed("rejection", lambda: find_bad_transients(
-        res.fids, res.reference, *a, axis=0, converged=res.converged), rows, n)
-    offset = _timed("ppm referencing", lambda: find_reference_offset(res.fids[~rej], *a),
-                    rows, n)
+    res = _timed("alignment (3 passes)", lambda: align_transients(fids, *a, axis=0), rows, n)
+    rej, _ = _timed(
+        "rejection",
+        lambda: find_bad_transients(res.fids, res.reference, *a, axis=0, converged=res.converged),
+        rows,
+        n,
+    )
+    offset = _timed("ppm referencing", lambda: find_reference_offset(res.fids[~rej], *a), rows, n)
     shifted = apply_lineshape(res.fids, data.dwell_time, shift_hz=-offset)
-    _timed("QC (SNR, FWHM)", lambda: (estimate_snr(shifted, *a),
-                                      estimate_fwhm(_moving_average(shifted, 8, 0), *a)),
-           rows, n)
-    _timed("averaging (blocks of 16)", lambda: average_frames(
-        shifted, data.transient_times(), width=16, axis=0, rejected=rej), rows, n)
-    result = _timed("preprocess_session (whole chain)", lambda: preprocess_session(data),
-                    rows, n)
-    print(f"session: {n} transients x {data.n_points} points, 3 T, NAA SNR {args.snr:g} "
-          f"per transient, drift {np.ptp(truth['shift_hz']):.1f} Hz peak-to-peak")
+    _timed(
+        "QC (SNR, FWHM)",
+        lambda: (estimate_snr(shifted, *a), estimate_fwhm(_moving_average(shifted, 8, 0), *a)),
+        rows,
+        n,
+    )
+    _timed(
+        "averaging (blocks of 16)",
+        lambda: average_frames(shifted, data.transient_times(), width=16, axis=0, rejected=rej),
+        rows,
+        n,
+    )
+    result = _timed("preprocess_session (whole chain)", lambda: preprocess_session(data), rows, n)
+    print(
+        f"session: {n} transients x {data.n_points} points, 3 T, NAA SNR {args.snr:g} "
+        f"per transient, drift {np.ptp(truth['shift_hz']):.1f} Hz peak-to-peak"
+    )
     print(f"{'stage':36s} {'CPU s':>8s} {'wall s':>8s} {'CPU s/100 tr':>13s}")
     for label, cpu, wall, per in rows:
         print(f"{label:36s} {cpu:8.3f} {wall:8.3f} {per:13.3f}")
@@ -88,13 +98,22 @@ def main() -> None:
     dphi -= dphi.mean()
     t = np.arange(data.n_points) * data.dwell_time
     w = np.abs(truth["metab"]) ** 2
-    fisher = np.array([[np.sum((2 * np.pi * t) ** 2 * w), np.sum(2 * np.pi * t * w)],
-                       [np.sum(2 * np.pi * t * w), np.sum(w)]]) / truth["noise_sd"] ** 2
+    fisher = (
+        np.array(
+            [
+                [np.sum((2 * np.pi * t) ** 2 * w), np.sum(2 * np.pi * t * w)],
+                [np.sum(2 * np.pi * t * w), np.sum(w)],
+            ]
+        )
+        / truth["noise_sd"] ** 2
+    )
     crlb = np.sqrt(np.linalg.inv(fisher)[0, 0])
-    print(f"alignment vs truth: shift RMS {np.sqrt(np.mean(err**2)):.3f} Hz "
-          f"(CRLB {crlb:.3f} Hz), max |err| {np.abs(err).max():.3f} Hz, "
-          f"phase RMS {np.degrees(np.sqrt(np.mean(dphi**2))):.2f} deg; "
-          f"rejected {int(result.qc['rejected'].sum())}")
+    print(
+        f"alignment vs truth: shift RMS {np.sqrt(np.mean(err**2)):.3f} Hz "
+        f"(CRLB {crlb:.3f} Hz), max |err| {np.abs(err).max():.3f} Hz, "
+        f"phase RMS {np.degrees(np.sqrt(np.mean(dphi**2))):.2f} deg; "
+        f"rejected {int(result.qc['rejected'].sum())}"
+    )
 
 
 if __name__ == "__main__":

@@ -45,12 +45,16 @@ def read_fft_seconds(study: Path) -> dict[str, float]:
         data = load_mrs(s.svs_path)
         spec = np.fft.fft(data.fids, axis=-1)
         n_tr += int(np.prod(spec.shape[:-1]))
-    return {"seconds": time.perf_counter() - start, "n_sessions": float(len(sessions)),
-            "n_transients": float(n_tr)}
+    return {
+        "seconds": time.perf_counter() - start,
+        "n_sessions": float(len(sessions)),
+        "n_transients": float(n_tr),
+    }
 
 
-def stage_seconds(study: Path, basis_path: Path, *, n_sessions: int = 2, block: int = 16
-                  ) -> dict[str, float]:
+def stage_seconds(
+    study: Path, basis_path: Path, *, n_sessions: int = 2, block: int = 16
+) -> dict[str, float]:
     """Mean wall time per session of each pipeline stage, run serially in this process.
 
     Stages: ``load`` (svs + water reference), ``preprocess``, ``fit`` (every frame, the
@@ -65,8 +69,13 @@ def stage_seconds(study: Path, basis_path: Path, *, n_sessions: int = 2, block: 
     config = defaults().with_overrides({"preprocess.block": block})
     basis = st.default_load_basis(basis_path)
     sessions = find_sessions(study)[:n_sessions]
-    totals: dict[str, float] = {"load": 0.0, "preprocess": 0.0, "fit": 0.0, "dynamic": 0.0,
-                                "fit_figure": 0.0}
+    totals: dict[str, float] = {
+        "load": 0.0,
+        "preprocess": 0.0,
+        "fit": 0.0,
+        "dynamic": 0.0,
+        "fit_figure": 0.0,
+    }
     tmp = tempfile.TemporaryDirectory()
 
     def timed(name: str, fn: Any) -> Any:
@@ -77,25 +86,41 @@ def stage_seconds(study: Path, basis_path: Path, *, n_sessions: int = 2, block: 
 
     for s in sessions:
         data = timed("load", lambda s=s: st.default_load_mrs(s.svs_path))
-        water = None if s.ref_path is None else timed(
-            "load", lambda s=s: st.default_load_mrs(s.ref_path))
-        pre = timed("preprocess", lambda data=data, water=water: st.default_preprocess(
-            data, water=water, options=dict(config.preprocess)))
+        water = (
+            None
+            if s.ref_path is None
+            else timed("load", lambda s=s: st.default_load_mrs(s.ref_path))
+        )
+        pre = timed(
+            "preprocess",
+            lambda data=data, water=water: st.default_preprocess(
+                data, water=water, options=dict(config.preprocess)
+            ),
+        )
         frames = pre.frames
         b = st.default_resample_basis(basis, frames)
-        fit = timed("fit", lambda frames=frames, b=b: st.default_fit(
-            frames, b, options=dict(config.fit)))
+        fit = timed(
+            "fit", lambda frames=frames, b=b: st.default_fit(frames, b, options=dict(config.fit))
+        )
         onset, _ = st.default_infusion(read_events(s.events_path), event=None)
 
         def dyn(s: Any = s, fit: Any = fit, frames: Any = frames, onset: float = onset) -> Any:
-            return st.default_dynamics(fit.table(), frame_times=frames.transient_times(),
-                                       onset=onset, session=s,
-                                       baseline_window=(-np.inf, 0.0),
-                                       response_window=(0.0, np.inf))
+            return st.default_dynamics(
+                fit.table(),
+                frame_times=frames.transient_times(),
+                onset=onset,
+                session=s,
+                baseline_window=(-np.inf, 0.0),
+                response_window=(0.0, np.inf),
+            )
 
         timed("dynamic", dyn)
-        timed("fit_figure", lambda fit=fit, frames=frames: st.default_fit_figure(
-            frames, fit, path=Path(tmp.name) / "fit.png", title="fit"))
+        timed(
+            "fit_figure",
+            lambda fit=fit, frames=frames: st.default_fit_figure(
+                frames, fit, path=Path(tmp.name) / "fit.png", title="fit"
+            ),
+        )
     tmp.cleanup()
     return {k: v / len(sessions) for k, v in totals.items()}
 
@@ -107,8 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=2)
     args = parser.parse_args(argv)
     floor = read_fft_seconds(args.study)
-    print(f"read + FFT every transient: {floor['seconds']:.1f} s for "
-          f"{floor['n_sessions']:.0f} sessions, {floor['n_transients']:.0f} transients")
+    print(
+        f"read + FFT every transient: {floor['seconds']:.1f} s for "
+        f"{floor['n_sessions']:.0f} sessions, {floor['n_transients']:.0f} transients"
+    )
     for name, sec in stage_seconds(args.study, args.basis, n_sessions=args.sessions).items():
         print(f"{name:12s} {sec:7.2f} s per session")
     return 0

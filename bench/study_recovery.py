@@ -68,24 +68,36 @@ def simulate_and_run(
     folder = Path(folder)
     seconds: dict[str, float] = {}
     start = time.perf_counter()
-    truth = simulate_study(folder / "study", n_participants=participants,
-                           n_transients=transients, response=response, rng=seed,
-                           overwrite=True, **(simulate_kwargs or {}))
+    truth = simulate_study(
+        folder / "study",
+        n_participants=participants,
+        n_transients=transients,
+        response=response,
+        rng=seed,
+        overwrite=True,
+        **(simulate_kwargs or {}),
+    )
     seconds["simulate"] = time.perf_counter() - start
     design = truth["design"]
     start = time.perf_counter()
     basis_dir = folder / "basis"
     if not basis_dir.exists():
-        save_basis(study_basis(macromolecules=macromolecules,
-                               **{k: design[k] for k in
-                                  ("sequence", "field_mhz", "te", "dwell_time", "n_points")}),
-                   basis_dir, format="fsl")
+        save_basis(
+            study_basis(
+                macromolecules=macromolecules,
+                **{k: design[k] for k in ("sequence", "field_mhz", "te", "dwell_time", "n_points")},
+            ),
+            basis_dir,
+            format="fsl",
+        )
     seconds["basis"] = time.perf_counter() - start
-    config = defaults().with_overrides({"preprocess.block": block,
-                                        "metabolites.analyse": metabolites})
+    config = defaults().with_overrides(
+        {"preprocess.block": block, "metabolites.analyse": metabolites}
+    )
     start = time.perf_counter()
-    result = run_study(folder / "study", folder / "out", basis=basis_dir, config=config,
-                       jobs=jobs, overwrite=True)
+    result = run_study(
+        folder / "study", folder / "out", basis=basis_dir, config=config, jobs=jobs, overwrite=True
+    )
     seconds["run"] = time.perf_counter() - start
     group = folder / "out" / "group"
     return {
@@ -100,11 +112,15 @@ def simulate_and_run(
     }
 
 
-def session_errors(truth: dict[str, Any], responses: pd.DataFrame, *, block: int,
-                   metabolite: str = "Glu",
-                   baseline_window: tuple[float | None, float | None] = (None, 0.0),
-                   response_window: tuple[float | None, float | None] = (0.0, None),
-                   ) -> pd.DataFrame:
+def session_errors(
+    truth: dict[str, Any],
+    responses: pd.DataFrame,
+    *,
+    block: int,
+    metabolite: str = "Glu",
+    baseline_window: tuple[float | None, float | None] = (None, 0.0),
+    response_window: tuple[float | None, float | None] = (0.0, None),
+) -> pd.DataFrame:
     """Per-session estimated vs true % change of ``metabolite`` (Glu only has a time course).
 
     Returns
@@ -121,16 +137,24 @@ def session_errors(truth: dict[str, Any], responses: pd.DataFrame, *, block: int
     times = np.arange(design["n_transients"]) * design["tr"]
     rows = []
     for ses in truth["sessions"]:
-        rows.append({
-            "participant_id": ses["participant_id"], "session_id": ses["session_id"],
-            "condition": ses["condition"], "sex": ses["sex"],
-            "true_plateau": ses["glu_percent_change"],
-            "true_simulator": ses["glu_percent_change_window"],
-            "true": true_window_change(np.asarray(ses["glu_mM"]), times,
-                                       design["infusion_onset"], block=block,
-                                       baseline_window=baseline_window,
-                                       response_window=response_window),
-        })
+        rows.append(
+            {
+                "participant_id": ses["participant_id"],
+                "session_id": ses["session_id"],
+                "condition": ses["condition"],
+                "sex": ses["sex"],
+                "true_plateau": ses["glu_percent_change"],
+                "true_simulator": ses["glu_percent_change_window"],
+                "true": true_window_change(
+                    np.asarray(ses["glu_mM"]),
+                    times,
+                    design["infusion_onset"],
+                    block=block,
+                    baseline_window=baseline_window,
+                    response_window=response_window,
+                ),
+            }
+        )
     table = pd.DataFrame(rows)
     est = responses[responses["metabolite"] == metabolite]
     cols = ["participant_id", "session_id", "percent_change"]
@@ -154,44 +178,62 @@ def recovery_summary(table: pd.DataFrame) -> dict[str, float]:
         "bias_se_pp": float(err.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan,
         "error_sd_pp": float(err.std(ddof=1)) if n > 1 else math.nan,
         "corr": float(np.corrcoef(table["estimate"], table["true"])[0, 1]) if n > 2 else math.nan,
-        "simulator_definition_rmse_pp": float(np.sqrt(np.nanmean(
-            (table["estimate"] - table["true_simulator"]) ** 2))),
+        "simulator_definition_rmse_pp": float(
+            np.sqrt(np.nanmean((table["estimate"] - table["true_simulator"]) ** 2))
+        ),
     }
     if "se" in table.columns:
         out["crlb_floor_pp"] = float(np.sqrt(np.nanmean(table["se"] ** 2)))
     return out
 
 
-def contrast_rows(truth: dict[str, Any], errors: pd.DataFrame, stats: pd.DataFrame,
-                  contrast: tuple[str, str] = ("naltrexone", "placebo"),
-                  metabolite: str = "Glu") -> pd.DataFrame:
+def contrast_rows(
+    truth: dict[str, Any],
+    errors: pd.DataFrame,
+    stats: pd.DataFrame,
+    contrast: tuple[str, str] = ("naltrexone", "placebo"),
+    metabolite: str = "Glu",
+) -> pd.DataFrame:
     """Paired contrast by sex: estimate, CI, p from ``stats`` vs the true mean difference.
 
     ``true_sample`` is the mean over this study's participants of the true per-session
     difference (same definition as the estimate); ``true_population`` the design's.
     """
     term = f"{contrast[0]}-{contrast[1]}"
-    wide = errors.pivot_table(index=["participant_id", "sex"], columns="condition",
-                              values="true").reset_index()
+    wide = errors.pivot_table(
+        index=["participant_id", "sex"], columns="condition", values="true"
+    ).reset_index()
     wide["diff"] = wide[contrast[0]] - wide[contrast[1]]
     response = truth["design"]["response"]
     rows = []
     for sub in ("M", "F", "all"):
-        sel = stats[(stats["metabolite"] == metabolite) & (stats["analysis"] == "paired")
-                    & (stats["term"] == term) & (stats["subgroup"] == sub)]
+        sel = stats[
+            (stats["metabolite"] == metabolite)
+            & (stats["analysis"] == "paired")
+            & (stats["term"] == term)
+            & (stats["subgroup"] == sub)
+        ]
         if sel.empty:
             continue
         r = sel.iloc[0]
         in_sub = wide if sub == "all" else wide[wide["sex"] == sub]
         sexes = ("M", "F") if sub == "all" else (sub,)
-        plateau = float(np.mean([response[contrast[0]][s] - response[contrast[1]][s]
-                                 for s in sexes]))
-        rows.append({"subgroup": sub, "estimate": float(r["estimate"]),
-                     "ci_low": float(r["ci_low"]), "ci_high": float(r["ci_high"]),
-                     "p_value": float(r["p_value"]), "n": int(r["n"]),
-                     "true_sample": float(in_sub["diff"].mean()),
-                     "true_plateau_design": plateau,
-                     "covered": bool(r["ci_low"] <= in_sub["diff"].mean() <= r["ci_high"])})
+        plateau = float(
+            np.mean([response[contrast[0]][s] - response[contrast[1]][s] for s in sexes])
+        )
+        rows.append(
+            {
+                "subgroup": sub,
+                "estimate": float(r["estimate"]),
+                "ci_low": float(r["ci_low"]),
+                "ci_high": float(r["ci_high"]),
+                "p_value": float(r["p_value"]),
+                "n": int(r["n"]),
+                "true_sample": float(in_sub["diff"].mean()),
+                "true_plateau_design": plateau,
+                "covered": bool(r["ci_low"] <= in_sub["diff"].mean() <= r["ci_high"]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -209,17 +251,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--block", type=int, default=16)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--null", action="store_true",
-                        help="same response in both conditions (8 %%)")
+    parser.add_argument(
+        "--null", action="store_true", help="same response in both conditions (8 %%)"
+    )
     parser.add_argument("--out", default="study-recovery")
-    parser.add_argument("--no-mm", action="store_true",
-                        help="fit without the macromolecule basis spectra")
+    parser.add_argument(
+        "--no-mm", action="store_true", help="fit without the macromolecule basis spectra"
+    )
     args = parser.parse_args(argv)
-    response = {c: {"M": 8.0, "F": 8.0} for c in ("naltrexone", "placebo")} if args.null \
-        else None
-    run = simulate_and_run(Path(args.out), participants=args.participants,
-                           transients=args.transients, block=args.block, response=response,
-                           jobs=args.jobs, seed=args.seed, macromolecules=not args.no_mm)
+    response = {c: {"M": 8.0, "F": 8.0} for c in ("naltrexone", "placebo")} if args.null else None
+    run = simulate_and_run(
+        Path(args.out),
+        participants=args.participants,
+        transients=args.transients,
+        block=args.block,
+        response=response,
+        jobs=args.jobs,
+        seed=args.seed,
+        macromolecules=not args.no_mm,
+    )
     errors = session_errors(run["truth"], run["responses"], block=run["block"])
     summary = recovery_summary(errors)
     print(", ".join(f"{k} {v:.3g}" for k, v in summary.items()))

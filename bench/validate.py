@@ -50,9 +50,15 @@ from bench import speed, study_recovery  # noqa: E402
 from bench.bench_fit import EXTRA_TRUTH, get_basis  # noqa: E402
 from bench.validate_report import figures, html_page, markdown  # noqa: E402
 
-__all__ = ["check_fit", "check_bold", "check_drift", "check_study", "check_fpr",
-           "check_permutation", "main"]
-
+__all__ = [
+    "check_fit",
+    "check_bold",
+    "check_drift",
+    "check_study",
+    "check_fpr",
+    "check_permutation",
+    "main",
+]
 
 
 # -- fit: accuracy over SNR and linewidth, CRLB calibration ---------------------------------
@@ -75,9 +81,16 @@ def check_fit(*, n_frames: int, rng: np.random.Generator) -> pd.DataFrame:
     rows = []
     for lorentz in (2.0, 5.0, 8.0):
         for noise in (0.25, 1.0, 4.0):
-            data = simulate(basis, np.broadcast_to(c, (n_frames, c.size)), lorentz_hz=lorentz,
-                            gauss_hz=3.0, shift_hz=rng.uniform(-3, 3, n_frames),
-                            phase0=rng.uniform(-0.5, 0.5, n_frames), noise_sd=noise, rng=rng)
+            data = simulate(
+                basis,
+                np.broadcast_to(c, (n_frames, c.size)),
+                lorentz_hz=lorentz,
+                gauss_hz=3.0,
+                shift_hz=rng.uniform(-3, 3, n_frames),
+                phase0=rng.uniform(-0.5, 0.5, n_frames),
+                noise_sd=noise,
+                rng=rng,
+            )
             res = fit_spectra(data, basis)
             names = ["Glu", "Glx", "tNAA"]
             vals, cov = res.combination(names)
@@ -85,12 +98,18 @@ def check_fit(*, n_frames: int, rng: np.random.Generator) -> pd.DataFrame:
                 true = float(c @ res.weights_for(name))
                 est = vals[:, i]
                 crlb = np.sqrt(cov[:, i, i])
-                rows.append({"lorentz_hz": lorentz, "noise_sd": noise,
-                             "snr": float(np.median(res.snr)), "metabolite": name,
-                             "bias_pct": 100 * (est.mean() / true - 1),
-                             "sd_pct": 100 * est.std(ddof=1) / true,
-                             "crlb_pct": 100 * crlb.mean() / true,
-                             "sd_over_crlb": est.std(ddof=1) / crlb.mean()})
+                rows.append(
+                    {
+                        "lorentz_hz": lorentz,
+                        "noise_sd": noise,
+                        "snr": float(np.median(res.snr)),
+                        "metabolite": name,
+                        "bias_pct": 100 * (est.mean() / true - 1),
+                        "sd_pct": 100 * est.std(ddof=1) / true,
+                        "crlb_pct": 100 * crlb.mean() / true,
+                        "sd_over_crlb": est.std(ddof=1) / crlb.mean(),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -114,16 +133,25 @@ def check_bold(*, n_frames: int = 8) -> pd.DataFrame:
     for label, basis in (("with MM", study_basis()), ("without MM", metabolites)):
         ref = None
         for lw in (5.0, 4.7, 4.0):
-            data, _ = simulate_spectra(metabolites,
-                                       {k: np.full(n_frames, v) for k, v in conc.items()},
-                                       lorentz_hz=lw, gauss_hz=3.0,
-                                       macromolecules=dict(DEFAULT_MM_AMPLITUDES))
+            data, _ = simulate_spectra(
+                metabolites,
+                {k: np.full(n_frames, v) for k, v in conc.items()},
+                lorentz_hz=lw,
+                gauss_hz=3.0,
+                macromolecules=dict(DEFAULT_MM_AMPLITUDES),
+            )
             vals, _ = fit_spectra(data, basis).combination(names)
             mean = vals.mean(axis=0)
             ref = mean if ref is None else ref
             for i, name in enumerate(names):
-                rows.append({"basis": label, "narrowing_hz": 5.0 - lw, "metabolite": name,
-                             "apparent_change_pct": 100 * (mean[i] / ref[i] - 1)})
+                rows.append(
+                    {
+                        "basis": label,
+                        "narrowing_hz": 5.0 - lw,
+                        "metabolite": name,
+                        "apparent_change_pct": 100 * (mean[i] / ref[i] - 1),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -148,11 +176,16 @@ def check_drift(*, n_transients: int, rng: np.random.Generator) -> tuple[pd.Data
         err -= err.mean()  # alignment is relative to a reference: a constant is referencing
         dphi = np.angle(np.exp(1j * (res.qc["phase_rad"] - truth["phase_rad"])))
         dphi -= dphi.mean()
-        rows.append({"snr": snr, "shift_rms_hz": float(np.sqrt(np.mean(err**2))),
-                     "max_abs_shift_hz": float(np.abs(err).max()),
-                     "phase_rms_deg": float(np.degrees(np.sqrt(np.mean(dphi**2)))),
-                     "drift_pp_hz": float(np.ptp(truth["shift_hz"])),
-                     "rejected": int(np.sum(res.qc["rejected"]))})
+        rows.append(
+            {
+                "snr": snr,
+                "shift_rms_hz": float(np.sqrt(np.mean(err**2))),
+                "max_abs_shift_hz": float(np.abs(err).max()),
+                "phase_rms_deg": float(np.degrees(np.sqrt(np.mean(dphi**2)))),
+                "drift_pp_hz": float(np.ptp(truth["shift_hz"])),
+                "rejected": int(np.sum(res.qc["rejected"])),
+            }
+        )
         if snr == 8.0:
             offset = np.mean(res.qc["shift_hz"] - truth["shift_hz"])
             example = {"true": truth["shift_hz"], "estimate": res.qc["shift_hz"] - offset}
@@ -165,24 +198,42 @@ def check_drift(*, n_transients: int, rng: np.random.Generator) -> tuple[pd.Data
 NULL_RESPONSE = {c: {"M": 8.0, "F": 8.0} for c in ("naltrexone", "placebo")}
 
 
-def check_study(folder: Path, *, participants: int, transients: int, jobs: int, seed: int,
-                null: bool = False) -> dict[str, Any]:
+def check_study(
+    folder: Path, *, participants: int, transients: int, jobs: int, seed: int, null: bool = False
+) -> dict[str, Any]:
     """Simulate a study, run the pipeline, compare with the truth (see bench.study_recovery)."""
-    run = study_recovery.simulate_and_run(folder, participants=participants,
-                                          transients=transients, jobs=jobs, seed=seed,
-                                          response=NULL_RESPONSE if null else None)
+    run = study_recovery.simulate_and_run(
+        folder,
+        participants=participants,
+        transients=transients,
+        jobs=jobs,
+        seed=seed,
+        response=NULL_RESPONSE if null else None,
+    )
     errors = study_recovery.session_errors(run["truth"], run["responses"], block=run["block"])
     contrast = study_recovery.contrast_rows(run["truth"], errors, run["stats"])
     stats = run["stats"]
     inter = stats[(stats["metabolite"] == "Glu") & (stats["term"] == "condition:sex")]
-    return {"errors": errors, "summary": study_recovery.recovery_summary(errors),
-            "contrast": contrast, "interaction": inter, "seconds": run["seconds"],
-            "study": folder / "study", "basis": folder / "basis",
-            "n_failed": len(run["errors"])}
+    return {
+        "errors": errors,
+        "summary": study_recovery.recovery_summary(errors),
+        "contrast": contrast,
+        "interaction": inter,
+        "seconds": run["seconds"],
+        "study": folder / "study",
+        "basis": folder / "basis",
+        "n_failed": len(run["errors"]),
+    }
 
 
-def check_fpr(*, n_rep: int, participants: int, measurement_sd: float, response_sd: float,
-              rng: np.random.Generator) -> pd.DataFrame:
+def check_fpr(
+    *,
+    n_rep: int,
+    participants: int,
+    measurement_sd: float,
+    response_sd: float,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
     """Rejection rate (p < 0.05) of the group tests over simulated studies, null and effect.
 
     Each replicate draws what the statistics see: per session, Glu % change = the design's
@@ -204,14 +255,26 @@ def check_fpr(*, n_rep: int, participants: int, measurement_sd: float, response_
             for i, (pid, sex) in enumerate(zip(pids, sexes, strict=True)):
                 order = ("naltrexone", "placebo") if i % 4 < 2 else ("placebo", "naltrexone")
                 for k, cond in enumerate(order):
-                    pct = (response[cond][sex] + rng.normal(0, response_sd)
-                           + rng.normal(0, measurement_sd))
-                    records.append({"participant_id": pid, "session_id": f"ses-{k + 1}",
-                                    "condition": cond, "sex": sex, "metabolite": "Glu",
-                                    "baseline": 1.0, "response": 1 + pct / 100,
-                                    "percent_change": pct})
-            st = crossover_stats(pd.DataFrame(records), conditions=("naltrexone", "placebo"),
-                                 mixedlm=False)
+                    pct = (
+                        response[cond][sex]
+                        + rng.normal(0, response_sd)
+                        + rng.normal(0, measurement_sd)
+                    )
+                    records.append(
+                        {
+                            "participant_id": pid,
+                            "session_id": f"ses-{k + 1}",
+                            "condition": cond,
+                            "sex": sex,
+                            "metabolite": "Glu",
+                            "baseline": 1.0,
+                            "response": 1 + pct / 100,
+                            "percent_change": pct,
+                        }
+                    )
+            st = crossover_stats(
+                pd.DataFrame(records), conditions=("naltrexone", "placebo"), mixedlm=False
+            )
             for _, r in st[st["analysis"].isin(["paired", "interaction"])].iterrows():
                 if r["term"] == "dz":
                     continue
@@ -219,13 +282,21 @@ def check_fpr(*, n_rep: int, participants: int, measurement_sd: float, response_
                 hits[key] = hits.get(key, 0) + int(r["p_value"] < 0.05)
         for key, k in hits.items():
             p = k / n_rep
-            rows.append({"scenario": scenario, "test": key, "rejection_rate": p,
-                         "mc_se": float(np.sqrt(p * (1 - p) / n_rep)), "n_rep": n_rep})
+            rows.append(
+                {
+                    "scenario": scenario,
+                    "test": key,
+                    "rejection_rate": p,
+                    "mc_se": float(np.sqrt(p * (1 - p) / n_rep)),
+                    "n_rep": n_rep,
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def check_permutation(group: Path, *, n_perm: int, rng: np.random.Generator,
-                      metabolite: str = "Glu") -> pd.DataFrame:
+def check_permutation(
+    group: Path, *, n_perm: int, rng: np.random.Generator, metabolite: str = "Glu"
+) -> pd.DataFrame:
     """False-positive rate of every condition test on a real null study, by permutation.
 
     ``group`` is the ``group/`` folder of a pipeline run on a study simulated with the same
@@ -256,17 +327,28 @@ def check_permutation(group: Path, *, n_perm: int, rng: np.random.Generator,
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            st = crossover_stats(swap(rs), conditions=conds, timecourses=swap(tc),
-                                 mixedlm=True)
-        st = st[st["term"].astype(str).str.contains("condition|-", regex=True)
-                & (st["term"] != "dz") & st["analysis"].isin(
-                    ["paired", "interaction", "crossover", "mixedlm", "mixedlm_timecourse"])]
+            st = crossover_stats(swap(rs), conditions=conds, timecourses=swap(tc), mixedlm=True)
+        st = st[
+            st["term"].astype(str).str.contains("condition|-", regex=True)
+            & (st["term"] != "dz")
+            & st["analysis"].isin(
+                ["paired", "interaction", "crossover", "mixedlm", "mixedlm_timecourse"]
+            )
+        ]
         for _, r in st.iterrows():
             key = (r["analysis"], r["term"], r["subgroup"])
             hits[key] = hits.get(key, 0) + int(r["p_value"] < 0.05)
-    rows = [{"analysis": a, "term": t, "subgroup": g, "rejection_rate": k / n_perm,
-             "mc_se": float(np.sqrt(max(k, 0.5) / n_perm * (1 - k / n_perm) / n_perm)),
-             "n_perm": n_perm} for (a, t, g), k in hits.items()]
+    rows = [
+        {
+            "analysis": a,
+            "term": t,
+            "subgroup": g,
+            "rejection_rate": k / n_perm,
+            "mc_se": float(np.sqrt(max(k, 0.5) / n_perm * (1 - k / n_perm) / n_perm)),
+            "n_perm": n_perm,
+        }
+        for (a, t, g), k in hits.items()
+    ]
     return pd.DataFrame(rows)
 
 
@@ -295,15 +377,17 @@ def main(argv: list[str] | None = None) -> int:
     step("drift")
     res["drift"], res["drift_example"] = check_drift(n_transients=128 if q else 640, rng=rng)
     step("study")
-    size = {"participants": 8, "transients": 160} if q else \
-        {"participants": 20, "transients": 640}
+    size = {"participants": 8, "transients": 160} if q else {"participants": 20, "transients": 640}
     res["study"] = check_study(out / "work" / "study", jobs=args.jobs, seed=args.seed, **size)
-    res["study"]["design"] = (f"{size['participants']} participants x 2 sessions x "
-                              f"{size['transients']} transients, frames of 16")
+    res["study"]["design"] = (
+        f"{size['participants']} participants x 2 sessions x "
+        f"{size['transients']} transients, frames of 16"
+    )
     if not q:
         step("null study")
-        res["null"] = check_study(out / "work" / "null", jobs=args.jobs, seed=args.seed + 1,
-                                  null=True, **size)
+        res["null"] = check_study(
+            out / "work" / "null", jobs=args.jobs, seed=args.seed + 1, null=True, **size
+        )
     null_group = out / "work" / ("null" if not q else "study") / "out" / "group"
     if not q:
         step("permutation")
@@ -311,14 +395,17 @@ def main(argv: list[str] | None = None) -> int:
     step("fpr")
     meas = res["study"]["summary"]["error_sd_pp"]
     n_rep = 200 if q else 2000
-    res["fpr"] = check_fpr(n_rep=n_rep, participants=20, measurement_sd=meas,
-                           response_sd=1.5, rng=rng)
-    res["fpr_note"] = (f"{n_rep} simulated 20-participant crossover studies per scenario, "
-                       f"drawn at the level the statistics see: per-session Glu % change = "
-                       f"design response + participant noise (SD 1.5 %) + measurement error "
-                       f"(SD {meas:.2f} pp, the per-session error measured on the pipeline "
-                       f"above); paired t-tests by sex and the Welch condition:sex interaction "
-                       f"at alpha 0.05. mc_se: Monte-Carlo standard error.")
+    res["fpr"] = check_fpr(
+        n_rep=n_rep, participants=20, measurement_sd=meas, response_sd=1.5, rng=rng
+    )
+    res["fpr_note"] = (
+        f"{n_rep} simulated 20-participant crossover studies per scenario, "
+        f"drawn at the level the statistics see: per-session Glu % change = "
+        f"design response + participant noise (SD 1.5 %) + measurement error "
+        f"(SD {meas:.2f} pp, the per-session error measured on the pipeline "
+        f"above); paired t-tests by sex and the Welch condition:sex interaction "
+        f"at alpha 0.05. mc_se: Monte-Carlo standard error."
+    )
     step("speed")
     floor = speed.read_fft_seconds(res["study"]["study"])
     stages = speed.stage_seconds(res["study"]["study"], res["study"]["basis"], n_sessions=2)
@@ -327,11 +414,16 @@ def main(argv: list[str] | None = None) -> int:
     res["speed"] = {
         "stages": stages,
         "floor_per_session": floor["seconds"] / floor["n_sessions"],
-        "summary": {"sessions": floor["n_sessions"], "transients": floor["n_transients"],
-                    f"run_s (jobs={args.jobs})": run_s, "read_fft_s": floor["seconds"],
-                    "ratio": run_s / floor["seconds"],
-                    "simulate_s": res["study"]["seconds"]["simulate"],
-                    "peak_rss_worker_mib": rss["children"], "peak_rss_main_mib": rss["self"]},
+        "summary": {
+            "sessions": floor["n_sessions"],
+            "transients": floor["n_transients"],
+            f"run_s (jobs={args.jobs})": run_s,
+            "read_fft_s": floor["seconds"],
+            "ratio": run_s / floor["seconds"],
+            "simulate_s": res["study"]["seconds"]["simulate"],
+            "peak_rss_worker_mib": rss["children"],
+            "peak_rss_main_mib": rss["self"],
+        },
     }
     step("report")
     for name in ("fit", "bold", "drift", "fpr", "perm"):

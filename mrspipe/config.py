@@ -136,98 +136,137 @@ def _pair(value: Any) -> tuple[str, str] | None:
 REGISTRY: dict[str, dict[str, Option]] = {
     "preprocess": {
         "coil_method": Option(
-            "svd", _choice("svd", "water", "sum"),
+            "svd",
+            _choice("svd", "water", "sum"),
             "coil combination (when the data have a coil axis): noise-whitened SVD, "
-            "water-weighted, or plain sum"),
+            "water-weighted, or plain sum",
+        ),
         "eddy_current": Option(
-            True, _bool, "eddy-current correction (Klose) when a water reference is given"),
+            True, _bool, "eddy-current correction (Klose) when a water reference is given"
+        ),
         "remove_water": Option(True, _bool, "remove residual water with HLSVD"),
         "water_band": Option((4.5, 4.9), _interval, "band of the removed HLSVD components, ppm"),
         "hlsvd_components": Option(20, _int(1), "number of HLSVD components"),
         "water_model": Option(
-            "shared", _choice("shared", "per_transient"),
+            "shared",
+            _choice("shared", "per_transient"),
             "HLSVD once on the aligned mean with per-transient amplitudes (fast), or a full "
-            "HLSVD of every transient"),
+            "HLSVD of every transient",
+        ),
         "align": Option(True, _bool, "frequency and phase alignment (spectral registration)"),
         "align_range": Option((1.8, 4.2), _interval, "band used for the alignment, ppm"),
         "align_reference": Option(
-            "median", _choice("median", "mean"), "how the alignment reference is formed"),
+            "median", _choice("median", "mean"), "how the alignment reference is formed"
+        ),
         "align_window": Option(
-            1, _int(1), "align moving averages of this many transients (very low SNR); 1 = "
-            "single transients"),
+            1,
+            _int(1),
+            "align moving averages of this many transients (very low SNR); 1 = single transients",
+        ),
         "reject": Option(True, _bool, "reject outlier transients"),
         "reject_threshold": Option(
-            4.0, _float(0.5), "rejection limit, robust z-score of the transient metrics"),
+            4.0, _float(0.5), "rejection limit, robust z-score of the transient metrics"
+        ),
         "reference_ppm": Option(True, _bool, "shift so NAA is at 2.008 ppm and Cr at 3.027 ppm"),
         "block": Option(16, _int(1), "transients averaged into one frame (non-overlapping)"),
         "window": Option(
-            0, _int(0), "sliding-window length in transients; 0 = off, else replaces block"),
+            0, _int(0), "sliding-window length in transients; 0 = off, else replaces block"
+        ),
         "step": Option(1, _int(1), "sliding-window step in transients"),
         "linewidth_match": Option(
-            "none", _choice("none", "lorentz", "gauss"),
-            "broaden every frame to the broadest one with this lineshape; none = off"),
+            "none",
+            _choice("none", "lorentz", "gauss"),
+            "broaden every frame to the broadest one with this lineshape; none = off",
+        ),
     },
     "fit": {
         "backend": Option("numpy", _choice("numpy", "lmfit"), "fitting engine"),
         "ppm_range": Option((0.2, 4.2), _interval, "fitted chemical-shift range, ppm"),
         "baseline": Option(
-            "spline", _choice("spline", "poly"),
-            "baseline model: regularised cubic B-spline or Legendre polynomial"),
+            "spline",
+            _choice("spline", "poly"),
+            "baseline model: regularised cubic B-spline or Legendre polynomial",
+        ),
         "baseline_knot_spacing": Option(
-            0.2, _float(0.01, 5.0), "spline baseline knot spacing, ppm"),
+            0.2, _float(0.01, 5.0), "spline baseline knot spacing, ppm"
+        ),
         "baseline_order": Option(2, _int(0), "polynomial baseline order"),
         "dynamic": Option(
-            False, _bool, "fit all frames of a session jointly (spectro-temporal) instead of "
-            "frame by frame"),
+            False,
+            _bool,
+            "fit all frames of a session jointly (spectro-temporal) instead of frame by frame",
+        ),
         "metabolites": Option(
-            (), _strings, "basis metabolites to fit; empty = every metabolite of the basis"),
+            (), _strings, "basis metabolites to fit; empty = every metabolite of the basis"
+        ),
     },
     "windows": {
         "event": Option(
-            None, _optional_string,
+            None,
+            _optional_string,
             "events.tsv trial_type (case-insensitive substring) whose first onset is time 0; "
-            "unset = the first event whose trial_type contains 'infusion', else the first event"),
+            "unset = the first event whose trial_type contains 'infusion', else the first event",
+        ),
         "baseline": Option(
-            None, _interval, "baseline window [start, end], s from the onset; unset = every "
-            "frame before the onset"),
+            None,
+            _interval,
+            "baseline window [start, end], s from the onset; unset = every frame before the onset",
+        ),
         "response": Option(
-            None, _interval, "response window [start, end], s from the onset; unset = every "
-            "frame after the onset"),
+            None,
+            _interval,
+            "response window [start, end], s from the onset; unset = every frame after the onset",
+        ),
     },
     "conditions": {
         "contrast": Option(
-            None, _pair, "[active, control]: the paired contrast is active - control; unset = "
-            "inferred (the condition called placebo is the control)"),
+            None,
+            _pair,
+            "[active, control]: the paired contrast is active - control; unset = "
+            "inferred (the condition called placebo is the control)",
+        ),
     },
     "metabolites": {
         "analyse": Option(
-            ("Glu", "Gln", "Glx", "tNAA", "tCr", "tCho", "Glx/tNAA", "Glu/tNAA"), _strings,
-            "metabolites carried into the group tables, statistics and report"),
+            ("Glu", "Gln", "Glx", "tNAA", "tCr", "tCho", "Glx/tNAA", "Glu/tNAA"),
+            _strings,
+            "metabolites carried into the group tables, statistics and report",
+        ),
         "primary": Option("Glu", _string, "the metabolite the report and demo summary lead with"),
     },
     "stats": {
         "mixed_model": Option(
-            True, _bool, "also fit the linear mixed model condition x time x sex"),
+            True, _bool, "also fit the linear mixed model condition x time x sex"
+        ),
         "ci_level": Option(0.95, _float(0.5, 0.999), "confidence level of the intervals"),
     },
     "glm": {
         "enabled": Option(True, _bool, "fit a GLM to every session's time courses"),
         "regressor": Option(
-            "ramp", _choice("ramp", "boxcar", "exponential", "hrf"),
+            "ramp",
+            _choice("ramp", "boxcar", "exponential", "hrf"),
             "response regressor from the infusion event: linear rise over the infusion then "
             "plateau, boxcar, first-order exponential rise (time constant tau_s), or the "
-            "HRF-convolved boxcar"),
+            "HRF-convolved boxcar",
+        ),
         "tau_s": Option(300.0, _float(1.0), "time constant of the exponential regressor, s"),
         "drift_order": Option(
-            0, _int(0), "Legendre drift terms (note: a linear drift is nearly collinear with a "
-            "ramp over a short scan)"),
+            0,
+            _int(0),
+            "Legendre drift terms (note: a linear drift is nearly collinear with a "
+            "ramp over a short scan)",
+        ),
     },
     "clinical": {
         "score": Option(
-            "madrs", _string, "phenotype/<score>.tsv holds clinical scores (used when present; "
-            "the score column is <score> or score)"),
+            "madrs",
+            _string,
+            "phenotype/<score>.tsv holds clinical scores (used when present; "
+            "the score column is <score> or score)",
+        ),
         "baseline_timepoint": Option(
-            "baseline", _string, "timepoint label of the pre-treatment score"),
+            "baseline", _string, "timepoint label of the pre-treatment score"
+        ),
     },
     "report": {
         "title": Option("mrspipe study report", _string, "title of report.html"),

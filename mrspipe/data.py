@@ -242,8 +242,9 @@ class MRSData(_SpectralAxes):
         return np.arange(n) * tr
 
     # -- changes ------------------------------------------------------------------------
-    def with_fids(self, fids: np.ndarray, dims: tuple[str, ...] | None = None, **changes: Any
-                  ) -> MRSData:
+    def with_fids(
+        self, fids: np.ndarray, dims: tuple[str, ...] | None = None, **changes: Any
+    ) -> MRSData:
         """Return a copy with new FIDs (and optionally new axis names or other fields)."""
         new_dims = self.dims if dims is None else tuple(dims)
         if "dyn" not in new_dims and "frame_times" not in changes:

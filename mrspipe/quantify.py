@@ -121,8 +121,9 @@ def relaxation_factor(te: float, tr: float | None, t1: float, t2: float) -> floa
     return float(np.exp(-te / t2) * saturation)
 
 
-def fit_water(water: MRSData, *, ppm_range: tuple[float, float] = (3.9, 5.4),
-              water_ppm: float = 4.65) -> np.ndarray:
+def fit_water(
+    water: MRSData, *, ppm_range: tuple[float, float] = (3.9, 5.4), water_ppm: float = 4.65
+) -> np.ndarray:
     """Amplitude of the water peak of every frame of an unsuppressed reference.
 
     The water resonance is fitted as one Voigt line (shift, widths, phases free) plus a
@@ -139,11 +140,23 @@ def fit_water(water: MRSData, *, ppm_range: tuple[float, float] = (3.9, 5.4),
     assert water.ppm_reference is not None
     t = water.time_s
     fid = np.exp(2j * np.pi * (water_ppm - water.ppm_reference) * water.spectrometer_frequency * t)
-    basis = Basis(names=("H2O",), fids=fid[None], dwell_time=water.dwell_time,
-                  spectrometer_frequency=water.spectrometer_frequency, nucleus=water.nucleus,
-                  ppm_reference=water.ppm_reference)
-    res = fit_spectra(water, basis, ppm_range=ppm_range, baseline="poly", baseline_order=0,
-                      groups={}, precision="double")
+    basis = Basis(
+        names=("H2O",),
+        fids=fid[None],
+        dwell_time=water.dwell_time,
+        spectrometer_frequency=water.spectrometer_frequency,
+        nucleus=water.nucleus,
+        ppm_reference=water.ppm_reference,
+    )
+    res = fit_spectra(
+        water,
+        basis,
+        ppm_range=ppm_range,
+        baseline="poly",
+        baseline_order=0,
+        groups={},
+        precision="double",
+    )
     return res.estimates[:, 0]
 
 

@@ -295,5 +295,3 @@ def is_flipped(
     """
     score = orientation_score(fids, dwell_time, spectrometer_frequency, ppm_reference)
     return score < -threshold
-
-

@@ -40,22 +40,56 @@ SPINS: dict[str, list[tuple[float, float, float, int]]] = {
     "Gly": [(3.55, 2, 0, 1)],
     "Asc": [(3.73, 2, 6, 3), (4.01, 1, 6, 3), (4.50, 1, 2, 2)],
     "Ace": [(1.90, 3, 0, 1)],
-    "Mac": [(0.90, 3, 0, 1), (1.21, 2, 0, 1), (1.43, 2, 0, 1), (1.72, 2, 0, 1),
-            (2.05, 3, 0, 1), (3.00, 2, 0, 1), (3.20, 1, 0, 1)],
+    "Mac": [
+        (0.90, 3, 0, 1),
+        (1.21, 2, 0, 1),
+        (1.43, 2, 0, 1),
+        (1.72, 2, 0, 1),
+        (2.05, 3, 0, 1),
+        (3.00, 2, 0, 1),
+        (3.20, 1, 0, 1),
+    ],
 }
 _PASCAL = {1: [1.0], 2: [1.0, 1.0], 3: [1.0, 2.0, 1.0]}
 
 #: typical brain concentrations (mM)
 TRUTH: dict[str, float] = {
-    "NAA": 10.0, "NAAG": 1.5, "Cr": 4.5, "PCr": 4.0, "GPC": 1.0, "PCh": 0.6, "Ins": 6.0,
-    "sIns": 0.3, "Glu": 9.0, "Gln": 3.0, "GABA": 1.5, "Lac": 0.5, "Tau": 1.5, "GSH": 2.0,
+    "NAA": 10.0,
+    "NAAG": 1.5,
+    "Cr": 4.5,
+    "PCr": 4.0,
+    "GPC": 1.0,
+    "PCh": 0.6,
+    "Ins": 6.0,
+    "sIns": 0.3,
+    "Glu": 9.0,
+    "Gln": 3.0,
+    "GABA": 1.5,
+    "Lac": 0.5,
+    "Tau": 1.5,
+    "GSH": 2.0,
     "Mac": 8.0,
 }
 
 
 #: the 15 metabolites of the default analytic basis (the others are for the 22-spectrum bench)
-DEFAULT_NAMES = ("NAA", "NAAG", "Cr", "PCr", "GPC", "PCh", "Ins", "sIns", "Glu", "Gln", "GABA",
-                 "Lac", "Tau", "GSH", "Mac")
+DEFAULT_NAMES = (
+    "NAA",
+    "NAAG",
+    "Cr",
+    "PCr",
+    "GPC",
+    "PCh",
+    "Ins",
+    "sIns",
+    "Glu",
+    "Gln",
+    "GABA",
+    "Lac",
+    "Tau",
+    "GSH",
+    "Mac",
+)
 
 
 def make_basis(names=None, *, n_points=1024, dwell=5e-4, cf=CF, intrinsic_hz=1.0) -> Basis:
@@ -71,12 +105,24 @@ def make_basis(names=None, *, n_points=1024, dwell=5e-4, cf=CF, intrinsic_hz=1.0
             for a, off in zip(amps, offs, strict=True):
                 fids[i] += a * np.exp(2j * np.pi * ((ppm - REF) * cf + off) * t)
         fids[i] *= np.exp(-np.pi * width * t)
-    return Basis(names=names, fids=fids, dwell_time=dwell, spectrometer_frequency=cf,
-                 echo_time=0.03)
+    return Basis(
+        names=names, fids=fids, dwell_time=dwell, spectrometer_frequency=cf, echo_time=0.03
+    )
 
 
-def simulate(basis: Basis, conc, *, lorentz_hz=3.0, gauss_hz=4.0, shift_hz=0.0, phase0=0.0,
-             phase1=0.0, noise_sd=0.0, rng=None, baseline=None) -> MRSData:
+def simulate(
+    basis: Basis,
+    conc,
+    *,
+    lorentz_hz=3.0,
+    gauss_hz=4.0,
+    shift_hz=0.0,
+    phase0=0.0,
+    phase1=0.0,
+    noise_sd=0.0,
+    rng=None,
+    baseline=None,
+) -> MRSData:
     """Frames ``sum_m c_m b_m`` with lineshape, shift, phases, baseline and complex noise.
 
     ``conc`` is ``(n_frames, n_met)``; the other parameters broadcast as ``(n_frames,)``.
@@ -89,8 +135,14 @@ def simulate(basis: Basis, conc, *, lorentz_hz=3.0, gauss_hz=4.0, shift_hz=0.0, 
         return np.broadcast_to(np.asarray(v, float), (n_f,))[:, None]
 
     fid = conc @ basis.fids
-    fid = apply_lineshape(fid, basis.dwell_time, lorentz_hz=col(lorentz_hz),
-                          gauss_hz=col(gauss_hz), shift_hz=col(shift_hz), phase0=col(phase0))
+    fid = apply_lineshape(
+        fid,
+        basis.dwell_time,
+        lorentz_hz=col(lorentz_hz),
+        gauss_hz=col(gauss_hz),
+        shift_hz=col(shift_hz),
+        phase0=col(phase0),
+    )
     freq = np.fft.fftshift(np.fft.fftfreq(basis.n_points, basis.dwell_time))
     spec = apply_phase(to_spectrum(fid), freq, phase1=col(phase1))
     if baseline is not None:
@@ -100,9 +152,13 @@ def simulate(basis: Basis, conc, *, lorentz_hz=3.0, gauss_hz=4.0, shift_hz=0.0, 
         rng = np.random.default_rng(rng)
         noise = rng.standard_normal(fid.shape) + 1j * rng.standard_normal(fid.shape)
         fid = fid + noise_sd * noise
-    return MRSData(fids=fid, dwell_time=basis.dwell_time,
-                   spectrometer_frequency=basis.spectrometer_frequency, dims=("dyn",),
-                   echo_time=basis.echo_time)
+    return MRSData(
+        fids=fid,
+        dwell_time=basis.dwell_time,
+        spectrometer_frequency=basis.spectrometer_frequency,
+        dims=("dyn",),
+        echo_time=basis.echo_time,
+    )
 
 
 def truth_vector(basis: Basis, truth=None) -> np.ndarray:
@@ -121,5 +177,11 @@ def challenge_basis(shared: Path) -> Basis:
     files = sorted(folder.glob("*.txt"))
     names = tuple(f.stem for f in files)
     fids = np.array([np.loadtxt(f) @ np.array([1.0, -1.0j]) for f in files])
-    return Basis(names=names, fids=fids, dwell_time=2.5e-4, spectrometer_frequency=123.2,
-                 echo_time=0.03, source=str(folder))
+    return Basis(
+        names=names,
+        fids=fids,
+        dwell_time=2.5e-4,
+        spectrometer_frequency=123.2,
+        echo_time=0.03,
+        source=str(folder),
+    )

@@ -10,8 +10,9 @@ def test_every_public_name_resolves():
         if name == "__version__":
             continue
         module = importlib.import_module(mrspipe._API[name])
-        assert getattr(mrspipe, name) is (module if name == module.__name__.rsplit(".", 1)[-1]
-                                          else getattr(module, name))
+        assert getattr(mrspipe, name) is (
+            module if name == module.__name__.rsplit(".", 1)[-1] else getattr(module, name)
+        )
 
 
 def test_import_is_cheap():

@@ -23,7 +23,8 @@ SHARED = Path(
 def _digest(folder: Path) -> dict[str, str]:
     return {
         p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*")) if p.is_file()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -74,8 +75,7 @@ def test_convert_reports_each_file(vendor_data, tmp_path, capsys):
     assert ws.spectrometer_frequency == pytest.approx(127.786, abs=1e-3)
     table = read_table(out / "conversion.tsv")
     status = dict(zip(table["source"].map(lambda s: Path(s).name), table["status"], strict=True))
-    assert status == {"SVS_30.rda": "ok", "philips_spar_sdat_WS.SDAT": "ok",
-                      "broken.rda": "failed"}
+    assert status == {"SVS_30.rda": "ok", "philips_spar_sdat_WS.SDAT": "ok", "broken.rda": "failed"}
     assert _digest(raw) == before  # inputs untouched
 
     # existing outputs are kept unless --overwrite
@@ -116,11 +116,15 @@ def test_bids_init_builds_a_loadable_study(vendor_data, tmp_path, capsys):
     assert missing == ["sub-01_ses-2", "sub-02_ses-1"]
 
     participants = read_table(study / "participants.tsv")
-    assert participants.to_dict("list") == {"participant_id": ["sub-01", "sub-02"],
-                                            "sex": ["F", "M"]}
+    assert participants.to_dict("list") == {
+        "participant_id": ["sub-01", "sub-02"],
+        "sex": ["F", "M"],
+    }
     sessions = read_table(study / "sub-01" / "sub-01_sessions.tsv")
-    assert sessions.to_dict("list") == {"session_id": ["ses-1", "ses-2"],
-                                        "condition": ["placebo", "naltrexone"]}
+    assert sessions.to_dict("list") == {
+        "session_id": ["ses-1", "ses-2"],
+        "condition": ["placebo", "naltrexone"],
+    }
     mrs = study / "sub-01" / "ses-1" / "mrs"
     svs = load_mrs(mrs / "sub-01_ses-1_svs.nii.gz")
     ref = load_mrs(mrs / "sub-01_ses-1_mrsref.nii.gz")
@@ -130,7 +134,8 @@ def test_bids_init_builds_a_loadable_study(vendor_data, tmp_path, capsys):
     assert events["onset"].tolist() == [600.0] and events["trial_type"].tolist() == ["infusion"]
     ses2 = study / "sub-01" / "ses-2" / "mrs"
     assert load_mrs(ses2 / "sub-01_ses-2_svs.nii.gz").spectrometer_frequency == pytest.approx(
-        123.2347, abs=1e-3)
+        123.2347, abs=1e-3
+    )
     assert read_table(ses2 / "sub-01_ses-2_svs_events.tsv")["onset"].tolist() == [612.5]
     assert not (ses2 / "sub-01_ses-2_mrsref.nii.gz").exists()
     sub2 = study / "sub-02" / "ses-1" / "mrs"

@@ -31,29 +31,35 @@ def test_load_toml(tmp_path: Path) -> None:
     )
     cfg = load_config(path)
     assert cfg.preprocess["block"] == 16 and cfg.preprocess["align"] is False
-    assert cfg.windows == {"event": "ketamine", "baseline": (-600.0, 0.0),
-                           "response": (300.0, 2400.5)}
+    assert cfg.windows == {
+        "event": "ketamine",
+        "baseline": (-600.0, 0.0),
+        "response": (300.0, 2400.5),
+    }
     assert cfg.conditions["contrast"] == ("naltrexone", "placebo")
     assert cfg.metabolites["analyse"] == ("Glx", "tNAA")
     assert cfg.source == str(path)
 
 
-@pytest.mark.parametrize(("values", "message"), [
-    ({"fitting": {"backend": "numpy"}}, "unknown section [fitting]"),
-    ({"fit": {"bakend": "numpy"}}, "unknown key 'bakend' in [fit]"),
-    ({"fit": {"backend": "scipy"}}, "[fit] backend: expected one of 'numpy', 'lmfit'"),
-    ({"preprocess": {"block": 0}}, "[preprocess] block: expected an integer >= 1"),
-    ({"preprocess": {"block": 2.5}}, "[preprocess] block: expected an integer"),
-    ({"preprocess": {"align": "yes"}}, "[preprocess] align: expected true or false"),
-    ({"preprocess": {"window": -1}}, "[preprocess] window: expected an integer >= 0"),
-    ({"preprocess": {"linewidth_match": "voigt"}}, "expected one of 'none', 'lorentz'"),
-    ({"windows": {"baseline": [0, -600]}}, "start must be before end"),
-    ({"windows": {"response": [1, 2, 3]}}, "expected two numbers"),
-    ({"conditions": {"contrast": ["naltrexone"]}}, "expected two condition names"),
-    ({"metabolites": {"analyse": ["Glu", "Glu"]}}, "names repeat"),
-    ({"stats": {"ci_level": 1.5}}, "[stats] ci_level"),
-    ({"fit": "numpy"}, "[fit] must be a table"),
-])
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"fitting": {"backend": "numpy"}}, "unknown section [fitting]"),
+        ({"fit": {"bakend": "numpy"}}, "unknown key 'bakend' in [fit]"),
+        ({"fit": {"backend": "scipy"}}, "[fit] backend: expected one of 'numpy', 'lmfit'"),
+        ({"preprocess": {"block": 0}}, "[preprocess] block: expected an integer >= 1"),
+        ({"preprocess": {"block": 2.5}}, "[preprocess] block: expected an integer"),
+        ({"preprocess": {"align": "yes"}}, "[preprocess] align: expected true or false"),
+        ({"preprocess": {"window": -1}}, "[preprocess] window: expected an integer >= 0"),
+        ({"preprocess": {"linewidth_match": "voigt"}}, "expected one of 'none', 'lorentz'"),
+        ({"windows": {"baseline": [0, -600]}}, "start must be before end"),
+        ({"windows": {"response": [1, 2, 3]}}, "expected two numbers"),
+        ({"conditions": {"contrast": ["naltrexone"]}}, "expected two condition names"),
+        ({"metabolites": {"analyse": ["Glu", "Glu"]}}, "names repeat"),
+        ({"stats": {"ci_level": 1.5}}, "[stats] ci_level"),
+        ({"fit": "numpy"}, "[fit] must be a table"),
+    ],
+)
 def test_bad_values_are_config_errors(values: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         config_from_dict(values, source="study.toml")
@@ -73,8 +79,9 @@ def test_error_names_the_file(tmp_path: Path) -> None:
 
 
 def test_overrides_are_checked_and_none_ignored() -> None:
-    cfg = defaults().with_overrides({"preprocess.block": 8, "windows.baseline": None,
-                                     "windows.response": (60, 600)})
+    cfg = defaults().with_overrides(
+        {"preprocess.block": 8, "windows.baseline": None, "windows.response": (60, 600)}
+    )
     assert cfg.preprocess["block"] == 8 and cfg.windows["baseline"] is None
     assert cfg.windows["response"] == (60.0, 600.0)
     assert defaults().preprocess["block"] == 16  # the original is unchanged

@@ -111,12 +111,27 @@ def _importable(module: str) -> bool:
 def test_docs_build_strict(tmp_path: Path) -> None:
     if not (_importable("mkdocs") and _importable("mkdocstrings_handlers.python")):
         pytest.skip("mkdocs / mkdocstrings[python] not installed (pip install -e '.[docs]')")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get(
-        "PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     proc = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file",
-         str(ROOT / "mkdocs.yml"), "--site-dir", str(tmp_path / "site")],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--config-file",
+            str(ROOT / "mkdocs.yml"),
+            "--site-dir",
+            str(tmp_path / "site"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
     )
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log
@@ -129,12 +144,11 @@ def test_docs_build_strict(tmp_path: Path) -> None:
 def test_every_page_is_in_the_nav() -> None:
     nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     listed = set(re.findall(r":\s*([\w/.-]+\.md)\s*$", nav, flags=re.M))
-    active = {p for p in listed if re.search(rf"^\s*- [^#\n]*:\s*{re.escape(p)}\s*$", nav,
-                                               flags=re.M)}
+    active = {
+        p for p in listed if re.search(rf"^\s*- [^#\n]*:\s*{re.escape(p)}\s*$", nav, flags=re.M)
+    }
     missing = set(PAGES) - active
-    assert not missing, (
-        f"pages missing from the mkdocs.yml nav: {sorted(missing)}"
-    )
+    assert not missing, f"pages missing from the mkdocs.yml nav: {sorted(missing)}"
 
 
 def _directives(page: Path) -> list[str]:
@@ -196,8 +210,7 @@ def _section(text: str, command: str) -> str:
     for n, h in enumerate(heads):
         if re.search(rf"`mrspipe {re.escape(command)}(?![\w-])", h.group(0)):
             level = len(h.group(1))
-            end = next((x.start() for x in heads[n + 1 :] if len(x.group(1)) <= level),
-                       len(text))
+            end = next((x.start() for x in heads[n + 1 :] if len(x.group(1)) <= level), len(text))
             return text[h.start() : end]
     return ""
 
@@ -227,8 +240,11 @@ def test_cli_options_documented(command: str) -> None:
         assert text, f"no heading with `mrspipe {command}` in docs/cli-common.md"
     else:
         assert _mentions(text, command), f"`{command}` is not mentioned in {page.name}"
-    missing = [f"{path} {opt}" for path, opt in _options(subs[command], command)
-               if not _mentions(text, opt)]
+    missing = [
+        f"{path} {opt}"
+        for path, opt in _options(subs[command], command)
+        if not _mentions(text, opt)
+    ]
     assert not missing, f"options not documented in {page.name}: {missing}"
 
 
@@ -277,7 +293,8 @@ def test_bash_example_parses(block: Block, argv: list[str]) -> None:
             parser.parse_args(argv)
         except SystemExit as exc:  # --help / --version exit 0
             assert exc.code == 0, (
-                f"{block.page}:{block.line}: `mrspipe {' '.join(argv)}`: {sink.getvalue()}")
+                f"{block.page}:{block.line}: `mrspipe {' '.join(argv)}`: {sink.getvalue()}"
+            )
 
 
 def study_results(folder: Path) -> None:
@@ -295,8 +312,12 @@ def study_results(folder: Path) -> None:
     from mrspipe.stats import crossover_stats
 
     rng = np.random.default_rng(11)
-    rise = {("placebo", "M"): 8.0, ("placebo", "F"): 8.0, ("naltrexone", "M"): 2.0,
-            ("naltrexone", "F"): 6.0}
+    rise = {
+        ("placebo", "M"): 8.0,
+        ("placebo", "F"): 8.0,
+        ("naltrexone", "M"): 2.0,
+        ("naltrexone", "F"): 6.0,
+    }
     times = np.arange(-600.0, 2400.0, 240.0) + 120.0
     ramp = np.clip(times / 1200.0, 0.0, 1.0)
     tables = []
@@ -308,18 +329,29 @@ def study_results(folder: Path) -> None:
             pct = rise[condition, sex] + person + rng.normal(0.0, 1.0)
             level = 1.3 * (1 + pct / 100 * ramp)
             est = level + rng.normal(0, 0.01, times.size)
-            frames = pd.DataFrame({"frame": np.arange(times.size), "metabolite": "Glx/tNAA",
-                                   "estimate": est, "crlb_sd": 0.01, "time_s": times + 600.0})
-            session = {"participant_id": f"sub-{i + 1:02d}", "session_id": f"ses-{period}",
-                       "condition": condition, "sex": sex}
+            frames = pd.DataFrame(
+                {
+                    "frame": np.arange(times.size),
+                    "metabolite": "Glx/tNAA",
+                    "estimate": est,
+                    "crlb_sd": 0.01,
+                    "time_s": times + 600.0,
+                }
+            )
+            session = {
+                "participant_id": f"sub-{i + 1:02d}",
+                "session_id": f"ses-{period}",
+                "condition": condition,
+                "sex": sex,
+            }
             tables.append(session_timecourses(frames, session, onset=600.0, ratios={}))
     timecourses = pd.concat(tables, ignore_index=True)
     responses = window_responses(timecourses)
-    stats = crossover_stats(responses, conditions=("naltrexone", "placebo"),
-                            timecourses=timecourses)
+    stats = crossover_stats(
+        responses, conditions=("naltrexone", "placebo"), timecourses=timecourses
+    )
     group = folder / "gomark-results" / "group"
-    for name, table in (("timecourses", timecourses), ("responses", responses),
-                        ("stats", stats)):
+    for name, table in (("timecourses", timecourses), ("responses", responses), ("stats", stats)):
         write_table(table, group / f"{name}.tsv")
 
 
@@ -330,8 +362,7 @@ PY_PAGES = [p for p in PAGES if any(b.lang == "python" for b in code_blocks(p))]
 
 
 @pytest.mark.parametrize("page", PY_PAGES)
-def test_python_examples_run(page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                             ) -> None:
+def test_python_examples_run(page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run the page's python blocks in order in one namespace, in a temporary folder."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")

@@ -10,8 +10,9 @@ from mrspipe.data import MRSData
 from mrspipe.fit import fit_spectra
 from mrspipe.quantify import fit_water, ratios, water_scaled
 
-CHALLENGE_TRUTH = dict(TRUTH, PCho=0.6, Ala=0.5, Asp=2.0, Asc=1.0, Glc=1.0, Gly=0.5, PE=1.5,
-                       Mac=8.0, Ace=0.0)
+CHALLENGE_TRUTH = dict(
+    TRUTH, PCho=0.6, Ala=0.5, Asp=2.0, Asc=1.0, Glc=1.0, Gly=0.5, PE=1.5, Mac=8.0, Ace=0.0
+)
 
 
 @pytest.fixture
@@ -28,8 +29,14 @@ def test_challenge_basis_orientation(basis):
 def test_challenge_noise_free_and_moderate_snr(basis, rng):
     c = truth_vector(basis, CHALLENGE_TRUTH)
     n = 24
-    clean = simulate(basis, np.tile(c, (2, 1)), lorentz_hz=[3.0, 6.0], gauss_hz=[4.0, 2.0],
-                     shift_hz=[1.5, -4.0], phase0=[0.4, -1.0])
+    clean = simulate(
+        basis,
+        np.tile(c, (2, 1)),
+        lorentz_hz=[3.0, 6.0],
+        gauss_hz=[4.0, 2.0],
+        shift_hz=[1.5, -4.0],
+        phase0=[0.4, -1.0],
+    )
     res = fit_spectra(clean, basis)
     assert res.converged.all()
     np.testing.assert_allclose(res.estimates, np.tile(c, (2, 1)), rtol=1e-4, atol=2e-4)
@@ -40,9 +47,16 @@ def test_challenge_noise_free_and_moderate_snr(basis, rng):
         a, _ = fast.combination([num, "tCr"])
         b, _ = ref.combination([num, "tCr"])
         np.testing.assert_allclose(a[:, 0] / a[:, 1], b[:, 0] / b[:, 1], rtol=0.01)
-    noisy = simulate(basis, np.tile(c, (n, 1)), lorentz_hz=3.0, gauss_hz=4.0,
-                     shift_hz=rng.uniform(-5, 5, n), phase0=rng.uniform(-1, 1, n),
-                     noise_sd=0.5, rng=rng)
+    noisy = simulate(
+        basis,
+        np.tile(c, (n, 1)),
+        lorentz_hz=3.0,
+        gauss_hz=4.0,
+        shift_hz=rng.uniform(-5, 5, n),
+        phase0=rng.uniform(-1, 1, n),
+        noise_sd=0.5,
+        rng=rng,
+    )
     res = fit_spectra(noisy, basis)
     assert res.converged.all()
     out = ratios(res, reference="tCr", metabolites=["Glu", "Glx", "tNAA"])
@@ -58,8 +72,12 @@ def test_challenge_noise_free_and_moderate_snr(basis, rng):
 
 def test_challenge_cr_water_scaling(shared_data, basis):
     """Cr = 10 mM with the README formula: water_conc 29697 mM, metabolite T2 160 ms."""
-    path = (shared_data / "ismrm2016_fitting_challenge" / "Cr_water_scaling_text"
-            / "Cr_10mM_test_water_scaling.txt")
+    path = (
+        shared_data
+        / "ismrm2016_fitting_challenge"
+        / "Cr_water_scaling_text"
+        / "Cr_10mM_test_water_scaling.txt"
+    )
     cols = np.loadtxt(path)
     ws, water = cols[:, 0] - 1j * cols[:, 1], cols[:, 2] - 1j * cols[:, 3]
     kw = dict(dwell_time=2.5e-4, spectrometer_frequency=123.2, dims=("dyn",))

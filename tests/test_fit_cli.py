@@ -29,8 +29,9 @@ def stub_basis_loader(monkeypatch):
 
 def _write_data(tmp_path, basis, rng, n=3):
     c = truth_vector(basis)
-    data = simulate(basis, np.tile(c, (n, 1)), shift_hz=rng.uniform(-3, 3, n),
-                    noise_sd=0.5, rng=rng)
+    data = simulate(
+        basis, np.tile(c, (n, 1)), shift_hz=rng.uniform(-3, 3, n), noise_sd=0.5, rng=rng
+    )
     path = tmp_path / "sub-01_svs.nii.gz"
     save_mrs(data, path)
     return path, c
@@ -43,8 +44,14 @@ def test_fit_command_writes_tables_and_figure(tmp_path, rng, stub_basis_loader):
     assert main(["fit", str(path), "--basis", "any.BASIS", "--out", str(out)]) == 0
     fits = read_table(out / "fits.tsv")
     qc = read_table(out / "qc.tsv")
-    assert list(fits.columns) == ["source", "frame", "metabolite", "estimate", "crlb_sd",
-                                  "crlb_percent"]
+    assert list(fits.columns) == [
+        "source",
+        "frame",
+        "metabolite",
+        "estimate",
+        "crlb_sd",
+        "crlb_percent",
+    ]
     assert set(qc.columns) >= {"snr", "fwhm_hz", "shift_hz", "phase_rad", "residual_rel"}
     assert len(qc) == 3 and (qc.source == path.name).all()
     glx = fits[fits.metabolite == "Glx"].estimate.to_numpy()
@@ -55,8 +62,24 @@ def test_fit_command_writes_tables_and_figure(tmp_path, rng, stub_basis_loader):
     assert (out / "sub-01_svs_fit.png").stat().st_size > 1000
     # refuses to overwrite without --overwrite (exit 2), then replaces with it
     assert main(["fit", str(path), "--basis", "b", "--out", str(out)]) == 2
-    assert main(["fit", str(path), "--basis", "b", "--out", str(out), "--overwrite",
-                 "--no-figures", "--ppm-range", "0.5", "4.0"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(path),
+                "--basis",
+                "b",
+                "--out",
+                str(out),
+                "--overwrite",
+                "--no-figures",
+                "--ppm-range",
+                "0.5",
+                "4.0",
+            ]
+        )
+        == 0
+    )
 
 
 def test_fit_command_bad_input_exit_2(tmp_path, stub_basis_loader, capsys):
@@ -65,8 +88,9 @@ def test_fit_command_bad_input_exit_2(tmp_path, stub_basis_loader, capsys):
     assert "nope.nii.gz" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(importlib.util.find_spec("mrspipe.io.basis") is None,
-                    reason="mrspipe.io.basis not merged yet")
+@pytest.mark.skipif(
+    importlib.util.find_spec("mrspipe.io.basis") is None, reason="mrspipe.io.basis not merged yet"
+)
 def test_fit_command_with_real_basis_reader(tmp_path, rng):
     from mrspipe.io.basis import save_basis
 

@@ -27,8 +27,15 @@ def test_noise_free_exact_recovery(basis):
     phase1 = np.array([0.0, 1e-4, -2e-4])
     lorentz = np.array([2.0, 4.0, 6.0])
     gauss = np.array([3.0, 5.0, 2.0])
-    data = simulate(basis, np.tile(c, (3, 1)), lorentz_hz=lorentz, gauss_hz=gauss,
-                    shift_hz=shift, phase0=phase0, phase1=phase1)
+    data = simulate(
+        basis,
+        np.tile(c, (3, 1)),
+        lorentz_hz=lorentz,
+        gauss_hz=gauss,
+        shift_hz=shift,
+        phase0=phase0,
+        phase1=phase1,
+    )
     res = fit_spectra(data, basis, precision="double")
     assert res.converged.all()
     np.testing.assert_allclose(res.estimates, np.tile(c, (3, 1)), rtol=1e-6, atol=1e-6)
@@ -45,13 +52,33 @@ def test_noise_free_exact_recovery(basis):
 
 
 def test_high_snr_recovery_and_nonnegativity(basis, rng):
-    truth = {"NAA": 10.0, "Cr": 4.5, "PCr": 4.0, "GPC": 1.0, "Ins": 6.0, "Glu": 9.0,
-             "Gln": 3.0, "Mac": 8.0, "GABA": 0.0, "Lac": 0.0, "sIns": 0.0, "Tau": 0.0}
+    truth = {
+        "NAA": 10.0,
+        "Cr": 4.5,
+        "PCr": 4.0,
+        "GPC": 1.0,
+        "Ins": 6.0,
+        "Glu": 9.0,
+        "Gln": 3.0,
+        "Mac": 8.0,
+        "GABA": 0.0,
+        "Lac": 0.0,
+        "sIns": 0.0,
+        "Tau": 0.0,
+    }
     c = truth_vector(basis, truth)
     n = 12
     shift, phase = rng.uniform(-8, 8, n), rng.uniform(-3, 3, n)
-    data = simulate(basis, np.tile(c, (n, 1)), lorentz_hz=3.0, gauss_hz=4.0, shift_hz=shift,
-                    phase0=phase, noise_sd=0.5, rng=rng)
+    data = simulate(
+        basis,
+        np.tile(c, (n, 1)),
+        lorentz_hz=3.0,
+        gauss_hz=4.0,
+        shift_hz=shift,
+        phase0=phase,
+        noise_sd=0.5,
+        rng=rng,
+    )
     res = fit_spectra(data, basis)
     assert res.converged.all()
     assert (res.estimates >= 0).all()
@@ -76,9 +103,15 @@ def test_high_snr_recovery_and_nonnegativity(basis, rng):
 def test_batched_equals_per_frame(basis, rng):
     c = truth_vector(basis)
     n = 5
-    data = simulate(basis, np.tile(c, (n, 1)), lorentz_hz=rng.uniform(2, 6, n),
-                    shift_hz=rng.uniform(-5, 5, n), phase0=rng.uniform(-1, 1, n),
-                    noise_sd=1.0, rng=rng)
+    data = simulate(
+        basis,
+        np.tile(c, (n, 1)),
+        lorentz_hz=rng.uniform(2, 6, n),
+        shift_hz=rng.uniform(-5, 5, n),
+        phase0=rng.uniform(-1, 1, n),
+        noise_sd=1.0,
+        rng=rng,
+    )
     batched = fit_spectra(data, basis)
     chunked = fit_spectra(data, basis, chunk_size=2)
     single = [fit_spectra(data.with_fids(data.fids[i : i + 1]), basis) for i in range(n)]
@@ -89,8 +122,16 @@ def test_batched_equals_per_frame(basis, rng):
 
 def test_numpy_and_lmfit_agree(basis, rng):
     c = truth_vector(basis)
-    data = simulate(basis, np.tile(c, (2, 1)), lorentz_hz=3.0, gauss_hz=4.0,
-                    shift_hz=[2.0, -3.0], phase0=[0.3, -0.6], noise_sd=1.0, rng=rng)
+    data = simulate(
+        basis,
+        np.tile(c, (2, 1)),
+        lorentz_hz=3.0,
+        gauss_hz=4.0,
+        shift_hz=[2.0, -3.0],
+        phase0=[0.3, -0.6],
+        noise_sd=1.0,
+        rng=rng,
+    )
     fast = fit_spectra(data, basis)
     ref = fit_spectra(data, basis, backend="lmfit")
     assert ref.converged.all()
@@ -106,8 +147,9 @@ def test_linewidth_change_does_not_bias_glu(basis):
     res = fit_spectra(data, basis)
     vals, _ = res.combination(["Glu", "tCr"])
     ratio = vals[:, 0] / vals[:, 1]
-    np.testing.assert_allclose(ratio, c[basis.index("Glu")] / (c[basis.index("Cr")]
-                                                               + c[basis.index("PCr")]), rtol=1e-3)
+    np.testing.assert_allclose(
+        ratio, c[basis.index("Glu")] / (c[basis.index("Cr")] + c[basis.index("PCr")]), rtol=1e-3
+    )
 
 
 def test_smooth_baseline_is_absorbed(basis, rng):
@@ -173,8 +215,13 @@ def test_basis_resampled_to_data_grid(basis):
 def test_groups_and_poly_baseline(basis):
     c = truth_vector(basis)
     data = simulate(basis, c, shift_hz=2.0)
-    res = fit_spectra(data, basis, baseline="poly", baseline_order=3,
-                      groups={"macromolecules": ["Mac"], "choline": ["GPC", "PCh"]})
+    res = fit_spectra(
+        data,
+        basis,
+        baseline="poly",
+        baseline_order=3,
+        groups={"macromolecules": ["Mac"], "choline": ["GPC", "PCh"]},
+    )
     assert res.group_names == ("metabolites", "macromolecules", "choline")
     assert res.params["shift_hz"].shape == (1, 3)
     np.testing.assert_allclose(res.params["shift_hz"][0], 2.0, atol=1e-3)
@@ -186,14 +233,28 @@ def test_tables_and_spectra(basis):
     data = simulate(basis, np.tile(c, (2, 1)), phase0=[0.0, 0.5])
     res = fit_spectra(data, basis)
     table = res.table(source="a.nii.gz")
-    assert list(table.columns) == ["source", "frame", "metabolite", "estimate", "crlb_sd",
-                                   "crlb_percent"]
+    assert list(table.columns) == [
+        "source",
+        "frame",
+        "metabolite",
+        "estimate",
+        "crlb_sd",
+        "crlb_percent",
+    ]
     assert len(table) == 2 * (len(basis.names) + 4)
     assert {"tNAA", "tCr", "tCho", "Glx"} <= set(table.metabolite)
     assert (table.source == "a.nii.gz").all()
     qc = res.qc_table()
-    assert list(qc.columns) == ["source", "frame", "snr", "fwhm_hz", "shift_hz", "phase_rad",
-                                "residual_rel", "converged"]
+    assert list(qc.columns) == [
+        "source",
+        "frame",
+        "snr",
+        "fwhm_hz",
+        "shift_hz",
+        "phase_rad",
+        "residual_rel",
+        "converged",
+    ]
     model = res.model_spectra()
     assert model.shape == (2, basis.n_points)
     band = res.fit_band
@@ -211,8 +272,15 @@ def test_start_values_find_large_shift_and_phase(basis, rng):
     c = truth_vector(basis)
     shift = np.array([-15.0, -4.0, 0.5, 9.0, 16.0])
     phase = np.array([2.8, -2.0, 0.0, 1.0, -3.0])
-    data = simulate(basis, np.tile(c, (5, 1)), lorentz_hz=5.0, shift_hz=shift, phase0=phase,
-                    noise_sd=1.0, rng=rng)
+    data = simulate(
+        basis,
+        np.tile(c, (5, 1)),
+        lorentz_hz=5.0,
+        shift_hz=shift,
+        phase0=phase,
+        noise_sd=1.0,
+        rng=rng,
+    )
     problem, _ = build_problem(data, basis)
     y = np.fft.fft(data.fids, axis=-1)[:, problem.band]
     theta = start_values(problem, y)

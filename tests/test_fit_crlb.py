@@ -13,8 +13,16 @@ def test_crlb_matches_scatter_of_estimates(rng):
     basis = make_basis()
     c = truth_vector(basis)
     n = 200
-    data = simulate(basis, np.tile(c, (n, 1)), lorentz_hz=3.0, gauss_hz=4.0,
-                    shift_hz=1.0, phase0=0.2, noise_sd=2.0, rng=rng)
+    data = simulate(
+        basis,
+        np.tile(c, (n, 1)),
+        lorentz_hz=3.0,
+        gauss_hz=4.0,
+        shift_hz=1.0,
+        phase0=0.2,
+        noise_sd=2.0,
+        rng=rng,
+    )
     res = fit_spectra(data, basis)
     assert res.converged.all()
     # noise SD from the residual: the spectral SD of white time-domain noise is sd * sqrt(N)

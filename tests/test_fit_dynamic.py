@@ -13,11 +13,25 @@ from mrspipe.fit import dynamic as dynamic_module
 from mrspipe.fit.dynamic_design import parse_model, variance_inflation
 from mrspipe.simulate import simulate_basis, simulate_spectra
 
-BASE = {"NAA": 10.0, "Cr": 4.5, "PCr": 4.0, "GPC": 1.0, "PCho": 0.6, "Ins": 6.0, "Glu": 9.0,
-        "Gln": 3.0, "GSH": 2.0}
-MODEL = {"conc": {"kind": "design", "regressors": ["intercept", "ramp"]},
-         "lorentz": {"kind": "design", "regressors": ["intercept", "bold"]},
-         "gauss": "fixed", "shift": "free", "phase0": "free", "phase1": "fixed"}
+BASE = {
+    "NAA": 10.0,
+    "Cr": 4.5,
+    "PCr": 4.0,
+    "GPC": 1.0,
+    "PCho": 0.6,
+    "Ins": 6.0,
+    "Glu": 9.0,
+    "Gln": 3.0,
+    "GSH": 2.0,
+}
+MODEL = {
+    "conc": {"kind": "design", "regressors": ["intercept", "ramp"]},
+    "lorentz": {"kind": "design", "regressors": ["intercept", "bold"]},
+    "gauss": "fixed",
+    "shift": "free",
+    "phase0": "free",
+    "phase1": "fixed",
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +49,14 @@ def session(basis, n_frames, *, noise_sd=0.0, response=0.1, bold_hz=-0.5, rng=No
     conc = {k: np.full(n_frames, v) for k, v in BASE.items()}
     conc["Glu"] = BASE["Glu"] * (1.0 + response * ramp)
     data, _ = simulate_spectra(
-        basis, conc, lorentz_hz=5.0 + bold_hz * ramp, gauss_hz=4.0,
-        shift_hz=rng.normal(0.0, 1.5, n_frames), phase0=rng.normal(0.0, 0.1, n_frames),
-        noise_sd=noise_sd, rng=rng,
+        basis,
+        conc,
+        lorentz_hz=5.0 + bold_hz * ramp,
+        gauss_hz=4.0,
+        shift_hz=rng.normal(0.0, 1.5, n_frames),
+        phase0=rng.normal(0.0, 0.1, n_frames),
+        noise_sd=noise_sd,
+        rng=rng,
     )
     return data, design
 
@@ -63,8 +82,17 @@ def test_table_and_frame_table(basis):
     data, design = session(basis, 32, noise_sd=0.5, rng=4)
     res = fit_dynamic(data, basis, design, model=MODEL)
     tab = res.table()
-    assert list(tab.columns) == ["metabolite", "parameter", "regressor", "estimate", "se",
-                                 "ci_low", "ci_high", "percent_of_baseline", "percent_se"]
+    assert list(tab.columns) == [
+        "metabolite",
+        "parameter",
+        "regressor",
+        "estimate",
+        "se",
+        "ci_low",
+        "ci_high",
+        "percent_of_baseline",
+        "percent_se",
+    ]
     glx = tab[(tab.metabolite == "Glx") & (tab.regressor == "ramp")].iloc[0]
     glu = tab[(tab.metabolite == "Glu") & (tab.regressor == "ramp")].iloc[0]
     gln = tab[(tab.metabolite == "Gln") & (tab.regressor == "ramp")].iloc[0]
@@ -88,15 +116,16 @@ def test_linewidth_change_is_not_a_glutamate_response(basis):
     # the concentrations (the reason for modelling it)
     fixed = dict(MODEL, lorentz="fixed")
     leak = fit_dynamic(data, basis, design, model=fixed, precision="double")
-    assert max(abs(leak.response(m, "ramp")["percent_of_baseline"])
-               for m in ("NAA", "Cr", "Glu")) > 0.3
+    assert (
+        max(abs(leak.response(m, "ramp")["percent_of_baseline"]) for m in ("NAA", "Cr", "Glu"))
+        > 0.3
+    )
 
 
 def test_linewidth_change_with_noise_unbiased(basis):
     errs, ses = [], []
     for rep in range(6):
-        data, design = session(basis, 64, noise_sd=3.0, response=0.0, bold_hz=-1.0,
-                               rng=100 + rep)
+        data, design = session(basis, 64, noise_sd=3.0, response=0.0, bold_hz=-1.0, rng=100 + rep)
         r = fit_dynamic(data, basis, design, model=MODEL).response("Glu", "ramp")
         errs.append(r["percent_of_baseline"])
         ses.append(r["percent_se"])
@@ -135,6 +164,7 @@ def test_calibration_and_gain_over_framewise_glm(basis):
 @pytest.fixture
 def no_fitting(monkeypatch):
     """Fail if any fitting starts."""
+
     def boom(*args, **kwargs):
         raise AssertionError("fitting started")
 
@@ -177,11 +207,24 @@ def test_bad_designs_raise_before_fitting(basis, no_fitting):
         fit_dynamic(data, basis, many, model={"conc": "design"})
     # every class free per frame, a narrow band and a flexible baseline: more unknowns than data
     small, sdesign = session(basis, 4, rng=1)
-    free = {"lorentz": "free", "gauss": "free", "shift": "free", "phase0": "free",
-            "phase1": "free", "conc": "fixed"}
+    free = {
+        "lorentz": "free",
+        "gauss": "free",
+        "shift": "free",
+        "phase0": "free",
+        "phase1": "free",
+        "conc": "fixed",
+    }
     with pytest.raises(ConfigError, match="unknowns"):
-        fit_dynamic(small, basis, sdesign[["intercept"]], model=free, ppm_range=(1.6, 2.7),
-                    baseline_knot_spacing=0.05, baseline_dof=16.0)
+        fit_dynamic(
+            small,
+            basis,
+            sdesign[["intercept"]],
+            model=free,
+            ppm_range=(1.6, 2.7),
+            baseline_knot_spacing=0.05,
+            baseline_dof=16.0,
+        )
 
 
 def test_toml_model_and_const_alias(basis):
@@ -204,8 +247,9 @@ def test_toml_model_and_const_alias(basis):
 def test_variance_inflation():
     rng = np.random.default_rng(0)
     a = rng.normal(size=200)
-    design = pd.DataFrame({"intercept": 1.0, "a": a, "b": a + 0.5 * rng.normal(size=200),
-                           "c": rng.normal(size=200)})
+    design = pd.DataFrame(
+        {"intercept": 1.0, "a": a, "b": a + 0.5 * rng.normal(size=200), "c": rng.normal(size=200)}
+    )
     vif = variance_inflation(design)
     assert list(vif.index) == ["a", "b", "c"]
     assert vif["a"] == pytest.approx(5.0, rel=0.25)  # R^2 = 1 / (1 + 0.25) = 0.8
@@ -243,9 +287,16 @@ def test_shared_baseline(basis):
     conc["Glu"] = BASE["Glu"] * (1.0 + 0.1 * ramp)
     phase0 = rng.normal(0.0, 0.1, n_f)
     coef = np.array([30.0, -20.0 + 10j, 15.0])
-    data, _ = simulate_spectra(basis, conc, lorentz_hz=5.0 - 0.5 * ramp, gauss_hz=4.0,
-                               phase0=phase0, baseline=np.exp(1j * phase0)[:, None] * coef,
-                               noise_sd=3.0, rng=rng)
+    data, _ = simulate_spectra(
+        basis,
+        conc,
+        lorentz_hz=5.0 - 0.5 * ramp,
+        gauss_hz=4.0,
+        phase0=phase0,
+        baseline=np.exp(1j * phase0)[:, None] * coef,
+        noise_sd=3.0,
+        rng=rng,
+    )
     free = fit_dynamic(data, basis, design, model=MODEL).response("Glu", "ramp")
     fixed = fit_dynamic(data, basis, design, model=shared).response("Glu", "ramp")
     for r in (free, fixed):
@@ -264,16 +315,20 @@ def test_analytic_gradient_matches_finite_differences(basis, baseline):
     data, design = session(basis, 8, noise_sd=1.0, rng=9)
     problem, rbasis = build_problem(data, basis, precision="double")
     spec = parse_model(dict(MODEL, baseline=baseline))
-    layout = build_layout(spec, as_design(design, 8), group_names=problem.group_names,
-                          met_names=rbasis.names, n_baseline=problem.baseline.shape[1])
+    layout = build_layout(
+        spec,
+        as_design(design, 8),
+        group_names=problem.group_names,
+        met_names=rbasis.names,
+        n_baseline=problem.baseline.shape[1],
+    )
     extra = None
     if layout.n_extra:
         problem, extra, _ = _shared_baseline(problem, layout)
     y = np.fft.fft(data.fids, axis=-1)[:, problem.band]
     rng = np.random.default_rng(0)
     gamma = np.zeros(layout.n_global)
-    for j, (c, reg) in enumerate(zip(layout.global_column, layout.global_regressor,
-                                     strict=True)):
+    for j, (c, reg) in enumerate(zip(layout.global_column, layout.global_regressor, strict=True)):
         name = layout.column_names[c]
         if reg in ("intercept", "fixed"):
             gamma[j] = {"lorentz": 5.0, "gauss2": 16.0}.get(name.split("[")[0], 0.0)
@@ -288,8 +343,10 @@ def test_analytic_gradient_matches_finite_differences(basis, baseline):
         up, dn = gamma.copy(), gamma.copy()
         up[j] += h
         dn[j] -= h
-        num = (frame_cost(problem, layout, y, layout.values(up, local), extra=extra).sum()
-               - frame_cost(problem, layout, y, layout.values(dn, local), extra=extra).sum())
+        num = (
+            frame_cost(problem, layout, y, layout.values(up, local), extra=extra).sum()
+            - frame_cost(problem, layout, y, layout.values(dn, local), extra=extra).sum()
+        )
         num /= 2 * h
         assert num == pytest.approx(grad[j], rel=1e-4, abs=1e-6 * np.abs(grad).max())
 
@@ -297,8 +354,13 @@ def test_analytic_gradient_matches_finite_differences(basis, baseline):
 def test_per_metabolite_concentration_model(basis):
     # only Glu follows the ramp; every other metabolite is constant
     data, design = session(basis, 32, noise_sd=0.5, rng=11)
-    spec = dict(MODEL, conc={"kind": "fixed", "metabolites": {
-        "Glu": {"kind": "design", "regressors": ["intercept", "ramp"]}}})
+    spec = dict(
+        MODEL,
+        conc={
+            "kind": "fixed",
+            "metabolites": {"Glu": {"kind": "design", "regressors": ["intercept", "ramp"]}},
+        },
+    )
     res = fit_dynamic(data, basis, design, model=spec)
     glu = res.response("Glu", "ramp")
     assert abs(glu["percent_of_baseline"] - 10.0) < 4 * glu["percent_se"]
@@ -311,5 +373,9 @@ def test_per_metabolite_concentration_model(basis):
     full = fit_dynamic(data, basis, design, model=MODEL, init=res.frame_fit)
     assert glu["percent_se"] < full.response("Glu", "ramp")["percent_se"]
     with pytest.raises(ConfigError, match="not in the basis"):
-        fit_dynamic(data, basis, design, model=dict(MODEL, conc={
-            "kind": "design", "metabolites": {"Glutamate": "fixed"}}))
+        fit_dynamic(
+            data,
+            basis,
+            design,
+            model=dict(MODEL, conc={"kind": "design", "metabolites": {"Glutamate": "fixed"}}),
+        )

@@ -20,19 +20,25 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     from mrspipe.simulate import simulate_basis, simulate_study
 
     root = tmp_path_factory.mktemp("dyn")
-    truth = simulate_study(root / "study", n_participants=2, n_transients=N_TRANSIENTS,
-                           n_points=N_POINTS, rng=7)
+    truth = simulate_study(
+        root / "study", n_participants=2, n_transients=N_TRANSIENTS, n_points=N_POINTS, rng=7
+    )
     d = truth["design"]
-    basis = simulate_basis(sequence=d["sequence"], field_mhz=d["field_mhz"], te=d["te"],
-                           dwell_time=d["dwell_time"], n_points=N_POINTS)
+    basis = simulate_basis(
+        sequence=d["sequence"],
+        field_mhz=d["field_mhz"],
+        te=d["te"],
+        dwell_time=d["dwell_time"],
+        n_points=N_POINTS,
+    )
     save_basis(basis, root / "basis", format="fsl")
     return root / "study", root / "basis"
 
 
-def test_run_dynamic_feeds_responses_and_stats(study: tuple[Path, Path], tmp_path: Path
-                                               ) -> None:
-    config = config_from_dict({"preprocess": {"block": BLOCK}, "fit": {"dynamic": True},
-                               "stats": {"mixed_model": False}})
+def test_run_dynamic_feeds_responses_and_stats(study: tuple[Path, Path], tmp_path: Path) -> None:
+    config = config_from_dict(
+        {"preprocess": {"block": BLOCK}, "fit": {"dynamic": True}, "stats": {"mixed_model": False}}
+    )
     out = tmp_path / "out"
     result = run_study(study[0], out, basis=study[1], config=config)
     assert result.errors == [] and result.exit_status == 0
@@ -56,8 +62,9 @@ def test_dynamic_tables_stand_in_for_a_frame_fit() -> None:
     from mrspipe.simulate import simulate_basis, simulate_spectra
 
     basis = simulate_basis(["NAA", "Cr", "Glu"], n_points=512)
-    data, _ = simulate_spectra(basis, {"NAA": 10.0, "Cr": 8.0, "Glu": np.linspace(9, 10, 12)},
-                               noise_sd=0.2, rng=0)
+    data, _ = simulate_spectra(
+        basis, {"NAA": 10.0, "Cr": 8.0, "Glu": np.linspace(9, 10, 12)}, noise_sd=0.2, rng=0
+    )
     tables = DynamicFitTables(fit_dynamic(data, basis, {"ramp": np.linspace(0, 1, 12)}))
     assert len(tables.table(source="s")) == 12 * len(tables.result.names + tables.result.sum_names)
     assert list(tables.qc_table(source="s")["frame"]) == list(range(12))

@@ -36,8 +36,9 @@ SHARED = Path(
 
 
 # -- synthetic spectra with known peak positions ------------------------------------------------
-def brain(offset=0.0, *, cf=123.2, n=2048, dwell=2.5e-4, water=20.0, noise=0.02, rng=None,
-          te=0.03, tr=2.0):
+def brain(
+    offset=0.0, *, cf=123.2, n=2048, dwell=2.5e-4, water=20.0, noise=0.02, rng=None, te=0.03, tr=2.0
+):
     """NAA/Cr/Cho singlets (+ residual water), every peak moved by ``offset`` ppm."""
     t = np.arange(n) * dwell
     peaks = [(2.008, 3.0), (3.027, 2.4), (3.20, 1.5), (4.68, water)]
@@ -45,8 +46,9 @@ def brain(offset=0.0, *, cf=123.2, n=2048, dwell=2.5e-4, water=20.0, noise=0.02,
     fid = fid * np.exp(-np.pi * 5.0 * t)
     if rng is not None:
         fid = fid + noise * (rng.standard_normal(n) + 1j * rng.standard_normal(n))
-    return MRSData(fids=fid, dwell_time=dwell, spectrometer_frequency=cf, echo_time=te,
-                   repetition_time=tr)
+    return MRSData(
+        fids=fid, dwell_time=dwell, spectrometer_frequency=cf, echo_time=te, repetition_time=tr
+    )
 
 
 @pytest.mark.parametrize("offset", [-0.25, -0.05, 0.0, 0.12, 0.3])
@@ -70,8 +72,12 @@ def test_ppm_offset_of_water_reference(offset, rng):
 
 
 def test_noise_only_is_not_judged(rng):
-    noise = MRSData(fids=rng.standard_normal(1024) + 1j * rng.standard_normal(1024),
-                    dwell_time=2.5e-4, spectrometer_frequency=123.2, echo_time=0.03)
+    noise = MRSData(
+        fids=rng.standard_normal(1024) + 1j * rng.standard_normal(1024),
+        dwell_time=2.5e-4,
+        spectrometer_frequency=123.2,
+        echo_time=0.03,
+    )
     assert estimate_ppm_offset(noise) is None
     assert [f.level for f in check_mrs(noise)] == ["info"]
 
@@ -99,8 +105,13 @@ def test_flipped_spectrum_is_an_error(rng):
     ],
 )
 def test_timing_units(te, tr, cf, dwell, expected):
-    data = MRSData(fids=np.ones(64, complex), dwell_time=dwell, spectrometer_frequency=cf,
-                   echo_time=te, repetition_time=tr)
+    data = MRSData(
+        fids=np.ones(64, complex),
+        dwell_time=dwell,
+        spectrometer_frequency=cf,
+        echo_time=te,
+        repetition_time=tr,
+    )
     assert [(f.level, f.check) for f in check_timing(data)] == expected
 
 
@@ -130,10 +141,20 @@ DICOM_BYTES = b"\0" * 128 + b"DICM" + b"\0" * 16
 
 
 def test_detect_vendor_kind(tmp_path):
-    cases = {"a.dat": "twix", "a.rda": "rda", "a.IMA": "dicom", "a.dcm": "dicom",
-             "b.SDAT": "philips", "b.spar": "philips", "c.data": "philips_dl",
-             "c.list": "philips_dl", "P12345.7": "ge", "x.nii.gz": None, "x.nii": None,
-             "notes.txt": None}
+    cases = {
+        "a.dat": "twix",
+        "a.rda": "rda",
+        "a.IMA": "dicom",
+        "a.dcm": "dicom",
+        "b.SDAT": "philips",
+        "b.spar": "philips",
+        "c.data": "philips_dl",
+        "c.list": "philips_dl",
+        "P12345.7": "ge",
+        "x.nii.gz": None,
+        "x.nii": None,
+        "notes.txt": None,
+    }
     for name, kind in cases.items():
         assert detect_vendor_kind(_touch(tmp_path / name)) == kind, name
     assert detect_vendor_kind(_touch(tmp_path / "IM_0001", DICOM_BYTES)) == "dicom"
@@ -160,8 +181,12 @@ def test_find_vendor_sources_groups_pairs_and_series(tmp_path):
     _touch(tmp_path / "r.rda")
     sources, unknown = find_vendor_sources([tmp_path])
     found = {(p.relative_to(tmp_path).as_posix(), k) for p, k in sources}
-    assert found == {("p/scan.SDAT", "philips"), ("dcm/series1", "dicom"),
-                     ("dcm/single/one.dcm", "dicom"), ("r.rda", "rda")}
+    assert found == {
+        ("p/scan.SDAT", "philips"),
+        ("dcm/series1", "dicom"),
+        ("dcm/single/one.dcm", "dicom"),
+        ("r.rda", "rda"),
+    }
     assert unknown == [tmp_path / "p" / "notes.txt"]
 
 
@@ -180,8 +205,13 @@ def _with_tags(tmp_path, rng, tags, shape=(3, 4, 64)):
     import nibabel as nib
 
     fids = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
-    data = MRSData(fids=fids, dims=("dyn", "user_0"), dwell_time=2.5e-4,
-                   spectrometer_frequency=123.2, echo_time=0.03)
+    data = MRSData(
+        fids=fids,
+        dims=("dyn", "user_0"),
+        dwell_time=2.5e-4,
+        spectrometer_frequency=123.2,
+        echo_time=0.03,
+    )
     path = save_mrs(data, tmp_path / "t.nii.gz")
     img = nib.load(path)
     ext = img.header.extensions[0]
@@ -271,12 +301,15 @@ def _peak_ppm(data: MRSData, lo: float, hi: float) -> float:
 
 
 @pytest.mark.shared_data
-@pytest.mark.parametrize("rel", [
-    "osprey/philips_press35/sub-01_PRESS_35_act.sdat",
-    "osprey/philips_press35/sub-02_PRESS_35_act.sdat",
-    "suspect/siemens/SVS_30.rda",
-    "suspect/siemens/SVS_30.IMA",
-])
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "osprey/philips_press35/sub-01_PRESS_35_act.sdat",
+        "osprey/philips_press35/sub-02_PRESS_35_act.sdat",
+        "suspect/siemens/SVS_30.rda",
+        "suspect/siemens/SVS_30.IMA",
+    ],
+)
 def test_brain_spectra_show_naa_at_2_01(rel, convert, shared_data):
     data = convert(rel)[0].data
     assert convert(rel)[0].role == "svs"
@@ -351,8 +384,14 @@ def test_conversion_pipeline_with_a_stand_in_converter(tmp_path, rng, monkeypatc
 
     def fake_spec2nii(args, out_dir, source, timeout):
         fids = np.stack([brain(rng=rng).fids] * 6).reshape(2, 3, -1)
-        bad = MRSData(fids=fids, dims=("dyn", "user_0"), dwell_time=2.5e-4,
-                      spectrometer_frequency=123.2, echo_time=30.0, repetition_time=2.0)
+        bad = MRSData(
+            fids=fids,
+            dims=("dyn", "user_0"),
+            dwell_time=2.5e-4,
+            spectrometer_frequency=123.2,
+            echo_time=30.0,
+            repetition_time=2.0,
+        )
         save_mrs(bad, out_dir / "data.nii.gz")
         save_mrs(brain(water=5000.0, rng=rng), out_dir / "data_ref.nii.gz")
         path, _ = _with_tags(out_dir / "tags", rng, ["DIM_DYN", "DIM_DYN"])
@@ -365,8 +404,7 @@ def test_conversion_pipeline_with_a_stand_in_converter(tmp_path, rng, monkeypatc
     with pytest.raises(MRSFormatError, match="echo time 30 s"):
         load_vendor_parts(source)
     parts = load_vendor_parts(source, strict=False)
-    assert [(p.name, p.role) for p in parts] == [("", "svs"), ("ref", "mrsref"),
-                                                  ("ref2", "mrsref")]
+    assert [(p.name, p.role) for p in parts] == [("", "svs"), ("ref", "mrsref"), ("ref2", "mrsref")]
     assert parts[0].data.dims == ("dyn", "user_0") and parts[2].data.dims == ("dyn",)
     assert [f.check for f in parts[0].findings if f.level == "error"] == ["echo_time"]
     assert any("merged" in f.message for f in parts[2].findings)

@@ -68,9 +68,17 @@ def fake_find_sessions(study: Path) -> list[FakeSession]:
             mrs = study / pid / row["session_id"] / "mrs"
             prefix = f"{pid}_{row['session_id']}"
             ref = mrs / f"{prefix}_mrsref.nii.gz"
-            out.append(FakeSession(pid, row["session_id"], row["condition"], sex,
-                                   mrs / f"{prefix}_svs.nii.gz", ref if ref.exists() else None,
-                                   mrs / f"{prefix}_svs_events.tsv"))
+            out.append(
+                FakeSession(
+                    pid,
+                    row["session_id"],
+                    row["condition"],
+                    sex,
+                    mrs / f"{prefix}_svs.nii.gz",
+                    ref if ref.exists() else None,
+                    mrs / f"{prefix}_svs_events.tsv",
+                )
+            )
     return out
 
 
@@ -78,8 +86,9 @@ def fake_read_events(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t")
 
 
-def fake_infusion(events: pd.DataFrame, *, event: str | None, source: Any = None
-                  ) -> tuple[float, float]:
+def fake_infusion(
+    events: pd.DataFrame, *, event: str | None, source: Any = None
+) -> tuple[float, float]:
     """Test double of dynamic.infusion_event: first row whose trial_type has the event."""
     match = events["trial_type"].str.contains(event or "infusion")
     if not match.any():
@@ -123,9 +132,15 @@ def fake_preprocess(data: MRSData, *, water: Any, options: dict[str, Any]) -> An
     times = data.transient_times()[:n].reshape(-1, block).mean(axis=1)
     frames = data.with_fids(fids, dims=("dyn",), frame_times=times)
     k = np.arange(data.size("dyn"))
-    qc = {"transient": k, "time_s": data.transient_times(), "shift_hz": 0 * k + 0.0,
-          "phase_rad": 0 * k + 0.0, "snr": 10.0 + k, "fwhm_hz": 0 * k + 5.0,
-          "rejected": k == 0}
+    qc = {
+        "transient": k,
+        "time_s": data.transient_times(),
+        "shift_hz": 0 * k + 0.0,
+        "phase_rad": 0 * k + 0.0,
+        "snr": 10.0 + k,
+        "fwhm_hz": 0 * k + 5.0,
+        "rejected": k == 0,
+    }
     return FakePreprocessResult(frames, qc, [{"Step": "block average", "block": block}])
 
 
@@ -136,17 +151,31 @@ class FakeFit:
 
     def table(self, source: str | None = None) -> pd.DataFrame:
         n_frames, n_met = self.estimates.shape
-        return pd.DataFrame({
-            "source": source, "frame": np.repeat(np.arange(n_frames), n_met),
-            "metabolite": np.tile(self.names, n_frames), "estimate": self.estimates.ravel(),
-            "crlb_sd": 0.1 * self.estimates.ravel(), "crlb_percent": 10.0,
-        })
+        return pd.DataFrame(
+            {
+                "source": source,
+                "frame": np.repeat(np.arange(n_frames), n_met),
+                "metabolite": np.tile(self.names, n_frames),
+                "estimate": self.estimates.ravel(),
+                "crlb_sd": 0.1 * self.estimates.ravel(),
+                "crlb_percent": 10.0,
+            }
+        )
 
     def qc_table(self, source: str | None = None) -> pd.DataFrame:
         n = self.estimates.shape[0]
-        return pd.DataFrame({"source": source, "frame": np.arange(n), "snr": 20.0,
-                             "fwhm_hz": 6.0, "shift_hz": 0.0, "phase_rad": 0.0,
-                             "residual_rel": 0.01, "converged": True})
+        return pd.DataFrame(
+            {
+                "source": source,
+                "frame": np.arange(n),
+                "snr": 20.0,
+                "fwhm_hz": 6.0,
+                "shift_hz": 0.0,
+                "phase_rad": 0.0,
+                "residual_rel": 0.01,
+                "converged": True,
+            }
+        )
 
 
 def fake_fit(frames: MRSData, basis: Basis, *, options: dict[str, Any]) -> FakeFit:
@@ -156,9 +185,15 @@ def fake_fit(frames: MRSData, basis: Basis, *, options: dict[str, Any]) -> FakeF
     return FakeFit(basis.names, amp[:, None] * np.arange(1, len(basis.names) + 1))
 
 
-def fake_dynamics(fits: pd.DataFrame, *, frame_times: np.ndarray, onset: float, session: Any,
-                  baseline_window: tuple[float, float], response_window: tuple[float, float]
-                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def fake_dynamics(
+    fits: pd.DataFrame,
+    *,
+    frame_times: np.ndarray,
+    onset: float,
+    session: Any,
+    baseline_window: tuple[float, float],
+    response_window: tuple[float, float],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Test double of the mrspipe.dynamic adapter."""
     CALLS["dynamics"] += 1
     tc = fits[["frame", "metabolite", "estimate", "crlb_sd"]].copy()
@@ -172,23 +207,46 @@ def fake_dynamics(fits: pd.DataFrame, *, frame_times: np.ndarray, onset: float, 
     rows = []
     for met, df in tc.groupby("metabolite", sort=False):
         b, r = window_mean(df, baseline_window), window_mean(df, response_window)
-        rows.append({"participant_id": session.participant_id, "session_id": session.session_id,
-                     "condition": session.condition, "sex": session.sex, "metabolite": met,
-                     "baseline": b, "response": r, "percent_change": 100 * (r - b) / b})
+        rows.append(
+            {
+                "participant_id": session.participant_id,
+                "session_id": session.session_id,
+                "condition": session.condition,
+                "sex": session.sex,
+                "metabolite": met,
+                "baseline": b,
+                "response": r,
+                "percent_change": 100 * (r - b) / b,
+            }
+        )
     return tc, pd.DataFrame(rows)
 
 
-def fake_stats(timecourses: pd.DataFrame, responses: pd.DataFrame, *,
-               contrast: tuple[str, str], options: dict[str, Any], **windows: Any
-               ) -> pd.DataFrame:
+def fake_stats(
+    timecourses: pd.DataFrame,
+    responses: pd.DataFrame,
+    *,
+    contrast: tuple[str, str],
+    options: dict[str, Any],
+    **windows: Any,
+) -> pd.DataFrame:
     CALLS["stats"] += 1
     rows = []
     for met, df in responses.groupby("metabolite"):
         means = df.groupby("condition")["percent_change"].mean()
-        rows.append({"metabolite": met, "analysis": "paired",
-                     "term": f"{contrast[0]}-{contrast[1]}", "subgroup": "all",
-                     "estimate": means[contrast[0]] - means[contrast[1]], "ci_low": np.nan,
-                     "ci_high": np.nan, "p_value": np.nan, "n": df["participant_id"].nunique()})
+        rows.append(
+            {
+                "metabolite": met,
+                "analysis": "paired",
+                "term": f"{contrast[0]}-{contrast[1]}",
+                "subgroup": "all",
+                "estimate": means[contrast[0]] - means[contrast[1]],
+                "ci_low": np.nan,
+                "ci_high": np.nan,
+                "p_value": np.nan,
+                "n": df["participant_id"].nunique(),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -197,8 +255,9 @@ def fake_report(out: Path, **tables: Any) -> Path:
     REPORTED.clear()
     REPORTED.update(tables)
     design = tables["design"]
-    return atomic_write_text(Path(out) / "report.html",
-                             f"<html>baseline: {design['baseline_window_s']}</html>")
+    return atomic_write_text(
+        Path(out) / "report.html", f"<html>baseline: {design['baseline_window_s']}</html>"
+    )
 
 
 def fake_failing_stats(*args: Any, **kwargs: Any) -> pd.DataFrame:
@@ -206,56 +265,88 @@ def fake_failing_stats(*args: Any, **kwargs: Any) -> pd.DataFrame:
 
 
 DOUBLES = Steps(
-    find_sessions=fake_find_sessions, read_events=fake_read_events, load_basis=fake_load_basis,
-    resample_basis=fake_resample_basis, preprocess=fake_preprocess, fit=fake_fit,
-    infusion=fake_infusion, dynamics=fake_dynamics, read_phenotype=fake_read_phenotype,
-    stats=fake_stats, report=fake_report, fit_figure=None,
+    find_sessions=fake_find_sessions,
+    read_events=fake_read_events,
+    load_basis=fake_load_basis,
+    resample_basis=fake_resample_basis,
+    preprocess=fake_preprocess,
+    fit=fake_fit,
+    infusion=fake_infusion,
+    dynamics=fake_dynamics,
+    read_phenotype=fake_read_phenotype,
+    stats=fake_stats,
+    report=fake_report,
+    fit_figure=None,
 )
 
 # -- a tiny study on disk -------------------------------------------------------------------
 
 
-def make_study(root: Path, participants: dict[str, str | None], *,
-               corrupt: tuple[str, str] | None = None, study: Path | None = None
-               ) -> tuple[Path, Path]:
+def make_study(
+    root: Path,
+    participants: dict[str, str | None],
+    *,
+    corrupt: tuple[str, str] | None = None,
+    study: Path | None = None,
+) -> tuple[Path, Path]:
     """Write a tiny MRS-BIDS-like study (real NIfTI-MRS files) and a basis file."""
     study = root / "study" if study is None else study
     study.mkdir(parents=True)
-    pd.DataFrame({"participant_id": list(participants),
-                  "sex": [s if s else "n/a" for s in participants.values()]}).to_csv(
-        study / "participants.tsv", sep="\t", index=False)
+    pd.DataFrame(
+        {
+            "participant_id": list(participants),
+            "sex": [s if s else "n/a" for s in participants.values()],
+        }
+    ).to_csv(study / "participants.tsv", sep="\t", index=False)
     t = np.arange(N_POINTS) * 2.5e-4
     times = np.arange(N_TRANSIENTS) * TR
     for i, pid in enumerate(participants):
         (study / pid).mkdir()
-        pd.DataFrame({"session_id": ["ses-1", "ses-2"],
-                      "condition": ["naltrexone", "placebo"] if i % 2 else
-                      ["placebo", "naltrexone"]}).to_csv(
-            study / pid / f"{pid}_sessions.tsv", sep="\t", index=False)
+        pd.DataFrame(
+            {
+                "session_id": ["ses-1", "ses-2"],
+                "condition": ["naltrexone", "placebo"] if i % 2 else ["placebo", "naltrexone"],
+            }
+        ).to_csv(study / pid / f"{pid}_sessions.tsv", sep="\t", index=False)
         for j, ses in enumerate(("ses-1", "ses-2")):
             mrs = study / pid / ses / "mrs"
             mrs.mkdir(parents=True)
             amp = 1.0 + 0.1 * i + 0.05 * j + 0.2 * (times >= ONSET)
             fids = amp[:, None] * np.exp((2j * np.pi * 30 - 8) * t)
-            data = MRSData(fids, dwell_time=2.5e-4, spectrometer_frequency=123.2, dims=("dyn",),
-                           repetition_time=TR, frame_times=times)
+            data = MRSData(
+                fids,
+                dwell_time=2.5e-4,
+                spectrometer_frequency=123.2,
+                dims=("dyn",),
+                repetition_time=TR,
+                frame_times=times,
+            )
             svs = mrs / f"{pid}_{ses}_svs.nii.gz"
             if corrupt == (pid, ses):
                 svs.write_bytes(b"this is not a NIfTI file")
             else:
                 save_mrs(data, svs)
-            pd.DataFrame({"onset": [0.0, ONSET], "duration": [0.0, 60.0],
-                          "trial_type": ["scan_start", "ketamine_infusion"]}).to_csv(
-                mrs / f"{pid}_{ses}_svs_events.tsv", sep="\t", index=False)
+            pd.DataFrame(
+                {
+                    "onset": [0.0, ONSET],
+                    "duration": [0.0, 60.0],
+                    "trial_type": ["scan_start", "ketamine_infusion"],
+                }
+            ).to_csv(mrs / f"{pid}_{ses}_svs_events.tsv", sep="\t", index=False)
     basis = root / "basis.txt"
     basis.write_text(" ".join(METABOLITES))
     return study, basis
 
 
 def tree_digest(folder: Path) -> dict[str, tuple[str, int]]:
-    return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(),
-                                         p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (
+            hashlib.sha256(p.read_bytes()).hexdigest(),
+            p.stat().st_mtime_ns,
+        )
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 CONFIG = config_from_dict({"preprocess": {"block": 4}})
@@ -337,23 +428,43 @@ def test_resume_recomputes_only_what_changed(tiny: tuple[Path, Path], tmp_path: 
 
     # a preprocessing option refits everything
     CALLS.clear()
-    run_study(study, out, basis=basis, config=CONFIG.with_overrides({"preprocess.block": 8}),
-              steps=DOUBLES)
+    run_study(
+        study,
+        out,
+        basis=basis,
+        config=CONFIG.with_overrides({"preprocess.block": 8}),
+        steps=DOUBLES,
+    )
     assert (CALLS["preprocess"], CALLS["fit"]) == (6, 6)
 
     # touching an input without changing it: nothing; changing one input: that session only
     svs = session_paths(study, "sub-02", "ses-1").folder / "mrs" / "sub-02_ses-1_svs.nii.gz"
     svs.touch()
     CALLS.clear()
-    run_study(study, out, basis=basis, config=CONFIG.with_overrides({"preprocess.block": 8}),
-              steps=DOUBLES)
+    run_study(
+        study,
+        out,
+        basis=basis,
+        config=CONFIG.with_overrides({"preprocess.block": 8}),
+        steps=DOUBLES,
+    )
     assert CALLS["fit"] == 0
-    data = MRSData(np.ones((N_TRANSIENTS, N_POINTS), complex), dwell_time=2.5e-4,
-                   spectrometer_frequency=123.2, dims=("dyn",), repetition_time=TR)
+    data = MRSData(
+        np.ones((N_TRANSIENTS, N_POINTS), complex),
+        dwell_time=2.5e-4,
+        spectrometer_frequency=123.2,
+        dims=("dyn",),
+        repetition_time=TR,
+    )
     save_mrs(data, svs)
     CALLS.clear()
-    res = run_study(study, out, basis=basis, config=CONFIG.with_overrides(
-        {"preprocess.block": 8}), steps=DOUBLES)
+    res = run_study(
+        study,
+        out,
+        basis=basis,
+        config=CONFIG.with_overrides({"preprocess.block": 8}),
+        steps=DOUBLES,
+    )
     assert CALLS["fit"] == 1
     assert [r.session_id for r in res.sessions if r.computed] == ["ses-1"]
 
@@ -376,7 +487,8 @@ def test_failing_session_is_reported_and_skipped(tmp_path: Path) -> None:
     assert qc["n_transients"].dropna().eq(N_TRANSIENTS).all()
     errors = read_table(out / "errors.tsv")
     assert errors[["participant_id", "session_id", "step"]].values.tolist() == [
-        ["sub-02", "ses-1", "load"]]
+        ["sub-02", "ses-1", "load"]
+    ]
     assert "sub-02_ses-1_svs.nii.gz" in errors["error"].iloc[0]
     tc = read_table(out / "group" / "timecourses.tsv")
     assert len(tc.groupby(["participant_id", "session_id"])) == 5
@@ -402,15 +514,19 @@ def test_two_jobs_give_the_same_tables(tiny: tuple[Path, Path], tmp_path: Path) 
     one = run_study(study, tmp_path / "one", basis=basis, config=CONFIG, steps=DOUBLES)
     two = run_study(study, tmp_path / "two", basis=basis, config=CONFIG, steps=DOUBLES, jobs=2)
     assert one.exit_status == two.exit_status == 0
-    assert [(r.participant_id, r.session_id) for r in two.sessions] == \
-        [(r.participant_id, r.session_id) for r in one.sessions]
+    assert [(r.participant_id, r.session_id) for r in two.sessions] == [
+        (r.participant_id, r.session_id) for r in one.sessions
+    ]
     for name in GROUP_TABLES:
-        pd.testing.assert_frame_equal(read_table(tmp_path / "one" / "group" / f"{name}.tsv"),
-                                      read_table(tmp_path / "two" / "group" / f"{name}.tsv"))
+        pd.testing.assert_frame_equal(
+            read_table(tmp_path / "one" / "group" / f"{name}.tsv"),
+            read_table(tmp_path / "two" / "group" / f"{name}.tsv"),
+        )
 
 
-def test_dask_local_cluster_gives_the_same_tables(tiny: tuple[Path, Path], tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dask_local_cluster_gives_the_same_tables(
+    tiny: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("distributed")
     # spawned Dask workers import the doubles from this test module
     import os
@@ -419,24 +535,35 @@ def test_dask_local_cluster_gives_the_same_tables(tiny: tuple[Path, Path], tmp_p
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(here), str(root)]))
     study, basis = tiny
     one = run_study(study, tmp_path / "one", basis=basis, config=CONFIG, steps=DOUBLES)
-    dask = run_study(study, tmp_path / "dask", basis=basis, config=CONFIG, steps=DOUBLES,
-                     jobs=2, scheduler="local")
+    dask = run_study(
+        study,
+        tmp_path / "dask",
+        basis=basis,
+        config=CONFIG,
+        steps=DOUBLES,
+        jobs=2,
+        scheduler="local",
+    )
     assert dask.exit_status == 0
     assert one.exit_status == 0
     for name in GROUP_TABLES:
-        pd.testing.assert_frame_equal(read_table(tmp_path / "one" / "group" / f"{name}.tsv"),
-                                      read_table(tmp_path / "dask" / "group" / f"{name}.tsv"))
+        pd.testing.assert_frame_equal(
+            read_table(tmp_path / "one" / "group" / f"{name}.tsv"),
+            read_table(tmp_path / "dask" / "group" / f"{name}.tsv"),
+        )
 
 
-def test_missing_dask_is_a_clear_error(tiny: tuple[Path, Path], tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_dask_is_a_clear_error(
+    tiny: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import sys
 
     monkeypatch.setitem(sys.modules, "distributed", None)
     study, basis = tiny
     with pytest.raises(MissingExtraError, match=r"mrspipe\[distributed\]"):
-        run_study(study, tmp_path / "out", basis=basis, config=CONFIG, steps=DOUBLES,
-                  scheduler="local")
+        run_study(
+            study, tmp_path / "out", basis=basis, config=CONFIG, steps=DOUBLES, scheduler="local"
+        )
 
 
 def test_input_errors_before_any_work(tiny: tuple[Path, Path], tmp_path: Path) -> None:
@@ -446,11 +573,21 @@ def test_input_errors_before_any_work(tiny: tuple[Path, Path], tmp_path: Path) -
     with pytest.raises(ConfigError, match="no such basis"):
         run_study(study, tmp_path / "o2", basis=tmp_path / "nope", steps=DOUBLES)
     with pytest.raises(ConfigError, match="outside the contrast"):
-        run_study(study, tmp_path / "o3", basis=basis, steps=DOUBLES, config=config_from_dict(
-            {"conditions": {"contrast": ["naltrexone", "saline"]}}))
+        run_study(
+            study,
+            tmp_path / "o3",
+            basis=basis,
+            steps=DOUBLES,
+            config=config_from_dict({"conditions": {"contrast": ["naltrexone", "saline"]}}),
+        )
     with pytest.raises(ConfigError, match="not in the basis"):
-        run_study(study, tmp_path / "o4", basis=basis, steps=DOUBLES, config=config_from_dict(
-            {"fit": {"metabolites": ["Glu", "GABA"]}}))
+        run_study(
+            study,
+            tmp_path / "o4",
+            basis=basis,
+            steps=DOUBLES,
+            config=config_from_dict({"fit": {"metabolites": ["Glu", "GABA"]}}),
+        )
     other = tmp_path / "other"
     other.mkdir()
     (other / "thesis.docx").write_text("precious")
@@ -468,8 +605,7 @@ def test_resolve_contrast() -> None:
 
     assert resolve_contrast(None, [s("placebo"), s("naltrexone")]) == ("naltrexone", "placebo")
     assert resolve_contrast(None, [s("b"), s("a")]) == ("a", "b")
-    assert resolve_contrast(("placebo", "naltrexone"), [s("placebo")]) == \
-        ("placebo", "naltrexone")
+    assert resolve_contrast(("placebo", "naltrexone"), [s("placebo")]) == ("placebo", "naltrexone")
     with pytest.raises(ConfigError, match="--conditions"):
         resolve_contrast(None, [s("a"), s("b"), s("c")])
     with pytest.raises(StudyLayoutError, match="without a condition"):
@@ -500,7 +636,8 @@ def test_a_dying_worker_fails_only_its_session(tiny: tuple[Path, Path], tmp_path
     result = run_study(study, tmp_path / "out", basis=basis, config=CONFIG, steps=steps, jobs=2)
     assert result.exit_status == 1
     assert [(e["participant_id"], e["session_id"], e["step"]) for e in result.errors] == [
-        ("sub-02", "ses-1", "worker")]
+        ("sub-02", "ses-1", "worker")
+    ]
     assert sum(r.ok for r in result.sessions) == 5
     tc = read_table(tmp_path / "out" / "group" / "timecourses.tsv")
     assert len(tc.groupby(["participant_id", "session_id"])) == 5

@@ -19,13 +19,29 @@ def doubles(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(run_cmd, "_steps", lambda: DOUBLES)
 
 
-def test_run_cli_success_and_resume(doubles: None, tmp_path: Path,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_cli_success_and_resume(
+    doubles: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     study, basis = make_study(tmp_path, PEOPLE)
     before = tree_digest(study)
     out = tmp_path / "out"
-    args = ["run", str(study), str(out), "--basis", str(basis), "--block", "4",
-            "--baseline-window", "-30", "0", "--response-window", "0", "30", "--jobs", "2"]
+    args = [
+        "run",
+        str(study),
+        str(out),
+        "--basis",
+        str(basis),
+        "--block",
+        "4",
+        "--baseline-window",
+        "-30",
+        "0",
+        "--response-window",
+        "0",
+        "30",
+        "--jobs",
+        "2",
+    ]
     assert main(args) == 0
     captured = capsys.readouterr()
     assert "6 of 6 sessions done" in captured.out and "report.html" in captured.out
@@ -36,8 +52,9 @@ def test_run_cli_success_and_resume(doubles: None, tmp_path: Path,
     assert tree_digest(study) == before
 
 
-def test_run_cli_failing_session_exit_1(doubles: None, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_cli_failing_session_exit_1(
+    doubles: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     study, basis = make_study(tmp_path, PEOPLE, corrupt=("sub-03", "ses-2"))
     out = tmp_path / "out"
     assert main(["run", str(study), str(out), "--basis", str(basis), "--block", "4"]) == 1
@@ -48,21 +65,27 @@ def test_run_cli_failing_session_exit_1(doubles: None, tmp_path: Path,
     assert read_table(out / "errors.tsv")["session_id"].tolist() == ["ses-2"]
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    (["--config", "{bad}"], "unknown key 'bakend' in [fit]"),
-    (["--config", "{missing}"], "no such configuration file"),
-    (["--baseline-window", "0", "-60"], "start must be before end"),
-    (["--conditions", "naltrexone", "saline"], "outside the contrast"),
-    (["--config", "{folder}"], "is a folder, expected a study.toml file"),
-])
-def test_run_cli_input_errors_exit_2(doubles: None, tmp_path: Path,
-                                     capsys: pytest.CaptureFixture[str], extra: list[str],
-                                     message: str) -> None:
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--config", "{bad}"], "unknown key 'bakend' in [fit]"),
+        (["--config", "{missing}"], "no such configuration file"),
+        (["--baseline-window", "0", "-60"], "start must be before end"),
+        (["--conditions", "naltrexone", "saline"], "outside the contrast"),
+        (["--config", "{folder}"], "is a folder, expected a study.toml file"),
+    ],
+)
+def test_run_cli_input_errors_exit_2(
+    doubles: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
     study, basis = make_study(tmp_path, PEOPLE)
     bad = tmp_path / "bad.toml"
     bad.write_text("[fit]\nbakend = 'numpy'\n")
-    extra = [e.format(bad=bad, missing=tmp_path / "missing.toml", folder=tmp_path)
-             for e in extra]
+    extra = [e.format(bad=bad, missing=tmp_path / "missing.toml", folder=tmp_path) for e in extra]
     out = tmp_path / "out"
     assert main(["run", str(study), str(out), "--basis", str(basis), *extra]) == 2
     err = capsys.readouterr().err
@@ -71,21 +94,33 @@ def test_run_cli_input_errors_exit_2(doubles: None, tmp_path: Path,
     assert CALLS["preprocess"] == 0 and not out.exists()
 
 
-def test_run_cli_missing_study_and_basis(doubles: None, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_cli_missing_study_and_basis(
+    doubles: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     study, basis = make_study(tmp_path, PEOPLE)
-    assert main(["run", str(tmp_path / "nope"), str(tmp_path / "o"), "--basis",
-                 str(basis)]) == 2
+    assert main(["run", str(tmp_path / "nope"), str(tmp_path / "o"), "--basis", str(basis)]) == 2
     assert "no such study folder" in capsys.readouterr().err
-    assert main(["run", str(study), str(tmp_path / "o"), "--basis",
-                 str(tmp_path / "nope")]) == 2
+    assert main(["run", str(study), str(tmp_path / "o"), "--basis", str(tmp_path / "nope")]) == 2
     assert "no such basis set" in capsys.readouterr().err
     empty = tmp_path / "empty.txt"
     empty.write_text("")
     assert main(["run", str(study), str(tmp_path / "o"), "--basis", str(empty)]) == 2
     assert "empty basis" in capsys.readouterr().err
     assert main(["run", str(study), str(tmp_path / "o")]) == 2  # --basis is required
-    assert main(["run", str(study), str(tmp_path / "o"), "--basis", str(basis), "--block",
-                 "4", "--window", "8"]) == 2  # mutually exclusive
-    assert main(["run", str(study), str(tmp_path / "o"), "--basis", str(basis), "--jobs",
-                 "0"]) == 2
+    assert (
+        main(
+            [
+                "run",
+                str(study),
+                str(tmp_path / "o"),
+                "--basis",
+                str(basis),
+                "--block",
+                "4",
+                "--window",
+                "8",
+            ]
+        )
+        == 2
+    )  # mutually exclusive
+    assert main(["run", str(study), str(tmp_path / "o"), "--basis", str(basis), "--jobs", "0"]) == 2

@@ -18,16 +18,18 @@ from mrspipe.cli import main
 SIMULATED: list[int] = []
 
 
-def fake_simulate_demo_study(folder: Path, *, participants: int, transients: int, seed: int
-                             ) -> dict[str, Any]:
+def fake_simulate_demo_study(
+    folder: Path, *, participants: int, transients: int, seed: int
+) -> dict[str, Any]:
     """Test double of simulate_study: the tiny study of test_pipeline, with a small truth."""
     SIMULATED.append(participants)
     people = {f"sub-{i + 1:02d}": "MF"[i % 2] for i in range(participants)}
     make_study(folder.parent, people, study=folder)
-    sessions = [{"participant_id": pid, "sex": sex, "condition": cond,
-                 "glu_percent_change_window": value}
-                for pid, sex in people.items()
-                for cond, value in (("naltrexone", 2.0), ("placebo", 8.0))]
+    sessions = [
+        {"participant_id": pid, "sex": sex, "condition": cond, "glu_percent_change_window": value}
+        for pid, sex in people.items()
+        for cond, value in (("naltrexone", 2.0), ("placebo", 8.0))
+    ]
     truth = {"design": {"n_participants": participants}, "sessions": sessions}
     (folder / "truth.json").write_text(__import__("json").dumps(truth))
     return truth
@@ -51,11 +53,11 @@ def doubles(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(demo_cmd, "FRAMES_PER_SESSION", 4)
 
 
-def test_demo_runs_resumes_and_refuses(doubles: None, tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_runs_resumes_and_refuses(
+    doubles: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "demo"
-    args = ["demo", "--out", str(out), "--participants", "2", "--transients", "16",
-            "--jobs", "1"]
+    args = ["demo", "--out", str(out), "--participants", "2", "--transients", "16", "--jobs", "1"]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert f"report: {out / 'results' / 'report.html'}" in text
@@ -72,16 +74,16 @@ def test_demo_runs_resumes_and_refuses(doubles: None, tmp_path: Path,
     assert SIMULATED == [2] and CALLS["fit"] == 0
 
     # other options: refused without --overwrite, re-simulated with it
-    other = ["demo", "--out", str(out), "--participants", "3", "--transients", "16",
-             "--jobs", "1"]
+    other = ["demo", "--out", str(out), "--participants", "3", "--transients", "16", "--jobs", "1"]
     assert main(other) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert main([*other, "--overwrite"]) == 0
     assert SIMULATED == [2, 3] and CALLS["fit"] == 6
 
 
-def test_demo_refuses_a_foreign_folder(doubles: None, tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_refuses_a_foreign_folder(
+    doubles: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     assert main(["demo", "--out", str(tmp_path)]) == 2
     assert "not an mrspipe demo folder" in capsys.readouterr().err
@@ -92,8 +94,12 @@ def test_demo_redoes_an_interrupted_simulation(doubles: None, tmp_path: Path) ->
     out = tmp_path / "demo"
     (out / ".study.partial" / "sub-01").mkdir(parents=True)
     (out / "demo.json").write_text('{"params": {}, "complete": false}')
-    assert main(["demo", "--out", str(out), "--participants", "2", "--transients", "16",
-                 "--jobs", "1"]) == 0
+    assert (
+        main(
+            ["demo", "--out", str(out), "--participants", "2", "--transients", "16", "--jobs", "1"]
+        )
+        == 0
+    )
     assert SIMULATED == [2] and not (out / ".study.partial").exists()
 
 
@@ -120,18 +126,34 @@ def test_truth_contrast_uses_the_estimates_frames_and_windows() -> None:
 
     glu = np.r_[np.full(6, 10.0), np.full(6, 11.0)]
     sessions = [
-        {"participant_id": "sub-01", "session_id": "ses-1", "condition": "naltrexone",
-         "sex": "M", "glu_mM": list(np.full(12, 10.0)), "glu_percent_change_window": 0.0},
-        {"participant_id": "sub-01", "session_id": "ses-2", "condition": "placebo",
-         "sex": "M", "glu_mM": list(glu), "glu_percent_change_window": 5.0},
+        {
+            "participant_id": "sub-01",
+            "session_id": "ses-1",
+            "condition": "naltrexone",
+            "sex": "M",
+            "glu_mM": list(np.full(12, 10.0)),
+            "glu_percent_change_window": 0.0,
+        },
+        {
+            "participant_id": "sub-01",
+            "session_id": "ses-2",
+            "condition": "placebo",
+            "sex": "M",
+            "glu_mM": list(glu),
+            "glu_percent_change_window": 5.0,
+        },
     ]
-    truth = {"design": {"n_transients": 12, "tr": 3.0, "infusion_onset": 15.0},
-             "sessions": sessions}
-    assert demo_cmd.truth_contrast(truth, ("naltrexone", "placebo"), "M",
-                                   block=4) == pytest.approx(-7.5)
+    truth = {
+        "design": {"n_transients": 12, "tr": 3.0, "infusion_onset": 15.0},
+        "sessions": sessions,
+    }
+    assert demo_cmd.truth_contrast(truth, ("naltrexone", "placebo"), "M", block=4) == pytest.approx(
+        -7.5
+    )
     assert demo_cmd.session_truth(truth, block=4)[("sub-01", "ses-2")] == pytest.approx(7.5)
     # without per-transient truth: the recorded value
     for s in sessions:
         del s["glu_mM"]
-    assert demo_cmd.truth_contrast(truth, ("naltrexone", "placebo"), "all",
-                                   block=4) == pytest.approx(-5.0)
+    assert demo_cmd.truth_contrast(
+        truth, ("naltrexone", "placebo"), "all", block=4
+    ) == pytest.approx(-5.0)

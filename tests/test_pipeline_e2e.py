@@ -14,8 +14,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-for _module in ("mrspipe.simulate", "mrspipe.io.bids", "mrspipe.io.basis", "mrspipe.preprocess",
-                "mrspipe.fit", "mrspipe.dynamic", "mrspipe.stats", "mrspipe.report"):
+for _module in (
+    "mrspipe.simulate",
+    "mrspipe.io.bids",
+    "mrspipe.io.basis",
+    "mrspipe.preprocess",
+    "mrspipe.fit",
+    "mrspipe.dynamic",
+    "mrspipe.stats",
+    "mrspipe.report",
+):
     pytest.importorskip(_module)
 
 from mrspipe.cli import main  # noqa: E402
@@ -29,8 +37,11 @@ N_TRANSIENTS, N_POINTS, BLOCK = 32, 1024, 8
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -39,17 +50,24 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dic
     from mrspipe.simulate import simulate_basis, simulate_study
 
     root = tmp_path_factory.mktemp("e2e")
-    truth = simulate_study(root / "study", n_participants=2, n_transients=N_TRANSIENTS,
-                           n_points=N_POINTS, rng=7)
+    truth = simulate_study(
+        root / "study", n_participants=2, n_transients=N_TRANSIENTS, n_points=N_POINTS, rng=7
+    )
     design = truth["design"]
-    basis = simulate_basis(sequence=design["sequence"], field_mhz=design["field_mhz"],
-                           te=design["te"], dwell_time=design["dwell_time"], n_points=N_POINTS)
+    basis = simulate_basis(
+        sequence=design["sequence"],
+        field_mhz=design["field_mhz"],
+        te=design["te"],
+        dwell_time=design["dwell_time"],
+        n_points=N_POINTS,
+    )
     save_basis(basis, root / "basis", format="fsl")
     return root / "study", root / "basis", truth
 
 
-def test_whole_pipeline_on_a_simulated_study(simulated: tuple[Path, Path, dict[str, Any]],
-                                             tmp_path: Path) -> None:
+def test_whole_pipeline_on_a_simulated_study(
+    simulated: tuple[Path, Path, dict[str, Any]], tmp_path: Path
+) -> None:
     study, basis, truth = simulated
     before = _digest(study)
     config = config_from_dict({"preprocess": {"block": BLOCK}, "stats": {"mixed_model": False}})
@@ -71,18 +89,28 @@ def test_whole_pipeline_on_a_simulated_study(simulated: tuple[Path, Path, dict[s
     np.testing.assert_allclose(np.unique(glu["time_s"]), centres, atol=1e-6)
 
     # the fit sees the simulated concentrations: baseline Glu/tCr within 20 % of the truth
-    base = tc[tc["time_s"] < 0].groupby(["session_id", "participant_id", "metabolite"])[
-        "estimate"].mean().unstack("metabolite")
+    base = (
+        tc[tc["time_s"] < 0]
+        .groupby(["session_id", "participant_id", "metabolite"])["estimate"]
+        .mean()
+        .unstack("metabolite")
+    )
     fitted = (base["Glu"] / base["tCr"]).sort_index()
-    true = {(s["session_id"], s["participant_id"]):
-            s["concentrations"]["Glu"] / (s["concentrations"]["Cr"] + s["concentrations"]["PCr"])
-            for s in truth["sessions"]}
+    true = {
+        (s["session_id"], s["participant_id"]): s["concentrations"]["Glu"]
+        / (s["concentrations"]["Cr"] + s["concentrations"]["PCr"])
+        for s in truth["sessions"]
+    }
     expected = np.array([true[key] for key in fitted.index])
     np.testing.assert_allclose(fitted.to_numpy(), expected, rtol=0.2)
 
     stats = read_table(out / "group" / "stats.tsv")
-    paired = stats[(stats["analysis"] == "paired") & (stats["metabolite"] == "Glu")
-                   & (stats["term"] == "naltrexone-placebo") & (stats["subgroup"] == "all")]
+    paired = stats[
+        (stats["analysis"] == "paired")
+        & (stats["metabolite"] == "Glu")
+        & (stats["term"] == "naltrexone-placebo")
+        & (stats["subgroup"] == "all")
+    ]
     assert len(paired) == 1 and np.isfinite(paired["estimate"].iloc[0])
     glm = read_table(out / "group" / "glm.tsv")
     assert set(glm["term"]) == {"intercept", "ramp"} and np.isfinite(glm["percent"]).all()
@@ -96,8 +124,9 @@ def test_whole_pipeline_on_a_simulated_study(simulated: tuple[Path, Path, dict[s
     assert frames.size("dyn") == N_TRANSIENTS // BLOCK and frames.n_points == N_POINTS
     qc = read_table(paths.table("qc_transients"))
     assert len(qc) == N_TRANSIENTS
-    assert {"transient", "time_s", "shift_hz", "phase_rad", "snr", "fwhm_hz",
-            "rejected"} <= set(qc.columns)
+    assert {"transient", "time_s", "shift_hz", "phase_rad", "snr", "fwhm_hz", "rejected"} <= set(
+        qc.columns
+    )
     # a fit figure per session, and the report shows some of them as fit examples
     assert (paths.folder / "fit.png").stat().st_size > 1000
     assert "Fit examples" in html and html.count("data:image/png") >= 5
@@ -109,8 +138,7 @@ def test_whole_pipeline_on_a_simulated_study(simulated: tuple[Path, Path, dict[s
 @pytest.mark.slow
 def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo"
-    args = ["demo", "--out", str(out), "--participants", "2", "--transients", "32",
-            "--jobs", "1"]
+    args = ["demo", "--out", str(out), "--participants", "2", "--transients", "32", "--jobs", "1"]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "report:" in text and "simulated" in text

@@ -19,8 +19,15 @@ def _crlb_shift(clean, dwell, sigma):
     """Cramer-Rao bound of the shift (Hz) for shift + phase of a known FID in white noise."""
     t = np.arange(clean.size) * dwell
     w = np.abs(clean) ** 2
-    fisher = np.array([[np.sum((2 * np.pi * t) ** 2 * w), np.sum(2 * np.pi * t * w)],
-                       [np.sum(2 * np.pi * t * w), np.sum(w)]]) / sigma**2
+    fisher = (
+        np.array(
+            [
+                [np.sum((2 * np.pi * t) ** 2 * w), np.sum(2 * np.pi * t * w)],
+                [np.sum(2 * np.pi * t * w), np.sum(w)],
+            ]
+        )
+        / sigma**2
+    )
     return float(np.sqrt(np.linalg.inv(fisher)[0, 0]))
 
 
@@ -63,8 +70,9 @@ def test_higher_snr_meets_the_aim(rng):
 
 
 def test_windowed_alignment_helps_at_very_low_snr(rng):
-    data, truth = simulate_session(rng, n_transients=192, snr=2.0, jitter_hz=0.0,
-                                   phase_sd=0.0, drift_hz=8.0)
+    data, truth = simulate_session(
+        rng, n_transients=192, snr=2.0, jitter_hz=0.0, phase_sd=0.0, drift_hz=8.0
+    )
     single = align_transients(data.fids, data.dwell_time, CF, REF, axis=0)
     windowed = align_transients(data.fids, data.dwell_time, CF, REF, axis=0, window=12)
     e1 = _rms(single.shift_hz - truth["shift_hz"])
@@ -95,11 +103,13 @@ def test_bad_arguments(rng):
 
 
 def test_window_step_interpolates_shifts(rng):
-    data, truth = simulate_session(rng, n_transients=120, snr=2.0, jitter_hz=0.0,
-                                   phase_sd=0.0, drift_hz=8.0)
+    data, truth = simulate_session(
+        rng, n_transients=120, snr=2.0, jitter_hz=0.0, phase_sd=0.0, drift_hz=8.0
+    )
     every = align_transients(data.fids, data.dwell_time, CF, REF, axis=0, window=12)
-    strided = align_transients(data.fids, data.dwell_time, CF, REF, axis=0, window=12,
-                               window_step=6)
+    strided = align_transients(
+        data.fids, data.dwell_time, CF, REF, axis=0, window=12, window_step=6
+    )
     assert strided.shift_hz.shape == (120,)
     e_every = _rms(every.shift_hz - truth["shift_hz"])
     e_strided = _rms(strided.shift_hz - truth["shift_hz"])
@@ -121,8 +131,9 @@ def test_modulation_is_the_exponential():
 
     s = np.array([[0.0, 3.7], [-12.25, 1e-3]])
     t = np.arange(1201) * 2.5e-4
-    np.testing.assert_allclose(_modulation(s, 2.5e-4, 1201),
-                               np.exp(-2j * np.pi * s[..., None] * t), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        _modulation(s, 2.5e-4, 1201), np.exp(-2j * np.pi * s[..., None] * t), rtol=0, atol=1e-12
+    )
 
 
 def test_grid_start_and_newton_agree_with_a_warm_start(rng):
@@ -131,8 +142,15 @@ def test_grid_start_and_newton_agree_with_a_warm_start(rng):
     data, truth = simulate_session(rng, n_transients=64, snr=8.0)
     ref = data.fids[:8].mean(0)
     cold = register_to_reference(data.fids, ref, 2.5e-4, RANGE_HZ, lb_hz=1.0, n_fit=1200)
-    warm = register_to_reference(data.fids, ref, 2.5e-4, RANGE_HZ, lb_hz=1.0, n_fit=1200,
-                                 initial=cold[0] + 0.5 * rng.standard_normal(64))
+    warm = register_to_reference(
+        data.fids,
+        ref,
+        2.5e-4,
+        RANGE_HZ,
+        lb_hz=1.0,
+        n_fit=1200,
+        initial=cold[0] + 0.5 * rng.standard_normal(64),
+    )
     assert cold[2].all() and warm[2].all()
     np.testing.assert_allclose(cold[0], warm[0], atol=1e-3)
     np.testing.assert_allclose(np.angle(np.exp(1j * (cold[1] - warm[1]))), 0, atol=1e-3)

@@ -44,8 +44,10 @@ def test_linewidth_matching(lineshape):
     # singlets only: with NAAG/Glx next to NAA the half-height width jumps where the shoulder
     # crosses half height, which no broadening can match smoothly
     t = np.arange(2048) * 2.5e-4
-    base = sum(a * np.exp(2j * np.pi * (p - 4.65) * 123.2 * t) for p, a in
-               ((2.008, 3.0), (3.027, 2.2), (3.2, 1.3)))
+    base = sum(
+        a * np.exp(2j * np.pi * (p - 4.65) * 123.2 * t)
+        for p, a in ((2.008, 3.0), (3.027, 2.2), (3.2, 1.3))
+    )
     base = apply_lineshape(base, 2.5e-4, lorentz_hz=3.0, gauss_hz=2.0)
     extra = np.array([0.0, 1.0, 2.5, 4.0])[:, None]  # BOLD-like narrowing of some frames
     frames = apply_lineshape(np.broadcast_to(base, (4, base.size)), 2.5e-4, lorentz_hz=extra)

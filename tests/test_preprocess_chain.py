@@ -102,7 +102,8 @@ def test_coil_session(rng):
     # optimal combination: SNR 4 * sqrt(sum |c|^2)
     assert np.median(result.qc["snr"]) > best
     assert np.median(result.qc["snr"]) == pytest.approx(
-        4.0 * np.sqrt((np.abs(coils) ** 2).sum()), rel=0.25)
+        4.0 * np.sqrt((np.abs(coils) ** 2).sum()), rel=0.25
+    )
     assert _rms(result.qc["shift_hz"] - truth["shift_hz"]) <= 0.35
     assert result.steps[0]["Method"] == "Coil combination"
 
@@ -154,12 +155,17 @@ def test_dwmrs_synthetic_drift_per_b_value(shared_data):
     sigma = np.median(noise_sd(data.fids), axis=0)
     freqs = np.fft.fftfreq(n, data.dwell_time)
     sel = (freqs >= (1.8 - REF) * data.spectrometer_frequency) & (
-        freqs <= (4.2 - REF) * data.spectrometer_frequency)
+        freqs <= (4.2 - REF) * data.spectrometer_frequency
+    )
     clean = original.fids[0]
     j_s = np.fft.fft(2j * np.pi * t * clean, axis=-1)[:, sel]
     j_p = np.fft.fft(1j * clean, axis=-1)[:, sel]
-    a = np.stack([np.stack([(np.abs(j_s) ** 2).sum(-1), (np.conj(j_s) * j_p).real.sum(-1)]),
-                  np.stack([(np.conj(j_s) * j_p).real.sum(-1), (np.abs(j_p) ** 2).sum(-1)])])
+    a = np.stack(
+        [
+            np.stack([(np.abs(j_s) ** 2).sum(-1), (np.conj(j_s) * j_p).real.sum(-1)]),
+            np.stack([(np.conj(j_s) * j_p).real.sum(-1), (np.abs(j_p) ** 2).sum(-1)]),
+        ]
+    )
     crlb = np.sqrt(np.linalg.inv(np.moveaxis(a, -1, 0))[:, 0, 0] * sigma**2 * n)
     # measured (Hz): 0.14 0.15 0.22 0.18 0.36 0.44 0.59 0.63 0.68; CRLB 0.12 ... 0.75
     assert (err_hz[:4] <= 0.35).all()  # b = 0, 1, 3, 6 ms/um^2

@@ -23,8 +23,15 @@ def test_preproc_writes_valid_outputs(rng, tmp_path, capsys):
     steps = frames.header["ProcessingApplied"]
     assert [s["Method"] for s in steps][-1] == "Signal averaging"
     table = read_table(out / "qc_transients.tsv")
-    assert list(table.columns[:7]) == ["transient", "time_s", "shift_hz", "phase_rad", "snr",
-                                       "fwhm_hz", "rejected"]
+    assert list(table.columns[:7]) == [
+        "transient",
+        "time_s",
+        "shift_hz",
+        "phase_rad",
+        "snr",
+        "fwhm_hz",
+        "rejected",
+    ]
     assert len(table) == 48
     err = table["shift_hz"].to_numpy() - truth["shift_hz"]
     assert np.sqrt(np.mean((err - err.mean()) ** 2)) < 0.35
@@ -40,8 +47,22 @@ def test_nifti_mrs_validator_accepts_the_output(rng, tmp_path):
 
     path, _ = _write_session(rng, tmp_path, n=16)
     out = tmp_path / "o"
-    assert main(["preproc", str(path), "--out", str(out), "--window", "8", "--step", "4",
-                 "--save-transients"]) == 0
+    assert (
+        main(
+            [
+                "preproc",
+                str(path),
+                "--out",
+                str(out),
+                "--window",
+                "8",
+                "--step",
+                "4",
+                "--save-transients",
+            ]
+        )
+        == 0
+    )
     for name in ("sub-01_ses-1_svs_preproc.nii.gz", "sub-01_ses-1_svs_transients.nii.gz"):
         NIFTI_MRS(str(out / name))  # raises on an invalid file
 
@@ -56,7 +77,9 @@ def test_refuses_to_overwrite_and_reports_bad_input(rng, tmp_path, capsys):
     water = MRSData(np.ones((2, 1024), complex), 2.5e-4, 123.2, dims=("dyn",))
     wpath = save_mrs(water, tmp_path / "water.nii.gz")
     # -q: the CLI's log handler may still point at an earlier test's captured stderr
-    assert main(["-q", "preproc", str(path), "--water", str(wpath), "--out", str(out),
-                 "--overwrite"]) == 2
+    assert (
+        main(["-q", "preproc", str(path), "--water", str(wpath), "--out", str(out), "--overwrite"])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "water.nii.gz" in err and "1024 points" in err and "Traceback" not in err

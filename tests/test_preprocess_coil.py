@@ -15,7 +15,8 @@ def _coil_data(rng, n_coils=8, n_dyn=16, snr=3.0):
     mix *= rng.uniform(0.5, 2.0, n_coils)[:, None]
     sigma = np.abs(np.fft.fft(fid)).max() / snr / np.sqrt(fid.size)
     white = rng.standard_normal((n_coils, n_dyn, fid.size)) + 1j * rng.standard_normal(
-        (n_coils, n_dyn, fid.size))
+        (n_coils, n_dyn, fid.size)
+    )
     noise = sigma * np.einsum("cd,dtn->ctn", mix, white)
     data = sens[:, None, None] * fid + noise
     return data, sens, fid, sigma * mix
@@ -50,7 +51,8 @@ def test_whitened_combination_beats_every_coil_and_the_sum(rng, method):
 def test_water_reference_gives_the_weights(rng):
     data, sens, fid, _ = _coil_data(rng, n_coils=4)
     water = sens[:, None] * (50 * clean_fid(water_amp=30)) + 0.01 * rng.standard_normal(
-        (4, fid.size))
+        (4, fid.size)
+    )
     combined, w = combine_coils(data, coil_axis=0, reference=water, method="svd")
     assert np.median(_snr(combined)) >= np.median(_snr(data).max(axis=0))
     with pytest.raises(PreprocessError, match="coils"):

@@ -41,8 +41,11 @@ def test_noisy_single_transients(rng):
     """NAA SNR 8 single transients, water 30x NAA amplitude: per transient and on average."""
     data, truth = simulate_session(rng, n_transients=64, snr=8.0, water_amp=30.0)
     water = apply_lineshape(
-        np.broadcast_to(truth["clean"] - truth["metab"], data.fids.shape), DW,
-        shift_hz=truth["shift_hz"][:, None], phase0=truth["phase_rad"][:, None])
+        np.broadcast_to(truth["clean"] - truth["metab"], data.fids.shape),
+        DW,
+        shift_hz=truth["shift_hz"][:, None],
+        phase0=truth["phase_rad"][:, None],
+    )
     without = data.fids - water
     out = remove_water(data.fids, DW, CF, REF)
     wm = ppm_mask(2048, DW, CF, REF, (4.55, 4.85))
@@ -61,14 +64,23 @@ def test_shared_model_on_aligned_transients(rng):
     """One HLSVD on the mean, amplitudes per transient: water varying 30 % in amplitude and
     0.3 rad in phase between NAA-SNR-8 transients, water 30x NAA, as accurate as the full
     per-transient HLSVD above."""
-    data, truth = simulate_session(rng, n_transients=64, snr=8.0, water_amp=30.0, drift_hz=0.0,
-                                   jitter_hz=0.0, phase_sd=0.0, phase_drift=0.0)
+    data, truth = simulate_session(
+        rng,
+        n_transients=64,
+        snr=8.0,
+        water_amp=30.0,
+        drift_hz=0.0,
+        jitter_hz=0.0,
+        phase_sd=0.0,
+        phase_drift=0.0,
+    )
     gain = (1 + 0.3 * rng.standard_normal(64)) * np.exp(0.3j * rng.standard_normal(64))
     water = gain[:, None] * (truth["clean"] - truth["metab"])
     without = data.fids - (truth["clean"] - truth["metab"])
     fids = without + water
-    out, ref = remove_water_shared(np.stack([fids, fids]), DW, CF, REF, axis=1,
-                                   extra=fids.mean(0, keepdims=True)[None])
+    out, ref = remove_water_shared(
+        np.stack([fids, fids]), DW, CF, REF, axis=1, extra=fids.mean(0, keepdims=True)[None]
+    )
     assert out.shape == (2, 64, 2048) and ref.shape == (2, 1, 2048)
     np.testing.assert_allclose(out[0], out[1])
     wm = ppm_mask(2048, DW, CF, REF, (4.55, 4.85))

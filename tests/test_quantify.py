@@ -26,8 +26,10 @@ def test_ratios_with_propagated_sd(rng):
     res = fit_spectra(data, basis)
     out = ratios(res, reference="tCr", metabolites=["Glu", "Glx", "tNAA"])
     tcr = c[basis.index("Cr")] + c[basis.index("PCr")]
-    for name, true in [("Glu", c[basis.index("Glu")] / tcr),
-                       ("tNAA", (c[basis.index("NAA")] + c[basis.index("NAAG")]) / tcr)]:
+    for name, true in [
+        ("Glu", c[basis.index("Glu")] / tcr),
+        ("tNAA", (c[basis.index("NAA")] + c[basis.index("NAAG")]) / tcr),
+    ]:
         r, sd = out[name]["ratio"], out[name]["sd"]
         assert abs(r.mean() / true - 1) < 0.01
         assert 0.8 < r.std() / sd.mean() < 1.2, name
@@ -45,16 +47,32 @@ def test_water_fit_and_scaling_analytic():
     # pure tissue of known water content, fully relaxed metabolite: [M] = c/A * 2 * [H2O]_vis
     est = np.array([[6.0, 3.0]])
     te, tr = 0.03, 2.0
-    mm = water_scaled(est, area[:1], te=te, tr=tr, water_concentration=40000.0,
-                      metabolite_t1=1.0, metabolite_t2=0.2)
+    mm = water_scaled(
+        est,
+        area[:1],
+        te=te,
+        tr=tr,
+        water_concentration=40000.0,
+        metabolite_t1=1.0,
+        metabolite_t2=0.2,
+    )
     r_m = np.exp(-te / 0.2) * (1 - np.exp(-tr / 1.0))
     np.testing.assert_allclose(mm, est / amp[0] * 2 * 40000.0 / r_m)
     # Gasparovic tissue correction: GM/WM/CSF
     frac = {"gm": 0.5, "wm": 0.3, "csf": 0.2}
     relax = {"gm": (1.5, 0.1), "wm": (1.0, 0.08), "csf": (4.0, 0.5)}
     dens = {"gm": 0.8, "wm": 0.7, "csf": 1.0}
-    mm = water_scaled(est, 1.0, te=te, tr=tr, fractions=frac, water_relaxation=relax,
-                      water_density=dens, metabolite_t1=1.0, metabolite_t2=0.2)
+    mm = water_scaled(
+        est,
+        1.0,
+        te=te,
+        tr=tr,
+        fractions=frac,
+        water_relaxation=relax,
+        water_density=dens,
+        metabolite_t1=1.0,
+        metabolite_t2=0.2,
+    )
     visible = sum(frac[k] * dens[k] * relaxation_factor(te, tr, *relax[k]) for k in frac)
     expected = est * 2 * PURE_WATER_MM * visible / (1 - 0.2) / r_m
     np.testing.assert_allclose(mm, expected)
@@ -68,8 +86,13 @@ def test_ratio_sd_delta_method_and_zero_numerator():
     """ratio_sd against the closed form, and its a = 0 limit (used by fits and time courses)."""
     from mrspipe.quantify import ratio_sd
 
-    r, sd = ratio_sd(np.array([2.0, 0.0]), np.array([4.0, 5.0]), np.array([0.04, 0.09]),
-                     np.array([0.16, 0.16]), np.array([0.01, 0.0]))
+    r, sd = ratio_sd(
+        np.array([2.0, 0.0]),
+        np.array([4.0, 5.0]),
+        np.array([0.04, 0.09]),
+        np.array([0.16, 0.16]),
+        np.array([0.01, 0.0]),
+    )
     assert r[0] == 0.5 and r[1] == 0.0
     expected = 0.5 * np.sqrt(0.04 / 4 + 0.16 / 16 - 2 * 0.01 / 8)
     assert sd[0] == pytest.approx(expected, rel=1e-12)
@@ -82,12 +105,22 @@ def test_time_course_ratios_use_the_same_propagation():
     from mrspipe.dynamic import add_ratios
     from mrspipe.quantify import ratio_sd
 
-    frames = pd.DataFrame({"frame": [0, 1, 0, 1], "metabolite": ["Glx", "Glx", "tNAA", "tNAA"],
-                           "estimate": [12.0, 0.0, 10.0, 11.0], "crlb_sd": [0.6, 0.5, 0.2, 0.3]})
+    frames = pd.DataFrame(
+        {
+            "frame": [0, 1, 0, 1],
+            "metabolite": ["Glx", "Glx", "tNAA", "tNAA"],
+            "estimate": [12.0, 0.0, 10.0, 11.0],
+            "crlb_sd": [0.6, 0.5, 0.2, 0.3],
+        }
+    )
     out = add_ratios(frames, ratios={"Glx/tNAA": ("Glx", "tNAA")})
     ratio = out[out["metabolite"] == "Glx/tNAA"].sort_values("frame")
-    r, sd = ratio_sd(np.array([12.0, 0.0]), np.array([10.0, 11.0]), np.array([0.36, 0.25]),
-                     np.array([0.04, 0.09]))
+    r, sd = ratio_sd(
+        np.array([12.0, 0.0]),
+        np.array([10.0, 11.0]),
+        np.array([0.36, 0.25]),
+        np.array([0.04, 0.09]),
+    )
     np.testing.assert_allclose(ratio["estimate"], r)
     np.testing.assert_allclose(ratio["crlb_sd"], sd)
     assert np.isfinite(ratio["crlb_sd"]).all()

@@ -230,9 +230,14 @@ def test_time_axis_follows_the_data_not_a_longer_infusion():
     summary = S.timecourse_summary(tc, baseline_window=BASELINE, metabolites=["Glx"])
     t = summary["time_s"].to_numpy(dtype=float)
     long_infusion = (0.0, 20.0 * (t.max() - t.min()))
-    fig = plot_timecourses(summary, metabolite="Glx", conditions=CONDITIONS,
-                           windows={"baseline": BASELINE}, infusion=long_infusion,
-                           time_unit="s")
+    fig = plot_timecourses(
+        summary,
+        metabolite="Glx",
+        conditions=CONDITIONS,
+        windows={"baseline": BASELINE},
+        infusion=long_infusion,
+        time_unit="s",
+    )
     span = t.max() - t.min()
     for ax in fig.axes:
         lo, hi = ax.get_xlim()

@@ -329,13 +329,24 @@ def test_glm_contrast_rows_are_the_paired_test_of_the_glm_response():
     sex = ["M" if i % 2 else "F" for i in range(n)]
     nal = rng.normal(2.0, 2.0, n)
     pla = rng.normal(8.0, 2.0, n)
-    glm = pd.DataFrame({
-        "participant_id": pids * 2, "session_id": ["ses-1"] * n + ["ses-2"] * n,
-        "condition": ["naltrexone"] * n + ["placebo"] * n, "sex": sex * 2,
-        "metabolite": "Glu", "term": "ramp", "percent": np.r_[nal, pla]})
+    glm = pd.DataFrame(
+        {
+            "participant_id": pids * 2,
+            "session_id": ["ses-1"] * n + ["ses-2"] * n,
+            "condition": ["naltrexone"] * n + ["placebo"] * n,
+            "sex": sex * 2,
+            "metabolite": "Glu",
+            "term": "ramp",
+            "percent": np.r_[nal, pla],
+        }
+    )
     responses = glm.assign(baseline=1.0, response=1.0, percent_change=glm["percent"])
-    stats = crossover_stats(responses, conditions=("naltrexone", "placebo"), mixedlm=False,
-                            glm=pd.concat([glm, glm.assign(term="intercept")]))
+    stats = crossover_stats(
+        responses,
+        conditions=("naltrexone", "placebo"),
+        mixedlm=False,
+        glm=pd.concat([glm, glm.assign(term="intercept")]),
+    )
     row = stats[(stats["analysis"] == "glm_paired") & (stats["subgroup"] == "all")].iloc[0]
     ref = scipy.stats.ttest_rel(nal, pla)
     assert row["estimate"] == pytest.approx(np.mean(nal - pla), rel=1e-12)

@@ -38,17 +38,30 @@ def no_report(out: Path, **tables: object) -> Path:
 
 
 def test_study_glu_change_matches_truth_within_noise(tmp_path: Path) -> None:
-    truth = simulate_study(tmp_path / "study", n_participants=8, n_transients=96,
-                           phenotype=False, rng=5)
+    truth = simulate_study(
+        tmp_path / "study", n_participants=8, n_transients=96, phenotype=False, rng=5
+    )
     d = truth["design"]
-    save_basis(study_basis(**{k: d[k] for k in ("sequence", "field_mhz", "te", "dwell_time",
-                                                  "n_points")}),
-               tmp_path / "basis", format="fsl")
-    config = defaults().with_overrides({"preprocess.block": BLOCK,
-                                        "metabolites.analyse": ("Glu", "tNAA"),
-                                        "stats.mixed_model": False})
-    result = run_study(tmp_path / "study", tmp_path / "out", basis=tmp_path / "basis",
-                       config=config, jobs=1, steps=Steps(report=no_report))
+    save_basis(
+        study_basis(**{k: d[k] for k in ("sequence", "field_mhz", "te", "dwell_time", "n_points")}),
+        tmp_path / "basis",
+        format="fsl",
+    )
+    config = defaults().with_overrides(
+        {
+            "preprocess.block": BLOCK,
+            "metabolites.analyse": ("Glu", "tNAA"),
+            "stats.mixed_model": False,
+        }
+    )
+    result = run_study(
+        tmp_path / "study",
+        tmp_path / "out",
+        basis=tmp_path / "basis",
+        config=config,
+        jobs=1,
+        steps=Steps(report=no_report),
+    )
     assert result.exit_status == 0
     resp = read_table(tmp_path / "out" / "group" / "responses.tsv")
     glu = resp[resp["metabolite"] == "Glu"].set_index(["participant_id", "session_id"])
@@ -56,8 +69,9 @@ def test_study_glu_change_matches_truth_within_noise(tmp_path: Path) -> None:
     errors, se = [], []
     for ses in truth["sessions"]:
         row = glu.loc[(ses["participant_id"], ses["session_id"])]
-        true = true_window_change(np.asarray(ses["glu_mM"]), times, d["infusion_onset"],
-                                  block=BLOCK)
+        true = true_window_change(
+            np.asarray(ses["glu_mM"]), times, d["infusion_onset"], block=BLOCK
+        )
         errors.append(row["percent_change"] - true)
         se.append(row["percent_change_se"])
     errors, se = np.asarray(errors), np.asarray(se)
@@ -80,8 +94,13 @@ def test_study_basis_makes_a_narrowing_line_no_concentration_change() -> None:
     full = study_basis()
     metabolites = study_basis(macromolecules=False)
     conc = {k: v for k, v in DEFAULT_CONCENTRATIONS.items() if k in metabolites.names}
-    data, _ = simulate_spectra(metabolites, conc, lorentz_hz=np.array([5.0, 4.0]),
-                               gauss_hz=3.0, macromolecules=dict(DEFAULT_MM_AMPLITUDES))
+    data, _ = simulate_spectra(
+        metabolites,
+        conc,
+        lorentz_hz=np.array([5.0, 4.0]),
+        gauss_hz=3.0,
+        macromolecules=dict(DEFAULT_MM_AMPLITUDES),
+    )
     change = {}
     for label, basis in (("with MM", full), ("without MM", metabolites)):
         vals, _ = fit_spectra(data, basis).combination(["Glu", "tNAA"])

@@ -117,41 +117,49 @@ def plan_study(mapping: Any, raw: Path, map_path: Path) -> list[SessionPlan]:
             raise StudyLayoutError(f"row {i}: sub-{participant} has two sexes", map_path)
         role = _ROLES.get(rec.get("role", "").lower())
         if role is None:
-            raise StudyLayoutError(f"row {i}: role {rec['role']!r} must be svs or mrsref",
-                                   map_path)
+            raise StudyLayoutError(f"row {i}: role {rec['role']!r} must be svs or mrsref", map_path)
         plan = sessions.setdefault(
             (participant, session), SessionPlan(participant, session, rec["condition"], sex)
         )
         if plan.condition != rec["condition"]:
-            raise StudyLayoutError(f"row {i}: {plan.label} has two conditions "
-                                   f"({plan.condition!r}, {rec['condition']!r})", map_path)
+            raise StudyLayoutError(
+                f"row {i}: {plan.label} has two conditions "
+                f"({plan.condition!r}, {rec['condition']!r})",
+                map_path,
+            )
         if getattr(plan, role) is not None:
-            raise StudyLayoutError(f"row {i}: {plan.label} has two {rec.get('role') or 'svs'} "
-                                   "files", map_path)
+            raise StudyLayoutError(
+                f"row {i}: {plan.label} has two {rec.get('role') or 'svs'} files", map_path
+            )
         setattr(plan, role, _unit(raw, rec["file"], i, map_path))
         onset = rec.get("infusion_onset_s", "")
         if onset not in ("", "n/a"):
             try:
                 value = float(onset)
             except ValueError:
-                raise StudyLayoutError(f"row {i}: infusion_onset_s {onset!r} is not a number "
-                                       "(seconds)", map_path) from None
+                raise StudyLayoutError(
+                    f"row {i}: infusion_onset_s {onset!r} is not a number (seconds)", map_path
+                ) from None
             if value < 0 or (plan.onset_s is not None and plan.onset_s != value):
-                raise StudyLayoutError(f"row {i}: infusion_onset_s {onset} is negative or "
-                                       f"conflicts with {plan.onset_s}", map_path)
+                raise StudyLayoutError(
+                    f"row {i}: infusion_onset_s {onset} is negative or "
+                    f"conflicts with {plan.onset_s}",
+                    map_path,
+                )
             plan.onset_s = value
     for plan in sessions.values():
         if plan.svs is None:
-            raise StudyLayoutError(f"{plan.label} has a water reference but no svs file",
-                                   map_path)
+            raise StudyLayoutError(f"{plan.label} has a water reference but no svs file", map_path)
     return list(sessions.values())
 
 
 def _pick(parts: list[Any], role: str, what: str) -> Any:
     chosen = [p for p in parts if p.role == role] or (parts if len(parts) == 1 else [])
     if len(chosen) != 1:
-        raise StudyLayoutError(f"the {what} file holds {len(parts)} data sets "
-                               f"({[p.name or 'main' for p in parts]}); cannot tell which to use")
+        raise StudyLayoutError(
+            f"the {what} file holds {len(parts)} data sets "
+            f"({[p.name or 'main' for p in parts]}); cannot tell which to use"
+        )
     return chosen[0]
 
 
@@ -181,12 +189,18 @@ def _write_session(plan: SessionPlan, study: Path) -> list[Finding]:
     if ref is not None:
         save_mrs(ref.data, folder / f"{plan.label}_mrsref.nii.gz")
     if plan.onset_s is not None:
-        events = pd.DataFrame({"onset": [plan.onset_s], "duration": [float("nan")],
-                               "trial_type": ["infusion"]})
-        write_table(events, folder / f"{plan.label}_svs_events.tsv", sidecar={
-            "onset": {"Description": "infusion start from the first transient", "Units": "s"},
-            "duration": {"Description": "infusion duration (n/a: not given)", "Units": "s"},
-            "trial_type": {"Description": "event type"}})
+        events = pd.DataFrame(
+            {"onset": [plan.onset_s], "duration": [float("nan")], "trial_type": ["infusion"]}
+        )
+        write_table(
+            events,
+            folder / f"{plan.label}_svs_events.tsv",
+            sidecar={
+                "onset": {"Description": "infusion start from the first transient", "Units": "s"},
+                "duration": {"Description": "infusion duration (n/a: not given)", "Units": "s"},
+                "trial_type": {"Description": "event type"},
+            },
+        )
     return [Finding(f.level, f.check, f"{plan.label}: {f.message}", f.value) for f in findings]
 
 
@@ -243,23 +257,44 @@ def bids_init(
             logger.warning("%s", f.message)
     participants = sorted({p.participant for p in done})
     write_table(
-        pd.DataFrame({"participant_id": [f"sub-{p}" for p in participants],
-                      "sex": [next(d.sex for d in done if d.participant == p)
-                              for p in participants]}),
+        pd.DataFrame(
+            {
+                "participant_id": [f"sub-{p}" for p in participants],
+                "sex": [next(d.sex for d in done if d.participant == p) for p in participants],
+            }
+        ),
         study / "participants.tsv",
-        sidecar={"sex": {"Description": "sex of the participant", "Levels": {"M": "male",
-                                                                              "F": "female"}}},
+        sidecar={
+            "sex": {"Description": "sex of the participant", "Levels": {"M": "male", "F": "female"}}
+        },
     )
     for p in participants:
-        own = sorted((d for d in done if d.participant == p),
-                     key=lambda d: (len(d.session), d.session))  # ses-2 before ses-10
-        write_table(pd.DataFrame({"session_id": [f"ses-{d.session}" for d in own],
-                                  "condition": [d.condition for d in own]}),
-                    study / f"sub-{p}" / f"sub-{p}_sessions.tsv")
-    write_json(study / "dataset_description.json", {
-        "Name": study.name, "BIDSVersion": "1.10.0", "DatasetType": "raw",
-        "GeneratedBy": [{"Name": "mrspipe bids-init", "Description": "raw vendor data "
-                         "converted to NIfTI-MRS through spec2nii"}]})
+        own = sorted(
+            (d for d in done if d.participant == p), key=lambda d: (len(d.session), d.session)
+        )  # ses-2 before ses-10
+        write_table(
+            pd.DataFrame(
+                {
+                    "session_id": [f"ses-{d.session}" for d in own],
+                    "condition": [d.condition for d in own],
+                }
+            ),
+            study / f"sub-{p}" / f"sub-{p}_sessions.tsv",
+        )
+    write_json(
+        study / "dataset_description.json",
+        {
+            "Name": study.name,
+            "BIDSVersion": "1.10.0",
+            "DatasetType": "raw",
+            "GeneratedBy": [
+                {
+                    "Name": "mrspipe bids-init",
+                    "Description": "raw vendor data converted to NIfTI-MRS through spec2nii",
+                }
+            ],
+        },
+    )
     return findings, failures
 
 
@@ -267,8 +302,10 @@ def run(args: argparse.Namespace) -> int:
     """Build the study; exit 1 when some session could not be converted."""
     findings, failures = bids_init(args.raw_dir, args.study, args.map, overwrite=args.overwrite)
     n_warn = sum(f.level == "warning" for f in findings)
-    echo(f"{args.study}: study written ({n_warn} warning(s)); next: "
-          f"mrspipe run {args.study} OUT --basis BASIS")
+    echo(
+        f"{args.study}: study written ({n_warn} warning(s)); next: "
+        f"mrspipe run {args.study} OUT --basis BASIS"
+    )
     for line in failures:
         echo(f"mrspipe bids-init: FAILED {line}", err=True)
     return 1 if failures else 0

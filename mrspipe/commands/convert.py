@@ -27,11 +27,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     from ..io._vendor_files import VENDOR_KINDS
 
     p.add_argument(
-        "--kind", default=None, choices=sorted([*VENDOR_KINDS, "dicom"]),
+        "--kind",
+        default=None,
+        choices=sorted([*VENDOR_KINDS, "dicom"]),
         help="force the vendor format (default: detect from extension or content)",
     )
     p.add_argument(
-        "--no-check", dest="check", action="store_false",
+        "--no-check",
+        dest="check",
+        action="store_false",
         help="write data even where a sanity check says they cannot be right",
     )
     p.set_defaults(func=run)
@@ -70,8 +74,13 @@ def run(args: argparse.Namespace) -> int:
         if not path.exists():
             rows.append({"source": str(path), "status": "failed", "message": "no such file"})
         elif path.is_file() and args.kind is None and detect_vendor_kind(path) is None:
-            rows.append({"source": str(path), "status": "failed",
-                         "message": "not a recognised vendor format"})
+            rows.append(
+                {
+                    "source": str(path),
+                    "status": "failed",
+                    "message": "not a recognised vendor format",
+                }
+            )
     failed += len(rows)
     if args.kind is not None:
         sources = [(p, args.kind) for p in given if p.exists()]
@@ -95,8 +104,16 @@ def run(args: argparse.Namespace) -> int:
             for part, out in zip(parts, outs, strict=True):
                 save_mrs(part.data, out)
                 notes = [f.message for f in part.findings if f.level != "info"]
-                rows.append({**row, "part": part.name or "main", "role": part.role,
-                             "output": str(out), "status": "ok", "message": "; ".join(notes)})
+                rows.append(
+                    {
+                        **row,
+                        "part": part.name or "main",
+                        "role": part.role,
+                        "output": str(out),
+                        "status": "ok",
+                        "message": "; ".join(notes),
+                    }
+                )
                 echo(f"{source} -> {out} ({part.role}, {part.data.shape})")
         except MissingExtraError:
             raise
@@ -106,10 +123,13 @@ def run(args: argparse.Namespace) -> int:
             echo(f"mrspipe convert: FAILED {source}: {exc}", err=True)
     columns = ["source", "kind", "part", "role", "output", "status", "message"]
     write_table(
-        pd.DataFrame(rows, columns=columns), out_dir / "conversion.tsv",
-        sidecar={"Description": "mrspipe convert: one row per output (or failed source)",
-                 "status": {"Description": "ok or failed"},
-                 "message": {"Description": "sanity-check warnings, or why it failed"}},
+        pd.DataFrame(rows, columns=columns),
+        out_dir / "conversion.tsv",
+        sidecar={
+            "Description": "mrspipe convert: one row per output (or failed source)",
+            "status": {"Description": "ok or failed"},
+            "message": {"Description": "sanity-check warnings, or why it failed"},
+        },
     )
     sys.stdout.flush()
     return 1 if failed else 0

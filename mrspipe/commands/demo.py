@@ -39,18 +39,40 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "responses, fit it with a simulated basis set, and write the report. Re-running with "
         "the same options resumes instead of recomputing.",
     )
-    p.add_argument("--out", default="mrspipe-demo", metavar="DIR",
-                   help="demo folder (default ./mrspipe-demo)")
-    p.add_argument("--participants", type=positive_int, default=DEFAULTS["participants"],
-                   metavar="N", help=f"participants (default {DEFAULTS['participants']})")
-    p.add_argument("--transients", type=positive_int, default=DEFAULTS["transients"],
-                   metavar="N", help=f"transients per session (default {DEFAULTS['transients']})")
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"], metavar="S",
-                   help=f"random seed of the simulation (default {DEFAULTS['seed']})")
-    p.add_argument("--jobs", type=positive_int, default=min(2, os.cpu_count() or 1),
-                   metavar="N", help="sessions in parallel (default: up to 2)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace a demo simulated with other options")
+    p.add_argument(
+        "--out", default="mrspipe-demo", metavar="DIR", help="demo folder (default ./mrspipe-demo)"
+    )
+    p.add_argument(
+        "--participants",
+        type=positive_int,
+        default=DEFAULTS["participants"],
+        metavar="N",
+        help=f"participants (default {DEFAULTS['participants']})",
+    )
+    p.add_argument(
+        "--transients",
+        type=positive_int,
+        default=DEFAULTS["transients"],
+        metavar="N",
+        help=f"transients per session (default {DEFAULTS['transients']})",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULTS["seed"],
+        metavar="S",
+        help=f"random seed of the simulation (default {DEFAULTS['seed']})",
+    )
+    p.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=min(2, os.cpu_count() or 1),
+        metavar="N",
+        help="sessions in parallel (default: up to 2)",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace a demo simulated with other options"
+    )
     p.set_defaults(func=run)
 
 
@@ -76,20 +98,32 @@ def demo_design(transients: int) -> dict[str, float]:
     n_frames = max(1, transients // block)
     onset = DEMO_TR * block * max(1, round(n_frames / 4))
     duration = max(DEMO_TR, transients * DEMO_TR - onset)
-    return {"tr": DEMO_TR, "block": block, "infusion_onset": onset,
-            "infusion_duration": duration, "response_tau": duration / 4}
+    return {
+        "tr": DEMO_TR,
+        "block": block,
+        "infusion_onset": onset,
+        "infusion_duration": duration,
+        "response_tau": duration / 4,
+    }
 
 
-def simulate_demo_study(folder: Path, *, participants: int, transients: int, seed: int
-                        ) -> dict[str, Any]:
+def simulate_demo_study(
+    folder: Path, *, participants: int, transients: int, seed: int
+) -> dict[str, Any]:
     """Write the simulated study to ``folder`` and return its truth."""
     from ..simulate import simulate_study
 
     design = demo_design(transients)
-    return simulate_study(folder, n_participants=participants, n_transients=transients,
-                          tr=design["tr"], infusion_onset=design["infusion_onset"],
-                          infusion_duration=design["infusion_duration"],
-                          response_tau=design["response_tau"], rng=seed)
+    return simulate_study(
+        folder,
+        n_participants=participants,
+        n_transients=transients,
+        tr=design["tr"],
+        infusion_onset=design["infusion_onset"],
+        infusion_duration=design["infusion_duration"],
+        response_tau=design["response_tau"],
+        rng=seed,
+    )
 
 
 _SIMULATE_DEFAULT = simulate_demo_study  # to tell the real simulation from a test's stand-in
@@ -106,8 +140,11 @@ def simulate_demo_basis(folder: Path, truth: dict[str, Any]) -> Path:
     from ..simulate import study_basis
 
     design = truth.get("design", {})
-    kwargs = {k: design[k] for k in ("sequence", "field_mhz", "te", "dwell_time", "n_points")
-              if k in design}
+    kwargs = {
+        k: design[k]
+        for k in ("sequence", "field_mhz", "te", "dwell_time", "n_points")
+        if k in design
+    }
     save_basis(study_basis(**kwargs), folder, format="fsl")
     return folder
 
@@ -120,8 +157,9 @@ def _true_change(ses: dict[str, Any], design: dict[str, Any], block: int) -> flo
 
     if ses.get("glu_mM") is not None and {"n_transients", "tr", "infusion_onset"} <= set(design):
         times = np.arange(design["n_transients"]) * design["tr"]
-        return true_window_change(np.asarray(ses["glu_mM"], float), times,
-                                  design["infusion_onset"], block=block)
+        return true_window_change(
+            np.asarray(ses["glu_mM"], float), times, design["infusion_onset"], block=block
+        )
     try:
         return float(ses["glu_percent_change_window"])
     except (KeyError, TypeError, ValueError):
@@ -146,8 +184,9 @@ def session_truth(truth: dict[str, Any], *, block: int) -> dict[tuple[str, str],
     return out
 
 
-def truth_contrast(truth: dict[str, Any], contrast: tuple[str, str], subgroup: str, *,
-                   block: int = 1) -> float | None:
+def truth_contrast(
+    truth: dict[str, Any], contrast: tuple[str, str], subgroup: str, *, block: int = 1
+) -> float | None:
     """Compute the simulated paired Glu contrast (% change, active - control).
 
     The mean over participants of ``subgroup`` (``M``, ``F`` or ``all``) of the true Glu %
@@ -163,8 +202,11 @@ def truth_contrast(truth: dict[str, Any], contrast: tuple[str, str], subgroup: s
             return None
         by_participant.setdefault(ses["participant_id"], {})[ses["condition"]] = value
         sex[ses["participant_id"]] = ses.get("sex")
-    diffs = [v[contrast[0]] - v[contrast[1]] for pid, v in by_participant.items()
-             if set(contrast) <= set(v) and subgroup in ("all", sex[pid])]
+    diffs = [
+        v[contrast[0]] - v[contrast[1]]
+        for pid, v in by_participant.items()
+        if set(contrast) <= set(v) and subgroup in ("all", sex[pid])
+    ]
     return sum(diffs) / len(diffs) if diffs else None
 
 
@@ -172,16 +214,19 @@ def session_error_line(responses: Any, truth: dict[str, Any], *, block: int) -> 
     """One line: RMSE and mean error of the per-session Glu % change against the truth."""
     values = session_truth(truth, block=block)
     rows = responses[responses["metabolite"] == "Glu"]
-    errors = [float(r["percent_change"]) - values[(str(r["participant_id"]),
-                                                   str(r["session_id"]))]
-              for _, r in rows.iterrows()
-              if (str(r["participant_id"]), str(r["session_id"])) in values]
+    errors = [
+        float(r["percent_change"]) - values[(str(r["participant_id"]), str(r["session_id"]))]
+        for _, r in rows.iterrows()
+        if (str(r["participant_id"]), str(r["session_id"])) in values
+    ]
     if not errors:
         return None
     n = len(errors)
     rmse = (sum(e * e for e in errors) / n) ** 0.5
-    return (f"per-session Glu % change vs simulated: RMSE {rmse:.2f} pp, mean error "
-            f"{sum(errors) / n:+.2f} pp over {n} sessions")
+    return (
+        f"per-session Glu % change vs simulated: RMSE {rmse:.2f} pp, mean error "
+        f"{sum(errors) / n:+.2f} pp over {n} sessions"
+    )
 
 
 # -- the command ----------------------------------------------------------------------------
@@ -222,10 +267,17 @@ def _prepare(out: Path, params: dict[str, Any], overwrite: bool) -> dict[str, An
     tmp_study, tmp_basis = out / ".study.partial", out / ".basis.partial"
     for item in (study, basis, out / "results", tmp_study, tmp_basis):  # ours: replace
         _remove(item)
-    echo(f"simulating {params['participants']} participants x 2 sessions x "
-          f"{params['transients']} transients ...", err=True)
-    truth = simulate_demo_study(tmp_study, participants=params["participants"],
-                                transients=params["transients"], seed=params["seed"])
+    echo(
+        f"simulating {params['participants']} participants x 2 sessions x "
+        f"{params['transients']} transients ...",
+        err=True,
+    )
+    truth = simulate_demo_study(
+        tmp_study,
+        participants=params["participants"],
+        transients=params["transients"],
+        seed=params["seed"],
+    )
     simulate_demo_basis(tmp_basis, truth)
     tmp_study.rename(study)
     tmp_basis.rename(basis)
@@ -233,24 +285,29 @@ def _prepare(out: Path, params: dict[str, Any], overwrite: bool) -> dict[str, An
     return truth
 
 
-def summary_lines(stats: Any, truth: dict[str, Any], metabolite: str,
-                  contrast: tuple[str, str], *, block: int = 1) -> list[str]:
+def summary_lines(
+    stats: Any, truth: dict[str, Any], metabolite: str, contrast: tuple[str, str], *, block: int = 1
+) -> list[str]:
     """Paired contrast of ``metabolite`` by sex, with the simulated truth for Glu.
 
     The truth is on the estimate's definition (same frames of ``block`` transients, same
     windows): see :func:`session_truth`.
     """
     term = f"{contrast[0]}-{contrast[1]}"
-    rows = stats[(stats["metabolite"] == metabolite) & (stats["analysis"] == "paired")
-                 & (stats["term"] == term)]
+    rows = stats[
+        (stats["metabolite"] == metabolite)
+        & (stats["analysis"] == "paired")
+        & (stats["term"] == term)
+    ]
     lines = [f"{metabolite} response, {term} (paired difference of % change, 95% CI):"]
     for subgroup in ("M", "F", "all"):
         row = rows[rows["subgroup"] == subgroup]
         if row.empty:
             continue
         r = row.iloc[0]
-        true = (truth_contrast(truth, contrast, subgroup, block=block)
-                if metabolite == "Glu" else None)
+        true = (
+            truth_contrast(truth, contrast, subgroup, block=block) if metabolite == "Glu" else None
+        )
         lines.append(
             f"  {subgroup:<3} {r['estimate']:+6.2f} % [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]"
             f"  p={r['p_value']:.2g}  n={int(r['n'])}"
@@ -272,21 +329,36 @@ def run(args: argparse.Namespace) -> int:
         check_modules(steps, extra=("mrspipe.simulate",))
     out = Path(args.out)
     design = demo_design(args.transients)
-    params = {"participants": args.participants, "transients": args.transients,
-              "seed": args.seed, "design": design}
+    params = {
+        "participants": args.participants,
+        "transients": args.transients,
+        "seed": args.seed,
+        "design": design,
+    }
     truth = _prepare(out, params, args.overwrite)
     block = int(design["block"])
-    echo(f"scan {args.transients * design['tr'] / 60:.0f} min per session; infusion from "
-          f"{design['infusion_onset'] / 60:.1f} min to the end; {block} transients per frame")
-    config = defaults().with_overrides({"preprocess.block": block,
-                                        "metabolites.analyse": DEMO_METABOLITES})
-    result = run_study(out / "study", out / "results", basis=out / "basis", config=config,
-                       jobs=args.jobs, overwrite=args.overwrite, steps=steps)
+    echo(
+        f"scan {args.transients * design['tr'] / 60:.0f} min per session; infusion from "
+        f"{design['infusion_onset'] / 60:.1f} min to the end; {block} transients per frame"
+    )
+    config = defaults().with_overrides(
+        {"preprocess.block": block, "metabolites.analyse": DEMO_METABOLITES}
+    )
+    result = run_study(
+        out / "study",
+        out / "results",
+        basis=out / "basis",
+        config=config,
+        jobs=args.jobs,
+        overwrite=args.overwrite,
+        steps=steps,
+    )
     primary = config.metabolites["primary"]
     stats_path = out / "results" / "group" / "stats.tsv"
     if stats_path.is_file():
-        for line in summary_lines(read_table(stats_path), truth, primary, result.contrast,
-                                  block=block):
+        for line in summary_lines(
+            read_table(stats_path), truth, primary, result.contrast, block=block
+        ):
             echo(line)
     responses_path = out / "results" / "group" / "responses.tsv"
     if primary == "Glu" and responses_path.is_file():

@@ -10,23 +10,34 @@ from ..cli import echo
 FITS_SIDECAR = {
     "source": {"Description": "Input file the frame comes from"},
     "frame": {"Description": "Frame index (leading axes of the data flattened, C order)"},
-    "metabolite": {"Description": "Basis metabolite, or a sum: tNAA = NAA+NAAG, tCr = Cr+PCr, "
-                                  "tCho = GPC+PCho, Glx = Glu+Gln"},
-    "estimate": {"Description": "Fitted amplitude of the basis spectrum (basis units; "
-                                "multiply by a water scaling factor for mM)"},
-    "crlb_sd": {"Description": "Cramer-Rao lower bound (SD) from the Fisher information at the "
-                               "solution; noise SD estimated from the fit residual; sums include "
-                               "the covariances", "Units": "same as estimate"},
+    "metabolite": {
+        "Description": "Basis metabolite, or a sum: tNAA = NAA+NAAG, tCr = Cr+PCr, "
+        "tCho = GPC+PCho, Glx = Glu+Gln"
+    },
+    "estimate": {
+        "Description": "Fitted amplitude of the basis spectrum (basis units; "
+        "multiply by a water scaling factor for mM)"
+    },
+    "crlb_sd": {
+        "Description": "Cramer-Rao lower bound (SD) from the Fisher information at the "
+        "solution; noise SD estimated from the fit residual; sums include "
+        "the covariances",
+        "Units": "same as estimate",
+    },
     "crlb_percent": {"Description": "100 * crlb_sd / estimate", "Units": "%"},
 }
 
 QC_SIDECAR = {
     "source": FITS_SIDECAR["source"],
     "frame": FITS_SIDECAR["frame"],
-    "snr": {"Description": "Peak height of the fitted NAA component (real, phased) divided by "
-                           "the noise SD of the real part of the spectrum (from the residual)"},
-    "fwhm_hz": {"Description": "FWHM of the fitted Voigt broadening of the metabolites",
-                "Units": "Hz"},
+    "snr": {
+        "Description": "Peak height of the fitted NAA component (real, phased) divided by "
+        "the noise SD of the real part of the spectrum (from the residual)"
+    },
+    "fwhm_hz": {
+        "Description": "FWHM of the fitted Voigt broadening of the metabolites",
+        "Units": "Hz",
+    },
     "shift_hz": {"Description": "Fitted frequency shift of the metabolites", "Units": "Hz"},
     "phase_rad": {"Description": "Fitted zero-order phase", "Units": "rad"},
     "residual_rel": {"Description": "|data - fit - baseline| / |data| over the fitted range"},
@@ -46,12 +57,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("data", metavar="DATA", nargs="+", help="NIfTI-MRS file(s)")
     p.add_argument("--basis", required=True, help="basis set (.BASIS, .RAW folder, FSL JSON)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--backend", choices=("numpy", "lmfit"), default="numpy",
-                   help="numpy: batched (default); lmfit: one frame at a time (slow cross-check)")
-    p.add_argument("--ppm-range", nargs=2, type=float, metavar=("A", "B"), default=(0.2, 4.2),
-                   help="fitted range in ppm (default 0.2 4.2)")
-    p.add_argument("--baseline", choices=("spline", "poly"), default="spline",
-                   help="baseline model (default spline)")
+    p.add_argument(
+        "--backend",
+        choices=("numpy", "lmfit"),
+        default="numpy",
+        help="numpy: batched (default); lmfit: one frame at a time (slow cross-check)",
+    )
+    p.add_argument(
+        "--ppm-range",
+        nargs=2,
+        type=float,
+        metavar=("A", "B"),
+        default=(0.2, 4.2),
+        help="fitted range in ppm (default 0.2 4.2)",
+    )
+    p.add_argument(
+        "--baseline",
+        choices=("spline", "poly"),
+        default="spline",
+        help="baseline model (default spline)",
+    )
     p.add_argument("--no-figures", action="store_true", help="skip the fit figures")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.set_defaults(func=run)
@@ -79,8 +104,9 @@ def run(args: argparse.Namespace) -> int:
     fits, qcs, failed = [], [], []
     for path, data in inputs:
         try:
-            res = fit_spectra(data, basis, backend=args.backend, ppm_range=(lo, hi),
-                              baseline=args.baseline)
+            res = fit_spectra(
+                data, basis, backend=args.backend, ppm_range=(lo, hi), baseline=args.baseline
+            )
         except FitError as exc:
             echo(f"mrspipe fit: {path}: {exc}", err=True)
             failed.append(path)

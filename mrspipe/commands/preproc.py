@@ -22,16 +22,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--water", metavar="REF", help="water reference NIfTI-MRS")
     p.add_argument("--out", metavar="DIR", required=True, help="output folder")
     frames = p.add_mutually_exclusive_group()
-    frames.add_argument("--block", type=int, metavar="N",
-                        help="frames are blocks of N transients (default 16)")
-    frames.add_argument("--window", type=int, metavar="N",
-                        help="frames are sliding windows of N transients")
+    frames.add_argument(
+        "--block", type=int, metavar="N", help="frames are blocks of N transients (default 16)"
+    )
+    frames.add_argument(
+        "--window", type=int, metavar="N", help="frames are sliding windows of N transients"
+    )
     p.add_argument("--step", type=int, metavar="S", help="sliding-window step (default 1)")
-    p.add_argument("--linewidth-match", choices=("lorentz", "gauss"),
-                   help="broaden frames to the broadest one")
+    p.add_argument(
+        "--linewidth-match", choices=("lorentz", "gauss"), help="broaden frames to the broadest one"
+    )
     p.add_argument("--no-water-removal", action="store_true", help="skip HLSVD water removal")
-    p.add_argument("--save-transients", action="store_true",
-                   help="also write the corrected single transients")
+    p.add_argument(
+        "--save-transients", action="store_true", help="also write the corrected single transients"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.set_defaults(func=run)
 
@@ -47,18 +51,28 @@ def _stem(path: str) -> str:
 _SIDECAR = {
     "transient": {"Description": "Index of the transient on the dyn axis (0-based)"},
     "time_s": {"Description": "Acquisition time from the first transient", "Units": "s"},
-    "shift_hz": {"Description": "Frequency drift relative to the early transients "
-                 "(the alignment removed it)", "Units": "Hz"},
-    "phase_rad": {"Description": "Zero-order phase relative to the early transients",
-                  "Units": "rad"},
-    "snr": {"Description": "NAA peak height (magnitude) over the SD of the real spectrum "
-            "noise, single transient"},
-    "fwhm_hz": {"Description": "NAA full width at half maximum, measured on the moving "
-                "average of aligned transients centred on this one", "Units": "Hz"},
-    "rejected": {"Description": "Left out of the frame averages (outlier, zero, or failed "
-                 "alignment)"},
-    "residual_z": {"Description": "Robust z-score of the residual from the alignment "
-                   "reference"},
+    "shift_hz": {
+        "Description": "Frequency drift relative to the early transients "
+        "(the alignment removed it)",
+        "Units": "Hz",
+    },
+    "phase_rad": {
+        "Description": "Zero-order phase relative to the early transients",
+        "Units": "rad",
+    },
+    "snr": {
+        "Description": "NAA peak height (magnitude) over the SD of the real spectrum "
+        "noise, single transient"
+    },
+    "fwhm_hz": {
+        "Description": "NAA full width at half maximum, measured on the moving "
+        "average of aligned transients centred on this one",
+        "Units": "Hz",
+    },
+    "rejected": {
+        "Description": "Left out of the frame averages (outlier, zero, or failed alignment)"
+    },
+    "residual_z": {"Description": "Robust z-score of the residual from the alignment reference"},
 }
 
 
@@ -88,9 +102,13 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--step needs --window")
     data = load_mrs(args.data)
     water = load_mrs(args.water) if args.water else None
-    options = PreprocessOptions(block=args.block, window=args.window, step=args.step,
-                                linewidth_match=args.linewidth_match,
-                                remove_water=not args.no_water_removal)
+    options = PreprocessOptions(
+        block=args.block,
+        window=args.window,
+        step=args.step,
+        linewidth_match=args.linewidth_match,
+        remove_water=not args.no_water_removal,
+    )
     result = preprocess_session(data, water=water, options=options)
     out.mkdir(parents=True, exist_ok=True)
     save_mrs(result.frames, targets["frames"], validate=True)
@@ -101,9 +119,17 @@ def run(args: argparse.Namespace) -> int:
     sidecar["Sources"] = [str(args.data)] + ([str(args.water)] if args.water else [])
     sidecar["ProcessingApplied"] = result.steps
     write_table(table, targets["qc"], sidecar=sidecar)
-    plot_preprocess_qc(result.qc, ppm=result.frames.ppm, before=result.average_before,
-                       after=result.average_after, path=targets["figure"], title=stem)
+    plot_preprocess_qc(
+        result.qc,
+        ppm=result.frames.ppm,
+        before=result.average_before,
+        after=result.average_after,
+        path=targets["figure"],
+        title=stem,
+    )
     n_rej = int(table["rejected"].sum())
-    echo(f"{args.data}: {len(table)} transients, {n_rej} rejected, "
-          f"{result.frames.size('dyn')} frames -> {out}")
+    echo(
+        f"{args.data}: {len(table)} transients, {n_rej} rejected, "
+        f"{result.frames.size('dyn')} frames -> {out}"
+    )
     return 0

@@ -32,32 +32,73 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     )
     p.add_argument("study", metavar="STUDY", help="MRS-BIDS study folder (never modified)")
     p.add_argument("out", metavar="OUT", help="output folder (created; resumed if it exists)")
-    p.add_argument("--basis", required=True, metavar="BASIS",
-                   help="basis set: LCModel .BASIS, folder of .RAW or FSL-MRS JSON, jMRUI text")
+    p.add_argument(
+        "--basis",
+        required=True,
+        metavar="BASIS",
+        help="basis set: LCModel .BASIS, folder of .RAW or FSL-MRS JSON, jMRUI text",
+    )
     p.add_argument("--config", metavar="TOML", help="study.toml with options (docs/config.md)")
-    p.add_argument("--baseline-window", nargs=2, type=float, metavar=("START", "END"),
-                   help="baseline window, s relative to the first infusion onset in events.tsv "
-                   "(default: every frame before the onset)")
-    p.add_argument("--response-window", nargs=2, type=float, metavar=("START", "END"),
-                   help="response window, s relative to the onset (default: every frame after)")
+    p.add_argument(
+        "--baseline-window",
+        nargs=2,
+        type=float,
+        metavar=("START", "END"),
+        help="baseline window, s relative to the first infusion onset in events.tsv "
+        "(default: every frame before the onset)",
+    )
+    p.add_argument(
+        "--response-window",
+        nargs=2,
+        type=float,
+        metavar=("START", "END"),
+        help="response window, s relative to the onset (default: every frame after)",
+    )
     frames = p.add_mutually_exclusive_group()
-    frames.add_argument("--block", type=positive_int, metavar="N",
-                        help="average N transients per frame (default 32)")
-    frames.add_argument("--window", type=positive_int, metavar="N",
-                        help="sliding window of N transients per frame instead of blocks")
-    p.add_argument("--conditions", nargs=2, metavar=("ACTIVE", "CONTROL"),
-                   help="the paired contrast ACTIVE - CONTROL (default: the condition called "
-                   "placebo is the control)")
-    p.add_argument("--dynamic", action="store_true", default=None,
-                   help="fit the frames of a session jointly (spectro-temporal fit)")
-    p.add_argument("--jobs", type=positive_int, default=1, metavar="N",
-                   help="sessions processed in parallel on local processes (default 1)")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run sessions on Dask: 'local' (a local cluster of --jobs processes) or "
-                   "a scheduler address such as tcp://host:8786 (needs mrspipe[distributed])")
-    p.add_argument("--overwrite", action="store_true",
-                   help="recompute every session; also allows writing into a non-empty folder "
-                   "that is not mrspipe output")
+    frames.add_argument(
+        "--block",
+        type=positive_int,
+        metavar="N",
+        help="average N transients per frame (default 32)",
+    )
+    frames.add_argument(
+        "--window",
+        type=positive_int,
+        metavar="N",
+        help="sliding window of N transients per frame instead of blocks",
+    )
+    p.add_argument(
+        "--conditions",
+        nargs=2,
+        metavar=("ACTIVE", "CONTROL"),
+        help="the paired contrast ACTIVE - CONTROL (default: the condition called "
+        "placebo is the control)",
+    )
+    p.add_argument(
+        "--dynamic",
+        action="store_true",
+        default=None,
+        help="fit the frames of a session jointly (spectro-temporal fit)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="sessions processed in parallel on local processes (default 1)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run sessions on Dask: 'local' (a local cluster of --jobs processes) or "
+        "a scheduler address such as tcp://host:8786 (needs mrspipe[distributed])",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="recompute every session; also allows writing into a non-empty folder "
+        "that is not mrspipe output",
+    )
     p.set_defaults(func=run)
 
 
@@ -85,8 +126,10 @@ def summarise(result: Any) -> list[str]:
     """Say in a few lines what happened and where the results are."""
     ok = [r for r in result.sessions if r.ok]
     resumed = sum(1 for r in ok if not r.computed)
-    lines = [f"{len(ok)} of {len(result.sessions)} sessions done"
-             + (f" ({resumed} resumed)" if resumed else "")]
+    lines = [
+        f"{len(ok)} of {len(result.sessions)} sessions done"
+        + (f" ({resumed} resumed)" if resumed else "")
+    ]
     failed = [f"{r.participant_id}/{r.session_id}" for r in result.sessions if not r.ok]
     if failed:
         lines.append(f"failed: {', '.join(failed)} (see {result.out / 'errors.tsv'})")
@@ -104,8 +147,16 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline import run_study
 
     config = load_config(args.config).with_overrides(overrides(args))
-    result = run_study(args.study, args.out, basis=args.basis, config=config, jobs=args.jobs,
-                       scheduler=args.scheduler, overwrite=args.overwrite, steps=_steps())
+    result = run_study(
+        args.study,
+        args.out,
+        basis=args.basis,
+        config=config,
+        jobs=args.jobs,
+        scheduler=args.scheduler,
+        overwrite=args.overwrite,
+        steps=_steps(),
+    )
     for line in summarise(result):
         echo(line)
     sys.stdout.flush()

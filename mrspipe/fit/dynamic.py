@@ -134,15 +134,29 @@ def fit_dynamic(
     design = as_design(design, n_f)
     good = np.isfinite(fids).all(axis=1) & (np.abs(fids).max(axis=1, initial=0.0) > 0)
     if not good.all():
-        raise FitError(f"{int((~good).sum())} of {n_f} frames hold NaN/Inf or only zeros; "
-                       "drop them (and their design rows) before a joint fit", data.source)
+        raise FitError(
+            f"{int((~good).sum())} of {n_f} frames hold NaN/Inf or only zeros; "
+            "drop them (and their design rows) before a joint fit",
+            data.source,
+        )
     problem, rbasis = build_problem(
-        data, basis, ppm_range=ppm_range, baseline=baseline, baseline_order=baseline_order,
-        baseline_knot_spacing=baseline_knot_spacing, baseline_dof=baseline_dof, groups=groups,
+        data,
+        basis,
+        ppm_range=ppm_range,
+        baseline=baseline,
+        baseline_order=baseline_order,
+        baseline_knot_spacing=baseline_knot_spacing,
+        baseline_dof=baseline_dof,
+        groups=groups,
         precision=precision,
     )
-    layout = build_layout(spec, design, group_names=problem.group_names,
-                          met_names=rbasis.names, n_baseline=problem.baseline.shape[1])
+    layout = build_layout(
+        spec,
+        design,
+        group_names=problem.group_names,
+        met_names=rbasis.names,
+        n_baseline=problem.baseline.shape[1],
+    )
     extra = penalty = None
     if layout.n_extra:
         problem, extra, penalty = _shared_baseline(problem, layout)
@@ -150,13 +164,22 @@ def fit_dynamic(
     n_data = n_f * (2.0 * n_band - problem.d2.sum())
     n_unknown = layout.n_global + n_f * layout.local.size
     if n_unknown >= n_data:
-        raise ConfigError(f"the model has {n_unknown} unknowns for {n_data:.0f} effective data "
-                          f"points ({n_f} frames): declare fewer classes 'free'")
+        raise ConfigError(
+            f"the model has {n_unknown} unknowns for {n_data:.0f} effective data "
+            f"points ({n_f} frames): declare fewer classes 'free'"
+        )
     if init is None:
-        init = _frame_fit(data, basis, ppm_range=ppm_range, baseline=baseline,
-                          baseline_order=baseline_order, groups=groups,
-                          baseline_knot_spacing=baseline_knot_spacing,
-                          baseline_dof=baseline_dof, precision=precision)
+        init = _frame_fit(
+            data,
+            basis,
+            ppm_range=ppm_range,
+            baseline=baseline,
+            baseline_order=baseline_order,
+            groups=groups,
+            baseline_knot_spacing=baseline_knot_spacing,
+            baseline_dof=baseline_dof,
+            precision=precision,
+        )
     if init.n_frames != n_f:
         raise ConfigError(f"init has {init.n_frames} frames, the data {n_f}")
     vals0 = _frame_values(init, problem.n_groups)
@@ -166,8 +189,16 @@ def fit_dynamic(
     y = np.fft.fft(fids, axis=-1)[:, problem.band]
     with _single_threaded_blas():
         gamma, local, asm, converged, n_iter = levenberg_marquardt_joint(
-            problem, layout, y, gamma0, vals0[:, layout.local], max_iter=max_iter, ctol=ctol,
-            chunk=chunk_size, extra=extra, penalty=penalty,
+            problem,
+            layout,
+            y,
+            gamma0,
+            vals0[:, layout.local],
+            max_iter=max_iter,
+            ctol=ctol,
+            chunk=chunk_size,
+            extra=extra,
+            penalty=penalty,
         )
         vals = layout.values(gamma, local)
         vals[:, : layout.n_theta] = problem.clip(vals[:, : layout.n_theta])
@@ -178,14 +209,17 @@ def fit_dynamic(
     lo, hi = problem.lower, problem.upper
     gcol = layout.global_column
     th = np.minimum(gcol, layout.n_theta - 1)
-    at_bound = (gcol < layout.n_theta) & np.array(
-        [r == "fixed" for r in layout.global_regressor]) & (
-        (gamma <= lo[th]) | (gamma >= hi[th]))
+    at_bound = (
+        (gcol < layout.n_theta)
+        & np.array([r == "fixed" for r in layout.global_regressor])
+        & ((gamma <= lo[th]) | (gamma >= hi[th]))
+    )
     cov = joint_covariance(final, layout, sigma, at_bound, penalty)
     if not converged:
         logger.warning("joint dynamic fit did not converge in %d iterations", n_iter)
-    return _result(layout, rbasis, design, spec, gamma, cov, vals, final.cost, sigma,
-                   converged, n_iter, init)
+    return _result(
+        layout, rbasis, design, spec, gamma, cov, vals, final.cost, sigma, converged, n_iter, init
+    )
 
 
 def _shared_baseline(problem: Any, layout: Any) -> tuple[Any, np.ndarray, np.ndarray]:
@@ -220,16 +254,28 @@ def _frame_fit(data: MRSData, basis: Basis, **options: Any) -> FitResult:
     return fit_spectra(data, basis, **options)
 
 
-def _result(layout: Any, rbasis: Basis, design: pd.DataFrame, spec: dict[str, Any],
-            gamma: np.ndarray, cov: np.ndarray, vals: np.ndarray, cost: np.ndarray,
-            sigma: float, converged: bool, n_iter: int, init: FitResult | None
-            ) -> DynamicFitResult:
+def _result(
+    layout: Any,
+    rbasis: Basis,
+    design: pd.DataFrame,
+    spec: dict[str, Any],
+    gamma: np.ndarray,
+    cov: np.ndarray,
+    vals: np.ndarray,
+    cost: np.ndarray,
+    sigma: float,
+    converged: bool,
+    n_iter: int,
+    init: FitResult | None,
+) -> DynamicFitResult:
     names = rbasis.names
     p = layout.n_theta
     gcol = layout.global_column
     conc_idx = np.flatnonzero((gcol >= p) & (gcol < p + len(names)))
-    conc_reg = ["intercept" if r == "fixed" else r
-                for r in np.array(layout.global_regressor, dtype=object)[conc_idx]]
+    conc_reg = [
+        "intercept" if r == "fixed" else r
+        for r in np.array(layout.global_regressor, dtype=object)[conc_idx]
+    ]
     # union of the regressors of all metabolites, in design order (intercept first)
     regs = tuple(c for c in design.columns if c in set(conc_reg))
     n_r = len(regs)
@@ -246,16 +292,29 @@ def _result(layout: Any, rbasis: Basis, design: pd.DataFrame, spec: dict[str, An
     cov_b = beta_cov.reshape(len(names), n_r, len(names), n_r)
     tc_var = np.einsum("fk,mkml,fl->fm", x, cov_b, x)
     sum_names, weights = sum_weights(names)
-    global_names = tuple(f"{layout.column_names[c]}:{r}"
-                         for c, r in zip(gcol, layout.global_regressor, strict=True))
+    global_names = tuple(
+        f"{layout.column_names[c]}:{r}" for c, r in zip(gcol, layout.global_regressor, strict=True)
+    )
     return DynamicFitResult(
-        names=names, regressors=regs, beta=beta, beta_cov=beta_cov, modelled=modelled,
+        names=names,
+        regressors=regs,
+        beta=beta,
+        beta_cov=beta_cov,
+        modelled=modelled,
         sum_names=sum_names,
-        sum_weights=weights, global_names=global_names, global_estimates=gamma,
-        covariance=cov, timecourses=vals[:, p : p + len(names)],
+        sum_weights=weights,
+        global_names=global_names,
+        global_estimates=gamma,
+        covariance=cov,
+        timecourses=vals[:, p : p + len(names)],
         timecourse_sd=np.sqrt(np.clip(tc_var, 0, None)),
-        theta=vals[:, :p], column_names=layout.column_names,
-        residual_norm=np.sqrt(np.clip(cost, 0.0, None)), noise_sd=sigma,
-        converged=bool(converged), n_iter=int(n_iter), design=design, model=spec,
+        theta=vals[:, :p],
+        column_names=layout.column_names,
+        residual_norm=np.sqrt(np.clip(cost, 0.0, None)),
+        noise_sd=sigma,
+        converged=bool(converged),
+        n_iter=int(n_iter),
+        design=design,
+        model=spec,
         frame_fit=init,
     )

@@ -102,8 +102,9 @@ def parse_model(model: Mapping[str, Any] | str | None) -> dict[str, dict[str, An
         raise ConfigError(f"model spec must be a mapping, got {type(model).__name__}")
     unknown = sorted(set(model) - set(PARAMETER_CLASSES))
     if unknown:
-        raise ConfigError(f"unknown parameter class(es) {unknown}; choose from "
-                          f"{sorted(PARAMETER_CLASSES)}")
+        raise ConfigError(
+            f"unknown parameter class(es) {unknown}; choose from {sorted(PARAMETER_CLASSES)}"
+        )
     out: dict[str, dict[str, Any]] = {}
     for name, allowed in PARAMETER_CLASSES.items():
         spec = model.get(name, DEFAULT_MODEL[name])
@@ -114,15 +115,15 @@ def parse_model(model: Mapping[str, Any] | str | None) -> dict[str, dict[str, An
             if not isinstance(per, Mapping):
                 raise ConfigError("model['conc'] metabolites must map metabolite names to kinds")
             out[name]["metabolites"] = {
-                str(m): _entry(f"model['conc'] metabolite {m!r}", v, allowed,
-                               {"kind", "regressors"})
+                str(m): _entry(
+                    f"model['conc'] metabolite {m!r}", v, allowed, {"kind", "regressors"}
+                )
                 for m, v in per.items()
             }
     return out
 
 
-def _entry(where: str, spec: Any, allowed: frozenset[str], keys: set[str]
-           ) -> dict[str, Any]:
+def _entry(where: str, spec: Any, allowed: frozenset[str], keys: set[str]) -> dict[str, Any]:
     """Validate one ``kind`` or ``{kind, regressors}`` entry."""
     spec = {"kind": spec} if isinstance(spec, str) else spec
     if not isinstance(spec, Mapping):
@@ -138,8 +139,7 @@ def _entry(where: str, spec: Any, allowed: frozenset[str], keys: set[str]
         if kind != "design":
             raise ConfigError(f"{where}: regressors only go with kind 'design'")
         if isinstance(regs, str) or not all(isinstance(r, str) for r in regs) or not regs:
-            raise ConfigError(f"{where} regressors must be a non-empty list of names, "
-                              f"got {regs!r}")
+            raise ConfigError(f"{where} regressors must be a non-empty list of names, got {regs!r}")
         regs = tuple("intercept" if r in INTERCEPT_NAMES else r for r in regs)
         if len(set(regs)) != len(regs):
             raise ConfigError(f"{where} lists a regressor twice: {list(regs)}")
@@ -163,8 +163,9 @@ def as_design(design: pd.DataFrame | Mapping[str, Any], n_frames: int) -> pd.Dat
     from ..dynamic import check_design
 
     try:
-        frame = pd.DataFrame({str(k): np.asarray(v, dtype=float).ravel()
-                              for k, v in dict(design).items()})
+        frame = pd.DataFrame(
+            {str(k): np.asarray(v, dtype=float).ravel() for k, v in dict(design).items()}
+        )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"design must map regressor names to numbers: {exc}") from None
     if len(frame) != n_frames:
@@ -319,8 +320,9 @@ def build_layout(
     per_met = spec["conc"].get("metabolites", {})
     unknown = sorted(set(per_met) - set(met_names))
     if unknown:
-        raise ConfigError(f"model['conc'] names metabolite(s) {unknown} not in the basis "
-                          f"({', '.join(met_names)})")
+        raise ConfigError(
+            f"model['conc'] names metabolite(s) {unknown} not in the basis ({', '.join(met_names)})"
+        )
     for cls, entry in spec.items():
         for c in _class_columns(cls, n_g, n_m, n_x):
             if cls == "conc":
@@ -338,8 +340,10 @@ def build_layout(
                 regs = entry_c["regressors"] or tuple(design.columns)
                 missing = [r for r in regs if r not in design.columns]
                 if missing:
-                    raise ConfigError(f"{where} names regressor(s) {missing} not in the "
-                                      f"design (have {list(design.columns)})")
+                    raise ConfigError(
+                        f"{where} names regressor(s) {missing} not in the "
+                        f"design (have {list(design.columns)})"
+                    )
                 sub = design[list(regs)]
                 if "intercept" not in regs:
                     sub = sub.assign(intercept=1.0)  # check against a constant too
@@ -351,13 +355,22 @@ def build_layout(
     n_glob = len(cols_global)
     frame_map = np.zeros((n_f, n_glob, n_theta + n_m + n_x))
     j = 0
-    for z, c in zip(z_blocks, [cols_global[i] for i in np.cumsum(
-            [0] + [b.shape[1] for b in z_blocks[:-1]])], strict=True):
+    for z, c in zip(
+        z_blocks,
+        [cols_global[i] for i in np.cumsum([0] + [b.shape[1] for b in z_blocks[:-1]])],
+        strict=True,
+    ):
         frame_map[:, j : j + z.shape[1], c] = z
         j += z.shape[1]
     return ModelLayout(
-        n_frames=n_f, n_theta=n_theta, n_met=n_m, local=np.array(sorted(local), dtype=int),
-        frame_map=frame_map, global_column=np.array(cols_global, dtype=int),
-        global_regressor=tuple(regs_global), column_names=tuple(names), spec=spec,
+        n_frames=n_f,
+        n_theta=n_theta,
+        n_met=n_m,
+        local=np.array(sorted(local), dtype=int),
+        frame_map=frame_map,
+        global_column=np.array(cols_global, dtype=int),
+        global_regressor=tuple(regs_global),
+        column_names=tuple(names),
+        spec=spec,
         n_extra=n_x,
     )

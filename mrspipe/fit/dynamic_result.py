@@ -13,8 +13,15 @@ __all__ = ["DynamicFitResult", "TABLE_COLUMNS"]
 
 #: columns of :meth:`DynamicFitResult.table`
 TABLE_COLUMNS: tuple[str, ...] = (
-    "metabolite", "parameter", "regressor", "estimate", "se", "ci_low", "ci_high",
-    "percent_of_baseline", "percent_se",
+    "metabolite",
+    "parameter",
+    "regressor",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "percent_of_baseline",
+    "percent_se",
 )
 
 
@@ -115,13 +122,16 @@ class DynamicFitResult:
         cov_b = self.beta_cov.reshape(len(w), n_r, len(w), n_r)
         cov = np.einsum("m,mknl,n->kl", w, cov_b, w)
         se = float(np.sqrt(max(cov[k, k], 0.0)))
-        out = {"estimate": float(est[k]), "se": se, "percent_of_baseline": np.nan,
-               "percent_se": np.nan}
+        out = {
+            "estimate": float(est[k]),
+            "se": se,
+            "percent_of_baseline": np.nan,
+            "percent_se": np.nan,
+        }
         if "intercept" in self.regressors:
             i0 = self.regressors.index("intercept")
             b0, bk = est[i0], est[k]
-            var = (cov[k, k] / b0**2 + bk**2 * cov[i0, i0] / b0**4
-                   - 2 * bk * cov[k, i0] / b0**3)
+            var = cov[k, k] / b0**2 + bk**2 * cov[i0, i0] / b0**4 - 2 * bk * cov[k, i0] / b0**3
             out["percent_of_baseline"] = float(100.0 * bk / b0)
             out["percent_se"] = float(100.0 * np.sqrt(max(var, 0.0)))
         return out
@@ -151,9 +161,19 @@ class DynamicFitResult:
                 if not self.modelled[w > 0, k].any():
                     continue  # no member of this metabolite or sum has the regressor
                 r = self.response(name, reg)
-                rows.append((name, "conc", reg, r["estimate"], r["se"],
-                             r["estimate"] - z * r["se"], r["estimate"] + z * r["se"],
-                             r["percent_of_baseline"], r["percent_se"]))
+                rows.append(
+                    (
+                        name,
+                        "conc",
+                        reg,
+                        r["estimate"],
+                        r["se"],
+                        r["estimate"] - z * r["se"],
+                        r["estimate"] + z * r["se"],
+                        r["percent_of_baseline"],
+                        r["percent_se"],
+                    )
+                )
         sd = np.sqrt(np.clip(np.diag(self.covariance), 0.0, None))
         for j, gname in enumerate(self.global_names):
             column, reg = gname.rsplit(":", 1)
@@ -161,8 +181,19 @@ class DynamicFitResult:
                 continue
             param, _, group = column.partition("[")
             est = self.global_estimates[j]
-            rows.append((group.rstrip("]") or "all", param, reg, est, sd[j], est - z * sd[j],
-                         est + z * sd[j], np.nan, np.nan))
+            rows.append(
+                (
+                    group.rstrip("]") or "all",
+                    param,
+                    reg,
+                    est,
+                    sd[j],
+                    est - z * sd[j],
+                    est + z * sd[j],
+                    np.nan,
+                    np.nan,
+                )
+            )
         return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
     def frame_table(self, source: str | None = None) -> pd.DataFrame:
@@ -187,11 +218,16 @@ class DynamicFitResult:
         with np.errstate(divide="ignore", invalid="ignore"):
             pct = np.where(est > 0, 100.0 * sd / np.where(est > 0, est, 1.0), np.nan)
         n_f, n_m = est.shape
-        return pd.DataFrame({
-            "source": [source] * (n_f * n_m), "frame": np.repeat(np.arange(n_f), n_m),
-            "metabolite": np.tile(np.array(names, dtype=object), n_f),
-            "estimate": est.ravel(), "crlb_sd": sd.ravel(), "crlb_percent": pct.ravel(),
-        })
+        return pd.DataFrame(
+            {
+                "source": [source] * (n_f * n_m),
+                "frame": np.repeat(np.arange(n_f), n_m),
+                "metabolite": np.tile(np.array(names, dtype=object), n_f),
+                "estimate": est.ravel(),
+                "crlb_sd": sd.ravel(),
+                "crlb_percent": pct.ravel(),
+            }
+        )
 
     def _conc_design(self) -> np.ndarray:
         return self.design[list(self.regressors)].to_numpy(dtype=float)

@@ -34,8 +34,14 @@ import numpy as np
 from .dynamic_design import ModelLayout
 from .model import FitProblem
 
-__all__ = ["Assembly", "assemble", "frame_cost", "newton_step", "joint_covariance",
-           "levenberg_marquardt_joint"]
+__all__ = [
+    "Assembly",
+    "assemble",
+    "frame_cost",
+    "newton_step",
+    "joint_covariance",
+    "levenberg_marquardt_joint",
+]
 
 
 @dataclass
@@ -52,8 +58,9 @@ class Assembly:
     middle: np.ndarray | None = None
 
 
-def _frame_model(problem: FitProblem, theta: np.ndarray, conc: np.ndarray,
-                 dtype: type | None) -> np.ndarray:
+def _frame_model(
+    problem: FitProblem, theta: np.ndarray, conc: np.ndarray, dtype: type | None
+) -> np.ndarray:
     """Phased metabolite model over the band, ``(F, K)`` complex (one FFT per frame)."""
     dt = problem.dtype if dtype is None else dtype
     h = problem.lineshapes(theta, dt)  # (F, G, N)
@@ -63,8 +70,9 @@ def _frame_model(problem: FitProblem, theta: np.ndarray, conc: np.ndarray,
     return problem.fft_band(z) * problem.phase(theta)
 
 
-def _extra_model(problem: FitProblem, layout: ModelLayout, vals: np.ndarray,
-                 extra: np.ndarray | None) -> np.ndarray | float:
+def _extra_model(
+    problem: FitProblem, layout: ModelLayout, vals: np.ndarray, extra: np.ndarray | None
+) -> np.ndarray | float:
     """Shared baseline of each frame, phased with the frame, ``(F, K)`` (0 when none)."""
     if extra is None or layout.n_extra == 0:
         return 0.0
@@ -72,9 +80,16 @@ def _extra_model(problem: FitProblem, layout: ModelLayout, vals: np.ndarray,
     return (vals[:, p:] @ extra) * problem.phase(vals[:, : layout.n_theta])
 
 
-def frame_cost(problem: FitProblem, layout: ModelLayout, y: np.ndarray, vals: np.ndarray, *,
-               dtype: type | None = None, chunk: int = 256,
-               extra: np.ndarray | None = None) -> np.ndarray:
+def frame_cost(
+    problem: FitProblem,
+    layout: ModelLayout,
+    y: np.ndarray,
+    vals: np.ndarray,
+    *,
+    dtype: type | None = None,
+    chunk: int = 256,
+    extra: np.ndarray | None = None,
+) -> np.ndarray:
     """Profiled cost ``Re(r^H (I - S) r)`` of every frame, ``(F,)``."""
     p, m = layout.n_theta, layout.n_met
     out = np.empty(len(y))
@@ -87,9 +102,17 @@ def frame_cost(problem: FitProblem, layout: ModelLayout, y: np.ndarray, vals: np
     return out
 
 
-def assemble(problem: FitProblem, layout: ModelLayout, y: np.ndarray, vals: np.ndarray, *,
-             dtype: type | None = None, middle: bool = False, chunk: int = 128,
-             extra: np.ndarray | None = None) -> Assembly:
+def assemble(
+    problem: FitProblem,
+    layout: ModelLayout,
+    y: np.ndarray,
+    vals: np.ndarray,
+    *,
+    dtype: type | None = None,
+    middle: bool = False,
+    chunk: int = 128,
+    extra: np.ndarray | None = None,
+) -> Assembly:
     """Jacobian products of every frame at the per-frame values ``vals`` ``(F, C)``.
 
     Frames are processed in chunks of ``chunk`` (bounded memory); each chunk is vectorised.
@@ -107,8 +130,7 @@ def assemble(problem: FitProblem, layout: ModelLayout, y: np.ndarray, vals: np.n
         theta, conc = vals[sl, :p], vals[sl, p : p + n_m]
         cols = problem.columns(theta, dtype)
         cols *= problem.phase(theta)[:, None, :]
-        model = np.einsum("fm,fmk->fk", conc, cols) + _extra_model(
-            problem, layout, vals[sl], extra)
+        model = np.einsum("fm,fmk->fk", conc, cols) + _extra_model(problem, layout, vals[sl], extra)
         deriv = problem.derivatives(theta, conc, model, dtype)
         parts = [deriv, cols]
         if extra is not None and layout.n_extra:
@@ -136,8 +158,12 @@ def _blocks(mat: np.ndarray, layout: ModelLayout) -> tuple[np.ndarray, np.ndarra
 
 
 def newton_step(
-    asm: Assembly, layout: ModelLayout, lam: float, frozen_local: np.ndarray,
-    frozen_global: np.ndarray, penalty: np.ndarray | None = None,
+    asm: Assembly,
+    layout: ModelLayout,
+    lam: float,
+    frozen_local: np.ndarray,
+    frozen_global: np.ndarray,
+    penalty: np.ndarray | None = None,
     gamma: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, np.ndarray]:
     """Damped Gauss-Newton step by the Schur complement on the global unknowns.
@@ -204,9 +230,13 @@ def _stable_inv(d: np.ndarray) -> np.ndarray:
     return np.linalg.inv(scaled) * s[:, :, None] * s[:, None, :]
 
 
-def joint_covariance(asm: Assembly, layout: ModelLayout, sigma: float,
-                     frozen_global: np.ndarray, penalty: np.ndarray | None = None
-                     ) -> np.ndarray:
+def joint_covariance(
+    asm: Assembly,
+    layout: ModelLayout,
+    sigma: float,
+    frozen_global: np.ndarray,
+    penalty: np.ndarray | None = None,
+) -> np.ndarray:
     """Covariance of the global unknowns at the solution, ``(G, G)``.
 
     The global rows of ``H^-1`` are ``[R_1 .. R_F, S^-1]`` with ``R_f = -S^-1 B_f^T D_f^-1``;
@@ -229,8 +259,7 @@ def joint_covariance(asm: Assembly, layout: ModelLayout, sigma: float,
     bk, mbk, mck = b[:, :, keep], mb[:, :, keep], mc[np.ix_(keep, keep)]
     r = -np.einsum("jk,fqk->fjq", sinv, dinv @ bk)  # (F, G', q)
     cross = np.tensordot(r, mbk, axes=([0, 2], [0, 1])) @ sinv  # sum_f R_f MB_f S^-1
-    cov = (np.tensordot(r @ md, r, axes=([0, 2], [0, 2])) + cross + cross.T
-           + sinv @ mck @ sinv)
+    cov = np.tensordot(r @ md, r, axes=([0, 2], [0, 2])) + cross + cross.T + sinv @ mck @ sinv
     full = np.full((len(keep), len(keep)), np.nan)
     full[np.ix_(keep, keep)] = cov * sigma**2
     return full
@@ -289,15 +318,14 @@ def levenberg_marquardt_joint(
 
     gamma = np.clip(np.asarray(gamma0, float), lo_g, hi_g)
     local = np.clip(np.asarray(local0, float), lo_loc, hi_loc)
-    asm = assemble(problem, layout, y, values(gamma, local), dtype=dtype, chunk=chunk,
-                   extra=extra)
+    asm = assemble(problem, layout, y, values(gamma, local), dtype=dtype, chunk=chunk, extra=extra)
     # the betas (and everything linear) first: one exact step with the nonlinear ones frozen
     linear_g = gcol >= layout.n_theta
-    dl, dg, *_ = newton_step(asm, layout, 0.0, np.ones((n_f, loc.size), bool), ~linear_g,
-                             penalty, gamma)
+    dl, dg, *_ = newton_step(
+        asm, layout, 0.0, np.ones((n_f, loc.size), bool), ~linear_g, penalty, gamma
+    )
     gamma = gamma + dg
-    asm = assemble(problem, layout, y, values(gamma, local), dtype=dtype, chunk=chunk,
-                   extra=extra)
+    asm = assemble(problem, layout, y, values(gamma, local), dtype=dtype, chunk=chunk, extra=extra)
     eps = np.finfo(np.dtype(problem.dtype if dtype is None else dtype)).eps
     floor = (10.0 * eps) ** 2 * float((y.real**2 + y.imag**2).sum())
     lam = lam0
@@ -312,15 +340,15 @@ def levenberg_marquardt_joint(
         fr_g = ((gamma <= lo_g) & (gg < 0)) | ((gamma >= hi_g) & (gg > 0))
         accepted = False
         while lam < 1e10:
-            dl, dg, pred, var_l, var_g = newton_step(asm, layout, lam, fr_l, fr_g, penalty,
-                                                     gamma)
+            dl, dg, pred, var_l, var_g = newton_step(asm, layout, lam, fr_l, fr_g, penalty, gamma)
             if pred <= ctol**2 * sigma2 + floor or total <= floor:
                 converged = True
                 break
             g_t = np.clip(gamma + dg, lo_g, hi_g)
             l_t = np.clip(local + dl, lo_loc, hi_loc)
-            cost_t = frame_cost(problem, layout, y, values(g_t, l_t), dtype=dtype,
-                                extra=extra).sum() + pen(g_t)
+            cost_t = frame_cost(
+                problem, layout, y, values(g_t, l_t), dtype=dtype, extra=extra
+            ).sum() + pen(g_t)
             if cost_t < total:
                 accepted = True
                 lam = max(lam * 0.2, 1e-9)
@@ -332,8 +360,9 @@ def levenberg_marquardt_joint(
         moved_g = np.abs(g_t - gamma) / np.sqrt(np.maximum(var_g * sigma2, 1e-300))
         moved_l = np.abs(l_t - local) / np.sqrt(np.maximum(var_l * sigma2, 1e-300))
         gamma, local = g_t, l_t
-        asm = assemble(problem, layout, y, values(gamma, local), dtype=dtype, chunk=chunk,
-                   extra=extra)
+        asm = assemble(
+            problem, layout, y, values(gamma, local), dtype=dtype, chunk=chunk, extra=extra
+        )
         if moved_g.max(initial=0.0) < ctol and moved_l.max(initial=0.0) < 10 * ctol:
             converged = True
             break

@@ -24,7 +24,12 @@ logger = logging.getLogger("mrspipe")
 
 
 def _fit_numpy(
-    problem: FitProblem, y: np.ndarray, theta0: np.ndarray, *, max_iter: int, ftol: float,
+    problem: FitProblem,
+    y: np.ndarray,
+    theta0: np.ndarray,
+    *,
+    max_iter: int,
+    ftol: float,
     **_: Any,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     theta, sol, converged, n_iter = levenberg_marquardt(
@@ -33,8 +38,9 @@ def _fit_numpy(
     return theta, None, converged, n_iter
 
 
-def _fit_lmfit(problem: FitProblem, y: np.ndarray, theta0: np.ndarray, **options: Any
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _fit_lmfit(
+    problem: FitProblem, y: np.ndarray, theta0: np.ndarray, **options: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     from .lmfit_backend import fit_lmfit
 
     return fit_lmfit(problem, y, theta0, **options)
@@ -93,7 +99,8 @@ def build_problem(
     if bppm.min() > lo or bppm.max() < hi:
         raise BasisMismatchError(
             f"basis covers {bppm.min():.2f}..{bppm.max():.2f} ppm, not the fit range "
-            f"{lo:g}..{hi:g} ppm", basis.source,
+            f"{lo:g}..{hi:g} ppm",
+            basis.source,
         )
     dppm = data.ppm
     if dppm.min() > lo or dppm.max() < hi:
@@ -107,15 +114,21 @@ def build_problem(
     ):
         raise BasisMismatchError(
             "basis looks frequency-flipped (its metabolite signal is mirrored about the "
-            "receiver frequency); conjugate it", basis.source,
+            "receiver frequency); conjugate it",
+            basis.source,
         )
     sample = data.fids.reshape(-1, data.n_points)[:64]
     sample = sample[np.isfinite(sample).all(axis=1)]
-    if data.nucleus == "1H" and sample.size and is_flipped(
-        sample, data.dwell_time, data.spectrometer_frequency, data.ppm_reference
+    if (
+        data.nucleus == "1H"
+        and sample.size
+        and is_flipped(sample, data.dwell_time, data.spectrometer_frequency, data.ppm_reference)
     ):
-        logger.warning("%s: the data look frequency-flipped (metabolite signal mirrored about "
-                       "the receiver frequency); the fit will be poor", data.source or "data")
+        logger.warning(
+            "%s: the data look frequency-flipped (metabolite signal mirrored about "
+            "the receiver frequency); the fit will be poor",
+            data.source or "data",
+        )
     same_grid = (
         np.isclose(basis.dwell_time, data.dwell_time, rtol=1e-9)
         and basis.n_points == data.n_points
@@ -124,7 +137,9 @@ def build_problem(
     )
     if not same_grid:
         basis = resample_basis(
-            basis, dwell_time=data.dwell_time, n_points=data.n_points,
+            basis,
+            dwell_time=data.dwell_time,
+            n_points=data.n_points,
             spectrometer_frequency=data.spectrometer_frequency,
             ppm_reference=data.ppm_reference,
         )
@@ -134,8 +149,11 @@ def build_problem(
         raise ConfigError(f"only {fit_band.size} points in the fit range {lo:g}..{hi:g} ppm")
     band = np.fft.fftshift(np.arange(n))[fit_band]
     bl, bl_solve, u, d = baseline_matrix(
-        dppm[fit_band], kind=baseline, order=baseline_order,
-        knot_spacing_ppm=baseline_knot_spacing, effective_dof=baseline_dof,
+        dppm[fit_band],
+        kind=baseline,
+        order=baseline_order,
+        knot_spacing_ppm=baseline_knot_spacing,
+        effective_dof=baseline_dof,
     )
     group_names, group_of = resolve_groups(basis.names, groups)
     n_g = len(group_names)
@@ -143,7 +161,8 @@ def build_problem(
         max_shift_hz = 0.25 * data.spectrometer_frequency
     lower = np.tile([-max_shift_hz, 0.0, 0.0], n_g).tolist() + [-np.inf, -max_phase1]
     upper = np.tile([max_shift_hz, max_lorentz_hz, max_gauss_hz**2], n_g).tolist() + [
-        np.inf, max_phase1,
+        np.inf,
+        max_phase1,
     ]
     problem = FitProblem(
         basis_fids=np.asarray(basis.fids, dtype=np.complex128),
@@ -164,8 +183,13 @@ def build_problem(
     return problem, basis
 
 
-def _finish(problem: FitProblem, y: np.ndarray, theta: np.ndarray, conc: np.ndarray | None,
-            names: tuple[str, ...]) -> dict[str, np.ndarray]:
+def _finish(
+    problem: FitProblem,
+    y: np.ndarray,
+    theta: np.ndarray,
+    conc: np.ndarray | None,
+    names: tuple[str, ...],
+) -> dict[str, np.ndarray]:
     """Everything reported per frame from the fitted parameters (``conc`` None: NNLS)."""
     n_f, n_k = y.shape
     sol = solve_linear(problem, theta, y, conc=conc)
@@ -211,7 +235,6 @@ def _finish(problem: FitProblem, y: np.ndarray, theta: np.ndarray, conc: np.ndar
     }
 
 
-
 @contextlib.contextmanager
 def _single_threaded_blas() -> Iterator[None]:
     """Limit BLAS to one thread while fitting, when ``threadpoolctl`` is installed.
@@ -248,8 +271,13 @@ def _fit_chunks(
     for start in range(0, rows_good.size, chunk_size):
         rows = rows_good[start : start + chunk_size]
         y = np.fft.fft(fids[rows], axis=-1)[:, problem.band]
-        theta0 = start_values(problem, y, lorentz_hz=lorentz_hz, gauss_hz=gauss_hz,
-                              max_shift_hz=min(20.0, problem.upper[0]))
+        theta0 = start_values(
+            problem,
+            y,
+            lorentz_hz=lorentz_hz,
+            gauss_hz=gauss_hz,
+            max_shift_hz=min(20.0, problem.upper[0]),
+        )
         theta, conc, conv, nit = fitter(problem, y, theta0, **options)
         part = _finish(problem, y, theta, conc, names)
         for key, value in part.items():
@@ -342,9 +370,16 @@ def fit_spectra(
     if chunk_size < 1:
         raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
     problem, rbasis = build_problem(
-        data, basis, ppm_range=ppm_range, baseline=baseline, baseline_order=baseline_order,
-        baseline_knot_spacing=baseline_knot_spacing, baseline_dof=baseline_dof, groups=groups,
-        max_shift_hz=max_shift_hz, precision=precision,
+        data,
+        basis,
+        ppm_range=ppm_range,
+        baseline=baseline,
+        baseline_order=baseline_order,
+        baseline_knot_spacing=baseline_knot_spacing,
+        baseline_dof=baseline_dof,
+        groups=groups,
+        max_shift_hz=max_shift_hz,
+        precision=precision,
     )
     n = data.n_points
     fids = data.fids.reshape(-1, n)
@@ -353,19 +388,37 @@ def fit_spectra(
     if not good.any():
         raise FitError(f"no frame holds finite, nonzero data ({n_f} frames)", data.source)
     if not good.all():
-        logger.warning("%d of %d frames hold NaN/Inf or only zeros; not fitted",
-                       int((~good).sum()), n_f)
+        logger.warning(
+            "%d of %d frames hold NaN/Inf or only zeros; not fitted", int((~good).sum()), n_f
+        )
     rows_good = np.flatnonzero(good)
     out: dict[str, np.ndarray] = {}
     converged = np.zeros(n_f, bool)
     n_iter = np.zeros(n_f, int)
     fitter = BACKENDS[backend]
     with _single_threaded_blas():
-        _fit_chunks(problem, fitter, fids, rows_good, chunk_size, out, converged, n_iter,
-                    rbasis.names, lorentz_hz=lorentz_hz, gauss_hz=gauss_hz, max_iter=max_iter,
-                    ftol=ftol, **options)
-    logger.debug("fitted %d frames; iterations median %d, max %d", rows_good.size,
-                 int(np.median(n_iter[rows_good])), int(n_iter.max()))
+        _fit_chunks(
+            problem,
+            fitter,
+            fids,
+            rows_good,
+            chunk_size,
+            out,
+            converged,
+            n_iter,
+            rbasis.names,
+            lorentz_hz=lorentz_hz,
+            gauss_hz=gauss_hz,
+            max_iter=max_iter,
+            ftol=ftol,
+            **options,
+        )
+    logger.debug(
+        "fitted %d frames; iterations median %d, max %d",
+        rows_good.size,
+        int(np.median(n_iter[rows_good])),
+        int(n_iter.max()),
+    )
     sum_names, weights = sum_weights(rbasis.names)
     params = {k[2:]: v for k, v in out.items() if k.startswith("p_")}
     params["n_iter"] = n_iter
@@ -392,8 +445,14 @@ def fit_spectra(
         ppm=data.ppm,
         fit_band=np.flatnonzero((data.ppm >= ppm_range[0]) & (data.ppm <= ppm_range[1])),
         backend=backend,
-        options={"ppm_range": tuple(ppm_range), "baseline": baseline, "groups": groups,
-                 "max_iter": max_iter, "precision": precision, **options},
+        options={
+            "ppm_range": tuple(ppm_range),
+            "baseline": baseline,
+            "groups": groups,
+            "max_iter": max_iter,
+            "precision": precision,
+            **options,
+        },
         _data_fids=fids,
         _basis_fids=problem.basis_fids,
         _baseline=problem.baseline,

@@ -67,8 +67,9 @@ def start_values(
     a0 = cols[max_lag]
     a0s = a0 - ((a0 @ problem.u) * d) @ problem.u.T
     gram = (a0.conj() @ a0s.T).real
-    ginv = np.linalg.pinv(gram + 1e-10 * np.trace(gram) / len(gram) * np.eye(len(gram)),
-                          hermitian=True)
+    ginv = np.linalg.pinv(
+        gram + 1e-10 * np.trace(gram) / len(gram) * np.eye(len(gram)), hermitian=True
+    )
     b = np.einsum("lmk,fk->flm", cols.conj(), r)  # (F, L, M)
     br, bi = b.real, b.imag
     xr, xi = br @ ginv, bi @ ginv
@@ -82,8 +83,9 @@ def start_values(
     g_m, g_0, g_p = gain[rows, inner - 1], gain[rows, inner], gain[rows, inner + 1]
     denom = g_m - 2.0 * g_0 + g_p
     safe = np.where(denom < 0, denom, -1.0)
-    frac = np.where((denom < 0) & (best == inner), np.clip(0.5 * (g_m - g_p) / safe, -0.5, 0.5),
-                    0.0)
+    frac = np.where(
+        (denom < 0) & (best == inner), np.clip(0.5 * (g_m - g_p) / safe, -0.5, 0.5), 0.0
+    )
     shift = (lags[best] + frac) * df
     phi = 0.5 * np.arctan2(2.0 * qb[rows, best], qa[rows, best] - qc[rows, best])
     # the eigenvector fixes the phase up to pi: take the one with positive total amplitude

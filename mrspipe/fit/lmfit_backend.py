@@ -75,8 +75,9 @@ def fit_lmfit(
                 value = min(max(value, lo + 1e-6), hi)  # strictly inside for lmfit
             params.add(name, value=value, min=lo, max=hi)
         for m in range(n_m):
-            params.add(f"c{m}", value=max(float(start.conc[f, m]), 1e-9 * start.conc[f].max()),
-                       min=0.0)
+            params.add(
+                f"c{m}", value=max(float(start.conc[f, m]), 1e-9 * start.conc[f].max()), min=0.0
+            )
         y_f = y[f : f + 1]
 
         def residual(pars: lmfit.Parameters, y_f: np.ndarray = y_f) -> np.ndarray:
@@ -87,8 +88,7 @@ def fit_lmfit(
             model = np.einsum("fm,fmk->fk", conc, cols)
             return problem.whiten(y_f - model)[0]
 
-        out = lmfit.minimize(residual, params, method=method,
-                             max_nfev=max_iter * 10 * (n_p + n_m))
+        out = lmfit.minimize(residual, params, method=method, max_nfev=max_iter * 10 * (n_p + n_m))
         values = out.params.valuesdict()
         theta_out[f] = [values[n] for n in theta_names]
         conc_out[f] = [values[f"c{m}"] for m in range(n_m)]

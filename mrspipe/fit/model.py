@@ -342,8 +342,7 @@ class FitProblem:
         shape = x.shape
         return (x.reshape(-1, shape[-1]) @ self.u2).reshape(shape[:-1] + (self.u2.shape[1],))
 
-    def inner(self, xa: np.ndarray, pa: np.ndarray, xb: np.ndarray, pb: np.ndarray
-              ) -> np.ndarray:
+    def inner(self, xa: np.ndarray, pa: np.ndarray, xb: np.ndarray, pb: np.ndarray) -> np.ndarray:
         """Batched metric products ``(F, a, 2K) x (F, b, 2K) -> (F, a, b)``."""
         return xa @ xb.transpose(0, 2, 1) - (pa * self.d2) @ pb.transpose(0, 2, 1)
 

@@ -247,10 +247,8 @@ def levenberg_marquardt(
             lam[rows[trial_rows]] = np.where(better, lam_sub * 0.2, lam_sub * 5.0)
             prev[rows[trial_rows[~better]]] = 0.0
             done[trial_rows] |= (
-                (better & ((gain < tol[trial_rows])
-                           | ((moved < ctol) & (gain < old_cost / n_stack))))
-                | (lam[rows[trial_rows]] > 1e10)
-            )
+                better & ((gain < tol[trial_rows]) | ((moved < ctol) & (gain < old_cost / n_stack)))
+            ) | (lam[rows[trial_rows]] > 1e10)
         n_iter[rows] += 1
         converged[rows[done]] = True
         active[rows[done]] = False

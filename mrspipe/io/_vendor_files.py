@@ -35,6 +35,7 @@ _EXTENSIONS = {
 _NIFTI_SUFFIXES = (".nii", ".nii.gz")
 _BRUKER_FILES = ("fid", "rawdata.job0", "2dseq")
 
+
 def _partner(path: Path, suffixes: tuple[str, ...], what: str) -> Path:
     """Find the file beside ``path`` with its stem and one of ``suffixes`` (any case)."""
     for candidate in sorted(path.parent.iterdir()):
@@ -81,7 +82,9 @@ VENDOR_KINDS: dict[str, Callable[[Path], list[str]]] = {
     "bruker": _args_bruker,
 }
 _DICOM_BY_MANUFACTURER = {
-    "siemens": "siemens_dicom", "philips": "philips_dicom", "uih": "uih_dicom"
+    "siemens": "siemens_dicom",
+    "philips": "philips_dicom",
+    "uih": "uih_dicom",
 }
 
 
@@ -157,8 +160,11 @@ def find_vendor_sources(paths: list[Path]) -> tuple[list[tuple[Path, str]], list
     seen: set[tuple[Path, str]] = set()
 
     def add(path: Path, kind: str) -> None:
-        key = (path.parent.resolve(), path.stem) if kind in ("philips", "philips_dl") else (
-            path.resolve(), "")
+        key = (
+            (path.parent.resolve(), path.stem)
+            if kind in ("philips", "philips_dl")
+            else (path.resolve(), "")
+        )
         if key not in seen:
             seen.add(key)
             sources.append((path, kind))
@@ -214,6 +220,7 @@ def read_mapping(path: str | os.PathLike[str]) -> Any:
     if missing:
         raise StudyLayoutError(
             f"mapping lacks the column(s) {missing}; needs {list(MAPPING_COLUMNS)} "
-            "(+ optional role, infusion_onset_s)", path
+            "(+ optional role, infusion_onset_s)",
+            path,
         )
     return table.apply(lambda col: col.str.strip())

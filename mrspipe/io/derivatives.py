@@ -85,23 +85,62 @@ def _sidecar(columns: list[str], description: str) -> dict[str, Any]:
 #: group table name -> (contract columns, description)
 GROUP_TABLES: dict[str, tuple[list[str], str]] = {
     "timecourses": (
-        ["participant_id", "session_id", "condition", "sex", "frame", "time_s", "metabolite",
-         "estimate", "crlb_sd"],
+        [
+            "participant_id",
+            "session_id",
+            "condition",
+            "sex",
+            "frame",
+            "time_s",
+            "metabolite",
+            "estimate",
+            "crlb_sd",
+        ],
         "Metabolite time course of every session, time relative to the infusion onset.",
     ),
     "responses": (
-        ["participant_id", "session_id", "condition", "sex", "metabolite", "baseline",
-         "response", "percent_change"],
+        [
+            "participant_id",
+            "session_id",
+            "condition",
+            "sex",
+            "metabolite",
+            "baseline",
+            "response",
+            "percent_change",
+        ],
         "Baseline and response window means of every session and metabolite.",
     ),
     "stats": (
-        ["metabolite", "analysis", "term", "subgroup", "estimate", "ci_low", "ci_high",
-         "p_value", "n"],
+        [
+            "metabolite",
+            "analysis",
+            "term",
+            "subgroup",
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "p_value",
+            "n",
+        ],
         "Group statistics of the crossover design.",
     ),
     "glm": (
-        ["participant_id", "session_id", "condition", "sex", "metabolite", "term", "estimate",
-         "se", "t", "p_value", "df", "percent", "percent_se"],
+        [
+            "participant_id",
+            "session_id",
+            "condition",
+            "sex",
+            "metabolite",
+            "term",
+            "estimate",
+            "se",
+            "t",
+            "p_value",
+            "df",
+            "percent",
+            "percent_se",
+        ],
         "GLM of every session's time course: one row per metabolite and regressor; percent is "
         "the regressor's effect as % of the baseline level (intercept).",
     ),
@@ -144,8 +183,9 @@ def _label(value: str, prefix: str) -> str:
     return value if value.startswith(prefix) else f"{prefix}{value}"
 
 
-def session_paths(out: str | os.PathLike[str], participant_id: str, session_id: str | None
-                  ) -> SessionPaths:
+def session_paths(
+    out: str | os.PathLike[str], participant_id: str, session_id: str | None
+) -> SessionPaths:
     """Paths of one session's derivatives: ``OUT/sub-<p>/ses-<s>/``.
 
     Labels are used with or without their ``sub-``/``ses-`` prefix; a participant without
@@ -274,8 +314,9 @@ def write_errors(out: str | os.PathLike[str], rows: list[dict[str, Any]]) -> Pat
     return write_table(df, path, sidecar=_sidecar(cols, "Sessions or steps that failed."))
 
 
-def write_group_table(out: str | os.PathLike[str], name: str, df: Any,
-                      extra: dict[str, Any] | None = None) -> Path:
+def write_group_table(
+    out: str | os.PathLike[str], name: str, df: Any, extra: dict[str, Any] | None = None
+) -> Path:
     """Write ``OUT/group/<name>.tsv`` with its contract columns first and a sidecar.
 
     Parameters
@@ -319,10 +360,13 @@ def is_output_folder(out: str | os.PathLike[str]) -> bool:
 def write_run_info(out: str | os.PathLike[str], info: dict[str, Any], *, version: str) -> None:
     """Write ``OUT/dataset_description.json`` (BIDS derivative) and ``OUT/run.json``."""
     out = Path(out)
-    write_json(out / "dataset_description.json", {
-        "Name": "mrspipe derivatives",
-        "BIDSVersion": "1.10.0",
-        "DatasetType": "derivative",
-        "GeneratedBy": [{"Name": "mrspipe", "Version": version}],
-    })
+    write_json(
+        out / "dataset_description.json",
+        {
+            "Name": "mrspipe derivatives",
+            "BIDSVersion": "1.10.0",
+            "DatasetType": "derivative",
+            "GeneratedBy": [{"Name": "mrspipe", "Version": version}],
+        },
+    )
     write_json(out / "run.json", info)

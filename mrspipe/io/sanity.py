@@ -82,32 +82,75 @@ def check_timing(data: MRSData, *, role: str | None = None) -> list[Finding]:
     if te is None:
         out.append(Finding("warning", "echo_time", "echo time unknown (no EchoTime in header)"))
     elif te > 1.0:
-        out.append(Finding("error", "echo_time", f"echo time {te:g} s is implausible: "
-                           "milliseconds stored as seconds?", te))
+        out.append(
+            Finding(
+                "error",
+                "echo_time",
+                f"echo time {te:g} s is implausible: milliseconds stored as seconds?",
+                te,
+            )
+        )
     elif te < 0:
         out.append(Finding("error", "echo_time", f"echo time {te:g} s is negative", te))
     elif 0 < te < 5e-4:
-        out.append(Finding("warning", "echo_time", f"echo time {te:g} s is implausibly short: "
-                           "seconds divided by 1000 twice?", te))
+        out.append(
+            Finding(
+                "warning",
+                "echo_time",
+                f"echo time {te:g} s is implausibly short: seconds divided by 1000 twice?",
+                te,
+            )
+        )
     if tr is not None:
         if tr > 60.0:
-            out.append(Finding("error", "repetition_time", f"repetition time {tr:g} s is "
-                               "implausible: milliseconds stored as seconds?", tr))
+            out.append(
+                Finding(
+                    "error",
+                    "repetition_time",
+                    f"repetition time {tr:g} s is implausible: milliseconds stored as seconds?",
+                    tr,
+                )
+            )
         elif 0 < tr < 0.05:
-            out.append(Finding("warning", "repetition_time", f"repetition time {tr:g} s is "
-                               "implausibly short: seconds divided by 1000 twice?", tr))
+            out.append(
+                Finding(
+                    "warning",
+                    "repetition_time",
+                    f"repetition time {tr:g} s is "
+                    "implausibly short: seconds divided by 1000 twice?",
+                    tr,
+                )
+            )
         elif te is not None and 0 < tr < te <= 1.0:
-            out.append(Finding("error", "repetition_time",
-                               f"repetition time {tr:g} s is shorter than the echo time", tr))
+            out.append(
+                Finding(
+                    "error",
+                    "repetition_time",
+                    f"repetition time {tr:g} s is shorter than the echo time",
+                    tr,
+                )
+            )
     cf = data.spectrometer_frequency
     if data.nucleus == "1H" and not 10.0 <= cf <= 1500.0:
-        out.append(Finding("error", "frequency", f"1H frequency {cf:g} MHz is implausible: "
-                           "Hz or tesla stored as MHz?", cf))
+        out.append(
+            Finding(
+                "error",
+                "frequency",
+                f"1H frequency {cf:g} MHz is implausible: Hz or tesla stored as MHz?",
+                cf,
+            )
+        )
     bandwidth = 1.0 / data.dwell_time
     if not 200.0 <= bandwidth <= 1e6:
-        out.append(Finding("warning", "dwell_time", f"spectral width {bandwidth:g} Hz (dwell "
-                           f"{data.dwell_time:g} s) is implausible: dwell in ms or us?",
-                           data.dwell_time))
+        out.append(
+            Finding(
+                "warning",
+                "dwell_time",
+                f"spectral width {bandwidth:g} Hz (dwell "
+                f"{data.dwell_time:g} s) is implausible: dwell in ms or us?",
+                data.dwell_time,
+            )
+        )
     return out
 
 
@@ -255,25 +298,49 @@ def check_ppm_reference(
     mag = _mean_magnitude(data)
     out: list[Finding] = []
     if role == "svs" and _water_ratio(ppm, mag) > 5 * WATER_RATIO:
-        out.append(Finding("warning", "role", "the water peak dominates: this looks like a "
-                           "water-unsuppressed reference, not metabolite data"))
+        out.append(
+            Finding(
+                "warning",
+                "role",
+                "the water peak dominates: this looks like a "
+                "water-unsuppressed reference, not metabolite data",
+            )
+        )
     found = estimate_ppm_offset(data, role=role)
     if found is None:
-        return out + [Finding("info", "ppm_reference", "no NAA/Cr/Cho or water peak stands "
-                              "out of the noise; ppm reference not checked")]
+        return out + [
+            Finding(
+                "info",
+                "ppm_reference",
+                "no NAA/Cr/Cho or water peak stands out of the noise; ppm reference not checked",
+            )
+        ]
     offset, basis = found
     if basis == "water":
         water = WATER_PPM + offset
         excess = max(0.0, abs(offset) - 0.03)
         if excess > tolerance:
-            out.append(Finding("warning", "ppm_reference", f"water found at {water:.2f} ppm, "
-                               f"expected 4.65-4.70: ppm reference off by {offset:+.2f} ppm",
-                               offset))
+            out.append(
+                Finding(
+                    "warning",
+                    "ppm_reference",
+                    f"water found at {water:.2f} ppm, "
+                    f"expected 4.65-4.70: ppm reference off by {offset:+.2f} ppm",
+                    offset,
+                )
+            )
     elif abs(offset) > tolerance:
-        out.append(Finding("warning", "ppm_reference", f"NAA found at "
-                           f"{METABOLITE_PEAKS[0][0] + offset:.2f} ppm: ppm reference off by "
-                           f"{offset:+.2f} ppm (room-temperature phantom, or the frequency was "
-                           "not set on water); reference to NAA/Cr when preprocessing", offset))
+        out.append(
+            Finding(
+                "warning",
+                "ppm_reference",
+                f"NAA found at "
+                f"{METABOLITE_PEAKS[0][0] + offset:.2f} ppm: ppm reference off by "
+                f"{offset:+.2f} ppm (room-temperature phantom, or the frequency was "
+                "not set on water); reference to NAA/Cr when preprocessing",
+                offset,
+            )
+        )
     return out
 
 
@@ -297,13 +364,27 @@ def check_orientation(data: MRSData, *, role: str | None = None) -> list[Finding
     _, direct = _metabolite_pattern(ppm, mag)
     _, mirrored = _metabolite_pattern((2 * data.ppm_reference - ppm)[::-1], mag[::-1])
     if mirrored > 5 * noise and mirrored > 2 * direct:
-        return [Finding("error", "orientation", "the spectrum is frequency-flipped: NAA, Cr and "
-                        "Cho appear mirrored about the centre (orientation score "
-                        f"{score:.2f}); the data were stored as the complex conjugate", score)]
+        return [
+            Finding(
+                "error",
+                "orientation",
+                "the spectrum is frequency-flipped: NAA, Cr and "
+                "Cho appear mirrored about the centre (orientation score "
+                f"{score:.2f}); the data were stored as the complex conjugate",
+                score,
+            )
+        ]
     if is_flipped(*args):
-        return [Finding("warning", "orientation", f"orientation score {score:.2f} suggests a "
-                        "flipped spectrum, but no mirrored NAA/Cr/Cho pattern confirms it "
-                        "(unusual phantom or no metabolite signal?)", score)]
+        return [
+            Finding(
+                "warning",
+                "orientation",
+                f"orientation score {score:.2f} suggests a "
+                "flipped spectrum, but no mirrored NAA/Cr/Cho pattern confirms it "
+                "(unusual phantom or no metabolite signal?)",
+                score,
+            )
+        ]
     return []
 
 
@@ -318,20 +399,44 @@ def check_reference(data: MRSData, ref: MRSData | None) -> list[Finding]:
         Its water reference.
     """
     if ref is None:
-        return [Finding("warning", "water_reference", "no water reference: no eddy-current "
-                        "correction and no water-scaled concentrations for this session")]
+        return [
+            Finding(
+                "warning",
+                "water_reference",
+                "no water reference: no eddy-current "
+                "correction and no water-scaled concentrations for this session",
+            )
+        ]
     out = []
     rel = abs(ref.spectrometer_frequency / data.spectrometer_frequency - 1.0)
     if rel > 1e-5:
-        out.append(Finding("warning", "water_reference", f"water reference at "
-                           f"{ref.spectrometer_frequency:.4f} MHz, data at "
-                           f"{data.spectrometer_frequency:.4f} MHz: from another scan?", rel))
+        out.append(
+            Finding(
+                "warning",
+                "water_reference",
+                f"water reference at "
+                f"{ref.spectrometer_frequency:.4f} MHz, data at "
+                f"{data.spectrometer_frequency:.4f} MHz: from another scan?",
+                rel,
+            )
+        )
     if not np.isclose(ref.dwell_time, data.dwell_time, rtol=1e-6):
-        out.append(Finding("warning", "water_reference", f"water reference dwell time "
-                           f"{ref.dwell_time:g} s differs from the data's {data.dwell_time:g} s"))
+        out.append(
+            Finding(
+                "warning",
+                "water_reference",
+                f"water reference dwell time "
+                f"{ref.dwell_time:g} s differs from the data's {data.dwell_time:g} s",
+            )
+        )
     if data.nucleus == "1H" and not looks_like_water(ref):
-        out.append(Finding("warning", "water_reference",
-                           "the water reference has no dominant water peak: water-suppressed?"))
+        out.append(
+            Finding(
+                "warning",
+                "water_reference",
+                "the water reference has no dominant water peak: water-suppressed?",
+            )
+        )
     return out
 
 

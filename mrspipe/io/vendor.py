@@ -120,9 +120,7 @@ def _resolve_dicom(path: Path) -> str:
 
     first = path
     if path.is_dir():
-        first = next(
-            (f for f in sorted(path.iterdir()) if f.is_file() and _is_dicom_file(f)), path
-        )
+        first = next((f for f in sorted(path.iterdir()) if f.is_file() and _is_dicom_file(f)), path)
     try:
         manufacturer = str(pydicom.dcmread(first, stop_before_pixels=True).Manufacturer)
     except Exception as exc:  # pydicom raises many types on foreign files
@@ -140,7 +138,7 @@ def _run_spec2nii(args: list[str], out_dir: Path, source: Path, timeout: float) 
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise MRSFormatError(f"spec2nii {args[0]} took longer than {timeout:g} s", source) from None
-    notes = [ln[len(_NOTE):].strip() for ln in proc.stderr.splitlines() if ln.startswith(_NOTE)]
+    notes = [ln[len(_NOTE) :].strip() for ln in proc.stderr.splitlines() if ln.startswith(_NOTE)]
     if proc.returncode != 0:
         lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
         reason = lines[-1] if lines else f"exit status {proc.returncode}"
@@ -192,8 +190,12 @@ def fix_dim_tags(path: str | os.PathLike[str]) -> list[str]:
                 f"dim_{d} and dim_{d + 1} were both DIM_DYN ({shape[axis]} x {shape[axis + 1]}); "
                 f"merged into one DIM_DYN of {merged[axis]} transients, dim_{d} varying fastest"
             )
-            for key in (f"dim_{d + 1}", f"dim_{d + 1}_info", f"dim_{d + 1}_header",
-                        f"dim_{d}_header"):
+            for key in (
+                f"dim_{d + 1}",
+                f"dim_{d + 1}_info",
+                f"dim_{d + 1}_header",
+                f"dim_{d}_header",
+            ):
                 hdr.pop(key, None)
             for later in range(d + 2, ndim + 1):  # shift the higher dims down by one
                 for suffix in ("", "_info", "_header"):
@@ -206,7 +208,8 @@ def fix_dim_tags(path: str | os.PathLike[str]) -> list[str]:
     if len(set(tags)) != len(tags):
         raise MRSFormatError(
             f"spec2nii tagged the dimensions {tags}; a tag is repeated and mrspipe cannot tell "
-            "which axis is which: convert with spec2nii directly, choosing the tags", path
+            "which axis is which: convert with spec2nii directly, choosing the tags",
+            path,
         )
     if data is not None:
         import json
@@ -295,7 +298,7 @@ def load_vendor_parts(
         if not outputs:
             raise MRSFormatError(f"spec2nii {args[0]} wrote no data", source)
         for out in outputs:
-            name = out.name.split(".nii")[0][len(_OUT_STEM):].lstrip("_")
+            name = out.name.split(".nii")[0][len(_OUT_STEM) :].lstrip("_")
             part_notes = notes + fix_dim_tags(out)
             data = replace(load_mrs(out), source=os.fspath(source))
             role = part_role(name) if name else ("mrsref" if looks_like_water(data) else "svs")
@@ -345,7 +348,8 @@ def primary_data(path: str | os.PathLike[str]) -> MRSData:
     if len(main) > 1:
         raise MRSFormatError(
             f"holds {len(main)} data sets ({', '.join(p.name or 'main' for p in main)}); "
-            "use mrspipe.io.vendor.load_vendor to get them all", path
+            "use mrspipe.io.vendor.load_vendor to get them all",
+            path,
         )
     others = [p.name for p in parts if p is not main[0]]
     if others:

@@ -79,12 +79,17 @@ def map_sessions(
 
 def _lost(session: Any, exc: BaseException) -> SessionResult:
     """Record a session whose worker died (killed, out of memory) as a failed session."""
-    return SessionResult(session.participant_id, session.session_id, failed_step="worker",
-                         error=f"{type(exc).__name__}: {exc or 'the worker process died'}")
+    return SessionResult(
+        session.participant_id,
+        session.session_id,
+        failed_step="worker",
+        error=f"{type(exc).__name__}: {exc or 'the worker process died'}",
+    )
 
 
-def _processes(sessions: Sequence[Any], basis: Any, options: SessionOptions, steps: Steps,
-               jobs: int) -> Iterator[SessionResult]:
+def _processes(
+    sessions: Sequence[Any], basis: Any, options: SessionOptions, steps: Steps, jobs: int
+) -> Iterator[SessionResult]:
     """Run on a process pool; a pool broken by a dying worker is replaced.
 
     The sessions in flight when a worker dies are retried one at a time in a fresh process, so
@@ -96,22 +101,23 @@ def _processes(sessions: Sequence[Any], basis: Any, options: SessionOptions, ste
     while pending:
         lost = yield from _pool_round(pending, basis, options, steps, min(jobs, len(pending)))
         if lost:
-            logger.warning("a worker process died; retrying %d session(s) one by one",
-                           len(lost))
+            logger.warning("a worker process died; retrying %d session(s) one by one", len(lost))
         for session in lost:
             if (yield from _pool_round([session], basis, options, steps, 1)):
                 yield _lost(session, BrokenProcessPool("the worker process died (twice)"))
 
 
-def _pool_round(pending: list[Any], basis: Any, options: SessionOptions, steps: Steps,
-                workers: int) -> Generator[SessionResult, None, list[Any]]:
+def _pool_round(
+    pending: list[Any], basis: Any, options: SessionOptions, steps: Steps, workers: int
+) -> Generator[SessionResult, None, list[Any]]:
     """Run ``pending`` (popped from the end) until done or the pool breaks; return the lost."""
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
     lost: list[Any] = []
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                             initargs=(basis, options, steps)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, initializer=_init_worker, initargs=(basis, options, steps)
+    ) as pool:
         running: dict[Any, Any] = {}
         try:
             while (pending and not lost) or running:
@@ -134,8 +140,14 @@ def _pool_round(pending: list[Any], basis: Any, options: SessionOptions, steps: 
     return lost
 
 
-def _dask(sessions: Sequence[Any], basis: Any, options: SessionOptions, steps: Steps,
-          jobs: int, scheduler: str) -> Iterator[SessionResult]:
+def _dask(
+    sessions: Sequence[Any],
+    basis: Any,
+    options: SessionOptions,
+    steps: Steps,
+    jobs: int,
+    scheduler: str,
+) -> Iterator[SessionResult]:
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
@@ -145,8 +157,9 @@ def _dask(sessions: Sequence[Any], basis: Any, options: SessionOptions, steps: S
 
     cluster = None
     if scheduler == "local":
-        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None
+        )
         address: Any = cluster
     else:
         address = scheduler

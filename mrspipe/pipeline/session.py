@@ -101,8 +101,9 @@ class SessionResult:
 
 
 def _hash(obj: Any) -> str:
-    text = json.dumps(obj, sort_keys=True, default=lambda o: list(o) if isinstance(o, tuple)
-                      else str(o))
+    text = json.dumps(
+        obj, sort_keys=True, default=lambda o: list(o) if isinstance(o, tuple) else str(o)
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -112,16 +113,16 @@ def _window_json(window: tuple[float, float]) -> list[float | None]:
 
 def _summary(qc_transients: Any, qc_frames: Any) -> dict[str, Any]:
     """Summarise QC for the report: medians over transients, drift range, fit medians."""
-    out: dict[str, Any] = {"n_frames": int(len(qc_frames)),
-                           "n_transients": int(len(qc_transients))}
+    out: dict[str, Any] = {"n_frames": int(len(qc_frames)), "n_transients": int(len(qc_transients))}
     if "rejected" in qc_transients:
         out["n_rejected"] = int(qc_transients["rejected"].astype(bool).sum())
     for col in ("snr", "fwhm_hz"):
         if col in qc_transients and len(qc_transients):
             out[f"{col}_median"] = float(qc_transients[col].median())
     if "shift_hz" in qc_transients and len(qc_transients):
-        out["shift_hz_range"] = float(qc_transients["shift_hz"].max()
-                                      - qc_transients["shift_hz"].min())
+        out["shift_hz_range"] = float(
+            qc_transients["shift_hz"].max() - qc_transients["shift_hz"].min()
+        )
     for col in ("snr", "fwhm_hz", "residual_rel"):
         if col in qc_frames and len(qc_frames):
             out[f"fit_{col}_median"] = float(qc_frames[col].median())
@@ -132,11 +133,14 @@ def _acquisition(data: Any, n_frames: int) -> dict[str, Any]:
     """Acquisition parameters of a session, for the report's checklist."""
     n_dyn = data.size("dyn")
     return {
-        "n_points": int(data.n_points), "dwell_time_s": float(data.dwell_time),
+        "n_points": int(data.n_points),
+        "dwell_time_s": float(data.dwell_time),
         "spectral_width_hz": float(1.0 / data.dwell_time),
         "spectrometer_frequency_mhz": float(data.spectrometer_frequency),
-        "echo_time_s": data.echo_time, "repetition_time_s": data.repetition_time,
-        "nucleus": data.nucleus, "n_transients_acquired": int(n_dyn),
+        "echo_time_s": data.echo_time,
+        "repetition_time_s": data.repetition_time,
+        "nucleus": data.nucleus,
+        "n_transients_acquired": int(n_dyn),
         "transients_per_frame": float(n_dyn / n_frames) if n_frames else None,
     }
 
@@ -162,8 +166,9 @@ class _Stage:
         return False
 
 
-def run_session(session: Any, basis: Any, options: SessionOptions, *, steps: Steps | None = None
-                ) -> SessionResult:
+def run_session(
+    session: Any, basis: Any, options: SessionOptions, *, steps: Steps | None = None
+) -> SessionResult:
     """Process one session, or resume it from ``done.json``; never raises for a data problem.
 
     Parameters
@@ -191,11 +196,16 @@ def run_session(session: Any, basis: Any, options: SessionOptions, *, steps: Ste
         step, error = (exc.step, exc.error) if isinstance(exc, _StepError) else ("setup", exc)
         logger.debug("%s %s: %s failed", pid, sid, step, exc_info=error)
         message = str(error) or type(error).__name__
-        return SessionResult(pid, sid, failed_step=step,
-                             error=f"{type(error).__name__}: {message}",
-                             seconds=time.perf_counter() - start)
-    return SessionResult(pid, sid, computed=computed, seconds=time.perf_counter() - start,
-                         summary=summary)
+        return SessionResult(
+            pid,
+            sid,
+            failed_step=step,
+            error=f"{type(error).__name__}: {message}",
+            seconds=time.perf_counter() - start,
+        )
+    return SessionResult(
+        pid, sid, computed=computed, seconds=time.perf_counter() - start, summary=summary
+    )
 
 
 #: basis resampled per data grid, per process (cleared at the start of every study run)
@@ -208,8 +218,14 @@ def clear_basis_cache() -> None:
 
 
 def _basis_for(basis: Any, frames: Any, options: SessionOptions, steps: Steps) -> Any:
-    key = (options.basis_fingerprint.get("sha256"), id(steps.resample_basis), frames.n_points,
-           frames.dwell_time, frames.spectrometer_frequency, frames.ppm_reference)
+    key = (
+        options.basis_fingerprint.get("sha256"),
+        id(steps.resample_basis),
+        frames.n_points,
+        frames.dwell_time,
+        frames.spectrometer_frequency,
+        frames.ppm_reference,
+    )
     if key not in _BASIS_CACHE:
         if len(_BASIS_CACHE) > 8:
             _BASIS_CACHE.clear()
@@ -217,20 +233,32 @@ def _basis_for(basis: Any, frames: Any, options: SessionOptions, steps: Steps) -
     return _BASIS_CACHE[key]
 
 
-def _run(session: Any, basis: Any, options: SessionOptions, steps: Steps
-         ) -> tuple[tuple[str, ...], dict[str, Any]]:
+def _run(
+    session: Any, basis: Any, options: SessionOptions, steps: Steps
+) -> tuple[tuple[str, ...], dict[str, Any]]:
     paths = deriv.session_paths(options.out, session.participant_id, session.session_id)
     done = None if options.overwrite else deriv.read_done(paths)
     dynamic_fit = bool(options.fit.get("dynamic"))
-    fit_key = _hash({"preprocess": options.preprocess, "fit": options.fit,
-                     "basis": options.basis_fingerprint.get("sha256"),
-                     "version": options.version,
-                     # the joint dynamic fit's design comes from the infusion event
-                     **({"event": options.event} if dynamic_fit else {})})
-    dyn_key = _hash({"fit": fit_key, "event": options.event,
-                     "baseline": _window_json(options.baseline_window),
-                     "response": _window_json(options.response_window),
-                     "condition": session.condition, "sex": session.sex})
+    fit_key = _hash(
+        {
+            "preprocess": options.preprocess,
+            "fit": options.fit,
+            "basis": options.basis_fingerprint.get("sha256"),
+            "version": options.version,
+            # the joint dynamic fit's design comes from the infusion event
+            **({"event": options.event} if dynamic_fit else {}),
+        }
+    )
+    dyn_key = _hash(
+        {
+            "fit": fit_key,
+            "event": options.event,
+            "baseline": _window_json(options.baseline_window),
+            "response": _window_json(options.response_window),
+            "condition": session.condition,
+            "sex": session.sex,
+        }
+    )
     inputs = {"svs": session.svs_path, "ref": session.ref_path}
     events = {"events": session.events_path}
     recorded = (done or {}).get("inputs", {})
@@ -244,12 +272,16 @@ def _run(session: Any, basis: Any, options: SessionOptions, steps: Steps
         return True
 
     fit_ok = bool(
-        done and done.get("fit_key") == fit_key
+        done
+        and done.get("fit_key") == fit_key
         and inputs_match(inputs | events if dynamic_fit else inputs)
         and all(paths.table(t).is_file() for t in ("fits", "qc", "qc_transients"))
     )
     dyn_ok = bool(
-        fit_ok and done and done.get("dynamic_key") == dyn_key and inputs_match(events)
+        fit_ok
+        and done
+        and done.get("dynamic_key") == dyn_key
+        and inputs_match(events)
         and all(paths.table(t).is_file() for t in ("timecourses", "responses"))
     )
     if dyn_ok:
@@ -258,10 +290,12 @@ def _run(session: Any, basis: Any, options: SessionOptions, steps: Steps
 
     with _Stage("events"):
         if session.events_path is None:
-            raise StudyLayoutError("no events.tsv: the infusion onset (time 0) is unknown",
-                                   session.svs_path)
-        onset, duration = steps.infusion(steps.read_events(session.events_path),
-                                         event=options.event, source=session.events_path)
+            raise StudyLayoutError(
+                "no events.tsv: the infusion onset (time 0) is unknown", session.svs_path
+            )
+        onset, duration = steps.infusion(
+            steps.read_events(session.events_path), event=options.event, source=session.events_path
+        )
 
     computed: list[str] = []
     if fit_ok:
@@ -280,36 +314,60 @@ def _run(session: Any, basis: Any, options: SessionOptions, steps: Steps
 
     with _Stage("dynamic"):
         timecourses, responses = steps.dynamics(
-            fits, frame_times=frame_times, onset=onset, session=session,
-            baseline_window=options.baseline_window, response_window=options.response_window,
+            fits,
+            frame_times=frame_times,
+            onset=onset,
+            session=session,
+            baseline_window=options.baseline_window,
+            response_window=options.response_window,
         )
     computed.append("dynamic")
     with _Stage("write"):
         deriv.write_session_table(paths, "timecourses", timecourses)
         deriv.write_session_table(paths, "responses", responses)
-        summary = _summary(qc_transients, qc_frames) | acquisition | {
-            "onset_s": float(onset),
-            "infusion_duration_s": None if math.isnan(duration) else float(duration),
-        }
+        summary = (
+            _summary(qc_transients, qc_frames)
+            | acquisition
+            | {
+                "onset_s": float(onset),
+                "infusion_duration_s": None if math.isnan(duration) else float(duration),
+            }
+        )
         # inputs of a resumed fit were just verified: keep their records, hash only the rest
         record = {
-            name: None if p is None else
-            recorded[name] | deriv.file_fingerprint(p, digest=False) if fit_ok and name in inputs
+            name: None
+            if p is None
+            else recorded[name] | deriv.file_fingerprint(p, digest=False)
+            if fit_ok and name in inputs
             else deriv.file_fingerprint(p)
             for name, p in (inputs | events).items()
         }
-        deriv.write_done(paths, {
-            "participant_id": session.participant_id, "session_id": session.session_id,
-            "fit_key": fit_key, "dynamic_key": dyn_key, "inputs": record, "summary": summary,
-            "acquisition": acquisition, "version": options.version,
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        })
+        deriv.write_done(
+            paths,
+            {
+                "participant_id": session.participant_id,
+                "session_id": session.session_id,
+                "fit_key": fit_key,
+                "dynamic_key": dyn_key,
+                "inputs": record,
+                "summary": summary,
+                "acquisition": acquisition,
+                "version": options.version,
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            },
+        )
     return tuple(computed), summary
 
 
-def _fit_stage(session: Any, basis: Any, options: SessionOptions, steps: Steps,
-               paths: deriv.SessionPaths, *, infusion: tuple[float, float]
-               ) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+def _fit_stage(
+    session: Any,
+    basis: Any,
+    options: SessionOptions,
+    steps: Steps,
+    paths: deriv.SessionPaths,
+    *,
+    infusion: tuple[float, float],
+) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
     import pandas as pd
 
     with _Stage("load"):
@@ -321,10 +379,10 @@ def _fit_stage(session: Any, basis: Any, options: SessionOptions, steps: Steps,
         acquisition = _acquisition(data, frames.size("dyn"))
         del data, water
     with _Stage("fit"):
-        fit_options = options.fit | {"infusion": infusion} if options.fit.get("dynamic") \
-            else options.fit
-        result = steps.fit(frames, _basis_for(basis, frames, options, steps),
-                           options=fit_options)
+        fit_options = (
+            options.fit | {"infusion": infusion} if options.fit.get("dynamic") else options.fit
+        )
+        result = steps.fit(frames, _basis_for(basis, frames, options, steps), options=fit_options)
         fits = result.table(source=paths.prefix)
         qc_frames = result.qc_table(source=paths.prefix)
         frame_times = frames.transient_times()
@@ -335,14 +393,19 @@ def _fit_stage(session: Any, basis: Any, options: SessionOptions, steps: Steps,
         provenance = list(getattr(pre, "steps", None) or [])
         if provenance and "ProcessingApplied" not in frames.header:
             frames = dataclasses.replace(
-                frames, header={**frames.header, "ProcessingApplied": provenance})
+                frames, header={**frames.header, "ProcessingApplied": provenance}
+            )
         deriv.save_preprocessed(paths, frames)
         deriv.write_session_table(paths, "qc_transients", qc_transients)
         deriv.write_session_table(paths, "fits", fits)
         deriv.write_session_table(paths, "qc", qc_frames)
         if steps.fit_figure is not None:
-            figure = steps.fit_figure(frames, result, path=paths.folder / "fit.png",
-                                      title=f"{paths.prefix}: fit of every frame")
+            figure = steps.fit_figure(
+                frames,
+                result,
+                path=paths.folder / "fit.png",
+                title=f"{paths.prefix}: fit of every frame",
+            )
             if figure is not None:
                 acquisition["fit_figure"] = str(figure)
     return fits, qc_frames, qc_transients, frame_times, acquisition

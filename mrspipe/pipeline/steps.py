@@ -17,6 +17,7 @@ from typing import Any
 
 __all__ = ["Steps", "FIT_FIELDS", "check_modules", "preprocess_kwargs"]
 
+
 def preprocess_kwargs(options: dict[str, Any]) -> dict[str, Any]:
     """Translate the ``[preprocess]`` section into PreprocessOptions keywords.
 
@@ -91,13 +92,18 @@ def default_preprocess(data: Any, *, water: Any, options: dict[str, Any]) -> Any
     """
     from ..preprocess import PreprocessOptions, preprocess_session
 
-    return preprocess_session(data, water=water,
-                              options=PreprocessOptions(**preprocess_kwargs(options)))
+    return preprocess_session(
+        data, water=water, options=PreprocessOptions(**preprocess_kwargs(options))
+    )
 
 
 #: study.toml [fit] keys passed to fit_spectra under the same name
 FIT_FIELDS: tuple[str, ...] = (
-    "backend", "ppm_range", "baseline", "baseline_knot_spacing", "baseline_order",
+    "backend",
+    "ppm_range",
+    "baseline",
+    "baseline_knot_spacing",
+    "baseline_order",
 )
 
 
@@ -153,8 +159,9 @@ class DynamicFitTables:
         return getattr(self.result.frame_fit, name)
 
 
-def _fit_dynamic_session(frames: Any, basis: Any, *, infusion: tuple[float, float],
-                         **kwargs: Any) -> DynamicFitTables:
+def _fit_dynamic_session(
+    frames: Any, basis: Any, *, infusion: tuple[float, float], **kwargs: Any
+) -> DynamicFitTables:
     """Joint fit of one session: concentrations on intercept + infusion ramp.
 
     ``infusion`` is the session's ``(onset, duration)`` (s from the first transient; the event
@@ -177,8 +184,7 @@ def _fit_dynamic_session(frames: Any, basis: Any, *, infusion: tuple[float, floa
     return DynamicFitTables(fit_dynamic(frames, basis, design, model=model, **kwargs))
 
 
-def default_infusion(events: Any, *, event: str | None, source: Any = None
-                     ) -> tuple[float, float]:
+def default_infusion(events: Any, *, event: str | None, source: Any = None) -> tuple[float, float]:
     """Onset and duration (s, from the first transient) of the infusion in an events table.
 
     ``event`` is a case-insensitive substring of ``trial_type``; None = the first event whose
@@ -221,8 +227,9 @@ def default_dynamics(
     from ..dynamic import session_timecourses, window_responses
 
     timecourses = session_timecourses(fits, session, onset=onset, frame_times=frame_times)
-    responses = window_responses(timecourses, baseline_window=_open(baseline_window),
-                                 response_window=_open(response_window))
+    responses = window_responses(
+        timecourses, baseline_window=_open(baseline_window), response_window=_open(response_window)
+    )
     return timecourses, responses
 
 
@@ -273,8 +280,9 @@ def default_stats(
     )
 
 
-def default_glm(timecourses: Any, *, durations: dict[tuple[str, str], float],
-                options: dict[str, Any]) -> Any:
+def default_glm(
+    timecourses: Any, *, durations: dict[tuple[str, str], float], options: dict[str, Any]
+) -> Any:
     """Per-session GLM of the time courses (:func:`mrspipe.dynamic.glm_timecourses`).
 
     ``durations`` maps ``(participant_id, session_id)`` to the infusion duration (s; NaN or
@@ -290,10 +298,14 @@ def default_glm(timecourses: Any, *, durations: dict[tuple[str, str], float],
     keys = ["participant_id", "session_id"]
     for (pid, sid), session in timecourses.groupby(keys, sort=False, dropna=False):
         duration = durations.get((pid, sid), math.nan)
-        parts.append(glm_timecourses(
-            session, regressors=(regressor,),
-            duration=math.inf if not math.isfinite(duration) else duration,
-            drift_order=options["drift_order"]))
+        parts.append(
+            glm_timecourses(
+                session,
+                regressors=(regressor,),
+                duration=math.inf if not math.isfinite(duration) else duration,
+                drift_order=options["drift_order"],
+            )
+        )
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 

@@ -71,8 +71,7 @@ def describe_window(window: tuple[float, float], kind: str) -> str:
     return f"{left} to {right} relative to the onset"
 
 
-def resolve_contrast(configured: tuple[str, str] | None, sessions: list[Any]
-                     ) -> tuple[str, str]:
+def resolve_contrast(configured: tuple[str, str] | None, sessions: list[Any]) -> tuple[str, str]:
     """Return the ``(active, control)`` conditions, checked against the study's sessions.
 
     Without a configured contrast, a study with two conditions one of which is called placebo
@@ -96,8 +95,11 @@ def resolve_contrast(configured: tuple[str, str] | None, sessions: list[Any]
                 f"the study has conditions {found}; choose two with --conditions ACTIVE CONTROL"
             )
         lower = [c.lower() for c in found]
-        configured = (found[1 - lower.index("placebo")], found[lower.index("placebo")]) \
-            if "placebo" in lower else (found[0], found[1])
+        configured = (
+            (found[1 - lower.index("placebo")], found[lower.index("placebo")])
+            if "placebo" in lower
+            else (found[0], found[1])
+        )
     other = [c for c in found if c not in configured]
     if other:
         raise ConfigError(
@@ -112,8 +114,10 @@ def _check_paths(study: Path, out: Path, overwrite: bool) -> None:
         raise StudyLayoutError("no such study folder", study)
     if out.resolve() == study.resolve():
         raise ConfigError("the output folder must not be the study folder", out)
-    if study.resolve() in out.resolve().parents and \
-            out.resolve().relative_to(study.resolve()).parts[0] != "derivatives":
+    if (
+        study.resolve() in out.resolve().parents
+        and out.resolve().relative_to(study.resolve()).parts[0] != "derivatives"
+    ):
         raise ConfigError("write inside the study only under derivatives/", out)
     if not overwrite and not deriv.is_output_folder(out):
         raise FileExistsError(
@@ -175,8 +179,11 @@ def run_study(
     if not sessions:
         raise StudyLayoutError("no sessions found (expected sub-*/ses-*/mrs/*_svs.nii.gz)", study)
     contrast = resolve_contrast(config.conditions["contrast"], sessions)
-    if config.fit["dynamic"] and steps.fit is default_fit and \
-            importlib.util.find_spec("mrspipe.fit.dynamic") is None:
+    if (
+        config.fit["dynamic"]
+        and steps.fit is default_fit
+        and importlib.util.find_spec("mrspipe.fit.dynamic") is None
+    ):
         raise ConfigError("--dynamic needs mrspipe.fit.dynamic, which this installation lacks")
     basis_path = Path(basis)
     if not basis_path.exists():
@@ -185,70 +192,114 @@ def run_study(
     if config.fit["metabolites"]:
         unknown = [m for m in config.fit["metabolites"] if m not in basis_set.names]
         if unknown:
-            raise ConfigError(f"[fit] metabolites {unknown} are not in the basis "
-                              f"({', '.join(basis_set.names)})", config.source)
+            raise ConfigError(
+                f"[fit] metabolites {unknown} are not in the basis ({', '.join(basis_set.names)})",
+                config.source,
+            )
         basis_set = basis_set.select(list(config.fit["metabolites"]))
     windows = {
         "baseline": config.windows["baseline"] or (-math.inf, 0.0),
         "response": config.windows["response"] or (0.0, math.inf),
     }
     options = SessionOptions(
-        out=out, preprocess=dict(config.preprocess), fit=dict(config.fit),
-        event=config.windows["event"], baseline_window=windows["baseline"],
+        out=out,
+        preprocess=dict(config.preprocess),
+        fit=dict(config.fit),
+        event=config.windows["event"],
+        baseline_window=windows["baseline"],
         response_window=windows["response"],
-        basis_fingerprint=deriv.file_fingerprint(basis_path), overwrite=overwrite,
+        basis_fingerprint=deriv.file_fingerprint(basis_path),
+        overwrite=overwrite,
         version=__version__,
     )
     design = {
-        "study": os.fspath(study), "basis": os.fspath(basis_path),
-        "contrast": list(contrast), "event": config.windows["event"],
+        "study": os.fspath(study),
+        "basis": os.fspath(basis_path),
+        "contrast": list(contrast),
+        "event": config.windows["event"],
         "baseline_window": [None if math.isinf(v) else v for v in windows["baseline"]],
         "response_window": [None if math.isinf(v) else v for v in windows["response"]],
         "baseline_window_text": describe_window(windows["baseline"], "baseline"),
         "response_window_text": describe_window(windows["response"], "response"),
-        "config": config.as_dict(), "n_sessions": len(sessions),
+        "config": config.as_dict(),
+        "n_sessions": len(sessions),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     deriv.write_run_info(out, design, version=__version__)
-    logger.info("%d sessions, contrast %s - %s; baseline: %s; response: %s", len(sessions),
-                *contrast, design["baseline_window_text"], design["response_window_text"])
+    logger.info(
+        "%d sessions, contrast %s - %s; baseline: %s; response: %s",
+        len(sessions),
+        *contrast,
+        design["baseline_window_text"],
+        design["response_window_text"],
+    )
 
     clear_basis_cache()
     results: list[SessionResult] = []
-    runner = map_sessions(sessions, basis_set, options, steps=steps, jobs=jobs,
-                          scheduler=scheduler)
+    runner = map_sessions(sessions, basis_set, options, steps=steps, jobs=jobs, scheduler=scheduler)
     for res in progress(runner, total=len(sessions), desc="sessions"):
         if not res.ok:
-            logger.error("%s %s failed at %s: %s", res.participant_id, res.session_id,
-                         res.failed_step, res.error)
+            logger.error(
+                "%s %s failed at %s: %s",
+                res.participant_id,
+                res.session_id,
+                res.failed_step,
+                res.error,
+            )
         else:
-            logger.debug("%s %s %s in %.1f s", res.participant_id, res.session_id,
-                         "computed " + "+".join(res.computed) if res.computed else "resumed",
-                         res.seconds)
+            logger.debug(
+                "%s %s %s in %.1f s",
+                res.participant_id,
+                res.session_id,
+                "computed " + "+".join(res.computed) if res.computed else "resumed",
+                res.seconds,
+            )
         results.append(res)
     order = {(s.participant_id, s.session_id): i for i, s in enumerate(sessions)}
     results.sort(key=lambda r: order[(r.participant_id, r.session_id)])
-    errors = [{"participant_id": r.participant_id, "session_id": r.session_id,
-               "step": r.failed_step, "error": r.error} for r in results if not r.ok]
+    errors = [
+        {
+            "participant_id": r.participant_id,
+            "session_id": r.session_id,
+            "step": r.failed_step,
+            "error": r.error,
+        }
+        for r in results
+        if not r.ok
+    ]
     n_resumed = sum(1 for r in results if r.ok and not r.computed)
-    logger.info("%d sessions done (%d resumed), %d failed", len(results) - len(errors),
-                n_resumed, len(errors))
+    logger.info(
+        "%d sessions done (%d resumed), %d failed",
+        len(results) - len(errors),
+        n_resumed,
+        len(errors),
+    )
 
-    report, group_errors = _group(out, study, sessions, results, config, contrast, windows,
-                                  design, steps)
+    report, group_errors = _group(
+        out, study, sessions, results, config, contrast, windows, design, steps
+    )
     errors += group_errors
     deriv.write_errors(out, errors)
-    return StudyResult(out=out, sessions=results, errors=errors, report=report,
-                       contrast=contrast)
+    return StudyResult(out=out, sessions=results, errors=errors, report=report, contrast=contrast)
 
 
-_ACQUISITION_KEYS = ("n_points", "spectral_width_hz", "spectrometer_frequency_mhz",
-                     "echo_time_s", "repetition_time_s", "transients_per_frame",
-                     "infusion_duration_s")
+_ACQUISITION_KEYS = (
+    "n_points",
+    "spectral_width_hz",
+    "spectrometer_frequency_mhz",
+    "echo_time_s",
+    "repetition_time_s",
+    "transients_per_frame",
+    "infusion_duration_s",
+)
 
 
-def _report_design(design: dict[str, Any], config: StudyConfig, contrast: tuple[str, str],
-                   results: list[SessionResult]) -> dict[str, Any]:
+def _report_design(
+    design: dict[str, Any],
+    config: StudyConfig,
+    contrast: tuple[str, str],
+    results: list[SessionResult],
+) -> dict[str, Any]:
     """Build the ``design`` dict of :func:`mrspipe.report.write_report` (keys it knows)."""
     first = next((r.summary for r in results if r.ok), {})
     report = {
@@ -257,19 +308,27 @@ def _report_design(design: dict[str, Any], config: StudyConfig, contrast: tuple[
         "event": config.windows["event"] or "infusion onset",
         "baseline_window_s": design["baseline_window"],
         "response_window_s": design["response_window"],
-        "metabolites": sorted(config.metabolites["analyse"],
-                              key=lambda m: m != config.metabolites["primary"]),
+        "metabolites": sorted(
+            config.metabolites["analyse"], key=lambda m: m != config.metabolites["primary"]
+        ),
         "primary": config.metabolites["primary"],
         "basis": design["basis"],
         "preprocessing": [f"{k} = {v}" for k, v in config.preprocess.items()],
         "fitting_model": f"linear combination, {config.fit['backend']} backend, "
-                         f"{config.fit['baseline']} baseline, "
-                         f"{config.fit['ppm_range'][0]:g}-{config.fit['ppm_range'][1]:g} ppm"
-                         + (", spectro-temporal" if config.fit["dynamic"] else ""),
+        f"{config.fit['baseline']} baseline, "
+        f"{config.fit['ppm_range'][0]:g}-{config.fit['ppm_range'][1]:g} ppm"
+        + (", spectro-temporal" if config.fit["dynamic"] else ""),
         "options": config.as_dict(),
         "failed_sessions": [
-            {"participant_id": r.participant_id, "session_id": r.session_id,
-             "step": r.failed_step, "error": r.error} for r in results if not r.ok],
+            {
+                "participant_id": r.participant_id,
+                "session_id": r.session_id,
+                "step": r.failed_step,
+                "error": r.error,
+            }
+            for r in results
+            if not r.ok
+        ],
     }
     report.update({k: first[k] for k in _ACQUISITION_KEYS if first.get(k) is not None})
     if "spectrometer_frequency_mhz" in first:
@@ -297,16 +356,31 @@ def _sessions_qc(sessions: list[Any], results: list[SessionResult]) -> Any:
         r = by_key.get((s.participant_id, s.session_id))
         if r is None:
             continue
-        rows.append({"participant_id": s.participant_id, "session_id": s.session_id,
-                     "condition": s.condition, "sex": s.sex,
-                     "status": "ok" if r.ok else "failed",
-                     "message": "" if r.ok else f"{r.failed_step}: {r.error}", **r.summary})
+        rows.append(
+            {
+                "participant_id": s.participant_id,
+                "session_id": s.session_id,
+                "condition": s.condition,
+                "sex": s.sex,
+                "status": "ok" if r.ok else "failed",
+                "message": "" if r.ok else f"{r.failed_step}: {r.error}",
+                **r.summary,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def _group(out: Path, study: Path, sessions: list[Any], results: list[SessionResult],
-           config: StudyConfig, contrast: tuple[str, str], windows: dict[str, Any],
-           design: dict[str, Any], steps: Steps) -> tuple[Path | None, list[dict[str, Any]]]:
+def _group(
+    out: Path,
+    study: Path,
+    sessions: list[Any],
+    results: list[SessionResult],
+    config: StudyConfig,
+    contrast: tuple[str, str],
+    windows: dict[str, Any],
+    design: dict[str, Any],
+    steps: Steps,
+) -> tuple[Path | None, list[dict[str, Any]]]:
     """Concatenate per-session tables, run the statistics and write the report."""
     import pandas as pd
 
@@ -315,8 +389,14 @@ def _group(out: Path, study: Path, sessions: list[Any], results: list[SessionRes
     def failed(step: str, exc: Exception) -> None:
         logger.error("group step %s failed: %s: %s", step, type(exc).__name__, exc)
         logger.debug("group step %s", step, exc_info=exc)
-        errors.append({"participant_id": None, "session_id": None, "step": step,
-                       "error": f"{type(exc).__name__}: {exc}"})
+        errors.append(
+            {
+                "participant_id": None,
+                "session_id": None,
+                "step": step,
+                "error": f"{type(exc).__name__}: {exc}",
+            }
+        )
 
     ok = {(r.participant_id, r.session_id) for r in results if r.ok}
     done = [s for s in sessions if (s.participant_id, s.session_id) in ok]
@@ -326,8 +406,10 @@ def _group(out: Path, study: Path, sessions: list[Any], results: list[SessionRes
     wanted = list(config.metabolites["analyse"])
     tables: dict[str, Any] = {}
     for name in ("timecourses", "responses"):
-        parts = [deriv.read_session_table(
-            deriv.session_paths(out, s.participant_id, s.session_id), name) for s in done]
+        parts = [
+            deriv.read_session_table(deriv.session_paths(out, s.participant_id, s.session_id), name)
+            for s in done
+        ]
         df = pd.concat(parts, ignore_index=True)
         absent = [m for m in wanted if m not in set(df["metabolite"])]
         if absent and name == "timecourses":
@@ -338,32 +420,49 @@ def _group(out: Path, study: Path, sessions: list[Any], results: list[SessionRes
     glm = None
     if config.glm["enabled"] and steps.glm is not None:
         try:
-            durations = {(r.participant_id, r.session_id): r.summary.get("infusion_duration_s")
-                         for r in results if r.ok}
+            durations = {
+                (r.participant_id, r.session_id): r.summary.get("infusion_duration_s")
+                for r in results
+                if r.ok
+            }
             durations = {k: (math.nan if v is None else float(v)) for k, v in durations.items()}
             glm = steps.glm(tables["timecourses"], durations=durations, options=dict(config.glm))
-            deriv.write_group_table(out, "glm", glm, extra={"Design": design,
-                                                            "GLM": dict(config.glm)})
+            deriv.write_group_table(
+                out, "glm", glm, extra={"Design": design, "GLM": dict(config.glm)}
+            )
         except Exception as exc:  # a failing group step is reported, the tables stay
             failed("glm", exc)
     stats = None
     try:
         phenotype = steps.read_phenotype(study, score=config.clinical["score"])
         extra = {} if glm is None else {"glm": glm}
-        stats = steps.stats(tables["timecourses"], tables["responses"], contrast=contrast,
-                            options=dict(config.stats), baseline_window=windows["baseline"],
-                            response_window=windows["response"], phenotype=phenotype,
-                            clinical=dict(config.clinical), **extra)
+        stats = steps.stats(
+            tables["timecourses"],
+            tables["responses"],
+            contrast=contrast,
+            options=dict(config.stats),
+            baseline_window=windows["baseline"],
+            response_window=windows["response"],
+            phenotype=phenotype,
+            clinical=dict(config.clinical),
+            **extra,
+        )
         deriv.write_group_table(out, "stats", stats, extra={"Design": design})
     except Exception as exc:  # a failing group step is reported, the tables stay
         failed("stats", exc)
     report = None
     try:
-        report = Path(steps.report(
-            out, timecourses=tables["timecourses"], responses=tables["responses"], stats=stats,
-            sessions_qc=_sessions_qc(sessions, results),
-            design=_report_design(design, config, contrast, results),
-            fit_figures=_fit_figures(results)))
+        report = Path(
+            steps.report(
+                out,
+                timecourses=tables["timecourses"],
+                responses=tables["responses"],
+                stats=stats,
+                sessions_qc=_sessions_qc(sessions, results),
+                design=_report_design(design, config, contrast, results),
+                fit_figures=_fit_figures(results),
+            )
+        )
     except Exception as exc:
         failed("report", exc)
     return report, errors

@@ -367,8 +367,12 @@ def align_transients(
         phi = np.angle(np.exp(1j * _spread(np.unwrap(phi_c, axis=-1))))
         conv = _spread(conv_c.astype(float)) > 0.999
         # only the early transients form the reference
-        early = apply_lineshape(y[..., :n_ref, :], dwell_time, shift_hz=-s[..., :n_ref, None],
-                                phase0=-phi[..., :n_ref, None])
+        early = apply_lineshape(
+            y[..., :n_ref, :],
+            dwell_time,
+            shift_hz=-s[..., :n_ref, None],
+            phase0=-phi[..., :n_ref, None],
+        )
         ref = _build_ref(early)
     assert s is not None and phi is not None and conv is not None
     # express shifts and phases relative to the early (reference) transients' median

@@ -99,9 +99,7 @@ def average_frames(
     xw = np.where(keep[..., None], x, 0)
     zeros = np.zeros(xw.shape[:-2] + (1, xw.shape[-1]), dtype=xw.dtype)
     cs = np.concatenate([zeros, np.cumsum(xw, axis=-2)], axis=-2)
-    cnt = np.concatenate(
-        [np.zeros(keep.shape[:-1] + (1,), int), np.cumsum(keep, axis=-1)], axis=-1
-    )
+    cnt = np.concatenate([np.zeros(keep.shape[:-1] + (1,), int), np.cumsum(keep, axis=-1)], axis=-1)
     sums = cs[..., win[:, 1], :] - cs[..., win[:, 0], :]
     counts = cnt[..., win[:, 1]] - cnt[..., win[:, 0]]
     frames = sums / np.maximum(counts, 1)[..., None]
@@ -165,8 +163,9 @@ def match_linewidths(
     if lineshape not in LINESHAPES:
         raise ConfigError(f"lineshape must be one of {sorted(LINESHAPES)}, got {lineshape!r}")
     fids = np.asarray(fids)
-    fwhm = estimate_fwhm(fids, dwell_time, spectrometer_frequency, ppm_reference,
-                         peak_range=peak_range)
+    fwhm = estimate_fwhm(
+        fids, dwell_time, spectrometer_frequency, ppm_reference, peak_range=peak_range
+    )
     if not np.isfinite(fwhm).any():
         raise PreprocessError("no measurable peak for linewidth matching")
     target = float(np.nanmax(fwhm)) if target_hz is None else float(target_hz)
@@ -180,6 +179,7 @@ def match_linewidths(
         key, total = next(iter(LINESHAPES[lineshape](added, current, target).items()))
         added = total
         out = apply_lineshape(fids, dwell_time, **{key: added[..., None]})
-        current = estimate_fwhm(out, dwell_time, spectrometer_frequency, ppm_reference,
-                                peak_range=peak_range)
+        current = estimate_fwhm(
+            out, dwell_time, spectrometer_frequency, ppm_reference, peak_range=peak_range
+        )
     return out, added

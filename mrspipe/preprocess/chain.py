@@ -119,8 +119,10 @@ class PreprocessOptions:
                 f"got {self.linewidth_match!r}"
             )
         if self.water_model not in water_removal.WATER_MODELS:
-            raise ConfigError(f"water_model must be one of "
-                              f"{sorted(water_removal.WATER_MODELS)}, got {self.water_model!r}")
+            raise ConfigError(
+                f"water_model must be one of "
+                f"{sorted(water_removal.WATER_MODELS)}, got {self.water_model!r}"
+            )
         if self.block is not None and self.window is not None:
             raise ConfigError("give either block or window, not both")
         for name in ("block", "window", "step"):
@@ -185,12 +187,14 @@ def _check_water(data: MRSData, water: MRSData) -> None:
     if not np.isclose(water.dwell_time, data.dwell_time, rtol=1e-6):
         raise PreprocessError(
             f"water reference dwell time {water.dwell_time:g} s differs from the data's "
-            f"{data.dwell_time:g} s", src
+            f"{data.dwell_time:g} s",
+            src,
         )
     if not np.isclose(water.spectrometer_frequency, data.spectrometer_frequency, rtol=1e-5):
         raise PreprocessError(
             f"water reference is at {water.spectrometer_frequency:.4f} MHz, the data at "
-            f"{data.spectrometer_frequency:.4f} MHz", src
+            f"{data.spectrometer_frequency:.4f} MHz",
+            src,
         )
     if water.nucleus != data.nucleus:
         raise PreprocessError(f"water reference nucleus {water.nucleus} vs {data.nucleus}", src)
@@ -201,8 +205,10 @@ def _water_for(dims: tuple[str, ...], shape: tuple[int, ...], water: MRSData) ->
     w = water.fids
     wdims = list(water.dims)
     for name in list(wdims):
-        if name not in dims or shape[dims.index(name)] != w.shape[wdims.index(name)] or (
-            name == "dyn"
+        if (
+            name not in dims
+            or shape[dims.index(name)] != w.shape[wdims.index(name)]
+            or (name == "dyn")
         ):
             w = w.mean(axis=wdims.index(name))
             wdims.remove(name)
@@ -211,15 +217,17 @@ def _water_for(dims: tuple[str, ...], shape: tuple[int, ...], water: MRSData) ->
     return w.reshape(tuple(shape[i] if d in wdims else 1 for i, d in enumerate(dims)) + (-1,))
 
 
-def _combine(data: MRSData, water: MRSData | None, opts: PreprocessOptions, steps: list
-             ) -> tuple[MRSData, MRSData | None]:
+def _combine(
+    data: MRSData, water: MRSData | None, opts: PreprocessOptions, steps: list
+) -> tuple[MRSData, MRSData | None]:
     ax = data.axis("coil")
     ref = None
     if water is not None:
         if "coil" not in water.dims or water.size("coil") != data.size("coil"):
             raise PreprocessError(
                 f"data have {data.size('coil')} coils; the water reference must have the same "
-                f"coil axis (it has dims {water.dims})", water.source
+                f"coil axis (it has dims {water.dims})",
+                water.source,
             )
         ref = np.moveaxis(water.fids, water.axis("coil"), 0)
     fids, w = coil.combine_coils(data.fids, coil_axis=ax, reference=ref, method=opts.coil_method)
@@ -230,8 +238,14 @@ def _combine(data: MRSData, water: MRSData | None, opts: PreprocessOptions, step
     if water is not None:
         wf = np.tensordot(w.conj(), np.moveaxis(water.fids, water.axis("coil"), 0), axes=(0, 0))
         water = water.with_fids(wf, dims=tuple(d for d in water.dims if d != "coil"))
-    steps.append(_step("Coil combination", method=opts.coil_method, n_coils=len(w),
-                       weights_from="water reference" if ref is not None else "data"))
+    steps.append(
+        _step(
+            "Coil combination",
+            method=opts.coil_method,
+            n_coils=len(w),
+            weights_from="water reference" if ref is not None else "data",
+        )
+    )
     return data, water
 
 
@@ -307,13 +321,21 @@ def preprocess_session(
     if water is not None and opts.eddy_current:
         fids = ecc.eddy_current_correct(fids, _water_for(data.dims, fids.shape[:-1], water))
         steps.append(_step("Eddy current correction", method="Klose 1990 (water phase)"))
-    water_step = _step("Nuisance peak removal", method=f"HLSVD ({opts.water_model} model)",
-                       band_ppm=opts.water_band, components=opts.hlsvd_components,
-                       points=opts.hlsvd_points)
+    water_step = _step(
+        "Nuisance peak removal",
+        method=f"HLSVD ({opts.water_model} model)",
+        band_ppm=opts.water_band,
+        components=opts.hlsvd_components,
+        points=opts.hlsvd_points,
+    )
     if opts.remove_water and opts.water_model == "per_transient":
         fids = water_removal.remove_water(
-            fids, *args, band=opts.water_band, n_components=opts.hlsvd_components,
-            n_fit=opts.hlsvd_points, rng=opts.rng,
+            fids,
+            *args,
+            band=opts.water_band,
+            n_components=opts.hlsvd_components,
+            n_fit=opts.hlsvd_points,
+            rng=opts.rng,
         )
         steps.append(water_step)
     ax = data.axis("dyn")
@@ -326,73 +348,138 @@ def preprocess_session(
         # the registration range and taper keep residual water out, so it runs before the
         # shared water model (which needs aligned transients)
         res = align.align_transients(
-            fids, *args, axis=ax, ppm_range=opts.align_range, reference=opts.align_reference,
-            n_reference=opts.align_n_reference, n_iter=opts.align_iterations,
-            lb_hz=opts.align_lb_hz, window=opts.align_window,
-            window_step=opts.align_window_step, exclude=zero,
+            fids,
+            *args,
+            axis=ax,
+            ppm_range=opts.align_range,
+            reference=opts.align_reference,
+            n_reference=opts.align_n_reference,
+            n_iter=opts.align_iterations,
+            lb_hz=opts.align_lb_hz,
+            window=opts.align_window,
+            window_step=opts.align_window_step,
+            exclude=zero,
         )
-        fids, shift, phase, ref_fid, conv = (res.fids, res.shift_hz, res.phase_rad,
-                                             res.reference, res.converged)
-        steps.append(_step("Frequency and phase alignment",
-                           method="spectral registration (Near 2015), variable projection + Newton",
-                           ppm_range=opts.align_range, reference=opts.align_reference,
-                           iterations=opts.align_iterations, window=opts.align_window))
+        fids, shift, phase, ref_fid, conv = (
+            res.fids,
+            res.shift_hz,
+            res.phase_rad,
+            res.reference,
+            res.converged,
+        )
+        steps.append(
+            _step(
+                "Frequency and phase alignment",
+                method="spectral registration (Near 2015), variable projection + Newton",
+                ppm_range=opts.align_range,
+                reference=opts.align_reference,
+                iterations=opts.align_iterations,
+                window=opts.align_window,
+            )
+        )
     if opts.remove_water and opts.water_model == "shared":
         fids, ref_fid = water_removal.remove_water_shared(
-            fids, *args, axis=ax, band=opts.water_band, n_components=opts.hlsvd_components,
-            n_fit=opts.hlsvd_points, rng=opts.rng, exclude=zero, extra=ref_fid,
+            fids,
+            *args,
+            axis=ax,
+            band=opts.water_band,
+            n_components=opts.hlsvd_components,
+            n_fit=opts.hlsvd_points,
+            rng=opts.rng,
+            exclude=zero,
+            extra=ref_fid,
         )
         steps.append(water_step)
     rejected, resid_z = reject.find_bad_transients(
-        fids, ref_fid, *args, axis=ax, ppm_range=opts.align_range,
-        threshold=opts.reject_threshold, converged=conv if opts.align else None,
+        fids,
+        ref_fid,
+        *args,
+        axis=ax,
+        ppm_range=opts.align_range,
+        threshold=opts.reject_threshold,
+        converged=conv if opts.align else None,
     )
     if not opts.reject:
         rejected = zero.copy()
     else:
-        steps.append(_step("Outlier removal", method="robust z of residual and amplitude",
-                           threshold=opts.reject_threshold, n_rejected=int(rejected.sum())))
+        steps.append(
+            _step(
+                "Outlier removal",
+                method="robust z of residual and amplitude",
+                threshold=opts.reject_threshold,
+                n_rejected=int(rejected.sum()),
+            )
+        )
     if rejected.all():
         raise PreprocessError("every transient was rejected; nothing to average", src)
     offset = 0.0
     if opts.reference_ppm:
         good = np.where(rejected[..., None], 0, fids).sum(axis=ax) / np.maximum(
-            (~rejected).sum(axis=ax)[..., None], 1)
+            (~rejected).sum(axis=ax)[..., None], 1
+        )
         offset = reference.find_reference_offset(good, *args)
         fids = apply_lineshape(fids, data.dwell_time, shift_hz=-offset)
-        steps.append(_step("Frequency and phase alignment", method="ppm referencing",
-                           peaks=reference.REFERENCE_PEAKS, offset_hz=round(offset, 4)))
+        steps.append(
+            _step(
+                "Frequency and phase alignment",
+                method="ppm referencing",
+                peaks=reference.REFERENCE_PEAKS,
+                offset_hz=round(offset, 4),
+            )
+        )
     accepted = ~rejected[..., None]
     after = np.where(accepted, fids, 0).sum(axis=ax) / np.maximum(accepted.sum(axis=ax), 1)
     snr = measure.estimate_snr(fids, *args)
-    smooth = align._moving_average(fids, opts.qc_fwhm_window, ax) if opts.qc_fwhm_window > 1 \
-        else fids
+    smooth = (
+        align._moving_average(fids, opts.qc_fwhm_window, ax) if opts.qc_fwhm_window > 1 else fids
+    )
     fwhm = measure.estimate_fwhm(smooth, *args)
     qc = _qc_table(data, shift, phase, snr, fwhm, rejected, resid_z)
     transient_steps = list(steps)  # averaging and linewidth matching apply to frames only
-    width, step_ = (opts.window, opts.step or 1) if opts.window else (
-        opts.block or min(16, data.size("dyn")), None)
+    width, step_ = (
+        (opts.window, opts.step or 1)
+        if opts.window
+        else (opts.block or min(16, data.size("dyn")), None)
+    )
     frames, frame_times, counts = average.average_frames(
-        fids, data.transient_times(), width=width, step=step_, axis=ax, rejected=rejected)
-    steps.append(_step("Signal averaging", width=width, step=step_ or width,
-                       excluded_rejected=True))
+        fids, data.transient_times(), width=width, step=step_, axis=ax, rejected=rejected
+    )
+    steps.append(
+        _step("Signal averaging", width=width, step=step_ or width, excluded_rejected=True)
+    )
     if opts.linewidth_match:
         frames, added = average.match_linewidths(frames, *args, lineshape=opts.linewidth_match)
-        steps.append(_step("Linewidth matching", lineshape=opts.linewidth_match,
-                           max_added_hz=round(float(np.max(added)), 4)))
+        steps.append(
+            _step(
+                "Linewidth matching",
+                lineshape=opts.linewidth_match,
+                max_added_hz=round(float(np.max(added)), 4),
+            )
+        )
     header = dict(data.header)
     header["ProcessingApplied"] = list(header.get("ProcessingApplied", [])) + steps
     dyn_headers = {k: v for k, v in data.dim_headers.items() if k != "dyn"}
-    out = dataclasses.replace(data, fids=frames, frame_times=frame_times, header=header,
-                              dim_headers=dyn_headers)
-    t_header = dict(data.header)
-    t_header["ProcessingApplied"] = (
-        list(t_header.get("ProcessingApplied", [])) + transient_steps
+    out = dataclasses.replace(
+        data, fids=frames, frame_times=frame_times, header=header, dim_headers=dyn_headers
     )
+    t_header = dict(data.header)
+    t_header["ProcessingApplied"] = list(t_header.get("ProcessingApplied", [])) + transient_steps
     transients = dataclasses.replace(data, fids=fids, header=t_header)
-    logger.info("preprocessed %s: %d transients (%d series), %d rejected, %d frames",
-                src or "data", data.size("dyn"), rejected.size // data.size("dyn"),
-                int(rejected.sum()), len(frame_times))
-    return PreprocessResult(frames=out, transients=transients, qc=qc, steps=steps,
-                            n_averaged=counts, reference_offset_hz=offset,
-                            average_before=before, average_after=after)
+    logger.info(
+        "preprocessed %s: %d transients (%d series), %d rejected, %d frames",
+        src or "data",
+        data.size("dyn"),
+        rejected.size // data.size("dyn"),
+        int(rejected.sum()),
+        len(frame_times),
+    )
+    return PreprocessResult(
+        frames=out,
+        transients=transients,
+        qc=qc,
+        steps=steps,
+        n_averaged=counts,
+        reference_offset_hz=offset,
+        average_before=before,
+        average_after=after,
+    )

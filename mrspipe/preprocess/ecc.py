@@ -23,8 +23,7 @@ from .measure import noise_sd
 __all__ = ["water_phase", "eddy_current_correct"]
 
 
-def water_phase(water: np.ndarray, *, snr_limit: float = 10.0, fit_points: int = 32
-                ) -> np.ndarray:
+def water_phase(water: np.ndarray, *, snr_limit: float = 10.0, fit_points: int = 32) -> np.ndarray:
     """Unwrapped phase of water FIDs, continued linearly where the signal is noise.
 
     Parameters

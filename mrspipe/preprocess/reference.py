@@ -67,8 +67,9 @@ def find_reference_offset(
         height = spec[mask].max()
         if height < min_snr * noise:
             continue
-        pos = float(peak_position(avg, dwell_time, spectrometer_frequency, ppm_reference,
-                                  peak_range=window))
+        pos = float(
+            peak_position(avg, dwell_time, spectrometer_frequency, ppm_reference, peak_range=window)
+        )
         offsets.append((pos - expected) * spectrometer_frequency)
         weights.append(height)
     if not offsets:
@@ -102,6 +103,7 @@ def reference_ppm(
     offset_hz : float, Hz
         The offset found (the data were shifted by its negative).
     """
-    offset = find_reference_offset(fids, dwell_time, spectrometer_frequency, ppm_reference,
-                                   peaks=peaks, search_ppm=search_ppm)
+    offset = find_reference_offset(
+        fids, dwell_time, spectrometer_frequency, ppm_reference, peaks=peaks, search_ppm=search_ppm
+    )
     return apply_lineshape(np.asarray(fids), dwell_time, shift_hz=-offset), offset

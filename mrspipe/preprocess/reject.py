@@ -16,8 +16,7 @@ from .measure import ppm_mask
 __all__ = ["robust_z", "find_bad_transients"]
 
 
-def robust_z(values: np.ndarray, *, axis: int = -1, valid: np.ndarray | None = None
-             ) -> np.ndarray:
+def robust_z(values: np.ndarray, *, axis: int = -1, valid: np.ndarray | None = None) -> np.ndarray:
     """Robust z-scores ``(x - median) / (1.4826 * MAD)`` along ``axis``.
 
     Parameters
@@ -90,8 +89,9 @@ def find_bad_transients(
     ax = axis % aligned.ndim
     mask = ppm_mask(n, dwell_time, spectrometer_frequency, ppm_reference, ppm_range)
     spec = np.fft.fftshift(np.fft.fft(aligned, axis=-1), axes=-1)[..., mask]
-    ref = np.fft.fftshift(np.fft.fft(np.broadcast_to(reference, aligned.shape), axis=-1),
-                          axes=-1)[..., mask]
+    ref = np.fft.fftshift(np.fft.fft(np.broadcast_to(reference, aligned.shape), axis=-1), axes=-1)[
+        ..., mask
+    ]
     finite = np.isfinite(aligned).all(-1)
     nonzero = np.abs(np.nan_to_num(aligned)).sum(-1) > 0
     good = finite & nonzero

@@ -70,9 +70,9 @@ def _hlsvd_chunk(
     up, down = u[..., :-1, :], u[..., 1:, :]
     uph = np.conj(np.swapaxes(up, -1, -2))
     gram = uph @ up
-    gram += np.eye(n_components) * (1e-12 * np.trace(gram, axis1=-2, axis2=-1).real)[
-        ..., None, None
-    ]
+    gram += (
+        np.eye(n_components) * (1e-12 * np.trace(gram, axis1=-2, axis2=-1).real)[..., None, None]
+    )
     z = np.linalg.eigvals(np.linalg.solve(gram, uph @ down))
     mag = np.abs(z)
     z = np.where(mag > 1.0, z / np.where(mag > 1.0, mag, 1.0), z)  # no growing components
@@ -129,9 +129,7 @@ def hlsvd(
     x = fids.reshape(-1, fids.shape[-1])[:, :n].astype(complex)
     cols = n - n // 2 + 1
     k = min(n_components + 10, n // 2)
-    omega = _as_rng(rng).standard_normal((cols, k)) + 1j * _as_rng(rng).standard_normal(
-        (cols, k)
-    )
+    omega = _as_rng(rng).standard_normal((cols, k)) + 1j * _as_rng(rng).standard_normal((cols, k))
     live = np.flatnonzero(np.abs(x).sum(-1) > 0)  # all-zero FIDs have no components
     z = np.zeros((x.shape[0], n_components), complex)
     amp = np.zeros((x.shape[0], n_components), complex)
@@ -282,8 +280,10 @@ def remove_water_shared(
     basis = np.where(np.isfinite(basis), basis, 0)
     v = basis[..., 0, :, :n]  # (..., K, n): rows are the components on the fitted points
     gram = np.conj(v) @ np.swapaxes(v, -1, -2)  # conj(V^T)... (K, K) = V^H V with V = v^T
-    gram += np.eye(n_components) * (1e-9 * np.trace(gram, axis1=-2, axis2=-1).real
-                                    / n_components)[..., None, None]
+    gram += (
+        np.eye(n_components)
+        * (1e-9 * np.trace(gram, axis1=-2, axis2=-1).real / n_components)[..., None, None]
+    )
     proj = np.linalg.solve(gram, np.conj(v))  # (..., K, n): amplitudes = proj @ x
     water = np.where(select[..., 0, :, None], basis[..., 0, :, :], 0)  # (..., K, N)
 

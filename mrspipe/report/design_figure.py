@@ -64,8 +64,7 @@ def plot_design(
     else:
         corr = np.ones((len(vary), len(vary)))
     image = ax.imshow(corr, vmin=-1, vmax=1, cmap="RdBu_r")
-    labels = [f"{c}\nVIF {vif[c]:.1f}" if vif is not None and c in vif.index else c
-              for c in vary]
+    labels = [f"{c}\nVIF {vif[c]:.1f}" if vif is not None and c in vif.index else c for c in vary]
     ax.set_xticks(range(len(vary)), labels, rotation=45, ha="right")
     ax.set_yticks(range(len(vary)), vary)
     for i in range(len(vary)):

@@ -52,8 +52,13 @@ def plot_fit(
     ppm = result.ppm[band]
     if rows.size:
         freq = np.fft.fftshift(np.fft.fftfreq(len(result.ppm), result._dwell_time))[band]
-        phase = np.exp(-1j * (result.params["phase0"][rows, None]
-                              + 2 * np.pi * freq * result.params["phase1"][rows, None]))
+        phase = np.exp(
+            -1j
+            * (
+                result.params["phase0"][rows, None]
+                + 2 * np.pi * freq * result.params["phase1"][rows, None]
+            )
+        )
         data = (result.data_spectra()[rows][:, band] * phase).real.mean(axis=0)
         model = (result.model_spectra()[rows][:, band] * phase).real.mean(axis=0)
         base = (result.baseline_spectra()[rows][:, band] * phase).real.mean(axis=0)

@@ -13,9 +13,7 @@ import numpy as np
 
 __all__ = ["plot_preprocess_qc"]
 
-_KNOWN = frozenset(
-    "transient time_s shift_hz phase_rad snr fwhm_hz rejected residual_z".split()
-)
+_KNOWN = frozenset("transient time_s shift_hz phase_rad snr fwhm_hz rejected residual_z".split())
 
 
 def _spectrum(fid: np.ndarray) -> np.ndarray:
@@ -79,15 +77,29 @@ def plot_preprocess_qc(
         ax = fig.add_subplot(grid[i // 2, i % 2])
         values = np.asarray(qc[key], float)
         if n_series == 1:
-            ax.plot(time[~rejected], values[~rejected], ".", ms=3, color="tab:blue",
-                    label="accepted")
+            ax.plot(
+                time[~rejected], values[~rejected], ".", ms=3, color="tab:blue", label="accepted"
+            )
         else:
-            ax.scatter(time[~rejected], values[~rejected], s=5, c=series[~rejected],
-                       cmap="viridis", vmin=0, vmax=n_series - 1,
-                       label=f"accepted ({n_series} series, colour)")
+            ax.scatter(
+                time[~rejected],
+                values[~rejected],
+                s=5,
+                c=series[~rejected],
+                cmap="viridis",
+                vmin=0,
+                vmax=n_series - 1,
+                label=f"accepted ({n_series} series, colour)",
+            )
         if rejected.any():
-            ax.plot(time[rejected], values[rejected], "x", ms=5, color="tab:red",
-                    label=f"rejected ({int(rejected.sum())})")
+            ax.plot(
+                time[rejected],
+                values[rejected],
+                "x",
+                ms=5,
+                color="tab:red",
+                label=f"rejected ({int(rejected.sum())})",
+            )
         good = values[~rejected & np.isfinite(values)]
         if good.size:  # scale to the accepted transients; far outliers would flatten them
             lo, hi = good.min(), good.max()
@@ -106,8 +118,7 @@ def plot_preprocess_qc(
     sb, sa = _spectrum(b).real, _spectrum(a).real
     scale = np.abs(sa[keep]).max() or 1.0
     ax.plot(ppm[keep], sb[keep] / scale, color="0.6", lw=1, label="before (mean of raw)")
-    ax.plot(ppm[keep], sa[keep] / scale, color="tab:blue", lw=1.2,
-            label="after (mean of accepted)")
+    ax.plot(ppm[keep], sa[keep] / scale, color="tab:blue", lw=1.2, label="after (mean of accepted)")
     ax.set_xlim(p_hi, p_lo)
     ax.set_xlabel("chemical shift (ppm)")
     ax.set_ylabel("real spectrum (scaled)")

@@ -51,17 +51,21 @@ def study_basis(
     -------
     Basis
     """
-    basis = _cached_basis(sequence=sequence, field_mhz=field_mhz, te=te, dwell_time=dwell_time,
-                          n_points=n_points)
+    basis = _cached_basis(
+        sequence=sequence, field_mhz=field_mhz, te=te, dwell_time=dwell_time, n_points=n_points
+    )
     if not macromolecules:
         return basis
-    mm = macromolecule_basis(list(DEFAULT_MM_AMPLITUDES), field_mhz=field_mhz,
-                             dwell_time=dwell_time, n_points=n_points)
+    mm = macromolecule_basis(
+        list(DEFAULT_MM_AMPLITUDES), field_mhz=field_mhz, dwell_time=dwell_time, n_points=n_points
+    )
     weights = np.array([DEFAULT_MM_AMPLITUDES[n] for n in mm.names])
     mm_fid = (weights / weights.sum()) @ mm.fids
-    return dataclasses.replace(basis, names=basis.names + ("MM",),
-                               fids=np.concatenate([basis.fids,
-                                                    mm_fid[None].astype(basis.fids.dtype)]))
+    return dataclasses.replace(
+        basis,
+        names=basis.names + ("MM",),
+        fids=np.concatenate([basis.fids, mm_fid[None].astype(basis.fids.dtype)]),
+    )
 
 
 def true_window_change(

@@ -22,7 +22,11 @@ from ..dynamic import normalise_sex
 from ._common import SEXES, cohens_dz, pooled, row, t_interval, welch, wide_by_condition
 
 __all__ = [
-    "paired_rows", "interaction_rows", "period_rows", "condition_mean_rows", "glm_contrast_rows",
+    "paired_rows",
+    "interaction_rows",
+    "period_rows",
+    "condition_mean_rows",
+    "glm_contrast_rows",
 ]
 
 
