@@ -51,6 +51,7 @@ def test_fit_command_writes_tables_and_figure(tmp_path, rng, stub_basis_loader):
         "estimate",
         "crlb_sd",
         "crlb_percent",
+        "at_bound",
     ]
     assert set(qc.columns) >= {"snr", "fwhm_hz", "shift_hz", "phase_rad", "residual_rel"}
     assert len(qc) == 3 and (qc.source == path.name).all()

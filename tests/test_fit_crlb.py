@@ -45,3 +45,53 @@ def test_sum_aliases_and_weights():
     assert canonical("PCh") == "PCho" and canonical("Scyllo") == "sIns"
     only_cr = sum_weights(("Cr", "NAA"))
     assert only_cr[0] == ("tNAA", "tCr")
+
+
+def test_covariance_has_no_nan_at_any_data_scale(rng):
+    """The no-information test is relative within a parameter block: scaling the data (and
+    so the concentrations) by 1e3 or 1e5 once flagged every concentration and put NaN in every
+    sum."""
+    basis = make_basis()
+    c = truth_vector(basis)
+    data = simulate(basis, np.tile(c, (3, 1)), noise_sd=0.5, rng=rng)
+    ref = fit_spectra(data, basis)
+    for scale in (1e3, 1e5):
+        res = fit_spectra(data.with_fids(data.fids * scale), basis)
+        assert np.isfinite(res.covariance).all()
+        for total in res.sums.values():
+            assert np.isfinite(total["crlb_sd"]).all()
+        np.testing.assert_allclose(res.crlb_sd / scale, ref.crlb_sd, rtol=1e-3, atol=1e-9)
+
+
+def test_metabolite_without_information_has_infinite_sd_and_finite_sums(rng):
+    """A basis spectrum that is zero over the fit band: SD +inf (not NaN), no covariance, and
+    the sums it belongs to are computed from their other (finite) members."""
+    basis = make_basis()
+    fids = basis.fids.copy()
+    fids[basis.index("NAAG")] = 0.0
+    import dataclasses
+
+    empty = dataclasses.replace(basis, fids=fids)
+    c = truth_vector(basis)
+    c[basis.index("NAAG")] = 0.0
+    res = fit_spectra(simulate(basis, np.tile(c, (2, 1)), noise_sd=0.5, rng=rng), empty)
+    i = basis.index("NAAG")
+    assert np.isposinf(res.crlb_sd[:, i]).all() and not np.isnan(res.covariance).any()
+    assert (res.at_bound[:, i]).all()
+    tnaa = res.sums["tNAA"]["crlb_sd"]
+    np.testing.assert_allclose(tnaa, res.crlb_sd[:, basis.index("NAA")], rtol=1e-9)
+
+
+def test_sd_inflation_is_one_for_white_noise_and_grows_under_mismatch(rng):
+    """A correct model leaves white noise: SD factor 1 (up to chance). Data holding three
+    metabolites the basis lacks leave a structured residual: the SDs grow."""
+    basis = make_basis()
+    c = truth_vector(basis)
+    n = 40
+    res = fit_spectra(simulate(basis, np.tile(c, (n, 1)), noise_sd=1.0, rng=rng), basis)
+    assert np.mean(res.sd_inflation) < 1.1 and np.median(res.sd_inflation) == 1.0
+    full = make_basis(tuple(basis.names) + ("Ala", "Asp", "PE"))
+    cf = np.concatenate([c, [1.5, 2.5, 2.0]])
+    data = simulate(full, np.tile(cf, (n, 1)), noise_sd=0.1, rng=rng)
+    res = fit_spectra(data, basis)
+    assert np.median(res.sd_inflation) > 1.5

@@ -27,7 +27,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SUMS", "ALIASES", "canonical", "sum_weights", "fisher_covariance", "combine"]
+__all__ = [
+    "SUMS",
+    "ALIASES",
+    "canonical",
+    "sum_weights",
+    "fisher_covariance",
+    "hac_meat",
+    "combine",
+]
 
 #: canonical metabolite name -> other names basis sets use for it
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -89,8 +97,13 @@ def sum_weights(names: tuple[str, ...]) -> tuple[tuple[str, ...], np.ndarray]:
 
 
 def fisher_covariance(
-    fisher: np.ndarray, middle: np.ndarray, sigma: np.ndarray, n_conc: int
-) -> np.ndarray:
+    fisher: np.ndarray,
+    middle: np.ndarray,
+    sigma: np.ndarray,
+    n_conc: int,
+    *,
+    meat: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Covariance of the concentrations.
 
     Parameters
@@ -105,15 +118,31 @@ def fisher_covariance(
     sigma : (n_frames,) float ndarray
         Noise SD of the real (and of the imaginary) part of a spectral point.
     n_conc : int
+    meat : (n_frames, n_par, n_par) float ndarray, optional
+        Residual-based "meat" ``J^T Omega J`` of a misspecification-robust sandwich
+        (:func:`hac_meat`). When given, each concentration's variance is raised to the
+        sandwich's ``F^-1 meat F^-1`` where that is larger (correlations kept): the SD then
+        covers what model mismatch leaves in the residual where that metabolite's signal is.
 
     Returns
     -------
-    (n_frames, n_conc, n_conc) float ndarray
-        NaN rows/columns for concentrations without information.
+    cov : (n_frames, n_conc, n_conc) float ndarray
+        A concentration without information gets an infinite variance and zero covariances.
+    inflation : (n_frames, n_conc) float ndarray
+        Variance factor (>= 1) the robust sandwich applied (1 without ``meat``).
     """
-    # scale to unit diagonal before inverting; parameters without information drop out
+    # scale to unit diagonal before inverting; parameters without information drop out. The
+    # threshold is relative within each block: concentration columns scale with the basis,
+    # nonlinear-parameter columns with the concentrations times the basis, so one threshold
+    # over both would depend on the units of the data (it flagged every concentration of
+    # data scaled by 1e3 as carrying no information).
     diag = np.einsum("fii->fi", fisher)
-    ok = diag > 1e-14 * diag.max(axis=1, keepdims=True)
+    blocks = (slice(0, n_conc), slice(n_conc, None))
+    ok = np.zeros(diag.shape, bool)
+    for blk in blocks:
+        part = diag[:, blk]
+        if part.shape[1]:
+            ok[:, blk] = part > 1e-14 * part.max(axis=1, keepdims=True) + 1e-300
     s = np.where(ok, 1.0 / np.sqrt(np.where(ok, diag, 1.0)), 0.0)
     scaled = fisher * s[:, :, None] * s[:, None, :]
     inv = np.linalg.pinv(scaled, rcond=1e-12, hermitian=True)
@@ -121,8 +150,59 @@ def fisher_covariance(
     cov = inv @ mid @ inv
     cov = cov * s[:, :, None] * s[:, None, :] * (sigma**2)[:, None, None]
     cov = cov[:, :n_conc, :n_conc]
+    inflation = np.ones(cov.shape[:2])
+    if meat is not None:
+        robust = inv @ (meat * s[:, :, None] * s[:, None, :]) @ inv
+        var_r = np.einsum("fii->fi", robust)[:, :n_conc] * s[:, :n_conc] ** 2
+        var_c = np.einsum("fii->fi", cov)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inflation = np.where(var_c > 0, np.maximum(var_r / var_c, 1.0), 1.0)
+        root = np.sqrt(inflation)
+        cov = cov * root[:, :, None] * root[:, None, :]
+    # a concentration without information (its basis spectrum is ~0 over the fit band) has an
+    # unbounded SD: +inf on the diagonal, no covariance with the others (never NaN)
     bad = ~ok[:, :n_conc]
-    return np.where(bad[:, :, None] | bad[:, None, :], np.nan, cov)
+    cov = np.where(bad[:, :, None] | bad[:, None, :], 0.0, cov)
+    idx = np.arange(n_conc)
+    cov[:, idx, idx] = np.where(bad, np.inf, cov[:, idx, idx])
+    return cov, inflation
+
+
+def hac_meat(jw: np.ndarray, resid: np.ndarray, window: int) -> np.ndarray:
+    """Bartlett-kernel (Newey-West) estimate of ``J^T Cov(e) J`` from the fit residual.
+
+    The scores ``g_k = J_k e_k`` are summed over moving windows of ``window`` points along the
+    spectrum (separately for the real and imaginary parts) and ``meat = sum_k S_k S_k^T /
+    window``: exactly the Bartlett-weighted sum of the lagged score products up to lag
+    ``window - 1``, in one matrix product. For white noise its expectation is ``sigma^2
+    J^T J``; a residual left by model mismatch where a metabolite's signal lies raises it.
+
+    Parameters
+    ----------
+    jw : (n_frames, n_par, 2K) float ndarray
+        Columns of the Jacobian with the baseline profiled out, stacked (re, im interleaved).
+    resid : (n_frames, 2K) float ndarray
+        Fit residual (baseline removed), stacked likewise.
+    window : int
+        Bandwidth in points (about two linewidths).
+
+    Returns
+    -------
+    (n_frames, n_par, n_par) float ndarray
+
+    References
+    ----------
+    White H. A heteroskedasticity-consistent covariance matrix estimator and a direct test
+    for heteroskedasticity. Econometrica 1980;48:817-838.
+    Newey WK, West KD. Econometrica 1987;55:703-708.
+    """
+    n_f, n_p, n2 = jw.shape
+    g = (jw * resid[:, None, :]).reshape(n_f, n_p, n2 // 2, 2)
+    window = int(max(1, min(window, n2 // 4)))
+    c = np.cumsum(g, axis=2)
+    c = np.concatenate([np.zeros((n_f, n_p, 1, 2)), c], axis=2)
+    sums = (c[:, :, window:] - c[:, :, :-window]).reshape(n_f, n_p, -1)
+    return sums @ sums.transpose(0, 2, 1) / window
 
 
 def combine(
@@ -143,6 +223,17 @@ def combine(
     cov : (n_frames, n_comb, n_comb) float ndarray
     """
     values = estimates @ weights.T
-    cov = np.einsum("cm,fmn,dn->fcd", weights, covariance, weights)
+    # members with an infinite (no-information) variance and a zero estimate add nothing to a
+    # sum: the sum's variance is computed from the members that are finite
+    var = np.einsum("fmm->fm", covariance)
+    infinite = ~np.isfinite(var)
+    keep = ~(infinite & (estimates == 0))
+    w = weights[None] * keep[:, None, :]  # (F, C, M)
+    finite_cov = np.where(np.isfinite(covariance), covariance, 0.0)
+    cov = np.einsum("fcm,fmn,fdn->fcd", w, finite_cov, w)
+    # a kept member without information (nonzero estimate) leaves its sums unbounded
+    unbounded = ((w != 0) & infinite[:, None, :]).any(axis=2)  # (F, C)
+    idx = np.arange(cov.shape[1])
+    cov[:, idx, idx] = np.where(unbounded, np.inf, cov[:, idx, idx])
     sd = np.sqrt(np.clip(np.einsum("fcc->fc", cov), 0.0, None))
     return values, sd, cov

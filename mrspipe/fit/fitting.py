@@ -12,7 +12,8 @@ import numpy as np
 from ..data import Basis, MRSData
 from ..errors import BasisMismatchError, ConfigError, FitError
 from ..spectral import is_flipped, resample_basis
-from .crlb import fisher_covariance, sum_weights
+from .crlb import canonical, fisher_covariance, hac_meat, sum_weights
+from .qc import REFERENCE_SINGLETS, residual_inflation, singlet_fwhm
 from .init import start_values
 from .model import N_GROUP_PARAMS, FitProblem, baseline_matrix, resolve_groups, voigt_fwhm
 from .result import FitResult
@@ -183,6 +184,29 @@ def build_problem(
     return problem, basis
 
 
+def _measured_fwhm(problem: FitProblem, theta: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """FWHM (Hz) of the fitted reference singlet (NAA, else Cr/PCr) per frame, NaN if none."""
+    canon = [canonical(n) for n in names]
+    for ref, peak in REFERENCE_SINGLETS:
+        if ref in canon:
+            i = canon.index(ref)
+            break
+    else:
+        return np.full(len(theta), np.nan)
+    no_shift = theta.copy()
+    no_shift[:, : N_GROUP_PARAMS * problem.n_groups : N_GROUP_PARAMS] = 0.0
+    h = problem.lineshapes(no_shift, np.complex128)[:, problem.group_of[i]]
+    cf = float((problem.freq[-1] - problem.freq[0]) / (problem.ppm[-1] - problem.ppm[0]))
+    return singlet_fwhm(
+        problem.basis_fids[i],
+        h,
+        dwell_time=float(problem.t[1] - problem.t[0]),
+        spectrometer_frequency=cf,
+        ppm_reference=float(problem.ppm[0] - problem.freq[0] / cf),
+        peak_ppm=peak,
+    )
+
+
 def _finish(
     problem: FitProblem,
     y: np.ndarray,
@@ -208,21 +232,39 @@ def _finish(
     dof = 2.0 * n_k - d2.sum() - n_free
     sigma = np.sqrt(np.clip(sol.cost, 0.0, None) / np.maximum(dof, 1.0))
     sigma = np.maximum(sigma, 1e-300)
-    cov = fisher_covariance(fisher, middle, sigma, problem.n_met)
+    g = theta[:, : N_GROUP_PARAMS * problem.n_groups].reshape(n_f, problem.n_groups, 3)
+    gauss = np.sqrt(np.clip(g[..., 2], 0.0, None))
+    fwhm = _measured_fwhm(problem, theta, names)
+    df = abs(float(problem.freq[1] - problem.freq[0]))
+    width_pts = np.where(np.isfinite(fwhm), fwhm, voigt_fwhm(g[:, 0, 1], gauss[:, 0])) / df
+    window = int(np.clip(np.ceil(2.0 * np.nanmedian(width_pts)), 2, 32))
+    jw = j_x - (j_p * d2) @ problem.u2.T
+    meat = hac_meat(jw, problem.stack(full_resid), window)
+    cov, inflation = fisher_covariance(fisher, middle, sigma, problem.n_met, meat=meat)
+    # and globally by the residual's correlation along the spectrum (smooth misfit)
+    smooth = residual_inflation(full_resid, window)
+    extra = np.maximum(smooth[:, None] / inflation, 1.0)
+    cov = cov * np.sqrt(extra[:, :, None] * extra[:, None, :])
+    inflation = inflation * extra
     unphased = cols * phase.conj()[:, None, :] * conc[:, :, None]
     if "NAA" in names:
         peak = unphased[:, names.index("NAA")].real.max(axis=1)
     else:
         peak = unphased.sum(axis=1).real.max(axis=1)
-    g = theta[:, : N_GROUP_PARAMS * problem.n_groups].reshape(n_f, problem.n_groups, 3)
-    gauss = np.sqrt(np.clip(g[..., 2], 0.0, None))
+    mm = problem.group_of != 0
+    shape_hi = np.stack([g[..., 1] >= problem.upper[1], g[..., 2] >= problem.upper[2]], -1)
     return {
         "estimates": conc,
         "covariance": cov,
         "crlb_sd": np.sqrt(np.clip(np.einsum("fii->fi", cov), 0.0, None)),
         "snr": peak / sigma,
         "noise_sd": sigma,
-        "fwhm_hz": voigt_fwhm(g[:, 0, 1], gauss[:, 0]),
+        "fwhm_hz": fwhm,
+        "broadening_hz": voigt_fwhm(g[:, 0, 1], gauss[:, 0]),
+        "sd_inflation": np.sqrt(inflation),
+        "at_bound": conc <= 0,
+        "mm_at_bound": (mm[None] & (conc <= 0)).any(axis=1) if mm.any() else np.zeros(n_f, bool),
+        "lineshape_at_bound": shape_hi.any(axis=(1, 2)),
         "shift_hz": g[:, 0, 0],
         "phase_rad": np.angle(np.exp(1j * theta[:, -2])),
         "residual_rel": np.linalg.norm(full_resid, axis=1) / np.linalg.norm(y, axis=1),
@@ -431,6 +473,11 @@ def fit_spectra(
         sum_weights=weights,
         snr=out["snr"],
         fwhm_hz=out["fwhm_hz"],
+        broadening_hz=out["broadening_hz"],
+        sd_inflation=out["sd_inflation"],
+        at_bound=out["at_bound"],
+        mm_at_bound=out["mm_at_bound"],
+        lineshape_at_bound=out["lineshape_at_bound"],
         shift_hz=out["shift_hz"],
         phase_rad=out["phase_rad"],
         residual_rel=out["residual_rel"],

@@ -13,6 +13,14 @@ from .crlb import combine
 __all__ = ["FitResult"]
 
 
+def _or_nan(x: np.ndarray | None, n: int) -> np.ndarray:
+    return np.full(n, np.nan) if x is None else x
+
+
+def _or_false(x: np.ndarray | None, n: int) -> np.ndarray:
+    return np.zeros(n, bool) if x is None else x
+
+
 @dataclass(frozen=True, eq=False)
 class FitResult:
     """Concentrations, uncertainties, QC and fitted spectra of every frame.
@@ -39,8 +47,9 @@ class FitResult:
         the whole fitted metabolite model when the basis has no NAA) divided by the noise SD of
         the real part of the spectrum, estimated from the fit residual.
     fwhm_hz : (n_frames,) float ndarray, Hz
-        FWHM of the fitted Voigt lineshape of the metabolite group (the broadening applied to
-        the basis; Olivero-Longbothum approximation).
+        Linewidth of the spectrum as LCModel reports it: FWHM of the fitted NAA singlet (else
+        Cr), measured on its fitted spectrum (basis times fitted lineshape,
+        :func:`mrspipe.fit.qc.singlet_fwhm`); NaN when the basis has neither.
     shift_hz : (n_frames,) float ndarray, Hz
         Fitted frequency shift of the metabolite group.
     phase_rad : (n_frames,) float ndarray, rad
@@ -48,6 +57,21 @@ class FitResult:
     residual_rel : (n_frames,) float ndarray
         ``|data - model - baseline| / |data|`` over the fit band.
     converged : (n_frames,) bool ndarray
+    broadening_hz : (n_frames,) float ndarray, Hz
+        FWHM of the Voigt lineshape the fit applied to the basis of the metabolite group
+        (Olivero-Longbothum); not the linewidth of the spectrum.
+    sd_inflation : (n_frames, n_met) float ndarray
+        Factor (>= 1) by which each CRLB SD was raised for model mismatch: the larger of the
+        residual-correlation factor (:func:`mrspipe.fit.qc.residual_inflation`) and the
+        misspecification-robust sandwich (:func:`mrspipe.fit.crlb.hac_meat`); 1 where the
+        residual is consistent with white noise. ``crlb_sd`` includes it.
+    at_bound : (n_frames, n_met) bool ndarray
+        Concentration at its lower bound 0.
+    mm_at_bound : (n_frames,) bool ndarray
+        A macromolecule/lipid component (any group but the first) sits at 0: the baseline or
+        the metabolites may have taken its signal.
+    lineshape_at_bound : (n_frames,) bool ndarray
+        A fitted width sits at its upper bound.
     noise_sd : (n_frames,) float ndarray
         Noise SD of the real part of a spectral point (from the residual).
     params : dict of str to ndarray
@@ -90,6 +114,11 @@ class FitResult:
     fit_band: np.ndarray
     backend: str
     options: dict[str, Any] = field(default_factory=dict)
+    broadening_hz: np.ndarray | None = None
+    sd_inflation: np.ndarray | None = None
+    at_bound: np.ndarray | None = None
+    mm_at_bound: np.ndarray | None = None
+    lineshape_at_bound: np.ndarray | None = None
     _data_fids: np.ndarray | None = None
     _basis_fids: np.ndarray | None = None
     _baseline: np.ndarray | None = None
@@ -137,8 +166,9 @@ class FitResult:
         Returns
         -------
         pandas.DataFrame
-            Columns ``source, frame, metabolite, estimate, crlb_sd, crlb_percent``
-            (``crlb_percent = 100 crlb_sd / estimate``; NaN when the estimate is 0).
+            Columns ``source, frame, metabolite, estimate, crlb_sd, crlb_percent, at_bound``
+            (``crlb_percent = 100 crlb_sd / estimate``; NaN when the estimate is 0;
+            ``at_bound``: a metabolite at 0, a sum whose members are all at 0).
         """
         import pandas as pd
 
@@ -149,6 +179,13 @@ class FitResult:
         with np.errstate(divide="ignore", invalid="ignore"):
             pct = np.where(est > 0, 100.0 * crlb / np.where(est > 0, est, 1.0), np.nan)
         n_f, n_m = est.shape
+        at = self.at_bound if self.at_bound is not None else self.estimates <= 0
+        at_sum = (
+            np.all(at[:, None, :] | (self.sum_weights[None] == 0), axis=2)
+            if len(self.sum_names)
+            else np.zeros((n_f, 0), bool)
+        )
+        bound = np.concatenate([at, at_sum], axis=1)
         return pd.DataFrame(
             {
                 "source": [source] * (n_f * n_m),
@@ -157,6 +194,7 @@ class FitResult:
                 "estimate": est.ravel(),
                 "crlb_sd": crlb.ravel(),
                 "crlb_percent": pct.ravel(),
+                "at_bound": bound.ravel(),
             }
         )
 
@@ -167,10 +205,13 @@ class FitResult:
         -------
         pandas.DataFrame
             Columns ``source, frame, snr, fwhm_hz, shift_hz, phase_rad, residual_rel,
-            converged``.
+            converged, fwhm_ppm, linewidth_metabolite, broadening_hz, sd_inflation,
+            n_at_bound, mm_at_bound, lineshape_at_bound`` (``fwhm_hz``/``fwhm_ppm``: measured
+            linewidth of the spectrum; ``broadening_hz``: the lineshape applied to the basis).
         """
         import pandas as pd
 
+        n = self.n_frames
         return pd.DataFrame(
             {
                 "source": [source] * self.n_frames,
@@ -181,8 +222,37 @@ class FitResult:
                 "phase_rad": self.phase_rad,
                 "residual_rel": self.residual_rel,
                 "converged": self.converged,
+                "fwhm_ppm": self.fwhm_hz / self.spectrometer_frequency,
+                "linewidth_metabolite": [self.linewidth_metabolite] * self.n_frames,
+                "broadening_hz": _or_nan(self.broadening_hz, n),
+                "sd_inflation": (
+                    np.median(self.sd_inflation, axis=1)
+                    if self.sd_inflation is not None
+                    else np.full(n, np.nan)
+                ),
+                "n_at_bound": (
+                    self.at_bound.sum(axis=1) if self.at_bound is not None else np.zeros(n, int)
+                ),
+                "mm_at_bound": _or_false(self.mm_at_bound, n),
+                "lineshape_at_bound": _or_false(self.lineshape_at_bound, n),
             }
         )
+
+    @property
+    def spectrometer_frequency(self) -> float:
+        """Spectrometer frequency, MHz (from the ppm axis and the dwell time)."""
+        n = len(self.ppm)
+        span = float(self.ppm[-1] - self.ppm[0])
+        return float((n - 1) / (n * self._dwell_time) / span) if span else float("nan")
+
+    @property
+    def linewidth_metabolite(self) -> str:
+        """The singlet whose FWHM is :attr:`fwhm_hz` (``''`` when none)."""
+        from .crlb import canonical
+        from .qc import REFERENCE_SINGLETS
+
+        canon = [canonical(n) for n in self.names]
+        return next((ref for ref, _ in REFERENCE_SINGLETS if ref in canon), "")
 
     # -- spectra -------------------------------------------------------------------------
     def _metabolite_fids(self) -> np.ndarray:
