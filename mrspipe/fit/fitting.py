@@ -13,9 +13,9 @@ from ..data import Basis, MRSData
 from ..errors import BasisMismatchError, ConfigError, FitError
 from ..spectral import is_flipped, resample_basis
 from .crlb import canonical, fisher_covariance, hac_meat, sum_weights
-from .qc import REFERENCE_SINGLETS, residual_inflation, singlet_fwhm
 from .init import start_values
 from .model import N_GROUP_PARAMS, FitProblem, baseline_matrix, resolve_groups, voigt_fwhm
+from .qc import REFERENCE_SINGLETS, residual_inflation, singlet_fwhm
 from .result import FitResult
 from .solver import levenberg_marquardt, solve_linear
 
@@ -187,12 +187,10 @@ def build_problem(
 def _measured_fwhm(problem: FitProblem, theta: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     """FWHM (Hz) of the fitted reference singlet (NAA, else Cr/PCr) per frame, NaN if none."""
     canon = [canonical(n) for n in names]
-    for ref, peak in REFERENCE_SINGLETS:
-        if ref in canon:
-            i = canon.index(ref)
-            break
-    else:
+    found = [(canon.index(ref), ppm) for ref, ppm in REFERENCE_SINGLETS if ref in canon]
+    if not found:
         return np.full(len(theta), np.nan)
+    i, peak = found[0]
     no_shift = theta.copy()
     no_shift[:, : N_GROUP_PARAMS * problem.n_groups : N_GROUP_PARAMS] = 0.0
     h = problem.lineshapes(no_shift, np.complex128)[:, problem.group_of[i]]
