@@ -24,6 +24,7 @@ convention says, with the score recorded in ``Basis.meta``. It never raises for 
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from .._logging import logger
 from ..data import Basis, MRSData, default_ppm_reference
 from ..errors import BasisMismatchError, MRSFormatError
 from ..spectral import is_flipped, orientation_score
+from ._limits import named_input_errors
 from .basis_formats import BASIS_READERS, BASIS_WRITERS, detect_basis_format
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
 ORIENTATION_THRESHOLD = 0.2
 
 
+@named_input_errors("basis set")
 def load_basis(
     path: str | os.PathLike[str],
     *,
@@ -127,6 +130,12 @@ def load_basis(
     if ref is None:
         ref = rec.get("ppm_reference", default_ppm_reference(nuc))
     fids = np.asarray(rec["fids"], dtype=complex)
+    bad = [n for n, ok in zip(rec["names"], np.isfinite(fids).all(axis=-1), strict=True) if not ok]
+    if bad:
+        raise MRSFormatError(f"basis spectra hold NaN or infinite values: {bad}", path)
+    for key in ("dwell_time", "spectrometer_frequency"):
+        if not (math.isfinite(rec[key]) and rec[key] > 0):
+            raise MRSFormatError(f"basis {key.replace('_', ' ')} {rec[key]} is not plausible", path)
     meta = dict(rec.get("meta", {}))
     meta.setdefault("metabolites", list(rec["names"]))
     meta["conjugated_on_load"] = False

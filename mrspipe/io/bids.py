@@ -23,6 +23,7 @@ from typing import Any
 
 from ..data import MRSData
 from ..errors import MRSFormatError, StudyLayoutError
+from ._paths import check_label, is_inside
 from .nifti_mrs import save_mrs
 from .tables import read_table, write_json, write_table
 
@@ -130,9 +131,13 @@ def read_participants(study_dir: str | os.PathLike[str]) -> Any:
         raise StudyLayoutError("missing participants.tsv (participant_id, sex)", path)
     df = _table(path, ("participant_id",))
     ids = df["participant_id"].astype(str)
-    bad = [i for i in ids if not i.startswith("sub-")]
+    bad = [i for i in ids if not _is_label(i, "sub", prefixed=True)]
     if bad:
-        raise StudyLayoutError(f"participant_id must start with 'sub-': {bad[:3]}", path)
+        raise StudyLayoutError(
+            f"participant_id must be a BIDS label (sub- followed by letters and digits): "
+            f"{', '.join(map(repr, bad))}",
+            path,
+        )
     if ids.duplicated().any():
         raise StudyLayoutError(
             f"duplicate participant_id {sorted(set(ids[ids.duplicated()]))}", path
@@ -147,6 +152,13 @@ def read_sessions_table(path: str | os.PathLike[str]) -> Any:
     path = Path(path)
     df = _table(path, ("session_id", "condition"))
     df["session_id"] = df["session_id"].astype(str)
+    bad = [i for i in df["session_id"] if not _is_label(i, "ses", prefixed=True)]
+    if bad:
+        raise StudyLayoutError(
+            f"session_id must be a BIDS label (ses- followed by letters and digits): "
+            f"{', '.join(map(repr, bad))}",
+            path,
+        )
     if df["session_id"].duplicated().any():
         raise StudyLayoutError("duplicate session_id", path)
     return df
@@ -169,6 +181,26 @@ def read_events(path: str | os.PathLike[str]) -> Any:
     if not pd.api.types.is_numeric_dtype(df["onset"]):
         raise StudyLayoutError("onset column must be numeric (seconds)", path)
     return df
+
+
+def _is_label(value: str, entity: str, *, prefixed: bool = False) -> bool:
+    """Tell whether ``value`` is ``<entity>-<letters, digits>`` (prefix needed if ``prefixed``)."""
+    if prefixed and not value.startswith(f"{entity}-"):
+        return False
+    try:
+        check_label(value, entity)
+    except StudyLayoutError:
+        return False
+    return True
+
+
+def _check_within(path: Path, study: Path) -> Path:
+    """Refuse a file or folder that resolves (through a symlink) outside the study."""
+    if not is_inside(path, study):
+        raise StudyLayoutError(
+            f"symlink leads outside the study (to {path.resolve()}); refusing to read it", path
+        )
+    return path
 
 
 def _one(folder: Path, pattern: str, what: str, *, required: bool) -> Path | None:
@@ -241,9 +273,17 @@ def find_sessions(study_dir: str | os.PathLike[str]) -> list[Session]:
         if not sub.is_dir():
             raise StudyLayoutError("participant listed in participants.tsv has no folder", sub)
         table_path = sub / f"{pid}_sessions.tsv"
+        _check_within(sub, study)
         ses_dirs = {p.name: p for p in sub.glob("ses-*") if p.is_dir()}
+        bad = [name for name in ses_dirs if not _is_label(name, "ses")]
+        if bad:
+            raise StudyLayoutError(
+                f"session folder(s) {', '.join(map(repr, sorted(bad)))} are not BIDS labels "
+                "(ses- followed by letters and digits)",
+                sub,
+            )
         if not ses_dirs:
-            row = {}
+            row: dict[str, Any] = {}
             if table_path.is_file():
                 rows = read_sessions_table(table_path).to_dict("records")
                 row = rows[0] if len(rows) == 1 else {}
@@ -268,6 +308,10 @@ def find_sessions(study_dir: str | os.PathLike[str]) -> list[Session]:
             sessions.append(_session(participant, name, ses_dirs[name] / "mrs", rows[name]))
     if not sessions:
         raise StudyLayoutError("no sessions found", study)
+    for s in sessions:  # symlinks inside the study are fine; leaving it is not
+        for found in (s.svs_path, s.ref_path, s.events_path):
+            if found is not None:
+                _check_within(found, study)
     return sessions
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MRSFormatError
+from ._paths import check_entities, check_label, ensure_inside
 from .tables import read_json, read_table, write_json, write_table
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "write_run_info",
     "is_output_folder",
     "GROUP_TABLES",
+    "OUTPUT_NAMES",
     "SIDECARS",
 ]
 
@@ -146,6 +148,17 @@ GROUP_TABLES: dict[str, tuple[list[str], str]] = {
     ),
 }
 
+#: fixed names mrspipe writes directly under OUT (checked for symlinks before a run)
+OUTPUT_NAMES: tuple[str, ...] = (
+    "group",
+    "figures",
+    "report.html",
+    "run.json",
+    "errors.tsv",
+    "errors.json",
+    "dataset_description.json",
+)
+
 #: per-session table name -> description (columns come from the producing step)
 SIDECARS: dict[str, str] = {
     "qc_transients": "Per-transient quality control of preprocessing.",
@@ -178,24 +191,30 @@ class SessionPaths:
         return self.folder / f"{name}.tsv"
 
 
-def _label(value: str, prefix: str) -> str:
-    value = str(value)
-    return value if value.startswith(prefix) else f"{prefix}{value}"
-
-
 def session_paths(
     out: str | os.PathLike[str], participant_id: str, session_id: str | None
 ) -> SessionPaths:
     """Paths of one session's derivatives: ``OUT/sub-<p>/ses-<s>/``.
 
     Labels are used with or without their ``sub-``/``ses-`` prefix; a participant without
-    session folders (``session_id`` None) gets ``OUT/sub-<p>/``.
+    session folders (``session_id`` None) gets ``OUT/sub-<p>/``. A session id may be a chain of
+    BIDS entities (``ses-1_task-rest_run-2``).
+
+    Raises
+    ------
+    StudyLayoutError
+        If a label is not a BIDS label (letters and digits after the entity) or the folder
+        resolves outside ``out`` (e.g. through a symlink planted in ``out``).
     """
-    sub = _label(participant_id, "sub-")
+    sub = check_label(participant_id, "sub")
     if session_id is None:
-        return SessionPaths(Path(out) / sub, sub)
-    ses = _label(session_id, "ses-")
-    return SessionPaths(Path(out) / sub / ses, f"{sub}_{ses}")
+        paths = SessionPaths(Path(out) / sub, sub)
+    else:
+        ses = str(session_id)
+        ses = check_entities(ses if "-" in ses else f"ses-{ses}")
+        paths = SessionPaths(Path(out) / sub / ses, f"{sub}_{ses}")
+    ensure_inside(paths.folder, out, what=f"{paths.prefix} output")
+    return paths
 
 
 def file_fingerprint(path: str | os.PathLike[str], *, digest: bool = True) -> dict[str, Any]:
@@ -231,7 +250,7 @@ def file_fingerprint(path: str | os.PathLike[str], *, digest: bool = True) -> di
             if path.is_dir():  # a renamed basis spectrum is a different basis
                 h.update(os.fspath(f.relative_to(path)).encode())
             with f.open("rb") as fh:
-                for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                while chunk := fh.read(1 << 20):
                     h.update(chunk)
         record["sha256"] = h.hexdigest()
     return record
@@ -334,7 +353,8 @@ def write_group_table(
         raise MRSFormatError(f"{name} table lacks columns {missing}", Path(out) / "group")
     df = df[columns + [c for c in df.columns if c not in columns]]
     side = _sidecar(list(df.columns), description) | (extra or {})
-    return write_table(df, Path(out) / "group" / f"{name}.tsv", sidecar=side)
+    path = ensure_inside(Path(out) / "group" / f"{name}.tsv", out, what="group table")
+    return write_table(df, path, sidecar=side)
 
 
 def is_output_folder(out: str | os.PathLike[str]) -> bool:

@@ -20,6 +20,7 @@ import numpy as np
 from ..data import MRSData
 from ..errors import MRSFormatError
 from ._atomic import atomic_path
+from ._limits import MAX_DATA_BYTES, check_data_size, named_input_errors
 
 __all__ = [
     "load_mrs",
@@ -28,6 +29,8 @@ __all__ = [
     "dim_header_values",
     "DIM_NAMES",
     "WRITE_VERSION",
+    "MAX_DATA_BYTES",
+    "check_data_size",
 ]
 
 #: NIfTI-MRS version written.
@@ -52,6 +55,9 @@ DIM_NAMES: dict[str, str] = {
     "DIM_USER_2": "user_2",
 }
 _TAGS = {v: k for k, v in DIM_NAMES.items()}
+#: Plausible header values; outside them a file is refused (a corrupt header, not a scan).
+MAX_FREQUENCY = 5000.0  # MHz: above any spectrometer (1H at 28 T is 1.2 GHz)
+MIN_DWELL = 1e-7  # s: a 10 MHz spectral width
 #: Default tags of dims 5-7 when a file omits them (NIfTI-MRS standard).
 _DEFAULT_TAGS = {5: "DIM_COIL", 6: "DIM_DYN", 7: "DIM_INDIRECT_0"}
 #: Header keys the NIfTI-MRS standard defines; any other key is "user-defined" and must be
@@ -154,6 +160,7 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+@named_input_errors("NIfTI-MRS file")
 def load_mrs(path: str | os.PathLike[str]) -> MRSData:
     """Read a NIfTI-MRS file.
 
@@ -172,7 +179,8 @@ def load_mrs(path: str | os.PathLike[str]) -> MRSData:
     Raises
     ------
     MRSFormatError
-        Naming the file and what is wrong.
+        Naming the file and what is wrong; every error a malformed file causes is one (the
+        data size the header claims is checked before anything is allocated).
     """
     from .vendor import detect_vendor_kind, primary_data  # vendor raw data: through spec2nii
 
@@ -199,6 +207,7 @@ def load_mrs(path: str | os.PathLike[str]) -> MRSData:
         raise MRSFormatError(
             f"data type {img.get_data_dtype()} is real; NIfTI-MRS data must be complex", path
         )
+    check_data_size(img, path)
     try:
         data = np.asanyarray(img.dataobj)
     except (OSError, EOFError, ValueError, zlib.error) as exc:
@@ -218,10 +227,16 @@ def load_mrs(path: str | os.PathLike[str]) -> MRSData:
     dwell = float(img.header["pixdim"][4])
     units = img.header.get_xyzt_units()[1]
     dwell *= {"msec": 1e-3, "usec": 1e-6}.get(units, 1.0)
-    if not 0 < dwell < 1:
-        raise MRSFormatError(f"dwell time pixdim[4] = {dwell} s is not plausible", path)
-    if cf <= 0:
-        raise MRSFormatError(f"SpectrometerFrequency {cf} MHz must be positive", path)
+    if not MIN_DWELL <= dwell < 1:
+        raise MRSFormatError(
+            f"dwell time pixdim[4] = {dwell} s is not plausible (expected {MIN_DWELL:g} to 1 s)",
+            path,
+        )
+    if not 0 < cf <= MAX_FREQUENCY:
+        raise MRSFormatError(
+            f"SpectrometerFrequency {cf} MHz is not plausible (expected 0 to {MAX_FREQUENCY:g})",
+            path,
+        )
 
     n_tagged = max([d for d in range(5, 8) if f"dim_{d}" in hdr], default=0)
     if n_tagged > data.ndim:  # trailing singleton dims dropped by the writer: restore them
@@ -260,6 +275,10 @@ def load_mrs(path: str | os.PathLike[str]) -> MRSData:
                         frame_times = np.asarray(values, dtype=float)
                     except (TypeError, ValueError):
                         continue
+                    if not np.all(np.isfinite(frame_times)):
+                        raise MRSFormatError(
+                            f"dim header {key!r} holds non-finite transient times", path
+                        )
                     break
 
     te = _number(hdr.get("EchoTime"))

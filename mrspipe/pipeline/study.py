@@ -20,8 +20,9 @@ from typing import Any
 from .._logging import progress
 from .._version import __version__
 from ..config import StudyConfig, defaults
-from ..errors import ConfigError, StudyLayoutError
+from ..errors import ConfigError, MRSError, StudyLayoutError
 from ..io import derivatives as deriv
+from ..io._paths import is_inside
 from .executor import map_sessions
 from .session import SessionOptions, SessionResult, clear_basis_cache
 from .steps import Steps, check_modules, default_fit
@@ -126,6 +127,25 @@ def _check_paths(study: Path, out: Path, overwrite: bool) -> None:
         )
 
 
+def _check_output_paths(out: Path, sessions: list[Any]) -> None:
+    """Every output folder is a BIDS name inside OUT (no symlink out); else list every offender."""
+    problems = []
+    for s in sessions:
+        try:
+            deriv.session_paths(out, s.participant_id, s.session_id)
+        except MRSError as exc:
+            problems.append(exc.message)
+    for name in deriv.OUTPUT_NAMES:  # a planted symlink (OUT/group -> elsewhere) is refused
+        path = out / name
+        if (path.exists() or path.is_symlink()) and not is_inside(path, out):
+            problems.append(f"{path} resolves to {path.resolve()}, outside OUT")
+    problems = list(dict.fromkeys(problems))  # one line per bad label, not per session
+    if problems:
+        raise StudyLayoutError(
+            f"{len(problems)} session label problem(s): {'; '.join(problems)}", out
+        )
+
+
 def run_study(
     study: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -178,6 +198,7 @@ def run_study(
     sessions = list(steps.find_sessions(study))
     if not sessions:
         raise StudyLayoutError("no sessions found (expected sub-*/ses-*/mrs/*_svs.nii.gz)", study)
+    _check_output_paths(out, sessions)
     contrast = resolve_contrast(config.conditions["contrast"], sessions)
     if (
         config.fit["dynamic"]

@@ -41,6 +41,8 @@ _RC = {
     "axes.grid": True,
     "grid.alpha": 0.3,
     "figure.dpi": 100,
+    # user text (conditions, ids) is shown as typed, never parsed as mathtext ("$x$")
+    "text.parse_math": False,
 }
 
 
@@ -104,8 +106,11 @@ def to_png(fig: Any, *, dpi: float = 110) -> bytes:
     import io
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
 
     FigureCanvasAgg(fig)
+    for text in fig.findobj(Text):  # created outside style(): "$...$" in user text is literal
+        text.set_parse_math(False)
     buf = io.BytesIO()
     with style():
         fig.savefig(buf, format="png", dpi=dpi)

@@ -100,7 +100,7 @@ def _participants(t: Tables) -> str:
 def _design_section(t: Tables) -> str:
     d, rows = t.design, []
     conds = t.conditions
-    contrast = f" (contrast: {conds[0]} − {conds[1]})" if len(conds) == 2 else ""
+    contrast = f" (contrast: {_esc(conds[0])} − {_esc(conds[1])})" if len(conds) == 2 else ""
     rows.append(("Conditions compared", _esc(", ".join(conds) or "not recorded") + contrast))
     rows.append(("Time 0", _esc(t.event)))
     for key in ("baseline", "response"):

@@ -1,0 +1,138 @@
+"""Limits checked before data are allocated: a header must not claim more than its file holds."""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import zlib
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+
+from ..errors import MRSError, MRSFormatError
+
+__all__ = ["MAX_DATA_BYTES", "check_data_size", "named_input_errors"]
+
+
+#: Largest data array (bytes) :func:`load_mrs` allocates: 8 GiB. A header claiming more is
+#: refused before anything is allocated (a 16 KB file must not claim gigabytes).
+MAX_DATA_BYTES = 8 * 2**30
+
+
+def _payload_bytes(path: str, need: int) -> int:
+    """Bytes of (uncompressed) file content, counted up to ``need`` with bounded memory."""
+    import gzip
+
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic != b"\x1f\x8b":
+        return os.path.getsize(path)
+    total = 0
+    with gzip.open(path, "rb") as fh:
+        while total < need:
+            chunk = fh.read(min(1 << 22, need - total))
+            if not chunk:
+                break
+            total += len(chunk)
+    return total
+
+
+def check_data_size(img: Any, path: str, *, limit: int | None = None) -> int:
+    """Check the data size a NIfTI header claims against the file and a limit, unallocated.
+
+    Parameters
+    ----------
+    img : nibabel image
+        Loaded lazily (header only).
+    path : str
+        Its file (``.nii`` or ``.nii.gz``; gzip content is counted by streaming).
+    limit : int, optional
+        Largest array in bytes (default :data:`MAX_DATA_BYTES`).
+
+    Returns
+    -------
+    int
+        The claimed data size in bytes.
+
+    Raises
+    ------
+    MRSFormatError
+        The shape has a zero or negative dimension, the claim exceeds ``limit``, or the file
+        holds fewer bytes than the header claims (truncated file or corrupt header).
+    """
+    limit = MAX_DATA_BYTES if limit is None else limit
+    shape = tuple(int(n) for n in img.header.get_data_shape())
+    dtype = np.dtype(img.get_data_dtype())
+    if not shape or min(shape) < 1:
+        raise MRSFormatError(f"header claims an empty or negative data shape {shape}", path)
+    n_bytes = math.prod(shape) * dtype.itemsize
+    claim = f"header claims {'x'.join(map(str, shape))} {dtype.name} = {n_bytes / 2**20:.1f} MiB"
+    if n_bytes > limit:
+        raise MRSFormatError(
+            f"{claim}, over the limit of {limit / 2**30:g} GiB (mrspipe.io.nifti_mrs."
+            "MAX_DATA_BYTES); corrupt header?",
+            path,
+        )
+    offset = int(img.header["vox_offset"])
+    available = _payload_bytes(path, offset + n_bytes) - offset
+    if available < n_bytes:
+        raise MRSFormatError(
+            f"{claim} but the file holds only {max(available, 0)} bytes of data "
+            "(truncated file or corrupt header)",
+            path,
+        )
+    return n_bytes
+
+
+#: what a malformed file can raise inside nibabel, numpy, json or a parser; reported as an
+#: MRSFormatError naming the file (an MRSError passes through unchanged)
+BAD_INPUT: tuple[type[BaseException], ...] = (
+    ValueError,
+    TypeError,
+    OverflowError,
+    MemoryError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    EOFError,
+    OSError,
+    UnicodeDecodeError,
+    zlib.error,
+    RecursionError,
+)
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+#: libraries whose own exception classes (e.g. nibabel's HeaderDataError) mean a bad file
+_READER_MODULES = ("nibabel", "scipy.io", "pandas.errors", "json")
+
+
+def _is_reader_error(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith(_READER_MODULES)
+
+
+def named_input_errors(what: str) -> Callable[[_F], _F]:
+    """Decorate a reader ``f(path, ...)`` so every bad-input error is an MRSFormatError.
+
+    The error names the file (the first argument) and keeps the original message, e.g.
+    ``"sub-01_svs.nii.gz: malformed NIfTI-MRS file (OverflowError: ...)"``.
+    """
+
+    def decorate(func: _F) -> _F:
+        @functools.wraps(func)
+        def wrapper(path: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return func(path, *args, **kwargs)
+            except MRSError:
+                raise
+            except Exception as exc:
+                if not (isinstance(exc, BAD_INPUT) or _is_reader_error(exc)):
+                    raise
+                raise MRSFormatError(
+                    f"malformed {what} ({type(exc).__name__}: {exc})", os.fspath(path)
+                ) from None
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
