@@ -20,6 +20,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     )
     p.add_argument("data", metavar="DATA", help="NIfTI-MRS file with transients on DIM_DYN")
     p.add_argument("--water", metavar="REF", help="water reference NIfTI-MRS")
+    p.add_argument(
+        "--ecc",
+        metavar="REF",
+        help="separate unsuppressed reference for eddy-current correction (default: --water)",
+    )
     p.add_argument("--out", metavar="DIR", required=True, help="output folder")
     frames = p.add_mutually_exclusive_group()
     frames.add_argument(
@@ -72,6 +77,10 @@ _SIDECAR = {
     "rejected": {
         "Description": "Left out of the frame averages (outlier, zero, or failed alignment)"
     },
+    "reason": {
+        "Description": "Why the transient was rejected (empty when kept), or why it was not "
+        "assessed (a single averaged spectrum)"
+    },
     "residual_z": {"Description": "Robust z-score of the residual from the alignment reference"},
 }
 
@@ -102,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--step needs --window")
     data = load_mrs(args.data)
     water = load_mrs(args.water) if args.water else None
+    ecc_ref = load_mrs(args.ecc) if getattr(args, "ecc", None) else None
     options = PreprocessOptions(
         block=args.block,
         window=args.window,
@@ -109,14 +119,14 @@ def run(args: argparse.Namespace) -> int:
         linewidth_match=args.linewidth_match,
         remove_water=not args.no_water_removal,
     )
-    result = preprocess_session(data, water=water, options=options)
+    result = preprocess_session(data, water=water, options=options, ecc_reference=ecc_ref)
     out.mkdir(parents=True, exist_ok=True)
     save_mrs(result.frames, targets["frames"], validate=True)
     if "transients" in targets:
         save_mrs(result.transients, targets["transients"], validate=True)
     table = pd.DataFrame(result.qc)
     sidecar = dict(_SIDECAR)
-    sidecar["Sources"] = [str(args.data)] + ([str(args.water)] if args.water else [])
+    sidecar["Sources"] = [str(args.data)] + [str(r) for r in (args.water, args.ecc) if r]
     sidecar["ProcessingApplied"] = result.steps
     write_table(table, targets["qc"], sidecar=sidecar)
     plot_preprocess_qc(
@@ -128,8 +138,11 @@ def run(args: argparse.Namespace) -> int:
         title=stem,
     )
     n_rej = int(table["rejected"].sum())
-    echo(
-        f"{args.data}: {len(table)} transients, {n_rej} rejected, "
-        f"{result.frames.size('dyn')} frames -> {out}"
-    )
+    if result.frames.size("dyn") == 1 and len(table) == result.frames.fids[..., 0].size:
+        echo(f"{args.data}: a single averaged spectrum (alignment and rejection skipped) -> {out}")
+    else:
+        echo(
+            f"{args.data}: {len(table)} transients, {n_rej} rejected, "
+            f"{result.frames.size('dyn')} frames -> {out}"
+        )
     return 0

@@ -26,13 +26,26 @@ from ..errors import ConfigError, PreprocessError
 from ..spectral import apply_lineshape
 from . import align, average, coil, ecc, measure, reference, reject
 from . import water as water_removal
+from .shapes import prepare_shape
 
 __all__ = ["PreprocessOptions", "PreprocessResult", "preprocess_session", "QC_COLUMNS"]
 
 logger = logging.getLogger("mrspipe")
 
 #: per-transient QC keys, in table order
-QC_COLUMNS = ("transient", "time_s", "shift_hz", "phase_rad", "snr", "fwhm_hz", "rejected")
+QC_COLUMNS = (
+    "transient",
+    "time_s",
+    "shift_hz",
+    "phase_rad",
+    "snr",
+    "fwhm_hz",
+    "rejected",
+    "reason",
+)
+
+#: the QC ``reason`` of a transient that was not assessed (scanner-averaged data)
+NOT_ASSESSED = "single averaged spectrum: alignment and rejection do not apply"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,7 +57,7 @@ class PreprocessOptions:
     coil_method : {'svd', 'water', 'sum'}
         Coil combination (when there is a ``coil`` axis), see :func:`.coil.combine_coils`.
     eddy_current : bool
-        Klose correction when a water reference is given.
+        Klose correction when a water (or separate ECC) reference is given.
     remove_water : bool
         HLSVD removal of components in ``water_band``.
     water_band : (float, float), ppm
@@ -70,6 +83,8 @@ class PreprocessOptions:
         Robust z-score limit.
     reference_ppm : bool
         Shift so NAA is at 2.008 and Cr at 3.027 ppm.
+    phase : bool
+        Zero-order phase so the NAA and Cr singlets are absorptive (after referencing).
     block : int or None
         Frame = block of this many transients (default 16 when ``window`` is None).
     window : int or None
@@ -103,6 +118,7 @@ class PreprocessOptions:
     reject: bool = True
     reject_threshold: float = 4.0
     reference_ppm: bool = True
+    phase: bool = True
     block: int | None = None
     window: int | None = None
     step: int | None = None
@@ -217,9 +233,23 @@ def _water_for(dims: tuple[str, ...], shape: tuple[int, ...], water: MRSData) ->
     return w.reshape(tuple(shape[i] if d in wdims else 1 for i, d in enumerate(dims)) + (-1,))
 
 
+def _combine_ref(ref: MRSData | None, weights: np.ndarray, n_coils: int) -> MRSData | None:
+    """Combine a reference's coils with the data's weights (None passes through)."""
+    if ref is None:
+        return None
+    if "coil" not in ref.dims or ref.size("coil") != n_coils:
+        raise PreprocessError(
+            f"data have {n_coils} coils; the reference must have the same coil axis "
+            f"(it has dims {ref.dims})",
+            ref.source,
+        )
+    combined = np.tensordot(weights.conj(), np.moveaxis(ref.fids, ref.axis("coil"), 0), (0, 0))
+    return ref.with_fids(combined, dims=tuple(d for d in ref.dims if d != "coil"))
+
+
 def _combine(
     data: MRSData, water: MRSData | None, opts: PreprocessOptions, steps: list
-) -> tuple[MRSData, MRSData | None]:
+) -> tuple[MRSData, MRSData | None, np.ndarray]:
     ax = data.axis("coil")
     ref = None
     if water is not None:
@@ -235,9 +265,7 @@ def _combine(
     strip = {k: v for k, v in data.dim_headers.items() if k != "coil"}
     info = {k: v for k, v in data.dim_info.items() if k != "coil"}
     data = data.with_fids(fids, dims=dims, dim_headers=strip, dim_info=info)
-    if water is not None:
-        wf = np.tensordot(w.conj(), np.moveaxis(water.fids, water.axis("coil"), 0), axes=(0, 0))
-        water = water.with_fids(wf, dims=tuple(d for d in water.dims if d != "coil"))
+    water = _combine_ref(water, w, len(w))
     steps.append(
         _step(
             "Coil combination",
@@ -246,10 +274,10 @@ def _combine(
             weights_from="water reference" if ref is not None else "data",
         )
     )
-    return data, water
+    return data, water, w
 
 
-def _qc_table(data: MRSData, shift, phase, snr, fwhm, rejected, resid_z) -> dict:
+def _qc_table(data: MRSData, shift, phase, snr, fwhm, rejected, resid_z, reason) -> dict:
     ax = data.axis("dyn")
     times = data.transient_times()
     lead = data.fids.shape[:-1]
@@ -266,6 +294,7 @@ def _qc_table(data: MRSData, shift, phase, snr, fwhm, rejected, resid_z) -> dict
         "snr": flat(snr),
         "fwhm_hz": flat(fwhm),
         "rejected": flat(rejected).astype(bool),
+        "reason": flat(reason).astype(str),
         "residual_z": flat(resid_z),
     }
     for i, name in enumerate(data.dims):
@@ -275,18 +304,29 @@ def _qc_table(data: MRSData, shift, phase, snr, fwhm, rejected, resid_z) -> dict
 
 
 def preprocess_session(
-    data: MRSData, *, water: MRSData | None = None, options: PreprocessOptions | None = None
+    data: MRSData,
+    *,
+    water: MRSData | None = None,
+    options: PreprocessOptions | None = None,
+    ecc_reference: MRSData | None = None,
 ) -> PreprocessResult:
-    """Preprocess every transient of a time-resolved session and average it into frames.
+    """Preprocess every transient of a session and average it into frames.
 
     Parameters
     ----------
     data : MRSData
-        Transients on the ``dyn`` axis (at least 2), optionally a ``coil`` axis and other
-        axes (each index of those is processed as its own group, e.g. b-values).
+        Transients on the ``dyn`` axis, optionally a ``coil`` axis and other axes (each index
+        of those is processed as its own group, e.g. b-values). A single (scanner-averaged)
+        spectrum, with or without coils, is processed too: coil combination, eddy-current
+        correction, water removal, referencing and phasing apply; alignment and rejection do
+        not, and the QC ``reason`` says so. An ``edit`` axis is refused.
     water : MRSData, optional
-        Water reference (unsuppressed): coil weights, eddy-current correction.
+        Water reference (unsuppressed), any number of transients (averaged): coil weights,
+        eddy-current correction.
     options : PreprocessOptions, optional
+    ecc_reference : MRSData, optional
+        A separate unsuppressed reference for eddy-current correction (e.g. a short
+        ``ecc`` acquisition); default: the water reference.
 
     Returns
     -------
@@ -295,32 +335,40 @@ def preprocess_session(
     Raises
     ------
     PreprocessError
-        For input that cannot be processed (no or one transient, all-zero data, a water
-        reference of another shape, dwell time or field), naming the file.
+        For input that cannot be processed (edited data, all-zero data, a water reference of
+        another shape, dwell time or field), naming the file.
     """
     opts = options or PreprocessOptions()
     src = data.source
-    if "dyn" not in data.dims:
-        raise PreprocessError(f"no transient (dyn) axis; the data have axes {data.dims}", src)
-    if data.size("dyn") < 2:
-        raise PreprocessError(f"needs at least 2 transients, got {data.size('dyn')}", src)
+    data, averaged = prepare_shape(data)
     if not np.isfinite(data.fids).all():
         raise PreprocessError("data contain NaN or infinite values", src)
     if not np.abs(data.fids).max() > 0:
         raise PreprocessError("all transients are zero", src)
-    if water is not None:
-        _check_water(data, water)
+    for ref in (water, ecc_reference):
+        if ref is not None:
+            _check_water(data, ref)
     steps: list[dict[str, Any]] = []
     if "coil" in data.dims:
-        data, water = _combine(data, water, opts, steps)
-    elif water is not None and "coil" in water.dims:
-        raise PreprocessError("the water reference has coils but the data do not", water.source)
+        data, water, weights = _combine(data, water, opts, steps)
+        ecc_reference = _combine_ref(ecc_reference, weights, len(weights))
+    else:
+        for ref in (water, ecc_reference):
+            if ref is not None and "coil" in ref.dims:
+                raise PreprocessError("the reference has coils but the data do not", ref.source)
+    ecc_ref = ecc_reference if ecc_reference is not None else water
     args = (data.dwell_time, data.spectrometer_frequency, data.ppm_reference)
     fids = data.fids
     before = fids.mean(axis=data.axis("dyn"))
-    if water is not None and opts.eddy_current:
-        fids = ecc.eddy_current_correct(fids, _water_for(data.dims, fids.shape[:-1], water))
-        steps.append(_step("Eddy current correction", method="Klose 1990 (water phase)"))
+    if ecc_ref is not None and opts.eddy_current:
+        fids = ecc.eddy_current_correct(fids, _water_for(data.dims, fids.shape[:-1], ecc_ref))
+        steps.append(
+            _step(
+                "Eddy current correction",
+                method="Klose 1990 (water phase)",
+                reference="ECC reference" if ecc_reference is not None else "water reference",
+            )
+        )
     water_step = _step(
         "Nuisance peak removal",
         method=f"HLSVD ({opts.water_model} model)",
@@ -344,7 +392,9 @@ def preprocess_session(
     shift, phase = np.zeros(shape), np.zeros(shape)
     ref_fid = fids.mean(axis=ax, keepdims=True)
     conv = ~zero
-    if opts.align:
+    if averaged:
+        steps.append(_step("Frequency and phase alignment", skipped=NOT_ASSESSED, n_transients=1))
+    if opts.align and not averaged:
         # the registration range and taper keep residual water out, so it runs before the
         # shared water model (which needs aligned transients)
         res = align.align_transients(
@@ -390,17 +440,22 @@ def preprocess_session(
             extra=ref_fid,
         )
         steps.append(water_step)
-    rejected, resid_z = reject.find_bad_transients(
-        fids,
-        ref_fid,
-        *args,
-        axis=ax,
-        ppm_range=opts.align_range,
-        threshold=opts.reject_threshold,
-        converged=conv if opts.align else None,
-    )
-    if not opts.reject:
+    if averaged:
+        rejected, resid_z = zero.copy(), np.zeros(shape)
+        reason = np.where(zero, reject.REASONS["empty"], NOT_ASSESSED).astype(object)
+    else:
+        rejected, resid_z, reason = reject.find_bad_transients(
+            fids,
+            ref_fid,
+            *args,
+            axis=ax,
+            ppm_range=opts.align_range,
+            threshold=opts.reject_threshold,
+            converged=conv if opts.align else None,
+        )
+    if not opts.reject or averaged:
         rejected = zero.copy()
+        reason = np.where(zero, reject.REASONS["empty"], np.where(averaged, reason, ""))
     else:
         steps.append(
             _step(
@@ -427,6 +482,18 @@ def preprocess_session(
                 offset_hz=round(offset, 4),
             )
         )
+    if opts.phase:
+        good = np.where(rejected[..., None], 0, fids).sum(axis=ax, keepdims=True)
+        phi = reference.find_zero_phase(good, *args)
+        fids = fids * np.exp(-1j * phi)
+        steps.append(
+            _step(
+                "Phasing",
+                method="zero-order, absorptive NAA and Cr singlets",
+                peaks=reference.REFERENCE_PEAKS,
+                phase_rad=np.round(phi, 4).ravel().tolist(),
+            )
+        )
     accepted = ~rejected[..., None]
     after = np.where(accepted, fids, 0).sum(axis=ax) / np.maximum(accepted.sum(axis=ax), 1)
     snr = measure.estimate_snr(fids, *args)
@@ -434,7 +501,7 @@ def preprocess_session(
         align._moving_average(fids, opts.qc_fwhm_window, ax) if opts.qc_fwhm_window > 1 else fids
     )
     fwhm = measure.estimate_fwhm(smooth, *args)
-    qc = _qc_table(data, shift, phase, snr, fwhm, rejected, resid_z)
+    qc = _qc_table(data, shift, phase, snr, fwhm, rejected, resid_z, reason)
     transient_steps = list(steps)  # averaging and linewidth matching apply to frames only
     width, step_ = (
         (opts.window, opts.step or 1)
@@ -465,6 +532,8 @@ def preprocess_session(
     t_header = dict(data.header)
     t_header["ProcessingApplied"] = list(t_header.get("ProcessingApplied", [])) + transient_steps
     transients = dataclasses.replace(data, fids=fids, header=t_header)
+    if averaged:
+        logger.info("%s: a single averaged spectrum; %s", src or "data", NOT_ASSESSED)
     logger.info(
         "preprocessed %s: %d transients (%d series), %d rejected, %d frames",
         src or "data",

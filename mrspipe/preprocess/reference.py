@@ -13,7 +13,7 @@ from ..errors import PreprocessError
 from ..spectral import apply_lineshape, to_spectrum
 from .measure import noise_sd, peak_position, ppm_mask
 
-__all__ = ["REFERENCE_PEAKS", "find_reference_offset", "reference_ppm"]
+__all__ = ["REFERENCE_PEAKS", "find_reference_offset", "find_zero_phase", "reference_ppm"]
 
 #: chemical shifts (ppm) of the singlets used for referencing
 REFERENCE_PEAKS: dict[str, float] = {"NAA": 2.008, "Cr": 3.027}
@@ -107,3 +107,46 @@ def reference_ppm(
         fids, dwell_time, spectrometer_frequency, ppm_reference, peaks=peaks, search_ppm=search_ppm
     )
     return apply_lineshape(np.asarray(fids), dwell_time, shift_hz=-offset), offset
+
+
+def find_zero_phase(
+    fids: np.ndarray,
+    dwell_time: float,
+    spectrometer_frequency: float,
+    ppm_reference: float,
+    *,
+    peaks: dict[str, float] | None = None,
+    half_width_ppm: float = 0.04,
+) -> np.ndarray:
+    """Zero-order phase that makes the reference singlets absorptive.
+
+    Over a window symmetric about a Lorentzian line the dispersion part integrates to zero,
+    so the phase of the summed complex spectrum over windows centred on the (referenced)
+    singlets is the line's zero-order phase.
+
+    Parameters
+    ----------
+    fids : (..., n_points) complex ndarray
+        Referenced FIDs (peaks at their chemical shifts); each leading index is phased alone.
+    dwell_time : float, s
+    spectrometer_frequency : float, MHz
+    ppm_reference : float, ppm
+    peaks : dict of str to float, ppm
+        Default :data:`REFERENCE_PEAKS`.
+    half_width_ppm : float, ppm
+        Half-width of the window about each peak.
+
+    Returns
+    -------
+    (..., 1) float ndarray, rad
+        Multiply the FIDs by ``exp(-1j * phase)`` to phase them.
+    """
+    peaks = REFERENCE_PEAKS if peaks is None else peaks
+    fids = np.asarray(fids)
+    n = fids.shape[-1]
+    mask = np.zeros(n, bool)
+    for expected in peaks.values():  # a loop over the few reference peaks
+        window = (expected - half_width_ppm, expected + half_width_ppm)
+        mask |= ppm_mask(n, dwell_time, spectrometer_frequency, ppm_reference, window)
+    total = to_spectrum(fids)[..., mask].sum(-1, keepdims=True)
+    return np.where(np.abs(total) > 0, np.angle(total), 0.0)

@@ -3,7 +3,10 @@
 After alignment, a transient that does not look like its reference (motion, a spike, lost
 signal, a failed registration) stands out in the residual from the reference over the
 metabolite range and in its amplitude relative to the reference. Outliers are found with
-robust z-scores (median and MAD over the transients of each group).
+robust z-scores (median and MAD over the transients of each group). A transient is rejected for
+what its data show, never for an optimiser flag alone: a registration that did not converge
+is rejected only when the transient also fits its reference badly. Every rejection has a
+reason (:data:`REASONS`) for the QC table.
 """
 
 from __future__ import annotations
@@ -13,7 +16,18 @@ import numpy as np
 from ..errors import ConfigError
 from .measure import ppm_mask
 
-__all__ = ["robust_z", "find_bad_transients"]
+__all__ = ["robust_z", "find_bad_transients", "REASONS"]
+
+#: the reasons :func:`find_bad_transients` gives, in the order they are checked
+REASONS = {
+    "empty": "all zero or not finite",
+    "residual": "residual outlier",
+    "amplitude": "amplitude loss",
+    "registration": "registration failed",
+}
+
+#: a non-converged registration counts as failed from this fraction of the threshold on
+_REGISTRATION_FRACTION = 0.5
 
 
 def robust_z(values: np.ndarray, *, axis: int = -1, valid: np.ndarray | None = None) -> np.ndarray:
@@ -51,13 +65,18 @@ def find_bad_transients(
     ppm_range: tuple[float, float] = (1.8, 4.2),
     threshold: float = 4.0,
     converged: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Flag transients that are outliers after alignment.
+    min_loss: float = 0.15,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flag transients that are outliers after alignment, with the reason.
 
-    A transient is rejected when it is all zero or not finite, when its registration failed
-    (``converged`` False), when the robust z-score of its residual norm from the reference
-    exceeds ``threshold``, or when the robust z-score of its amplitude (projection on the
-    reference) is below ``-threshold`` (signal loss from motion).
+    A transient is rejected when it is all zero or not finite, when the robust z-score of its
+    residual norm from the reference exceeds ``threshold``, when the robust z-score of its
+    amplitude (projection on the reference) is below ``-threshold`` *and* the amplitude is at
+    least ``min_loss`` below the group median (signal loss from motion: a few per cent, which
+    high-SNR data resolve as a large z-score, is physiology or drift, not a bad transient),
+    or when its registration did not converge (``converged`` False) *and* its residual
+    z-score exceeds half the threshold (a registration that really failed leaves a transient
+    unlike its reference; a flag on a transient that matches it is not evidence).
 
     Parameters
     ----------
@@ -75,12 +94,16 @@ def find_bad_transients(
     threshold : float
         Robust z-score limit.
     converged : bool ndarray like the transients, optional
+    min_loss : float
+        Smallest relative amplitude loss that counts (fraction of the median amplitude).
 
     Returns
     -------
     rejected : bool ndarray, shape ``aligned.shape[:-1]``
     residual_z : float ndarray, same shape
         Robust z-score of the residual norm (for the QC table).
+    reason : str ndarray, same shape
+        Why each transient was rejected (``""`` when kept), e.g. ``"residual outlier (z=6.2)"``.
     """
     if not threshold > 0:
         raise ConfigError(f"rejection threshold must be positive, got {threshold}")
@@ -101,7 +124,32 @@ def find_bad_transients(
     resid = np.sqrt((np.abs(spec - ref) ** 2).sum(-1))
     z_res = robust_z(resid, axis=ax, valid=good)
     z_amp = robust_z(amp, axis=ax, valid=good)
-    rejected = ~good | (z_res > threshold) | (z_amp < -threshold)
+    med_amp = np.nanmedian(np.where(good, amp, np.nan), axis=ax, keepdims=True)
+    material = amp < (1.0 - min_loss) * np.abs(np.nan_to_num(med_amp))
+    failed = np.zeros(good.shape, bool)
     if converged is not None:
-        rejected |= ~np.asarray(converged, bool)
-    return rejected, np.where(good, z_res, np.inf)
+        failed = ~np.broadcast_to(np.asarray(converged, bool), good.shape) & (
+            z_res > _REGISTRATION_FRACTION * threshold
+        )
+    causes = {
+        "empty": ~good,
+        "residual": good & (z_res > threshold),
+        "amplitude": good & (z_amp < -threshold) & material,
+        "registration": good & failed,
+    }
+    rejected = np.zeros(good.shape, bool)
+    reason = np.full(good.shape, "", dtype=object)
+    z_text = np.char.mod("%.1f", np.where(good, z_res, 0.0))
+    a_text = np.char.mod("%.1f", np.where(good, z_amp, 0.0))
+    details = {"empty": None, "residual": z_text, "amplitude": a_text, "registration": z_text}
+    for key, hit in causes.items():  # a loop over the four causes, not the transients
+        label = REASONS[key]
+        detail = details[key]
+        text = (
+            np.full(good.shape, label, dtype=object)
+            if detail is None
+            else label + " (z=" + detail.astype(object) + ")"
+        )
+        reason = np.where(hit & (reason == ""), text, np.where(hit, reason + "; " + text, reason))
+        rejected |= hit
+    return rejected, np.where(good, z_res, np.inf), reason
