@@ -1,4 +1,7 @@
-"""``mrspipe convert SRC... --out DIR``: vendor raw data to NIfTI-MRS through spec2nii."""
+"""``mrspipe convert SRC... --out DIR``: vendor and text exchange formats to NIfTI-MRS.
+
+Vendor raw data go through spec2nii; LCModel ``.RAW``/``.H2O`` and jMRUI ``.txt`` are read here.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +17,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     """Register the ``convert`` subcommand."""
     p = sub.add_parser(
         "convert",
-        help="convert vendor raw data (twix, RDA, DICOM, SDAT/SPAR, P-file, Bruker) to NIfTI-MRS",
+        help="convert vendor raw data (twix, RDA, DICOM, SDAT/SPAR, P-file, Bruker) and "
+        "LCModel .RAW/.H2O or jMRUI .txt spectra to NIfTI-MRS",
         description="Convert scanner exports to NIfTI-MRS (mrs_v0_9) through spec2nii "
-        '(pip install "mrspipe[vendor]"). SRC may be files or folders (searched recursively; '
-        "a folder of DICOM files is one series). Each output is sanity-checked (TE/TR units, "
-        "ppm reference, flipped spectrum). Writes DIR/conversion.tsv. Exit 0 all converted, "
+        '(pip install "mrspipe[vendor]"), and LCModel .RAW/.H2O and jMRUI (or plain Re/Im '
+        "column) .txt spectra directly. SRC may be files or folders (searched recursively "
+        "for vendor files; a folder of DICOM files is one series). Each output is "
+        "sanity-checked (TE/TR units, ppm reference, flipped spectrum). --te/--tr supply or "
+        "override header values; --dwell/--frequency supply what a text file lacks (a value "
+        "the file holds is used otherwise). Writes DIR/conversion.tsv. Exit 0 all converted, "
         "1 some failed, 2 nothing to convert.",
     )
     p.add_argument("sources", metavar="SRC", nargs="+", help="vendor files or scan folders")
@@ -31,6 +38,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         default=None,
         choices=sorted([*VENDOR_KINDS, "dicom"]),
         help="force the vendor format (default: detect from extension or content)",
+    )
+    p.add_argument("--te", type=float, metavar="S", help="echo time, s (supply or override)")
+    p.add_argument("--tr", type=float, metavar="S", help="repetition time, s (supply or override)")
+    p.add_argument(
+        "--dwell", type=float, metavar="S", help="dwell time, s, for text data without one"
+    )
+    p.add_argument(
+        "--frequency",
+        type=float,
+        metavar="MHZ",
+        help="spectrometer frequency, MHz, for text data without one",
     )
     p.add_argument(
         "--no-check",
@@ -57,19 +75,60 @@ def output_bases(sources: list[Path]) -> list[str]:
     return unique
 
 
+def _load_parts(source: Path, kind: str, args: argparse.Namespace) -> list:  # type: ignore[type-arg]
+    """Convert one source: text exchange formats here, vendor formats through spec2nii."""
+    from ..errors import MRSFormatError
+    from ..io.sanity import Finding, check_mrs, errors_of
+    from ..io.text_data import load_text_data
+    from ..io.vendor import VendorPart, load_vendor_parts
+
+    te, tr = getattr(args, "te", None), getattr(args, "tr", None)
+    if kind != "text":
+        return load_vendor_parts(
+            source,
+            kind=args.kind,
+            strict=args.check,
+            echo_time=te,
+            repetition_time=tr,
+        )
+    parts = []
+    for part in load_text_data(
+        source,
+        dwell_time=getattr(args, "dwell", None),
+        spectrometer_frequency=getattr(args, "frequency", None),
+        echo_time=te,
+        repetition_time=tr,
+    ):
+        label = f"{source}{f' [{part.name}]' * bool(part.name)}"
+        findings = [Finding("info", "conversion", n) for n in part.notes]
+        findings += check_mrs(part.data, role=part.role, label=label)
+        parts.append(VendorPart(name=part.name, role=part.role, data=part.data, findings=findings))
+    problems = [f.message for p in parts for f in errors_of(p.findings)] if args.check else []
+    if problems:
+        raise MRSFormatError("; ".join(problems) + " (to write them anyway: --no-check)", source)
+    return parts
+
+
 def run(args: argparse.Namespace) -> int:
     """Convert every source; one line per output, failures on stderr."""
     import pandas as pd
 
-    from ..errors import MissingExtraError, MRSError, MRSFormatError
+    from ..errors import ConfigError, MissingExtraError, MRSError, MRSFormatError
     from ..io.nifti_mrs import save_mrs
     from ..io.tables import write_table
-    from ..io.vendor import detect_vendor_kind, find_vendor_sources, load_vendor_parts
+    from ..io.text_data import is_text_data
+    from ..io.vendor import detect_vendor_kind, find_vendor_sources
 
+    for name in ("te", "tr", "dwell", "frequency"):
+        value = getattr(args, name, None)
+        if value is not None and not value > 0:
+            raise ConfigError(f"--{name} must be positive, got {value}")
     out_dir = Path(args.out)
     given = [Path(s) for s in args.sources]
     rows: list[dict[str, str]] = []
     failed = 0
+    texts = [p for p in given if args.kind is None and is_text_data(p)]
+    given = [p for p in given if p not in texts]
     for path in given:
         if not path.exists():
             rows.append({"source": str(path), "status": "failed", "message": "no such file"})
@@ -84,8 +143,11 @@ def run(args: argparse.Namespace) -> int:
     failed += len(rows)
     if args.kind is not None:
         sources = [(p, args.kind) for p in given if p.exists()]
-    else:
+    elif given:
         sources, _ = find_vendor_sources([p for p in given if p.exists()])
+    else:
+        sources = []
+    sources += [(p, "text") for p in texts]
     if not sources:
         reasons = "; ".join(f"{r['source']}: {r['message']}" for r in rows)
         raise MRSFormatError(f"no vendor data to convert ({reasons or 'empty folders'})")
@@ -96,14 +158,16 @@ def run(args: argparse.Namespace) -> int:
         try:
             if main_out.exists() and not args.overwrite:
                 raise FileExistsError(f"{main_out} exists; pass --overwrite to replace it")
-            parts = load_vendor_parts(source, kind=args.kind, strict=args.check)
+            parts = _load_parts(source, kind, args)
             outs = [out_dir / f"{base}{'_' + p.name if p.name else ''}.nii.gz" for p in parts]
             clash = [o for o in outs if o.exists() and not args.overwrite]
             if clash:
                 raise FileExistsError(f"{clash[0]} exists; pass --overwrite to replace it")
             for part, out in zip(parts, outs, strict=True):
                 save_mrs(part.data, out)
-                notes = [f.message for f in part.findings if f.level != "info"]
+                notes = [
+                    f.message for f in part.findings if f.level != "info" or f.check == "conversion"
+                ]
                 rows.append(
                     {
                         **row,

@@ -71,7 +71,9 @@ def _args_bruker(path: Path) -> list[str]:
 
 #: vendor kind -> builder of the spec2nii arguments (without output options).
 VENDOR_KINDS: dict[str, Callable[[Path], list[str]]] = {
-    "twix": lambda p: ["twix", "-e", "image", str(p)],
+    # Siemens raw data are sampled with 2x readout oversampling: removed (as the scanner does
+    # for its own exports), so the points and bandwidth are the nominal ones
+    "twix": lambda p: ["twix", "-e", "image", "--remove_os", str(p)],
     "rda": lambda p: ["rda", str(p)],
     "siemens_dicom": lambda p: ["dicom", str(p)],
     "philips_dicom": lambda p: ["philips_dcm", str(p)],

@@ -41,6 +41,8 @@ WATER_PPM = 4.68
 #: Water peak over the tallest metabolite peak above which a spectrum counts as a water
 #: reference (residual water in suppressed in-vivo data is typically 5-100 times NAA).
 WATER_RATIO = 300.0
+#: a metabolite pattern counts when its NAA peak is this many noise SDs high
+_PATTERN_SNR = 3.0
 _MAX_FRAMES = 64
 
 
@@ -205,11 +207,29 @@ def _water_ratio(ppm: np.ndarray, mag: np.ndarray) -> float:
     return w / max(m, _noise_sd(mag), 1e-30)
 
 
+def _no_metabolites(ppm: np.ndarray, mag: np.ndarray, ppm_reference: float) -> bool:
+    """Tell whether neither the NAA/Cr/Cho pattern nor its mirror stands out of the noise."""
+    noise = _noise_sd(mag)
+    _, direct = _metabolite_pattern(ppm, mag)
+    _, mirrored = _metabolite_pattern((2 * ppm_reference - ppm)[::-1], mag[::-1])
+    return max(direct, mirrored) < _PATTERN_SNR * noise
+
+
 def looks_like_water(data: MRSData) -> bool:
-    """Tell whether the water peak dominates (a water-unsuppressed reference), 1H only."""
+    """Tell whether the water peak dominates (a water-unsuppressed reference), 1H only.
+
+    Either water is :data:`WATER_RATIO` times the tallest metabolite peak, or it is a tenth
+    of that and no NAA/Cr/Cho pattern (nor its mirror image) stands out of the noise: an
+    unsuppressed short-TE spectrum whose water wings and sidebands hide the metabolites.
+    """
     if data.nucleus != "1H":
         return False
-    return _water_ratio(data.ppm, _mean_magnitude(data)) > WATER_RATIO
+    mag = _mean_magnitude(data)
+    ratio = _water_ratio(data.ppm, mag)
+    if ratio > WATER_RATIO:
+        return True
+    assert data.ppm_reference is not None
+    return ratio > WATER_RATIO / 10 and _no_metabolites(data.ppm, mag, data.ppm_reference)
 
 
 def _is_water(data: MRSData, role: str | None, ratio: float) -> bool:
@@ -348,12 +368,21 @@ def check_orientation(data: MRSData, *, role: str | None = None) -> list[Finding
     """Error when a 1H metabolite spectrum is frequency-flipped (stored conjugated).
 
     Uses :func:`mrspipe.spectral.is_flipped` on up to 64 frames; water-dominated data are
-    mirror-symmetric about the centre and not judged.
+    mirror-symmetric about the centre and not judged: an ``'info'`` finding says the
+    orientation cannot be told.
     """
     if data.nucleus != "1H":
         return []
-    if _is_water(data, role, _water_ratio(data.ppm, _mean_magnitude(data))):
-        return []
+    cannot_tell = Finding(
+        "info",
+        "orientation",
+        "cannot tell the orientation: a water-dominated spectrum has no metabolite peaks "
+        "to judge by",
+    )
+    if _is_water(data, role, _water_ratio(data.ppm, _mean_magnitude(data))) or looks_like_water(
+        data
+    ):
+        return [cannot_tell]
     flat = data.fids.reshape(-1, data.n_points)[:_MAX_FRAMES]
     assert data.ppm_reference is not None
     args = (flat, data.dwell_time, data.spectrometer_frequency, data.ppm_reference)

@@ -21,6 +21,8 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from ..data import MRSData
 from ..errors import ConfigError, MissingExtraError, MRSFormatError
 from ._vendor_files import (
@@ -41,6 +43,7 @@ __all__ = [
     "find_vendor_sources",
     "load_vendor",
     "load_vendor_parts",
+    "apply_overrides",
     "part_role",
     "primary_data",
     "fix_dim_tags",
@@ -244,6 +247,8 @@ def load_vendor_parts(
     check: bool = True,
     strict: bool = True,
     timeout: float = 600.0,
+    echo_time: float | None = None,
+    repetition_time: float | None = None,
 ) -> list[VendorPart]:
     """Convert a vendor source with spec2nii and return every data set it holds.
 
@@ -261,6 +266,10 @@ def load_vendor_parts(
         Raise on error-level findings (data that cannot be right); else only log them.
     timeout : float, s
         Limit for the spec2nii run.
+    echo_time, repetition_time : float, s, optional
+        Supply or override the header's values (some exports lack them or get them wrong,
+        e.g. Siemens CSA spectroscopy DICOMs without an EchoTime); a changed value is noted
+        in the findings, naming both.
 
     Returns
     -------
@@ -301,6 +310,10 @@ def load_vendor_parts(
             name = out.name.split(".nii")[0][len(_OUT_STEM) :].lstrip("_")
             part_notes = notes + fix_dim_tags(out)
             data = replace(load_mrs(out), source=os.fspath(source))
+            data, set_notes = apply_overrides(
+                data, echo_time=echo_time, repetition_time=repetition_time
+            )
+            part_notes += set_notes
             role = part_role(name) if name else ("mrsref" if looks_like_water(data) else "svs")
             findings = [Finding("info", "conversion", n) for n in part_notes]
             for note in part_notes:
@@ -314,6 +327,43 @@ def load_vendor_parts(
             hint = " (to load them anyway: check=False, or mrspipe convert --no-check)"
             raise MRSFormatError("; ".join(problems) + hint, source)
     return parts
+
+
+def apply_overrides(
+    data: MRSData, *, echo_time: float | None = None, repetition_time: float | None = None
+) -> tuple[MRSData, list[str]]:
+    """Set TE/TR given by the user, noting each change against the header's value.
+
+    Parameters
+    ----------
+    data : MRSData
+    echo_time, repetition_time : float, s, optional
+        None keeps the header's value.
+
+    Returns
+    -------
+    data : MRSData
+    notes : list of str
+    """
+    notes = []
+    for field_name, value, label in (
+        ("echo_time", echo_time, "EchoTime"),
+        ("repetition_time", repetition_time, "RepetitionTime"),
+    ):
+        if value is None:
+            continue
+        if not value > 0:
+            raise ConfigError(f"{label} must be positive, got {value} s")
+        old = getattr(data, field_name)
+        if old is None:
+            notes.append(f"{label} {value:g} s given (the header had none)")
+        elif not np.isclose(old, value, rtol=1e-6):
+            notes.append(f"{label} {value:g} s given overrides the header's {old:g} s")
+        data = replace(data, **{field_name: float(value)})
+        header = dict(data.header)
+        header[label] = float(value)
+        data = replace(data, header=header)
+    return data, notes
 
 
 def load_vendor(

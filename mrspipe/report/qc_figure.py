@@ -13,7 +13,9 @@ import numpy as np
 
 __all__ = ["plot_preprocess_qc"]
 
-_KNOWN = frozenset("transient time_s shift_hz phase_rad snr fwhm_hz rejected reason residual_z".split())
+_KNOWN = frozenset(
+    "transient time_s shift_hz phase_rad snr fwhm_hz rejected reason residual_z".split()
+)
 
 
 def _spectrum(fid: np.ndarray) -> np.ndarray:
