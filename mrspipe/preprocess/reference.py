@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data import ppm_axis
 from ..errors import PreprocessError
 from ..spectral import apply_lineshape, to_spectrum
 from .measure import noise_sd, peak_position, ppm_mask
@@ -144,9 +145,10 @@ def find_zero_phase(
     peaks = REFERENCE_PEAKS if peaks is None else peaks
     fids = np.asarray(fids)
     n = fids.shape[-1]
+    ppm = ppm_axis(n, dwell_time, spectrometer_frequency, ppm_reference)
     mask = np.zeros(n, bool)
     for expected in peaks.values():  # a loop over the few reference peaks
-        window = (expected - half_width_ppm, expected + half_width_ppm)
-        mask |= ppm_mask(n, dwell_time, spectrometer_frequency, ppm_reference, window)
+        mask |= np.abs(ppm - expected) <= half_width_ppm
+        mask[np.argmin(np.abs(ppm - expected))] = True  # coarse spectra: the nearest point
     total = to_spectrum(fids)[..., mask].sum(-1, keepdims=True)
     return np.where(np.abs(total) > 0, np.angle(total), 0.0)
