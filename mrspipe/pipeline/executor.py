@@ -158,7 +158,7 @@ def _dask(
     cluster = None
     if scheduler == "local":
         cluster = LocalCluster(
-            n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
         address: Any = cluster
     else:
