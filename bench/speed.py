@@ -94,14 +94,12 @@ def stage_seconds(
         pre = timed(
             "preprocess",
             lambda data=data, water=water: st.default_preprocess(
-                data, water=water, options=dict(config.preprocess)
+                data, water=water, options=config.preprocess
             ),
         )
         frames = pre.frames
         b = st.default_resample_basis(basis, frames)
-        fit = timed(
-            "fit", lambda frames=frames, b=b: st.default_fit(frames, b, options=dict(config.fit))
-        )
+        fit = timed("fit", lambda frames=frames, b=b: st.default_fit(frames, b, options=config.fit))
         onset, _ = st.default_infusion(read_events(s.events_path), event=None)
 
         def dyn(s: Any = s, fit: Any = fit, frames: Any = frames, onset: float = onset) -> Any:
@@ -110,8 +108,7 @@ def stage_seconds(
                 frame_times=frames.transient_times(),
                 onset=onset,
                 session=s,
-                baseline_window=(-np.inf, 0.0),
-                response_window=(0.0, np.inf),
+                windows=config.windows,
             )
 
         timed("dynamic", dyn)

@@ -25,12 +25,16 @@ proton spectroscopic imaging. Magn Reson Med 2006;55:1219-1226.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from ._options import check_fields, option
 from .data import Basis, MRSData
 from .errors import ConfigError
 
 __all__ = [
+    "QuantifyOptions",
     "ratio_sd",
     "PURE_WATER_MM",
     "WATER_DENSITY",
@@ -51,6 +55,38 @@ WATER_RELAXATION_3T: dict[str, tuple[float, float]] = {
     "wm": (1.08, 0.069),
     "csf": (4.16, 0.503),
 }
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuantifyOptions:
+    """Water scaling of the concentrations (the defaults of :func:`water_scaled`; s, mM).
+
+    Attributes
+    ----------
+    metabolite_t1, metabolite_t2 : float, s
+    water_concentration : float or None, mM
+    water_content : float
+    water_protons : float
+    """
+
+    metabolite_t1: float = option(1.3, "metabolite T1, s", minimum=0.0, config=False)
+    metabolite_t2: float = option(0.16, "metabolite T2, s", minimum=0.0, config=False)
+    water_concentration: float | None = option(
+        None,
+        "NMR-visible water concentration with relaxation included, mM; unset = tissue model",
+        minimum=0.0,
+        config=False,
+    )
+    water_content: float = option(
+        0.7, "relative water density of the tissue (no fractions given)", minimum=0.0, config=False
+    )
+    water_protons: float = option(2.0, "protons per water molecule", minimum=1.0, config=False)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+_DEFAULT = QuantifyOptions()
 
 
 def ratios(result, *, reference: str = "tCr", metabolites=None) -> dict[str, dict[str, np.ndarray]]:  # noqa: ANN001
@@ -167,13 +203,13 @@ def water_scaled(
     te: float,
     tr: float | None = None,
     fractions: dict[str, float] | None = None,
-    metabolite_t1: float = 1.3,
-    metabolite_t2: float = 0.16,
+    metabolite_t1: float = _DEFAULT.metabolite_t1,
+    metabolite_t2: float = _DEFAULT.metabolite_t2,
     water_relaxation: dict[str, tuple[float, float]] | None = None,
     water_density: dict[str, float] | None = None,
-    water_concentration: float | None = None,
-    water_content: float = 0.7,
-    water_protons: float = 2.0,
+    water_concentration: float | None = _DEFAULT.water_concentration,
+    water_content: float = _DEFAULT.water_content,
+    water_protons: float = _DEFAULT.water_protons,
 ) -> np.ndarray:
     """Millimolar concentrations from fitted amplitudes and a water reference.
 

@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from .data import Basis, ppm_axis
+from .data import Basis, MRSData, ppm_axis
 from .errors import BasisMismatchError
 
 __all__ = [
@@ -21,6 +21,8 @@ __all__ = [
     "apply_phase",
     "resample_fids",
     "resample_basis",
+    "on_grid",
+    "match_basis",
     "orientation_score",
     "is_flipped",
     "GAUSS_FWHM_FACTOR",
@@ -233,6 +235,36 @@ def resample_basis(
         spectrometer_frequency=cf,
         ppm_reference=ref,
         meta=meta,
+    )
+
+
+def on_grid(basis: Basis, data: MRSData) -> bool:
+    """Whether ``basis`` already has the points, dwell time, field and ppm reference of ``data``.
+
+    The one tolerance of that decision: dwell time 1e-9 and frequency 1e-7 relative, ppm
+    reference 1e-8 ppm.
+    """
+    return bool(
+        basis.n_points == data.n_points
+        and abs(basis.dwell_time - data.dwell_time) <= 1e-9 * data.dwell_time
+        and abs(basis.spectrometer_frequency - data.spectrometer_frequency)
+        <= 1e-7 * data.spectrometer_frequency
+        and basis.ppm_reference is not None
+        and data.ppm_reference is not None
+        and abs(basis.ppm_reference - data.ppm_reference) <= 1e-8
+    )
+
+
+def match_basis(basis: Basis, data: MRSData) -> Basis:
+    """``basis`` on the grid of ``data``: itself when :func:`on_grid`, else resampled."""
+    if on_grid(basis, data):
+        return basis
+    return resample_basis(
+        basis,
+        dwell_time=data.dwell_time,
+        n_points=data.n_points,
+        spectrometer_frequency=data.spectrometer_frequency,
+        ppm_reference=data.ppm_reference,
     )
 
 

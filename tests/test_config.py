@@ -9,15 +9,17 @@ from pathlib import Path
 import pytest
 
 from mrspipe.config import REGISTRY, config_from_dict, defaults, load_config
+from mrspipe.dynamic.options import Windows
 from mrspipe.errors import ConfigError
 
 
 def test_defaults_fill_every_registered_key() -> None:
     cfg = defaults()
+    assert set(cfg.as_dict()) == set(REGISTRY)
     for section, options in REGISTRY.items():
-        assert set(getattr(cfg, section)) == set(options)
-    assert cfg.preprocess["block"] == 16 and cfg.fit["ppm_range"] == (0.2, 4.2)
-    assert cfg.windows["baseline"] is None  # = every frame before the onset
+        assert set(cfg.as_dict()[section]) == set(options)
+    assert cfg.preprocess.block == 16 and cfg.fit.ppm_range == (0.2, 4.2)
+    assert cfg.windows.baseline == (None, 0.0)  # = every frame before the onset
     json.dumps(cfg.as_dict())  # provenance is JSON-serialisable
 
 
@@ -30,14 +32,12 @@ def test_load_toml(tmp_path: Path) -> None:
         "[metabolites]\nanalyse = ['Glx', 'tNAA']\n"
     )
     cfg = load_config(path)
-    assert cfg.preprocess["block"] == 16 and cfg.preprocess["align"] is False
-    assert cfg.windows == {
-        "event": "ketamine",
-        "baseline": (-600.0, 0.0),
-        "response": (300.0, 2400.5),
-    }
-    assert cfg.conditions["contrast"] == ("naltrexone", "placebo")
-    assert cfg.metabolites["analyse"] == ("Glx", "tNAA")
+    assert cfg.preprocess.block == 16 and cfg.preprocess.align is False
+    assert cfg.windows == Windows(
+        event="ketamine", baseline=(-600.0, 0.0), response=(300.0, 2400.5)
+    )
+    assert cfg.stats.contrast == ("naltrexone", "placebo")
+    assert cfg.stats.analyse == ("Glx", "tNAA")
     assert cfg.source == str(path)
 
 
@@ -50,11 +50,11 @@ def test_load_toml(tmp_path: Path) -> None:
         ({"preprocess": {"block": 0}}, "[preprocess] block: expected an integer >= 1"),
         ({"preprocess": {"block": 2.5}}, "[preprocess] block: expected an integer"),
         ({"preprocess": {"align": "yes"}}, "[preprocess] align: expected true or false"),
-        ({"preprocess": {"window": -1}}, "[preprocess] window: expected an integer >= 0"),
-        ({"preprocess": {"linewidth_match": "voigt"}}, "expected one of 'none', 'lorentz'"),
+        ({"preprocess": {"window": -1}}, "[preprocess] window: expected an integer >= 1"),
+        ({"preprocess": {"linewidth_match": "voigt"}}, "expected one of 'lorentz', 'gauss'"),
         ({"windows": {"baseline": [0, -600]}}, "start must be before end"),
         ({"windows": {"response": [1, 2, 3]}}, "expected two numbers"),
-        ({"conditions": {"contrast": ["naltrexone"]}}, "expected two condition names"),
+        ({"conditions": {"contrast": ["naltrexone"]}}, "[conditions] contrast: expected two names"),
         ({"metabolites": {"analyse": ["Glu", "Glu"]}}, "names repeat"),
         ({"stats": {"ci_level": 1.5}}, "[stats] ci_level"),
         ({"fit": "numpy"}, "[fit] must be a table"),
@@ -82,14 +82,29 @@ def test_overrides_are_checked_and_none_ignored() -> None:
     cfg = defaults().with_overrides(
         {"preprocess.block": 8, "windows.baseline": None, "windows.response": (60, 600)}
     )
-    assert cfg.preprocess["block"] == 8 and cfg.windows["baseline"] is None
-    assert cfg.windows["response"] == (60.0, 600.0)
-    assert defaults().preprocess["block"] == 16  # the original is unchanged
+    assert cfg.preprocess.block == 8 and cfg.windows.baseline == (None, 0.0)
+    assert cfg.windows.response == (60.0, 600.0)
+    assert defaults().preprocess.block == 16  # the original is unchanged
     with pytest.raises(ConfigError, match="command line: .windows. baseline"):
         defaults().with_overrides({"windows.baseline": (5.0, 1.0)})
 
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "config.md"
+
+
+def _documented(value: object) -> str:
+    """How docs/config.md writes a default (TOML, with unset and open ends spelled out)."""
+    if value is None:
+        return "unset"
+    if isinstance(value, tuple):
+        inner = ", ".join(
+            "-inf" if (v is None and i == 0) else "inf" if v is None else _documented(v)
+            for i, v in enumerate(value)
+        )
+        return f"[{inner}]"
+    if isinstance(value, bool | str):
+        return json.dumps(value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def test_every_key_is_documented_with_its_default() -> None:
@@ -101,15 +116,7 @@ def test_every_key_is_documented_with_its_default() -> None:
         for key, option in options.items():
             row = re.search(rf"^\| `{key}` \| `([^`]*)` \|", part, flags=re.M)
             assert row, f"[{section}] {key} is not in docs/config.md"
-            documented = row.group(1)
-            if option.default is None:
-                assert documented == "unset"
-            elif isinstance(option.default, bool | str):
-                assert documented == json.dumps(option.default)
-            elif isinstance(option.default, tuple):
-                assert json.loads(documented) == list(option.default)
-            else:
-                assert float(documented) == option.default
+            assert row.group(1) == _documented(option.default), (section, key)
 
 
 def test_documented_examples_are_valid() -> None:
@@ -121,16 +128,60 @@ def test_documented_examples_are_valid() -> None:
         config_from_dict(tomllib.loads(block))
 
 
-def test_every_preprocess_key_reaches_preprocess_options() -> None:
-    """Each [preprocess] key is a PreprocessOptions keyword (none silently dropped)."""
+def test_every_key_is_a_field_of_its_layers_options() -> None:
+    """The registry is the options classes' fields: same defaults, nothing dropped."""
     import dataclasses
 
-    from mrspipe.pipeline.steps import preprocess_kwargs
+    from mrspipe.config import OWNERS
+
+    cfg = defaults()
+    for section, options in REGISTRY.items():
+        for key, option in options.items():
+            owner = getattr(cfg, option.owner)
+            assert isinstance(owner, OWNERS[option.owner])
+            fields = {f.name: f for f in dataclasses.fields(owner)}
+            assert fields[option.name].default == option.default, (section, key)
+            assert getattr(owner, option.name) == option.default
+    cfg = config_from_dict({"preprocess": {"water_model": "per_transient", "window": 0}})
+    assert cfg.preprocess.water_model == "per_transient" and cfg.preprocess.window is None
+    cfg = config_from_dict({"windows": {"baseline": [float("-inf"), -60]}})
+    assert cfg.windows.baseline == (None, -60.0)
+
+
+def test_python_api_checks_like_the_config() -> None:
+    from mrspipe.fit import FitOptions
     from mrspipe.preprocess import PreprocessOptions
 
-    fields = {f.name for f in dataclasses.fields(PreprocessOptions)}
-    assert set(REGISTRY["preprocess"]) <= fields
-    PreprocessOptions(**preprocess_kwargs(defaults().preprocess))
-    cfg = config_from_dict({"preprocess": {"water_model": "per_transient"}})
-    options = PreprocessOptions(**preprocess_kwargs(cfg.preprocess))
-    assert options.water_model == "per_transient"
+    with pytest.raises(ConfigError, match="block: expected an integer >= 1"):
+        PreprocessOptions(block=0)
+    with pytest.raises(ConfigError, match="backend: expected one of"):
+        FitOptions(backend="scipy")
+    assert FitOptions(ppm_range=[0.5, 4]).ppm_range == (0.5, 4.0)
+    with pytest.raises(ConfigError, match="start must be before end"):
+        Windows(baseline=(0, -600))
+
+
+def test_cli_help_shows_the_one_default(capsys: pytest.CaptureFixture[str]) -> None:
+    from mrspipe.cli import main
+    from mrspipe.preprocess import PreprocessOptions
+
+    for command in ("run", "preproc"):
+        assert main([command, "--help"]) == 0
+        text = " ".join(capsys.readouterr().out.split())
+        assert f"(default {PreprocessOptions().block})" in text
+
+
+def test_fit_defaults_are_one() -> None:
+    """fit_spectra, fit_dynamic and the config share the fit defaults (FitOptions)."""
+    import inspect
+
+    from mrspipe.fit import FitOptions, fit_spectra
+    from mrspipe.fit.dynamic import fit_dynamic
+
+    default = FitOptions()
+    for func in (fit_spectra, fit_dynamic):
+        params = inspect.signature(func).parameters
+        for name, value in default.spectra_kwargs().items():
+            if name in params:
+                assert params[name].default == value, (func.__name__, name)
+    assert defaults().fit == default

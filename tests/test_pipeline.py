@@ -123,10 +123,10 @@ class FakePreprocessResult:
     steps: list[dict[str, Any]]
 
 
-def fake_preprocess(data: MRSData, *, water: Any, options: dict[str, Any]) -> Any:
+def fake_preprocess(data: MRSData, *, water: Any, options: Any, ecc_reference: Any = None) -> Any:
     """Test double: block-average transients (no alignment)."""
     CALLS["preprocess"] += 1
-    block = options["block"]
+    block = options.block
     n = data.size("dyn") // block * block
     fids = data.fids[:n].reshape(n // block, block, -1).mean(axis=1)
     times = data.transient_times()[:n].reshape(-1, block).mean(axis=1)
@@ -178,7 +178,7 @@ class FakeFit:
         )
 
 
-def fake_fit(frames: MRSData, basis: Basis, *, options: dict[str, Any]) -> FakeFit:
+def fake_fit(frames: MRSData, basis: Basis, *, options: Any, infusion: Any = None) -> FakeFit:
     """Test double: 'estimate' = |first point| times the metabolite's rank."""
     CALLS["fit"] += 1
     amp = np.abs(frames.fids[:, 0])
@@ -191,10 +191,15 @@ def fake_dynamics(
     frame_times: np.ndarray,
     onset: float,
     session: Any,
-    baseline_window: tuple[float, float],
-    response_window: tuple[float, float],
+    windows: Any,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Test double of the mrspipe.dynamic adapter."""
+
+    def closed(window: tuple[float | None, float | None]) -> tuple[float, float]:
+        a, b = window
+        return (-np.inf if a is None else a, np.inf if b is None else b)
+
+    baseline_window, response_window = closed(windows.baseline), closed(windows.response)
     CALLS["dynamics"] += 1
     tc = fits[["frame", "metabolite", "estimate", "crlb_sd"]].copy()
     tc["time_s"] = np.asarray(frame_times)[tc["frame"].to_numpy()] - onset
@@ -614,14 +619,16 @@ def test_resolve_contrast() -> None:
 
 def test_default_windows_are_open_ended() -> None:
     cfg = defaults()
-    assert cfg.windows["baseline"] is None and cfg.windows["response"] is None
+    assert cfg.windows.baseline == (None, 0.0) and cfg.windows.response == (0.0, None)
     from mrspipe.pipeline import describe_window
 
     assert describe_window((-math.inf, 0.0), "baseline") == "every frame before the onset"
     assert describe_window((60.0, 600.0), "response") == "60 s to 600 s relative to the onset"
 
 
-def fake_preprocess_dying(data: MRSData, *, water: Any, options: dict[str, Any]) -> Any:
+def fake_preprocess_dying(
+    data: MRSData, *, water: Any, options: Any, ecc_reference: Any = None
+) -> Any:
     """Test double: the worker process dies (as if killed for memory) on sub-02 ses-1."""
     if "sub-02_ses-1" in str(data.source):
         import os

@@ -353,7 +353,7 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         steps=steps,
     )
-    primary = config.metabolites["primary"]
+    primary = config.stats.primary
     stats_path = out / "results" / "group" / "stats.tsv"
     if stats_path.is_file():
         for line in summary_lines(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from ..cli import echo
+from ..config import help_text
 
 FITS_SIDECAR = {
     "source": {"Description": "Input file the frame comes from"},
@@ -50,74 +52,122 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = sub.add_parser(
         "fit",
         help="fit every frame of MRS files with a basis set",
-        description="Linear-combination fit of every frame (batched), with CRLBs, sums "
-        "(tNAA, tCr, tCho, Glx) and QC. Writes DIR/fits.tsv, DIR/qc.tsv (with JSON sidecars) "
-        "and a fit figure per input file.",
+        description="Linear-combination fit of every frame (batched: inputs sharing points, "
+        "dwell time and field are fitted together), with CRLBs, sums (tNAA, tCr, tCho, Glx) "
+        "and QC. The same fit as `mrspipe run` with the same options. Writes DIR/fits.tsv, "
+        f"DIR/qc.tsv (with JSON sidecars) and, for up to {AUTO_FIGURES} inputs or with "
+        "--figures, a fit figure per input file.",
     )
     p.add_argument("data", metavar="DATA", nargs="+", help="NIfTI-MRS file(s)")
     p.add_argument("--basis", required=True, help="basis set (.BASIS, .RAW folder, FSL JSON)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--config", metavar="TOML", help="study.toml: its [fit] section is used")
     p.add_argument(
         "--backend",
         choices=("numpy", "lmfit"),
-        default="numpy",
-        help="numpy: batched (default); lmfit: one frame at a time (slow cross-check)",
+        help=help_text(
+            "fit", "backend", "numpy: batched; lmfit: one frame at a time (slow cross-check)"
+        ),
     )
     p.add_argument(
         "--ppm-range",
         nargs=2,
         type=float,
         metavar=("A", "B"),
-        default=(0.2, 4.2),
-        help="fitted range in ppm (default 0.2 4.2)",
+        help=help_text("fit", "ppm_range", "fitted range in ppm"),
     )
     p.add_argument(
         "--baseline",
         choices=("spline", "poly"),
-        default="spline",
-        help="baseline model (default spline)",
+        help=help_text("fit", "baseline", "baseline model"),
     )
-    p.add_argument("--no-figures", action="store_true", help="skip the fit figures")
+    figures = p.add_mutually_exclusive_group()
+    figures.add_argument("--figures", action="store_true", help="a fit figure for every input file")
+    figures.add_argument("--no-figures", action="store_true", help="no fit figures")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.set_defaults(func=run)
 
 
+#: inputs up to which the fit figures are drawn without --figures (a figure costs more than a fit)
+AUTO_FIGURES = 4
+
+
+def overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Map the command-line options to configuration overrides (``section.key -> value``)."""
+    ppm_range = None if args.ppm_range is None else sorted(args.ppm_range)
+    return {"fit.backend": args.backend, "fit.ppm_range": ppm_range, "fit.baseline": args.baseline}
+
+
+def _grid(data: Any) -> tuple[Any, ...]:
+    return (
+        data.nucleus,
+        data.n_points,
+        data.dwell_time,
+        data.spectrometer_frequency,
+        data.ppm_reference,
+    )
+
+
+def _stem(path: Path) -> str:
+    return path.name.removesuffix(".gz").removesuffix(".nii")
+
+
 def run(args: argparse.Namespace) -> int:
-    """Fit each file; 0 all fitted, 1 some file failed (named on stderr), 2 input error."""
+    """Fit the files; 0 all fitted, 1 some group failed (named on stderr), 2 input error."""
+    import numpy as np
     import pandas as pd
 
+    from ..config import load_config
     from ..errors import FitError
-    from ..fit import fit_spectra
     from ..io.basis import load_basis
     from ..io.nifti_mrs import load_mrs
     from ..io.tables import write_table
-    from ..report.fit_figure import plot_fit
+    from ..pipeline import fit_frames, select_metabolites
 
     out = Path(args.out)
     targets = [out / "fits.tsv", out / "qc.tsv"]
     existing = [str(t) for t in targets if t.exists()]
     if existing and not args.overwrite:
         raise FileExistsError(f"{', '.join(existing)} exist; use --overwrite to replace them")
-    lo, hi = sorted(args.ppm_range)
-    basis = load_basis(args.basis)
+    options = load_config(args.config).with_overrides(overrides(args)).fit
+    basis = select_metabolites(load_basis(args.basis), options, args.config)
     inputs = [(Path(p), load_mrs(p)) for p in args.data]  # input errors stop before any work
-    fits, qcs, failed = [], [], []
-    for path, data in inputs:
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, (_, data) in enumerate(inputs):
+        groups.setdefault(_grid(data), []).append(i)
+    draw = not args.no_figures and (args.figures or len(inputs) <= AUTO_FIGURES)
+    fits: list[Any] = []
+    qcs: list[Any] = []
+    failed: list[str] = []
+    for members in groups.values():
+        parts = [inputs[i][1].fids.reshape(-1, inputs[i][1].n_points) for i in members]
+        sizes = [len(part) for part in parts]
+        first = inputs[members[0]][1]
+        stacked = first.with_fids(np.concatenate(parts), dims=("dyn",), frame_times=None)
+        names = [inputs[i][0].name for i in members]
         try:
-            res = fit_spectra(
-                data, basis, backend=args.backend, ppm_range=(lo, hi), baseline=args.baseline
-            )
+            res = fit_frames(stacked, basis, options=options)
         except FitError as exc:
-            echo(f"mrspipe fit: {path}: {exc}", err=True)
-            failed.append(path)
+            echo(f"mrspipe fit: {', '.join(names)}: {exc}", err=True)
+            failed += names
             continue
-        fits.append(res.table(source=path.name))
-        qcs.append(res.qc_table(source=path.name))
-        if not args.no_figures:
-            stem = path.name.removesuffix(".gz").removesuffix(".nii")
-            plot_fit(res, out / f"{stem}_fit.png", title=path.name)
-        n_ok = int(res.converged.sum())
-        echo(f"{path.name}: {n_ok}/{res.n_frames} frames fitted")
+        source = np.repeat(names, sizes)
+        local = np.concatenate([np.arange(n) for n in sizes])
+        for table, bucket in ((res.table(), fits), (res.qc_table(), qcs)):
+            frame = table["frame"].to_numpy()
+            table["source"], table["frame"] = source[frame], local[frame]
+            bucket.append(table)
+        stops = np.cumsum(sizes)
+        for name, path, stop, n in zip(
+            names, (inputs[i][0] for i in members), stops, sizes, strict=True
+        ):
+            rows = slice(stop - n, stop)
+            if draw:
+                from ..report.fit_figure import plot_fit
+
+                plot_fit(res, out / f"{_stem(path)}_fit.png", frames=rows, title=name)
+            n_ok = int(res.converged[rows].sum())
+            echo(f"{name}: {n_ok}/{n} frames fitted")
     if fits:
         write_table(pd.concat(fits, ignore_index=True), targets[0], sidecar=FITS_SIDECAR)
         write_table(pd.concat(qcs, ignore_index=True), targets[1], sidecar=QC_SIDECAR)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from ..cli import echo
+from ..config import help_text
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -26,14 +28,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help="separate unsuppressed reference for eddy-current correction (default: --water)",
     )
     p.add_argument("--out", metavar="DIR", required=True, help="output folder")
+    p.add_argument("--config", metavar="TOML", help="study.toml: its [preprocess] section is used")
     frames = p.add_mutually_exclusive_group()
     frames.add_argument(
-        "--block", type=int, metavar="N", help="frames are blocks of N transients (default 16)"
+        "--block",
+        type=int,
+        metavar="N",
+        help=help_text("preprocess", "block", "frames are blocks of N transients"),
     )
     frames.add_argument(
         "--window", type=int, metavar="N", help="frames are sliding windows of N transients"
     )
-    p.add_argument("--step", type=int, metavar="S", help="sliding-window step (default 1)")
+    p.add_argument(
+        "--step", type=int, metavar="S", help=help_text("preprocess", "step", "sliding-window step")
+    )
     p.add_argument(
         "--linewidth-match", choices=("lorentz", "gauss"), help="broaden frames to the broadest one"
     )
@@ -85,14 +93,27 @@ _SIDECAR = {
 }
 
 
+def overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Map the command-line options to configuration overrides (``section.key -> value``)."""
+    return {
+        "preprocess.block": args.block,
+        # --block replaces a sliding window set in study.toml
+        "preprocess.window": 0 if args.block is not None else args.window,
+        "preprocess.step": args.step,
+        "preprocess.linewidth_match": args.linewidth_match,
+        "preprocess.remove_water": False if args.no_water_removal else None,
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     """Preprocess one session and write the outputs; 0 on success."""
     import pandas as pd
 
+    from ..config import load_config
     from ..errors import ConfigError
-    from ..io.nifti_mrs import load_mrs, save_mrs
+    from ..io.nifti_mrs import save_mrs
     from ..io.tables import write_table
-    from ..preprocess import PreprocessOptions, preprocess_session
+    from ..pipeline import preprocess_files
     from ..report.qc_figure import plot_preprocess_qc
 
     out = Path(args.out)
@@ -107,19 +128,12 @@ def run(args: argparse.Namespace) -> int:
     existing = [str(p) for p in targets.values() if p.exists()]
     if existing and not args.overwrite:
         raise FileExistsError(f"{', '.join(existing)} exist(s); pass --overwrite to replace")
-    if args.step is not None and args.window is None:
+    config = load_config(args.config).with_overrides(overrides(args))
+    if args.step is not None and config.preprocess.window is None:
         raise ConfigError("--step needs --window")
-    data = load_mrs(args.data)
-    water = load_mrs(args.water) if args.water else None
-    ecc_ref = load_mrs(args.ecc) if getattr(args, "ecc", None) else None
-    options = PreprocessOptions(
-        block=args.block,
-        window=args.window,
-        step=args.step,
-        linewidth_match=args.linewidth_match,
-        remove_water=not args.no_water_removal,
+    result, _ = preprocess_files(
+        args.data, args.water, ecc=args.ecc, options=config.preprocess
     )
-    result = preprocess_session(data, water=water, options=options, ecc_reference=ecc_ref)
     out.mkdir(parents=True, exist_ok=True)
     save_mrs(result.frames, targets["frames"], validate=True)
     if "transients" in targets:

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from ..cli import echo
+from ..config import help_text
 
 
 def positive_int(text: str) -> int:
@@ -59,13 +60,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "--block",
         type=positive_int,
         metavar="N",
-        help="average N transients per frame (default 32)",
+        help=help_text("preprocess", "block", "average N transients per frame"),
     )
     frames.add_argument(
         "--window",
         type=positive_int,
         metavar="N",
-        help="sliding window of N transients per frame instead of blocks",
+        help=help_text(
+            "preprocess", "window", "sliding window of N transients per frame instead of blocks"
+        ),
     )
     p.add_argument(
         "--conditions",

@@ -10,9 +10,10 @@ session with one spectro-temporal model (concentrations and lineshapes on named 
 from typing import Any
 
 from .fitting import BACKENDS, fit_spectra
+from .options import FitOptions
 from .result import FitResult
 
-__all__ = ["fit_spectra", "FitResult", "BACKENDS", "fit_dynamic", "DynamicFitResult"]
+__all__ = ["fit_spectra", "FitOptions", "FitResult", "BACKENDS", "fit_dynamic", "DynamicFitResult"]
 
 
 def __getattr__(name: str) -> Any:

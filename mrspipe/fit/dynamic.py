@@ -29,11 +29,15 @@ from .dynamic_result import DynamicFitResult
 from .dynamic_solver import joint_covariance, levenberg_marquardt_joint
 from .fitting import _single_threaded_blas, build_problem
 from .model import N_GROUP_PARAMS
+from .options import FitOptions
 from .result import FitResult
 
 __all__ = ["fit_dynamic", "DynamicFitResult"]
 
 logger = logging.getLogger("mrspipe")
+
+#: the one place of the fit defaults
+_DEFAULT = FitOptions()
 
 
 def _frame_values(fit: FitResult, n_groups: int) -> np.ndarray:
@@ -69,11 +73,11 @@ def fit_dynamic(
     *,
     model: Mapping[str, Any] | str | None = None,
     init: FitResult | None = None,
-    ppm_range: tuple[float, float] = (0.2, 4.2),
-    baseline: str = "spline",
-    baseline_order: int = 2,
-    baseline_knot_spacing: float = 0.3,
-    baseline_dof: float = 8.0,
+    ppm_range: tuple[float, float] = _DEFAULT.ppm_range,
+    baseline: str = _DEFAULT.baseline,
+    baseline_order: int = _DEFAULT.baseline_order,
+    baseline_knot_spacing: float = _DEFAULT.baseline_knot_spacing,
+    baseline_dof: float = _DEFAULT.baseline_dof,
     groups: Mapping[str, Sequence[str]] | None = None,
     max_iter: int = 30,
     ctol: float = 0.01,

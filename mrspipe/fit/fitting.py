@@ -11,10 +11,11 @@ import numpy as np
 
 from ..data import Basis, MRSData
 from ..errors import BasisMismatchError, ConfigError, FitError
-from ..spectral import is_flipped, resample_basis
+from ..spectral import is_flipped, match_basis
 from .crlb import canonical, fisher_covariance, hac_meat, sum_weights
 from .init import start_values
 from .model import N_GROUP_PARAMS, FitProblem, baseline_matrix, resolve_groups, voigt_fwhm
+from .options import FitOptions
 from .qc import REFERENCE_SINGLETS, residual_inflation, singlet_fwhm
 from .result import FitResult
 from .solver import levenberg_marquardt, solve_linear
@@ -22,6 +23,9 @@ from .solver import levenberg_marquardt, solve_linear
 __all__ = ["fit_spectra", "build_problem", "BACKENDS"]
 
 logger = logging.getLogger("mrspipe")
+
+#: the one place of the fit defaults
+_DEFAULT = FitOptions()
 
 
 def _fit_numpy(
@@ -59,11 +63,11 @@ def build_problem(
     data: MRSData,
     basis: Basis,
     *,
-    ppm_range: tuple[float, float] = (0.2, 4.2),
-    baseline: str = "spline",
-    baseline_order: int = 2,
-    baseline_knot_spacing: float = 0.3,
-    baseline_dof: float = 8.0,
+    ppm_range: tuple[float, float] = _DEFAULT.ppm_range,
+    baseline: str = _DEFAULT.baseline,
+    baseline_order: int = _DEFAULT.baseline_order,
+    baseline_knot_spacing: float = _DEFAULT.baseline_knot_spacing,
+    baseline_dof: float = _DEFAULT.baseline_dof,
     groups: Mapping[str, Sequence[str]] | None = None,
     max_shift_hz: float | None = None,
     max_lorentz_hz: float = 40.0,
@@ -130,20 +134,7 @@ def build_problem(
             "the receiver frequency); the fit will be poor",
             data.source or "data",
         )
-    same_grid = (
-        np.isclose(basis.dwell_time, data.dwell_time, rtol=1e-9)
-        and basis.n_points == data.n_points
-        and np.isclose(basis.spectrometer_frequency, data.spectrometer_frequency, rtol=1e-7)
-        and np.isclose(basis.ppm_reference, data.ppm_reference)
-    )
-    if not same_grid:
-        basis = resample_basis(
-            basis,
-            dwell_time=data.dwell_time,
-            n_points=data.n_points,
-            spectrometer_frequency=data.spectrometer_frequency,
-            ppm_reference=data.ppm_reference,
-        )
+    basis = match_basis(basis, data)
     n = data.n_points
     fit_band = np.flatnonzero((dppm >= lo) & (dppm <= hi))
     if fit_band.size < 16:
@@ -332,12 +323,12 @@ def fit_spectra(
     data: MRSData,
     basis: Basis,
     *,
-    backend: str = "numpy",
-    ppm_range: tuple[float, float] = (0.2, 4.2),
-    baseline: str = "spline",
-    baseline_order: int = 2,
-    baseline_knot_spacing: float = 0.3,
-    baseline_dof: float = 8.0,
+    backend: str = _DEFAULT.backend,
+    ppm_range: tuple[float, float] = _DEFAULT.ppm_range,
+    baseline: str = _DEFAULT.baseline,
+    baseline_order: int = _DEFAULT.baseline_order,
+    baseline_knot_spacing: float = _DEFAULT.baseline_knot_spacing,
+    baseline_dof: float = _DEFAULT.baseline_dof,
     groups: Mapping[str, Sequence[str]] | None = None,
     chunk_size: int = 32,
     max_iter: int = 30,

@@ -21,11 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..dynamic.options import Windows
 from ..errors import StudyLayoutError
+from ..fit.options import FitOptions
 from ..io import derivatives as deriv
+from ..preprocess.chain import PreprocessOptions
+from .jobs import clear_basis_cache, fit_frames, preprocess_files
 from .steps import Steps
 
-__all__ = ["SessionOptions", "SessionResult", "run_session"]
+__all__ = ["SessionOptions", "SessionResult", "run_session", "clear_basis_cache"]
 
 logger = logging.getLogger("mrspipe")
 
@@ -38,13 +42,10 @@ class SessionOptions:
     ----------
     out : Path
         Output folder of the study run.
-    preprocess, fit : dict
-        ``[preprocess]`` and ``[fit]`` sections of the configuration.
-    event : str or None
-        ``trial_type`` (case-insensitive substring) whose first onset is time 0; None = the
-        first event whose trial_type contains 'infusion', else the first event.
-    baseline_window, response_window : (float, float), s relative to the onset
-        ``-inf`` / ``inf`` for open ends.
+    preprocess : PreprocessOptions
+    fit : FitOptions
+    windows : Windows
+        Time 0 (``event``) and the baseline and response windows.
     basis_fingerprint : dict
         :func:`mrspipe.io.derivatives.file_fingerprint` of the basis set.
     overwrite : bool
@@ -54,11 +55,9 @@ class SessionOptions:
     """
 
     out: Path
-    preprocess: dict[str, Any]
-    fit: dict[str, Any]
-    event: str | None = None
-    baseline_window: tuple[float, float] = (-math.inf, 0.0)
-    response_window: tuple[float, float] = (0.0, math.inf)
+    preprocess: PreprocessOptions = field(default_factory=PreprocessOptions)
+    fit: FitOptions = field(default_factory=FitOptions)
+    windows: Windows = field(default_factory=Windows)
     basis_fingerprint: dict[str, Any] = field(default_factory=dict)
     overwrite: bool = False
     version: str = ""
@@ -101,14 +100,13 @@ class SessionResult:
 
 
 def _hash(obj: Any) -> str:
-    text = json.dumps(
-        obj, sort_keys=True, default=lambda o: list(o) if isinstance(o, tuple) else str(o)
-    )
+    def plain(o: Any) -> Any:
+        if dataclasses.is_dataclass(o) and not isinstance(o, type):
+            return dataclasses.asdict(o)
+        return list(o) if isinstance(o, tuple) else str(o)
+
+    text = json.dumps(obj, sort_keys=True, default=plain)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _window_json(window: tuple[float, float]) -> list[float | None]:
-    return [v if math.isfinite(v) else None for v in window]
 
 
 def _summary(qc_transients: Any, qc_frames: Any) -> dict[str, Any]:
@@ -127,22 +125,6 @@ def _summary(qc_transients: Any, qc_frames: Any) -> dict[str, Any]:
         if col in qc_frames and len(qc_frames):
             out[f"fit_{col}_median"] = float(qc_frames[col].median())
     return out
-
-
-def _acquisition(data: Any, n_frames: int) -> dict[str, Any]:
-    """Acquisition parameters of a session, for the report's checklist."""
-    n_dyn = data.size("dyn")
-    return {
-        "n_points": int(data.n_points),
-        "dwell_time_s": float(data.dwell_time),
-        "spectral_width_hz": float(1.0 / data.dwell_time),
-        "spectrometer_frequency_mhz": float(data.spectrometer_frequency),
-        "echo_time_s": data.echo_time,
-        "repetition_time_s": data.repetition_time,
-        "nucleus": data.nucleus,
-        "n_transients_acquired": int(n_dyn),
-        "transients_per_frame": float(n_dyn / n_frames) if n_frames else None,
-    }
 
 
 class _StepError(Exception):
@@ -208,37 +190,12 @@ def run_session(
     )
 
 
-#: basis resampled per data grid, per process (cleared at the start of every study run)
-_BASIS_CACHE: dict[tuple[Any, ...], Any] = {}
-
-
-def clear_basis_cache() -> None:
-    """Forget the resampled bases of earlier runs in this process."""
-    _BASIS_CACHE.clear()
-
-
-def _basis_for(basis: Any, frames: Any, options: SessionOptions, steps: Steps) -> Any:
-    key = (
-        options.basis_fingerprint.get("sha256"),
-        id(steps.resample_basis),
-        frames.n_points,
-        frames.dwell_time,
-        frames.spectrometer_frequency,
-        frames.ppm_reference,
-    )
-    if key not in _BASIS_CACHE:
-        if len(_BASIS_CACHE) > 8:
-            _BASIS_CACHE.clear()
-        _BASIS_CACHE[key] = steps.resample_basis(basis, frames)
-    return _BASIS_CACHE[key]
-
-
 def _run(
     session: Any, basis: Any, options: SessionOptions, steps: Steps
 ) -> tuple[tuple[str, ...], dict[str, Any]]:
     paths = deriv.session_paths(options.out, session.participant_id, session.session_id)
     done = None if options.overwrite else deriv.read_done(paths)
-    dynamic_fit = bool(options.fit.get("dynamic"))
+    dynamic_fit = options.fit.dynamic
     fit_key = _hash(
         {
             "preprocess": options.preprocess,
@@ -246,15 +203,13 @@ def _run(
             "basis": options.basis_fingerprint.get("sha256"),
             "version": options.version,
             # the joint dynamic fit's design comes from the infusion event
-            **({"event": options.event} if dynamic_fit else {}),
+            **({"event": options.windows.event} if dynamic_fit else {}),
         }
     )
     dyn_key = _hash(
         {
             "fit": fit_key,
-            "event": options.event,
-            "baseline": _window_json(options.baseline_window),
-            "response": _window_json(options.response_window),
+            "windows": options.windows,
             "condition": session.condition,
             "sex": session.sex,
         }
@@ -294,7 +249,9 @@ def _run(
                 "no events.tsv: the infusion onset (time 0) is unknown", session.svs_path
             )
         onset, duration = steps.infusion(
-            steps.read_events(session.events_path), event=options.event, source=session.events_path
+            steps.read_events(session.events_path),
+            event=options.windows.event,
+            source=session.events_path,
         )
 
     computed: list[str] = []
@@ -318,8 +275,7 @@ def _run(
             frame_times=frame_times,
             onset=onset,
             session=session,
-            baseline_window=options.baseline_window,
-            response_window=options.response_window,
+            windows=options.windows,
         )
     computed.append("dynamic")
     with _Stage("write"):
@@ -370,19 +326,12 @@ def _fit_stage(
 ) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
     import pandas as pd
 
-    with _Stage("load"):
-        data = steps.load_mrs(session.svs_path)
-        water = None if session.ref_path is None else steps.load_mrs(session.ref_path)
-    with _Stage("preprocess"):
-        pre = steps.preprocess(data, water=water, options=options.preprocess)
-        frames = pre.frames
-        acquisition = _acquisition(data, frames.size("dyn"))
-        del data, water
+    pre, acquisition = preprocess_files(
+        session.svs_path, session.ref_path, options=options.preprocess, steps=steps, stage=_Stage
+    )
+    frames = pre.frames
     with _Stage("fit"):
-        fit_options = (
-            options.fit | {"infusion": infusion} if options.fit.get("dynamic") else options.fit
-        )
-        result = steps.fit(frames, _basis_for(basis, frames, options, steps), options=fit_options)
+        result = fit_frames(frames, basis, options=options.fit, infusion=infusion, steps=steps)
         fits = result.table(source=paths.prefix)
         qc_frames = result.qc_table(source=paths.prefix)
         frame_times = frames.transient_times()
@@ -390,11 +339,6 @@ def _fit_stage(
     with _Stage("write"):
         paths.done.unlink(missing_ok=True)  # stale until this session finishes again
         qc_transients = pd.DataFrame({k: pre.qc[k] for k in pre.qc})
-        provenance = list(getattr(pre, "steps", None) or [])
-        if provenance and "ProcessingApplied" not in frames.header:
-            frames = dataclasses.replace(
-                frames, header={**frames.header, "ProcessingApplied": provenance}
-            )
         deriv.save_preprocessed(paths, frames)
         deriv.write_session_table(paths, "qc_transients", qc_transients)
         deriv.write_session_table(paths, "fits", fits)

@@ -13,26 +13,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Steps", "FIT_FIELDS", "check_modules", "preprocess_kwargs"]
+if TYPE_CHECKING:
+    from ..dynamic.options import GLMOptions, Windows
+    from ..fit.options import FitOptions
+    from ..preprocess import PreprocessOptions
+    from ..stats.options import StatsOptions
 
-
-def preprocess_kwargs(options: dict[str, Any]) -> dict[str, Any]:
-    """Translate the ``[preprocess]`` section into PreprocessOptions keywords.
-
-    The section's keys are the field names of :class:`mrspipe.preprocess.PreprocessOptions`.
-    ``window = 0`` means blocks (``window=None``); a window replaces the block; ``"none"`` is
-    None.
-    """
-    kwargs = dict(options)
-    if kwargs.get("window"):
-        kwargs["block"] = None
-    else:
-        kwargs["window"] = kwargs["step"] = None
-    if kwargs.get("linewidth_match") == "none":
-        kwargs["linewidth_match"] = None
-    return kwargs
+__all__ = ["Steps", "check_modules"]
 
 
 def default_find_sessions(study: Path) -> list[Any]:
@@ -65,65 +54,44 @@ def default_load_basis(path: Path) -> Any:
 
 def default_resample_basis(basis: Any, data: Any) -> Any:
     """Put ``basis`` on the grid of ``data`` (dwell time, points, field, ppm reference)."""
-    from ..spectral import resample_basis
+    from ..spectral import match_basis
 
-    if (
-        basis.n_points == data.n_points
-        and abs(basis.dwell_time - data.dwell_time) <= 1e-9 * data.dwell_time
-        and abs(basis.spectrometer_frequency - data.spectrometer_frequency)
-        <= 1e-6 * data.spectrometer_frequency
-        and basis.ppm_reference == data.ppm_reference
-    ):
-        return basis
-    return resample_basis(
-        basis,
-        dwell_time=data.dwell_time,
-        n_points=data.n_points,
-        spectrometer_frequency=data.spectrometer_frequency,
-        ppm_reference=data.ppm_reference,
-    )
+    return match_basis(basis, data)
 
 
-def default_preprocess(data: Any, *, water: Any, options: dict[str, Any]) -> Any:
-    """Preprocess one session.
+def default_preprocess(
+    data: Any, *, water: Any, options: PreprocessOptions, ecc_reference: Any = None
+) -> Any:
+    """Preprocess one session (``ecc_reference``: a separate eddy-current reference).
 
     Returns an object with ``frames`` (MRSData), ``qc`` (dict of per-transient arrays) and
     ``steps`` (provenance), see ``docs/architecture.md``.
     """
-    from ..preprocess import PreprocessOptions, preprocess_session
+    from ..preprocess import preprocess_session
 
-    return preprocess_session(
-        data, water=water, options=PreprocessOptions(**preprocess_kwargs(options))
-    )
+    return preprocess_session(data, water=water, options=options, ecc_reference=ecc_reference)
 
 
-#: study.toml [fit] keys passed to fit_spectra under the same name
-FIT_FIELDS: tuple[str, ...] = (
-    "backend",
-    "ppm_range",
-    "baseline",
-    "baseline_knot_spacing",
-    "baseline_order",
-)
-
-
-def _open(window: tuple[float, float]) -> tuple[float | None, float | None]:
-    """``(-inf, 0)`` -> ``(None, 0)``: mrspipe.dynamic and mrspipe.stats use None for open ends."""
-    return tuple(None if math.isinf(v) else float(v) for v in window)  # type: ignore[return-value]
-
-
-def default_fit(frames: Any, basis: Any, *, options: dict[str, Any]) -> Any:
+def default_fit(
+    frames: Any,
+    basis: Any,
+    *,
+    options: FitOptions,
+    infusion: tuple[float, float] | None = None,
+) -> Any:
     """Fit every frame: returns a FitResult (``table(source=)``, ``qc_table(source=)``).
 
-    With ``options["dynamic"]`` the session is fitted jointly (:func:`_fit_dynamic_session`);
-    the session step then adds ``options["infusion"] = (onset, duration)`` from its events.
+    With ``options.dynamic`` the session is fitted jointly (:func:`_fit_dynamic_session`) on
+    the design of its ``infusion = (onset, duration)`` (s from the first transient).
     """
-    kwargs = {k: options[k] for k in FIT_FIELDS if k in options}
-    if "ppm_range" in kwargs:
-        kwargs["ppm_range"] = tuple(kwargs["ppm_range"])
-    if options.get("dynamic"):
+    kwargs = options.spectra_kwargs()
+    if options.dynamic:
+        if infusion is None:
+            from ..errors import ConfigError
+
+            raise ConfigError("the joint dynamic fit needs the infusion event (events.tsv)")
         kwargs.pop("backend", None)
-        return _fit_dynamic_session(frames, basis, infusion=options["infusion"], **kwargs)
+        return _fit_dynamic_session(frames, basis, infusion=infusion, **kwargs)
     from ..fit import fit_spectra
 
     return fit_spectra(frames, basis, **kwargs)
@@ -196,13 +164,7 @@ def default_infusion(events: Any, *, event: str | None, source: Any = None) -> t
 
 
 def default_dynamics(
-    fits: Any,
-    *,
-    frame_times: Any,
-    onset: float,
-    session: Any,
-    baseline_window: tuple[float, float],
-    response_window: tuple[float, float],
+    fits: Any, *, frame_times: Any, onset: float, session: Any, windows: Windows
 ) -> tuple[Any, Any]:
     """One session's time course and window responses (the :mod:`mrspipe.dynamic` adapter).
 
@@ -216,8 +178,8 @@ def default_dynamics(
         Infusion onset from the first transient; time courses are relative to it.
     session : Session
         ``participant_id, session_id, condition, sex`` label the rows (sex may be None).
-    baseline_window, response_window : (float, float), s relative to the onset
-        Unbounded ends are ``-inf`` / ``inf``.
+    windows : Windows
+        Baseline and response windows, s relative to the onset.
 
     Returns
     -------
@@ -228,7 +190,7 @@ def default_dynamics(
 
     timecourses = session_timecourses(fits, session, onset=onset, frame_times=frame_times)
     responses = window_responses(
-        timecourses, baseline_window=_open(baseline_window), response_window=_open(response_window)
+        timecourses, baseline_window=windows.baseline, response_window=windows.response
     )
     return timecourses, responses
 
@@ -254,34 +216,31 @@ def default_stats(
     responses: Any,
     *,
     contrast: tuple[str, str],
-    options: dict[str, Any],
-    baseline_window: tuple[float, float],
-    response_window: tuple[float, float],
+    options: StatsOptions,
+    windows: Windows,
     phenotype: Any = None,
-    clinical: dict[str, Any] | None = None,
     glm: Any = None,
 ) -> Any:
     """Group statistics (:func:`mrspipe.stats.crossover_stats`): the ``stats`` table."""
     from ..stats import crossover_stats
 
-    clinical = clinical or {}
     return crossover_stats(
         responses,
         conditions=contrast,
         timecourses=timecourses,
         phenotype=phenotype,
-        alpha=1.0 - options["ci_level"],
-        mixedlm=options["mixed_model"],
-        baseline_window=_open(baseline_window),
-        response_window=_open(response_window),
-        baseline_timepoint=clinical.get("baseline_timepoint", "baseline"),
-        score_name=clinical.get("score", "score"),
+        alpha=1.0 - options.ci_level,
+        mixedlm=options.mixed_model,
+        baseline_window=windows.baseline,
+        response_window=windows.response,
+        baseline_timepoint=options.baseline_timepoint,
+        score_name=options.score,
         glm=glm,
     )
 
 
 def default_glm(
-    timecourses: Any, *, durations: dict[tuple[str, str], float], options: dict[str, Any]
+    timecourses: Any, *, durations: dict[tuple[str, str], float], options: GLMOptions
 ) -> Any:
     """Per-session GLM of the time courses (:func:`mrspipe.dynamic.glm_timecourses`).
 
@@ -292,8 +251,8 @@ def default_glm(
 
     from ..dynamic import glm_timecourses
 
-    kind = options["regressor"]
-    regressor: Any = {"kind": kind, "tau": options["tau_s"]} if kind == "exponential" else kind
+    kind = options.regressor
+    regressor: Any = {"kind": kind, "tau": options.tau_s} if kind == "exponential" else kind
     parts = []
     keys = ["participant_id", "session_id"]
     for (pid, sid), session in timecourses.groupby(keys, sort=False, dropna=False):
@@ -303,7 +262,7 @@ def default_glm(
                 session,
                 regressors=(regressor,),
                 duration=math.inf if not math.isfinite(duration) else duration,
-                drift_order=options["drift_order"],
+                drift_order=options.drift_order,
             )
         )
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

@@ -20,10 +20,12 @@ from typing import Any
 from .._logging import progress
 from .._version import __version__
 from ..config import StudyConfig, defaults
+from ..dynamic.options import Windows
 from ..errors import ConfigError, MRSError, StudyLayoutError
 from ..io import derivatives as deriv
 from ..io._paths import is_inside
 from .executor import map_sessions
+from .jobs import select_metabolites
 from .session import SessionOptions, SessionResult, clear_basis_cache
 from .steps import Steps, check_modules, default_fit
 
@@ -60,16 +62,11 @@ class StudyResult:
         return 1 if self.errors else 0
 
 
-def describe_window(window: tuple[float, float], kind: str) -> str:
+def describe_window(window: tuple[float | None, float | None], kind: str) -> str:
     """Words for a window, e.g. ``'every frame before the onset'`` or ``'-600 s to 0 s'``."""
-    a, b = window
-    if math.isinf(a) and b == 0 and kind == "baseline":
-        return "every frame before the onset"
-    if a == 0 and math.isinf(b) and kind == "response":
-        return "every frame after the onset"
-    left = "start" if math.isinf(a) else f"{a:g} s"
-    right = "end" if math.isinf(b) else f"{b:g} s"
-    return f"{left} to {right} relative to the onset"
+    if kind == "baseline":
+        return Windows(baseline=window).describe(kind)
+    return Windows(response=window).describe(kind)
 
 
 def resolve_contrast(configured: tuple[str, str] | None, sessions: list[Any]) -> tuple[str, str]:
@@ -199,9 +196,9 @@ def run_study(
     if not sessions:
         raise StudyLayoutError("no sessions found (expected sub-*/ses-*/mrs/*_svs.nii.gz)", study)
     _check_output_paths(out, sessions)
-    contrast = resolve_contrast(config.conditions["contrast"], sessions)
+    contrast = resolve_contrast(config.stats.contrast, sessions)
     if (
-        config.fit["dynamic"]
+        config.fit.dynamic
         and steps.fit is default_fit
         and importlib.util.find_spec("mrspipe.fit.dynamic") is None
     ):
@@ -210,25 +207,13 @@ def run_study(
     if not basis_path.exists():
         raise ConfigError("no such basis set", basis_path)
     basis_set = steps.load_basis(basis_path)
-    if config.fit["metabolites"]:
-        unknown = [m for m in config.fit["metabolites"] if m not in basis_set.names]
-        if unknown:
-            raise ConfigError(
-                f"[fit] metabolites {unknown} are not in the basis ({', '.join(basis_set.names)})",
-                config.source,
-            )
-        basis_set = basis_set.select(list(config.fit["metabolites"]))
-    windows = {
-        "baseline": config.windows["baseline"] or (-math.inf, 0.0),
-        "response": config.windows["response"] or (0.0, math.inf),
-    }
+    basis_set = select_metabolites(basis_set, config.fit, config.source)
+    windows = config.windows
     options = SessionOptions(
         out=out,
-        preprocess=dict(config.preprocess),
-        fit=dict(config.fit),
-        event=config.windows["event"],
-        baseline_window=windows["baseline"],
-        response_window=windows["response"],
+        preprocess=config.preprocess,
+        fit=config.fit,
+        windows=windows,
         basis_fingerprint=deriv.file_fingerprint(basis_path),
         overwrite=overwrite,
         version=__version__,
@@ -237,11 +222,11 @@ def run_study(
         "study": os.fspath(study),
         "basis": os.fspath(basis_path),
         "contrast": list(contrast),
-        "event": config.windows["event"],
-        "baseline_window": [None if math.isinf(v) else v for v in windows["baseline"]],
-        "response_window": [None if math.isinf(v) else v for v in windows["response"]],
-        "baseline_window_text": describe_window(windows["baseline"], "baseline"),
-        "response_window_text": describe_window(windows["response"], "response"),
+        "event": windows.event,
+        "baseline_window": list(windows.baseline),
+        "response_window": list(windows.response),
+        "baseline_window_text": windows.describe("baseline"),
+        "response_window_text": windows.describe("response"),
         "config": config.as_dict(),
         "n_sessions": len(sessions),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -324,21 +309,19 @@ def _report_design(
     """Build the ``design`` dict of :func:`mrspipe.report.write_report` (keys it knows)."""
     first = next((r.summary for r in results if r.ok), {})
     report = {
-        "title": config.report["title"],
+        "title": config.report.title,
         "conditions": list(contrast),
-        "event": config.windows["event"] or "infusion onset",
+        "event": config.windows.event or "infusion onset",
         "baseline_window_s": design["baseline_window"],
         "response_window_s": design["response_window"],
-        "metabolites": sorted(
-            config.metabolites["analyse"], key=lambda m: m != config.metabolites["primary"]
-        ),
-        "primary": config.metabolites["primary"],
+        "metabolites": sorted(config.stats.analyse, key=lambda m: m != config.stats.primary),
+        "primary": config.stats.primary,
         "basis": design["basis"],
-        "preprocessing": [f"{k} = {v}" for k, v in config.preprocess.items()],
-        "fitting_model": f"linear combination, {config.fit['backend']} backend, "
-        f"{config.fit['baseline']} baseline, "
-        f"{config.fit['ppm_range'][0]:g}-{config.fit['ppm_range'][1]:g} ppm"
-        + (", spectro-temporal" if config.fit["dynamic"] else ""),
+        "preprocessing": [f"{k} = {v}" for k, v in config.as_dict()["preprocess"].items()],
+        "fitting_model": f"linear combination, {config.fit.backend} backend, "
+        f"{config.fit.baseline} baseline, "
+        f"{config.fit.ppm_range[0]:g}-{config.fit.ppm_range[1]:g} ppm"
+        + (", spectro-temporal" if config.fit.dynamic else ""),
         "options": config.as_dict(),
         "failed_sessions": [
             {
@@ -398,7 +381,7 @@ def _group(
     results: list[SessionResult],
     config: StudyConfig,
     contrast: tuple[str, str],
-    windows: dict[str, Any],
+    windows: Windows,
     design: dict[str, Any],
     steps: Steps,
 ) -> tuple[Path | None, list[dict[str, Any]]]:
@@ -424,7 +407,7 @@ def _group(
     if not done:
         logger.error("no session finished: no group tables")
         return None, errors
-    wanted = list(config.metabolites["analyse"])
+    wanted = list(config.stats.analyse)
     tables: dict[str, Any] = {}
     for name in ("timecourses", "responses"):
         parts = [
@@ -439,7 +422,7 @@ def _group(
         deriv.write_group_table(out, name, tables[name], extra={"Design": design})
 
     glm = None
-    if config.glm["enabled"] and steps.glm is not None:
+    if config.glm.enabled and steps.glm is not None:
         try:
             durations = {
                 (r.participant_id, r.session_id): r.summary.get("infusion_duration_s")
@@ -447,25 +430,23 @@ def _group(
                 if r.ok
             }
             durations = {k: (math.nan if v is None else float(v)) for k, v in durations.items()}
-            glm = steps.glm(tables["timecourses"], durations=durations, options=dict(config.glm))
+            glm = steps.glm(tables["timecourses"], durations=durations, options=config.glm)
             deriv.write_group_table(
-                out, "glm", glm, extra={"Design": design, "GLM": dict(config.glm)}
+                out, "glm", glm, extra={"Design": design, "GLM": config.as_dict()["glm"]}
             )
         except Exception as exc:  # a failing group step is reported, the tables stay
             failed("glm", exc)
     stats = None
     try:
-        phenotype = steps.read_phenotype(study, score=config.clinical["score"])
+        phenotype = steps.read_phenotype(study, score=config.stats.score)
         extra = {} if glm is None else {"glm": glm}
         stats = steps.stats(
             tables["timecourses"],
             tables["responses"],
             contrast=contrast,
-            options=dict(config.stats),
-            baseline_window=windows["baseline"],
-            response_window=windows["response"],
+            options=config.stats,
+            windows=windows,
             phenotype=phenotype,
-            clinical=dict(config.clinical),
             **extra,
         )
         deriv.write_group_table(out, "stats", stats, extra={"Design": design})

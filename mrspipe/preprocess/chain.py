@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from .._options import check_fields, option
 from .._version import __version__
 from ..data import MRSData
-from ..errors import ConfigError, PreprocessError
+from ..errors import PreprocessError
 from ..spectral import apply_lineshape
 from . import align, average, coil, ecc, measure, reference, reject
 from . import water as water_removal
@@ -85,12 +86,12 @@ class PreprocessOptions:
         Shift so NAA is at 2.008 and Cr at 3.027 ppm.
     phase : bool
         Zero-order phase so the NAA and Cr singlets are absorptive (after referencing).
-    block : int or None
-        Frame = block of this many transients (default 16 when ``window`` is None).
+    block : int
+        Frame = block of this many transients (at most all of them).
     window : int or None
-        Sliding-window frames of this many transients, moving by ``step``.
-    step : int or None
-        Sliding-window step (default 1).
+        Sliding-window frames of this many transients, moving by ``step``; replaces ``block``.
+    step : int
+        Sliding-window step.
     linewidth_match : {'lorentz', 'gauss'} or None
         Broaden the frames to the broadest one.
     qc_fwhm_window : int
@@ -100,51 +101,76 @@ class PreprocessOptions:
         For the randomised SVD of HLSVD (fixed seed by default: reproducible output).
     """
 
-    coil_method: str = "svd"
-    eddy_current: bool = True
-    remove_water: bool = True
-    water_band: tuple[float, float] = (4.5, 4.9)
-    hlsvd_components: int = 20
-    hlsvd_points: int = 256
-    water_model: str = "shared"
-    align: bool = True
-    align_range: tuple[float, float] = (1.8, 4.2)
-    align_reference: str = "median"
-    align_n_reference: int | None = None
-    align_iterations: int = 1
-    align_lb_hz: float | None = None
-    align_window: int = 1
-    align_window_step: int = 1
-    reject: bool = True
-    reject_threshold: float = 4.0
-    reference_ppm: bool = True
-    phase: bool = True
-    block: int | None = None
-    window: int | None = None
-    step: int | None = None
-    linewidth_match: str | None = None
-    qc_fwhm_window: int = 8
+    coil_method: str = option(
+        "svd",
+        "coil combination (when the data have a coil axis): noise-whitened SVD, "
+        "water-weighted, or plain sum",
+        choices=(*coil.METHODS, "sum"),
+    )
+    eddy_current: bool = option(
+        True, "eddy-current correction (Klose) when a water reference is given"
+    )
+    remove_water: bool = option(True, "remove residual water with HLSVD")
+    water_band: tuple[float, float] = option(
+        (4.5, 4.9), "band of the removed HLSVD components, ppm"
+    )
+    hlsvd_components: int = option(20, "number of HLSVD components", minimum=1)
+    hlsvd_points: int = option(256, "points of the HLSVD Hankel matrix", minimum=8, config=False)
+    water_model: str = option(
+        "shared",
+        "HLSVD once on the aligned mean with per-transient amplitudes (fast), or a full "
+        "HLSVD of every transient",
+        choices=tuple(water_removal.WATER_MODELS),
+    )
+    align: bool = option(True, "frequency and phase alignment (spectral registration)")
+    align_range: tuple[float, float] = option((1.8, 4.2), "band used for the alignment, ppm")
+    align_reference: str = option(
+        "median", "how the alignment reference is formed", choices=("median", "mean")
+    )
+    align_n_reference: int | None = option(
+        None, "early transients forming the alignment reference", minimum=1, config=False
+    )
+    align_iterations: int = option(1, "reference refinements", minimum=1, config=False)
+    align_lb_hz: float | None = option(
+        None, "line broadening before registration, Hz", minimum=0.0, config=False
+    )
+    align_window: int = option(
+        1,
+        "align moving averages of this many transients (very low SNR); 1 = single transients",
+        minimum=1,
+    )
+    align_window_step: int = option(
+        1, "register every this-many-th window only", minimum=1, config=False
+    )
+    reject: bool = option(True, "reject outlier transients")
+    reject_threshold: float = option(
+        4.0, "rejection limit, robust z-score of the transient metrics", minimum=0.5
+    )
+    reference_ppm: bool = option(True, "shift so NAA is at 2.008 ppm and Cr at 3.027 ppm")
+    phase: bool = option(
+        True, "zero-order phase so the NAA and Cr singlets are absorptive (after referencing)"
+    )
+    block: int = option(16, "transients averaged into one frame (non-overlapping)", minimum=1)
+    window: int | None = option(
+        None,
+        "sliding-window length in transients; unset (or 0) = blocks, else replaces block",
+        minimum=1,
+        off=0,
+    )
+    step: int = option(1, "sliding-window step in transients", minimum=1)
+    linewidth_match: str | None = option(
+        None,
+        "broaden every frame to the broadest one with this lineshape; unset (or none) = off",
+        choices=tuple(average.LINESHAPES),
+        off="none",
+    )
+    qc_fwhm_window: int = option(
+        8, "QC FWHM on the moving average of this many transients", minimum=1, config=False
+    )
     rng: Any = 0
 
     def __post_init__(self) -> None:
-        if self.coil_method not in (*coil.METHODS, "sum"):
-            raise ConfigError(f"coil_method must be one of svd, water, sum: {self.coil_method!r}")
-        if self.linewidth_match is not None and self.linewidth_match not in average.LINESHAPES:
-            raise ConfigError(
-                f"linewidth_match must be one of {sorted(average.LINESHAPES)} or None, "
-                f"got {self.linewidth_match!r}"
-            )
-        if self.water_model not in water_removal.WATER_MODELS:
-            raise ConfigError(
-                f"water_model must be one of "
-                f"{sorted(water_removal.WATER_MODELS)}, got {self.water_model!r}"
-            )
-        if self.block is not None and self.window is not None:
-            raise ConfigError("give either block or window, not both")
-        for name in ("block", "window", "step"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"{name} must be >= 1, got {value}")
+        check_fields(self)
 
 
 @dataclass(frozen=True)
@@ -504,9 +530,7 @@ def preprocess_session(
     qc = _qc_table(data, shift, phase, snr, fwhm, rejected, resid_z, reason)
     transient_steps = list(steps)  # averaging and linewidth matching apply to frames only
     width, step_ = (
-        (opts.window, opts.step or 1)
-        if opts.window
-        else (opts.block or min(16, data.size("dyn")), None)
+        (opts.window, opts.step) if opts.window else (min(opts.block, data.size("dyn")), None)
     )
     frames, frame_times, counts = average.average_frames(
         fids, data.transient_times(), width=width, step=step_, axis=ax, rejected=rejected

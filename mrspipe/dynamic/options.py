@@ -1,0 +1,89 @@
+"""Options of the dynamic layer: the analysis :class:`Windows` and the :class:`GLMOptions`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .._options import check_fields, option
+
+__all__ = ["Windows", "GLMOptions"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Windows:
+    """Time 0 and the baseline and response windows of a session (``[windows]``; s).
+
+    A window ``(start, end)`` holds the frames with ``start <= time_s < end``, ``time_s``
+    relative to the onset of ``event``; ``None`` is an open end (and only that: ``-inf`` and
+    ``inf`` are turned into None, so every layer sees one form).
+
+    Attributes
+    ----------
+    event : str or None
+        ``events.tsv`` ``trial_type`` (case-insensitive substring) whose first onset is time 0.
+    baseline, response : (float or None, float or None), s relative to the onset
+    """
+
+    event: str | None = option(
+        None,
+        "events.tsv trial_type (case-insensitive substring) whose first onset is time 0; "
+        "unset = the first event whose trial_type contains 'infusion', else the first event",
+    )
+    baseline: tuple[float | None, float | None] = option(
+        (None, 0.0),
+        "baseline window [start, end], s from the onset (-inf/inf for an open end); default "
+        "every frame before the onset",
+    )
+    response: tuple[float | None, float | None] = option(
+        (0.0, None),
+        "response window [start, end], s from the onset (-inf/inf for an open end); default "
+        "every frame after the onset",
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+    def describe(self, kind: str) -> str:
+        """Words for a window: ``'every frame before the onset'`` or ``'-600 s to 0 s ...'``."""
+        a, b = self.baseline if kind == "baseline" else self.response
+        if a is None and b == 0 and kind == "baseline":
+            return "every frame before the onset"
+        if a == 0 and b is None and kind == "response":
+            return "every frame after the onset"
+        left = "start" if a is None else f"{a:g} s"
+        right = "end" if b is None else f"{b:g} s"
+        return f"{left} to {right} relative to the onset"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GLMOptions:
+    """The per-session GLM on the time courses (``[glm]``).
+
+    Attributes
+    ----------
+    enabled : bool
+    regressor : {'ramp', 'boxcar', 'exponential', 'hrf'}
+    tau_s : float, s
+        Time constant of the exponential regressor.
+    drift_order : int
+        Legendre drift terms.
+    """
+
+    enabled: bool = option(True, "fit a GLM to every session's time courses")
+    regressor: str = option(
+        "ramp",
+        "response regressor from the infusion event: linear rise over the infusion then "
+        "plateau, boxcar, first-order exponential rise (time constant tau_s), or the "
+        "HRF-convolved boxcar",
+        choices=("ramp", "boxcar", "exponential", "hrf"),
+    )
+    tau_s: float = option(300.0, "time constant of the exponential regressor, s", minimum=1.0)
+    drift_order: int = option(
+        0,
+        "Legendre drift terms (note: a linear drift is nearly collinear with a ramp over a "
+        "short scan)",
+        minimum=0,
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)

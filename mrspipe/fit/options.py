@@ -1,0 +1,71 @@
+"""Options of the fitting layer: :class:`FitOptions`, the one place of their defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .._options import check_fields, option
+
+__all__ = ["FitOptions"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FitOptions:
+    """How a session's frames are fitted (``[fit]`` in ``study.toml``; units ppm).
+
+    :func:`mrspipe.fit.fit_spectra` and :func:`mrspipe.fit.fit_dynamic` take their keyword
+    defaults from here; :meth:`spectra_kwargs` gives the keywords of ``fit_spectra``.
+
+    Attributes
+    ----------
+    backend : {'numpy', 'lmfit'}
+    ppm_range : (float, float), ppm
+    baseline : {'spline', 'poly'}
+    baseline_knot_spacing : float, ppm
+    baseline_order : int
+    baseline_dof : float
+    dynamic : bool
+        Fit the frames of a session jointly (the pipeline's choice; not a ``fit_spectra``
+        keyword).
+    metabolites : tuple of str
+        Basis metabolites to fit; empty = all (applied to the basis by the caller).
+    """
+
+    backend: str = option("numpy", "fitting engine", choices=("numpy", "lmfit"))
+    ppm_range: tuple[float, float] = option((0.2, 4.2), "fitted chemical-shift range, ppm")
+    baseline: str = option(
+        "spline",
+        "baseline model: regularised cubic B-spline or Legendre polynomial",
+        choices=("spline", "poly"),
+    )
+    baseline_knot_spacing: float = option(
+        0.3, "spline baseline knot spacing, ppm", minimum=0.01, maximum=5.0
+    )
+    baseline_order: int = option(2, "polynomial baseline order", minimum=0)
+    baseline_dof: float = option(
+        8.0,
+        "effective degrees of freedom of the spline baseline (per real/imaginary part)",
+        minimum=1.0,
+        config=False,
+    )
+    dynamic: bool = option(
+        False, "fit all frames of a session jointly (spectro-temporal) instead of frame by frame"
+    )
+    metabolites: tuple[str, ...] = option(
+        (), "basis metabolites to fit; empty = every metabolite of the basis"
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+    def spectra_kwargs(self) -> dict[str, Any]:
+        """Keywords of :func:`mrspipe.fit.fit_spectra` (without ``dynamic``, ``metabolites``)."""
+        return {
+            "backend": self.backend,
+            "ppm_range": self.ppm_range,
+            "baseline": self.baseline,
+            "baseline_order": self.baseline_order,
+            "baseline_knot_spacing": self.baseline_knot_spacing,
+            "baseline_dof": self.baseline_dof,
+        }
