@@ -131,9 +131,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config).with_overrides(overrides(args))
     if args.step is not None and config.preprocess.window is None:
         raise ConfigError("--step needs --window")
-    result, _ = preprocess_files(
-        args.data, args.water, ecc=args.ecc, options=config.preprocess
-    )
+    result, _ = preprocess_files(args.data, args.water, ecc=args.ecc, options=config.preprocess)
     out.mkdir(parents=True, exist_ok=True)
     save_mrs(result.frames, targets["frames"], validate=True)
     if "transients" in targets:
