@@ -32,6 +32,7 @@ import numpy as np
 from ._options import check_fields, option
 from .data import Basis, MRSData
 from .errors import ConfigError
+from .uncertainty import ratio_sd
 
 __all__ = [
     "QuantifyOptions",
@@ -114,41 +115,6 @@ def ratios(result, *, reference: str = "tCr", metabolites=None) -> dict[str, dic
         r, sd = ratio_sd(vals[:, 0], vals[:, 1], cov[:, 0, 0], cov[:, 1, 1], cov[:, 0, 1])
         out[name] = {"ratio": r, "sd": sd}
     return out
-
-
-def ratio_sd(
-    a: np.ndarray,
-    b: np.ndarray,
-    var_a: np.ndarray,
-    var_b: np.ndarray,
-    cov_ab: np.ndarray | float = 0.0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Ratio ``a / b`` and its first-order (delta-method) standard deviation, elementwise.
-
-    ``var(a/b) = (a/b)^2 (var_a/a^2 + var_b/b^2 - 2 cov_ab/(a b))``; where ``a == 0`` (an
-    estimate at the nonnegativity bound) the limit ``sqrt(var_a) / |b|`` is used.
-
-    Parameters
-    ----------
-    a, b : (...) float ndarray
-        Numerator and denominator estimates.
-    var_a, var_b : (...) float ndarray
-        Their variances.
-    cov_ab : (...) float ndarray or float
-        Their covariance (0: independent).
-
-    Returns
-    -------
-    ratio, sd : (...) float ndarray
-    """
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    var_a, var_b = np.asarray(var_a, dtype=float), np.asarray(var_b, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = a / b
-        rel2 = var_a / a**2 + var_b / b**2 - 2 * cov_ab / (a * b)
-        sd = np.abs(r) * np.sqrt(np.clip(rel2, 0.0, None))
-        sd = np.where(a == 0, np.sqrt(var_a) / np.abs(b), sd)
-    return r, sd
 
 
 def relaxation_factor(te: float, tr: float | None, t1: float, t2: float) -> float:

@@ -362,9 +362,9 @@ def run(args: argparse.Namespace) -> int:
             echo(line)
     responses_path = out / "results" / "group" / "responses.tsv"
     if primary == "Glu" and responses_path.is_file():
-        line = session_error_line(read_table(responses_path), truth, block=block)
-        if line:
-            echo(line)
+        error_line = session_error_line(read_table(responses_path), truth, block=block)
+        if error_line:
+            echo(error_line)
     echo("(simulated = the true Glu averaged over the same frames and windows as the estimate)")
     n_ok = sum(1 for r in result.sessions if r.ok)
     echo(f"{n_ok} of {len(result.sessions)} sessions done; truth: {out / 'study/truth.json'}")

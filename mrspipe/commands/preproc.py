@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     if "transients" in targets:
         save_mrs(result.transients, targets["transients"], validate=True)
     table = pd.DataFrame(result.qc)
-    sidecar = dict(_SIDECAR)
+    sidecar: dict[str, Any] = dict(_SIDECAR)
     sidecar["Sources"] = [str(args.data)] + [str(r) for r in (args.water, args.ecc) if r]
     sidecar["ProcessingApplied"] = result.steps
     write_table(table, targets["qc"], sidecar=sidecar)

@@ -10,8 +10,7 @@ The tidy tables exchanged with :mod:`mrspipe.stats` and :mod:`mrspipe.report`:
 
 from __future__ import annotations
 
-from .glm import GLMResult, LinewidthCorrection, fit_glm, glm_timecourses, linewidth_correction
-from .regressors import (
+from ..design import (
     REGRESSORS,
     boxcar,
     check_design,
@@ -22,6 +21,7 @@ from .regressors import (
     hrf_boxcar,
     ramp,
 )
+from .glm import GLMResult, LinewidthCorrection, fit_glm, glm_timecourses, linewidth_correction
 from .timecourses import (
     DEFAULT_RATIOS,
     RESPONSE_COLUMNS,

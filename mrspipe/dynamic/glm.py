@@ -6,7 +6,7 @@ frame linewidth in the design as a nuisance regressor (:func:`linewidth_correcti
 ``nuisance=('fwhm_hz',)`` in :func:`glm_timecourses`) removes the part of the time course that
 moves with the linewidth, so a narrowing line is not read as more glutamate. Note the limit: if
 the linewidth follows the response regressor exactly, the two cannot be separated and
-:func:`~mrspipe.dynamic.regressors.check_design` refuses the design.
+:func:`~mrspipe.design.check_design` refuses the design.
 
 References
 ----------
@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from ..design import check_design, design_matrix
 from ..errors import ConfigError
-from .regressors import check_design, design_matrix
 
 __all__ = ["GLMResult", "fit_glm", "glm_timecourses", "LinewidthCorrection", "linewidth_correction"]
 
@@ -80,7 +80,7 @@ def fit_glm(
     y : (..., n_frames) float array
         Time courses (e.g. one row per metabolite); ``NaN`` frames are left out of that course.
     design : DataFrame, (n_frames, p)
-        From :func:`~mrspipe.dynamic.regressors.design_matrix` (named columns).
+        From :func:`~mrspipe.design.design_matrix` (named columns).
     sd : (..., n_frames) float array, optional
         Per-frame standard deviations (CRLBs); weights ``1 / sd**2``. Default: equal weights.
     scale : {'residual', 'known'}
@@ -177,7 +177,7 @@ def glm_timecourses(
         Tidy ``timecourses`` (``time_s`` relative to the infusion onset), plus any ``nuisance``
         columns per frame (e.g. ``fwhm_hz`` merged from the QC table).
     regressors, duration, drift_order, frame_duration, baseline_window
-        Passed to :func:`~mrspipe.dynamic.regressors.design_matrix` with ``onset=0``;
+        Passed to :func:`~mrspipe.design.design_matrix` with ``onset=0``;
         ``duration`` is the infusion duration (s).
     nuisance : sequence of str
         Columns of ``timecourses`` used as nuisance regressors (e.g. ``('fwhm_hz',)``).

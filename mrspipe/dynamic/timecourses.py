@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from .._logging import logger
+from ..design import Window, select_window
 from ..errors import ConfigError, StudyLayoutError
-from ..quantify import ratio_sd
+from ..uncertainty import ratio_sd
 
 __all__ = [
     "TIMECOURSE_COLUMNS",
@@ -52,8 +53,6 @@ DEFAULT_RATIOS: dict[str, tuple[str, str]] = {
 }
 
 _SEX = {"m": "M", "male": "M", "man": "M", "f": "F", "female": "F", "woman": "F"}
-
-Window = tuple[float | None, float | None]
 
 
 def normalise_sex(value: Any) -> Any:
@@ -98,8 +97,10 @@ def infusion_event(
     ev = ev.assign(onset=pd.to_numeric(ev["onset"])).sort_values("onset", kind="stable")
     types = ev["trial_type"].astype(str).str.lower() if "trial_type" in ev.columns else None
     if trial_type is not None:
-        match = types.str.contains(trial_type.lower(), regex=False) if types is not None else None
-        if match is None or not match.any():
+        if (
+            types is None
+            or not (match := types.str.contains(trial_type.lower(), regex=False)).any()
+        ):
             raise StudyLayoutError(f"no event with trial_type containing {trial_type!r}", source)
         ev = ev[match.to_numpy()]
     elif types is not None and (match := types.str.contains("infusion", regex=False)).any():
@@ -239,19 +240,6 @@ def session_timecourses(
         df[key] = normalise_sex(value) if key == "sex" else value
     df = df.sort_values(["metabolite", "frame"], kind="stable")
     return df.loc[:, list(TIMECOURSE_COLUMNS)].reset_index(drop=True)
-
-
-def select_window(time_s: pd.Series | np.ndarray, window: Window | None) -> np.ndarray:
-    """Boolean mask of ``start <= time_s < end`` (``None`` ends are open)."""
-    t = np.asarray(time_s, dtype=float)
-    if window is None:
-        return np.ones(t.shape, dtype=bool)
-    start, end = window
-    start = -np.inf if start is None else float(start)
-    end = np.inf if end is None else float(end)
-    if not start < end:
-        raise ConfigError(f"window start must be before its end, got ({start}, {end}) s")
-    return (t >= start) & (t < end)
 
 
 def _plain_mean(est: pd.Series, sd: pd.Series) -> tuple[float, float]:

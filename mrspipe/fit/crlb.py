@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..uncertainty import combine
+
 __all__ = [
     "SUMS",
     "ALIASES",
@@ -203,37 +205,3 @@ def hac_meat(jw: np.ndarray, resid: np.ndarray, window: int) -> np.ndarray:
     c = np.concatenate([np.zeros((n_f, n_p, 1, 2)), c], axis=2)
     sums = (c[:, :, window:] - c[:, :, :-window]).reshape(n_f, n_p, -1)
     return sums @ sums.transpose(0, 2, 1) / window
-
-
-def combine(
-    estimates: np.ndarray, covariance: np.ndarray, weights: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Linear combinations of concentrations with their uncertainty.
-
-    Parameters
-    ----------
-    estimates : (n_frames, n_met) float ndarray
-    covariance : (n_frames, n_met, n_met) float ndarray
-    weights : (n_comb, n_met) float ndarray
-
-    Returns
-    -------
-    values : (n_frames, n_comb) float ndarray
-    sd : (n_frames, n_comb) float ndarray
-    cov : (n_frames, n_comb, n_comb) float ndarray
-    """
-    values = estimates @ weights.T
-    # members with an infinite (no-information) variance and a zero estimate add nothing to a
-    # sum: the sum's variance is computed from the members that are finite
-    var = np.einsum("fmm->fm", covariance)
-    infinite = ~np.isfinite(var)
-    keep = ~(infinite & (estimates == 0))
-    w = weights[None] * keep[:, None, :]  # (F, C, M)
-    finite_cov = np.where(np.isfinite(covariance), covariance, 0.0)
-    cov = np.einsum("fcm,fmn,fdn->fcd", w, finite_cov, w)
-    # a kept member without information (nonzero estimate) leaves its sums unbounded
-    unbounded = ((w != 0) & infinite[:, None, :]).any(axis=2)  # (F, C)
-    idx = np.arange(cov.shape[1])
-    cov[:, idx, idx] = np.where(unbounded, np.inf, cov[:, idx, idx])
-    sd = np.sqrt(np.clip(np.einsum("fcc->fc", cov), 0.0, None))
-    return values, sd, cov

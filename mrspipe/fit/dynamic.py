@@ -285,9 +285,9 @@ def _result(
     n_r = len(regs)
     # metabolites without a regressor have a zero beta (held at 0) with zero variance
     flat = (gcol[conc_idx] - p) * n_r + np.array([regs.index(r) for r in conc_reg], dtype=int)
-    beta = np.zeros(len(names) * n_r)
-    beta[flat] = gamma[conc_idx]
-    beta = beta.reshape(len(names), n_r)
+    beta_flat = np.zeros(len(names) * n_r)
+    beta_flat[flat] = gamma[conc_idx]
+    beta = beta_flat.reshape(len(names), n_r)
     beta_cov = np.zeros((len(names) * n_r,) * 2)
     beta_cov[np.ix_(flat, flat)] = cov[np.ix_(conc_idx, conc_idx)]
     modelled = np.zeros((len(names), n_r), bool)

@@ -160,7 +160,7 @@ def as_design(design: pd.DataFrame | Mapping[str, Any], n_frames: int) -> pd.Dat
         Wrong length, non-finite values, a regressor that does not vary
         (:func:`mrspipe.dynamic.check_design`).
     """
-    from ..dynamic import check_design
+    from ..design import check_design
 
     try:
         frame = pd.DataFrame(
@@ -302,7 +302,7 @@ def build_layout(
         A regressor not in the design, or a chosen subset of regressors that
         :func:`mrspipe.dynamic.check_design` rejects.
     """
-    from ..dynamic import check_design
+    from ..design import check_design
 
     n_f = len(design)
     n_g, n_m = len(group_names), len(met_names)

@@ -36,7 +36,7 @@ def _fit_numpy(
     max_iter: int,
     ftol: float,
     **_: Any,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
     theta, sol, converged, n_iter = levenberg_marquardt(
         problem, y, theta0, max_iter=max_iter, ftol=ftol
     )
@@ -53,7 +53,7 @@ def _fit_lmfit(
 
 #: backend name -> fitter(problem, y_band, theta0, **options) -> (theta, conc, converged, n_iter);
 #: ``conc`` None means: the NNLS solution at ``theta`` (variable projection)
-BACKENDS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = {
+BACKENDS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]]] = {
     "numpy": _fit_numpy,
     "lmfit": _fit_lmfit,
 }

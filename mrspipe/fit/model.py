@@ -276,8 +276,8 @@ class FitProblem:
         """Unphased model spectra of each metabolite, ``(n_frames, n_met, K)`` complex."""
         dt = self.dtype if dtype is None else dtype
         h = self.lineshapes(theta, dt)
-        fids = self.basis_fids.astype(dt, copy=False)
-        x = np.empty((len(theta),) + fids.shape, dt)
+        fids: np.ndarray = self.basis_fids.astype(dt, copy=False)
+        x: np.ndarray = np.empty((len(theta),) + fids.shape, dt)
         for g in range(self.n_groups):
             rows = np.flatnonzero(self.group_of == g)
             if rows.size and rows[-1] - rows[0] + 1 == rows.size:
@@ -316,7 +316,7 @@ class FitProblem:
         z = (weights @ self.basis_fids.astype(dt, copy=False)).reshape(n_f, n_g, -1)
         z *= h
         t = self.t.astype(np.finfo(np.dtype(dt)).dtype)
-        factors = np.stack(
+        factors: np.ndarray = np.stack(
             [2j * np.pi * t, -np.pi * t, -(np.pi**2 * GAUSS_FWHM_FACTOR) * t**2]
         ).astype(dt)
         zf = np.empty((n_f, n_g, N_GROUP_PARAMS, z.shape[-1]), dt)

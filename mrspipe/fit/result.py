@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..spectral import GAUSS_FWHM_FACTOR
-from .crlb import combine
+from ..uncertainty import combine
 
 __all__ = ["FitResult"]
 

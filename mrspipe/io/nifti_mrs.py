@@ -1,8 +1,10 @@
 """NIfTI-MRS reading and writing through nibabel.
 
-This module is the **only** place where the on-disk frequency convention is converted: NIfTI-MRS
-stores the complex conjugate of mrspipe's internal convention (see :mod:`mrspipe.data` and
-``docs/conventions.md``), so both :func:`load_mrs` and :func:`save_mrs` conjugate.
+With :mod:`mrspipe.io.nifti_format` (the reader and the header names the io modules share), the
+**only** place where the on-disk frequency convention is converted: NIfTI-MRS stores the complex
+conjugate of mrspipe's internal convention (see :mod:`mrspipe.data` and ``docs/conventions.md``),
+so both :func:`load_mrs` and :func:`save_mrs` conjugate. :func:`load_mrs` also reads vendor raw
+data (through :mod:`mrspipe.io.vendor` and spec2nii).
 """
 
 from __future__ import annotations
@@ -10,8 +12,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import re
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,20 @@ from ..data import MRSData
 from ..errors import MRSFormatError
 from ._atomic import atomic_path
 from ._limits import MAX_DATA_BYTES, check_data_size, named_input_errors
+from ._vendor_files import detect_vendor_kind
+from .nifti_format import (
+    DIM_NAMES,
+    DIM_TAGS,
+    MRS_EXT_CODE,
+    SPATIAL,
+    STANDARD_KEYS,
+    TIME_KEYS,
+    WRITE_VERSION,
+    as_user_defined,
+    dim_header_values,
+    read_header_extension,
+    read_nifti_mrs,
+)
 
 __all__ = [
     "load_mrs",
@@ -33,142 +47,16 @@ __all__ = [
     "check_data_size",
 ]
 
-#: NIfTI-MRS version written.
-WRITE_VERSION = "mrs_v0_9"
-_MRS_EXT_CODE = 44
-_SPATIAL = ("x", "y", "z")
-
-#: NIfTI-MRS dimension tag -> mrspipe axis name.
-DIM_NAMES: dict[str, str] = {
-    "DIM_COIL": "coil",
-    "DIM_DYN": "dyn",
-    "DIM_EDIT": "edit",
-    "DIM_MEAS": "meas",
-    "DIM_PHASE_CYCLE": "phase_cycle",
-    "DIM_ISIS": "isis",
-    "DIM_METCYCLE": "metcycle",
-    "DIM_INDIRECT_0": "indirect_0",
-    "DIM_INDIRECT_1": "indirect_1",
-    "DIM_INDIRECT_2": "indirect_2",
-    "DIM_USER_0": "user_0",
-    "DIM_USER_1": "user_1",
-    "DIM_USER_2": "user_2",
-}
-_TAGS = {v: k for k, v in DIM_NAMES.items()}
-#: Plausible header values; outside them a file is refused (a corrupt header, not a scan).
-MAX_FREQUENCY = 5000.0  # MHz: above any spectrometer (1H at 28 T is 1.2 GHz)
-MIN_DWELL = 1e-7  # s: a 10 MHz spectral width
-#: Default tags of dims 5-7 when a file omits them (NIfTI-MRS standard).
-_DEFAULT_TAGS = {5: "DIM_COIL", 6: "DIM_DYN", 7: "DIM_INDIRECT_0"}
-#: Header keys the NIfTI-MRS standard defines; any other key is "user-defined" and must be
-#: written as ``{"Value": ..., "Description": ...}``.
-STANDARD_KEYS = frozenset(
-    "SpectrometerFrequency ResonantNucleus SpectralWidth EchoTime RepetitionTime InversionTime "
-    "MixingTime AcquisitionStartTime ExcitationFlipAngle TxOffset RxOffset SpecFreqChemShift VOI "
-    "WaterSuppressed WaterSuppressionType SequenceTriggered Manufacturer ManufacturersModelName "
-    "DeviceSerialNumber SoftwareVersions InstitutionName InstitutionAddress TxCoil RxCoil "
-    "SequenceName ProtocolName PatientPosition PatientName PatientID PatientWeight PatientDoB "
-    "PatientSex ConversionMethod ConversionTime OriginalFile kSpace EditCondition EditPulse "
-    "ProcessingApplied".split()
-)
-_USER_DESCRIPTION = "Carried over unchanged from the source file by mrspipe"
-
-
-def _as_user_defined(value: Any) -> Any:
-    """Wrap a non-standard header value in the ``Value``/``Description`` form if needed."""
-    if isinstance(value, dict) and "Description" in value:
-        return value
-    return {"Value": value, "Description": _USER_DESCRIPTION}
-
-
-#: Keys of a dyn-dimension header that hold per-transient acquisition times (s).
-_TIME_KEYS = ("time_s", "AcquisitionTime", "acquisition_time", "Time", "time")
-
-
-def _expand_dim_header_value(value: Any, n: int) -> list[Any] | None:
-    """Expand a dim-header value (list, ``{"start", "increment"}`` or ``{"Value": ...}``)."""
-    if isinstance(value, dict) and "Value" in value:
-        value = value["Value"]
-    if isinstance(value, dict) and "start" in value and "increment" in value:
-        return [value["start"] + i * value["increment"] for i in range(n)]
-    if isinstance(value, list | tuple):
-        return list(value)
-    return None
-
-
-def dim_header_values(data: MRSData, axis: str, key: str) -> list[Any] | None:
-    """Per-index values of a dimension-header key, whatever form the file used.
-
-    Parameters
-    ----------
-    data : MRSData
-    axis : str
-        Axis name, e.g. ``"user_0"`` or ``"dyn"``.
-    key : str
-        Header key, e.g. ``"Bval"``.
-
-    Returns
-    -------
-    list or None
-        One value per index of ``axis`` (a list, a ``{"start", "increment"}`` object or a
-        user-defined ``{"Value": ..., "Description": ...}`` wrapper of either), or None when the
-        key is absent or does not match the axis length.
-    """
-    header = data.dim_headers.get(axis, {})
-    if key not in header or axis not in data.dims:
-        return None
-    n = data.size(axis)
-    values = _expand_dim_header_value(header[key], n)
-    return values if values is not None and len(values) == n else None
-
-
-def read_header_extension(img: Any, path: str) -> dict[str, Any]:
-    """Return the NIfTI-MRS JSON header extension of a nibabel image.
-
-    Raises
-    ------
-    MRSFormatError
-        If there is no MRS extension (code 44) or it is not a JSON object.
-    """
-    exts = [e for e in img.header.extensions if e.get_code() == _MRS_EXT_CODE]
-    if not exts:
-        raise MRSFormatError(
-            "NIfTI file has no NIfTI-MRS header extension (code 44); is it an image, not MRS?",
-            path,
-        )
-    content = exts[0].get_content()
-    if isinstance(content, bytes):
-        content = content.decode("utf-8", errors="replace")
-    try:
-        hdr = json.loads(content) if isinstance(content, str) else dict(content)
-    except (json.JSONDecodeError, TypeError, ValueError) as exc:
-        raise MRSFormatError(f"header extension is not valid JSON ({exc})", path) from None
-    if not isinstance(hdr, dict):
-        raise MRSFormatError("NIfTI-MRS header extension is not a JSON object", path)
-    return hdr
-
-
-def _first(value: Any) -> Any:
-    return value[0] if isinstance(value, list | tuple) and value else value
-
-
-def _number(value: Any) -> float | None:
-    """Return a header number (or the one in a one-element list), else None."""
-    value = _first(value)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
 
 @named_input_errors("NIfTI-MRS file")
 def load_mrs(path: str | os.PathLike[str]) -> MRSData:
-    """Read a NIfTI-MRS file.
+    """Read a NIfTI-MRS file, or vendor raw data through spec2nii.
 
     Parameters
     ----------
     path : str or path-like
         A ``.nii`` or ``.nii.gz`` NIfTI-MRS file (any ``mrs_v0_N``, NIfTI-1 or -2, complex64 or
-        complex128, 4 to 7 dimensions).
+        complex128, 4 to 7 dimensions), or a vendor file :mod:`mrspipe.io.vendor` recognises.
 
     Returns
     -------
@@ -182,141 +70,16 @@ def load_mrs(path: str | os.PathLike[str]) -> MRSData:
         Naming the file and what is wrong; every error a malformed file causes is one (the
         data size the header claims is checked before anything is allocated).
     """
-    from .vendor import detect_vendor_kind, primary_data  # vendor raw data: through spec2nii
-
     if detect_vendor_kind(path) is not None:
+        from .vendor import primary_data  # vendor raw data: through spec2nii
+
         return primary_data(path)
-    import nibabel as nib
-    from nibabel.filebasedimages import ImageFileError
-
-    path = os.fspath(path)
-    if not Path(path).is_file():
-        raise MRSFormatError("no such file", path)
-    try:
-        img = nib.load(path)
-    except (ImageFileError, OSError, EOFError, ValueError) as exc:
-        raise MRSFormatError(f"not a readable NIfTI file ({exc})", path) from None
-    if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
-        raise MRSFormatError(f"not a NIfTI file (read as {type(img).__name__})", path)
-    hdr = read_header_extension(img, path)
-    intent = img.header.get_intent()[2] if hasattr(img.header, "get_intent") else ""
-    if intent and not re.match(r"mrs_v\d+_\d+", intent):
-        # Tolerated: some converters leave the intent empty; a foreign intent is suspicious.
-        raise MRSFormatError(f"intent name {intent!r} is not 'mrs_vMAJOR_MINOR'", path)
-    if not np.issubdtype(img.get_data_dtype(), np.complexfloating):
-        raise MRSFormatError(
-            f"data type {img.get_data_dtype()} is real; NIfTI-MRS data must be complex", path
-        )
-    check_data_size(img, path)
-    try:
-        data = np.asanyarray(img.dataobj)
-    except (OSError, EOFError, ValueError, zlib.error) as exc:
-        raise MRSFormatError(f"data could not be read (truncated file?): {exc}", path) from None
-    if data.ndim < 4 or data.ndim > 7:
-        raise MRSFormatError(f"NIfTI-MRS data must have 4 to 7 dimensions, got {data.ndim}", path)
-    for key in ("SpectrometerFrequency", "ResonantNucleus"):
-        if key not in hdr:
-            raise MRSFormatError(f"header extension lacks the required field {key!r}", path)
-    try:
-        cf = float(_first(hdr["SpectrometerFrequency"]))
-    except (TypeError, ValueError):
-        raise MRSFormatError(
-            f"SpectrometerFrequency {hdr['SpectrometerFrequency']!r} is not a number", path
-        ) from None
-    nucleus = str(_first(hdr["ResonantNucleus"]))
-    dwell = float(img.header["pixdim"][4])
-    units = img.header.get_xyzt_units()[1]
-    dwell *= {"msec": 1e-3, "usec": 1e-6}.get(units, 1.0)
-    if not MIN_DWELL <= dwell < 1:
-        raise MRSFormatError(
-            f"dwell time pixdim[4] = {dwell} s is not plausible (expected {MIN_DWELL:g} to 1 s)",
-            path,
-        )
-    if not 0 < cf <= MAX_FREQUENCY:
-        raise MRSFormatError(
-            f"SpectrometerFrequency {cf} MHz is not plausible (expected 0 to {MAX_FREQUENCY:g})",
-            path,
-        )
-
-    n_tagged = max([d for d in range(5, 8) if f"dim_{d}" in hdr], default=0)
-    if n_tagged > data.ndim:  # trailing singleton dims dropped by the writer: restore them
-        data = data.reshape(data.shape + (1,) * (n_tagged - data.ndim))
-    spatial_shape = tuple(int(s) for s in data.shape[:3])
-    dims: list[str] = []
-    dim_info: dict[str, str] = {}
-    dim_headers: dict[str, dict[str, Any]] = {}
-    for d in range(5, data.ndim + 1):
-        tag = hdr.get(f"dim_{d}", _DEFAULT_TAGS[d])
-        if tag not in DIM_NAMES:
-            raise MRSFormatError(f"dim_{d} has unknown tag {tag!r}", path)
-        name = DIM_NAMES[tag]
-        if name in dims:
-            raise MRSFormatError(f"dimension tag {tag} is used twice", path)
-        dims.append(name)
-        if f"dim_{d}_info" in hdr:
-            dim_info[name] = str(hdr[f"dim_{d}_info"])
-        if f"dim_{d}_header" in hdr:
-            dim_headers[name] = copy.deepcopy(hdr[f"dim_{d}_header"])
-
-    fids = np.conj(np.moveaxis(data, 3, -1))  # the one conversion to the internal convention
-    if spatial_shape == (1, 1, 1):
-        fids = fids.reshape(fids.shape[3:])
-    else:
-        dims = list(_SPATIAL) + dims
-
-    frame_times = None
-    if "dyn" in dim_headers:
-        n_dyn = fids.shape[dims.index("dyn")]
-        for key in _TIME_KEYS:
-            if key in dim_headers["dyn"]:
-                values = _expand_dim_header_value(dim_headers["dyn"][key], n_dyn)
-                if values is not None and len(values) == n_dyn:
-                    try:
-                        frame_times = np.asarray(values, dtype=float)
-                    except (TypeError, ValueError):
-                        continue
-                    if not np.all(np.isfinite(frame_times)):
-                        raise MRSFormatError(
-                            f"dim header {key!r} holds non-finite transient times", path
-                        )
-                    break
-
-    te = _number(hdr.get("EchoTime"))
-    tr = _number(hdr.get("RepetitionTime"))
-    ppm_ref = _number(hdr.get("SpecFreqChemShift"))
-    field_backed = {"SpectrometerFrequency", "ResonantNucleus", "SpectralWidth"}
-    field_backed |= {
-        k
-        for k, v in (("EchoTime", te), ("RepetitionTime", tr), ("SpecFreqChemShift", ppm_ref))
-        if v is not None
-    }
-    rest = {
-        k: v
-        for k, v in hdr.items()
-        if not re.fullmatch(r"dim_[5-7](_info|_header)?", k) and k not in field_backed
-    }
-    return MRSData(
-        fids=fids,
-        dwell_time=dwell,
-        spectrometer_frequency=cf,
-        nucleus=nucleus,
-        dims=tuple(dims),
-        echo_time=te,
-        repetition_time=tr,
-        frame_times=frame_times,
-        ppm_reference=ppm_ref,
-        dim_info=dim_info,
-        dim_headers=dim_headers,
-        header=rest,
-        affine=np.asarray(img.affine, dtype=float),
-        spatial_shape=spatial_shape,
-        source=path,
-    )
+    return read_nifti_mrs(path)
 
 
 def _header_extension(data: MRSData, non_spatial: list[str]) -> dict[str, Any]:
     hdr: dict[str, Any] = {
-        k: (v if k in STANDARD_KEYS else _as_user_defined(v))
+        k: (v if k in STANDARD_KEYS else as_user_defined(v))
         for k, v in copy.deepcopy(data.header).items()
     }
     hdr["SpectrometerFrequency"] = [float(data.spectrometer_frequency)]
@@ -330,21 +93,21 @@ def _header_extension(data: MRSData, non_spatial: list[str]) -> dict[str, Any]:
         hdr["SpecFreqChemShift"] = float(data.ppm_reference)
     for i, name in enumerate(non_spatial):
         d = 5 + i
-        if name not in _TAGS:
+        if name not in DIM_TAGS:
             raise MRSFormatError(f"axis {name!r} has no NIfTI-MRS dimension tag", data.source)
-        hdr[f"dim_{d}"] = _TAGS[name]
+        hdr[f"dim_{d}"] = DIM_TAGS[name]
         if name in data.dim_info:
             hdr[f"dim_{d}_info"] = data.dim_info[name]
         dim_header = copy.deepcopy(data.dim_headers.get(name, {}))
         if name == "dyn" and data.frame_times is not None:
-            dim_header = {k: v for k, v in dim_header.items() if k not in _TIME_KEYS}
+            dim_header = {k: v for k, v in dim_header.items() if k not in TIME_KEYS}
             dim_header["time_s"] = {
                 "Value": [float(t) for t in data.frame_times],
                 "Description": "Acquisition time of each transient from the first, s",
             }
         if dim_header:
             hdr[f"dim_{d}_header"] = {
-                k: (v if k in STANDARD_KEYS else _as_user_defined(v)) for k, v in dim_header.items()
+                k: (v if k in STANDARD_KEYS else as_user_defined(v)) for k, v in dim_header.items()
             }
     return hdr
 
@@ -378,11 +141,11 @@ def save_mrs(
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
     dims = list(data.dims)
     fids = np.conj(data.fids)  # the one conversion back to the on-disk convention
-    if dims[:3] == list(_SPATIAL):
+    if dims[:3] == list(SPATIAL):
         non_spatial = dims[3:]
         arr = fids
     else:
-        if any(d in _SPATIAL for d in dims):
+        if any(d in SPATIAL for d in dims):
             raise MRSFormatError(f"spatial axes must come first and all three: {dims}", path)
         non_spatial = dims
         arr = fids.reshape(tuple(data.spatial_shape) + fids.shape)
@@ -398,7 +161,7 @@ def save_mrs(
     zooms[3] = data.dwell_time
     img.header.set_zooms(zooms)
     hdr = _header_extension(data, non_spatial)
-    ext = nib.nifti1.Nifti1Extension(_MRS_EXT_CODE, json.dumps(hdr).encode("utf-8"))
+    ext = nib.nifti1.Nifti1Extension(MRS_EXT_CODE, json.dumps(hdr).encode("utf-8"))
     img.header.extensions.append(ext)
     with atomic_path(path) as tmp:
         nib.save(img, tmp)

@@ -20,6 +20,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -171,12 +172,12 @@ def fix_dim_tags(path: str | os.PathLike[str]) -> list[str]:
     import nibabel as nib
     import numpy as np
 
-    from .nifti_mrs import _DEFAULT_TAGS, _MRS_EXT_CODE, read_header_extension
+    from .nifti_format import DEFAULT_TAGS, MRS_EXT_CODE, read_header_extension
 
-    img = nib.load(os.fspath(path))
+    img: Any = nib.load(os.fspath(path))
     hdr = read_header_extension(img, os.fspath(path))
     ndim = len(img.shape)
-    tags = [hdr.get(f"dim_{d}", _DEFAULT_TAGS[d]) for d in range(5, ndim + 1)]
+    tags = [hdr.get(f"dim_{d}", DEFAULT_TAGS[d]) for d in range(5, ndim + 1)]
     notes: list[str] = []
     data = None
     i = 0
@@ -220,7 +221,7 @@ def fix_dim_tags(path: str | os.PathLike[str]) -> list[str]:
         new = nib.Nifti2Image(data, img.affine, header=img.header)
         new.header.extensions.clear()
         new.header.extensions.append(
-            nib.nifti1.Nifti1Extension(_MRS_EXT_CODE, json.dumps(hdr).encode("utf-8"))
+            nib.nifti1.Nifti1Extension(MRS_EXT_CODE, json.dumps(hdr).encode("utf-8"))
         )
         nib.save(new, os.fspath(path))
     return notes
@@ -298,7 +299,7 @@ def load_vendor_parts(
         raise ConfigError(f"unknown vendor kind {kind!r}; choose from {sorted(VENDOR_KINDS)}")
     args = VENDOR_KINDS[kind](source)
 
-    from .nifti_mrs import load_mrs
+    from .nifti_format import read_nifti_mrs
 
     parts: list[VendorPart] = []
     with tempfile.TemporaryDirectory(prefix="mrspipe-spec2nii-") as tmp:
@@ -309,7 +310,7 @@ def load_vendor_parts(
         for out in outputs:
             name = out.name.split(".nii")[0][len(_OUT_STEM) :].lstrip("_")
             part_notes = notes + fix_dim_tags(out)
-            data = replace(load_mrs(out), source=os.fspath(source))
+            data = replace(read_nifti_mrs(out), source=os.fspath(source))
             data, set_notes = apply_overrides(
                 data, echo_time=echo_time, repetition_time=repetition_time
             )
@@ -359,7 +360,8 @@ def apply_overrides(
             notes.append(f"{label} {value:g} s given (the header had none)")
         elif not np.isclose(old, value, rtol=1e-6):
             notes.append(f"{label} {value:g} s given overrides the header's {old:g} s")
-        data = replace(data, **{field_name: float(value)})
+        changes: dict[str, Any] = {field_name: float(value)}
+        data = replace(data, **changes)
         header = dict(data.header)
         header[label] = float(value)
         data = replace(data, header=header)

@@ -142,10 +142,9 @@ class _Stage:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, typ: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, typ: Any, exc: BaseException | None, tb: Any) -> None:
         if exc is not None and isinstance(exc, Exception) and not isinstance(exc, _StepError):
             raise _StepError(self.name, exc) from exc
-        return False
 
 
 def run_session(

@@ -383,6 +383,7 @@ def preprocess_session(
             if ref is not None and "coil" in ref.dims:
                 raise PreprocessError("the reference has coils but the data do not", ref.source)
     ecc_ref = ecc_reference if ecc_reference is not None else water
+    assert data.ppm_reference is not None
     args = (data.dwell_time, data.spectrometer_frequency, data.ppm_reference)
     fids = data.fids
     before = fids.mean(axis=data.axis("dyn"))

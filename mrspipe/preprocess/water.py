@@ -136,10 +136,10 @@ def hlsvd(
     for start in range(0, live.size, _CHUNK):  # chunks bound memory; each is batched
         rows = live[start : start + _CHUNK]
         z[rows], amp[rows] = _hlsvd_chunk(x[rows], n_components, n_power, omega)
-    z = z.reshape(batch + (n_components,))
-    amp = amp.reshape(batch + (n_components,))
-    log_z = np.log(np.where(z == 0, 1.0, z))
-    return log_z.imag / (2 * np.pi * dwell_time), -log_z.real / dwell_time, amp
+    z_out = z.reshape(batch + (n_components,))
+    amp_out = amp.reshape(batch + (n_components,))
+    log_z = np.log(np.where(z_out == 0, 1.0, z_out))
+    return log_z.imag / (2 * np.pi * dwell_time), -log_z.real / dwell_time, amp_out
 
 
 def hlsvd_model(

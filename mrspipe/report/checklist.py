@@ -249,7 +249,7 @@ def build_checklist(
     sessions_qc: Any = None,
     timecourses: Any = None,
     n_fit_figures: int = 0,
-) -> list[dict[str, str]]:
+) -> list[dict[str, str | None]]:
     """Fill the MRSinMRS checklist from the design and the data.
 
     Parameters

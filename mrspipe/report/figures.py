@@ -29,7 +29,7 @@ SEX_LABELS = {"F": "females", "M": "males", "all": "all participants"}
 INFUSION_COLOUR = "#F0E442"
 WINDOW_COLOURS = {"baseline": "#7F7F7F", "response": "#000000"}
 
-_RC = {
+_RC: dict[str, Any] = {
     "font.size": 10,
     "axes.titlesize": 11,
     "axes.labelsize": 10,
@@ -72,7 +72,7 @@ def style() -> Iterator[None]:
     """Context in which the report's matplotlib style is active."""
     import matplotlib
 
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(_RC):  # type: ignore[arg-type]
         yield
 
 

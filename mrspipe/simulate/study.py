@@ -339,7 +339,7 @@ def simulate_study(
     basis = _cached_basis(
         sequence=sequence, field_mhz=field_mhz, te=te, dwell_time=dwell_time, n_points=n_points
     )
-    sexes, orders = _design(n_participants, tuple(conditions), rng)
+    sexes, orders = _design(n_participants, (conditions[0], conditions[1]), rng)
     width = max(2, len(str(n_participants)))
     pids = [f"sub-{i + 1:0{width}d}" for i in range(n_participants)]
     bids.write_dataset_description(out, "mrspipe synthetic crossover fMRS study")

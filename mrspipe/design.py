@@ -1,4 +1,7 @@
-"""Regressors for the GLM on a metabolite time course, and the design-matrix builder.
+"""Regressors and design matrices of time courses (the GLM and the joint dynamic fit), windows.
+
+A low-level module (numpy, scipy, pandas only): :mod:`mrspipe.dynamic` (GLM on time courses)
+and :mod:`mrspipe.fit.dynamic` (spectro-temporal fit) both build their designs here.
 
 Every regressor is written through its antiderivative ``F``, so a frame that averages the signal
 over ``[t - w/2, t + w/2)`` (block-averaged transients, ``frame_duration=w``) gets the exact mean
@@ -22,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 __all__ = [
     "REGRESSORS",
@@ -34,7 +37,25 @@ __all__ = [
     "drift",
     "design_matrix",
     "check_design",
+    "select_window",
+    "Window",
 ]
+
+#: ``(start, end)`` in s; None = open end
+Window = tuple[float | None, float | None]
+
+
+def select_window(time_s: pd.Series | np.ndarray, window: Window | None) -> np.ndarray:
+    """Boolean mask of ``start <= time_s < end`` (``None`` ends are open)."""
+    t = np.asarray(time_s, dtype=float)
+    if window is None:
+        return np.ones(t.shape, dtype=bool)
+    start, end = window
+    start = -np.inf if start is None else float(start)
+    end = np.inf if end is None else float(end)
+    if not start < end:
+        raise ConfigError(f"window start must be before its end, got ({start}, {end}) s")
+    return (t >= start) & (t < end)
 
 
 def _pos(u: np.ndarray) -> np.ndarray:
@@ -80,9 +101,11 @@ def boxcar(
     t = np.asarray(times, dtype=float) - onset
     d = _check_duration(duration)
     return _frame_mean(
-        lambda u: np.clip(u, 0.0, d), lambda u: ((u >= 0) & (u < d)).astype(float), t,
+        lambda u: np.clip(u, 0.0, d),
+        lambda u: ((u >= 0) & (u < d)).astype(float),
+        t,
         frame_duration,
-    )  # fmt: skip
+    )
 
 
 def ramp(
@@ -127,9 +150,11 @@ def exponential(
     if np.isinf(d):
         return _frame_mean(step_anti, step, t, frame_duration)
     return _frame_mean(
-        lambda u: step_anti(u) - step_anti(u - d), lambda u: step(u) - step(u - d), t,
+        lambda u: step_anti(u) - step_anti(u - d),
+        lambda u: step(u) - step(u - d),
+        t,
         frame_duration,
-    )  # fmt: skip
+    )
 
 
 def _gamma_cdf(u: np.ndarray, shape: float, scale: float) -> np.ndarray:
@@ -198,9 +223,11 @@ def hrf_boxcar(
     if np.isinf(d):
         return _frame_mean(step_anti, step, t, frame_duration)
     return _frame_mean(
-        lambda u: step_anti(u) - step_anti(u - d), lambda u: step(u) - step(u - d), t,
+        lambda u: step_anti(u) - step_anti(u - d),
+        lambda u: step(u) - step(u - d),
+        t,
         frame_duration,
-    )  # fmt: skip
+    )
 
 
 #: regressor kind -> function(times, *, onset, duration, frame_duration, **params)
@@ -275,7 +302,7 @@ def design_matrix(
     t = np.asarray(times, dtype=float)
     cols: dict[str, np.ndarray] = {"intercept": np.ones(t.size)}
     for spec in regressors:
-        params = {"kind": spec} if isinstance(spec, str) else dict(spec)
+        params: dict[str, Any] = {"kind": spec} if isinstance(spec, str) else dict(spec)
         kind = params.pop("kind", None)
         if kind not in REGRESSORS:
             raise ConfigError(f"regressor kind must be one of {sorted(REGRESSORS)}, got {kind!r}")
@@ -293,8 +320,6 @@ def design_matrix(
     for k, column in enumerate(drift(t, order=drift_order).T, start=1):
         cols[f"drift{k}"] = column
     if nuisance:
-        from .timecourses import select_window
-
         base = select_window(t, baseline_window)
         base = base if base.any() else np.ones(t.size, dtype=bool)
         for name, values in nuisance.items():
