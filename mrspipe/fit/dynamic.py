@@ -77,8 +77,9 @@ def fit_dynamic(
     baseline: str = _DEFAULT.baseline,
     baseline_order: int = _DEFAULT.baseline_order,
     baseline_knot_spacing: float = _DEFAULT.baseline_knot_spacing,
-    baseline_dof: float = _DEFAULT.baseline_dof,
+    baseline_dof: float | None = _DEFAULT.baseline_dof,
     groups: Mapping[str, Sequence[str]] | None = None,
+    default_macromolecules: bool = _DEFAULT.default_macromolecules,
     max_iter: int = 30,
     ctol: float = 0.01,
     precision: str = "single",
@@ -110,6 +111,9 @@ def fit_dynamic(
         giving the start values.
     ppm_range, baseline, baseline_order, baseline_knot_spacing, baseline_dof, groups
         As in :func:`mrspipe.fit.fit_spectra`.
+    default_macromolecules : bool
+        As in :func:`mrspipe.fit.fit_spectra` (LCModel's simulated components appended to an
+        MM-free basis).
     max_iter : int
         Gauss-Newton iterations.
     ctol : float
@@ -153,6 +157,7 @@ def fit_dynamic(
         baseline_dof=baseline_dof,
         groups=groups,
         precision=precision,
+        default_macromolecules=default_macromolecules,
     )
     layout = build_layout(
         spec,
@@ -183,6 +188,7 @@ def fit_dynamic(
             baseline_knot_spacing=baseline_knot_spacing,
             baseline_dof=baseline_dof,
             precision=precision,
+            default_macromolecules=default_macromolecules,
         )
     if init.n_frames != n_f:
         raise ConfigError(f"init has {init.n_frames} frames, the data {n_f}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -14,7 +15,14 @@ from ..errors import BasisMismatchError, ConfigError, FitError
 from ..spectral import is_flipped, match_basis
 from .crlb import canonical, fisher_covariance, hac_meat, sum_weights
 from .init import start_values
-from .model import N_GROUP_PARAMS, FitProblem, baseline_matrix, resolve_groups, voigt_fwhm
+from .model import (
+    MACRO_PATTERNS,
+    N_GROUP_PARAMS,
+    FitProblem,
+    baseline_matrix,
+    resolve_groups,
+    voigt_fwhm,
+)
 from .options import FitOptions
 from .qc import REFERENCE_SINGLETS, residual_inflation, singlet_fwhm
 from .result import FitResult
@@ -59,6 +67,59 @@ BACKENDS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray | None, np.ndarra
 }
 
 
+def with_default_macromolecules(
+    basis: Basis, groups: Mapping[str, Sequence[str]] | None = None
+) -> Basis:
+    """Append LCModel's simulated macromolecule and lipid components to an MM-free basis.
+
+    A basis whose names match none of the macromolecule/lipid patterns (``Mac``, ``MM*``,
+    ``Lip*``, or the members of a user group other than ``"metabolites"``) leaves the
+    macromolecule signal of short-TE in-vivo spectra to the baseline, which then also takes
+    broad metabolite signal (glutamate). As LCModel does by default, Gaussian components
+    (:data:`mrspipe.simulate.macromolecules.LCMODEL_COMPONENTS`: MM09-MM20, Lip09, Lip13a/b,
+    Lip20, widths in ppm) are appended, with a warning. Unless lineshape groups are given they
+    share the metabolites' lineshape, as in LCModel (a free macromolecule group broadens into a
+    second baseline: on LCModel's test spectrum it took glutamate).
+
+    Returns
+    -------
+    Basis
+        ``basis`` itself when it already has macromolecules.
+    """
+    import dataclasses
+
+    from ..simulate.macromolecules import LCMODEL_COMPONENTS, macromolecule_basis
+
+    patterns = list(MACRO_PATTERNS)
+    for name, members in (groups or {}).items():
+        if name != "metabolites":
+            patterns.extend(members)
+    if any(fnmatch.fnmatchcase(n, p) for n in basis.names for p in patterns):
+        return basis
+    assert basis.ppm_reference is not None
+    mm = macromolecule_basis(
+        field_mhz=basis.spectrometer_frequency,
+        dwell_time=basis.dwell_time,
+        n_points=basis.n_points,
+        components=LCMODEL_COMPONENTS,
+        ppm_reference=basis.ppm_reference,
+    )
+    # scale to the basis: one proton of the components = one proton of the basis' singlets
+    # (first point of the basis FIDs per proton is not known; use the median FID amplitude)
+    scale = float(np.median(np.abs(basis.fids[:, 0]))) / float(np.median(np.abs(mm.fids[:, 0])))
+    logger.warning(
+        "%s has no macromolecule/lipid spectra: adding LCModel's simulated components %s "
+        "(default_macromolecules=False to fit without)",
+        basis.source or "the basis",
+        ", ".join(mm.names),
+    )
+    return dataclasses.replace(
+        basis,
+        names=tuple(basis.names) + tuple(mm.names),
+        fids=np.concatenate([np.asarray(basis.fids), scale * mm.fids]),
+    )
+
+
 def build_problem(
     data: MRSData,
     basis: Basis,
@@ -67,13 +128,14 @@ def build_problem(
     baseline: str = _DEFAULT.baseline,
     baseline_order: int = _DEFAULT.baseline_order,
     baseline_knot_spacing: float = _DEFAULT.baseline_knot_spacing,
-    baseline_dof: float = _DEFAULT.baseline_dof,
+    baseline_dof: float | None = _DEFAULT.baseline_dof,
     groups: Mapping[str, Sequence[str]] | None = None,
     max_shift_hz: float | None = None,
     max_lorentz_hz: float = 40.0,
     max_gauss_hz: float = 40.0,
     max_phase1: float = 2e-3,
     precision: str = "single",
+    default_macromolecules: bool = _DEFAULT.default_macromolecules,
 ) -> tuple[FitProblem, Basis]:
     """Check the basis against the data and precompute the fit problem.
 
@@ -135,6 +197,13 @@ def build_problem(
             data.source or "data",
         )
     basis = match_basis(basis, data)
+    if default_macromolecules and basis.nucleus == "1H":
+        n_before = basis.n_metabolites
+        basis = with_default_macromolecules(basis, groups)
+        if basis.n_metabolites > n_before and groups is None:
+            # as in LCModel, the simulated components share the metabolites' lineshape (their
+            # own widths are in the components): a free group broadens into a second baseline
+            groups = {}
     n = data.n_points
     fit_band = np.flatnonzero((dppm >= lo) & (dppm <= hi))
     if fit_band.size < 16:
@@ -328,7 +397,7 @@ def fit_spectra(
     baseline: str = _DEFAULT.baseline,
     baseline_order: int = _DEFAULT.baseline_order,
     baseline_knot_spacing: float = _DEFAULT.baseline_knot_spacing,
-    baseline_dof: float = _DEFAULT.baseline_dof,
+    baseline_dof: float | None = _DEFAULT.baseline_dof,
     groups: Mapping[str, Sequence[str]] | None = None,
     chunk_size: int = 32,
     max_iter: int = 30,
@@ -337,6 +406,7 @@ def fit_spectra(
     gauss_hz: float = 4.0,
     max_shift_hz: float | None = None,
     precision: str = "single",
+    default_macromolecules: bool = _DEFAULT.default_macromolecules,
     **options: Any,
 ) -> FitResult:
     """Fit every frame of ``data`` with a linear combination of ``basis`` spectra.
@@ -362,7 +432,9 @@ def fit_spectra(
         effective degrees of freedom) or Legendre polynomial of ``baseline_order``.
     baseline_order : int
     baseline_knot_spacing : float, ppm
-    baseline_dof : float
+    baseline_dof : float, optional
+        Effective degrees of freedom of the spline baseline over the band (default
+        :data:`~mrspipe.fit.model.BASELINE_DOF_PER_PPM` per ppm, i.e. 4 over 0.2-4.2 ppm).
     groups : mapping of str to list of str, optional
         Lineshape groups (metabolites sharing shift and widths); default: macromolecules and
         lipids (``Mac``, ``MM*``, ``Lip*``) in one group, all other metabolites in another.
@@ -382,6 +454,9 @@ def fit_spectra(
         Precision of the FFTs of the model (linear algebra is always double): single is
         accurate to about 1e-5 of the largest concentration, far below any noise; double for
         exact noise-free checks.
+    default_macromolecules : bool
+        When the basis has no macromolecule/lipid spectrum, append LCModel's simulated
+        components (:func:`with_default_macromolecules`, with a warning).
     **options
         Passed to the backend (``lmfit``: ``method``, default ``'leastsq'``).
 
@@ -411,6 +486,7 @@ def fit_spectra(
         groups=groups,
         max_shift_hz=max_shift_hz,
         precision=precision,
+        default_macromolecules=default_macromolecules,
     )
     n = data.n_points
     fids = data.fids.reshape(-1, n)

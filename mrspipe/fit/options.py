@@ -24,7 +24,8 @@ class FitOptions:
     baseline : {'spline', 'poly'}
     baseline_knot_spacing : float, ppm
     baseline_order : int
-    baseline_dof : float
+    baseline_dof : float, optional
+    default_macromolecules : bool
     dynamic : bool
         Fit the frames of a session jointly (the pipeline's choice; not a ``fit_spectra``
         keyword).
@@ -43,11 +44,16 @@ class FitOptions:
         0.3, "spline baseline knot spacing, ppm", minimum=0.01, maximum=5.0
     )
     baseline_order: int = option(2, "polynomial baseline order", minimum=0)
-    baseline_dof: float = option(
-        8.0,
-        "effective degrees of freedom of the spline baseline (per real/imaginary part)",
+    baseline_dof: float | None = option(
+        None,
+        "effective degrees of freedom of the spline baseline over the band (per real/imaginary "
+        "part); unset = 1.25 per ppm (mrspipe.fit.model.BASELINE_DOF_PER_PPM)",
         minimum=1.0,
         config=False,
+    )
+    default_macromolecules: bool = option(
+        True,
+        "append LCModel's simulated macromolecule and lipid components to a basis without any",
     )
     dynamic: bool = option(
         False, "fit all frames of a session jointly (spectro-temporal) instead of frame by frame"
@@ -68,4 +74,5 @@ class FitOptions:
             "baseline_order": self.baseline_order,
             "baseline_knot_spacing": self.baseline_knot_spacing,
             "baseline_dof": self.baseline_dof,
+            "default_macromolecules": self.default_macromolecules,
         }

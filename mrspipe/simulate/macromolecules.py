@@ -17,7 +17,7 @@ Provencher SW. LCModel & LCMgui user's manual (2021), section 11.7.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -25,7 +25,13 @@ from ..data import Basis, default_ppm_reference
 from ..errors import SimulationError
 from ..spectral import GAUSS_FWHM_FACTOR
 
-__all__ = ["MACROMOLECULES", "DEFAULT_MM_AMPLITUDES", "macromolecule_basis", "gaussian_fids"]
+__all__ = [
+    "MACROMOLECULES",
+    "LCMODEL_COMPONENTS",
+    "DEFAULT_MM_AMPLITUDES",
+    "macromolecule_basis",
+    "gaussian_fids",
+]
 
 #: component name -> tuple of (ppm, FWHM ppm, protons)
 MACROMOLECULES: dict[str, tuple[tuple[float, float, float], ...]] = {
@@ -37,6 +43,20 @@ MACROMOLECULES: dict[str, tuple[tuple[float, float, float], ...]] = {
     "MM30": ((3.00, 0.20, 0.40),),
     "MM32": ((3.20, 0.15, 0.30),),
     "MM38": ((3.80, 0.20, 1.00),),
+}
+
+#: LCModel's default simulated macromolecule and lipid components (``CHSIMU``; Provencher,
+#: LCModel manual section 11.7): added by the fit when a basis has none. Same format.
+LCMODEL_COMPONENTS: dict[str, tuple[tuple[float, float, float], ...]] = {
+    "MM09": ((0.91, 0.14, 3.0),),
+    "MM12": ((1.21, 0.15, 2.0),),
+    "MM14": ((1.43, 0.17, 2.0),),
+    "MM17": ((1.67, 0.15, 2.0),),
+    "MM20": ((2.08, 0.15, 1.33), (2.25, 0.20, 0.33), (1.95, 0.15, 0.33), (3.00, 0.20, 0.40)),
+    "Lip09": ((0.89, 0.14, 3.0),),
+    "Lip13a": ((1.28, 0.15, 2.0),),
+    "Lip13b": ((1.28, 0.089, 2.0),),
+    "Lip20": ((2.04, 0.15, 1.33), (2.25, 0.15, 0.67), (2.80, 0.20, 0.87)),
 }
 
 #: Amplitudes (mM-equivalent, per the basis normalisation) giving an in-vivo-like 3 T
@@ -89,6 +109,8 @@ def macromolecule_basis(
     field_mhz: float = 123.2,
     dwell_time: float = 2.5e-4,
     n_points: int = 2048,
+    components: Mapping[str, Sequence[tuple[float, float, float]]] | None = None,
+    ppm_reference: float | None = None,
 ) -> Basis:
     """Basis spectra of the macromolecule components.
 
@@ -99,6 +121,11 @@ def macromolecule_basis(
     field_mhz : float, MHz
     dwell_time : float, s
     n_points : int
+    components : mapping of name to lines, optional
+        The component table (default :data:`MACROMOLECULES`; the fit's defaults use
+        :data:`LCMODEL_COMPONENTS`).
+    ppm_reference : float, ppm, optional
+        Receiver reference (default 4.65).
 
     Returns
     -------
@@ -110,21 +137,21 @@ def macromolecule_basis(
     SimulationError
         For an unknown component name or a non-positive field, dwell time or size.
     """
-    names = list(MACROMOLECULES if names is None else names)
-    unknown = [n for n in names if n not in MACROMOLECULES]
+    table = MACROMOLECULES if components is None else components
+    names = list(table if names is None else names)
+    unknown = [n for n in names if n not in table]
     if unknown:
         raise SimulationError(
-            f"unknown macromolecule component(s) {', '.join(unknown)}; "
-            f"known: {', '.join(MACROMOLECULES)}"
+            f"unknown macromolecule component(s) {', '.join(unknown)}; known: {', '.join(table)}"
         )
     if not (field_mhz > 0 and dwell_time > 0 and n_points > 0):
         raise SimulationError("field_mhz, dwell_time and n_points must be positive")
-    ref = default_ppm_reference("1H")
+    ref = default_ppm_reference("1H") if ppm_reference is None else float(ppm_reference)
     fids = (
         np.stack(
             [
                 gaussian_fids(
-                    MACROMOLECULES[n],
+                    table[n],
                     field_mhz=field_mhz,
                     dwell_time=dwell_time,
                     n_points=int(n_points),
@@ -142,6 +169,6 @@ def macromolecule_basis(
         dwell_time=float(dwell_time),
         spectrometer_frequency=float(field_mhz),
         ppm_reference=ref,
-        meta={"simulated": True, "macromolecules": {n: MACROMOLECULES[n] for n in names}},
+        meta={"simulated": True, "macromolecules": {n: tuple(table[n]) for n in names}},
         source="mrspipe.simulate.macromolecules",
     )
