@@ -4,8 +4,11 @@ Subcommands live in :mod:`mrspipe.commands`, one module each, and are registered
 :data:`COMMANDS` (the one place). Each module defines ``add_parser(subparsers)`` which adds its
 parser and sets ``func`` to a callable ``(args) -> int``; heavy imports happen inside ``func``.
 
-Exit status: 0 all done; 1 finished but some session failed; 2 usage or input error before any
-work. Expected errors (:class:`mrspipe.errors.MRSError`) are printed as one line, no traceback.
+Exit status: 0 all done; 1 finished but some session failed (or out of memory); 2 usage or input
+error before any work, including an output folder locked by another run or one that cannot be
+written (read-only, no permission, disk full), and a file that is not UTF-8 text; 130 Ctrl-C;
+143 SIGTERM (workers are stopped first). Expected errors (:class:`mrspipe.errors.MRSError`) and
+operating-system errors are printed as one line, no traceback.
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 from ._version import __version__
 from .errors import MRSError
@@ -103,20 +109,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     _configure_logging(args.verbose, args.quiet)
+    previous = _handle_sigterm()
     try:
         return int(args.func(args))
     except MRSError as exc:
-        print(f"mrspipe {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args.command, str(exc))
     except FileExistsError as exc:
-        print(f"mrspipe {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args.command, str(exc))
     except BrokenPipeError:  # e.g. `mrspipe demo | head`: the reader went away, not an error
         sys.stderr.close()
         return 0
+    except Terminated:
+        print("mrspipe: terminated (SIGTERM); workers stopped", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("mrspipe: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # disk full, read-only, no permission: the OS's words, one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(args.command, f"{where}{exc.strerror or exc}")
+    except UnicodeDecodeError as exc:
+        return _fail(args.command, f"a file is not UTF-8 text ({exc.reason} at byte {exc.start})")
+    except MemoryError:
+        return _fail(args.command, "out of memory", status=1)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a cluster's time limit, ``kill``): stop like Ctrl-C, workers included."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def _handle_sigterm() -> Any:
+    """Turn SIGTERM into :class:`Terminated` (main thread only); return the old handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _fail(command: str, message: str, *, status: int = 2) -> int:
+    """Print one error line and return ``status``."""
+    print(f"mrspipe {command}: error: {message}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ __all__ = [
     "SimulationError",
     "PreprocessError",
     "MissingExtraError",
+    "OutputError",
+    "OutputLockedError",
 ]
 
 
@@ -74,3 +76,11 @@ class PreprocessError(MRSError, ValueError):
 
 class MissingExtraError(MRSError, ImportError):
     """An optional dependency is needed; the message names the pip extra to install."""
+
+
+class OutputError(MRSError):
+    """The output folder cannot be written (read-only, no permission, disk full)."""
+
+
+class OutputLockedError(OutputError):
+    """Another run holds the output folder's lock; the message names its PID and host."""

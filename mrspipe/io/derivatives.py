@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MRSFormatError
+from ._lock import LOCK_NAME
 from ._paths import check_entities, check_label, ensure_inside
 from .tables import read_json, read_table, write_json, write_table
 
@@ -364,7 +365,7 @@ def is_output_folder(out: str | os.PathLike[str]) -> bool:
         return True
     if not out.is_dir():
         return False
-    if not any(out.iterdir()):
+    if not any(p.name != LOCK_NAME for p in out.iterdir()):
         return True
     desc = out / "dataset_description.json"
     if not desc.is_file():

@@ -7,7 +7,11 @@ sends back only a small :class:`~mrspipe.pipeline.session.SessionResult`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
+import time
 from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
@@ -25,6 +29,57 @@ _CONTEXT: dict[str, Any] = {}
 
 def _init_worker(basis: Any, options: SessionOptions, steps: Steps) -> None:
     _CONTEXT.update(basis=basis, options=options, steps=steps)
+    end_with_parent()
+
+
+def end_with_parent(poll: float = 0.25) -> None:
+    """Make this worker process end when its parent does (no orphans writing into OUT).
+
+    Ctrl-C is left to the parent, which terminates its workers. If the parent dies without
+    doing so (SIGKILL, a cluster's time limit), Linux delivers SIGKILL at once
+    (``PR_SET_PDEATHSIG``); elsewhere, and as a fallback, a watchdog thread notices the new
+    parent id within ``poll`` seconds and exits.
+    """
+    import signal
+    import threading
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler (inherited by fork)
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the watch began
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll)
+        os._exit(1)  # orphaned: stop now, leave no half-written work behind
+
+    threading.Thread(target=watch, name="mrspipe-parent-watchdog", daemon=True).start()
+
+
+def _terminate(pool: Any) -> None:
+    """Stop a process pool now: kill its workers and reap them.
+
+    SIGKILL, not SIGTERM: a worker forked before its initialiser ran still has the parent's
+    Python SIGTERM handler. Nothing is lost: every output is written atomically and a
+    session's ``done.json`` comes last, so the next run redoes the interrupted sessions.
+    """
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            proc.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            proc.join(timeout=5.0)
 
 
 def _run_in_worker(session: Any) -> SessionResult:
@@ -134,8 +189,8 @@ def _pool_round(
                         yield future.result()
                     except BrokenProcessPool:
                         lost.append(session)
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
+        except BaseException:  # Ctrl-C, SIGTERM, generator closed: no worker outlives us
+            _terminate(pool)
             raise
     return lost
 

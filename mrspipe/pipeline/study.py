@@ -23,6 +23,7 @@ from ..config import StudyConfig, defaults
 from ..dynamic.options import Windows
 from ..errors import ConfigError, MRSError, StudyLayoutError
 from ..io import derivatives as deriv
+from ..io._lock import check_unlocked, lock_output
 from ..io._paths import is_inside
 from .executor import map_sessions
 from .jobs import select_metabolites
@@ -108,6 +109,7 @@ def resolve_contrast(configured: tuple[str, str] | None, sessions: list[Any]) ->
 
 
 def _check_paths(study: Path, out: Path, overwrite: bool) -> None:
+    check_unlocked(out)  # a second run into OUT says who holds it, before anything else
     if not study.is_dir():
         raise StudyLayoutError("no such study folder", study)
     if out.resolve() == study.resolve():
@@ -231,6 +233,39 @@ def run_study(
         "n_sessions": len(sessions),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    with lock_output(out):
+        return _run_locked(
+            study,
+            out,
+            sessions,
+            basis_set,
+            config,
+            contrast,
+            windows,
+            design,
+            options,
+            steps,
+            jobs=jobs,
+            scheduler=scheduler,
+        )
+
+
+def _run_locked(
+    study: Path,
+    out: Path,
+    sessions: list[Any],
+    basis_set: Any,
+    config: StudyConfig,
+    contrast: tuple[str, str],
+    windows: dict[str, Any],
+    design: dict[str, Any],
+    options: SessionOptions,
+    steps: Steps,
+    *,
+    jobs: int,
+    scheduler: str | None,
+) -> StudyResult:
+    """Run the part of :func:`run_study` that writes OUT (under its lock)."""
     deriv.write_run_info(out, design, version=__version__)
     logger.info(
         "%d sessions, contrast %s - %s; baseline: %s; response: %s",
