@@ -261,6 +261,8 @@ def load_config(path: str | os.PathLike[str] | None) -> StudyConfig:
         raise ConfigError("is a folder, expected a study.toml file", path) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML ({exc})", path) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start}: {exc.reason})", path) from None
     return config_from_dict(values, source=os.fspath(path))
 
 

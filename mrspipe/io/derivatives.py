@@ -45,6 +45,7 @@ __all__ = [
     "write_group_table",
     "write_run_info",
     "is_output_folder",
+    "remove_group_outputs",
     "GROUP_TABLES",
     "OUTPUT_NAMES",
     "SIDECARS",
@@ -356,6 +357,31 @@ def write_group_table(
     side = _sidecar(list(df.columns), description) | (extra or {})
     path = ensure_inside(Path(out) / "group" / f"{name}.tsv", out, what="group table")
     return write_table(df, path, sidecar=side)
+
+
+def remove_group_outputs(out: str | os.PathLike[str]) -> list[Path]:
+    """Remove the group tables, report and report figures of an earlier run.
+
+    Called before a run's group step, so whatever it cannot rewrite (every session failed, the
+    statistics failed) is absent rather than left from another run beside the new ``run.json``.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    out = Path(out)
+    candidates = [out / "report.html"]
+    for name in GROUP_TABLES:
+        candidates += [out / "group" / f"{name}.tsv", out / "group" / f"{name}.json"]
+    if (out / "figures").is_dir() and not (out / "figures").is_symlink():
+        candidates += sorted((out / "figures").glob("*.png"))
+    removed = []
+    for path in candidates:
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+            removed.append(path)
+    return removed
 
 
 def is_output_folder(out: str | os.PathLike[str]) -> bool:

@@ -278,6 +278,10 @@ def _run(
         )
     computed.append("dynamic")
     with _Stage("write"):
+        if done is not None and paths.done.is_file():
+            # withdraw done.json's word for the tables about to be replaced: a crash while
+            # they are rewritten must not leave them vouched for (the fit still resumes)
+            deriv.write_done(paths, {k: v for k, v in done.items() if k != "dynamic_key"})
         deriv.write_session_table(paths, "timecourses", timecourses)
         deriv.write_session_table(paths, "responses", responses)
         summary = (

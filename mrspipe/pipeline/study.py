@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from ..io import derivatives as deriv
 from ..io._lock import check_unlocked, lock_output
 from ..io._paths import is_inside
 from .executor import map_sessions
+from .group import run_group
 from .jobs import select_metabolites
 from .session import SessionOptions, SessionResult, clear_basis_cache
 from .steps import Steps, check_modules, default_fit
@@ -266,6 +266,11 @@ def _run_locked(
     scheduler: str | None,
 ) -> StudyResult:
     """Run the part of :func:`run_study` that writes OUT (under its lock)."""
+    # nothing of an earlier run may stay beside this run's run.json: its group tables and
+    # report go first (an interrupted or failing rerun leaves them absent, not stale)
+    removed = deriv.remove_group_outputs(out)
+    if removed:
+        logger.info("removed the group tables and report of the previous run")
     deriv.write_run_info(out, design, version=__version__)
     logger.info(
         "%d sessions, contrast %s - %s; baseline: %s; response: %s",
@@ -316,190 +321,23 @@ def _run_locked(
         len(errors),
     )
 
-    report, group_errors = _group(
+    report, group_errors = run_group(
         out, study, sessions, results, config, contrast, windows, design, steps
     )
     errors += group_errors
-    deriv.write_errors(out, errors)
+    try:
+        deriv.write_errors(out, errors)
+    except OSError as exc:  # disk full: say so, and still list every failure on stderr
+        logger.error("cannot write %s: %s", out / "errors.tsv", exc.strerror or exc)
+        for row in errors:
+            logger.error(
+                "not in errors.tsv: %s %s %s: %s",
+                row["participant_id"] or "group",
+                row["session_id"] or "",
+                row["step"],
+                row["error"],
+            )
+        if not errors:
+            errors = [{"participant_id": None, "session_id": None, "step": "write"}]
+            errors[0]["error"] = f"cannot write errors.tsv: {exc.strerror or exc}"
     return StudyResult(out=out, sessions=results, errors=errors, report=report, contrast=contrast)
-
-
-_ACQUISITION_KEYS = (
-    "n_points",
-    "spectral_width_hz",
-    "spectrometer_frequency_mhz",
-    "echo_time_s",
-    "repetition_time_s",
-    "transients_per_frame",
-    "infusion_duration_s",
-)
-
-
-def _report_design(
-    design: dict[str, Any],
-    config: StudyConfig,
-    contrast: tuple[str, str],
-    results: list[SessionResult],
-) -> dict[str, Any]:
-    """Build the ``design`` dict of :func:`mrspipe.report.write_report` (keys it knows)."""
-    first = next((r.summary for r in results if r.ok), {})
-    report = {
-        "title": config.report.title,
-        "conditions": list(contrast),
-        "event": config.windows.event or "infusion onset",
-        "baseline_window_s": design["baseline_window"],
-        "response_window_s": design["response_window"],
-        "metabolites": sorted(config.stats.analyse, key=lambda m: m != config.stats.primary),
-        "primary": config.stats.primary,
-        "basis": design["basis"],
-        "preprocessing": [f"{k} = {v}" for k, v in config.as_dict()["preprocess"].items()],
-        "fitting_model": f"linear combination, {config.fit.backend} backend, "
-        f"{config.fit.baseline} baseline, "
-        f"{config.fit.ppm_range[0]:g}-{config.fit.ppm_range[1]:g} ppm"
-        + (", spectro-temporal" if config.fit.dynamic else ""),
-        "options": config.as_dict(),
-        "failed_sessions": [
-            {
-                "participant_id": r.participant_id,
-                "session_id": r.session_id,
-                "step": r.failed_step,
-                "error": r.error,
-            }
-            for r in results
-            if not r.ok
-        ],
-    }
-    report.update({k: first[k] for k in _ACQUISITION_KEYS if first.get(k) is not None})
-    if "spectrometer_frequency_mhz" in first:
-        report["field_strength_t"] = round(first["spectrometer_frequency_mhz"] / 42.577, 2)
-    return report
-
-
-def _fit_figures(results: list[SessionResult], limit: int = 4) -> list[tuple[str, Path]]:
-    """Up to ``limit`` per-session fit figures, as ``(caption, png path)`` for the report."""
-    out = []
-    for r in results:
-        path = r.summary.get("fit_figure") if r.ok else None
-        if path and Path(path).is_file():
-            out.append((f"{r.participant_id} {r.session_id or ''}: fit of every frame", Path(path)))
-    return out[:limit]
-
-
-def _sessions_qc(sessions: list[Any], results: list[SessionResult]) -> Any:
-    """One row per session: labels, status (ok/failed), message and the QC summary."""
-    import pandas as pd
-
-    by_key = {(r.participant_id, r.session_id): r for r in results}
-    rows = []
-    for s in sessions:
-        r = by_key.get((s.participant_id, s.session_id))
-        if r is None:
-            continue
-        rows.append(
-            {
-                "participant_id": s.participant_id,
-                "session_id": s.session_id,
-                "condition": s.condition,
-                "sex": s.sex,
-                "status": "ok" if r.ok else "failed",
-                "message": "" if r.ok else f"{r.failed_step}: {r.error}",
-                **r.summary,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def _group(
-    out: Path,
-    study: Path,
-    sessions: list[Any],
-    results: list[SessionResult],
-    config: StudyConfig,
-    contrast: tuple[str, str],
-    windows: Windows,
-    design: dict[str, Any],
-    steps: Steps,
-) -> tuple[Path | None, list[dict[str, Any]]]:
-    """Concatenate per-session tables, run the statistics and write the report."""
-    import pandas as pd
-
-    errors: list[dict[str, Any]] = []
-
-    def failed(step: str, exc: Exception) -> None:
-        logger.error("group step %s failed: %s: %s", step, type(exc).__name__, exc)
-        logger.debug("group step %s", step, exc_info=exc)
-        errors.append(
-            {
-                "participant_id": None,
-                "session_id": None,
-                "step": step,
-                "error": f"{type(exc).__name__}: {exc}",
-            }
-        )
-
-    ok = {(r.participant_id, r.session_id) for r in results if r.ok}
-    done = [s for s in sessions if (s.participant_id, s.session_id) in ok]
-    if not done:
-        logger.error("no session finished: no group tables")
-        return None, errors
-    wanted = list(config.stats.analyse)
-    tables: dict[str, Any] = {}
-    for name in ("timecourses", "responses"):
-        parts = [
-            deriv.read_session_table(deriv.session_paths(out, s.participant_id, s.session_id), name)
-            for s in done
-        ]
-        df = pd.concat(parts, ignore_index=True)
-        absent = [m for m in wanted if m not in set(df["metabolite"])]
-        if absent and name == "timecourses":
-            logger.warning("metabolites %s are not in the fits; analysing the others", absent)
-        tables[name] = df[df["metabolite"].isin(wanted)].reset_index(drop=True)
-        deriv.write_group_table(out, name, tables[name], extra={"Design": design})
-
-    glm = None
-    if config.glm.enabled and steps.glm is not None:
-        try:
-            durations = {
-                (r.participant_id, r.session_id): r.summary.get("infusion_duration_s")
-                for r in results
-                if r.ok
-            }
-            durations = {k: (math.nan if v is None else float(v)) for k, v in durations.items()}
-            glm = steps.glm(tables["timecourses"], durations=durations, options=config.glm)
-            deriv.write_group_table(
-                out, "glm", glm, extra={"Design": design, "GLM": config.as_dict()["glm"]}
-            )
-        except Exception as exc:  # a failing group step is reported, the tables stay
-            failed("glm", exc)
-    stats = None
-    try:
-        phenotype = steps.read_phenotype(study, score=config.stats.score)
-        extra = {} if glm is None else {"glm": glm}
-        stats = steps.stats(
-            tables["timecourses"],
-            tables["responses"],
-            contrast=contrast,
-            options=config.stats,
-            windows=windows,
-            phenotype=phenotype,
-            **extra,
-        )
-        deriv.write_group_table(out, "stats", stats, extra={"Design": design})
-    except Exception as exc:  # a failing group step is reported, the tables stay
-        failed("stats", exc)
-    report = None
-    try:
-        report = Path(
-            steps.report(
-                out,
-                timecourses=tables["timecourses"],
-                responses=tables["responses"],
-                stats=stats,
-                sessions_qc=_sessions_qc(sessions, results),
-                design=_report_design(design, config, contrast, results),
-                fit_figures=_fit_figures(results),
-            )
-        )
-    except Exception as exc:
-        failed("report", exc)
-    return report, errors
