@@ -342,14 +342,16 @@ def percent_change_timecourses(
     if not mask.any():
         raise ConfigError("no frame of any session falls in the baseline window")
     keys = [*SESSION_KEYS, "metabolite"]
+    # one group id per row (a label that is None everywhere, e.g. no sex recorded, is a key
+    # like any other): no merge on label columns whose dtype depends on the data
+    group = timecourses.groupby(keys, sort=False, dropna=False).ngroup()
     base = (
         timecourses[mask]
-        .groupby(keys, sort=False, dropna=False)
+        .groupby(group[mask], sort=False)
         .apply(lambda g: avg(g["estimate"], g["crlb_sd"])[0], include_groups=False)
-        .rename("baseline")
-        .reset_index()
     )
-    out = timecourses.merge(base, on=keys, how="left")
+    out = timecourses.copy()
+    out["baseline"] = group.map(base).to_numpy(dtype=float)
     out["percent_change"] = 100.0 * (out["estimate"] / out["baseline"] - 1.0)
     out["percent_change_sd"] = 100.0 * out["crlb_sd"] / out["baseline"].abs()
     return out

@@ -25,6 +25,8 @@ evaluation tool for quantitation. NMR Biomed 2001;14:278-283.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from ..uncertainty import combine
@@ -38,6 +40,8 @@ __all__ = [
     "hac_meat",
     "combine",
 ]
+
+logger = logging.getLogger("mrspipe")
 
 #: canonical metabolite name -> other names basis sets use for it
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -81,7 +85,9 @@ def sum_weights(names: tuple[str, ...]) -> tuple[tuple[str, ...], np.ndarray]:
     Returns
     -------
     sum_names : tuple of str
-        The sums with at least one member in the basis (and not themselves a basis name).
+        The sums whose every member is in the basis (and that are not themselves a basis
+        name). A sum with a missing member is absent, never partial: without Glu there is no
+        Glx (it would equal Gln), without NAAG no tNAA.
     weights : (n_sums, n_met) float ndarray
         0/1 membership.
     """
@@ -90,10 +96,13 @@ def sum_weights(names: tuple[str, ...]) -> tuple[tuple[str, ...], np.ndarray]:
     for total, members in SUMS.items():
         if total in names:
             continue
-        w = np.array([1.0 if c in members else 0.0 for c in canon])
-        if w.any():
-            out_names.append(total)
-            rows.append(w)
+        missing = [m for m in members if m not in canon]
+        if missing:
+            if len(missing) < len(members):
+                logger.info("no %s: the basis lacks %s", total, ", ".join(missing))
+            continue
+        out_names.append(total)
+        rows.append(np.array([1.0 if c in members else 0.0 for c in canon]))
     weights = np.array(rows) if rows else np.zeros((0, len(names)))
     return tuple(out_names), weights
 

@@ -58,6 +58,8 @@ def _report_design(
         f"{config.fit.ppm_range[0]:g}-{config.fit.ppm_range[1]:g} ppm"
         + (", spectro-temporal" if config.fit.dynamic else ""),
         "options": config.as_dict(),
+        # what limits the analyses (no sex recorded, ...): shown as the report's description
+        "warnings": list(design.get("warnings", [])),
         "failed_sessions": [
             {
                 "participant_id": r.participant_id,
@@ -69,6 +71,8 @@ def _report_design(
             if not r.ok
         ],
     }
+    if report["warnings"]:
+        report["description"] = "Warnings: " + " ".join(report["warnings"])
     report.update({k: first[k] for k in _ACQUISITION_KEYS if first.get(k) is not None})
     if "spectrometer_frequency_mhz" in first:
         report["field_strength_t"] = round(first["spectrometer_frequency_mhz"] / 42.577, 2)

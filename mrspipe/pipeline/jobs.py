@@ -45,6 +45,12 @@ def acquisition_summary(data: Any, n_frames: int) -> dict[str, Any]:
         "nucleus": data.nucleus,
         "n_transients_acquired": int(n_dyn),
         "transients_per_frame": float(n_dyn / n_frames) if n_frames else None,
+        # where the transient times come from; None: nowhere (times would be index x 1 s)
+        "time_source": "header"
+        if data.frame_times is not None
+        else "RepetitionTime"
+        if data.repetition_time is not None and data.repetition_time > 0
+        else None,
     }
 
 

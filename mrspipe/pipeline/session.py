@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..dynamic.options import Windows
-from ..errors import StudyLayoutError
+from ..errors import MRSFormatError, StudyLayoutError
 from ..fit.options import FitOptions
 from ..io import derivatives as deriv
 from ..preprocess.chain import PreprocessOptions
@@ -333,6 +333,13 @@ def _fit_stage(
         session.svs_path, session.ref_path, options=options.preprocess, steps=steps, stage=_Stage
     )
     frames = pre.frames
+    with _Stage("load"):
+        if "time_source" in acquisition and acquisition["time_source"] is None:
+            raise MRSFormatError(
+                "no transient times: RepetitionTime is missing or 0 and the dyn dimension header "
+                "has no time_s, so the event onsets (s) cannot be placed",
+                session.svs_path,
+            )
     with _Stage("fit"):
         result = fit_frames(frames, basis, options=options.fit, infusion=infusion, steps=steps)
         fits = result.table(source=paths.prefix)

@@ -10,10 +10,13 @@ The signature each step must have is the one of its ``default_*`` function here.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ..errors import MRSError
 
 if TYPE_CHECKING:
     from ..dynamic.options import GLMOptions, Windows
@@ -22,6 +25,8 @@ if TYPE_CHECKING:
     from ..stats.options import StatsOptions
 
 __all__ = ["Steps", "check_modules"]
+
+logger = logging.getLogger("mrspipe")
 
 
 def default_find_sessions(study: Path) -> list[Any]:
@@ -257,14 +262,17 @@ def default_glm(
     keys = ["participant_id", "session_id"]
     for (pid, sid), session in timecourses.groupby(keys, sort=False, dropna=False):
         duration = durations.get((pid, sid), math.nan)
-        parts.append(
-            glm_timecourses(
-                session,
-                regressors=(regressor,),
-                duration=math.inf if not math.isfinite(duration) else duration,
-                drift_order=options.drift_order,
+        try:
+            parts.append(
+                glm_timecourses(
+                    session,
+                    regressors=(regressor,),
+                    duration=math.inf if not math.isfinite(duration) else duration,
+                    drift_order=options.drift_order,
+                )
             )
-        )
+        except (MRSError, ValueError, ArithmeticError) as exc:  # this session only
+            logger.warning("GLM skipped for %s %s: %s", pid, sid, exc)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 

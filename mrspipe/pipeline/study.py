@@ -24,6 +24,7 @@ from ..errors import ConfigError, MRSError, StudyLayoutError
 from ..io import derivatives as deriv
 from ..io._lock import check_unlocked, lock_output
 from ..io._paths import is_inside
+from .checks import check_study, study_warnings
 from .executor import map_sessions
 from .group import run_group
 from .jobs import select_metabolites
@@ -199,6 +200,7 @@ def run_study(
         raise StudyLayoutError("no sessions found (expected sub-*/ses-*/mrs/*_svs.nii.gz)", study)
     _check_output_paths(out, sessions)
     contrast = resolve_contrast(config.stats.contrast, sessions)
+    check_study(sessions, contrast, steps=steps, source=study)
     if (
         config.fit.dynamic
         and steps.fit is default_fit
@@ -232,6 +234,7 @@ def run_study(
         "config": config.as_dict(),
         "n_sessions": len(sessions),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "warnings": study_warnings(sessions),
     }
     with lock_output(out):
         return _run_locked(

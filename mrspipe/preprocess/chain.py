@@ -329,6 +329,26 @@ def _qc_table(data: MRSData, shift, phase, snr, fwhm, rejected, resid_z, reason)
     return qc
 
 
+def _zero_nonfinite(data: MRSData, src: Any) -> MRSData:
+    """Zero every transient holding a NaN or infinite value (then rejected as "empty").
+
+    One corrupt transient costs that transient, not the session; a transient is zeroed across
+    all its coils. Raises :class:`PreprocessError` when no transient is finite.
+    """
+    finite = np.isfinite(data.fids).all(axis=-1)
+    if finite.all():
+        return data
+    if "coil" in data.dims:
+        finite = finite.all(axis=data.axis("coil"), keepdims=True)
+    if not finite.any():
+        raise PreprocessError("data contain NaN or infinite values in every transient", src)
+    n_bad = int((~finite).sum())
+    logger.warning(
+        "%s: %d transient(s) hold NaN or infinite values; rejected", src or "data", n_bad
+    )
+    return data.with_fids(np.where(finite[..., None], data.fids, 0))
+
+
 def preprocess_session(
     data: MRSData,
     *,
@@ -367,8 +387,7 @@ def preprocess_session(
     opts = options or PreprocessOptions()
     src = data.source
     data, averaged = prepare_shape(data)
-    if not np.isfinite(data.fids).all():
-        raise PreprocessError("data contain NaN or infinite values", src)
+    data = _zero_nonfinite(data, src)
     if not np.abs(data.fids).max() > 0:
         raise PreprocessError("all transients are zero", src)
     for ref in (water, ecc_reference):
