@@ -260,7 +260,7 @@ def _run_locked(
     basis_set: Any,
     config: StudyConfig,
     contrast: tuple[str, str],
-    windows: dict[str, Any],
+    windows: Windows,
     design: dict[str, Any],
     options: SessionOptions,
     steps: Steps,
