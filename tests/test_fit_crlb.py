@@ -43,8 +43,9 @@ def test_sum_aliases_and_weights():
     assert sums == ("tNAA", "tCr", "tCho", "Glx")
     assert w[sums.index("tCho")].tolist() == [0, 0, 0, 0, 1, 1, 0, 0, 0, 0]
     assert canonical("PCh") == "PCho" and canonical("Scyllo") == "sIns"
-    only_cr = sum_weights(("Cr", "NAA"))
-    assert only_cr[0] == ("tNAA", "tCr")
+    # a sum with a missing member is absent, not partial (issue 15): no tNAA without NAAG
+    only_cr = sum_weights(("Cr", "NAA", "Glu"))
+    assert only_cr[0] == () and only_cr[1].shape == (0, 3)
 
 
 def test_covariance_has_no_nan_at_any_data_scale(rng):
