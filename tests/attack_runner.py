@@ -22,10 +22,10 @@ import mrspipe.commands.run as run_cmd  # noqa: E402
 from mrspipe.cli import main  # noqa: E402
 
 
-def slow_preprocess(data: Any, *, water: Any, options: dict[str, Any]) -> Any:
+def slow_preprocess(data: Any, **kwargs: Any) -> Any:
     """The preprocessing double after a sleep (the worker is busy, as in a real fit)."""
     time.sleep(float(os.environ.get("ATTACK_SLEEP", "30")))
-    return fake_preprocess(data, water=water, options=options)
+    return fake_preprocess(data, **kwargs)
 
 
 STEPS = dataclasses.replace(DOUBLES, preprocess=slow_preprocess)
