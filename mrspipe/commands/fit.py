@@ -98,6 +98,34 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {"fit.backend": args.backend, "fit.ppm_range": ppm_range, "fit.baseline": args.baseline}
 
 
+class _SpectraOnce:
+    """A fit result whose spectra are computed once for all the figures drawn from it."""
+
+    def __init__(self, result: Any) -> None:
+        self._result = result
+        self._cache: dict[str, Any] = {}
+
+    def _once(self, name: str) -> Any:
+        if name not in self._cache:
+            self._cache[name] = getattr(self._result, name)()
+        return self._cache[name]
+
+    def data_spectra(self) -> Any:
+        """All frames' data spectra (computed once)."""
+        return self._once("data_spectra")
+
+    def model_spectra(self) -> Any:
+        """All frames' model spectra (computed once)."""
+        return self._once("model_spectra")
+
+    def baseline_spectra(self) -> Any:
+        """All frames' baseline spectra (computed once)."""
+        return self._once("baseline_spectra")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._result, name)
+
+
 def _grid(data: Any) -> tuple[Any, ...]:
     return (
         data.nucleus,
@@ -158,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
             table["source"], table["frame"] = source[frame], local[frame]
             bucket.append(table)
         stops = np.cumsum(sizes)
+        drawn = _SpectraOnce(res)
         for name, path, stop, n in zip(
             names, (inputs[i][0] for i in members), stops, sizes, strict=True
         ):
@@ -165,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
             if draw:
                 from ..report.fit_figure import plot_fit
 
-                plot_fit(res, out / f"{_stem(path)}_fit.png", frames=rows, title=name)
+                plot_fit(drawn, out / f"{_stem(path)}_fit.png", frames=rows, title=name)
             n_ok = int(res.converged[rows].sum())
             echo(f"{name}: {n_ok}/{n} frames fitted")
     if fits:
