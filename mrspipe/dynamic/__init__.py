@@ -22,6 +22,7 @@ from ..design import (
     ramp,
 )
 from .glm import GLMResult, LinewidthCorrection, fit_glm, glm_timecourses, linewidth_correction
+from .options import GLMOptions, Windows
 from .timecourses import (
     DEFAULT_RATIOS,
     RESPONSE_COLUMNS,
@@ -38,6 +39,8 @@ from .timecourses import (
 )
 
 __all__ = [
+    "Windows",
+    "GLMOptions",
     "TIMECOURSE_COLUMNS",
     "RESPONSE_COLUMNS",
     "DEFAULT_RATIOS",

@@ -234,13 +234,10 @@ def default_stats(
         conditions=contrast,
         timecourses=timecourses,
         phenotype=phenotype,
-        alpha=1.0 - options.ci_level,
-        mixedlm=options.mixed_model,
         baseline_window=windows.baseline,
         response_window=windows.response,
-        baseline_timepoint=options.baseline_timepoint,
-        score_name=options.score,
         glm=glm,
+        options=options,
     )
 
 

@@ -19,6 +19,7 @@ _API = {
     "timecourse_summary": "mrspipe.report.summaries",
     "paired_responses": "mrspipe.report.summaries",
     "forest_rows": "mrspipe.report.summaries",
+    "ReportOptions": "mrspipe.report.options",
 }
 
 __all__ = list(_API)

@@ -46,9 +46,11 @@ from .crossover import (
     period_rows,
 )
 from .mixed import fit_mixed, mixed_response_rows, mixed_timecourse_rows, require_statsmodels
+from .options import StatsOptions
 
 __all__ = [
     "STATS_COLUMNS",
+    "StatsOptions",
     "crossover_stats",
     "condition_mean_rows",
     "paired_rows",
@@ -81,6 +83,7 @@ def crossover_stats(
     score_name: str = "score",
     glm: pd.DataFrame | None = None,
     glm_term: str | None = None,
+    options: StatsOptions | None = None,
 ) -> pd.DataFrame:
     """All group analyses of a two-condition crossover, as one tidy ``stats`` table.
 
@@ -111,6 +114,10 @@ def crossover_stats(
         and ``glm_interaction`` rows on the response to ``glm_term`` (% of baseline).
     glm_term : str, optional
         The GLM response regressor (default: the first non-intercept, non-drift term).
+    options : StatsOptions, optional
+        The study's statistics options (``[stats]``, ``[clinical]`` of ``study.toml``); when
+        given they set ``alpha`` (``1 - ci_level``), ``mixedlm``, ``baseline_timepoint`` and
+        ``score_name`` (``score``), so an option of a new analysis is one field there.
 
     Returns
     -------
@@ -126,6 +133,9 @@ def crossover_stats(
     """
     from ..errors import ConfigError
 
+    if options is not None:
+        alpha, mixedlm = 1.0 - options.ci_level, options.mixed_model
+        baseline_timepoint, score_name = options.baseline_timepoint, options.score
     if not 0 < alpha < 1:
         raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
     check_columns(responses, RESPONSE_COLUMNS, "responses")
