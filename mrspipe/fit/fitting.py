@@ -76,7 +76,7 @@ def with_default_macromolecules(
     ``Lip*``, or the members of a user group other than ``"metabolites"``) leaves the
     macromolecule signal of short-TE in-vivo spectra to the baseline, which then also takes
     broad metabolite signal (glutamate). As LCModel does by default, Gaussian components
-    (:data:`mrspipe.simulate.macromolecules.LCMODEL_COMPONENTS`: MM09-MM20, Lip09, Lip13a/b,
+    (:data:`mrspipe.fit.default_mm.LCMODEL_COMPONENTS`: MM09-MM20, Lip09, Lip13a/b,
     Lip20, widths in ppm) are appended, with a warning. Unless lineshape groups are given they
     share the metabolites' lineshape, as in LCModel (a free macromolecule group broadens into a
     second baseline: on LCModel's test spectrum it took glutamate).
@@ -88,7 +88,7 @@ def with_default_macromolecules(
     """
     import dataclasses
 
-    from ..simulate.macromolecules import LCMODEL_COMPONENTS, macromolecule_basis
+    from .default_mm import default_components
 
     patterns = list(MACRO_PATTERNS)
     for name, members in (groups or {}).items():
@@ -96,14 +96,7 @@ def with_default_macromolecules(
             patterns.extend(members)
     if any(fnmatch.fnmatchcase(n, p) for n in basis.names for p in patterns):
         return basis
-    assert basis.ppm_reference is not None
-    mm = macromolecule_basis(
-        field_mhz=basis.spectrometer_frequency,
-        dwell_time=basis.dwell_time,
-        n_points=basis.n_points,
-        components=LCMODEL_COMPONENTS,
-        ppm_reference=basis.ppm_reference,
-    )
+    mm = default_components(basis)
     # scale to the basis: one proton of the components = one proton of the basis' singlets
     # (first point of the basis FIDs per proton is not known; use the median FID amplitude)
     scale = float(np.median(np.abs(basis.fids[:, 0]))) / float(np.median(np.abs(mm.fids[:, 0])))

@@ -27,7 +27,7 @@ from ..spectral import GAUSS_FWHM_FACTOR
 
 __all__ = [
     "MACROMOLECULES",
-    "LCMODEL_COMPONENTS",
+    "LIPIDS",
     "DEFAULT_MM_AMPLITUDES",
     "macromolecule_basis",
     "gaussian_fids",
@@ -45,14 +45,9 @@ MACROMOLECULES: dict[str, tuple[tuple[float, float, float], ...]] = {
     "MM38": ((3.80, 0.20, 1.00),),
 }
 
-#: LCModel's default simulated macromolecule and lipid components (``CHSIMU``; Provencher,
-#: LCModel manual section 11.7): added by the fit when a basis has none. Same format.
-LCMODEL_COMPONENTS: dict[str, tuple[tuple[float, float, float], ...]] = {
-    "MM09": ((0.91, 0.14, 3.0),),
-    "MM12": ((1.21, 0.15, 2.0),),
-    "MM14": ((1.43, 0.17, 2.0),),
-    "MM17": ((1.67, 0.15, 2.0),),
-    "MM20": ((2.08, 0.15, 1.33), (2.25, 0.20, 0.33), (1.95, 0.15, 0.33), (3.00, 0.20, 0.40)),
+#: LCModel's lipid components (``CHSIMU`` defaults; Provencher, LCModel manual section 11.7),
+#: for simulating lipid contamination; same format.
+LIPIDS: dict[str, tuple[tuple[float, float, float], ...]] = {
     "Lip09": ((0.89, 0.14, 3.0),),
     "Lip13a": ((1.28, 0.15, 2.0),),
     "Lip13b": ((1.28, 0.089, 2.0),),
@@ -122,8 +117,7 @@ def macromolecule_basis(
     dwell_time : float, s
     n_points : int
     components : mapping of name to lines, optional
-        The component table (default :data:`MACROMOLECULES`; the fit's defaults use
-        :data:`LCMODEL_COMPONENTS`).
+        The component table (default :data:`MACROMOLECULES` and :data:`LIPIDS`).
     ppm_reference : float, ppm, optional
         Receiver reference (default 4.65).
 
@@ -137,8 +131,8 @@ def macromolecule_basis(
     SimulationError
         For an unknown component name or a non-positive field, dwell time or size.
     """
-    table = MACROMOLECULES if components is None else components
-    names = list(table if names is None else names)
+    table = {**MACROMOLECULES, **LIPIDS} if components is None else components
+    names = list(MACROMOLECULES if names is None else names)
     unknown = [n for n in names if n not in table]
     if unknown:
         raise SimulationError(
