@@ -206,3 +206,32 @@ def test_basis_with_nan_is_refused(tmp_path: Path) -> None:
     save_basis(basis, tmp_path / "basis", format="fsl")
     with pytest.raises(MRSFormatError, match=r"NaN or infinite values: \['NAA'\]"):
         load_basis(tmp_path / "basis")
+
+
+@pytest.mark.parametrize("fmt", ["fsl", "lcmodel"])
+def test_fuzzed_basis_files_raise_only_named_mrs_errors(tmp_path: Path, fmt: str) -> None:
+    """Random byte flips in a basis set (FSL-MRS JSON, LCModel .BASIS): an MRSError naming the
+    file or folder, or a successful read; never another exception."""
+    from mrspipe.data import Basis
+    from mrspipe.io.basis import load_basis, save_basis
+
+    t = np.arange(256) * 2.5e-4
+    fids = np.stack([np.exp((2j * np.pi * f - 8) * t) for f in (30.0, 80.0)])
+    basis = Basis(("Glu", "NAA"), fids, dwell_time=2.5e-4, spectrometer_frequency=123.2)
+    seed = save_basis(basis, tmp_path / ("seed" if fmt == "fsl" else "seed.BASIS"), format=fmt)
+    files = sorted(seed.glob("*.json")) if seed.is_dir() else [seed]
+    originals = {f: f.read_bytes() for f in files}
+    rng = np.random.default_rng(16)
+    refused = 0
+    for _ in range(60):
+        target = files[int(rng.integers(len(files)))]
+        target.write_bytes(_mutate(originals[target], rng, int(rng.integers(1, 8))))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                load_basis(seed)
+            except MRSError as exc:
+                assert str(seed) in str(exc)
+                refused += 1
+        target.write_bytes(originals[target])
+    assert refused > 5  # the flips did reach the parsers

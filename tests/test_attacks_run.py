@@ -113,7 +113,9 @@ def test_no_worker_outlives_its_parent(doubles: None, tmp_path: Path, sig: signa
         assert proc.returncode == -signal.SIGKILL
         assert (out / LOCK_NAME).exists()  # left behind: the next run takes it over
     assert snapshot(tmp_path, exclude=out) == before and snapshot(study) == inputs
+    (out / ".run.json.x1y2.tmp.json").write_text("{")  # what a write killed midway leaves
     assert main(["run", str(study), str(out), "--basis", str(basis), "--block", "4"]) == 0
+    assert not list(out.rglob(".*.tmp*"))
 
 
 def test_a_second_run_into_the_same_out_exits_2_naming_the_holder(

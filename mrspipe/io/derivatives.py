@@ -46,6 +46,7 @@ __all__ = [
     "write_run_info",
     "is_output_folder",
     "remove_group_outputs",
+    "remove_partial_files",
     "GROUP_TABLES",
     "OUTPUT_NAMES",
     "SIDECARS",
@@ -379,6 +380,19 @@ def remove_group_outputs(out: str | os.PathLike[str]) -> list[Path]:
     removed = []
     for path in candidates:
         if path.is_file() or path.is_symlink():
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def remove_partial_files(out: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files of writes a killed run left under ``out`` (``.name.*.tmp*``).
+
+    Only call it holding the output lock: another run's writes in progress look the same.
+    """
+    removed = []
+    for path in Path(out).rglob(".*.tmp*"):
+        if path.is_file() and not path.is_symlink():
             path.unlink()
             removed.append(path)
     return removed

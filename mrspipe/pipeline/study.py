@@ -274,6 +274,9 @@ def _run_locked(
     removed = deriv.remove_group_outputs(out)
     if removed:
         logger.info("removed the group tables and report of the previous run")
+    partial = deriv.remove_partial_files(out)  # left by a run that was killed mid-write
+    if partial:
+        logger.info("removed %d partial files of an interrupted run", len(partial))
     deriv.write_run_info(out, design, version=__version__)
     logger.info(
         "%d sessions, contrast %s - %s; baseline: %s; response: %s",
