@@ -331,9 +331,7 @@ def check_permutation(
         st = st[
             st["term"].astype(str).str.contains("condition|-", regex=True)
             & (st["term"] != "dz")
-            & st["analysis"].isin(
-                ["paired", "interaction", "crossover", "mixedlm", "mixedlm_timecourse"]
-            )
+            & st["analysis"].isin(["paired", "interaction", "crossover", "frame_lmm"])
         ]
         for _, r in st.iterrows():
             key = (r["analysis"], r["term"], r["subgroup"])

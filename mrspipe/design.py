@@ -13,7 +13,8 @@ References
 ----------
 Friston KJ et al. Event-related fMRI: characterizing differential responses. NeuroImage 1998
 (the canonical double-gamma HRF, as in SPM). Mullins PG. Towards a theory of functional magnetic
-resonance spectroscopy (fMRS). NeuroImage 2018.
+resonance spectroscopy (fMRS): a meta-analysis and discussion of using MRS to measure changes in
+neurotransmitters in real time. Scand J Psychol 2018;59:91-103.
 """
 
 from __future__ import annotations

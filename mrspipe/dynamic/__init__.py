@@ -21,7 +21,14 @@ from ..design import (
     hrf_boxcar,
     ramp,
 )
-from .glm import GLMResult, LinewidthCorrection, fit_glm, glm_timecourses, linewidth_correction
+from .glm import (
+    GLMResult,
+    LinewidthCorrection,
+    ar1_reml,
+    fit_glm,
+    glm_timecourses,
+    linewidth_correction,
+)
 from .options import GLMOptions, Windows
 from .timecourses import (
     DEFAULT_RATIOS,
@@ -35,6 +42,7 @@ from .timecourses import (
     percent_change_timecourses,
     select_window,
     session_timecourses,
+    sliding_window_correlation,
     window_responses,
 )
 
@@ -53,6 +61,7 @@ __all__ = [
     "session_timecourses",
     "select_window",
     "window_responses",
+    "sliding_window_correlation",
     "percent_change_timecourses",
     "boxcar",
     "ramp",
@@ -64,6 +73,7 @@ __all__ = [
     "check_design",
     "GLMResult",
     "fit_glm",
+    "ar1_reml",
     "glm_timecourses",
     "LinewidthCorrection",
     "linewidth_correction",

@@ -27,11 +27,140 @@ import pandas as pd
 from scipy import stats as sps
 
 from ..design import check_design, design_matrix
+from .._logging import logger
 from ..errors import ConfigError
 
-__all__ = ["GLMResult", "fit_glm", "glm_timecourses", "LinewidthCorrection", "linewidth_correction"]
+__all__ = [
+    "GLMResult",
+    "fit_glm",
+    "ar1_reml",
+    "prais_winsten",
+    "glm_timecourses",
+    "LinewidthCorrection",
+    "linewidth_correction",
+]
 
 _SCALES = {"residual": "t", "known": "z"}
+_NOISE = {"ar1": "AR(1) errors by REML, GLS", "ols": "independent frames, OLS"}
+#: AR(1) coefficients searched by :func:`ar1_reml` before a parabolic refinement
+_PHI_GRID = np.linspace(-0.9, 0.98, 189)
+
+
+def prais_winsten(y: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """Whiten AR(1) series: ``sqrt(1 - phi^2) y_0`` then ``y_t - phi y_(t-1)``.
+
+    Parameters
+    ----------
+    y : (m, n) float array
+    phi : (m,) float array
+
+    Returns
+    -------
+    (m, n) float ndarray
+    """
+    ph = np.asarray(phi, dtype=float)[:, None]
+    out = np.empty_like(y, dtype=float)
+    out[:, :1] = np.sqrt(1 - ph**2) * y[:, :1]
+    out[:, 1:] = y[:, 1:] - ph * y[:, :-1]
+    return out
+
+
+def prais_winsten_design(x: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """:func:`prais_winsten` of a design for each ``phi``.
+
+    Parameters
+    ----------
+    x : (n, p) or (m, n, p) float array
+        A shared design or one per course.
+    phi : (m,) float array
+
+    Returns
+    -------
+    (m, n, p) float ndarray
+    """
+    ph = np.asarray(phi, dtype=float)[:, None, None]
+    xb = np.broadcast_to(x, (ph.shape[0], *np.shape(x)[-2:]))
+    out = np.empty(xb.shape)
+    out[:, :1] = np.sqrt(1 - ph**2) * xb[:, :1]
+    out[:, 1:] = xb[:, 1:] - ph * xb[:, :-1]
+    return out
+
+
+def _satterthwaite_ar1(
+    xs: np.ndarray, phi: np.ndarray, df: np.ndarray, n: int, p: int
+) -> np.ndarray:
+    """Satterthwaite df of each GLS coefficient with an estimated AR(1) coefficient.
+
+    ``var(beta_j) = s2 c_j(phi)``; with ``var(s2) = 2 s2^2 / df`` and
+    ``var(phi) = (1 - phi^2) / n``, ``df_j = 2 / (2 / df + (d ln c_j / d phi)^2 (1 - phi^2) / n)``.
+    Courses with ``phi = 0`` (not estimated) keep ``df``.
+
+    References
+    ----------
+    Satterthwaite FE. Biometrics Bulletin 1946. Box GEP, Jenkins GM. Time Series Analysis
+    (the large-sample variance of the AR(1) estimate).
+    """
+    h = 1e-4
+
+    def log_c(ph: np.ndarray) -> np.ndarray:
+        xw = prais_winsten_design(xs, np.clip(ph, -0.999, 0.999))
+        return np.log(np.einsum("mpp->mp", np.linalg.inv(np.einsum("mnp,mnq->mpq", xw, xw))))
+
+    slope = (log_c(phi + h) - log_c(phi - h)) / (2 * h)
+    out = 2.0 / (2.0 / df[:, None] + slope**2 * (1 - phi[:, None] ** 2) / n)
+    return np.where(phi[:, None] != 0, out, df[:, None].astype(float))
+
+
+def ar1_reml(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Restricted-maximum-likelihood AR(1) coefficient of each course's regression errors.
+
+    ``-2 log L_R(phi) = (n - p) log RSS_w(phi) - log(1 - phi^2) + log |X_w' X_w|`` (the
+    innovation variance profiled out), ``_w`` = Prais-Winsten-whitened; minimised over a grid
+    of ``phi`` (the design is whitened once per grid value for all courses) and refined by a
+    parabola through the best grid point and its neighbours.
+
+    Parameters
+    ----------
+    y : (m, n) float array
+    x : (n, p) or (m, n, p) float array
+
+    Returns
+    -------
+    (m,) float ndarray
+
+    References
+    ----------
+    Cooper DM, Thompson R. A note on the estimation of the parameters of the
+    autoregressive-moving average process. Biometrika 1977. Worsley KJ et al. A general
+    statistical analysis for fMRI data. NeuroImage 2002.
+    """
+    n, p = np.shape(x)[-2:]
+    grid = _PHI_GRID
+    m = y.shape[0]
+    xs = np.broadcast_to(x, (m, n, p))
+    # whiten every course's design at every grid value: (G, m, n, p)
+    xw = np.empty((grid.size, m, n, p))
+    g4 = grid[:, None, None, None]
+    xw[:, :, :1] = np.sqrt(1 - g4**2) * xs[None, :, :1]
+    xw[:, :, 1:] = xs[None, :, 1:] - g4 * xs[None, :, :-1]
+    q, r = np.linalg.qr(xw)
+    logdet = 2 * np.sum(np.log(np.abs(np.einsum("gmpp->gmp", r))), axis=2)  # (G, m)
+    g3 = grid[:, None, None]
+    yw = np.empty((grid.size, m, n))
+    yw[:, :, :1] = np.sqrt(1 - g3**2) * y[None, :, :1]
+    yw[:, :, 1:] = y[None, :, 1:] - g3 * y[None, :, :-1]
+    proj = np.einsum("gmnp,gmn->gmp", q, yw)
+    rss = np.sum(yw**2, axis=2) - np.sum(proj**2, axis=2)  # (G, m)
+    crit = (n - p) * np.log(np.clip(rss, 1e-300, None)) - np.log(1 - grid**2)[:, None]
+    crit += logdet
+    k = np.clip(np.argmin(crit, axis=0), 1, grid.size - 2)
+    cols = np.arange(y.shape[0])
+    f0, f1, f2 = crit[k - 1, cols], crit[k, cols], crit[k + 1, cols]
+    h = grid[1] - grid[0]
+    curv = f0 - 2 * f1 + f2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shift = np.where(curv > 0, 0.5 * h * (f0 - f2) / curv, 0.0)
+    return np.clip(grid[k] + np.clip(shift, -h, h), grid[0], grid[-1])
 
 
 @dataclass(frozen=True)
@@ -49,9 +178,17 @@ class GLMResult:
         when the design has no ``intercept``.
     covariance : (..., p, p) float ndarray
     df : (...) float ndarray
-        Residual degrees of freedom (frames used minus regressors).
+        Residual degrees of freedom (frames used minus regressors, minus 1 for an estimated
+        AR(1) coefficient).
+    df_term : (..., p) float ndarray
+        Degrees of freedom of each coefficient's t-test: ``df``, or under AR(1) Satterthwaite's
+        df, which also counts the uncertainty of the estimated AR coefficient (large for slow
+        regressors such as a ramp, whose variance depends steeply on it).
     sigma : (...) float ndarray
-        Residual scale (weighted RMS residual, ``1`` when ``scale='known'`` is used as truth).
+        Residual scale (weighted RMS residual, ``1`` when ``scale='known'`` is used as truth;
+        the innovation SD under AR(1)).
+    ar1 : (...) float ndarray
+        The AR(1) coefficient used (0 for independent frames).
     """
 
     names: tuple[str, ...]
@@ -63,7 +200,9 @@ class GLMResult:
     percent_se: np.ndarray
     covariance: np.ndarray
     df: np.ndarray
+    df_term: np.ndarray
     sigma: np.ndarray
+    ar1: np.ndarray
 
 
 def fit_glm(
@@ -72,8 +211,9 @@ def fit_glm(
     *,
     sd: np.ndarray | None = None,
     scale: str = "residual",
+    noise: str = "ar1",
 ) -> GLMResult:
-    """Fit ``y = X beta + e`` to every time course at once by (weighted) least squares.
+    """Fit ``y = X beta + e`` to every time course at once by (weighted) least squares or GLS.
 
     Parameters
     ----------
@@ -87,6 +227,14 @@ def fit_glm(
         ``'residual'`` (default): the covariance is scaled by the weighted residual variance and
         tests use Student's t with ``df`` degrees of freedom (robust to CRLBs off by a factor).
         ``'known'``: ``sd`` is taken as the true noise level, tests are z-tests.
+    noise : {'ar1', 'ols'}
+        ``'ar1'`` (default): frame-to-frame AR(1) errors, the coefficient estimated per time
+        course by restricted maximum likelihood (:func:`ar1_reml`), then generalised least
+        squares on the Prais-Winsten-whitened course, t-tests on ``frames - regressors - 1``
+        df. ``'ols'``: independent frames (anti-conservative when frames are autocorrelated:
+        the false-positive rate of a 63-frame null session is 0.15 at phi = 0.3 and 0.33 at
+        phi = 0.6). Frames are taken as equally spaced; with ``sd`` the weighted course is
+        whitened. Courses with missing frames use ``'ols'``.
 
     Returns
     -------
@@ -94,6 +242,8 @@ def fit_glm(
     """
     if scale not in _SCALES:
         raise ConfigError(f"scale must be one of {sorted(_SCALES)}, got {scale!r}")
+    if noise not in _NOISE:
+        raise ConfigError(f"noise must be one of {sorted(_NOISE)}, got {noise!r}")
     check_design(design)
     x = design.to_numpy(dtype=float)
     n, p = x.shape
@@ -116,18 +266,36 @@ def fit_glm(
     df = valid.sum(axis=1) - p
     if np.any(df < 1):
         raise ConfigError(f"a time course has too few valid frames for {p} regressors")
-    xtwx = np.einsum("mn,np,nq->mpq", w, x, x)
-    xtwy = np.einsum("mn,np,mn->mp", w, x, yz)
+    phi = np.zeros(len(yf))
+    xm = xs = np.broadcast_to(x, (len(yf), n, p))
+    if noise == "ar1":
+        whole = valid.all(axis=1)
+        if not whole.all():
+            logger.info("GLM: %d course(s) with missing frames fitted as independent frames",
+                        int((~whole).sum()))  # fmt: skip
+        if np.any(whole) and n - p >= 3:
+            # weights first (rows scaled by 1/sd), then the AR(1) filter; unit weights after
+            root = np.sqrt(w)
+            ys, xs = yz * root, xm * root[:, :, None]
+            phi[whole] = ar1_reml(ys[whole], xs[whole])
+            yz, xm = prais_winsten(ys, phi), prais_winsten_design(xs, phi)
+            w = np.where(valid, 1.0, 0.0)
+            df = df - np.where(whole, 1, 0)
+    xtwx = np.einsum("mn,mnp,mnq->mpq", w, xm, xm)
+    xtwy = np.einsum("mn,mnp,mn->mp", w, xm, yz)
     inv = np.linalg.inv(xtwx)
     beta = np.einsum("mpq,mq->mp", inv, xtwy)
-    resid = yz - beta @ x.T
+    resid = yz - np.einsum("mnp,mp->mn", xm, beta)
     rss = np.sum(w * resid**2, axis=1)
+    df_term = np.repeat(df[:, None].astype(float), p, axis=1)
+    if noise == "ar1" and np.any(phi != 0):
+        df_term = _satterthwaite_ar1(xs, phi, df, n, p)
     if scale == "residual":
         s2 = rss / df
         cov = inv * s2[:, None, None]
         se = np.sqrt(np.einsum("mpp->mp", cov))
         tstat = beta / se
-        pval = 2 * sps.t.sf(np.abs(tstat), df[:, None])
+        pval = 2 * sps.t.sf(np.abs(tstat), df_term)
     else:
         s2 = np.ones(len(yf))
         cov = inv
@@ -153,7 +321,8 @@ def fit_glm(
     return GLMResult(
         names=names, beta=shape(beta), se=shape(se), t=shape(tstat), p_value=shape(pval),
         percent=shape(pct), percent_se=shape(pct_se), covariance=shape(cov),
-        df=shape(df.astype(float)), sigma=shape(np.sqrt(s2)),
+        df=shape(df.astype(float)), df_term=shape(df_term), sigma=shape(np.sqrt(s2)),
+        ar1=shape(phi),
     )  # fmt: skip
 
 
@@ -168,6 +337,8 @@ def glm_timecourses(
     scale: str = "residual",
     frame_duration: float | None = None,
     baseline_window: tuple[float | None, float | None] = (None, 0.0),
+    noise: str = "ar1",
+    until: float | None = None,
 ) -> pd.DataFrame:
     """Fit the same GLM to every session's time courses (all metabolites of a session at once).
 
@@ -185,18 +356,26 @@ def glm_timecourses(
         Weight frames by ``1 / crlb_sd**2``.
     scale : {'residual', 'known'}
         See :func:`fit_glm`.
+    noise : {'ar1', 'ols'}
+        See :func:`fit_glm`.
+    until : float, s, optional
+        Fit only frames before this time (e.g. the end of the infusion, so the washout is not
+        read as part of a plateau); None = every frame.
 
     Returns
     -------
     DataFrame
         ``participant_id, session_id, condition, sex, metabolite, term, estimate, se, t,
-        p_value, df, percent, percent_se``: one row per session, metabolite and regressor.
+        p_value, df, percent, percent_se, ar1, noise``: one row per session, metabolite and
+        regressor.
     """
     keys = ["participant_id", "session_id", "condition", "sex"]
     missing = set(nuisance) - set(timecourses.columns)
     if missing:
         raise ConfigError(f"nuisance columns {sorted(missing)} not in the time-course table")
     out = []
+    if until is not None and np.isfinite(until):
+        timecourses = timecourses[timecourses["time_s"] < until]
     for key, sess in timecourses.groupby(keys, sort=True, dropna=False):
         est = sess.pivot_table(index="metabolite", columns="frame", values="estimate",
                                aggfunc="first", dropna=False)  # fmt: skip
@@ -213,14 +392,15 @@ def glm_timecourses(
             sd = sess.pivot_table(index="metabolite", columns="frame", values="crlb_sd",
                                   aggfunc="first", dropna=False).loc[est.index, frames]  # fmt: skip
             sd = sd.to_numpy(dtype=float)
-        res = fit_glm(est.to_numpy(dtype=float), design, sd=sd, scale=scale)
+        res = fit_glm(est.to_numpy(dtype=float), design, sd=sd, scale=scale, noise=noise)
         for i, met in enumerate(est.index):
+            method = "ar1" if res.ar1[i] != 0 else "ols"
             for j, term in enumerate(res.names):
                 out.append((*key, met, term, res.beta[i, j], res.se[i, j], res.t[i, j],
-                            res.p_value[i, j], res.df[i], res.percent[i, j],
-                            res.percent_se[i, j]))  # fmt: skip
+                            res.p_value[i, j], res.df_term[i, j], res.percent[i, j],
+                            res.percent_se[i, j], res.ar1[i], method))  # fmt: skip
     cols = [*keys, "metabolite", "term", "estimate", "se", "t", "p_value", "df", "percent",
-            "percent_se"]  # fmt: skip
+            "percent_se", "ar1", "noise"]  # fmt: skip
     return pd.DataFrame(out, columns=cols)
 
 

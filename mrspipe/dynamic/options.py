@@ -37,7 +37,8 @@ class Windows:
     response: tuple[float | None, float | None] = option(
         (0.0, None),
         "response window [start, end], s from the onset (-inf/inf for an open end); default "
-        "every frame after the onset",
+        "from the onset to the end of the infusion (events.tsv duration; the end of the scan "
+        "without one)",
     )
 
     def __post_init__(self) -> None:
@@ -49,7 +50,10 @@ class Windows:
         if a is None and b == 0 and kind == "baseline":
             return "every frame before the onset"
         if a == 0 and b is None and kind == "response":
-            return "every frame after the onset"
+            return (
+                "from the onset to the end of the infusion (its events.tsv duration; the end of "
+                "the scan when no duration is recorded)"
+            )
         left = "start" if a is None else f"{a:g} s"
         right = "end" if b is None else f"{b:g} s"
         return f"{left} to {right} relative to the onset"
@@ -67,6 +71,10 @@ class GLMOptions:
         Time constant of the exponential regressor.
     drift_order : int
         Legendre drift terms.
+    noise : {'ar1', 'ols'}
+        Frame errors: AR(1) by REML then GLS with Satterthwaite df, or independent frames.
+    until_infusion_end : bool
+        Fit only the frames before the end of the infusion.
     """
 
     enabled: bool = option(True, "fit a GLM to every session's time courses")
@@ -83,6 +91,17 @@ class GLMOptions:
         "Legendre drift terms (note: a linear drift is nearly collinear with a ramp over a "
         "short scan)",
         minimum=0,
+    )
+    noise: str = option(
+        "ar1",
+        "frame errors: AR(1) estimated by REML per time course, then GLS with Satterthwaite df, "
+        "or ols (independent frames; anti-conservative when frames are autocorrelated)",
+        choices=("ar1", "ols"),
+    )
+    until_infusion_end: bool = option(
+        True,
+        "fit only frames before the end of the infusion (events.tsv duration), so the washout "
+        "is not read as the plateau; false = every frame",
     )
 
     def __post_init__(self) -> None:

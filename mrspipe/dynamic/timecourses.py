@@ -32,6 +32,7 @@ __all__ = [
     "select_window",
     "percent_change_timecourses",
     "window_responses",
+    "sliding_window_correlation",
 ]
 
 TIMECOURSE_COLUMNS = (
@@ -242,19 +243,53 @@ def session_timecourses(
     return df.loc[:, list(TIMECOURSE_COLUMNS)].reset_index(drop=True)
 
 
-def _plain_mean(est: pd.Series, sd: pd.Series) -> tuple[float, float]:
-    return float(est.mean()), float(np.sqrt((sd**2).sum()) / len(sd))
+def _correlated_var(a: np.ndarray, lag_corr: np.ndarray | None) -> float:
+    """``sum_ij a_i a_j rho_|i-j|`` for consecutive frames (``rho_0 = 1``; none = independent)."""
+    total = float(np.sum(a**2))
+    if lag_corr is not None:
+        for k, rho in enumerate(lag_corr[1 : a.size], start=1):  # loop over lags, not frames
+            total += 2.0 * float(rho) * float(np.sum(a[:-k] * a[k:]))
+    return total
 
 
-def _ivw_mean(est: pd.Series, sd: pd.Series) -> tuple[float, float]:
-    w = 1.0 / sd.to_numpy(dtype=float) ** 2
+def _plain_mean(
+    est: pd.Series, sd: pd.Series, lag_corr: np.ndarray | None = None
+) -> tuple[float, float]:
+    a = sd.to_numpy(dtype=float)
+    return float(est.mean()), float(np.sqrt(_correlated_var(a, lag_corr)) / len(sd))
+
+
+def _ivw_mean(
+    est: pd.Series, sd: pd.Series, lag_corr: np.ndarray | None = None
+) -> tuple[float, float]:
+    sdv = sd.to_numpy(dtype=float)
+    w = 1.0 / sdv**2
     if not np.all(np.isfinite(w)):
         raise ConfigError("inverse-variance weighting needs finite, non-zero crlb_sd")
-    return float(np.sum(w * est.to_numpy()) / w.sum()), float(1.0 / np.sqrt(w.sum()))
+    mean = float(np.sum(w * est.to_numpy()) / w.sum())
+    return mean, float(np.sqrt(_correlated_var(w * sdv, lag_corr)) / w.sum())
 
 
-#: window averaging: name -> (estimates, crlb_sd) -> (mean, standard error from the CRLBs)
-WEIGHTINGS: dict[str, Callable[[pd.Series, pd.Series], tuple[float, float]]] = {
+def sliding_window_correlation(window: int, step: int) -> np.ndarray:
+    """Correlation of the noise of frames ``k`` apart when frames share transients.
+
+    A sliding window of ``window`` transients moved by ``step`` makes frames ``k`` apart share
+    ``max(0, window - k step)`` transients, so their noise correlates by that fraction of
+    ``window`` (independent transients).
+
+    Returns
+    -------
+    (K,) float ndarray
+        ``rho_k`` for ``k = 0 .. K-1`` (``rho_0 = 1``), up to the first lag with no overlap.
+    """
+    if window < 1 or step < 1:
+        raise ConfigError(f"sliding window needs window, step >= 1, got ({window}, {step})")
+    k = np.arange(int(np.ceil(window / step)) + 1)
+    return np.clip(1.0 - k * step / window, 0.0, None)
+
+
+#: window averaging: name -> (estimates, crlb_sd[, lag correlations]) -> (mean, standard error)
+WEIGHTINGS: dict[str, Callable[..., tuple[float, float]]] = {
     "mean": _plain_mean,
     "inverse_variance": _ivw_mean,
 }
@@ -266,6 +301,7 @@ def window_responses(
     baseline_window: Window = (None, 0.0),
     response_window: Window = (0.0, None),
     weighting: str = "mean",
+    sliding: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
     """Average each session's time course over a baseline and a response window.
 
@@ -279,6 +315,12 @@ def window_responses(
         ``'mean'`` (default): plain mean, unbiased whatever the CRLBs, which are themselves
         estimates and shrink with a narrowing (BOLD) line. ``'inverse_variance'``: weights
         ``1 / crlb_sd**2``, lower variance when CRLBs are trustworthy.
+    sliding : (window, step), transients, optional
+        The frames are sliding windows of ``window`` transients moved by ``step``: neighbouring
+        frames share transients, and the standard errors count that correlation
+        (:func:`sliding_window_correlation`; frames of a window taken as consecutive) instead
+        of treating every frame as independent, which understates them by up to
+        ``sqrt(window / step)``.
 
     Returns
     -------
@@ -296,12 +338,13 @@ def window_responses(
         which = "baseline" if not base_mask.any() else "response"
         raise ConfigError(f"no frame of any session falls in the {which} window")
     keys = [*SESSION_KEYS, "metabolite"]
-    tc = timecourses.assign(_b=base_mask, _r=resp_mask)
+    lag = None if sliding is None else sliding_window_correlation(*sliding)
+    tc = timecourses.assign(_b=base_mask, _r=resp_mask).sort_values("frame", kind="stable")
     rows = []
     for key, grp in tc.groupby(keys, sort=True, dropna=False):
         b, r = grp[grp["_b"]], grp[grp["_r"]]
-        bm, bse = avg(b["estimate"], b["crlb_sd"]) if len(b) else (np.nan, np.nan)
-        rm, rse = avg(r["estimate"], r["crlb_sd"]) if len(r) else (np.nan, np.nan)
+        bm, bse = avg(b["estimate"], b["crlb_sd"], lag) if len(b) else (np.nan, np.nan)
+        rm, rse = avg(r["estimate"], r["crlb_sd"], lag) if len(r) else (np.nan, np.nan)
         if not (len(b) and len(r)):
             logger.warning("session %s/%s: empty window for %s", key[0], key[1], key[4])
         rows.append((*key, bm, rm, bse, rse, len(b), len(r)))

@@ -113,6 +113,29 @@ def _sessions_qc(sessions: list[Any], results: list[SessionResult]) -> Any:
     return pd.DataFrame(rows)
 
 
+def _session_table(done: list[Any], results: list[SessionResult]) -> Any:
+    """``participant_id, session_id, acq_time, infusion_duration_s`` of the finished sessions.
+
+    ``acq_time`` (``sessions.tsv``) orders the crossover periods; the infusion duration ends the
+    frame-level model's response window.
+    """
+    import pandas as pd
+
+    summary = {(r.participant_id, r.session_id): r.summary for r in results if r.ok}
+    rows = []
+    for s in done:
+        duration = summary.get((s.participant_id, s.session_id), {}).get("infusion_duration_s")
+        rows.append(
+            {
+                "participant_id": s.participant_id,
+                "session_id": s.session_id,
+                "acq_time": s.extra.get("acq_time"),
+                "infusion_duration_s": math.nan if duration is None else float(duration),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def run_group(
     out: Path,
     study: Path,
@@ -177,14 +200,18 @@ def run_group(
             durations = {k: (math.nan if v is None else float(v)) for k, v in durations.items()}
             glm = steps.glm(tables["timecourses"], durations=durations, options=config.glm)
             deriv.write_group_table(
-                out, "glm", glm, extra={"Design": design, "GLM": config.as_dict()["glm"]}
+                out,
+                "glm",
+                glm,
+                extra={"Design": design, "GLM": config.as_dict()["glm"] | dict(glm.attrs)},
             )
         except Exception as exc:  # a failing group step is reported, the tables stay
             failed("glm", exc)
     stats = None
     try:
         phenotype = steps.read_phenotype(study, score=config.stats.score)
-        extra = {} if glm is None else {"glm": glm}
+        extra: dict[str, Any] = {} if glm is None else {"glm": glm}
+        extra["sessions"] = _session_table(done, results)
         stats = steps.stats(
             tables["timecourses"],
             tables["responses"],
@@ -194,7 +221,9 @@ def run_group(
             phenotype=phenotype,
             **extra,
         )
-        deriv.write_group_table(out, "stats", stats, extra={"Design": design})
+        deriv.write_group_table(
+            out, "stats", stats, extra={"Design": design, **dict(getattr(stats, "attrs", {}))}
+        )
     except Exception as exc:  # a failing group step is reported, the tables stay
         failed("stats", exc)
     report = None

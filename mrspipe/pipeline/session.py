@@ -133,6 +133,25 @@ class _StepError(Exception):
         self.step, self.error = step, error
 
 
+def _sliding(preprocess: Any) -> dict[str, Any]:
+    """``{'sliding': (window, step)}`` when frames are overlapping sliding windows, else {}."""
+    window = int(getattr(preprocess, "window", None) or 0)
+    step = int(getattr(preprocess, "step", None) or 1)
+    return {"sliding": (window, step)} if window and step < window else {}
+
+
+def _bounded(windows: Windows, duration: float) -> Windows:
+    """End an open-ended response window with the infusion (its events.tsv duration).
+
+    A configured end (any finite number) is kept; without a recorded duration the window stays
+    open (to the end of the scan).
+    """
+    start, end = windows.response
+    if end is None and math.isfinite(duration) and duration > max(start or 0.0, 0.0):
+        return dataclasses.replace(windows, response=(start, float(duration)))
+    return windows
+
+
 class _Stage:
     """Context manager tagging any exception with the step it happened in."""
 
@@ -274,7 +293,8 @@ def _run(
             frame_times=frame_times,
             onset=onset,
             session=session,
-            windows=options.windows,
+            windows=_bounded(options.windows, duration),
+            **_sliding(options.preprocess),
         )
     computed.append("dynamic")
     with _Stage("write"):

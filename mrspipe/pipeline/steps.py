@@ -169,7 +169,13 @@ def default_infusion(events: Any, *, event: str | None, source: Any = None) -> t
 
 
 def default_dynamics(
-    fits: Any, *, frame_times: Any, onset: float, session: Any, windows: Windows
+    fits: Any,
+    *,
+    frame_times: Any,
+    onset: float,
+    session: Any,
+    windows: Windows,
+    sliding: tuple[int, int] | None = None,
 ) -> tuple[Any, Any]:
     """One session's time course and window responses (the :mod:`mrspipe.dynamic` adapter).
 
@@ -185,6 +191,8 @@ def default_dynamics(
         ``participant_id, session_id, condition, sex`` label the rows (sex may be None).
     windows : Windows
         Baseline and response windows, s relative to the onset.
+    sliding : (window, step), transients, optional
+        Frames are overlapping sliding windows: the window SEs count the shared transients.
 
     Returns
     -------
@@ -195,7 +203,10 @@ def default_dynamics(
 
     timecourses = session_timecourses(fits, session, onset=onset, frame_times=frame_times)
     responses = window_responses(
-        timecourses, baseline_window=windows.baseline, response_window=windows.response
+        timecourses,
+        baseline_window=windows.baseline,
+        response_window=windows.response,
+        sliding=sliding,
     )
     return timecourses, responses
 
@@ -225,8 +236,13 @@ def default_stats(
     windows: Windows,
     phenotype: Any = None,
     glm: Any = None,
+    sessions: Any = None,
 ) -> Any:
-    """Group statistics (:func:`mrspipe.stats.crossover_stats`): the ``stats`` table."""
+    """Group statistics (:func:`mrspipe.stats.crossover_stats`): the ``stats`` table.
+
+    ``sessions`` (``participant_id, session_id, acq_time, infusion_duration_s``) gives the
+    session order and the infusion ends.
+    """
     from ..stats import crossover_stats
 
     return crossover_stats(
@@ -234,10 +250,11 @@ def default_stats(
         conditions=contrast,
         timecourses=timecourses,
         phenotype=phenotype,
+        options=options,
         baseline_window=windows.baseline,
         response_window=windows.response,
         glm=glm,
-        options=options,
+        sessions=sessions,
     )
 
 
@@ -255,22 +272,40 @@ def default_glm(
 
     kind = options.regressor
     regressor: Any = {"kind": kind, "tau": options.tau_s} if kind == "exponential" else kind
+    noise = options.noise
+    bounded = options.until_infusion_end
     parts = []
     keys = ["participant_id", "session_id"]
     for (pid, sid), session in timecourses.groupby(keys, sort=False, dropna=False):
         duration = durations.get((pid, sid), math.nan)
+        finite = math.isfinite(duration)
         try:
             parts.append(
                 glm_timecourses(
                     session,
                     regressors=(regressor,),
-                    duration=math.inf if not math.isfinite(duration) else duration,
+                    duration=duration if finite else math.inf,
                     drift_order=options.drift_order,
+                    noise=noise,
+                    until=duration if (bounded and finite) else None,
                 )
             )
         except (MRSError, ValueError, ArithmeticError) as exc:  # this session only
             logger.warning("GLM skipped for %s %s: %s", pid, sid, exc)
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    glm = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    glm.attrs["method"] = {
+        "ar1": "AR(1) errors per time course (REML), GLS on the Prais-Winsten-whitened course; "
+        "t-tests with Satterthwaite df (residual df frames - regressors - 1, reduced for the "
+        "uncertainty of the AR coefficient; column df)",
+        "ols": "ordinary least squares, independent frames; df = frames - regressors",
+    }[noise]
+    glm.attrs["frames"] = (
+        "frames before the end of the infusion (events.tsv duration)" if bounded else "every frame"
+    )
+    if not glm.empty:
+        glm.attrs["df_median"] = float(glm["df"].median())
+        glm.attrs["ar1_median"] = float(glm["ar1"].median())
+    return glm
 
 
 def default_report(out: Path, **tables: Any) -> Path:

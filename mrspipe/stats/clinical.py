@@ -12,15 +12,24 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
 from .._logging import logger
 from ..dynamic import normalise_sex
 from ..errors import ConfigError
-from ._common import SEXES, check_columns, fisher_ci, row, t_interval
+from ._common import check_columns, fisher_ci, row
+from .crossover import effect_size_rows, period_rows, treatment_rows
+from .options import StatsOptions
 
-__all__ = ["symptom_changes", "clinical_rows", "correlation_rows", "wilson_interval"]
+__all__ = [
+    "symptom_changes",
+    "clinical_rows",
+    "correlation_rows",
+    "wilson_interval",
+    "newcombe_paired_interval",
+]
 
 
 def wilson_interval(k: int, n: int, alpha: float) -> tuple[float, float]:
@@ -74,51 +83,113 @@ def symptom_changes(
     return follow.dropna(subset=["baseline_score", "score"]).loc[:, cols]
 
 
+def newcombe_paired_interval(
+    n11: int, n10: int, n01: int, n00: int, alpha: float
+) -> tuple[float, float]:
+    """Newcombe's hybrid score interval for a difference of paired proportions.
+
+    ``p1 - p2`` with ``p1 = (n11 + n10) / n`` and ``p2 = (n11 + n01) / n`` (method 10 of
+    Newcombe 1998: Wilson limits of each proportion combined with the phi correlation of the
+    pairs). Unlike the Wald interval it does not collapse to a point without discordant pairs.
+
+    References
+    ----------
+    Newcombe RG. Improved confidence intervals for the difference between binomial proportions
+    based on paired data. Stat Med 1998;17:2635-50.
+    """
+    n = n11 + n10 + n01 + n00
+    if n == 0:
+        return math.nan, math.nan
+    p1, p2 = (n11 + n10) / n, (n11 + n01) / n
+    l1, u1 = wilson_interval(n11 + n10, n, alpha)
+    l2, u2 = wilson_interval(n11 + n01, n, alpha)
+    denom = (n11 + n10) * (n01 + n00) * (n11 + n01) * (n10 + n00)
+    phi = (n11 * n00 - n10 * n01) / math.sqrt(denom) if denom > 0 else 0.0
+    theta = p1 - p2
+    low = theta - math.sqrt(
+        max((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2, 0.0)
+    )
+    high = theta + math.sqrt(
+        max((p2 - l2) ** 2 - 2 * phi * (p2 - l2) * (u1 - p1) + (u1 - p1) ** 2, 0.0)
+    )
+    return max(low, -1.0), min(high, 1.0)
+
+
 def clinical_rows(
-    changes: pd.DataFrame, conditions: tuple[str, str], alpha: float, *, score_name: str
+    changes: pd.DataFrame,
+    conditions: tuple[str, str],
+    opts: StatsOptions,
+    *,
+    score_name: str,
+    periods: pd.Series | None = None,
 ) -> list[dict[str, Any]]:
-    """Response rates and the condition x time contrast of the scores, per follow-up.
+    """Response rates and the period-adjusted contrast of the score change, per follow-up.
 
     Rows (``metabolite`` = ``score_name``):
 
     * ``clinical_response``, term ``'<condition>@<timepoint>'``: responder rate, Wilson interval;
     * ``clinical_response``, term ``'<active>-<reference>@<timepoint>'``: paired difference of
-      rates (Wald interval), exact McNemar p-value on the discordant pairs;
-    * ``clinical``, term ``'condition:time@<timepoint>'``: mean paired difference of the score
-      change (active minus reference), paired t; subgroups ``all, M, F``.
+      rates, Newcombe interval, exact McNemar p (which is also the exact within-participant
+      permutation p on the discordant pairs, ``p_perm``);
+    * ``clinical`` (and ``clinical_unadjusted``), term ``'condition:time@<timepoint>'``: the
+      paired difference of the score change (active minus reference) as
+      :func:`~mrspipe.stats.crossover.treatment_rows` tests it (period-adjusted when
+      ``periods`` gives the order); subgroups ``all, M, F``;
+    * ``clinical_crossover``, terms ``'period@<tp>'``, ``'carryover@<tp>'`` of the score change
+      and ``'baseline_period@<tp>'``: the period effect on the pre-treatment score (a second
+      period starting from a ketamine-lowered baseline shows here);
+    * ``clinical_effect_size``, terms ``'dz@<tp>'``, ``'d_av@<tp>'``, ``'d_rm@<tp>'``.
+
+    Parameters
+    ----------
+    periods : Series, optional
+        Participant -> period (1 or 2) of the active condition.
     """
     a, b = conditions
-    out = []
+    out: list[dict[str, Any]] = []
     for tp, grp in changes.groupby("timepoint", sort=True):
         for cond in conditions:
             resp = grp.loc[grp["condition"] == cond, "responder"].astype(bool)
             k, n = int(resp.sum()), int(resp.size)
             if n:
                 out.append(row(score_name, "clinical_response", f"{cond}@{tp}", "all", k / n,
-                               wilson_interval(k, n, alpha), n=n))  # fmt: skip
+                               wilson_interval(k, n, opts.alpha), n=n,
+                               test="rate, Wilson interval"))  # fmt: skip
         wide = grp.pivot_table(index="participant_id", columns="condition",
-                               values=["responder", "change"], aggfunc="first")  # fmt: skip
+                               values=["responder", "change", "baseline_score"],
+                               aggfunc="first")  # fmt: skip
         if ("change", a) not in wide.columns or ("change", b) not in wide.columns:
             continue
         wide = wide.dropna(subset=[("change", a), ("change", b)])
         ra, rb = wide[("responder", a)].astype(int), wide[("responder", b)].astype(int)
         n = len(wide)
         if n >= 2:
+            n11, n00 = int(((ra == 1) & (rb == 1)).sum()), int(((ra == 0) & (rb == 0)).sum())
             n10, n01 = int(((ra == 1) & (rb == 0)).sum()), int(((ra == 0) & (rb == 1)).sum())
-            diff = (n10 - n01) / n
-            se = math.sqrt(max(n10 + n01 - (n10 - n01) ** 2 / n, 0.0)) / n
-            z = sps.norm.ppf(1 - alpha / 2)
             p = sps.binomtest(n10, n10 + n01, 0.5).pvalue if n10 + n01 else 1.0
-            out.append(row(score_name, "clinical_response", f"{a}-{b}@{tp}", "all", diff,
-                           (diff - z * se, diff + z * se), p, n))  # fmt: skip
+            out.append(row(score_name, "clinical_response", f"{a}-{b}@{tp}", "all",
+                           (n10 - n01) / n, newcombe_paired_interval(n11, n10, n01, n00,
+                                                                     opts.alpha),
+                           p, n, p_perm=p, test="exact McNemar, Newcombe interval"))  # fmt: skip
         sex = grp.groupby("participant_id")["sex"].first().reindex(wide.index)
-        d = wide[("change", a)] - wide[("change", b)]
-        for group in ("all", *SEXES):
-            sel = d if group == "all" else d[sex == group]
-            est, ci, p, n = t_interval(sel.to_numpy(dtype=float), alpha)
-            if n >= 2:
-                out.append(row(score_name, "clinical", f"condition:time@{tp}", group, est, ci, p,
-                               n))  # fmt: skip
+        per = (pd.Series(np.nan, index=wide.index) if periods is None
+               else periods.reindex(wide.index).astype(float))  # fmt: skip
+        change = pd.DataFrame({"a": wide[("change", a)], "b": wide[("change", b)], "sex": sex,
+                               "period_a": per})  # fmt: skip
+        rows = treatment_rows(change, score_name, f"condition:time@{tp}", opts,
+                              analysis="clinical")  # fmt: skip
+        rows += [
+            dict(r, term=f"{r['term']}@{tp}")
+            for r in period_rows(change, score_name, opts, analysis="clinical_crossover")
+        ]
+        base = change.assign(a=wide[("baseline_score", a)], b=wide[("baseline_score", b)])
+        rows += [dict(r, term=f"baseline_period@{tp}")
+                 for r in period_rows(base, score_name, opts, analysis="clinical_crossover")
+                 if r["term"] == "period"]  # fmt: skip
+        rows += [dict(r, term=f"{r['term']}@{tp}")
+                 for r in effect_size_rows(change, score_name, opts,
+                                           analysis="clinical_effect_size")]  # fmt: skip
+        out += rows
     return out
 
 

@@ -1,9 +1,29 @@
-"""Two-period crossover analyses: paired contrasts by sex, condition x sex, period, carry-over.
+"""Two-period crossover: period-adjusted paired contrasts by sex, condition x sex, carry-over.
 
-Every function takes the long ``responses`` table (one row per participant, session and
-metabolite) and returns rows of the ``stats`` table (dicts with :data:`STATS_COLUMNS`).
-Participants with only one of the two conditions are left out (logged). Participants of unknown
-sex count in subgroup ``all`` and are left out of the ``M``/``F`` split and the sex interaction.
+Each contrast comes with its permutation p-value.
+
+Every function takes the per-participant table of :func:`mrspipe.stats._common.wide_by_condition`
+(columns ``a`` = active, ``b`` = reference value, ``sex``, ``period_a`` = 1 or 2 when the
+active condition came first or second) and returns rows of the ``stats`` table. With ``d = a - b``
+and sequence AB (active first) or BA, a period effect ``pi`` (period 2 minus period 1) enters
+``d`` as ``-pi`` in AB and ``+pi`` in BA, so:
+
+* the **main paired contrast** (analysis ``paired``) is the Jones-Kenward estimate
+  ``(mean d_AB + mean d_BA) / 2``, unbiased whatever the period effect and the sequence
+  balance, pooled-variance t on ``n - 2`` df; when the order is unknown (or a sequence has fewer
+  than 2 participants) it is the plain paired t, and the ``test`` column says so;
+* the plain paired difference ``mean d`` (biased by ``pi (n_BA - n_AB) / n``) is the sensitivity
+  row ``paired_unadjusted`` (only when its estimate differs);
+* ``interaction`` (``condition:sex``) is the difference of the sexes' period-adjusted estimates,
+  pooled over the four sex x sequence cells (``n - 4`` df); Welch's test of the plain
+  differences is ``interaction_unadjusted``;
+* ``crossover``: ``period`` = ``(mean d_BA - mean d_AB) / 2`` and ``carryover`` = ``mean s_AB -
+  mean s_BA`` with ``s = a + b`` (differential carry-over; low power).
+
+``p_perm``: the paired contrasts relabel which condition each participant had first, keeping
+the sequence group sizes (the design's randomisation; all ``2^n`` sign flips when the order is
+unknown); the interaction permutes sex within sequence groups. See
+:mod:`mrspipe.stats.permutation`.
 
 References
 ----------
@@ -13,20 +33,24 @@ Grizzle JE. The two-period change-over design and its use in clinical trials. Bi
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .._logging import logger
-from ..dynamic import normalise_sex
-from ._common import SEXES, cohens_dz, pooled, row, t_interval, welch, wide_by_condition
+from ._common import SEXES, cohens_dz, row, t_interval
+from .contrasts import cell_contrast, welch_contrast
+from .options import StatsOptions
+from .permutation import group_relabellings, permutation_p, sequence_relabellings, sign_flips
 
 __all__ = [
-    "paired_rows",
+    "treatment_rows",
     "interaction_rows",
     "period_rows",
+    "effect_size_rows",
     "condition_mean_rows",
-    "glm_contrast_rows",
 ]
 
 
@@ -34,157 +58,224 @@ def _subgroups(wide: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     return [("all", wide), *((sex, wide[wide["sex"] == sex]) for sex in SEXES)]
 
 
-def _wide(responses: pd.DataFrame, metabolite: Any, conditions: tuple[str, str]) -> pd.DataFrame:
-    sub = responses[responses["metabolite"] == metabolite]
-    wide = wide_by_condition(sub, conditions)
-    dropped = sub["participant_id"].nunique() - len(wide)
-    if dropped:
-        logger.info("%s: %d participant(s) lack one of %s; left out", metabolite, dropped,
-                    conditions)  # fmt: skip
-    return wide
+def _order_known(w: pd.DataFrame) -> bool:
+    first = w["period_a"]
+    return bool(first.notna().all() and (first == 1).sum() >= 2 and (first == 2).sum() >= 2)
+
+
+def _perm_kwargs(opts: StatsOptions) -> dict[str, Any]:
+    return {"n_draws": opts.permutations, "max_exhaustive": opts.max_exhaustive,
+            "rng": opts.seed}  # fmt: skip
+
+
+def adjusted_contrast(
+    d: np.ndarray, first: np.ndarray, opts: StatsOptions
+) -> tuple[float, tuple[float, float], float, float, float]:
+    """Jones-Kenward ``(mean d_AB + mean d_BA) / 2``: estimate, CI, p, p_perm, df."""
+    signs, exhaustive = sequence_relabellings(first, **_perm_kwargs(opts))
+    ab = (signs > 0) == first[None, :]
+    perm = cell_contrast(signs * d, np.where(ab, 0, 1), np.array([0.5, 0.5]))
+    res = cell_contrast(d, np.where(first, 0, 1), np.array([0.5, 0.5]))
+    p_perm = permutation_p(float(res.t[0]), perm.t, exhaustive)
+    return float(res.estimate[0]), res.ci(opts.alpha), res.p_value(), p_perm, float(res.df[0])
+
+
+def plain_contrast(
+    d: np.ndarray, opts: StatsOptions
+) -> tuple[float, tuple[float, float], float, float, float]:
+    """Plain paired mean difference: estimate, CI, paired-t p, sign-flip p_perm, df."""
+    signs, exhaustive = sign_flips(d.size, **_perm_kwargs(opts))
+    res = cell_contrast(signs * d, np.zeros(d.size, dtype=int), np.array([1.0]))
+    p_perm = permutation_p(float(res.t[0]), res.t, exhaustive)
+    obs = cell_contrast(d, np.zeros(d.size, dtype=int), np.array([1.0]))
+    return float(obs.estimate[0]), obs.ci(opts.alpha), obs.p_value(), p_perm, float(obs.df[0])
+
+
+def treatment_rows(
+    wide: pd.DataFrame,
+    metabolite: Any,
+    term: str,
+    opts: StatsOptions,
+    *,
+    analysis: str = "paired",
+    sensitivity: bool = True,
+) -> list[dict[str, Any]]:
+    """Test the paired contrast (period-adjusted when possible); add the plain sensitivity row.
+
+    Rows: ``analysis`` (term ``term``), and ``<analysis>_unadjusted`` when the main row is
+    period-adjusted and the plain mean differs; subgroups ``all, M, F`` (subgroups with fewer
+    than 2 participants are omitted).
+    """
+    out = []
+    for group, w in _subgroups(wide):
+        d = (w["a"] - w["b"]).to_numpy(dtype=float)
+        n = d.size
+        if n < 2:
+            continue
+        plain = plain_contrast(d, opts)
+        if opts.period_adjust and _order_known(w):
+            first = (w["period_a"] == 1).to_numpy()
+            est, ci, p, pp, df = adjusted_contrast(d, first, opts)
+            test = f"t({df:g}), period-adjusted (Jones-Kenward)"
+            out.append(row(metabolite, analysis, term, group, est, ci, p, n, p_perm=pp,
+                           test=test))  # fmt: skip
+            if sensitivity and not math.isclose(plain[0], est, rel_tol=1e-9, abs_tol=1e-12):
+                out.append(row(metabolite, f"{analysis}_unadjusted", term, group, plain[0],
+                               plain[1], plain[2], n, p_perm=plain[3],
+                               test=f"t({plain[4]:g}), paired, no period term"))  # fmt: skip
+        else:
+            why = "order unknown" if w["period_a"].isna().any() else "no period adjustment"
+            if opts.period_adjust and not w["period_a"].isna().any():
+                why = "a sequence has < 2 participants"
+            out.append(row(metabolite, analysis, term, group, plain[0], plain[1], plain[2], n,
+                           p_perm=plain[3], test=f"t({plain[4]:g}), paired ({why})"))  # fmt: skip
+    return out
+
+
+def interaction_rows(
+    wide: pd.DataFrame,
+    metabolite: Any,
+    opts: StatsOptions,
+    *,
+    analysis: str = "interaction",
+    sensitivity: bool = True,
+) -> list[dict[str, Any]]:
+    """Condition x sex: (active - reference) in men minus in women.
+
+    Period-adjusted when every sex x sequence cell has a participant and ``n - 4 >= 2``
+    (pooled t, sex permuted within sequence groups for ``p_perm``); else (and as the
+    ``<analysis>_unadjusted`` sensitivity row) Welch's t of the plain paired differences (sex
+    permuted freely). Rows: subgroup ``all``, ``n`` = participants of known sex.
+    """
+    w = wide[wide["sex"].isin(SEXES)]
+    d = (w["a"] - w["b"]).to_numpy(dtype=float)
+    male = (w["sex"] == "M").to_numpy()
+    if male.sum() < 2 or (~male).sum() < 2:
+        logger.info("%s: fewer than 2 participants of a sex; no condition:sex test", metabolite)
+        return []
+    n = d.size
+    kw = _perm_kwargs(opts)
+    labels, exhaustive = group_relabellings(male, **kw)
+    welch = welch_contrast(d, labels)
+    obs_w = welch_contrast(d, male)
+    p_welch = permutation_p(float(obs_w.t[0]), welch.t, exhaustive)
+    welch_row = (float(obs_w.estimate[0]), obs_w.ci(opts.alpha), obs_w.p_value(), p_welch,
+                 float(obs_w.df[0]))  # fmt: skip
+    term = "condition:sex"
+    first = (w["period_a"] == 1).to_numpy()
+    cells = np.where(male, 0, 2) + np.where(first, 0, 1)
+    adjustable = (opts.period_adjust and w["period_a"].notna().all()
+                  and np.bincount(cells, minlength=4).min() >= 1 and n - 4 >= 2)  # fmt: skip
+    if not adjustable:
+        return [
+            row(
+                metabolite,
+                analysis,
+                term,
+                "all",
+                welch_row[0],
+                welch_row[1],
+                welch_row[2],
+                n,
+                p_perm=p_welch,
+                test=f"Welch t({welch_row[4]:.3g}), no period term",
+            )
+        ]
+    weights = np.array([0.5, 0.5, -0.5, -0.5])
+    obs = cell_contrast(d, cells, weights)
+    relab, exh = group_relabellings(male, strata=first, **kw)
+    perm = cell_contrast(d, np.where(relab, 0, 2) + np.where(first, 0, 1)[None, :], weights)
+    out = [row(metabolite, analysis, term, "all", obs.estimate[0], obs.ci(opts.alpha),
+               obs.p_value(), n, p_perm=permutation_p(float(obs.t[0]), perm.t, exh),
+               test=f"t({obs.df[0]:g}), period-adjusted (sex x sequence cells)")]  # fmt: skip
+    if sensitivity and not math.isclose(welch_row[0], float(obs.estimate[0]), rel_tol=1e-9,
+                                        abs_tol=1e-12):  # fmt: skip
+        out.append(row(metabolite, f"{analysis}_unadjusted", term, "all", welch_row[0],
+                       welch_row[1], welch_row[2], n, p_perm=p_welch,
+                       test=f"Welch t({welch_row[4]:.3g}), no period term"))  # fmt: skip
+    return out
+
+
+def period_rows(
+    wide: pd.DataFrame, metabolite: Any, opts: StatsOptions, *, analysis: str = "crossover"
+) -> list[dict[str, Any]]:
+    """Period (period 2 minus period 1) and differential carry-over of the 2x2 crossover.
+
+    Pooled-variance two-sample t-tests (Jones & Kenward 2014, sec. 2.3-2.5); subgroup ``all``;
+    none when the order is unknown or a sequence has fewer than 2 participants.
+    """
+    if not _order_known(wide):
+        logger.info("%s: session order unknown or a sequence has < 2 participants", metabolite)
+        return []
+    first = (wide["period_a"] == 1).to_numpy()
+    cells = np.where(first, 0, 1)
+    d = (wide["a"] - wide["b"]).to_numpy(float)
+    s = (wide["a"] + wide["b"]).to_numpy(float)
+    n = d.size
+    out = []
+    for term, y, weights in (("period", d, [-0.5, 0.5]), ("carryover", s, [1.0, -1.0])):
+        res = cell_contrast(y, cells, np.array(weights))
+        out.append(row(metabolite, analysis, term, "all", res.estimate[0], res.ci(opts.alpha),
+                       res.p_value(), n, test=f"t({res.df[0]:g}), AB vs BA"))  # fmt: skip
+    return out
+
+
+def effect_size_rows(
+    wide: pd.DataFrame, metabolite: Any, opts: StatsOptions, *, analysis: str = "effect_size"
+) -> list[dict[str, Any]]:
+    """Standardised paired effect sizes (no test of their own: see the paired row's p).
+
+    * ``dz`` = mean(d) / sd(d), noncentral-t interval (Steiger & Fouladi);
+    * ``d_av`` = mean(d) / ((sd_a + sd_b) / 2) (Cumming 2012), interval NaN;
+    * ``d_rm`` = d_z sqrt(2 (1 - r_ab)) (Lakens 2013), interval NaN.
+
+    References
+    ----------
+    Lakens D. Calculating and reporting effect sizes to facilitate cumulative science: a
+    practical primer for t-tests and ANOVAs. Front Psychol 2013;4:863.
+    """
+    out = []
+    for group, w in _subgroups(wide):
+        a, b = w["a"].to_numpy(float), w["b"].to_numpy(float)
+        if a.size < 3:
+            continue
+        d = a - b
+        dz, ci = cohens_dz(d, opts.alpha)
+        out.append(row(metabolite, analysis, "dz", group, dz, ci, n=a.size,
+                       test="no test (see paired)"))  # fmt: skip
+        sd_av = (a.std(ddof=1) + b.std(ddof=1)) / 2
+        d_av = d.mean() / sd_av if sd_av > 0 else math.nan
+        r = np.corrcoef(a, b)[0, 1] if a.std() > 0 and b.std() > 0 else math.nan
+        d_rm = dz * math.sqrt(2 * (1 - r)) if np.isfinite(r) else math.nan
+        for term, val in (("d_av", d_av), ("d_rm", d_rm)):
+            out.append(row(metabolite, analysis, term, group, val, n=a.size,
+                           test="no test (see paired)"))  # fmt: skip
+    return out
 
 
 def condition_mean_rows(
-    responses: pd.DataFrame, metabolite: Any, conditions: tuple[str, str], alpha: float
+    responses: pd.DataFrame,
+    metabolite: Any,
+    conditions: tuple[str, str],
+    opts: StatsOptions,
+    *,
+    value: str = "percent_change",
 ) -> list[dict[str, Any]]:
     """Mean % change per condition (is there a rise at all?), one-sample t against 0.
 
     Rows: analysis ``condition_mean``, term = condition name, subgroups ``all, M, F``; uses every
     participant with that condition.
     """
+    from ..dynamic import normalise_sex
+
     out = []
     sub = responses[responses["metabolite"] == metabolite]
     sex = sub["sex"].map(normalise_sex)
     for cond in conditions:
         for group in ("all", *SEXES):
             mask = (sub["condition"] == cond) & ((sex == group) if group != "all" else True)
-            est, ci, p, n = t_interval(sub.loc[mask, "percent_change"].to_numpy(), alpha)
+            est, ci, p, n = t_interval(sub.loc[mask, value].to_numpy(), opts.alpha)
             if n:
-                out.append(row(metabolite, "condition_mean", cond, group, est, ci, p, n))
+                out.append(row(metabolite, "condition_mean", cond, group, est, ci, p, n,
+                               test=f"one-sample t({n - 1})"))  # fmt: skip
     return out
-
-
-def paired_rows(
-    responses: pd.DataFrame,
-    metabolite: Any,
-    conditions: tuple[str, str],
-    alpha: float,
-    *,
-    effect_size: bool = True,
-) -> list[dict[str, Any]]:
-    """Within-participant difference (active minus reference) of ``percent_change``.
-
-    Rows: analysis ``paired``; term ``'<active>-<reference>'`` (mean difference, t interval,
-    paired t-test p) and term ``dz`` (Cohen's d_z with its noncentral-t interval, same p);
-    subgroups ``all, M, F`` (a subgroup with fewer than 2 participants is omitted).
-    ``effect_size=False`` skips the (slower) d_z rows.
-    """
-    wide = _wide(responses, metabolite, conditions)
-    term = f"{conditions[0]}-{conditions[1]}"
-    out = []
-    for group, w in _subgroups(wide):
-        d = (w["a"] - w["b"]).to_numpy(dtype=float)
-        if d.size < 2:
-            continue
-        est, ci, p, n = t_interval(d, alpha)
-        out.append(row(metabolite, "paired", term, group, est, ci, p, n))
-        if effect_size:
-            dz, dz_ci = cohens_dz(d, alpha)
-            out.append(row(metabolite, "paired", "dz", group, dz, dz_ci, p, n))
-    return out
-
-
-def interaction_rows(
-    responses: pd.DataFrame, metabolite: Any, conditions: tuple[str, str], alpha: float
-) -> list[dict[str, Any]]:
-    """Condition x sex: difference (M minus F) of the paired differences, Welch t.
-
-    Rows: analysis ``interaction``, term ``condition:sex``, subgroup ``all``; ``n`` counts the
-    participants of known sex.
-    """
-    wide = _wide(responses, metabolite, conditions)
-    d = wide["a"] - wide["b"]
-    dm, df_ = d[wide["sex"] == "M"].to_numpy(), d[wide["sex"] == "F"].to_numpy()
-    if dm.size < 2 or df_.size < 2:
-        logger.info("%s: fewer than 2 participants of a sex; no condition:sex test", metabolite)
-        return []
-    est, ci, p, n = welch(dm, df_, alpha)
-    return [row(metabolite, "interaction", "condition:sex", "all", est, ci, p, n)]
-
-
-def period_rows(
-    responses: pd.DataFrame, metabolite: Any, conditions: tuple[str, str], alpha: float
-) -> list[dict[str, Any]]:
-    """Period, carry-over and period-adjusted treatment effects of the 2x2 crossover.
-
-    The session order comes from a ``period`` column, else from the numbers in ``session_id``
-    (``ses-1`` before ``ses-2``). With ``d`` = period-1 minus period-2 response and ``s`` their
-    sum per participant, and sequence groups AB (active first) and BA:
-
-    * ``period`` = period 2 minus period 1 = ``-(mean d_AB + mean d_BA) / 2``;
-    * ``<active>-<reference>`` adjusted for period = ``(mean d_AB - mean d_BA) / 2``;
-    * ``carryover`` = ``mean s_AB - mean s_BA`` (differential carry-over; low power).
-
-    All pooled-variance two-sample t-tests (Jones & Kenward 2014, sec. 2.3-2.5). Rows: analysis
-    ``crossover``, subgroup ``all``; none when the order is unknown or a sequence has < 2
-    participants.
-    """
-    wide = _wide(responses, metabolite, conditions).dropna(subset=["period_a"])
-    ab, ba = wide[wide["period_a"] == 1], wide[wide["period_a"] == 2]
-    if len(ab) < 2 or len(ba) < 2:
-        logger.info("%s: session order unknown or a sequence has < 2 participants", metabolite)
-        return []
-    d_ab = (ab["a"] - ab["b"]).to_numpy(float)  # period 1 - period 2
-    d_ba = (ba["b"] - ba["a"]).to_numpy(float)
-    s_ab = (ab["a"] + ab["b"]).to_numpy(float)
-    s_ba = (ba["a"] + ba["b"]).to_numpy(float)
-    term = f"{conditions[0]}-{conditions[1]}"
-    out = []
-    est, ci, p, n = pooled(d_ab, d_ba, alpha, scale=0.5)
-    out.append(row(metabolite, "crossover", term, "all", est, ci, p, n))
-    # period 2 - period 1 = -(mean d_AB + mean d_BA)/2: a two-sample test of d_AB against -d_BA
-    est, ci, p, n = pooled(d_ab, -d_ba, alpha, scale=-0.5)
-    out.append(row(metabolite, "crossover", "period", "all", est, ci, p, n))
-    est, ci, p, n = pooled(s_ab, s_ba, alpha)
-    out.append(row(metabolite, "crossover", "carryover", "all", est, ci, p, n))
-    return out
-
-
-def glm_contrast_rows(
-    glm: pd.DataFrame, *, conditions: tuple[str, str], term: str, alpha: float
-) -> list[dict[str, Any]]:
-    """Paired contrast and condition x sex interaction of a GLM response, per metabolite.
-
-    The per-session GLM (:func:`mrspipe.dynamic.glm_timecourses`) gives each session's response
-    to ``term`` as % of its baseline (``percent``); these rows test it across the crossover
-    exactly as :func:`paired_rows` and :func:`interaction_rows` test the window responses.
-
-    Parameters
-    ----------
-    glm : DataFrame
-        ``participant_id, session_id, condition, sex, metabolite, term, percent``.
-    conditions : (str, str)
-        Active and reference condition.
-    term : str
-        The response regressor (e.g. ``'ramp'``).
-    alpha : float
-
-    Returns
-    -------
-    list of dict
-        Rows with analysis ``glm_paired`` (term ``'<active>-<reference>'``, subgroups all/M/F)
-        and ``glm_interaction`` (term ``condition:sex``); the metabolite column is the
-        metabolite, and ``extra`` records the regressor.
-    """
-    rows: list[dict[str, Any]] = []
-    sel = glm[glm["term"] == term]
-    if sel.empty:
-        return rows
-    responses = sel.rename(columns={"percent": "percent_change"})
-    for metabolite in sorted(responses["metabolite"].unique(), key=str):
-        found = paired_rows(responses, metabolite, conditions, alpha, effect_size=False)
-        found += interaction_rows(responses, metabolite, conditions, alpha)
-        for r in found:
-            r["analysis"] = f"glm_{r['analysis']}"
-        rows += found
-    return rows
