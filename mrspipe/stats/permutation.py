@@ -24,6 +24,9 @@ is never 0 and is exact (valid) in both cases.
 References
 ----------
 Good P. Permutation, Parametric and Bootstrap Tests of Hypotheses, 3rd ed. Springer 2005.
+
+The relabellings are cached (returned arrays are shared: do not modify them), so every metabolite
+of a study is tested against the same seeded draws.
 Phipson B, Smyth GK. Permutation p-values should never be zero. Stat Appl Genet Mol Biol 2010.
 """
 
@@ -32,6 +35,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 
@@ -78,9 +82,14 @@ def sign_flips(
     """
     if 2**n <= max_exhaustive:
         return _all_signs(n), True
+    return _drawn_signs(n, n_draws, rng), False
+
+
+@lru_cache(maxsize=32)
+def _drawn_signs(n: int, n_draws: int, rng: int) -> np.ndarray:
     gen = np.random.default_rng(rng)
     draws = np.where(gen.random((n_draws, n)) < 0.5, -1.0, 1.0)
-    return np.vstack([np.ones((1, n)), draws]), False
+    return np.vstack([np.ones((1, n)), draws])
 
 
 def _subsets(
@@ -114,7 +123,16 @@ def sequence_relabellings(
         when drawn (exhaustive enumerations contain it somewhere).
     exhaustive : bool
     """
-    first = np.asarray(first, dtype=bool)
+    key = tuple(bool(v) for v in np.asarray(first, dtype=bool))
+    return _sequence_cached(key, n_draws, max_exhaustive, rng)
+
+
+@lru_cache(maxsize=64)
+def _sequence_cached(
+    first_key: tuple[bool, ...], n_draws: int, max_exhaustive: int, rng: int
+) -> tuple[np.ndarray, bool]:
+    """Compute :func:`sequence_relabellings` once per pattern (same draws for every metabolite)."""
+    first = np.array(first_key, dtype=bool)
     gen = np.random.default_rng(rng)
     ab, exhaustive = _subsets(
         first.size, int(first.sum()), n_draws=n_draws, max_exhaustive=max_exhaustive, gen=gen
@@ -149,9 +167,19 @@ def group_relabellings(
         Row 0 is the observed labelling when drawn.
     exhaustive : bool
     """
-    labels = np.asarray(labels, dtype=bool)
+    lab = tuple(bool(v) for v in np.asarray(labels, dtype=bool))
+    st = (0,) * len(lab) if strata is None else tuple(np.asarray(strata).tolist())
+    return _group_cached(lab, st, n_draws, max_exhaustive, rng)
+
+
+@lru_cache(maxsize=64)
+def _group_cached(
+    lab: tuple[bool, ...], st: tuple[Any, ...], n_draws: int, max_exhaustive: int, rng: int
+) -> tuple[np.ndarray, bool]:
+    """Compute :func:`group_relabellings` once per labelling."""
+    labels = np.array(lab, dtype=bool)
     n = labels.size
-    strata = np.zeros(n, dtype=int) if strata is None else np.asarray(strata)
+    strata = np.array(st)
     groups = [np.flatnonzero(strata == s) for s in np.unique(strata)]
     total = math.prod(math.comb(g.size, int(labels[g].sum())) for g in groups)
     gen = np.random.default_rng(rng)
