@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from ..design import check_design, design_matrix
 from .._logging import logger
+from ..design import check_design, design_matrix
 from ..errors import ConfigError
 
 __all__ = [
