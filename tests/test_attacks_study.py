@@ -68,8 +68,7 @@ def test_design_and_events_problems_stop_the_run_before_any_work(
     assert _run(study, out, basis) == 2
     line = one_line_error(
         capsys.readouterr().err,
-        "3 problem(s) found before any work",
-        "sub-01 has 2 sessions (ses-1=placebo, ses-2=placebo)",
+        "2 problem(s) found before any work",
         "sub-02_ses-1_svs_events.tsv: duration must be n/a or a number >= 0 (s): row 2: -60.0",
         "sub-03_ses-2_svs_events.tsv: onset must be a finite number (s): row 2",
     )
@@ -78,9 +77,10 @@ def test_design_and_events_problems_stop_the_run_before_any_work(
     assert snapshot(tmp_path, exclude=out) == before and snapshot(study) == inputs
 
 
-def test_a_third_session_of_a_condition_is_refused(
-    use: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_a_third_session_of_a_condition_is_a_warning(
+    use: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Issue 12: analysed on what is complete (the first session of each condition), warned."""
     import shutil
 
     study, basis = make_study(tmp_path, PEOPLE)
@@ -89,8 +89,9 @@ def test_a_third_session_of_a_condition_is_refused(
     table.write_text(table.read_text() + "ses-3\tplacebo\n")
     for f in (study / "sub-02" / "ses-3" / "mrs").iterdir():
         f.rename(f.with_name(f.name.replace("ses-2", "ses-3")))
-    assert _run(study, tmp_path / "out", basis) == 2
-    one_line_error(capsys.readouterr().err, "sub-02 has 3 sessions", "more than once")
+    with caplog.at_level("WARNING", logger="mrspipe"):
+        assert _run(study, tmp_path / "out", basis) == 0
+    assert "sub-02: 2 placebo sessions (ses-2, ses-3); the first is analysed" in caplog.text
 
 
 def test_no_sex_column_is_a_warning_in_log_and_report(

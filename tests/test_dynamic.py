@@ -303,3 +303,16 @@ def test_linewidth_only_change_is_not_a_glutamate_response(rng):
     assert corr.slope == pytest.approx(-0.4, rel=0.1) and corr.p_value < 1e-6
     after = fit_glm(corr.corrected, design)
     assert abs(after.beta[1]) < 3 * after.se[1]
+
+
+def test_infusion_event_exact_trial_type_and_blocks():
+    """``heat`` is not ``pre_heat``; back-to-back heat blocks are one event (the pain layout)."""
+    ev = pd.DataFrame(
+        {"onset": [120.0, 240.0, 600.0, 720.0, 840.0, 1000.0],
+         "duration": [120.0, 120.0, 120.0, 120.0, 120.0, 60.0],
+         "trial_type": ["pre_heat", "pre_heat", "heat", "heat", "post_heat", "heat"],
+         "pain_rating": [0, 1, 3, 5, 6, 2]}
+    )  # fmt: skip
+    assert infusion_event(ev, trial_type="heat") == (600.0, 240.0)
+    assert infusion_event(ev, trial_type="HEAT") == (600.0, 240.0)
+    assert infusion_event(ev, trial_type="post") == (840.0, 120.0)  # a substring still works

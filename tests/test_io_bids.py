@@ -130,11 +130,11 @@ def _break(study: Path, what: str) -> str:
     if what == "no participant_id":
         (study / "participants.tsv").write_text("id\tsex\nsub-01\tM\n")
         return "participants.tsv"
-    if what == "two svs":
+    if what == "two references":
         mrs = study / "sub-01" / "ses-1" / "mrs"
-        (mrs / "sub-01_ses-1_acq-b_svs.nii.gz").write_bytes(
-            (mrs / "sub-01_ses-1_svs.nii.gz").read_bytes()
-        )
+        ref = mrs / "sub-01_ses-1_mrsref.nii.gz"
+        (mrs / "sub-01_ses-1_acq-x_mrsref.nii.gz").write_bytes(ref.read_bytes())
+        ref.rename(mrs / "sub-01_ses-1_acq-y_mrsref.nii.gz")
         return "sub-01/ses-1/mrs"
     if what == "listed participant without folder":
         (study / "participants.tsv").write_text(
@@ -155,7 +155,7 @@ def _break(study: Path, what: str) -> str:
         "row without session",
         "bad sex",
         "no participant_id",
-        "two svs",
+        "two references",
         "listed participant without folder",
     ],
 )

@@ -84,6 +84,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help="fit the frames of a session jointly (spectro-temporal fit)",
     )
     p.add_argument(
+        "--participant-label",
+        nargs="+",
+        metavar="LABEL",
+        help="only these participants (01 or sub-01), as in fMRIPrep/MRIQC",
+    )
+    p.add_argument(
+        "--task-id",
+        metavar="LABEL",
+        help="only the data of this task (task-LABEL); needed when the study has several",
+    )
+    p.add_argument(
         "--jobs",
         type=positive_int,
         default=1,
@@ -159,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         overwrite=args.overwrite,
         steps=_steps(),
+        participant_labels=args.participant_label,
+        task=args.task_id,
     )
     for line in summarise(result):
         echo(line)

@@ -74,8 +74,9 @@ def infusion_event(
         Columns ``onset`` (s from the first transient), ``duration`` (s, optional) and
         ``trial_type`` (optional).
     trial_type : str, optional
-        Substring (case-insensitive) of ``trial_type`` that marks the infusion. Default: the first
-        event whose ``trial_type`` contains ``'infusion'``, else the first event.
+        The ``trial_type`` (case-insensitive) that marks the infusion or stimulus (e.g.
+        ``heat`` and not ``pre_heat``); when no event has exactly it, a substring of it.
+        Default: the first event whose ``trial_type`` contains ``'infusion'``, else the first event.
     source : path-like, optional
         The events file, named in error messages.
 
@@ -83,7 +84,8 @@ def infusion_event(
     -------
     onset : float, s
     duration : float, s
-        ``nan`` when the table has no ``duration`` (or it is ``n/a``).
+        ``nan`` when the table has no ``duration`` (or it is ``n/a``); blocks of the same
+        event that follow on without a gap count as one (their total span).
 
     Raises
     ------
@@ -98,16 +100,28 @@ def infusion_event(
     ev = ev.assign(onset=pd.to_numeric(ev["onset"])).sort_values("onset", kind="stable")
     types = ev["trial_type"].astype(str).str.lower() if "trial_type" in ev.columns else None
     if trial_type is not None:
-        if (
-            types is None
-            or not (match := types.str.contains(trial_type.lower(), regex=False)).any()
-        ):
+        match = None
+        if types is not None:  # the exact trial_type, else any containing it
+            match = types == trial_type.lower()
+            if not match.any():
+                match = types.str.contains(trial_type.lower(), regex=False)
+        if match is None or not match.any():
             raise StudyLayoutError(f"no event with trial_type containing {trial_type!r}", source)
         ev = ev[match.to_numpy()]
     elif types is not None and (match := types.str.contains("infusion", regex=False)).any():
         ev = ev[match.to_numpy()]
     row = ev.iloc[0]
     duration = pd.to_numeric(row.get("duration", np.nan), errors="coerce")
+    if types is not None:  # back-to-back blocks of the same trial_type are one stimulus
+        ev = ev[types.loc[ev.index].to_numpy() == str(row.get("trial_type", "")).lower()]
+    if pd.notna(duration) and "duration" in ev.columns and len(ev) > 1:
+        # e.g. two heat blocks, 600-720 s and 720-840 s: one event 600-840 s
+        onsets = ev["onset"].to_numpy(float)
+        ends = onsets + pd.to_numeric(ev["duration"], errors="coerce").to_numpy(float)
+        gaps = onsets[1:] > ends[:-1] + 1e-6  # True where a block does not follow on
+        last = int(np.argmax(gaps)) if gaps.any() else len(onsets) - 1
+        if np.isfinite(ends[: last + 1]).all():
+            duration = float(ends[: last + 1].max() - onsets[0])
     return float(row["onset"]), float(duration) if pd.notna(duration) else math.nan
 
 

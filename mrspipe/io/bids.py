@@ -11,7 +11,10 @@ Layout (``SPEC.md``)::
       phenotype/madrs.tsv                   optional clinical scores
 
 Single-session participants may omit ``ses-*`` (``sub-01/mrs/...``); the session id is then
-``None``.
+``None``. File names may carry ``task-``, ``acq-`` and ``run-`` entities; several tasks per folder
+are chosen between with ``task`` (the fMRIPrep/MRIQC ``--task-id``), references are found through
+the sidecar's ``ReferenceSignal`` (see :mod:`.bids_files`), and several runs of a folder become
+sessions named by their entities (``run-2``, ``ses-1_run-2``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 from ..data import MRSData
 from ..errors import MRSFormatError, StudyLayoutError
 from ._paths import check_label, is_inside
+from .bids_files import MRSRun, find_runs, tasks_in
 from .nifti_mrs import save_mrs
 from .tables import read_table, write_json, write_table
 
@@ -64,6 +68,10 @@ class Session:
         Water reference.
     events_path : Path or None
         ``*_events.tsv``.
+    ecc_path : Path or None
+        Separate eddy-current reference (an ``mrsref`` with ``acq-ecc``).
+    task : str or None
+        The ``task-`` label of the data file.
     extra : dict
         Every other column of ``participants.tsv`` and the sessions table (e.g. ``age``).
     """
@@ -76,6 +84,8 @@ class Session:
     ref_path: Path | None = None
     events_path: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    ecc_path: Path | None = None
+    task: str | None = None
 
 
 def _clean(value: Any) -> Any:
@@ -203,47 +213,92 @@ def _check_within(path: Path, study: Path) -> Path:
     return path
 
 
-def _one(folder: Path, pattern: str, what: str, *, required: bool) -> Path | None:
-    hits = sorted(folder.glob(pattern))
-    if len(hits) > 1:
-        raise StudyLayoutError(f"several {what} files: {', '.join(h.name for h in hits)}", folder)
-    if not hits:
-        if required:
-            raise StudyLayoutError(f"no {what} file ({pattern})", folder)
-        return None
-    return hits[0]
-
-
-def _session(
-    participant: dict[str, Any], session_id: str | None, mrs_dir: Path, row: dict[str, Any]
-) -> Session:
+def _runs(mrs_dir: Path, study: Path, task: str | None) -> list[MRSRun]:
     if not mrs_dir.is_dir():
         raise StudyLayoutError("missing mrs/ folder", mrs_dir)
-    svs = _one(mrs_dir, "*_svs.nii*", "svs NIfTI-MRS", required=True)
-    assert svs is not None
-    ref = _one(mrs_dir, "*_mrsref.nii*", "mrsref", required=False)
-    events = _one(mrs_dir, "*_events.tsv", "events", required=False)
+    runs = find_runs(mrs_dir, study, task=task)
+    if not runs and task is None:
+        raise StudyLayoutError("no svs NIfTI-MRS file (*_svs.nii*)", mrs_dir)
+    return runs
+
+
+def _run_id(session_id: str | None, run: MRSRun, runs: list[MRSRun]) -> str | None:
+    """Extend the session id by the entities that tell this run from the folder's others."""
+    if len(runs) == 1:
+        return session_id
+    # the entities that vary between the runs and that this run has
+    differ = [k for k in run.entities if len({r.entities.get(k) for r in runs}) > 1]
+    chain = "_".join(f"{k}-{run.entities[k]}" for k in differ)
+    if not chain:
+        return session_id
+    return f"{session_id}_{chain}" if session_id else chain
+
+
+def _sessions(
+    participant: dict[str, Any],
+    session_id: str | None,
+    mrs_dir: Path,
+    row: dict[str, Any],
+    study: Path,
+    task: str | None,
+) -> list[Session]:
+    runs = _runs(mrs_dir, study, task)
     extra = {k: _clean(v) for k, v in participant.items() if k not in ("participant_id", "sex")}
     extra.update({k: _clean(v) for k, v in row.items() if k not in ("session_id", "condition")})
     condition = _clean(row.get("condition"))
-    return Session(
-        participant_id=participant["participant_id"],
-        session_id=session_id,
-        condition=None if condition is None else str(condition),
-        sex=participant.get("sex"),
-        svs_path=svs,
-        ref_path=ref,
-        events_path=events,
-        extra=extra,
-    )
+    return [
+        Session(
+            participant_id=participant["participant_id"],
+            session_id=_run_id(session_id, run, runs),
+            condition=None if condition is None else str(condition),
+            sex=participant.get("sex"),
+            svs_path=run.svs,
+            ref_path=run.ref,
+            events_path=run.events,
+            extra=dict(extra),
+            ecc_path=run.ecc,
+            task=run.entities.get("task"),
+        )
+        for run in runs
+    ]
 
 
-def find_sessions(study_dir: str | os.PathLike[str]) -> list[Session]:
+def _check_tasks(study: Path, task: str | None) -> str | None:
+    """Without ``task``, refuse a study with several tasks, listing them; return the label."""
+    found = set().union(*(tasks_in(d) for d in study.glob("sub-*/**/mrs") if d.is_dir()))
+    if task is not None:
+        label = check_label(task, "task")[len("task-") :]
+        if found and label not in found:
+            raise StudyLayoutError(
+                f"no svs data of task {label!r}; the tasks found are {', '.join(sorted(found))}",
+                study,
+            )
+        return label
+    if len(found) > 1:
+        raise StudyLayoutError(
+            f"the study holds several tasks ({', '.join(sorted(found))}); choose one with "
+            "--task-id LABEL",
+            study,
+        )
+    return None
+
+
+def find_sessions(
+    study_dir: str | os.PathLike[str],
+    *,
+    participant_labels: list[str] | tuple[str, ...] | None = None,
+    task: str | None = None,
+) -> list[Session]:
     """Every session of an MRS-BIDS study, sorted by participant and session.
 
     Parameters
     ----------
     study_dir : str or path-like
+    participant_labels : list of str, optional
+        Keep only these participants (``01`` or ``sub-01``), as fMRIPrep's
+        ``--participant-label``.
+    task : str, optional
+        Keep only the data of this task (``--task-id``); required when the study has several.
 
     Returns
     -------
@@ -255,10 +310,12 @@ def find_sessions(study_dir: str | os.PathLike[str]) -> list[Session]:
         Naming the file or folder: missing ``participants.tsv``; a participant folder not in
         it (or listed without a folder); a sessions table without ``condition``; a session
         folder without a row (or a row without a folder); a session without an ``*_svs``
-        file; several candidate files; no session at all.
+        file; several candidate files; several tasks and no ``task`` (the tasks are listed);
+        an unknown participant label; no session at all.
     """
     study = Path(study_dir)
     participants = read_participants(study)
+    task = _check_tasks(study, task)
     listed = set(participants["participant_id"])
     on_disk = {p.name for p in study.glob("sub-*") if p.is_dir()}
     if on_disk - listed:
@@ -267,8 +324,19 @@ def find_sessions(study_dir: str | os.PathLike[str]) -> list[Session]:
             study / "participants.tsv",
         )
     sessions: list[Session] = []
+    wanted = None
+    if participant_labels:
+        wanted = {check_label(label, "sub") for label in participant_labels}
+        unknown = wanted - listed
+        if unknown:
+            raise StudyLayoutError(
+                f"participant label(s) {', '.join(sorted(unknown))} are not in participants.tsv",
+                study / "participants.tsv",
+            )
     for participant in participants.to_dict("records"):
         pid = participant["participant_id"]
+        if wanted is not None and pid not in wanted:
+            continue
         sub = study / pid
         if not sub.is_dir():
             raise StudyLayoutError("participant listed in participants.tsv has no folder", sub)
@@ -287,7 +355,7 @@ def find_sessions(study_dir: str | os.PathLike[str]) -> list[Session]:
             if table_path.is_file():
                 rows = read_sessions_table(table_path).to_dict("records")
                 row = rows[0] if len(rows) == 1 else {}
-            sessions.append(_session(participant, None, sub / "mrs", row))
+            sessions += _sessions(participant, None, sub / "mrs", row, study, task)
             continue
         if table_path.is_file():
             rows = {r["session_id"]: r for r in read_sessions_table(table_path).to_dict("records")}
@@ -305,11 +373,13 @@ def find_sessions(study_dir: str | os.PathLike[str]) -> list[Session]:
         else:
             rows = {name: {"session_id": name} for name in ses_dirs}
         for name in sorted(ses_dirs, key=_natural):
-            sessions.append(_session(participant, name, ses_dirs[name] / "mrs", rows[name]))
+            sessions += _sessions(
+                participant, name, ses_dirs[name] / "mrs", rows[name], study, task
+            )
     if not sessions:
         raise StudyLayoutError("no sessions found", study)
     for s in sessions:  # symlinks inside the study are fine; leaving it is not
-        for found in (s.svs_path, s.ref_path, s.events_path):
+        for found in (s.svs_path, s.ref_path, s.events_path, s.ecc_path):
             if found is not None:
                 _check_within(found, study)
     return sessions

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import defaultdict
 from typing import Any
 
 from ..errors import MRSError, StudyLayoutError
@@ -18,25 +17,6 @@ from .steps import Steps
 __all__ = ["check_study", "study_warnings"]
 
 logger = logging.getLogger("mrspipe")
-
-
-def _design_problems(sessions: list[Any], contrast: tuple[str, str]) -> list[str]:
-    """Crossover: at most one session per participant and condition of the contrast."""
-    by_participant: dict[str, list[Any]] = defaultdict(list)
-    for s in sessions:
-        by_participant[s.participant_id].append(s)
-    problems = []
-    for pid, own in by_participant.items():
-        conditions = [str(s.condition) for s in own]
-        repeated = sorted({c for c in conditions if conditions.count(c) > 1})
-        if repeated:
-            listing = ", ".join(f"{s.session_id}={s.condition}" for s in own)
-            problems.append(
-                f"{pid} has {len(own)} sessions ({listing}): condition {' and '.join(repeated)} "
-                f"more than once; a crossover has one session per condition "
-                f"({contrast[0]}, {contrast[1]})"
-            )
-    return problems
 
 
 def _event_problems(sessions: list[Any], steps: Steps) -> list[str]:
@@ -71,15 +51,15 @@ def _event_problems(sessions: list[Any], steps: Steps) -> list[str]:
 
 
 def check_study(
-    sessions: list[Any], contrast: tuple[str, str], *, steps: Steps, source: Any = None
+    sessions: list[Any], contrast: tuple[str, ...], *, steps: Steps, source: Any = None
 ) -> None:
     """Check the whole study before any work; raise listing every problem.
 
     Parameters
     ----------
     sessions : list of Session
-    contrast : (str, str)
-        ``(active, control)``.
+    contrast : tuple of str
+        ``(active, control)``; empty for a task design.
     steps : Steps
         ``read_events`` reads the events tables.
     source : path-like, optional
@@ -88,10 +68,13 @@ def check_study(
     Raises
     ------
     StudyLayoutError
-        A participant with a condition twice (or a third session of one), an events table
-        with a negative or non-finite duration or onset; every problem is listed.
+        An events table with a negative or non-finite duration or onset; every problem is
+        listed. (A participant with a condition twice or a session missing is analysed on
+        what is complete, with a warning: :mod:`mrspipe.pipeline.design`.)
     """
-    problems = _design_problems(sessions, contrast) + _event_problems(sessions, steps)
+    # a participant with a condition twice (or a missing session) is not an error: it is
+    # analysed on what is complete, with a warning (mrspipe.pipeline.design)
+    problems = _event_problems(sessions, steps)
     if problems:
         raise StudyLayoutError(
             f"{len(problems)} problem(s) found before any work: {'; '.join(problems)}", source

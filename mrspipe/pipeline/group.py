@@ -16,6 +16,7 @@ from ..config import StudyConfig
 from ..dynamic.options import Windows
 from ..errors import MRSError
 from ..io import derivatives as deriv
+from .design import first_sessions
 from .session import SessionResult
 from .steps import Steps
 
@@ -35,17 +36,21 @@ _ACQUISITION_KEYS = (
 )
 
 
+#: the condition label of a task design's sessions in the report (no drug condition)
+_TASK_LABEL = "task"
+
+
 def _report_design(
     design: dict[str, Any],
     config: StudyConfig,
-    contrast: tuple[str, str],
+    contrast: tuple[str, ...],
     results: list[SessionResult],
 ) -> dict[str, Any]:
     """Build the ``design`` dict of :func:`mrspipe.report.write_report` (keys it knows)."""
     first = next((r.summary for r in results if r.ok), {})
     report = {
         "title": config.report.title,
-        "conditions": list(contrast),
+        "conditions": list(contrast) or [design.get("task") or _TASK_LABEL],
         "event": config.windows.event or "infusion onset",
         "baseline_window_s": design["baseline_window"],
         "response_window_s": design["response_window"],
@@ -71,6 +76,8 @@ def _report_design(
             if not r.ok
         ],
     }
+    if not contrast:
+        report["design"] = "task"
     if report["warnings"]:
         report["description"] = "Warnings: " + " ".join(report["warnings"])
     report.update({k: first[k] for k in _ACQUISITION_KEYS if first.get(k) is not None})
@@ -142,7 +149,7 @@ def run_group(
     sessions: list[Any],
     results: list[SessionResult],
     config: StudyConfig,
-    contrast: tuple[str, str],
+    contrast: tuple[str, ...],
     windows: Windows,
     design: dict[str, Any],
     steps: Steps,
@@ -210,11 +217,11 @@ def run_group(
     stats = None
     try:
         phenotype = steps.read_phenotype(study, score=config.stats.score)
-        extra: dict[str, Any] = {} if glm is None else {"glm": glm}
+        extra: dict[str, Any] = {} if glm is None else {"glm": first_sessions(glm, contrast)}
         extra["sessions"] = _session_table(done, results)
         stats = steps.stats(
-            tables["timecourses"],
-            tables["responses"],
+            first_sessions(tables["timecourses"], contrast),
+            first_sessions(tables["responses"], contrast),
             contrast=contrast,
             options=config.stats,
             windows=windows,
@@ -228,11 +235,15 @@ def run_group(
         failed("stats", exc)
     report = None
     try:
+        shown = tables
+        if not contrast:  # task design: one "condition" so the report draws its time courses
+            label = design.get("task") or _TASK_LABEL
+            shown = {k: v.assign(condition=label) for k, v in tables.items()}
         report = Path(
             steps.report(
                 out,
-                timecourses=tables["timecourses"],
-                responses=tables["responses"],
+                timecourses=shown["timecourses"],
+                responses=shown["responses"],
                 stats=stats,
                 sessions_qc=_sessions_qc(sessions, results),
                 design=_report_design(design, config, contrast, results),

@@ -233,6 +233,8 @@ def _run(
         }
     )
     inputs = {"svs": session.svs_path, "ref": session.ref_path}
+    if getattr(session, "ecc_path", None) is not None:
+        inputs["ecc"] = session.ecc_path
     events = {"events": session.events_path}
     recorded = (done or {}).get("inputs", {})
 
@@ -350,7 +352,12 @@ def _fit_stage(
     import pandas as pd
 
     pre, acquisition = preprocess_files(
-        session.svs_path, session.ref_path, options=options.preprocess, steps=steps, stage=_Stage
+        session.svs_path,
+        session.ref_path,
+        ecc=getattr(session, "ecc_path", None),
+        options=options.preprocess,
+        steps=steps,
+        stage=_Stage,
     )
     frames = pre.frames
     with _Stage("load"):

@@ -29,11 +29,15 @@ __all__ = ["Steps", "check_modules"]
 logger = logging.getLogger("mrspipe")
 
 
-def default_find_sessions(study: Path) -> list[Any]:
-    """Sessions of an MRS-BIDS study (:func:`mrspipe.io.bids.find_sessions`)."""
+def default_find_sessions(study: Path, **selection: Any) -> list[Any]:
+    """Sessions of an MRS-BIDS study (:func:`mrspipe.io.bids.find_sessions`).
+
+    ``selection``: ``participant_labels`` and ``task`` (the ``--participant-label`` and
+    ``--task-id`` choices), passed on.
+    """
     from ..io.bids import find_sessions
 
-    return find_sessions(study)
+    return find_sessions(study, **selection)
 
 
 def default_read_events(path: Path) -> Any:
@@ -44,10 +48,10 @@ def default_read_events(path: Path) -> Any:
 
 
 def default_load_mrs(path: Path) -> Any:
-    """One NIfTI-MRS file as :class:`~mrspipe.data.MRSData`."""
-    from ..io.nifti_mrs import load_mrs
+    """One NIfTI-MRS file as :class:`~mrspipe.data.MRSData`, completed from its BIDS sidecar."""
+    from ..io.bids_files import load_bids_mrs
 
-    return load_mrs(path)
+    return load_bids_mrs(path)
 
 
 def default_load_basis(path: Path) -> Any:
@@ -231,7 +235,7 @@ def default_stats(
     timecourses: Any,
     responses: Any,
     *,
-    contrast: tuple[str, str],
+    contrast: tuple[str, ...],
     options: StatsOptions,
     windows: Windows,
     phenotype: Any = None,
@@ -242,8 +246,16 @@ def default_stats(
 
     ``sessions`` (``participant_id, session_id, acq_time, infusion_duration_s``) gives the
     session order and the infusion ends.
+
+    An empty ``contrast`` is a design without drug conditions (task fMRS): response against
+    baseline, overall and by sex (:func:`mrspipe.stats.task.task_stats`).
     """
     from ..stats import crossover_stats
+
+    if not contrast:
+        from ..stats.task import task_stats
+
+        return task_stats(responses, alpha=1.0 - options.ci_level)
 
     return crossover_stats(
         responses,
@@ -277,7 +289,8 @@ def default_glm(
     parts = []
     keys = ["participant_id", "session_id"]
     for (pid, sid), session in timecourses.groupby(keys, sort=False, dropna=False):
-        duration = durations.get((pid, sid), math.nan)
+        # a session without a session id groups as NaN; the durations know it as None
+        duration = durations.get((pid, None if pd.isna(sid) else sid), math.nan)
         finite = math.isfinite(duration)
         try:
             parts.append(

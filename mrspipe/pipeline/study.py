@@ -25,6 +25,7 @@ from ..io import derivatives as deriv
 from ..io._lock import check_unlocked, lock_output
 from ..io._paths import is_inside
 from .checks import check_study, study_warnings
+from .design import incomplete_participants
 from .executor import map_sessions
 from .group import run_group
 from .jobs import select_metabolites
@@ -56,7 +57,7 @@ class StudyResult:
     sessions: list[SessionResult] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     report: Path | None = None
-    contrast: tuple[str, str] = ("", "")
+    contrast: tuple[str, ...] = ("", "")
 
     @property
     def exit_status(self) -> int:
@@ -156,6 +157,8 @@ def run_study(
     scheduler: str | None = None,
     overwrite: bool = False,
     steps: Steps | None = None,
+    participant_labels: list[str] | tuple[str, ...] | None = None,
+    task: str | None = None,
 ) -> StudyResult:
     """Run the whole pipeline on an MRS-BIDS study.
 
@@ -178,6 +181,10 @@ def run_study(
         Recompute every session, ignoring ``done.json``.
     steps : Steps, optional
         The step callables (default: the real modules).
+    participant_labels : list of str, optional
+        Only these participants (``--participant-label``).
+    task : str, optional
+        Only the data of this task (``--task-id``); needed when the study has several.
 
     Returns
     -------
@@ -195,11 +202,18 @@ def run_study(
     config = config or defaults()
     check_modules(steps)
     _check_paths(study, out, overwrite)
-    sessions = list(steps.find_sessions(study))
+    selection = {k: v for k, v in (("participant_labels", participant_labels), ("task", task)) if v}
+    sessions = list(steps.find_sessions(study, **selection))
     if not sessions:
         raise StudyLayoutError("no sessions found (expected sub-*/ses-*/mrs/*_svs.nii.gz)", study)
     _check_output_paths(out, sessions)
-    contrast = resolve_contrast(config.stats.contrast, sessions)
+    task_design = config.stats.contrast is None and all(
+        s.condition is None for s in sessions
+    )  # no drug condition: response vs baseline (e.g. task fMRS)
+    contrast: tuple[str, ...] = (
+        () if task_design else resolve_contrast(config.stats.contrast, sessions)
+    )
+    incomplete_participants(sessions, contrast)  # warns: analysed on what is complete
     check_study(sessions, contrast, steps=steps, source=study)
     if (
         config.fit.dynamic
@@ -222,6 +236,7 @@ def run_study(
         overwrite=overwrite,
         version=__version__,
     )
+    tasks = {getattr(s, "task", None) for s in sessions} - {None}
     design = {
         "study": os.fspath(study),
         "basis": os.fspath(basis_path),
@@ -233,6 +248,7 @@ def run_study(
         "response_window_text": windows.describe("response"),
         "config": config.as_dict(),
         "n_sessions": len(sessions),
+        "task": next(iter(tasks)) if len(tasks) == 1 else None,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "warnings": study_warnings(sessions),
     }
@@ -259,7 +275,7 @@ def _run_locked(
     sessions: list[Any],
     basis_set: Any,
     config: StudyConfig,
-    contrast: tuple[str, str],
+    contrast: tuple[str, ...],
     windows: Windows,
     design: dict[str, Any],
     options: SessionOptions,
@@ -279,9 +295,9 @@ def _run_locked(
         logger.info("removed %d partial files of an interrupted run", len(partial))
     deriv.write_run_info(out, design, version=__version__)
     logger.info(
-        "%d sessions, contrast %s - %s; baseline: %s; response: %s",
+        "%d sessions, contrast %s; baseline: %s; response: %s",
         len(sessions),
-        *contrast,
+        " - ".join(contrast) or "none (response vs baseline)",
         design["baseline_window_text"],
         design["response_window_text"],
     )

@@ -101,7 +101,16 @@ def _design_section(t: Tables) -> str:
     d, rows = t.design, []
     conds = t.conditions
     contrast = f" (contrast: {_esc(conds[0])} − {_esc(conds[1])})" if len(conds) == 2 else ""
-    rows.append(("Conditions compared", _esc(", ".join(conds) or "not recorded") + contrast))
+    if d.get("design") == "task":  # no drug condition: response against baseline
+        rows.append(
+            (
+                "Conditions compared",
+                "none: task design, the response against its baseline, overall and by sex "
+                f"({_esc(', '.join(conds))})",
+            )
+        )
+    else:
+        rows.append(("Conditions compared", _esc(", ".join(conds) or "not recorded") + contrast))
     rows.append(("Time 0", _esc(t.event)))
     for key in ("baseline", "response"):
         note = " (default)" if key in t.defaulted else ""

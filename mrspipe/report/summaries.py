@@ -115,6 +115,9 @@ def session_percent_change(timecourses: Any, *, baseline_window: tuple[float, fl
         .rename("baseline")
         .reset_index()
     )
+    # all-missing keys (sessions without a session or condition label) come back from the
+    # groupby as float NaN; merge them as the objects they are in ``tc``
+    base = base.astype({k: tc[k].dtype for k in keys if tc[k].dtype == object})
     tc = tc.merge(base, on=keys, how="left")
     baseline = tc["baseline"].where(tc["baseline"] != 0)
     tc["percent_change"] = 100.0 * (tc["estimate"] / baseline - 1.0)
