@@ -346,6 +346,7 @@ def find_runs(mrs_dir: Path, study: Path, *, task: str | None = None) -> list[MR
     for s in sorted(svs, key=BidsName.key):
         sidecar_path = s.path.with_name(s.path.name[: -len(s.extension)] + ".json")
         sidecar = read_sidecar(s.path)
+        ref: Path | None
         if "ReferenceSignal" in sidecar:
             ref = _resolve_reference(sidecar["ReferenceSignal"], sidecar_path, study)
         else:
