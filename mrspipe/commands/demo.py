@@ -185,7 +185,7 @@ def session_truth(truth: dict[str, Any], *, block: int) -> dict[tuple[str, str],
 
 
 def truth_contrast(
-    truth: dict[str, Any], contrast: tuple[str, str], subgroup: str, *, block: int = 1
+    truth: dict[str, Any], contrast: tuple[str, ...], subgroup: str, *, block: int = 1
 ) -> float | None:
     """Compute the simulated paired Glu contrast (% change, active - control).
 
@@ -286,7 +286,12 @@ def _prepare(out: Path, params: dict[str, Any], overwrite: bool) -> dict[str, An
 
 
 def summary_lines(
-    stats: Any, truth: dict[str, Any], metabolite: str, contrast: tuple[str, str], *, block: int = 1
+    stats: Any,
+    truth: dict[str, Any],
+    metabolite: str,
+    contrast: tuple[str, ...],
+    *,
+    block: int = 1,
 ) -> list[str]:
     """Paired contrast of ``metabolite`` by sex, with the simulated truth for Glu.
 

@@ -100,20 +100,21 @@ def infusion_event(
     ev = ev.assign(onset=pd.to_numeric(ev["onset"])).sort_values("onset", kind="stable")
     types = ev["trial_type"].astype(str).str.lower() if "trial_type" in ev.columns else None
     if trial_type is not None:
-        match = None
-        if types is not None:  # the exact trial_type, else any containing it
-            match = types == trial_type.lower()
-            if not match.any():
-                match = types.str.contains(trial_type.lower(), regex=False)
-        if match is None or not match.any():
+        if types is None:
             raise StudyLayoutError(f"no event with trial_type containing {trial_type!r}", source)
-        ev = ev[match.to_numpy()]
+        chosen = types == trial_type.lower()  # the exact trial_type, else any containing it
+        if not chosen.any():
+            chosen = types.str.contains(trial_type.lower(), regex=False)
+        if not chosen.any():
+            raise StudyLayoutError(f"no event with trial_type containing {trial_type!r}", source)
+        ev = ev[chosen.to_numpy()]
     elif types is not None and (match := types.str.contains("infusion", regex=False)).any():
         ev = ev[match.to_numpy()]
     row = ev.iloc[0]
     duration = pd.to_numeric(row.get("duration", np.nan), errors="coerce")
     if types is not None:  # back-to-back blocks of the same trial_type are one stimulus
-        ev = ev[types.loc[ev.index].to_numpy() == str(row.get("trial_type", "")).lower()]
+        same = types.loc[ev.index].to_numpy() == str(row.get("trial_type", "")).lower()
+        ev = ev[same]
     if pd.notna(duration) and "duration" in ev.columns and len(ev) > 1:
         # e.g. two heat blocks, 600-720 s and 720-840 s: one event 600-840 s
         onsets = ev["onset"].to_numpy(float)

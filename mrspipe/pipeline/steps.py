@@ -271,7 +271,7 @@ def default_stats(
 
 
 def default_glm(
-    timecourses: Any, *, durations: dict[tuple[str, str], float], options: GLMOptions
+    timecourses: Any, *, durations: dict[tuple[str, str | None], float], options: GLMOptions
 ) -> Any:
     """Per-session GLM of the time courses (:func:`mrspipe.dynamic.glm_timecourses`).
 
