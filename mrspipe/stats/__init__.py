@@ -3,7 +3,8 @@
 :func:`crossover_stats` runs everything and returns the ``stats`` table: ``metabolite, analysis,
 term, subgroup, estimate, ci_low, ci_high, p_value, n`` plus ``p_perm`` (within-participant
 permutation), ``p_holm`` and ``q_bh`` (across metabolites within each analysis/term/subgroup),
-``primary``, ``test`` (the one test behind ``p_value``) and ``df``. One contrast, one row.
+``primary``, ``test`` (the one test behind ``p_value``), ``df`` and, on effect-size rows,
+``d_av`` and ``d_rm``. One contrast, one row.
 
 =========================  ==============================  ========================================
 analysis                   term                            meaning
@@ -15,7 +16,7 @@ analysis                   term                            meaning
 ``interaction``            ``condition:sex``               paired contrast in M minus in F
 ``interaction_unadjusted`` ``condition:sex``               Welch on plain differences (sensitivity)
 ``crossover``              ``period``, ``carryover``       Jones-Kenward period and carry-over
-``effect_size``            ``dz``, ``d_av``, ``d_rm``      standardised paired effect (no test)
+``effect_size``            ``dz`` (+ ``d_av``, ``d_rm``)   standardised paired effect (no test)
 ``baseline``               ``<active>-<reference>``        pre-infusion level, active - reference
 ``frame_lmm``              ``condition:time``, ...         frame-level LMM, F(1, Satterthwaite df)
 ``glm_paired``             ``<active>-<reference>``        paired contrast of the GLM response
@@ -23,7 +24,7 @@ analysis                   term                            meaning
 ``clinical_response``      ``<cond>@<tp>``, ``<a>-<b>@..`` responder rates; Newcombe, McNemar
 ``clinical``               ``condition:time@<timepoint>``  paired contrast of the score change
 ``clinical_crossover``     ``period@..``, ``carryover@..`` period and carry-over of the scores
-``clinical_effect_size``   ``dz@..``, ``d_av@..``, ...     standardised score effects
+``clinical_effect_size``   ``dz@..`` (+ ``d_av``, ``d_rm``) standardised score effects
 ``correlation``            ``pearson:<cond>@<tp>``, ...    glutamate response vs symptom reduction
 =========================  ==============================  ========================================
 

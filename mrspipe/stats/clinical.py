@@ -138,7 +138,7 @@ def clinical_rows(
     * ``clinical_crossover``, terms ``'period@<tp>'``, ``'carryover@<tp>'`` of the score change
       and ``'baseline_period@<tp>'``: the period effect on the pre-treatment score (a second
       period starting from a ketamine-lowered baseline shows here);
-    * ``clinical_effect_size``, terms ``'dz@<tp>'``, ``'d_av@<tp>'``, ``'d_rm@<tp>'``.
+    * ``clinical_effect_size``, term ``'dz@<tp>'`` (with columns ``d_av`` and ``d_rm``).
 
     Parameters
     ----------
@@ -231,8 +231,10 @@ def correlation_rows(
             xv, yv = both.iloc[:, 0].to_numpy(float), both.iloc[:, 1].to_numpy(float)
             r, p = sps.pearsonr(xv, yv)
             out.append(row(metabolite, "correlation", f"pearson:{label}@{tp}", "all", r,
-                           fisher_ci(float(r), n, alpha), p, n))  # fmt: skip
+                           fisher_ci(float(r), n, alpha), p, n,
+                           test="Pearson r, t test; Fisher-z interval"))  # fmt: skip
             rho, p = sps.spearmanr(xv, yv)
             out.append(row(metabolite, "correlation", f"spearman:{label}@{tp}", "all", rho,
-                           fisher_ci(float(rho), n, alpha, spearman=True), p, n))  # fmt: skip
+                           fisher_ci(float(rho), n, alpha, spearman=True), p, n,
+                           test="Spearman rho; Bonett-Wright interval"))  # fmt: skip
     return out

@@ -225,9 +225,11 @@ def effect_size_rows(
 ) -> list[dict[str, Any]]:
     """Standardised paired effect sizes (no test of their own: see the paired row's p).
 
-    * ``dz`` = mean(d) / sd(d), noncentral-t interval (Steiger & Fouladi);
-    * ``d_av`` = mean(d) / ((sd_a + sd_b) / 2) (Cumming 2012), interval NaN;
-    * ``d_rm`` = d_z sqrt(2 (1 - r_ab)) (Lakens 2013), interval NaN.
+    One row per subgroup, term ``dz``: ``estimate`` = d_z = mean(d) / sd(d) with its
+    noncentral-t interval (Steiger & Fouladi); beside it, columns ``d_av`` = mean(d) /
+    ((sd_a + sd_b) / 2) (Cumming 2012) and ``d_rm`` = d_z sqrt(2 (1 - r_ab)) (Lakens 2013),
+    without intervals. (They are columns, not rows: with similar SDs in the two conditions d_av
+    and d_rm nearly coincide, and would read as one estimate reported twice.)
 
     References
     ----------
@@ -241,15 +243,12 @@ def effect_size_rows(
             continue
         d = a - b
         dz, ci = cohens_dz(d, opts.alpha)
-        out.append(row(metabolite, analysis, "dz", group, dz, ci, n=a.size,
-                       test="no test (see paired)"))  # fmt: skip
         sd_av = (a.std(ddof=1) + b.std(ddof=1)) / 2
         d_av = d.mean() / sd_av if sd_av > 0 else math.nan
         r = np.corrcoef(a, b)[0, 1] if a.std() > 0 and b.std() > 0 else math.nan
         d_rm = dz * math.sqrt(2 * (1 - r)) if np.isfinite(r) else math.nan
-        for term, val in (("d_av", d_av), ("d_rm", d_rm)):
-            out.append(row(metabolite, analysis, term, group, val, n=a.size,
-                           test="no test (see paired)"))  # fmt: skip
+        out.append(row(metabolite, analysis, "dz", group, dz, ci, n=a.size, d_av=float(d_av),
+                       d_rm=float(d_rm), test="no test (see paired)"))  # fmt: skip
     return out
 
 

@@ -28,7 +28,7 @@ from .options import StatsOptions
 __all__ = ["crossover_stats", "session_periods", "adjust_multiplicity", "holm", "PRIMARY_ANALYSES"]
 
 #: extra columns of the stats table, after :data:`STATS_COLUMNS`
-EXTRA_COLUMNS = ("p_perm", "p_holm", "q_bh", "primary", "test", "df")
+EXTRA_COLUMNS = ("p_perm", "p_holm", "q_bh", "primary", "test", "df", "d_av", "d_rm")
 #: analyses whose rows of the primary metabolite are its pre-specified primary tests
 PRIMARY_ANALYSES = ("paired", "interaction")
 
@@ -185,7 +185,8 @@ def crossover_stats(
     Returns
     -------
     DataFrame
-        :data:`STATS_COLUMNS` plus ``p_perm, p_holm, q_bh, primary, test, df``; its ``attrs``
+        :data:`STATS_COLUMNS` plus ``p_perm, p_holm, q_bh, primary, test, df, d_av, d_rm``; its
+        ``attrs``
         record ``period_source``.
     """
     opts = options or StatsOptions()
@@ -230,7 +231,7 @@ def crossover_stats(
     if glm is not None and not glm.empty:
         rows += _glm_rows(glm, mets, conds, opts, glm_term, periods)
     out = pd.DataFrame(rows)
-    for col in (*STATS_COLUMNS, "p_perm", "test", "df"):
+    for col in (*STATS_COLUMNS, "p_perm", "test", "df", "d_av", "d_rm"):
         if col not in out.columns:
             out[col] = np.nan
     out = adjust_multiplicity(out)
