@@ -670,10 +670,10 @@ def fake_fit_figure(frames: MRSData, fit: Any, *, path: Path, title: str) -> Pat
 def test_fit_figures_reach_the_report(tiny: tuple[Path, Path], tmp_path: Path) -> None:
     study, basis = tiny
     steps = dataclasses.replace(DOUBLES, fit_figure=fake_fit_figure)
-    run_study(study, tmp_path / "out", basis=basis, config=CONFIG, steps=steps)
+    result = run_study(study, tmp_path / "out", basis=basis, config=CONFIG, steps=steps)
     figures = REPORTED["fit_figures"]
-    assert len(figures) == 4  # at most four examples
+    assert len(figures) == len(result.sessions) > 4  # every session reachable in the report
     caption, path = figures[0]
     assert caption.startswith("sub-01 ses-1") and path.read_text().startswith("sub-01_ses-1")
     run_study(study, tmp_path / "out", basis=basis, config=CONFIG, steps=steps)  # resumed
-    assert len(REPORTED["fit_figures"]) == 4
+    assert len(REPORTED["fit_figures"]) == len(result.sessions)

@@ -18,7 +18,10 @@ def test_session_paths(tmp_path: Path) -> None:
     b = deriv.session_paths(tmp_path, "01", "2")
     assert a == b and a.folder == tmp_path / "sub-01" / "ses-2"
     assert a.preprocessed.name == "sub-01_ses-2_desc-preproc_svs.nii.gz"
-    assert a.table("fits") == a.folder / "fits.tsv"
+    assert a.table("fits") == a.folder / "sub-01_ses-2_desc-fit_estimates.tsv"
+    assert a.table("qc_transients").name == "sub-01_ses-2_desc-transients_qc.tsv"
+    assert a.table("other_table").name == "sub-01_ses-2_desc-othertable_mrs.tsv"
+    assert a.figure("fit").name == "sub-01_ses-2_desc-fit_svs.png"
     single = deriv.session_paths(tmp_path, "sub-07", None)
     assert single.folder == tmp_path / "sub-07" and single.prefix == "sub-07"
 

@@ -128,7 +128,7 @@ def test_whole_pipeline_on_a_simulated_study(
         qc.columns
     )
     # a fit figure per session, and the report shows some of them as fit examples
-    assert (paths.folder / "fit.png").stat().st_size > 1000
+    assert paths.figure("fit").stat().st_size > 1000
     assert "Fit examples" in html and html.count("data:image/png") >= 5
 
     again = run_study(study, out, basis=basis, config=config)

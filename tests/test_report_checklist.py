@@ -140,5 +140,5 @@ def test_report_includes_checklist(tmp_path, given):
         assert "7 T (custom)" in text and "1 of 1 items filled" in text
     else:
         assert "<td>Siemens</td>" in text
-        assert '<span class="nr">not recorded</span>' in text
+        assert '<td class="nr">not recorded</td>' in text
         assert f"2 of {len(CODES)} items filled" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import re
 import subprocess
 import sys
@@ -53,7 +54,8 @@ def test_report_is_self_contained(full_report):
     refs = re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', text)
     assert refs, "no src/href found at all"
     for ref in refs:
-        assert ref.startswith(("data:image/png;base64,", "#")), ref
+        # embedded figures, in-page anchors, or tables that exist beside the report
+        assert ref.startswith(("data:image/png;base64,", "#")) or (path.parent / ref).is_file(), ref
     assert not re.search(r"<(?:link|script)\b", text)
     assert "@import" not in text and "url(" not in text
 
@@ -66,6 +68,7 @@ def test_inlined_images_are_the_saved_pngs(full_report):
     files = sorted((path.parent / "figures").glob("*.png"))
     names = {f.stem for f in files}
     assert names == {
+        "answer",
         "qc_summary",
         "timecourse_Glx",
         "timecourse_Glu",
@@ -87,22 +90,33 @@ def test_sections_windows_stats_and_failures(full_report):
     # the windows used, stated explicitly (open end included)
     assert "from -300 s (-5.0 min) to 0 s (0.0 min) relative to the infusion onset" in text
     assert "from 300 s (5.0 min) to the end of the scan relative to the infusion onset" in text
-    # every stats row, with formatted numbers and p-values
+    # every stats row, grouped by metabolite, with formatted numbers and p-values
+    rows = table_rows(text)
     for row in (
-        "<td>Glx</td><td>paired</td><td>naltrexone-placebo</td><td>all</td><td>-3.21</td>"
-        "<td>-4.5</td><td>-1.9</td><td>&lt;0.001</td><td>6</td>",
-        "<td>mixedlm</td><td>condition:time</td><td>all</td><td>-0.012</td><td>-0.02</td>"
-        "<td>-0.004</td><td>0.029</td>",
-        "<td>Glu</td><td>paired</td><td>naltrexone-placebo</td><td>all</td><td>-2</td>"
-        "<td>–</td><td>–</td><td>–</td><td>6</td>",
+        ["paired", "naltrexone-placebo", "all", "-3.21", "-4.5", "-1.9", "<0.001", "6"],
+        ["mixedlm", "condition:time", "all", "-0.012", "-0.02", "-0.004", "0.029"],
+        ["paired", "naltrexone-placebo", "all", "-2", "–", "–", "–", "6"],
     ):
-        assert row in text
+        assert any(r[: len(row)] == row for r in rows), row
+    for metabolite in ("Glx", "Glu"):
+        assert f"<summary>{metabolite}" in text
     # the failed session and its message, listed and highlighted
     assert "<b>sub-03 ses-2</b>: water reference missing in sub-03" in text
+    assert "session failed" in text.split('id="warnings"')[1].split("</section>")[0]
     assert text.count('<tr class="failed">') == 1
     assert "1 failed" in text
     # participants counted by sex, the missing one said so
     assert "6 (F: 3, M: 2, sex not recorded: 1; counted from the data)" in text
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The text of every table row's cells (unescaped)."""
+    out = []
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", text, re.S):
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        if cells:
+            out.append([html.unescape(c) for c in cells])
+    return out
 
 
 def test_plotted_time_course_is_the_summary_mean():

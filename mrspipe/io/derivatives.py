@@ -5,12 +5,15 @@ Layout under the output folder ``OUT`` (a BIDS derivative dataset)::
     OUT/dataset_description.json            marks the folder as mrspipe output
     OUT/run.json                            options, windows, versions of the last run
     OUT/errors.tsv                          one row per failed session (or group) step
-    OUT/sub-01/ses-1/
-        sub-01_ses-1_desc-preproc_svs.nii.gz  preprocessed frames (NIfTI-MRS)
-        qc_transients.tsv                     one row per transient
-        fits.tsv, qc.tsv                      one row per (frame, metabolite) / per frame
-        timecourses.tsv, responses.tsv        this session's share of the group tables
-        done.json                             manifest: input fingerprints + options keys
+    OUT/sub-01/ses-1/                       (BIDS-derivative names, each .tsv with a .json sidecar)
+        sub-01_ses-1_desc-preproc_svs.nii.gz      preprocessed frames (NIfTI-MRS)
+        sub-01_ses-1_desc-transients_qc.tsv       one row per transient
+        sub-01_ses-1_desc-fit_estimates.tsv       one row per (frame, metabolite)
+        sub-01_ses-1_desc-frames_qc.tsv           fit quality, one row per frame
+        sub-01_ses-1_desc-timecourse_estimates.tsv, sub-01_ses-1_desc-response_estimates.tsv
+                                                  this session's share of the group tables
+        sub-01_ses-1_desc-fit_svs.png             data, fit, baseline, residual, components
+        done.json                                 manifest: input fingerprints + options keys
     OUT/group/timecourses.tsv, responses.tsv, stats.tsv
     OUT/report.html, OUT/figures/
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +54,8 @@ __all__ = [
     "GROUP_TABLES",
     "OUTPUT_NAMES",
     "SIDECARS",
+    "TABLE_NAMES",
+    "generated_by",
 ]
 
 _DESCRIPTIONS: dict[str, tuple[str, str | None]] = {
@@ -172,6 +178,21 @@ SIDECARS: dict[str, str] = {
 }
 
 
+#: per-session table name -> (desc label, suffix) of its BIDS-derivative file name
+TABLE_NAMES: dict[str, tuple[str, str]] = {
+    "qc_transients": ("transients", "qc"),
+    "fits": ("fit", "estimates"),
+    "qc": ("frames", "qc"),
+    "timecourses": ("timecourse", "estimates"),
+    "responses": ("response", "estimates"),
+}
+
+
+def _desc(name: str) -> str:
+    """Return a BIDS label (alphanumerics only) from a table or figure name."""
+    return re.sub(r"[^A-Za-z0-9]", "", name) or "table"
+
+
 @dataclass(frozen=True)
 class SessionPaths:
     """The derivative files of one session (see the module docstring)."""
@@ -190,8 +211,17 @@ class SessionPaths:
         return self.folder / "done.json"
 
     def table(self, name: str) -> Path:
-        """``folder/<name>.tsv``."""
-        return self.folder / f"{name}.tsv"
+        """Return the path of table ``name`` under its BIDS-derivative name (:data:`TABLE_NAMES`).
+
+        E.g. ``fits`` -> ``folder/sub-01_ses-1_desc-fit_estimates.tsv``; a name not in the
+        table gets ``<prefix>_desc-<name>_mrs.tsv``.
+        """
+        desc, suffix = TABLE_NAMES.get(name, (_desc(name), "mrs"))
+        return self.folder / f"{self.prefix}_desc-{desc}_{suffix}.tsv"
+
+    def figure(self, name: str) -> Path:
+        """Return the path of a session figure: ``folder/<prefix>_desc-<name>_svs.png``."""
+        return self.folder / f"{self.prefix}_desc-{_desc(name)}_svs.png"
 
 
 def session_paths(
@@ -293,14 +323,14 @@ def write_done(paths: SessionPaths, manifest: dict[str, Any]) -> Path:
 
 
 def write_session_table(paths: SessionPaths, name: str, df: Any) -> Path:
-    """Write ``folder/<name>.tsv`` with a sidecar describing its columns."""
+    """Write the table ``name`` (:meth:`SessionPaths.table`) with a sidecar of its columns."""
     return write_table(
         df, paths.table(name), sidecar=_sidecar(list(df.columns), SIDECARS.get(name, name))
     )
 
 
 def read_session_table(paths: SessionPaths, name: str) -> Any:
-    """Read ``folder/<name>.tsv`` as a DataFrame, identifiers kept as strings."""
+    """Read the table ``name`` (:meth:`SessionPaths.table`), identifiers kept as strings."""
     df = read_table(paths.table(name))
     for col in ("participant_id", "session_id", "condition", "sex", "metabolite"):
         if col in df.columns:
@@ -418,8 +448,45 @@ def is_output_folder(out: str | os.PathLike[str]) -> bool:
     return any(isinstance(g, dict) and g.get("Name") == "mrspipe" for g in generated)
 
 
+def code_url() -> str | None:
+    """Return the source URL from the installed package metadata (None when not declared)."""
+    from importlib import metadata
+
+    try:
+        meta = metadata.metadata("mrspipe")
+    except metadata.PackageNotFoundError:
+        return None
+    for entry in meta.get_all("Project-URL") or []:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() in {"source", "repository", "homepage", "code"}:
+            return url.strip()
+    home = meta["Home-page"] if "Home-page" in meta else None
+    return str(home) if home else None
+
+
+def generated_by(version: str, configuration: dict[str, Any] | None) -> dict[str, Any]:
+    """Return the ``GeneratedBy`` entry: name, version, code URL, configuration."""
+    entry: dict[str, Any] = {
+        "Name": "mrspipe",
+        "Version": version,
+        "Description": "time-resolved MRS pipeline: preprocessing, batched linear-combination "
+        "fit of every frame, time courses and crossover statistics; the options of the run "
+        "are under Configuration (and in run.json)",
+    }
+    url = code_url()
+    if url:
+        entry["CodeURL"] = url
+    if configuration is not None:
+        entry["Configuration"] = configuration
+    return entry
+
+
 def write_run_info(out: str | os.PathLike[str], info: dict[str, Any], *, version: str) -> None:
-    """Write ``OUT/dataset_description.json`` (BIDS derivative) and ``OUT/run.json``."""
+    """Write ``OUT/dataset_description.json`` (BIDS derivative) and ``OUT/run.json``.
+
+    ``GeneratedBy`` records the mrspipe version, its code URL (when the package declares one)
+    and the configuration of the run (``info['config']``).
+    """
     out = Path(out)
     write_json(
         out / "dataset_description.json",
@@ -427,7 +494,7 @@ def write_run_info(out: str | os.PathLike[str], info: dict[str, Any], *, version
             "Name": "mrspipe derivatives",
             "BIDSVersion": "1.10.0",
             "DatasetType": "derivative",
-            "GeneratedBy": [{"Name": "mrspipe", "Version": version}],
+            "GeneratedBy": [generated_by(version, info.get("config"))],
         },
     )
     write_json(out / "run.json", info)

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..config import StudyConfig
+from ..config import REGISTRY, StudyConfig
 from ..dynamic.options import Windows
 from ..errors import MRSError
 from ..io import derivatives as deriv
@@ -33,6 +33,9 @@ _ACQUISITION_KEYS = (
     "repetition_time_s",
     "transients_per_frame",
     "infusion_duration_s",
+    "sequence",
+    "manufacturer",
+    "scanner_model",
 )
 
 
@@ -47,6 +50,8 @@ def _report_design(
     results: list[SessionResult],
 ) -> dict[str, Any]:
     """Build the ``design`` dict of :func:`mrspipe.report.write_report` (keys it knows)."""
+    from ..report.settings import format_value  # option values in words, not Python reprs
+
     first = next((r.summary for r in results if r.ok), {})
     report = {
         "title": config.report.title,
@@ -57,12 +62,19 @@ def _report_design(
         "metabolites": sorted(config.stats.analyse, key=lambda m: m != config.stats.primary),
         "primary": config.stats.primary,
         "basis": design["basis"],
-        "preprocessing": [f"{k} = {v}" for k, v in config.as_dict()["preprocess"].items()],
+        "preprocessing": [
+            f"{k}: {format_value(v)}" for k, v in config.as_dict()["preprocess"].items()
+        ],
         "fitting_model": f"linear combination, {config.fit.backend} backend, "
         f"{config.fit.baseline} baseline, "
         f"{config.fit.ppm_range[0]:g}-{config.fit.ppm_range[1]:g} ppm"
         + (", spectro-temporal" if config.fit.dynamic else ""),
         "options": config.as_dict(),
+        # what each option means and its default, for the report's settings tables
+        "option_docs": {s: {k: o.doc for k, o in keys.items()} for s, keys in REGISTRY.items()},
+        "option_defaults": {
+            s: {k: o.default for k, o in keys.items()} for s, keys in REGISTRY.items()
+        },
         # what limits the analyses (no sex recorded, ...): shown as the report's description
         "warnings": list(design.get("warnings", [])),
         "failed_sessions": [
@@ -86,7 +98,7 @@ def _report_design(
     return report
 
 
-def _fit_figures(results: list[SessionResult], limit: int = 4) -> list[tuple[str, Path]]:
+def _fit_figures(results: list[SessionResult], limit: int | None = None) -> list[tuple[str, Path]]:
     """Up to ``limit`` per-session fit figures, as ``(caption, png path)`` for the report."""
     out = []
     for r in results:

@@ -51,6 +51,16 @@ def acquisition_summary(data: Any, n_frames: int) -> dict[str, Any]:
         else "RepetitionTime"
         if data.repetition_time is not None and data.repetition_time > 0
         else None,
+        # NIfTI-MRS header keys (from the file or its BIDS sidecar), for the report
+        **{
+            key: str(data.header[name])
+            for key, name in (
+                ("sequence", "SequenceName"),
+                ("manufacturer", "Manufacturer"),
+                ("scanner_model", "ManufacturersModelName"),
+            )
+            if data.header.get(name) not in (None, "")
+        },
     }
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from .figures import SEX_COLOURS, SEX_LABELS, condition_colours, new_figure, style
 
-__all__ = ["plot_paired_responses", "plot_forest", "format_p"]
+__all__ = ["plot_paired_responses", "plot_forest", "format_p", "plot_answer"]
 
 
 def format_p(p: Any) -> str:
@@ -164,3 +164,64 @@ def _label_parts(rows: Any) -> list[tuple[Any, ...]]:
     if not cols:
         return [(lab,) for lab in rows["label"]]
     return list(rows[cols].itertuples(index=False, name=None))
+
+
+def plot_answer(answer: Any) -> Any:
+    """Draw the answer in one compact figure: the contrast by subgroup and the interaction.
+
+    Parameters
+    ----------
+    answer : mrspipe.report.answer.Answer
+        Rows with ``role, subgroup, estimate, ci_low, ci_high, p_value``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One line per answer row (estimate and 95 % CI, percentage points), zero marked,
+        p-values at the right; rows coloured by sex.
+    """
+    from .answer import SUBGROUPS
+
+    rows = [r for r in answer.rows if np.isfinite(r.estimate)]
+    fig, axes = new_figure(1, 1, width=6.8, height=0.42 * max(len(rows), 1) + 1.0)
+    ax = axes[0, 0]
+    with style():
+        y = np.arange(len(rows))[::-1].astype(float)
+        for yi, r in zip(y, rows, strict=True):
+            colour = SEX_COLOURS.get(r.subgroup, "#444444")
+            if r.role in ("interaction", "sex_difference"):
+                colour, label = "#000000", "interaction (M − F)"
+                if r.role == "sex_difference":
+                    label = "sex difference (M − F)"
+            else:
+                label = SUBGROUPS.get(r.subgroup, r.subgroup)
+            if np.isfinite(r.ci_low) and np.isfinite(r.ci_high):
+                ax.hlines(yi, r.ci_low, r.ci_high, color=colour, lw=2.2)
+            ax.plot(r.estimate, yi, "D", color=colour, ms=6)
+            ax.text(
+                1.01,
+                yi,
+                format_p(r.p_value),
+                transform=ax.get_yaxis_transform(),
+                va="center",
+                fontsize=8,
+            )
+            ax.annotate(
+                label,
+                (0, yi),
+                xycoords=("axes fraction", "data"),
+                xytext=(-6, 0),
+                textcoords="offset points",
+                ha="right",
+                va="center",
+                fontsize=9,
+            )
+        ax.set_yticks([])
+        ax.axvline(0.0, color="#333333", lw=0.9, ls="--")
+        ax.set_ylim(-0.7, max(len(rows), 1) - 0.3)
+        ax.grid(axis="y", visible=False)
+        ax.set_xlabel(
+            f"{answer.contrast_words}: difference in % change (percentage points, 95 % CI)"
+        )
+        ax.set_title(f"{answer.metabolite}", loc="left", fontsize=10)
+    return fig

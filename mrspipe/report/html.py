@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import html
 import os
 import re
 from collections.abc import Iterable
@@ -11,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from .._logging import logger
-from .._version import __version__
 from ..errors import MRSFormatError
 from ..io._atomic import atomic_path, atomic_write_text
 from . import sections, study
-from .templates import CSS, PAGE
+from .answer import find_answer
+from .render import render_page
 
 __all__ = ["write_report", "REQUIRED_COLUMNS"]
 
@@ -143,25 +142,31 @@ def write_report(
         sessions_qc=sessions_qc,
         design=design or {},
     )
+    answer = find_answer(tables.stats, conditions=tables.conditions, design=tables.design)
     fits = [_fit_png(i, item, dpi) for i, item in enumerate(fit_figures, start=1)]
-    figures = study.make_figures(tables, dpi=dpi)
+    figures = study.make_figures(tables, answer=answer, dpi=dpi)
     figures += [(name, png, caption) for name, png, caption in fits]
-    images: dict[str, str] = {}
-    for name, png, _caption in figures:
+    embedded: dict[str, dict[str, str]] = {}
+    for name, png, caption in figures:
         with atomic_path(fig_dir / f"{name}.png") as tmp:
             tmp.write_bytes(png)
-        images[name] = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-    captions = {name: caption for name, _png, caption in figures}
-    body = sections.render_body(
-        tables,
-        images=images,
-        captions=captions,
-        fit_names=[f[0] for f in fits],
-        checklist=checklist,
+        embedded[name] = {
+            "src": "data:image/png;base64," + base64.b64encode(png).decode("ascii"),
+            "caption": caption,
+            "file": f"figures/{name}.png",
+        }
+    # the group tables beside the report are linked (only those that exist)
+    tables.design.setdefault(
+        "linked_tables", [h for h in sections.LINKED_TABLES if (out_dir / h).is_file()]
     )
-    title = tables.design.get("title") or "fMRS study report"
-    page = PAGE.format(
-        title=html.escape(str(title)), css=CSS, body=body, version=html.escape(__version__)
+    page = render_page(
+        sections.context(
+            tables,
+            answer=answer,
+            figures=embedded,
+            fit_names=[f[0] for f in fits],
+            checklist=checklist,
+        )
     )
     path = atomic_write_text(out_dir / "report.html", page)
     logger.info("report written to %s (%d figures)", path, len(figures))

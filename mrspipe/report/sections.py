@@ -1,19 +1,24 @@
-"""The HTML of each section of the report."""
+"""The content of every section of the report, as plain data for the Jinja2 template.
+
+Nothing here builds HTML: values are text and numbers; the template escapes them.
+"""
 
 from __future__ import annotations
 
-import html
 import math
 from typing import Any
 
 from .._version import __version__
 from . import summaries as S
+from .answer import Answer
+from .qc_flags import criteria_rows, qc_flags
+from .settings import acquisition_rows, settings_tables
 from .study import Tables
-from .tables import condition_sex_summary, dataframe_table, fmt_number, html_table
+from .tables import condition_sex_summary, frame_table, text_table
 
-__all__ = ["render_body", "SECTIONS", "window_text"]
+__all__ = ["SECTIONS", "window_text", "context", "STATS_COLUMNS", "INLINE_FITS"]
 
-#: (anchor, heading) of every section, in order
+#: (anchor, heading) of the sections after the answer and the warnings, in order
 SECTIONS = (
     ("design", "Study design"),
     ("quality", "Data quality"),
@@ -24,8 +29,8 @@ SECTIONS = (
     ("statistics", "Statistics tables"),
     ("checklist", "MRSinMRS checklist"),
 )
-_STATS_COLUMNS = (
-    "metabolite",
+#: columns of the statistics tables (multiplicity columns shown when present)
+STATS_COLUMNS = (
     "analysis",
     "term",
     "subgroup",
@@ -33,6 +38,9 @@ _STATS_COLUMNS = (
     "ci_low",
     "ci_high",
     "p_value",
+    "p_perm",
+    "p_holm",
+    "q_bh",
     "n",
 )
 _QC_COLUMNS = (
@@ -45,9 +53,14 @@ _QC_COLUMNS = (
     "snr_median",
     "fwhm_hz_median",
     "shift_hz_range",
+    "fit_snr_median",
     "status",
     "message",
 )
+#: fit figures shown inline; the others are one click away
+INLINE_FITS = 4
+#: group tables linked from the statistics section (relative to report.html)
+LINKED_TABLES = ("group/stats.tsv", "group/responses.tsv", "group/timecourses.tsv")
 
 
 def window_text(window: tuple[float, float], event: str) -> str:
@@ -62,26 +75,17 @@ def window_text(window: tuple[float, float], event: str) -> str:
     return f"from {a} to {b} relative to the {event}"
 
 
-def _esc(value: Any) -> str:
-    return html.escape(str(value))
+def _figure(figures: dict[str, dict[str, str]], name: str) -> dict[str, str] | None:
+    return figures.get(name)
 
 
-def _figure(images: dict[str, str], captions: dict[str, str], name: str) -> str:
-    if name not in images:
-        return ""
-    cap = _esc(captions.get(name, ""))
-    return (
-        f'<figure><img src="{images[name]}" alt="{cap}">'
-        f"<figcaption>{cap} (figures/{_esc(name)}.png)</figcaption></figure>"
-    )
-
-
-def _participants(t: Tables) -> str:
+def participants_text(t: Tables) -> str:
+    """``'16 (F: 8, M: 8; counted from the data)'``, or the design's count."""
     given = t.design.get("n_participants")
     if isinstance(given, dict):
-        return ", ".join(f"{_esc(k)}: {_esc(v)}" for k, v in given.items())
+        return ", ".join(f"{k}: {v}" for k, v in given.items())
     if given is not None:
-        return _esc(given)
+        return str(given)
     frames = [
         f[["participant_id", "sex"]]
         for f in (t.sessions_qc, t.responses, t.timecourses)
@@ -93,71 +97,160 @@ def _participants(t: Tables) -> str:
 
     people = pd.concat(frames).groupby("participant_id")["sex"].first()
     counts = people.fillna("sex not recorded").astype(str).value_counts().sort_index()
-    parts = ", ".join(f"{_esc(k)}: {v}" for k, v in counts.items())
+    parts = ", ".join(f"{k}: {v}" for k, v in counts.items())
     return f"{len(people)} ({parts}; counted from the data)"
 
 
-def _design_section(t: Tables) -> str:
-    d, rows = t.design, []
+def _answer(t: Tables, answer: Answer, figures: dict[str, Any]) -> dict[str, Any]:
+    sentences = []
+    if answer.metabolite:
+        contrast = answer.contrast_words
+        sentences.append(
+            {
+                "text": f"Primary outcome: {answer.metabolite}, mean % change from baseline "
+                f"({contrast}); differences are in percentage points.",
+                "cls": "outcome",
+            }
+        )
+    for row in answer.rows:
+        cls = f"{row.role}-{row.subgroup}" if row.role in ("contrast", "response") else row.role
+        sentences.append({"text": row.sentence, "cls": cls})
+    if answer.rows:
+        windows = "; ".join(
+            f"{k} window {window_text(w, t.event)}" + (" (default)" if k in t.defaulted else "")
+            for k, w in t.windows.items()
+        )
+        sentences.append(
+            {
+                "text": f"Participants: {participants_text(t)}. Windows: {windows}.",
+                "cls": "design",
+            }
+        )
+    heading = (
+        f"Answer: {answer.metabolite}, {answer.contrast_words}" if answer.metabolite else "Answer"
+    )
+    missing = (
+        "No statistics row answers the study's question (the statistics table is empty or "
+        "holds no contrast of the primary outcome); see the sections below."
+    )
+    return {
+        "heading": heading,
+        "sentences": sentences if answer.rows else [],
+        "missing": missing,
+        "figure": _figure(figures, "answer"),
+    }
+
+
+def _warnings(t: Tables) -> dict[str, Any]:
+    flags = qc_flags(t.sessions_qc, frequency_mhz=_mhz(t))
+    n = len(t.sessions_qc)
+    sessions = sorted({f["session"] for f in flags})
+    if flags:
+        summary = (
+            f"{len(sessions)} of {n} sessions fail a QC criterion or failed outright "
+            "(criteria and sources under Data quality)."
+        )
+    elif n:
+        summary = f"All {n} sessions pass the QC criteria listed under Data quality."
+    else:
+        summary = "No session QC table was given: nothing was checked."
+    table = text_table(
+        ["Session", "Criterion", "Value", "Limit", "Source"],
+        [[f["session"], f["criterion"], f["value"], f["limit"], f["source"]] for f in flags],
+    )
+    return {"flags": flags, "summary": summary, "table": table}
+
+
+def _mhz(t: Tables) -> float | None:
+    value = t.design.get("spectrometer_frequency_mhz")
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _design(t: Tables) -> dict[str, Any]:
+    d = t.design
     conds = t.conditions
-    contrast = f" (contrast: {_esc(conds[0])} − {_esc(conds[1])})" if len(conds) == 2 else ""
-    if d.get("design") == "task":  # no drug condition: response against baseline
+    rows: list[list[str]] = []
+    if len(conds) >= 2 and d.get("design") != "task":
         rows.append(
-            (
-                "Conditions compared",
-                "none: task design, the response against its baseline, overall and by sex "
-                f"({_esc(', '.join(conds))})",
-            )
+            ["Conditions compared", f"{', '.join(conds)} (contrast: {conds[0]} − {conds[1]})"]
         )
     else:
-        rows.append(("Conditions compared", _esc(", ".join(conds) or "not recorded") + contrast))
-    rows.append(("Time 0", _esc(t.event)))
+        labels = f" ({', '.join(conds)})" if conds else ""
+        rows.append(
+            [
+                "Conditions compared",
+                "none: task design, the response against its baseline, overall and by sex" + labels,
+            ]
+        )
+    rows.append(["Primary outcome", str(d.get("primary") or "not set")])
+    rows.append(["Time 0", t.event])
     for key in ("baseline", "response"):
         note = " (default)" if key in t.defaulted else ""
-        rows.append(
-            (f"{key.capitalize()} window", _esc(window_text(t.windows[key], t.event)) + note)
-        )
+        rows.append([f"{key.capitalize()} window", window_text(t.windows[key], t.event) + note])
     rows.append(
-        (
-            "Infusion period",
-            _esc(window_text(t.infusion, t.event)) if t.infusion else "not recorded",
-        )
+        ["Infusion period", window_text(t.infusion, t.event) if t.infusion else "not recorded"]
     )
-    rows.append(("Participants", _participants(t)))
+    rows.append(["Participants", participants_text(t)])
     for key, label in (
-        ("sequence", "Sequence"),
-        ("echo_time_s", "TE (s)"),
-        ("repetition_time_s", "TR (s)"),
-        ("field_strength_t", "Field (T)"),
         ("basis", "Basis set"),
-        ("preprocessing", "Preprocessing"),
         ("fitting_model", "Fitting model"),
         ("output_measure", "Output measure"),
-        ("software_version", "Software version"),
+        ("software_version", "Software"),
     ):
         value = d.get(key)
+        if key == "output_measure" and value in (None, ""):
+            value = "mean % change from each session's baseline window (response window mean)"
         if key == "software_version" and value in (None, ""):
             value = f"mrspipe {__version__}"
-        if isinstance(value, list | tuple):
-            value = "; ".join(str(v) for v in value)
-        rows.append((label, _esc(value) if value not in (None, "") else "not recorded"))
-    for key, value in (d.get("options") or {}).items():
-        rows.append((f"option: {_esc(key)}", _esc(value)))
-    intro = f"<p>{_esc(d['description'])}</p>" if d.get("description") else ""
-    return intro + html_table(["", ""], [[f"<b>{_esc(a)}</b>", b] for a, b in rows])
+        rows.append([label, "not recorded" if value in (None, "") else str(value)])
+    settings = [
+        dict(s, table=_settings_table(s["rows"])) for s in settings_tables(d.get("options"))
+    ]
+    acq = acquisition_rows(d)
+    return {
+        "table": text_table(["Item", "Value"], rows),
+        "acquisition": text_table(
+            ["Item", "Value", "Source"], [[r["item"], r["value"], r["source"]] for r in acq]
+        ),
+        "settings": settings,
+    }
 
 
-def _quality_section(t: Tables, images: dict[str, str], captions: dict[str, str]) -> str:
+def _settings_table(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    table = text_table(
+        ["Option", "Value", "Meaning"], [[r["option"], r["value"], r["meaning"]] for r in rows]
+    )
+    for r, row in zip(table["rows"], rows, strict=True):
+        r["cls"] = "changed" if row["changed"] else ""
+        r["cells"][1]["cls"] = "value"
+    return table
+
+
+def _quality(t: Tables, figures: dict[str, Any]) -> dict[str, Any]:
     qc = t.sessions_qc
+    out: dict[str, Any] = {
+        "summary": "No session QC table was given.",
+        "failed": [],
+        "has_table": bool(len(qc)),
+        "criteria": text_table(
+            ["Criterion", "Limit", "Source"],
+            [[r["criterion"], r["limit"], r["source"]] for r in criteria_rows(_mhz(t))],
+        ),
+        "figure": _figure(figures, "qc_summary"),
+        "sessions": None,
+        "n_sessions": len(qc),
+    }
     if not len(qc):
-        return "<p>No session QC table was given.</p>"
+        return out
     o = S.qc_overview(qc)
     parts = [f"{o['n_sessions']} sessions, {o['n_failed']} failed."]
     if math.isfinite(o.get("n_transients", math.nan)):
         parts.append(
-            f"{fmt_number(o['n_rejected'])} of {fmt_number(o['n_transients'])} "
-            f"transients rejected ({o['rejected_percent']:.1f} %) in the sessions "
-            "that did not fail."
+            f"{o['n_rejected']:.0f} of {o['n_transients']:.0f} transients rejected "
+            f"({o['rejected_percent']:.1f} %) in the sessions that did not fail."
         )
     for key, name, unit in (("snr", "SNR", ""), ("fwhm_hz", "Linewidth (FWHM)", " Hz")):
         if o.get(f"{key}_range"):
@@ -165,80 +258,74 @@ def _quality_section(t: Tables, images: dict[str, str], captions: dict[str, str]
             parts.append(
                 f"{name}: median {o[f'{key}_median']:.3g}{unit} (range {lo:.3g}–{hi:.3g})."
             )
-    out = [f"<p>{_esc(' '.join(parts))}</p>"]
+    out["summary"] = " ".join(parts)
     failed = qc[qc["status"].astype(str) == "failed"] if "status" in qc else qc.iloc[:0]
-    if len(failed):
-        items = "".join(
-            f"<li><b>{_esc(r.participant_id)} {_esc(r.session_id)}</b>: "
-            f"{_esc(getattr(r, 'message', '') or 'no message')}</li>"
-            for r in failed.itertuples(index=False)
-        )
-        out.append(f'<h3>Failed sessions</h3><ul class="failed-list">{items}</ul>')
-    else:
-        out.append("<p>No session failed.</p>")
-    out.append(_figure(images, captions, "qc_summary"))
+    out["failed"] = [
+        {
+            "session": f"{r.participant_id} {r.session_id}",
+            "message": str(getattr(r, "message", "") or "no message"),
+        }
+        for r in failed.itertuples(index=False)
+    ]
     ordered = qc.sort_values(["participant_id", "session_id"])
     classes = ["failed" if s == "failed" else "" for s in ordered.get("status", [])]
-    out.append(
-        "<h3>Sessions</h3>"
-        + dataframe_table(ordered, columns=_QC_COLUMNS, row_classes=classes or None)
-    )
-    return "\n".join(out)
+    out["sessions"] = frame_table(ordered, columns=_QC_COLUMNS, row_classes=classes or None)
+    return out
 
 
-def _fits_section(fit_names: list[str], images: dict[str, str], captions: dict[str, str]) -> str:
-    if not fit_names:
-        return "<p>No fit examples were given.</p>"
-    return "\n".join(_figure(images, captions, n) for n in fit_names)
+def _fits(fit_names: list[str], figures: dict[str, Any]) -> dict[str, Any]:
+    items = [figures[n] for n in fit_names if n in figures]
+    return {
+        "inline": items[:INLINE_FITS],
+        "more": items[INLINE_FITS:],
+        "note": "Each panel: data (black), fit (red), baseline (blue) and residual (top), "
+        "averaged over a session's frames; the main components are drawn offset below.",
+    }
 
 
-def _timecourse_section(t: Tables, images: dict[str, str], captions: dict[str, str]) -> str:
-    windows = "".join(
-        f"<li><b>{k.capitalize()} window</b>: {_esc(window_text(w, t.event))}"
-        f"{' (default)' if k in t.defaulted else ''}</li>"
-        for k, w in t.windows.items()
-    )
-    text = [
-        f'<div class="windows"><p>Windows used (s relative to the {_esc(t.event)}):</p>'
-        f"<ul>{windows}</ul></div>",
-        "<p>Each session's estimates are expressed as % change from its mean over the "
-        "baseline window; curves are means across participants with SEM bands, one panel "
-        "per sex plus all participants (participants without a recorded sex are in the "
-        "'all' panel only).</p>",
-    ]
-    names = [n for n in images if n.startswith("timecourse_")]
-    if not names:
-        text.append("<p>No time courses were given.</p>")
-    text += [_figure(images, captions, n) for n in names]
-    return "\n".join(text)
-
-
-def _responses_section(t: Tables, images: dict[str, str], captions: dict[str, str]) -> str:
-    if "responses_paired" not in images:
-        return "<p>No per-participant responses were given.</p>"
-    return _figure(images, captions, "responses_paired")
-
-
-def _contrasts_section(images: dict[str, str], captions: dict[str, str]) -> str:
-    if "forest" not in images:
-        return "<p>No contrasts with confidence intervals were computed.</p>"
-    return _figure(images, captions, "forest")
-
-
-def _statistics_section(t: Tables) -> str:
-    out = ["<h3>Group statistics</h3>"]
-    if len(t.stats):
-        out.append(dataframe_table(t.stats, columns=_STATS_COLUMNS, cls="stats"))
-    else:
-        out.append("<p>No statistics were computed (the statistics table is empty).</p>")
+def _statistics(t: Tables, answer: Answer) -> dict[str, Any]:
+    st = t.stats
+    out: dict[str, Any] = {
+        "groups": [],
+        "links": [{"href": h, "name": h} for h in t.design.get("linked_tables", LINKED_TABLES)],
+        "note": "One table per metabolite, the primary outcome first and open; rows stating "
+        "the answer are highlighted. p_perm: within-participant permutation p; p_holm / q_bh: "
+        "Holm and Benjamini-Hochberg adjusted across metabolites (when computed).",
+        "responses": None,
+    }
+    if len(st) and "metabolite" in st.columns:
+        metabolites = [str(m) for m in st["metabolite"].dropna().unique()]
+        primary = answer.metabolite
+        order = ([primary] if primary in metabolites else []) + [
+            m for m in metabolites if m != primary
+        ]
+        keys = {(r.analysis, r.term, r.subgroup) for r in answer.rows}
+        for m in order:
+            rows = st[st["metabolite"].astype(str) == m]
+            classes = [
+                "answer" if m == primary and (str(a), str(b), str(c)) in keys else ""
+                for a, b, c in zip(
+                    rows["analysis"],
+                    rows["term"],
+                    rows["subgroup"] if "subgroup" in rows else ["all"] * len(rows),
+                    strict=True,
+                )
+            ]
+            title = f"{m}{' (primary outcome)' if m == primary else ''}: {len(rows)} rows"
+            out["groups"].append(
+                {
+                    "title": title,
+                    "open": m == primary,
+                    "table": frame_table(rows, columns=STATS_COLUMNS, row_classes=classes),
+                }
+            )
     summary = condition_sex_summary(t.responses) if len(t.responses) else None
     if summary is not None and len(summary):
-        out.append("<h3>Responses by condition and sex (% change)</h3>")
-        out.append(dataframe_table(summary, cls="responses"))
-    return "\n".join(out)
+        out["responses"] = frame_table(summary)
+    return out
 
 
-def _checklist_section(t: Tables, checklist: Any, n_fits: int) -> str:
+def _checklist(t: Tables, checklist: Any, n_fits: int) -> dict[str, Any]:
     from .checklist import NOT_RECORDED, build_checklist
 
     if checklist is None:
@@ -249,43 +336,77 @@ def _checklist_section(t: Tables, checklist: Any, n_fits: int) -> str:
         items = checklist.to_dict("records")
     else:
         items = list(checklist)
-    rows, filled = [], 0
+    rows, classes, filled = [], [], 0
     for it in items:
         value = str(it.get("value") or NOT_RECORDED)
         missing = value == NOT_RECORDED
         filled += not missing
-        cell = f'<span class="nr">{_esc(value)}</span>' if missing else _esc(value)
         rows.append(
-            [_esc(it.get("section", "")), _esc(it.get("code", "")), _esc(it.get("item", "")), cell]
+            [str(it.get("section", "")), str(it.get("code", "")), str(it.get("item", "")), value]
         )
+        classes.append(missing)
+    table = text_table(["Section", "", "Item", "Reported"], rows)
+    for r, missing in zip(table["rows"], classes, strict=True):
+        if missing:
+            r["cells"][3]["cls"] = "nr"
     intro = (
-        f"<p>Minimum reporting standards for in vivo MRS (MRSinMRS; Lin et al., NMR Biomed "
+        f"Minimum reporting standards for in vivo MRS (MRSinMRS; Lin et al., NMR Biomed "
         f"2021;34:e4484): {filled} of {len(items)} items filled from the design and the "
-        f"data; the others are marked '{NOT_RECORDED}'.</p>"
+        f"data; the others are marked '{NOT_RECORDED}'."
     )
-    return intro + html_table(["Section", "", "Item", "Reported"], rows, cls="checklist")
+    return {"intro": intro, "table": table, "n": len(items)}
 
 
-def render_body(
+def context(
     t: Tables,
     *,
-    images: dict[str, str],
-    captions: dict[str, str],
+    answer: Answer,
+    figures: dict[str, dict[str, str]],
     fit_names: list[str],
     checklist: Any,
-) -> str:
-    """Render the HTML of every section, with a table of contents."""
-    content = {
-        "design": _design_section(t),
-        "quality": _quality_section(t, images, captions),
-        "fits": _fits_section(fit_names, images, captions),
-        "timecourses": _timecourse_section(t, images, captions),
-        "responses": _responses_section(t, images, captions),
-        "contrasts": _contrasts_section(images, captions),
-        "statistics": _statistics_section(t),
-        "checklist": _checklist_section(t, checklist, len(fit_names)),
+) -> dict[str, Any]:
+    """Everything the template shows, section by section.
+
+    Parameters
+    ----------
+    t : Tables
+    answer : Answer
+        From :func:`mrspipe.report.answer.find_answer`.
+    figures : dict
+        ``name -> {"src": data URI, "caption", "file"}``.
+    fit_names : list of str
+        Names of the fit figures, in order.
+    checklist : list of dict, DataFrame or None
+
+    Returns
+    -------
+    dict
+        The template context.
+    """
+    windows = [
+        {
+            "name": f"{k.capitalize()} window",
+            "text": window_text(w, t.event) + (" (default)" if k in t.defaulted else ""),
+        }
+        for k, w in t.windows.items()
+    ]
+    return {
+        "title": str(t.design.get("title") or "fMRS study report"),
+        "description": str(t.design.get("description") or ""),
+        "version": __version__,
+        "answer": _answer(t, answer, figures),
+        "warnings": _warnings(t),
+        "sections": [{"id": a, "title": h} for a, h in SECTIONS],
+        "design": _design(t),
+        "quality": _quality(t, figures),
+        "fits": _fits(fit_names, figures),
+        "timecourses": {
+            "event": t.event,
+            "windows": windows,
+            "figures": [figures[n] for n in figures if n.startswith("timecourse_")],
+        },
+        "responses": {"figure": _figure(figures, "responses_paired")},
+        "contrasts": {"figure": _figure(figures, "forest")},
+        "statistics": _statistics(t, answer),
+        "checklist": _checklist(t, checklist, len(fit_names)),
     }
-    nav = "".join(f'<li><a href="#{a}">{_esc(h)}</a></li>' for a, h in SECTIONS)
-    body = [f"<nav><ol>{nav}</ol></nav>"]
-    body += [f'<section id="{a}"><h2>{_esc(h)}</h2>\n{content[a]}\n</section>' for a, h in SECTIONS]
-    return "\n".join(body)

@@ -45,6 +45,7 @@ class Tables:
         design: dict[str, Any],
     ) -> Tables:
         """Resolve conditions, windows, infusion period, metabolites and the mean time courses."""
+        design = dict(design)  # defaults are added below: never change the caller's dict
         tc, resp = _frame(timecourses), _frame(responses)
         st, qc = _frame(stats), _frame(sessions_qc)
         source = next((t for t in (resp, tc, qc) if "condition" in t.columns and len(t)), None)
@@ -84,14 +85,26 @@ class Tables:
         return str(self.design.get("event") or "infusion onset")
 
 
-def make_figures(t: Tables, *, dpi: float) -> list[tuple[str, bytes, str]]:
-    """Draw every figure of the report: ``[(name, png bytes, caption), ...]``."""
+def make_figures(t: Tables, *, answer: Any = None, dpi: float) -> list[tuple[str, bytes, str]]:
+    """Draw every figure of the report: ``[(name, png bytes, caption), ...]``.
+
+    ``answer`` (:class:`mrspipe.report.answer.Answer`) adds the compact answer figure first.
+    """
     from .figures import to_png
-    from .group_figures import plot_forest, plot_paired_responses
+    from .group_figures import plot_answer, plot_forest, plot_paired_responses
     from .qc_summary import plot_qc_summary
     from .timecourse_figures import plot_timecourses
 
     out = []
+    if answer is not None and answer.rows:
+        out.append(
+            (
+                "answer",
+                to_png(plot_answer(answer), dpi=dpi),
+                f"{answer.metabolite}: {answer.contrast_words} with 95 % confidence intervals "
+                "(diamonds: estimates; dashed line: no difference).",
+            )
+        )
     if len(t.sessions_qc):
         fig = plot_qc_summary(t.sessions_qc, conditions=t.conditions)
         out.append(("qc_summary", to_png(fig, dpi=dpi), "Data quality per session."))

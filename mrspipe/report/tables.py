@@ -1,13 +1,12 @@
-"""HTML tables for the report: formatted numbers, p-values, escaped text."""
+"""Tables for the report templates: formatted numbers and p-values as plain text."""
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["fmt_number", "fmt_p", "html_table", "dataframe_table", "condition_sex_summary"]
+__all__ = ["fmt_number", "fmt_p", "cell", "text_table", "frame_table", "condition_sex_summary"]
 
 MISSING = "–"
 
@@ -43,74 +42,61 @@ def fmt_p(value: Any) -> str:
         return MISSING
     if not math.isfinite(p):
         return MISSING
-    return "&lt;0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def html_table(
-    header: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    *,
-    cls: str = "",
-    row_classes: Sequence[str] | None = None,
-) -> str:
-    """Build a table from already formatted (and escaped) cell strings.
-
-    Parameters
-    ----------
-    header : sequence of str
-        Column titles (escaped here).
-    rows : sequence of sequence of str
-        Cell HTML, one inner sequence per row.
-    cls : str
-        CSS class of the table.
-    row_classes : sequence of str, optional
-        CSS class of each row (e.g. ``'failed'``).
-    """
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = []
-    for i, row in enumerate(rows):
-        rc = row_classes[i] if row_classes is not None and row_classes[i] else ""
-        attr = f' class="{rc}"' if rc else ""
-        body.append(f"<tr{attr}>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>")
-    attr = f' class="{cls}"' if cls else ""
-    return (
-        f"<table{attr}><thead><tr>{head}</tr></thead><tbody>\n"
-        + "\n".join(body)
-        + "\n</tbody></table>"
-    )
-
-
-def dataframe_table(
-    df: Any,
-    *,
-    columns: Sequence[str] | None = None,
-    p_columns: Sequence[str] = ("p_value",),
-    cls: str = "",
-    row_classes: Sequence[str] | None = None,
-) -> str:
-    """Render a DataFrame as an HTML table with formatted numbers and p-values.
-
-    Columns absent from ``df`` are skipped; text is escaped; numbers go through
-    :func:`fmt_number`, the ``p_columns`` through :func:`fmt_p`.
-    """
-    cols = [c for c in (columns or list(df.columns)) if c in df.columns]
-    rows = []
-    for rec in df[cols].itertuples(index=False, name=None):
-        cells = []
-        for col, value in zip(cols, rec, strict=True):
-            if col in p_columns:
-                cells.append(fmt_p(value))
-            elif isinstance(value, str):
-                cells.append(html.escape(value))
-            else:
-                cells.append(html.escape(fmt_number(_py(value))))
-        rows.append(cells)
-    return html_table(cols, rows, cls=cls, row_classes=row_classes)
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _py(value: Any) -> Any:
     """Convert numpy scalars to Python scalars (so integers print as integers)."""
     return value.item() if hasattr(value, "item") else value
+
+
+def cell(value: Any, *, p: bool = False) -> dict[str, str]:
+    """One table cell for the template: ``{"text", "cls"}`` (numbers right-aligned).
+
+    The text is plain (the template escapes it).
+    """
+    if p:
+        return {"text": fmt_p(value), "cls": "num"}
+    value = _py(value)
+    if isinstance(value, str) or value is None:
+        return {"text": "" if value is None else value, "cls": ""}
+    if isinstance(value, bool):
+        return {"text": "yes" if value else "no", "cls": ""}
+    return {"text": fmt_number(value), "cls": "num"}
+
+
+def text_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """Build a template table from plain values (strings as is, numbers formatted)."""
+    return {
+        "header": [str(h) for h in header],
+        "rows": [{"cells": [cell(v) for v in row], "cls": ""} for row in rows],
+    }
+
+
+def frame_table(
+    df: Any,
+    *,
+    columns: Sequence[str] | None = None,
+    p_columns: Sequence[str] = ("p_value", "p_perm", "p_holm", "q_bh"),
+    row_classes: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Build a template table from a DataFrame.
+
+    Numbers go through :func:`fmt_number`, p-values through :func:`fmt_p`; columns absent
+    from ``df`` are skipped.
+
+    Returns
+    -------
+    dict
+        ``{"header": [...], "rows": [{"cells": [{"text", "cls"}], "cls"}]}``.
+    """
+    cols = [c for c in (columns or list(df.columns)) if c in df.columns]
+    rows = []
+    for i, rec in enumerate(df[cols].itertuples(index=False, name=None)):
+        cls = row_classes[i] if row_classes is not None else ""
+        cells = [cell(v, p=c in p_columns) for c, v in zip(cols, rec, strict=True)]
+        rows.append({"cells": cells, "cls": cls or ""})
+    return {"header": cols, "rows": rows}
 
 
 def condition_sex_summary(responses: Any, *, value: str = "percent_change") -> Any:

@@ -182,7 +182,12 @@ def simulate_session(
         data.fids.astype(np.complex64),
         frame_times=times,
         repetition_time=float(np.median(np.diff(times))) if n_t > 1 else None,
-        header={"WaterSuppressed": True, "ConversionMethod": "mrspipe.simulate"},
+        header={"WaterSuppressed": True, "ConversionMethod": "mrspipe.simulate"}
+        | (
+            {"SequenceName": f"{basis.meta['sequence']} (simulated)"}
+            if basis.meta.get("sequence")
+            else {}
+        ),
         source=None,
     )
     # water reference: 2 protons x 55.5 M x 0.8 water fraction, T2-weighted at TE
