@@ -1,31 +1,76 @@
-"""Fit figure of one source: data, fit, baseline and residual over the fitted range."""
+"""Fit figure of one source: data, fit, baseline, residual, and the main components below."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..io._atomic import atomic_path
 
-__all__ = ["plot_fit"]
+__all__ = ["plot_fit", "component_weights", "MAIN_COMPONENTS"]
+
+#: components drawn under the spectrum: label -> names tried in order (a sum, else one
+#: metabolite); ``MM`` is every macromolecule/lipid basis spectrum together
+MAIN_COMPONENTS: dict[str, tuple[str, ...]] = {
+    "Glu": ("Glu",),
+    "Gln": ("Gln",),
+    "NAA": ("tNAA", "NAA"),
+    "Cr": ("tCr", "Cr"),
+    "MM": (),
+}
+_MM_PREFIXES = ("mm", "mac", "lip")
+_COMPONENT_COLOURS = {
+    "Glu": "#D55E00",
+    "Gln": "#E69F00",
+    "NAA": "#0072B2",
+    "Cr": "#009E73",
+    "MM": "#777777",
+}
+
+
+def component_weights(result: Any) -> list[tuple[str, np.ndarray]]:
+    """Weights ``(n_met,)`` of each main component present in the fit, with its label.
+
+    ``NAA`` and ``Cr`` use the sums ``tNAA`` / ``tCr`` when the basis has them (the label then
+    says so); ``MM`` sums every basis spectrum whose name starts with MM, Mac or Lip.
+    """
+    out = []
+    for label, names in MAIN_COMPONENTS.items():
+        if label == "MM":
+            w = np.array([n.lower().startswith(_MM_PREFIXES) for n in result.names], dtype=float)
+            if w.any():
+                out.append(("MM", w))
+            continue
+        for name in names:
+            try:
+                w = np.asarray(result.weights_for(name), dtype=float)
+            except KeyError:
+                continue
+            out.append((name if name != label else label, w))
+            break
+    return out
 
 
 def plot_fit(
-    result,  # noqa: ANN001  (mrspipe.fit.FitResult; not imported to keep report light)
+    result: Any,
     path: str | os.PathLike[str],
     *,
     frames: np.ndarray | slice | None = None,
     title: str | None = None,
-    dpi: int = 120,
+    dpi: int = 110,
 ) -> Path:
     """Plot the fit of a :class:`~mrspipe.fit.FitResult` and save it as a PNG.
 
     The spectra (real part, phase-corrected with the fitted zero- and first-order phase) are
-    averaged over the selected frames that converged: data (grey), fit including baseline
-    (red), baseline (blue), and the residual offset above the spectrum. The ppm axis runs from
-    high to low, as is the custom.
+    averaged over the selected frames that converged: data (black, on top), fit including
+    baseline (red, under it), baseline (blue) and the residual offset above. Below, offset
+    one under the other on the same scale, the fitted main components (Glu, Gln, tNAA, tCr
+    and the macromolecules, those the basis has), what a reader checks before trusting a
+    glutamate estimate. The ppm axis runs from high to low.
 
     Parameters
     ----------
@@ -35,21 +80,23 @@ def plot_fit(
     frames : index array or slice, optional
         Frames to average (default: all converged frames).
     title : str, optional
+        Drawn as typed (never parsed as mathtext).
     dpi : int
 
     Returns
     -------
     Path
     """
-    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .figures import style
 
     rows = np.arange(result.n_frames)[frames if frames is not None else slice(None)]
     rows = rows[result.converged[rows]]
     band = result.fit_band
     ppm = result.ppm[band]
+    comps = component_weights(result)
     if rows.size:
         freq = np.fft.fftshift(np.fft.fftfreq(len(result.ppm), result._dwell_time))[band]
         phase = np.exp(
@@ -59,31 +106,59 @@ def plot_fit(
                 + 2 * np.pi * freq * result.params["phase1"][rows, None]
             )
         )
-        data = (result.data_spectra()[rows][:, band] * phase).real.mean(axis=0)
-        model = (result.model_spectra()[rows][:, band] * phase).real.mean(axis=0)
-        base = (result.baseline_spectra()[rows][:, band] * phase).real.mean(axis=0)
+
+        def real_mean(spectra: np.ndarray) -> np.ndarray:
+            return np.asarray((spectra[rows][:, band] * phase).real.mean(axis=0))
+
+        data = real_mean(result.data_spectra())
+        model = real_mean(result.model_spectra())
+        base = real_mean(result.baseline_spectra())
+        parts = []
+        for label, w in comps:
+            only = dataclasses.replace(result, estimates=result.estimates * w[None, :])
+            parts.append((label, real_mean(only.model_spectra(baseline=False))))
     else:
         data = model = base = np.full(band.size, np.nan)
+        parts = []
     resid = data - model
-    fig, ax = plt.subplots(figsize=(8, 5))
-    ax.plot(ppm, data, color="0.5", lw=1.0, label="data")
-    ax.plot(ppm, model, color="tab:red", lw=1.2, label="fit")
-    ax.plot(ppm, base, color="tab:blue", lw=1.0, label="baseline")
-    span = np.nanmax(data) - np.nanmin(data) if np.isfinite(data).any() else 1.0
-    offset = np.nanmax(data) + 0.15 * span if np.isfinite(data).any() else 0.0
-    ax.plot(ppm, resid + offset, color="0.2", lw=0.8, label="residual (offset)")
-    ax.set_xlim(ppm.max(), ppm.min())
-    ax.set_xlabel("chemical shift (ppm)")
-    ax.set_yticks([])
-    ax.legend(loc="upper right", bbox_to_anchor=(1.0, 0.85), frameon=False, fontsize=8)
-    n_conv = int(rows.size)
-    label = f"{n_conv} frame{'s' if n_conv != 1 else ''} averaged"
-    ax.set_title(f"{title} ({label})" if title else label)
-    for side in ("top", "right", "left"):
-        ax.spines[side].set_visible(False)
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png")
-    plt.close(fig)
+    finite = np.isfinite(data).any()
+    span = float(np.nanmax(data) - np.nanmin(data)) if finite else 1.0
+    span = span or 1.0
+    with style():
+        fig = Figure(figsize=(8.0, 5.0 + 0.45 * len(parts)), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.subplots()
+        top = float(np.nanmax(data)) if finite else 0.0
+        ax.plot(ppm, resid + top + 0.15 * span, color="0.35", lw=0.8, label="residual (offset)")
+        ax.plot(ppm, model, color="#CC0000", lw=1.8, alpha=0.8, label="fit", zorder=2)
+        ax.plot(ppm, data, color="black", lw=0.8, label="data", zorder=3)
+        ax.plot(ppm, base, color="#0072B2", lw=1.0, label="baseline", zorder=2)
+        level = float(np.nanmin(data)) if finite else 0.0
+        step = 0.28 * span
+        for i, (label, spec) in enumerate(parts):
+            offset = level - (i + 1) * step - float(np.nanmax(spec)) * 0.5
+            colour = _COMPONENT_COLOURS.get(label.lstrip("t"), "#555555")
+            ax.plot(ppm, spec + offset, color=colour, lw=1.0)
+            ax.text(
+                ppm.max(),
+                offset,
+                f" {label}",
+                color=colour,
+                ha="right",
+                va="bottom",
+                fontsize=8,
+            )
+        ax.set_xlim(ppm.max(), ppm.min())
+        ax.set_xlabel("chemical shift (ppm)")
+        ax.set_yticks([])
+        ax.grid(False)
+        ax.legend(loc="upper right", frameon=False, fontsize=8, ncols=4)
+        for side in ("top", "right", "left"):
+            ax.spines[side].set_visible(False)
+        n_conv = int(rows.size)
+        label = f"{n_conv} frame{'s' if n_conv != 1 else ''} averaged"
+        ax.set_title(f"{title} ({label})" if title else label, fontsize=10)
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png")
     return path

@@ -1,0 +1,46 @@
+"""The fit figure: data, fit, baseline, residual and the main components, drawn from the fit."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from fit_helpers import make_basis, simulate, truth_vector
+
+from mrspipe import fit_spectra
+from mrspipe.report.fit_figure import component_weights, plot_fit
+
+NAMES = ["NAA", "NAAG", "Cr", "PCr", "Glu", "Gln", "Ins", "GPC", "Mac"]
+
+
+def _fit():
+    basis = make_basis(NAMES)
+    conc = np.tile(truth_vector(basis), (3, 1))
+    data = simulate(basis, conc, noise_sd=0.02, rng=1)
+    return fit_spectra(data, basis)
+
+
+def test_components_are_the_fitted_parts_of_the_model(tmp_path):
+    result = _fit()
+    comps = dict(component_weights(result))
+    assert list(comps) == ["Glu", "Gln", "tNAA", "tCr", "MM"]
+    np.testing.assert_array_equal(comps["tCr"], [0, 0, 1, 1, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(comps["MM"], [0, 0, 0, 0, 0, 0, 0, 0, 1])
+    # a component is the model with only its metabolites: the parts add up to the model
+    parts = sum(
+        dataclasses.replace(result, estimates=result.estimates * w[None, :]).model_spectra(
+            baseline=False
+        )
+        for w in np.eye(len(NAMES))
+    )
+    np.testing.assert_allclose(parts, result.model_spectra(baseline=False), atol=1e-9)
+    path = plot_fit(result, tmp_path / "fit.png", title="sub-$01$ fit", dpi=40)
+    assert path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_components_absent_from_the_basis_are_left_out():
+    basis = make_basis(["NAA", "Cr", "Glu"])
+    data = simulate(basis, np.array([[10.0, 8.0, 9.0]]), noise_sd=0.02, rng=2)
+    result = fit_spectra(data, basis)
+    labels = [label for label, _ in component_weights(result)]
+    assert labels[0] == "Glu" and "Gln" not in labels and "MM" not in labels
