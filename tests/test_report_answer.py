@@ -170,3 +170,45 @@ def test_user_strings_are_escaped_everywhere(tmp_path):
     assert "<script" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "Answer: Glx, &lt;script&gt;" in page  # the answer still found its rows
+
+
+def test_sensitivity_and_baseline_rows_are_not_the_answer():
+    """Issue-14 layout: ``paired`` is the main (period-adjusted) row, ``paired_unadjusted`` a
+    sensitivity row, ``baseline`` the pre-infusion level; the ``test`` column names the test."""
+    stats = _stats(
+        [
+            ("Glx/tNAA", "baseline", "naltrexone-placebo", "all", 0.4, -1.0, 1.8, 0.5, 16),
+            (
+                "Glx/tNAA",
+                "paired_unadjusted",
+                "naltrexone-placebo",
+                "all",
+                -2.5,
+                -4.0,
+                -1.0,
+                0.01,
+                16,
+            ),
+            ("Glx/tNAA", "paired", "naltrexone-placebo", "all", -2.7, -4.4, -1.0, 0.006, 16),
+            ("Glx/tNAA", "effect_size", "dz", "all", -0.8, -1.3, -0.3, np.nan, 16),
+            (
+                "Glx/tNAA",
+                "interaction_unadjusted",
+                "condition:sex",
+                "all",
+                -4.0,
+                -7.0,
+                -1.0,
+                0.01,
+                16,
+            ),
+            ("Glx/tNAA", "interaction", "condition:sex", "all", -4.2, -7.4, -1.0, 0.02, 16),
+        ]
+    ).assign(test=lambda d: np.where(d["analysis"] == "paired", "Jones-Kenward t (df 14)", ""))
+    a = find_answer(stats, conditions=["naltrexone", "placebo"], design={"primary": "Glx/tNAA"})
+    assert [(r.role, r.analysis) for r in a.rows] == [
+        ("contrast", "paired"),
+        ("interaction", "interaction"),
+    ]
+    assert a.rows[0].sentence.endswith("; Jones-Kenward t (df 14)).")
+    assert "Welch" in a.rows[1].sentence  # no test given: the analysis in words

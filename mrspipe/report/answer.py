@@ -9,8 +9,9 @@ analyses without the report printing the wrong row:
 * task design (no condition contrast): the response against baseline overall and by sex, then
   the sex difference.
 
-Each role lists the analyses that may hold it in order of preference (``*``: any other
-analysis, in table order); the first present wins, subgroup by subgroup. Only pandas is
+Each role lists the analyses that may hold it in order of preference; the first present wins,
+subgroup by subgroup. The test named in the sentence is the row's ``test`` column when the
+statistics give one, else the analysis in words. Only pandas is
 used (imported inside the functions).
 """
 
@@ -28,10 +29,30 @@ __all__ = ["ROLES", "SUBGROUPS", "AnswerRow", "Answer", "find_answer", "primary_
 ROLES: dict[str, tuple[tuple[str, ...], str | None]] = {
     # the period-adjusted paired contrast first when the statistics provide it by name
     "contrast": (
-        ("paired_period", "period_adjusted", "paired", "crossover", "mixedlm", "*"),
+        # ``paired`` is the period-adjusted contrast once the statistics adjust for period;
+        # the plain (sensitivity) and GLM versions only when nothing else is there
+        (
+            "paired_period",
+            "period_adjusted",
+            "paired",
+            "crossover",
+            "mixedlm",
+            "paired_unadjusted",
+            "glm_paired",
+        ),
         None,
     ),
-    "interaction": (("interaction", "mixedlm", "mixedlm_timecourse", "*"), "condition:sex"),
+    "interaction": (
+        (
+            "interaction",
+            "mixedlm",
+            "mixedlm_timecourse",
+            "interaction_unadjusted",
+            "glm_interaction",
+            "paired",
+        ),
+        "condition:sex",
+    ),
     "response": (("response", "one_sample", "condition_mean"), None),
     "sex_difference": (("sex_difference", "response", "interaction", "mixedlm"), "M-F"),
 }
@@ -39,8 +60,16 @@ ROLES: dict[str, tuple[tuple[str, ...], str | None]] = {
 SUBGROUPS: dict[str, str] = {"all": "all participants", "M": "males", "F": "females"}
 #: terms that name a sex difference in a task design (alternatives to ``M-F``)
 _SEX_TERMS = ("M-F", "sex", "male-female")
-#: analyses never read as the answer (effect sizes, clinical scores, correlations)
-_NOT_ANSWERS = ("clinical", "clinical_response", "correlation")
+#: analyses never read as the answer (effect sizes, baseline levels, clinical scores, ...)
+_NOT_ANSWERS = (
+    "clinical",
+    "clinical_response",
+    "clinical_crossover",
+    "clinical_effect_size",
+    "correlation",
+    "effect_size",
+    "baseline",
+)
 #: words for the analyses, for the sentences
 ANALYSIS_WORDS: dict[str, str] = {
     "paired": "paired t-test",
@@ -148,7 +177,7 @@ def _sentence(role: str, subgroup: str, row: dict[str, Any], what: str, outcome:
     n = row["n"]
     n_text = f"n = {fmt_number(n)}" if n is not None and _num(n) == _num(n) else "n unknown"
     p = _p_text(row["p_value"], row["extra_p"])
-    how = ANALYSIS_WORDS.get(row["analysis"], row["analysis"])
+    how = row.get("test") or ANALYSIS_WORDS.get(row["analysis"], row["analysis"])
     if role in ("contrast", "response"):
         who = SUBGROUPS.get(subgroup, subgroup)
         return (
@@ -215,12 +244,7 @@ def find_answer(
             "sex_difference": "Sex difference of the response (males − females)",
         }
     for role, term, group in plan:
-        preferred, role_term = ROLES[role]
-        analyses = list(preferred)
-        if "*" in analyses:
-            rest = [str(a) for a in dict.fromkeys(rows["analysis"].astype(str))]
-            i = analyses.index("*")
-            analyses[i : i + 1] = [a for a in rest if a not in preferred]
+        analyses, role_term = ROLES[role]
         for analysis in analyses:
             sel = rows[(rows["analysis"].astype(str) == analysis) & (subgroup == group)]
             if role == "sex_difference":
@@ -233,8 +257,10 @@ def find_answer(
                 continue
             rec = sel.iloc[0]
             extra = {k: _num(rec[k]) for k in ("p_perm", "p_holm", "q_bh") if k in sel.columns}
+            test = rec.get("test")
             row = {
                 "analysis": analysis,
+                "test": str(test) if isinstance(test, str) and test.strip() else None,
                 "estimate": _num(rec["estimate"]),
                 "ci_low": _num(rec.get("ci_low")),
                 "ci_high": _num(rec.get("ci_high")),

@@ -55,6 +55,24 @@ def component_weights(result: Any) -> list[tuple[str, np.ndarray]]:
     return out
 
 
+def _frame_fit(result: Any) -> Any:
+    """Return the frame-wise FitResult behind ``result`` (a dynamic fit: its start fit)."""
+    if dataclasses.is_dataclass(result) and any(
+        f.name == "estimates" for f in dataclasses.fields(result)
+    ):
+        return result
+    inner = getattr(getattr(result, "result", None), "frame_fit", None)
+    return result if inner is None else inner
+
+
+def _component(result: Any, weights: np.ndarray) -> Any | None:
+    """Return the fit with only the weighted metabolites (None when it cannot be copied)."""
+    try:
+        return dataclasses.replace(result, estimates=result.estimates * weights[None, :])
+    except (TypeError, ValueError):
+        return None
+
+
 def plot_fit(
     result: Any,
     path: str | os.PathLike[str],
@@ -92,6 +110,7 @@ def plot_fit(
 
     from .figures import style
 
+    result = _frame_fit(result)
     rows = np.arange(result.n_frames)[frames if frames is not None else slice(None)]
     rows = rows[result.converged[rows]]
     band = result.fit_band
@@ -115,8 +134,9 @@ def plot_fit(
         base = real_mean(result.baseline_spectra())
         parts = []
         for label, w in comps:
-            only = dataclasses.replace(result, estimates=result.estimates * w[None, :])
-            parts.append((label, real_mean(only.model_spectra(baseline=False))))
+            only = _component(result, w)
+            if only is not None:
+                parts.append((label, real_mean(only.model_spectra(baseline=False))))
     else:
         data = model = base = np.full(band.size, np.nan)
         parts = []
