@@ -8,6 +8,7 @@ participants x 2 sessions x 32 transients x 1024 points.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from mrspipe.cli import main  # noqa: E402
 from mrspipe.config import config_from_dict  # noqa: E402
 from mrspipe.io.derivatives import GROUP_TABLES, session_paths  # noqa: E402
 from mrspipe.io.nifti_mrs import load_mrs  # noqa: E402
-from mrspipe.io.tables import read_table  # noqa: E402
+from mrspipe.io.tables import read_json, read_table  # noqa: E402
 from mrspipe.pipeline import run_study  # noqa: E402
 
 N_TRANSIENTS, N_POINTS, BLOCK = 32, 1024, 8
@@ -118,6 +119,14 @@ def test_whole_pipeline_on_a_simulated_study(
     assert set(glm_rows["subgroup"]) >= {"all"} and np.isfinite(glm_rows["estimate"]).all()
     html = (out / "report.html").read_text()
     assert "naltrexone" in html and "<img" in html
+    # the answer first, read from stats.tsv; settings in words, never Python reprs
+    answer = html.split('id="answer"')[1].split("</section>")[0]
+    assert "Naltrexone − placebo, all participants" in answer and "95 % CI" in answer
+    assert answer.index("Answer") < answer.index("95 % CI")
+    assert not re.search(r"\{&#39;|\{'|= True|= False|\(\d+\.?\d*, \d", html)
+    assert "Sequence</td><td>press (simulated)</td>" in html  # from the data header
+    desc = read_json(out / "dataset_description.json")["GeneratedBy"][0]
+    assert desc["Version"] and desc["Configuration"]["preprocess"]["block"] == BLOCK
 
     paths = session_paths(out, "sub-01", "ses-1")
     frames = load_mrs(paths.preprocessed)

@@ -145,7 +145,7 @@ def plot_fit(
     span = float(np.nanmax(data) - np.nanmin(data)) if finite else 1.0
     span = span or 1.0
     with style():
-        fig = Figure(figsize=(8.0, 5.0 + 0.45 * len(parts)), layout="constrained")
+        fig = Figure(figsize=(8.0, 5.0 + 0.6 * len(parts)), layout="constrained")
         FigureCanvasAgg(fig)
         ax = fig.subplots()
         top = float(np.nanmax(data)) if finite else 0.0
@@ -153,10 +153,14 @@ def plot_fit(
         ax.plot(ppm, model, color="#CC0000", lw=1.8, alpha=0.8, label="fit", zorder=2)
         ax.plot(ppm, data, color="black", lw=0.8, label="data", zorder=3)
         ax.plot(ppm, base, color="#0072B2", lw=1.0, label="baseline", zorder=2)
-        level = float(np.nanmin(data)) if finite else 0.0
-        step = 0.28 * span
-        for i, (label, spec) in enumerate(parts):
-            offset = level - (i + 1) * step - float(np.nanmax(spec)) * 0.5
+        # components stacked below the spectrum, each under the previous one, same scale
+        gap = 0.06 * span
+        cursor = (float(np.nanmin(data)) if finite else 0.0) - gap
+        for label, spec in parts:
+            hi = float(np.nanmax(spec)) if np.isfinite(spec).any() else 0.0
+            lo = float(np.nanmin(spec)) if np.isfinite(spec).any() else 0.0
+            offset = cursor - hi
+            cursor = offset + lo - gap
             colour = _COMPONENT_COLOURS.get(label.lstrip("t"), "#555555")
             ax.plot(ppm, spec + offset, color=colour, lw=1.0)
             ax.text(

@@ -37,9 +37,7 @@ def format_value(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        if math.isinf(value):
-            return "open" if value > 0 else "open"
-        return f"{value:g}"
+        return "open" if math.isinf(value) else f"{value:g}"
     if isinstance(value, Mapping):
         return "; ".join(f"{k}: {format_value(v)}" for k, v in value.items()) or "none"
     if isinstance(value, list | tuple):
