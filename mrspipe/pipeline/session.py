@@ -384,7 +384,7 @@ def _fit_stage(
             figure = steps.fit_figure(
                 frames,
                 result,
-                path=paths.folder / "fit.png",
+                path=paths.figure("fit"),
                 title=f"{paths.prefix}: fit of every frame",
             )
             if figure is not None:
