@@ -87,10 +87,10 @@ def test_preferred_analysis_wins_and_multiplicity_columns_are_stated():
 def test_task_design_states_the_response_by_sex():
     stats = _stats(
         [
-            ("Glu", "response", "response", "all", 3.2, 1.0, 5.4, 0.006, 12),
-            ("Glu", "response", "response", "M", 4.0, 0.5, 7.5, 0.03, 6),
-            ("Glu", "response", "response", "F", 2.4, -1.0, 5.8, 0.14, 6),
-            ("Glu", "response", "M-F", "all", 1.6, -3.0, 6.2, 0.46, 12),
+            ("Glu", "response", "response-baseline", "all", 3.2, 1.0, 5.4, 0.006, 12),
+            ("Glu", "response", "response-baseline", "M", 4.0, 0.5, 7.5, 0.03, 6),
+            ("Glu", "response", "response-baseline", "F", 2.4, -1.0, 5.8, 0.14, 6),
+            ("Glu", "response", "sex", "M-F", 1.6, -3.0, 6.2, 0.46, 12),
         ]
     )
     a = find_answer(stats, conditions=[], design={"primary": "Glu"})
@@ -212,3 +212,31 @@ def test_sensitivity_and_baseline_rows_are_not_the_answer():
     ]
     assert a.rows[0].sentence.endswith("; Jones-Kenward t (df 14)).")
     assert "Welch" in a.rows[1].sentence  # no test given: the analysis in words
+
+
+def test_task_design_report_states_the_response_first(tmp_path):
+    """No drug condition (issue 12's task design): the answer is the response by sex."""
+    study = make_study(noise=0.01)
+    for name in ("timecourses", "responses", "sessions_qc"):
+        study[name]["condition"] = "task"
+    stats = _stats(
+        [
+            ("Glx", "response", "response-baseline", "all", 3.2, 1.0, 5.4, 0.006, 6),
+            ("Glx", "response", "response-baseline", "M", 4.0, 0.5, 7.5, 0.03, 3),
+            ("Glx", "response", "response-baseline", "F", 2.4, -1.0, 5.8, 0.14, 3),
+            ("Glx", "response", "sex", "M-F", 1.6, -3.0, 6.2, 0.46, 6),
+        ]
+    )
+    path = write_report(
+        tmp_path,
+        timecourses=study["timecourses"],
+        responses=study["responses"],
+        stats=stats,
+        sessions_qc=study["sessions_qc"],
+        design={"primary": "Glx"},
+        dpi=30,
+    )
+    text = visible_text(path.read_text(encoding="utf-8"))[:1500]
+    assert "Answer: Glx, response − baseline" in text
+    assert "Response − baseline, all participants (n = 6): Glx response 3.20 percentage" in text
+    assert "Sex difference of the response (males − females) (n = 6)" in text

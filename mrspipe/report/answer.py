@@ -246,7 +246,9 @@ def find_answer(
     for role, term, group in plan:
         analyses, role_term = ROLES[role]
         for analysis in analyses:
-            sel = rows[(rows["analysis"].astype(str) == analysis) & (subgroup == group)]
+            # a sex difference may sit in subgroup ``all`` or ``M-F``
+            groups = (group, "M-F") if role == "sex_difference" else (group,)
+            sel = rows[(rows["analysis"].astype(str) == analysis) & subgroup.isin(groups)]
             if role == "sex_difference":
                 sel = sel[sel["term"].astype(str).isin(_SEX_TERMS)]
             elif role == "response":
