@@ -124,6 +124,10 @@ def report(tmp_path_factory) -> str:
             "conditions": ["naltrexone", "placebo"],
             "primary": "Glx",
             "options": {"preprocess": {"block": 8, "align_range": (1.8, 4.2), "align": True}},
+            "option_docs": {
+                "preprocess": {"block": "transients averaged into one frame (non-overlapping)"}
+            },
+            "option_defaults": {"preprocess": {"block": 16, "align_range": (1.8, 4.2)}},
         },
         dpi=30,
     )

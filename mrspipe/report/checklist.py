@@ -284,7 +284,7 @@ def build_checklist(
                 "section": section,
                 "code": code,
                 "item": item,
-                "value": str(value) if filled else NOT_RECORDED,
+                "value": value if filled else NOT_RECORDED,
                 "source": "design/data" if filled else NOT_RECORDED,
             }
         )

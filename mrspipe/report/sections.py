@@ -207,7 +207,10 @@ def _design(t: Tables) -> dict[str, Any]:
             value = f"mrspipe {__version__}"
         rows.append([label, "not recorded" if value in (None, "") else str(value)])
     settings = [
-        dict(s, table=_settings_table(s["rows"])) for s in settings_tables(d.get("options"))
+        dict(s, table=_settings_table(s["rows"]))
+        for s in settings_tables(
+            d.get("options"), docs=d.get("option_docs"), defaults=d.get("option_defaults")
+        )
     ]
     acq = acquisition_rows(d)
     return {

@@ -1,9 +1,10 @@
 """Settings and acquisition as readable tables: option, value, meaning.
 
 The options come from the report design (``design['options']``: section -> key -> value, as
-:meth:`mrspipe.config.StudyConfig.as_dict` gives them); their meanings are the one-line
-descriptions of the configuration registry. Values are written as words and numbers, never as
-Python reprs.
+:meth:`mrspipe.config.StudyConfig.as_dict` gives them); their meanings and defaults are the
+configuration registry's, handed in by the pipeline (``design['option_docs']``,
+``design['option_defaults']``: the report does not import the configuration layer). Values are
+written as words and numbers, never as Python reprs.
 """
 
 from __future__ import annotations
@@ -51,36 +52,23 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def _docs() -> dict[str, dict[str, str]]:
-    """One-line meaning of every configuration key (empty when the registry is unavailable)."""
-    try:
-        from ..config import REGISTRY
-    except ImportError:  # pragma: no cover - the registry is part of mrspipe
-        return {}
-    out: dict[str, dict[str, str]] = {}
-    for section, keys in getattr(REGISTRY, "items", dict)():
-        out[str(section)] = {str(k): str(getattr(opt, "doc", "")) for k, opt in keys.items()}
-    return out
-
-
-def _defaults() -> dict[str, dict[str, Any]]:
-    try:
-        from ..config import REGISTRY
-    except ImportError:  # pragma: no cover
-        return {}
-    return {
-        str(s): {str(k): getattr(o, "default", None) for k, o in keys.items()}
-        for s, keys in REGISTRY.items()
-    }
-
-
-def settings_tables(options: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+def settings_tables(
+    options: Mapping[str, Any] | None,
+    *,
+    docs: Mapping[str, Mapping[str, str]] | None = None,
+    defaults: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     """One table per configuration section.
 
     Parameters
     ----------
     options : mapping or None
         ``section -> {key: value}``.
+    docs : mapping, optional
+        ``section -> {key: one-line meaning}`` (the configuration registry's descriptions;
+        the pipeline passes them as ``design['option_docs']``).
+    defaults : mapping, optional
+        ``section -> {key: default}``, to mark changed values (``design['option_defaults']``).
 
     Returns
     -------
@@ -90,7 +78,7 @@ def settings_tables(options: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """
     if not options:
         return []
-    docs, defaults = _docs(), _defaults()
+    docs, defaults = docs or {}, defaults or {}
     tables = []
     for section, values in options.items():
         if not isinstance(values, Mapping):
