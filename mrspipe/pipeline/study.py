@@ -18,7 +18,7 @@ from typing import Any
 
 from .._logging import progress
 from .._version import __version__
-from ..config import REGISTRY, StudyConfig, defaults
+from ..config import StudyConfig, defaults
 from ..dynamic.options import Windows
 from ..errors import ConfigError, MRSError, StudyLayoutError
 from ..io import derivatives as deriv

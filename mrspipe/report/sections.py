@@ -158,7 +158,8 @@ def _warnings(t: Tables) -> dict[str, Any]:
         ["Session", "Criterion", "Value", "Limit", "Source"],
         [[f["session"], f["criterion"], f["value"], f["limit"], f["source"]] for f in flags],
     )
-    return {"flags": flags, "summary": summary, "table": table}
+    run_warnings = [str(w) for w in (t.design.get("warnings") or [])]
+    return {"flags": flags, "summary": summary, "table": table, "run": run_warnings}
 
 
 def _mhz(t: Tables) -> float | None:
