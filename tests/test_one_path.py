@@ -123,3 +123,36 @@ def test_session_options_are_the_layers_objects() -> None:
     assert options.windows == cfg.windows
     changed = dataclasses.replace(cfg.fit, baseline="poly")
     assert dataclasses.replace(options, fit=changed).fit.baseline == "poly"
+
+
+def test_covariance_is_saved_and_reaches_the_ratios(ran: dict[str, Any]) -> None:
+    """covariance.tsv beside fits.tsv; the time-course ratio SDs propagate it."""
+    from mrspipe.dynamic import DEFAULT_RATIOS
+    from mrspipe.uncertainty import ratio_sd
+
+    paths = session_paths(ran["out"], "sub-01", "ses-1")
+    cov = read_table(paths.table("covariance"))
+    assert list(cov.columns) == ["frame", "metabolite_a", "metabolite_b", "covariance"]
+    fits = read_table(paths.table("fits")).set_index(["metabolite", "frame"])
+    tc = read_table(paths.table("timecourses"))
+    checked = 0
+    for name, (num, den) in DEFAULT_RATIOS.items():
+        rows = tc[tc.metabolite == name].set_index("frame").sort_index()
+        if rows.empty:
+            continue
+        pair = cov[
+            ((cov.metabolite_a == num) & (cov.metabolite_b == den))
+            | ((cov.metabolite_a == den) & (cov.metabolite_b == num))
+        ].set_index("frame")["covariance"]
+        a, b = fits.loc[num].loc[rows.index], fits.loc[den].loc[rows.index]
+        _, sd = ratio_sd(
+            a.estimate.to_numpy(),
+            b.estimate.to_numpy(),
+            a.crlb_sd.to_numpy() ** 2,
+            b.crlb_sd.to_numpy() ** 2,
+            pair.loc[rows.index].to_numpy(),
+        )
+        np.testing.assert_allclose(rows.crlb_sd.to_numpy(), sd, rtol=1e-6)
+        assert np.any(pair.to_numpy() != 0)
+        checked += 1
+    assert checked >= 1

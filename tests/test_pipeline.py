@@ -192,6 +192,7 @@ def fake_dynamics(
     onset: float,
     session: Any,
     windows: Any,
+    covariance: Any = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Test double of the mrspipe.dynamic adapter."""
 

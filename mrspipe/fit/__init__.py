@@ -9,11 +9,20 @@ session with one spectro-temporal model (concentrations and lineshapes on named 
 
 from typing import Any
 
+from .estimates import Estimates
 from .fitting import BACKENDS, fit_spectra
 from .options import FitOptions
 from .result import FitResult
 
-__all__ = ["fit_spectra", "FitOptions", "FitResult", "BACKENDS", "fit_dynamic", "DynamicFitResult"]
+__all__ = [
+    "fit_spectra",
+    "Estimates",
+    "FitOptions",
+    "FitResult",
+    "BACKENDS",
+    "fit_dynamic",
+    "DynamicFitResult",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from .estimates import Estimates
+
 __all__ = ["DynamicFitResult", "TABLE_COLUMNS"]
 
 #: columns of :meth:`DynamicFitResult.table`
@@ -227,6 +229,28 @@ class DynamicFitResult:
                 "crlb_sd": sd.ravel(),
                 "crlb_percent": pct.ravel(),
             }
+        )
+
+    def to_estimates(self, frame_times: np.ndarray | None = None) -> Estimates:
+        """Return the design-implied metabolites and sums of every frame with their covariance.
+
+        ``x_f B`` for the frame's design row ``x_f``; the covariance of two names ``a, b`` is
+        ``x_f Cov(B_a, B_b) x_fᵀ`` from the joint fit's covariance of the betas.
+        """
+        n_m = len(self.names)
+        w = np.concatenate([np.eye(n_m), self.sum_weights.reshape(-1, n_m)])
+        x = self._conc_design()
+        n_r = len(self.regressors)
+        cov_b = self.beta_cov.reshape(n_m, n_r, n_m, n_r)
+        cov_s = np.einsum("am,mknl,bn->akbl", w, cov_b, w)
+        cov = np.einsum("fk,akbl,fl->fab", x, cov_s, x)
+        sd = np.sqrt(np.clip(np.einsum("faa->fa", cov), 0.0, None))
+        return Estimates(
+            names=self.names + self.sum_names,
+            estimates=self.timecourses @ w.T,
+            crlb_sd=sd,
+            covariance=cov,
+            frame_times=None if frame_times is None else np.asarray(frame_times, dtype=float),
         )
 
     def _conc_design(self) -> np.ndarray:

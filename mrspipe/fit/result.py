@@ -9,6 +9,7 @@ import numpy as np
 
 from ..spectral import GAUSS_FWHM_FACTOR
 from ..uncertainty import combine
+from .estimates import Estimates
 
 __all__ = ["FitResult"]
 
@@ -196,6 +197,24 @@ class FitResult:
                 "crlb_percent": pct.ravel(),
                 "at_bound": bound.ravel(),
             }
+        )
+
+    def to_estimates(self, frame_times: np.ndarray | None = None) -> Estimates:
+        """Return every frame's metabolites and sums with their covariance (:class:`Estimates`).
+
+        Parameters
+        ----------
+        frame_times : (n_frames,) float ndarray, s, optional
+        """
+        names = self.names + self.sum_names
+        w = np.concatenate([np.eye(len(self.names)), self.sum_weights.reshape(-1, len(self.names))])
+        values, sd, cov = combine(self.estimates, self.covariance, w)
+        return Estimates(
+            names=names,
+            estimates=values,
+            crlb_sd=sd,
+            covariance=cov,
+            frame_times=None if frame_times is None else np.asarray(frame_times, dtype=float),
         )
 
     def qc_table(self, source: str | None = None) -> Any:

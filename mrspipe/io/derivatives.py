@@ -10,6 +10,7 @@ Layout under the output folder ``OUT`` (a BIDS derivative dataset)::
         sub-01_ses-1_desc-transients_qc.tsv       one row per transient
         sub-01_ses-1_desc-fit_estimates.tsv       one row per (frame, metabolite)
         sub-01_ses-1_desc-frames_qc.tsv           fit quality, one row per frame
+        sub-01_ses-1_desc-fit_covariance.tsv      CRLB covariance of the ratio metabolites
         sub-01_ses-1_desc-timecourse_estimates.tsv, sub-01_ses-1_desc-response_estimates.tsv
                                                   this session's share of the group tables
         sub-01_ses-1_desc-fit_svs.png             data, fit, baseline, residual, components
@@ -69,6 +70,9 @@ _DESCRIPTIONS: dict[str, tuple[str, str | None]] = {
     "metabolite": ("metabolite or sum of metabolites", None),
     "estimate": ("fitted amplitude, basis-relative units", None),
     "crlb_sd": ("Cramer-Rao lower bound of the estimate (standard deviation)", None),
+    "metabolite_a": ("First metabolite or sum of the pair", None),
+    "metabolite_b": ("Second metabolite or sum of the pair", None),
+    "covariance": ("CRLB covariance of the two estimates in this frame", None),
     "crlb_percent": ("CRLB as a percentage of the estimate", "%"),
     "baseline": ("mean estimate over the baseline window", None),
     "response": ("mean estimate over the response window", None),
@@ -173,6 +177,8 @@ SIDECARS: dict[str, str] = {
     "qc_transients": "Per-transient quality control of preprocessing.",
     "fits": "Fitted estimate and CRLB per frame and metabolite.",
     "qc": "Per-frame fit quality control.",
+    "covariance": "CRLB covariance of the estimates of the time-course ratios' metabolites, "
+    "per frame (the ratio SDs include it).",
     "timecourses": GROUP_TABLES["timecourses"][1],
     "responses": GROUP_TABLES["responses"][1],
 }
@@ -182,6 +188,7 @@ SIDECARS: dict[str, str] = {
 TABLE_NAMES: dict[str, tuple[str, str]] = {
     "qc_transients": ("transients", "qc"),
     "fits": ("fit", "estimates"),
+    "covariance": ("fit", "covariance"),
     "qc": ("frames", "qc"),
     "timecourses": ("timecourse", "estimates"),
     "responses": ("response", "estimates"),

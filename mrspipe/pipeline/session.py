@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..dynamic import DEFAULT_RATIOS
 from ..dynamic.options import Windows
 from ..errors import MRSFormatError, StudyLayoutError
 from ..fit.options import FitOptions
@@ -32,6 +33,9 @@ from .steps import Steps
 __all__ = ["SessionOptions", "SessionResult", "run_session", "clear_basis_cache"]
 
 logger = logging.getLogger("mrspipe")
+
+#: metabolites whose covariances are kept (``covariance.tsv``): those of the time-course ratios
+_RATIO_NAMES = tuple(dict.fromkeys(n for pair in DEFAULT_RATIOS.values() for n in pair))
 
 
 @dataclass(frozen=True)
@@ -282,9 +286,14 @@ def _run(
             qc_frames = deriv.read_session_table(paths, "qc")
             qc_transients = deriv.read_session_table(paths, "qc_transients")
             frame_times = qc_frames.sort_values("frame")["acquisition_time_s"].to_numpy()
+            covariance = (
+                deriv.read_session_table(paths, "covariance")
+                if paths.table("covariance").is_file()
+                else None
+            )
             acquisition = dict(done.get("acquisition", {}))
     else:
-        fits, qc_frames, qc_transients, frame_times, acquisition = _fit_stage(
+        fits, qc_frames, qc_transients, frame_times, covariance, acquisition = _fit_stage(
             session, basis, options, steps, paths, infusion=(onset, duration)
         )
         computed.append("fit")
@@ -297,6 +306,7 @@ def _run(
             session=session,
             windows=_bounded(options.windows, duration),
             **_sliding(options.preprocess),
+            covariance=covariance,
         )
     computed.append("dynamic")
     with _Stage("write"):
@@ -348,7 +358,7 @@ def _fit_stage(
     paths: deriv.SessionPaths,
     *,
     infusion: tuple[float, float],
-) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+) -> tuple[Any, Any, Any, Any, Any, dict[str, Any]]:
     import pandas as pd
 
     pre, acquisition = preprocess_files(
@@ -373,6 +383,9 @@ def _fit_stage(
         qc_frames = result.qc_table(source=paths.prefix)
         frame_times = frames.transient_times()
         qc_frames["acquisition_time_s"] = frame_times[qc_frames["frame"].to_numpy()]
+        # the estimates with their covariance: the pairs the time-course ratios need
+        estimates = result.to_estimates(frame_times) if hasattr(result, "to_estimates") else None
+        covariance = None if estimates is None else estimates.covariance_table(_RATIO_NAMES)
     with _Stage("write"):
         paths.done.unlink(missing_ok=True)  # stale until this session finishes again
         qc_transients = pd.DataFrame({k: pre.qc[k] for k in pre.qc})
@@ -380,6 +393,10 @@ def _fit_stage(
         deriv.write_session_table(paths, "qc_transients", qc_transients)
         deriv.write_session_table(paths, "fits", fits)
         deriv.write_session_table(paths, "qc", qc_frames)
+        if covariance is not None:
+            deriv.write_session_table(paths, "covariance", covariance)
+        else:
+            paths.table("covariance").unlink(missing_ok=True)
         if steps.fit_figure is not None:
             figure = steps.fit_figure(
                 frames,
@@ -389,4 +406,4 @@ def _fit_stage(
             )
             if figure is not None:
                 acquisition["fit_figure"] = str(figure)
-    return fits, qc_frames, qc_transients, frame_times, acquisition
+    return fits, qc_frames, qc_transients, frame_times, covariance, acquisition

@@ -128,6 +128,10 @@ class DynamicFitTables:
         """Per-frame QC of the frame-wise start fit."""
         return self.result.frame_fit.qc_table(source=source)
 
+    def to_estimates(self, frame_times: Any = None) -> Any:
+        """Design-implied estimates with covariance (``DynamicFitResult.to_estimates``)."""
+        return self.result.to_estimates(frame_times)
+
     def __getattr__(self, name: str) -> Any:
         # everything else (spectra, params, ppm, ... for the fit figure) is the frame-wise
         # start fit's: a FitResult stand-in for steps that draw a fit
@@ -180,6 +184,7 @@ def default_dynamics(
     session: Any,
     windows: Windows,
     sliding: tuple[int, int] | None = None,
+    covariance: Any = None,
 ) -> tuple[Any, Any]:
     """One session's time course and window responses (the :mod:`mrspipe.dynamic` adapter).
 
@@ -197,6 +202,8 @@ def default_dynamics(
         Baseline and response windows, s relative to the onset.
     sliding : (window, step), transients, optional
         Frames are overlapping sliding windows: the window SEs count the shared transients.
+    covariance : pandas.DataFrame, optional
+        ``Estimates.covariance_table()``: the ratio SDs include it (else independence).
 
     Returns
     -------
@@ -205,7 +212,9 @@ def default_dynamics(
     """
     from ..dynamic import session_timecourses, window_responses
 
-    timecourses = session_timecourses(fits, session, onset=onset, frame_times=frame_times)
+    timecourses = session_timecourses(
+        fits, session, onset=onset, frame_times=frame_times, covariance=covariance
+    )
     responses = window_responses(
         timecourses,
         baseline_window=windows.baseline,
