@@ -45,7 +45,9 @@ def basis():
     return simulate_basis(list(BASE), n_points=512, dwell_time=2.5e-4)
 
 
-def session(basis, n_frames, *, noise_sd=0.0, response=0.1, bold_hz=-0.5, rng=None):
+def session(
+    basis, n_frames, *, noise_sd=0.0, response=0.1, bold_hz=-0.5, gauss_bold_hz=0.0, rng=None
+):
     """Transients 3 s apart, Glu rising ``response`` on a ramp over the second half."""
     rng = np.random.default_rng(rng)
     t = (np.arange(n_frames) - n_frames // 2) * 3.0
@@ -58,7 +60,7 @@ def session(basis, n_frames, *, noise_sd=0.0, response=0.1, bold_hz=-0.5, rng=No
         basis,
         conc,
         lorentz_hz=5.0 + bold_hz * ramp,
-        gauss_hz=4.0,
+        gauss_hz=4.0 + gauss_bold_hz * ramp,
         shift_hz=rng.normal(0.0, 1.5, n_frames),
         phase0=rng.normal(0.0, 0.1, n_frames),
         noise_sd=noise_sd,
@@ -126,6 +128,22 @@ def test_linewidth_change_is_not_a_glutamate_response(basis):
         max(abs(leak.response(m, "ramp")["percent_of_baseline"]) for m in ("NAA", "Cr", "Glu"))
         > 0.3
     )
+
+
+@pytest.mark.parametrize("lorentz_bold, gauss_bold", [(-0.5, 0.0), (0.0, -0.6), (-0.3, -0.4)])
+def test_default_model_reads_neither_bold_form_as_concentration(basis, lorentz_bold, gauss_bold):
+    """Default model (no ``model=``): a Lorentzian, a Gaussian or a mixed narrowing with the
+    response leaves the Glu response exact (noise-free); with the Gaussian width fixed (the
+    old default) the Gaussian narrowing reads as about -1.5 pp of Glu."""
+    data, design = session(
+        basis, 48, response=0.04, bold_hz=lorentz_bold, gauss_bold_hz=gauss_bold, rng=7
+    )
+    design = design.drop(columns="bold")
+    res = fit_dynamic(data, basis, design, precision="double")
+    assert abs(res.response("Glu", "ramp")["percent_of_baseline"] - 4.0) < 0.01
+    if gauss_bold:
+        old = fit_dynamic(data, basis, design, model={"gauss": "fixed"}, precision="double")
+        assert abs(old.response("Glu", "ramp")["percent_of_baseline"] - 4.0) > 0.5
 
 
 def test_linewidth_change_with_noise_unbiased(basis):

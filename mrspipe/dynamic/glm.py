@@ -290,30 +290,33 @@ def fit_glm(
     df_term = np.repeat(df[:, None].astype(float), p, axis=1)
     if noise == "ar1" and np.any(phi != 0):
         df_term = _satterthwaite_ar1(xs, phi, df, n, p)
-    if scale == "residual":
-        s2 = rss / df
-        cov = inv * s2[:, None, None]
-        se = np.sqrt(np.einsum("mpp->mp", cov))
-        tstat = beta / se
-        pval = 2 * sps.t.sf(np.abs(tstat), df_term)
-    else:
-        s2 = np.ones(len(yf))
-        cov = inv
-        se = np.sqrt(np.einsum("mpp->mp", cov))
-        tstat = beta / se
-        pval = 2 * sps.norm.sf(np.abs(tstat))
-    names = tuple(str(c) for c in design.columns)
-    if "intercept" in names:
-        i0 = names.index("intercept")
-        b0 = beta[:, i0 : i0 + 1]
-        var0 = cov[:, i0, i0][:, None]
-        cov_k0 = cov[:, :, i0]
-        var_k = np.einsum("mpp->mp", cov)
-        pct = 100.0 * beta / b0
-        pct_var = var_k / b0**2 + beta**2 * var0 / b0**4 - 2 * beta * cov_k0 / b0**3
-        pct_se = 100.0 * np.sqrt(np.clip(pct_var, 0, None))
-    else:
-        pct = pct_se = np.full_like(beta, np.nan)
+    # a time course the design fits exactly (a joint dynamic fit's) has se 0, a metabolite
+    # fitted as 0 a zero intercept: t = inf and % = NaN there, not an error
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if scale == "residual":
+            s2 = rss / df
+            cov = inv * s2[:, None, None]
+            se = np.sqrt(np.einsum("mpp->mp", cov))
+            tstat = beta / se
+            pval = 2 * sps.t.sf(np.abs(tstat), df_term)
+        else:
+            s2 = np.ones(len(yf))
+            cov = inv
+            se = np.sqrt(np.einsum("mpp->mp", cov))
+            tstat = beta / se
+            pval = 2 * sps.norm.sf(np.abs(tstat))
+        names = tuple(str(c) for c in design.columns)
+        if "intercept" in names:
+            i0 = names.index("intercept")
+            b0 = beta[:, i0 : i0 + 1]
+            var0 = cov[:, i0, i0][:, None]
+            cov_k0 = cov[:, :, i0]
+            var_k = np.einsum("mpp->mp", cov)
+            pct = 100.0 * beta / b0
+            pct_var = var_k / b0**2 + beta**2 * var0 / b0**4 - 2 * beta * cov_k0 / b0**3
+            pct_se = 100.0 * np.sqrt(np.clip(pct_var, 0, None))
+        else:
+            pct = pct_se = np.full_like(beta, np.nan)
 
     def shape(a: np.ndarray) -> np.ndarray:
         return a.reshape(lead + a.shape[1:])

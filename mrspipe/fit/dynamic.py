@@ -104,7 +104,9 @@ def fit_dynamic(
         'regressors': [...]}``; classes ``conc, lorentz, gauss, shift, phase0, phase1,
         baseline`` (see :data:`mrspipe.fit.dynamic_design.PARAMETER_CLASSES`). Default
         :data:`~mrspipe.fit.dynamic_design.DEFAULT_MODEL`: concentrations on the whole design,
-        Lorentzian width, shift and zero-order phase free per frame, Gaussian width and
+        Lorentzian width, shift and zero-order phase free per frame, Gaussian width on the
+        design (so that neither a Lorentzian nor a Gaussian BOLD narrowing reads as
+        concentration),
         first-order phase fixed, baseline free (profiled per frame).
     init : FitResult, optional
         A frame-wise fit of the same frames (default: :func:`mrspipe.fit.fit_spectra` is run)

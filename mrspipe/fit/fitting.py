@@ -68,49 +68,68 @@ BACKENDS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray | None, np.ndarra
 
 
 def with_default_macromolecules(
-    basis: Basis, groups: Mapping[str, Sequence[str]] | None = None
-) -> Basis:
-    """Append LCModel's simulated macromolecule and lipid components to an MM-free basis.
+    basis: Basis, groups: Mapping[str, Sequence[str]] | None = None, *, lipids: bool = False
+) -> tuple[Basis, Mapping[str, Sequence[str]] | None]:
+    """Append LCModel's simulated macromolecule and lipid components a basis lacks.
 
-    A basis whose names match none of the macromolecule/lipid patterns (``Mac``, ``MM*``,
-    ``Lip*``, or the members of a user group other than ``"metabolites"``) leaves the
-    macromolecule signal of short-TE in-vivo spectra to the baseline, which then also takes
-    broad metabolite signal (glutamate). As LCModel does by default, Gaussian components
-    (:data:`mrspipe.fit.default_mm.LCMODEL_COMPONENTS`: MM09-MM20, Lip09, Lip13a/b,
-    Lip20, widths in ppm) are appended, with a warning. Unless lineshape groups are given they
-    share the metabolites' lineshape, as in LCModel (a free macromolecule group broadens into a
-    second baseline: on LCModel's test spectrum it took glutamate).
+    A basis without macromolecule spectra leaves the macromolecule signal of short-TE in-vivo
+    spectra to the baseline, which then also takes broad metabolite signal (glutamate); one
+    without lipids leaves lipid contamination to the baseline and the metabolites. As LCModel
+    does by default, Gaussian components (:data:`mrspipe.fit.default_mm.LCMODEL_COMPONENTS`,
+    widths in ppm) are appended, with a warning:
+
+    * no ``Mac``/``MM*``/``Lip*`` spectrum (nor a user group other than ``"metabolites"``):
+      MM09-MM20, Lip09, Lip13a/b and Lip20; unless groups are given they share the metabolites'
+      lineshape, as in LCModel (a free macromolecule group broadened into a second baseline
+      and took glutamate on LCModel's test spectrum);
+    * with ``lipids=True``, macromolecules but no ``Lip*`` (and no user groups): the lipid
+      components only, in a lineshape group ``"lipids"`` of their own.
 
     Returns
     -------
-    Basis
-        ``basis`` itself when it already has macromolecules.
+    basis : Basis
+        ``basis`` itself when nothing is missing.
+    groups : mapping or None
+        The lineshape groups to use.
     """
     import dataclasses
 
     from .default_mm import default_components
 
-    patterns = list(MACRO_PATTERNS)
-    for name, members in (groups or {}).items():
-        if name != "metabolites":
-            patterns.extend(members)
-    if any(fnmatch.fnmatchcase(n, p) for n in basis.names for p in patterns):
-        return basis
+    def matches(patterns: Sequence[str]) -> bool:
+        return any(fnmatch.fnmatchcase(n, p) for n in basis.names for p in patterns)
+
+    user = [m for g, members in (groups or {}).items() if g != "metabolites" for m in members]
+    if matches([*MACRO_PATTERNS, *user]):
+        if not lipids or groups is not None or matches(["Lip*"]):
+            return basis, groups
+        wanted: tuple[str, ...] = ("Lip",)
+        new_groups: Mapping[str, Sequence[str]] | None = {
+            "macromolecules": [p for p in MACRO_PATTERNS if not p.startswith("Lip")],
+            "lipids": ["Lip*"],
+        }
+    else:
+        wanted = ("MM", "Lip")
+        new_groups = {} if groups is None else groups
     mm = default_components(basis)
-    # scale to the basis: one proton of the components = one proton of the basis' singlets
-    # (first point of the basis FIDs per proton is not known; use the median FID amplitude)
+    keep = [i for i, n in enumerate(mm.names) if n.startswith(wanted)]
+    # scale to the basis: the components have 1 per proton at t = 0; the basis' own scale per
+    # proton is unknown, so match the median first-point amplitude of its spectra
     scale = float(np.median(np.abs(basis.fids[:, 0]))) / float(np.median(np.abs(mm.fids[:, 0])))
+    names = tuple(mm.names[i] for i in keep)
     logger.warning(
-        "%s has no macromolecule/lipid spectra: adding LCModel's simulated components %s "
+        "%s has no %s spectra: adding LCModel's simulated components %s "
         "(default_macromolecules=False to fit without)",
         basis.source or "the basis",
-        ", ".join(mm.names),
+        "lipid" if wanted == ("Lip",) else "macromolecule/lipid",
+        ", ".join(names),
     )
-    return dataclasses.replace(
+    out = dataclasses.replace(
         basis,
-        names=tuple(basis.names) + tuple(mm.names),
-        fids=np.concatenate([np.asarray(basis.fids), scale * mm.fids]),
+        names=tuple(basis.names) + names,
+        fids=np.concatenate([np.asarray(basis.fids), scale * mm.fids[keep]]),
     )
+    return out, new_groups
 
 
 def build_problem(
@@ -129,6 +148,7 @@ def build_problem(
     max_phase1: float = 2e-3,
     precision: str = "single",
     default_macromolecules: bool = _DEFAULT.default_macromolecules,
+    default_lipids: bool = False,
 ) -> tuple[FitProblem, Basis]:
     """Check the basis against the data and precompute the fit problem.
 
@@ -191,12 +211,7 @@ def build_problem(
         )
     basis = match_basis(basis, data)
     if default_macromolecules and basis.nucleus == "1H":
-        n_before = basis.n_metabolites
-        basis = with_default_macromolecules(basis, groups)
-        if basis.n_metabolites > n_before and groups is None:
-            # as in LCModel, the simulated components share the metabolites' lineshape (their
-            # own widths are in the components): a free group broadens into a second baseline
-            groups = {}
+        basis, groups = with_default_macromolecules(basis, groups, lipids=default_lipids)
     n = data.n_points
     fit_band = np.flatnonzero((dppm >= lo) & (dppm <= hi))
     if fit_band.size < 16:
@@ -302,7 +317,7 @@ def _finish(
         peak = unphased[:, names.index("NAA")].real.max(axis=1)
     else:
         peak = unphased.sum(axis=1).real.max(axis=1)
-    mm = problem.group_of != 0
+    mm = np.array([fnmatch.fnmatchcase(n, "MM*") or n == "Mac" for n in names])
     shape_hi = np.stack([g[..., 1] >= problem.upper[1], g[..., 2] >= problem.upper[2]], -1)
     return {
         "estimates": conc,
@@ -400,6 +415,7 @@ def fit_spectra(
     max_shift_hz: float | None = None,
     precision: str = "single",
     default_macromolecules: bool = _DEFAULT.default_macromolecules,
+    default_lipids: bool = False,
     **options: Any,
 ) -> FitResult:
     """Fit every frame of ``data`` with a linear combination of ``basis`` spectra.
@@ -450,6 +466,9 @@ def fit_spectra(
     default_macromolecules : bool
         When the basis has no macromolecule/lipid spectrum, append LCModel's simulated
         components (:func:`with_default_macromolecules`, with a warning).
+    default_lipids : bool
+        Also append LCModel's lipid components to a basis that has macromolecules but no
+        lipids (spectra with lipid contamination).
     **options
         Passed to the backend (``lmfit``: ``method``, default ``'leastsq'``).
 
@@ -480,6 +499,7 @@ def fit_spectra(
         max_shift_hz=max_shift_hz,
         precision=precision,
         default_macromolecules=default_macromolecules,
+        default_lipids=default_lipids,
     )
     n = data.n_points
     fids = data.fids.reshape(-1, n)

@@ -69,8 +69,8 @@ class FitResult:
     at_bound : (n_frames, n_met) bool ndarray
         Concentration at its lower bound 0.
     mm_at_bound : (n_frames,) bool ndarray
-        A macromolecule/lipid component (any group but the first) sits at 0: the baseline or
-        the metabolites may have taken its signal.
+        A macromolecule spectrum (``Mac``, ``MM*``) sits at 0: the baseline or the metabolites
+        may have taken its signal (lipids at 0 are normal and not flagged).
     lineshape_at_bound : (n_frames,) bool ndarray
         A fitted width sits at its upper bound.
     noise_sd : (n_frames,) float ndarray
