@@ -89,10 +89,15 @@ def test_challenge_cr_water_scaling(shared_data, basis):
     area = fit_water(MRSData(fids=water[None], **kw))
     tcr, _ = res.combination(["tCr"])
     mm = water_scaled(tcr, area, te=0.030, water_concentration=29697.0, metabolite_t2=0.160)
-    # Measured 10.8 mM: the fitted Cr amplitude is exactly 10 * exp(-30/160) (8.29 basis units)
-    # but the water FID amplitude (54865) is 7.6 % below 2 protons x 29697 mM, which the README
-    # does not explain; hence the 10 % tolerance.
-    assert abs(mm[0, 0] - 10.0) < 1.0
+    # Why the data imply 10.83 mM and not 10 (README formula and constants): the fitted Cr
+    # amplitude is exact, 10 * exp(-30/160) = 8.29 basis units (checked below), so the
+    # metabolite side is right. The water FID's amplitude (its first point and the fitted
+    # amplitude: 54 865) is 2 protons x 27 432 mM, 7.6 % below the stated water_conc of
+    # 29 697 mM (= 55 510 mM x (0.6 x 0.78 x exp(-30/110) + 0.4 x 0.65 x exp(-30/80)), the
+    # README's own tissue model): with those numbers 10 x 29 697 / 27 432 = 10.83 mM, which is
+    # what the data imply; nothing in the stated acquisition (TR >> T1) accounts for 7.6 %.
+    np.testing.assert_allclose(area[0], abs(water[0]), rtol=0.005)  # the FID's own amplitude
+    np.testing.assert_allclose(mm[0, 0], 10.0 * 29697.0 / 27432.5, rtol=0.005)
     assert abs(tcr[0, 0] - 10.0 * np.exp(-30 / 160)) < 0.05
 
 
