@@ -20,6 +20,39 @@ __all__ = ["REFERENCE_PEAKS", "find_reference_offset", "find_zero_phase", "refer
 REFERENCE_PEAKS: dict[str, float] = {"NAA": 2.008, "Cr": 3.027}
 
 
+#: largest ppm offset the coarse template search considers (a cold phantom reads ~0.2 ppm low)
+COARSE_SEARCH_PPM = 0.5
+
+
+def _coarse_offset(
+    mag: np.ndarray,
+    dwell_time: float,
+    spectrometer_frequency: float,
+    ppm_reference: float,
+    peaks: dict[str, float],
+    *,
+    width: float = 0.03,
+) -> float:
+    """Shift (ppm) of the pattern of ``peaks`` that best matches the magnitude spectrum.
+
+    The reference singlets as Gaussians (``width`` ppm sd) are slid over +-
+    :data:`COARSE_SEARCH_PPM` and scored against the baseline-removed magnitude (all shifts at
+    once); offsets larger than the local search window are then found too.
+    """
+    n = mag.size
+    ppm = ppm_axis(n, dwell_time, spectrometer_frequency, ppm_reference)
+    step = min(abs(ppm[1] - ppm[0]), 0.005)
+    shifts = np.arange(-COARSE_SEARCH_PPM, COARSE_SEARCH_PPM + step / 2, step)
+    centres = np.array(list(peaks.values()))
+    near = np.abs(ppm - centres.mean()) < (np.ptp(centres) / 2 + COARSE_SEARCH_PPM + 4 * width)
+    if not near.any():
+        return 0.0
+    signal = mag[near] - np.median(mag[near])
+    offsets = ppm[near][None, None, :] - (centres[None, :, None] + shifts[:, None, None])
+    score = np.einsum("skn,n->s", np.exp(-0.5 * (offsets / width) ** 2), signal)
+    return float(shifts[int(np.argmax(score))])
+
+
 def find_reference_offset(
     fids: np.ndarray,
     dwell_time: float,
@@ -31,6 +64,9 @@ def find_reference_offset(
     min_snr: float = 3.0,
 ) -> float:
     """Frequency offset (Hz) of the reference peaks on the average of ``fids``.
+
+    A coarse template search over +-0.5 ppm places the peak pattern first; each peak is then
+    located within ``search_ppm`` of its coarse position.
 
     Parameters
     ----------
@@ -61,9 +97,11 @@ def find_reference_offset(
     n = avg.shape[-1]
     noise = float(noise_sd(avg)) * np.sqrt(n)
     spec = np.abs(to_spectrum(avg))
+    coarse = _coarse_offset(spec, dwell_time, spectrometer_frequency, ppm_reference, peaks)
     offsets, weights = [], []
     for expected in peaks.values():  # a loop over the few reference peaks
-        window = (expected - search_ppm, expected + search_ppm)
+        centre = expected + coarse
+        window = (centre - search_ppm, centre + search_ppm)
         mask = ppm_mask(n, dwell_time, spectrometer_frequency, ppm_reference, window)
         height = spec[mask].max()
         if height < min_snr * noise:
