@@ -164,7 +164,7 @@ def _p_text(p: float, extra: dict[str, float]) -> str:
         for k, v in extra.items()
         if math.isfinite(v)
     ]
-    return text + (f" ({'; '.join(more)})" if more else "")
+    return "; ".join([text, *more])
 
 
 def _sentence(role: str, subgroup: str, row: dict[str, Any], what: str, outcome: str) -> str:
