@@ -15,10 +15,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from attack_helpers import PYTHON, one_line_error, snapshot, subprocess_env
-from test_pipeline import CALLS, DOUBLES, PEOPLE, make_study
+from test_pipeline import CALLS, DOUBLES, PEOPLE, fake_find_sessions, make_study
 
 from mrspipe.cli import main
 from mrspipe.io._lock import LOCK_NAME, read_lock
@@ -178,3 +179,34 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(
         assert main(["run", str(study), str(out), "--basis", str(basis), "--block", "4"]) == 0
     assert f"taking over a stale lock: PID {dead.pid}" in caplog.text
     assert not (out / LOCK_NAME).exists()
+
+
+LOCK_SEEN: list[Any] = []
+
+
+def find_sessions_seeing_the_lock(study: Path) -> list[Any]:
+    """Discovery double that records who holds OUT's lock while the inputs are checked."""
+    LOCK_SEEN.append(read_lock(study.parent / "out"))
+    return fake_find_sessions(study)
+
+
+def test_the_lock_is_held_while_the_inputs_are_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run started while another still checks its inputs stops (the first has the lock);
+    an input error releases the lock and leaves no output folder behind."""
+    import dataclasses
+
+    import mrspipe.commands.run as run_cmd
+
+    steps = dataclasses.replace(DOUBLES, find_sessions=find_sessions_seeing_the_lock)
+    monkeypatch.setattr(run_cmd, "_steps", lambda: steps)
+    study, basis = make_study(tmp_path, PEOPLE)
+    out = tmp_path / "out"
+    LOCK_SEEN.clear()
+    assert main(["run", str(study), str(out), "--basis", str(basis), "--block", "4"]) == 0
+    assert LOCK_SEEN[0]["pid"] == os.getpid()  # type: ignore[index]
+    nested = tmp_path / "new" / "deeper" / "out"
+    assert main(["run", str(study), str(nested), "--basis", str(tmp_path / "none")]) == 2
+    assert "no such basis set" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()

@@ -128,6 +128,29 @@ def _check_paths(study: Path, out: Path, overwrite: bool) -> None:
         )
 
 
+def _first_missing(path: Path) -> Path | None:
+    """Return the outermost missing folder of ``path`` (None if ``path`` exists)."""
+    path = path.absolute()
+    if path.exists():
+        return None
+    while not path.parent.exists():
+        path = path.parent
+    return path
+
+
+def _remove_empty(out: Path, top: Path) -> None:
+    """Remove ``out`` and its parents up to ``top`` when they are empty (created by this run)."""
+    folder = out.absolute()
+    while True:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        if folder == top or folder.parent == folder:
+            return
+        folder = folder.parent
+
+
 def _check_output_paths(out: Path, sessions: list[Any]) -> None:
     """Every output folder is a BIDS name inside OUT (no symlink out); else list every offender."""
     problems = []
@@ -202,71 +225,86 @@ def run_study(
     config = config or defaults()
     check_modules(steps)
     _check_paths(study, out, overwrite)
-    selection = {k: v for k, v in (("participant_labels", participant_labels), ("task", task)) if v}
-    sessions = list(steps.find_sessions(study, **selection))
-    if not sessions:
-        raise StudyLayoutError("no sessions found (expected sub-*/ses-*/mrs/*_svs.nii.gz)", study)
-    _check_output_paths(out, sessions)
-    task_design = config.stats.contrast is None and all(
-        s.condition is None for s in sessions
-    )  # no drug condition: response vs baseline (e.g. task fMRS)
-    contrast: tuple[str, ...] = (
-        () if task_design else resolve_contrast(config.stats.contrast, sessions)
-    )
-    incomplete_participants(sessions, contrast)  # warns: analysed on what is complete
-    check_study(sessions, contrast, steps=steps, source=study)
-    if (
-        config.fit.dynamic
-        and steps.fit is default_fit
-        and importlib.util.find_spec("mrspipe.fit.dynamic") is None
-    ):
-        raise ConfigError("--dynamic needs mrspipe.fit.dynamic, which this installation lacks")
-    basis_path = Path(basis)
-    if not basis_path.exists():
-        raise ConfigError("no such basis set", basis_path)
-    basis_set = steps.load_basis(basis_path)
-    basis_set = select_metabolites(basis_set, config.fit, config.source)
-    windows = config.windows
-    options = SessionOptions(
-        out=out,
-        preprocess=config.preprocess,
-        fit=config.fit,
-        windows=windows,
-        basis_fingerprint=deriv.file_fingerprint(basis_path),
-        overwrite=overwrite,
-        version=__version__,
-    )
-    tasks = {getattr(s, "task", None) for s in sessions} - {None}
-    design = {
-        "study": os.fspath(study),
-        "basis": os.fspath(basis_path),
-        "contrast": list(contrast),
-        "event": windows.event,
-        "baseline_window": list(windows.baseline),
-        "response_window": list(windows.response),
-        "baseline_window_text": windows.describe("baseline"),
-        "response_window_text": windows.describe("response"),
-        "config": config.as_dict(),
-        "n_sessions": len(sessions),
-        "task": next(iter(tasks)) if len(tasks) == 1 else None,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "warnings": study_warnings(sessions),
-    }
-    with lock_output(out):
-        return _run_locked(
-            study,
-            out,
-            sessions,
-            basis_set,
-            config,
-            contrast,
-            windows,
-            design,
-            options,
-            steps,
-            jobs=jobs,
-            scheduler=scheduler,
-        )
+    created = _first_missing(out)
+    started = False
+    try:
+        # the lock is taken before the checks: a run started while this one checks its inputs
+        # stops at once, naming this one
+        with lock_output(out):
+            selection = {
+                k: v for k, v in (("participant_labels", participant_labels), ("task", task)) if v
+            }
+            sessions = list(steps.find_sessions(study, **selection))
+            if not sessions:
+                raise StudyLayoutError(
+                    "no sessions found (expected sub-*/ses-*/mrs/*_svs.nii.gz)", study
+                )
+            _check_output_paths(out, sessions)
+            task_design = config.stats.contrast is None and all(
+                s.condition is None for s in sessions
+            )  # no drug condition: response vs baseline (e.g. task fMRS)
+            contrast: tuple[str, ...] = (
+                () if task_design else resolve_contrast(config.stats.contrast, sessions)
+            )
+            incomplete_participants(sessions, contrast)  # warns: analysed on what is complete
+            check_study(sessions, contrast, steps=steps, source=study)
+            if (
+                config.fit.dynamic
+                and steps.fit is default_fit
+                and importlib.util.find_spec("mrspipe.fit.dynamic") is None
+            ):
+                raise ConfigError(
+                    "--dynamic needs mrspipe.fit.dynamic, which this installation lacks"
+                )
+            basis_path = Path(basis)
+            if not basis_path.exists():
+                raise ConfigError("no such basis set", basis_path)
+            basis_set = steps.load_basis(basis_path)
+            basis_set = select_metabolites(basis_set, config.fit, config.source)
+            windows = config.windows
+            options = SessionOptions(
+                out=out,
+                preprocess=config.preprocess,
+                fit=config.fit,
+                windows=windows,
+                basis_fingerprint=deriv.file_fingerprint(basis_path),
+                overwrite=overwrite,
+                version=__version__,
+            )
+            tasks = {getattr(s, "task", None) for s in sessions} - {None}
+            design = {
+                "study": os.fspath(study),
+                "basis": os.fspath(basis_path),
+                "contrast": list(contrast),
+                "event": windows.event,
+                "baseline_window": list(windows.baseline),
+                "response_window": list(windows.response),
+                "baseline_window_text": windows.describe("baseline"),
+                "response_window_text": windows.describe("response"),
+                "config": config.as_dict(),
+                "n_sessions": len(sessions),
+                "task": next(iter(tasks)) if len(tasks) == 1 else None,
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "warnings": study_warnings(sessions),
+            }
+            started = True
+            return _run_locked(
+                study,
+                out,
+                sessions,
+                basis_set,
+                config,
+                contrast,
+                windows,
+                design,
+                options,
+                steps,
+                jobs=jobs,
+                scheduler=scheduler,
+            )
+    finally:
+        if not started and created is not None:
+            _remove_empty(out, created)  # an input error leaves no output folder behind
 
 
 def _run_locked(
