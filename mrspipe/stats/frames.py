@@ -18,7 +18,9 @@ The frame-level REML likelihood is computed exactly from sufficient statistics: 
 means (variance ``s2 / n_frames`` plus the random effects) and the within-cell sum of squares
 (``s2`` on ``N - n_cells`` df). That makes the fit a few milliseconds, the same numbers as a
 frame-by-frame MixedLM (checked against statsmodels in the tests). Tests of a single fixed
-contrast are ``F(1, df)`` with Satterthwaite's ``df`` from the expected REML information.
+contrast are ``F(1, df)`` with Satterthwaite's ``df`` from the expected REML information; a
+variance component estimated at zero keeps its uncertainty in that computation (dropping it would
+hand the test the frame count as df whenever the random rises happen to be estimated at 0).
 
 Why its numbers differ from the two-stage analysis (``paired`` on window % change): the model
 works in the units of the time course (not % of the session's baseline), weights sessions by
@@ -220,7 +222,7 @@ def fit_frame_model(
     v, vinv, c, cinv, beta, r = parts(theta)
     # expected REML information: 1/2 tr(P D_j P D_k) (+ the within-cell part for s2)
     p_mat = vinv - vinv @ x @ c @ x.T @ vinv
-    active = [j for j in range(5) if free[j] and (j == 4 or theta[j] > 1e-8 * theta[4])]
+    active = [j for j in range(5) if free[j]]  # boundary estimates too: their uncertainty counts
     pd_ = [p_mat @ derivs[j] for j in active]
     info = np.array([[0.5 * np.sum(a * b.T) for b in pd_] for a in pd_])
     info[-1, -1] += within_df / (2 * theta[4] ** 2)
