@@ -26,6 +26,7 @@ __all__ = [
     "orientation_score",
     "is_flipped",
     "GAUSS_FWHM_FACTOR",
+    "voigt_decay",
 ]
 
 #: ``exp(-(pi * fwhm * t)**2 * GAUSS_FWHM_FACTOR)`` has a Gaussian spectrum of FWHM ``fwhm`` Hz.
@@ -50,6 +51,27 @@ def to_spectrum(fids: np.ndarray) -> np.ndarray:
 def to_fid(spectra: np.ndarray) -> np.ndarray:
     """Inverse of :func:`to_spectrum`, ``(..., n_points)`` complex."""
     return np.fft.ifft(np.fft.ifftshift(spectra, axes=-1), axis=-1)
+
+
+def voigt_decay(t: np.ndarray, lorentz_hz: np.ndarray, gauss_sq_hz2: np.ndarray) -> np.ndarray:
+    """Voigt decay ``exp(-pi L t - pi^2 G^2 t^2 / (4 ln 2))``: the one Voigt of mrspipe.
+
+    Its spectrum is a Voigt line with Lorentzian FWHM ``L`` and Gaussian FWHM ``G`` (Hz).
+
+    Parameters
+    ----------
+    t : (n_points,) float ndarray, s
+    lorentz_hz : float or (..., 1) ndarray, Hz
+        Lorentzian FWHM.
+    gauss_sq_hz2 : float or (..., 1) ndarray, Hz^2
+        Square of the Gaussian FWHM (the fit's parameter; 0 = Lorentzian).
+
+    Returns
+    -------
+    (..., n_points) float ndarray
+        In the precision of the inputs.
+    """
+    return np.exp(-np.pi * lorentz_hz * t - (np.pi**2 * GAUSS_FWHM_FACTOR) * gauss_sq_hz2 * (t * t))
 
 
 def apply_lineshape(
@@ -89,12 +111,7 @@ def apply_lineshape(
     gauss = np.asarray(gauss_hz, dtype=float)
     shift = np.asarray(shift_hz, dtype=float)
     phi = np.asarray(phase0, dtype=float)
-    exponent = (
-        -np.pi * lorentz * t
-        - (np.pi * gauss * t) ** 2 * GAUSS_FWHM_FACTOR
-        + 1j * (2.0 * np.pi * shift * t + phi)
-    )
-    return fids * np.exp(exponent)
+    return fids * voigt_decay(t, lorentz, gauss**2) * np.exp(1j * (2.0 * np.pi * shift * t + phi))
 
 
 def apply_phase(

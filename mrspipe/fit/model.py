@@ -28,7 +28,7 @@ import numpy as np
 import scipy.fft
 
 from ..errors import ConfigError
-from ..spectral import GAUSS_FWHM_FACTOR
+from ..spectral import GAUSS_FWHM_FACTOR, voigt_decay
 
 __all__ = [
     "BASELINES",
@@ -273,9 +273,7 @@ class FitProblem:
         g = theta[:, : N_GROUP_PARAMS * self.n_groups].reshape(len(theta), self.n_groups, 3)
         t = self.t.astype(rdt)
         g = g.astype(rdt)
-        decay = np.exp(
-            -np.pi * g[..., 1:2] * t - (np.pi**2 * GAUSS_FWHM_FACTOR) * g[..., 2:3] * (t * t)
-        )
+        decay = voigt_decay(t, g[..., 1:2], g[..., 2:3])
         angle = (2.0 * np.pi) * g[..., 0:1] * t
         out = np.empty(decay.shape, dt)
         np.multiply(decay, np.cos(angle), out=out.real)

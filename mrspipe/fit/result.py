@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..spectral import GAUSS_FWHM_FACTOR
+from ..spectral import voigt_decay
 from ..uncertainty import combine
 from .estimates import Estimates
 
@@ -283,11 +283,8 @@ class FitResult:
         for g in range(len(self.group_names)):
             rows = self.group_of == g
             z = np.nan_to_num(self.estimates[:, rows]) @ self._basis_fids[rows]
-            h = np.exp(
-                (-np.pi * p["lorentz_hz"][:, g : g + 1] + 2j * np.pi * p["shift_hz"][:, g : g + 1])
-                * t
-                - (np.pi * p["gauss_hz"][:, g : g + 1]) ** 2 * GAUSS_FWHM_FACTOR * t**2
-            )
+            decay = voigt_decay(t, p["lorentz_hz"][:, g : g + 1], p["gauss_hz"][:, g : g + 1] ** 2)
+            h = decay * np.exp(2j * np.pi * p["shift_hz"][:, g : g + 1] * t)
             out += np.nan_to_num(z * h)
         return out
 
