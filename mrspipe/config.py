@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,19 +250,10 @@ def load_config(path: str | os.PathLike[str] | None) -> StudyConfig:
     """
     if path is None:
         return defaults()
+    from .io.tables import read_toml  # only io opens files
+
     path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            values = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError("no such configuration file", path) from None
-    except IsADirectoryError:
-        raise ConfigError("is a folder, expected a study.toml file", path) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML ({exc})", path) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text (byte {exc.start}: {exc.reason})", path) from None
-    return config_from_dict(values, source=os.fspath(path))
+    return config_from_dict(read_toml(path), source=os.fspath(path))
 
 
 def _shown(value: Any) -> str:

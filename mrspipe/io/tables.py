@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import MRSFormatError
 from ._atomic import atomic_write_text
 
-__all__ = ["write_table", "read_table", "write_json", "read_json"]
+__all__ = ["write_table", "read_table", "write_json", "read_json", "read_toml"]
 
 
 def write_table(
@@ -72,6 +72,32 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise MRSFormatError("no such file", path) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MRSFormatError(f"not valid JSON ({exc})", path) from None
+
+
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a TOML file (e.g. ``study.toml``).
+
+    Raises
+    ------
+    ConfigError
+        Missing file, a folder, or not valid TOML (naming the file).
+    """
+    import tomllib
+
+    from ..errors import ConfigError
+
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError("no such configuration file", path) from None
+    except IsADirectoryError:
+        raise ConfigError("is a folder, expected a study.toml file", path) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML ({exc})", path) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start}: {exc.reason})", path) from None
 
 
 def _default(obj: Any) -> Any:
