@@ -92,4 +92,11 @@ def test_pain_layout_runs_to_the_end(pain_study, capsys):
     assert not (stats["analysis"] == "paired").any()  # no condition contrast
     html = (out / "report.html").read_text()
     assert "task design" in html and "naltrexone" not in html
+    # the sex difference is named by the test that gave its p (Welch), not the analysis
+    sex_row = glu[glu["subgroup"] == "M-F"].iloc[0]
+    assert sex_row["test"].startswith("Welch")
+    assert "Welch t-test, males vs females" in html
+    # the response window the run used (closed by the heat blocks' duration), in its words
+    assert "to the end of the infusion" in html
+    assert "to the end of the scan relative" not in html
     assert not (out / "errors.tsv").exists()

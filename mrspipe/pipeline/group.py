@@ -59,6 +59,8 @@ def _report_design(
         "event": config.windows.event or "infusion onset",
         "baseline_window_s": design["baseline_window"],
         "response_window_s": design["response_window"],
+        "baseline_window_text": design.get("baseline_window_text"),
+        "response_window_text": design.get("response_window_text"),
         "metabolites": sorted(config.stats.analyse, key=lambda m: m != config.stats.primary),
         "primary": config.stats.primary,
         "basis": design["basis"],

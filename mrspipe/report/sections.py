@@ -75,6 +75,17 @@ def window_text(window: tuple[float, float], event: str) -> str:
     return f"from {a} to {b} relative to the {event}"
 
 
+def window_words(t: Tables, kind: str) -> str:
+    """Describe the ``kind`` window the run used, in words.
+
+    The pipeline's own description (``design['<kind>_window_text']``) wins: an open end there
+    is closed by the event's duration, which the numbers alone do not say.
+    """
+    given = t.design.get(f"{kind}_window_text")
+    text = str(given) if given else window_text(t.windows[kind], t.event)
+    return text + (" (default)" if kind in t.defaulted else "")
+
+
 def _figure(figures: dict[str, dict[str, str]], name: str) -> dict[str, str] | None:
     return figures.get(name)
 
@@ -116,10 +127,7 @@ def _answer(t: Tables, answer: Answer, figures: dict[str, Any]) -> dict[str, Any
         cls = f"{row.role}-{row.subgroup}" if row.role in ("contrast", "response") else row.role
         sentences.append({"text": row.sentence, "cls": cls})
     if answer.rows:
-        windows = "; ".join(
-            f"{k} window {window_text(w, t.event)}" + (" (default)" if k in t.defaulted else "")
-            for k, w in t.windows.items()
-        )
+        windows = "; ".join(f"{k} window {window_words(t, k)}" for k in t.windows)
         sentences.append(
             {
                 "text": f"Participants: {participants_text(t)}. Windows: {windows}.",
@@ -189,8 +197,7 @@ def _design(t: Tables) -> dict[str, Any]:
     rows.append(["Primary outcome", str(d.get("primary") or "not set")])
     rows.append(["Time 0", t.event])
     for key in ("baseline", "response"):
-        note = " (default)" if key in t.defaulted else ""
-        rows.append([f"{key.capitalize()} window", window_text(t.windows[key], t.event) + note])
+        rows.append([f"{key.capitalize()} window", window_words(t, key)])
     rows.append(
         ["Infusion period", window_text(t.infusion, t.event) if t.infusion else "not recorded"]
     )
@@ -387,13 +394,7 @@ def context(
     dict
         The template context.
     """
-    windows = [
-        {
-            "name": f"{k.capitalize()} window",
-            "text": window_text(w, t.event) + (" (default)" if k in t.defaulted else ""),
-        }
-        for k, w in t.windows.items()
-    ]
+    windows = [{"name": f"{k.capitalize()} window", "text": window_words(t, k)} for k in t.windows]
     return {
         "title": str(t.design.get("title") or "fMRS study report"),
         "description": str(t.design.get("description") or ""),

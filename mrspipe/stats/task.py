@@ -121,10 +121,14 @@ def task_stats(
             est, ci, p, n = t_interval(x, alpha)
             if n:
                 p_perm = _sign_flip_p(x, n_permutations, rng)
-                rows.append(row(met, "response", TASK_TERM, group, est, ci, p, n, p_perm=p_perm))
+                test = f"one-sample t({n - 1}); sign-flip permutation"
+                rows.append(
+                    row(met, "response", TASK_TERM, group, est, ci, p, n, p_perm=p_perm, test=test)
+                )
         m, f = values["M"], values["F"]
         if m.size >= 2 and f.size >= 2:
             est, ci, p, n = welch(m, f, alpha)
             p_perm = _label_p(m, f, n_permutations, rng)
-            rows.append(row(met, "response", "sex", "M-F", est, ci, p, n, p_perm=p_perm))
-    return pd.DataFrame(rows, columns=[*STATS_COLUMNS, "p_perm"])
+            test = "Welch t-test, males vs females; label permutation"
+            rows.append(row(met, "response", "sex", "M-F", est, ci, p, n, p_perm=p_perm, test=test))
+    return pd.DataFrame(rows, columns=[*STATS_COLUMNS, "p_perm", "test"])
