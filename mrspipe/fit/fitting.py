@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import logging
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy as np
 from ..data import Basis, MRSData
 from ..errors import BasisMismatchError, ConfigError, FitError
 from ..spectral import is_flipped, match_basis
+from .band import band_derivatives, band_model
 from .crlb import canonical, fisher_covariance, hac_meat, sum_weights
 from .init import start_values
 from .model import (
@@ -26,7 +28,7 @@ from .model import (
 from .options import FitOptions
 from .qc import REFERENCE_SINGLETS, residual_inflation, singlet_fwhm
 from .result import FitResult
-from .solver import levenberg_marquardt, solve_linear
+from .solver import LinearSolution, levenberg_marquardt, solve_linear
 
 __all__ = ["fit_spectra", "build_problem", "BACKENDS"]
 
@@ -44,11 +46,11 @@ def _fit_numpy(
     max_iter: int,
     ftol: float,
     **_: Any,
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, LinearSolution, np.ndarray, np.ndarray]:
     theta, sol, converged, n_iter = levenberg_marquardt(
         problem, y, theta0, max_iter=max_iter, ftol=ftol
     )
-    return theta, None, converged, n_iter
+    return theta, sol, converged, n_iter
 
 
 def _fit_lmfit(
@@ -60,8 +62,9 @@ def _fit_lmfit(
 
 
 #: backend name -> fitter(problem, y_band, theta0, **options) -> (theta, conc, converged, n_iter);
-#: ``conc`` None means: the NNLS solution at ``theta`` (variable projection)
-BACKENDS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]]] = {
+#: ``conc`` None means: the NNLS solution at ``theta`` (variable projection); a
+#: :class:`~.solver.LinearSolution` is that solution, already computed at ``theta``
+BACKENDS: dict[str, Callable[..., tuple[np.ndarray, Any, np.ndarray, np.ndarray]]] = {
     "numpy": _fit_numpy,
     "lmfit": _fit_lmfit,
 }
@@ -277,18 +280,21 @@ def _finish(
     problem: FitProblem,
     y: np.ndarray,
     theta: np.ndarray,
-    conc: np.ndarray | None,
+    conc: np.ndarray | LinearSolution | None,
     names: tuple[str, ...],
 ) -> dict[str, np.ndarray]:
     """Everything reported per frame from the fitted parameters (``conc`` None: NNLS)."""
     n_f, n_k = y.shape
-    sol = solve_linear(problem, theta, y, conc=conc)
+    if isinstance(conc, LinearSolution):
+        sol = conc
+    else:
+        sol = solve_linear(problem, theta, y, conc=conc)
     conc = sol.conc
     phase = problem.phase(theta)
     cols = sol.columns
     coef = problem.baseline_coefficients(sol.resid)
     full_resid = sol.resid - coef @ problem.baseline.T
-    d_x = problem.stack(problem.derivatives(theta, conc, sol.model))
+    d_x = problem.stack(band_derivatives(problem, theta, conc, sol.model, exact=True))
     j_x = np.concatenate([problem.stack(cols), d_x], axis=1)
     j_p = np.concatenate([sol.proj, problem.project(d_x)], axis=1)
     fisher = problem.inner(j_x, j_p, j_x, j_p)
@@ -359,6 +365,15 @@ def _single_threaded_blas() -> Iterator[None]:
         yield
 
 
+def _usable_cores() -> int:
+    """CPU cores this process may run on, at most 4."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 1
+    return max(1, min(n, 4))
+
+
 def _fit_chunks(
     problem: FitProblem,
     fitter: Callable[..., tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]],
@@ -372,11 +387,17 @@ def _fit_chunks(
     *,
     lorentz_hz: float,
     gauss_hz: float,
+    threads: int = 1,
     **options: Any,
 ) -> None:
-    """Fit the good frames chunk by chunk (bounded memory), filling ``out`` in place."""
+    """Fit the good frames chunk by chunk (bounded memory), filling ``out`` in place.
+
+    With ``threads > 1`` chunks are fitted concurrently by a thread pool (the numeric kernels
+    release the GIL); results do not depend on the number of threads.
+    """
     n_f = fids.shape[0]
-    for start in range(0, rows_good.size, chunk_size):
+
+    def fit_chunk(start: int) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, np.ndarray]:
         rows = rows_good[start : start + chunk_size]
         y = np.fft.fft(fids[rows], axis=-1)[:, problem.band]
         theta0 = start_values(
@@ -387,13 +408,31 @@ def _fit_chunks(
             max_shift_hz=min(20.0, problem.upper[0]),
         )
         theta, conc, conv, nit = fitter(problem, y, theta0, **options)
-        part = _finish(problem, y, theta, conc, names)
-        for key, value in part.items():
-            if key not in out:
-                out[key] = np.full((n_f,) + value.shape[1:], np.nan, dtype=value.dtype)
-            out[key][rows] = value
-        converged[rows] = conv
-        n_iter[rows] = nit
+        return rows, _finish(problem, y, theta, conc, names), conv, nit
+
+    starts = range(0, rows_good.size, chunk_size)
+    with contextlib.ExitStack() as stack:
+        if threads > 1 and len(starts) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = stack.enter_context(ThreadPoolExecutor(min(threads, len(starts))))
+            results: Iterator[Any] = pool.map(fit_chunk, starts)
+        else:
+            results = map(fit_chunk, starts)
+        for rows, part, conv, nit in results:
+            _store_chunk(out, part, rows, n_f)
+            converged[rows] = conv
+            n_iter[rows] = nit
+
+
+def _store_chunk(
+    out: dict[str, np.ndarray], part: dict[str, np.ndarray], rows: np.ndarray, n_f: int
+) -> None:
+    """Copy one chunk's per-frame results into the full arrays of ``out`` (created on first use)."""
+    for key, value in part.items():
+        if key not in out:
+            out[key] = np.full((n_f,) + value.shape[1:], np.nan, dtype=value.dtype)
+        out[key][rows] = value
 
 
 def fit_spectra(
@@ -416,6 +455,7 @@ def fit_spectra(
     precision: str = "single",
     default_macromolecules: bool = _DEFAULT.default_macromolecules,
     default_lipids: bool = False,
+    threads: int | None = None,
     **options: Any,
 ) -> FitResult:
     """Fit every frame of ``data`` with a linear combination of ``basis`` spectra.
@@ -469,6 +509,9 @@ def fit_spectra(
     default_lipids : bool
         Also append LCModel's lipid components to a basis that has macromolecules but no
         lipids (spectra with lipid contamination).
+    threads : int, optional
+        Chunks fitted concurrently (threads of this process; default: the usable cores, at
+        most 4, for ``'numpy'``, 1 for ``'lmfit'``). Results do not depend on it.
     **options
         Passed to the backend (``lmfit``: ``method``, default ``'leastsq'``).
 
@@ -516,6 +559,10 @@ def fit_spectra(
     converged = np.zeros(n_f, bool)
     n_iter = np.zeros(n_f, int)
     fitter = BACKENDS[backend]
+    if threads is None:
+        threads = _usable_cores() if backend == "numpy" else 1
+    if threads > 1:
+        band_model(problem)  # build the shared precomputation once, before the threads start
     with _single_threaded_blas():
         _fit_chunks(
             problem,
@@ -529,6 +576,7 @@ def fit_spectra(
             rbasis.names,
             lorentz_hz=lorentz_hz,
             gauss_hz=gauss_hz,
+            threads=threads,
             max_iter=max_iter,
             ftol=ftol,
             **options,

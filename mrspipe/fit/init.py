@@ -70,7 +70,9 @@ def start_values(
     ginv = np.linalg.pinv(
         gram + 1e-10 * np.trace(gram) / len(gram) * np.eye(len(gram)), hermitian=True
     )
-    b = np.einsum("lmk,fk->flm", cols.conj(), r)  # (F, L, M)
+    n_l, n_m = cols.shape[:2]
+    # one matrix product (BLAS) over all lags and basis spectra: (L M, K) x (K, F)
+    b = (cols.reshape(n_l * n_m, -1).conj() @ r.T).T.reshape(n_f, n_l, n_m)  # (F, L, M)
     br, bi = b.real, b.imag
     xr, xi = br @ ginv, bi @ ginv
     qa = np.einsum("flm,flm->fl", xr, br)

@@ -19,9 +19,11 @@ problems. BIT 1975;15:49-57.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from .band import band_columns, band_derivatives
 from .linear import masked_solve, nnls_normal
 from .model import FitProblem
 
@@ -48,6 +50,8 @@ class LinearSolution:
     resid_proj : (n_frames, 2 n_baseline) float ndarray
     model : (n_frames, K) complex ndarray
         Phased metabolite model (without baseline).
+    coef, lag : (n_frames, n_groups, J) complex64, (n_frames, n_groups) int ndarray or None
+        Lineshape coefficients of :class:`~.band.BandModel` (None on the exact FFT path).
     """
 
     conc: np.ndarray
@@ -59,15 +63,27 @@ class LinearSolution:
     resid: np.ndarray
     resid_proj: np.ndarray
     model: np.ndarray
+    coef: np.ndarray | None = None
+    lag: np.ndarray | None = None
 
     def take(self, rows: np.ndarray) -> LinearSolution:
         """Return the solution of a subset of frames."""
-        return LinearSolution(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))
+        values: dict[str, Any] = {}
+        for f in self.__dataclass_fields__:
+            value = getattr(self, f)
+            values[f] = None if value is None else value[rows]
+        return LinearSolution(**values)
 
     def put(self, rows: np.ndarray, other: LinearSolution) -> None:
         """Overwrite the frames ``rows`` with ``other`` (in place)."""
         for f in self.__dataclass_fields__:
-            getattr(self, f)[rows] = getattr(other, f)
+            if getattr(self, f) is not None:
+                getattr(self, f)[rows] = getattr(other, f)
+
+    @property
+    def shape(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(coef, lag)`` for :func:`~.band.band_derivatives`, or None."""
+        return None if self.coef is None or self.lag is None else (self.coef, self.lag)
 
 
 def solve_linear(
@@ -98,8 +114,7 @@ def solve_linear(
     -------
     LinearSolution
     """
-    cols = problem.columns(theta, dtype)
-    cols *= problem.phase(theta)[:, None, :]
+    cols, shape = band_columns(problem, theta, dtype)
     x = problem.stack(cols)
     p = problem.project(x)
     gram = problem.inner(x, p, x, p)
@@ -115,7 +130,8 @@ def solve_linear(
     r_x = problem.stack(resid)
     r_p = y_p - np.einsum("fm,fmb->fb", conc, p)
     cost = np.einsum("fk,fk->f", r_x, r_x) - np.einsum("fb,b,fb->f", r_p, problem.d2, r_p)
-    return LinearSolution(conc, passive, cost, cols, p, gram, resid, r_p, model)
+    coef, lag = (None, None) if shape is None else shape
+    return LinearSolution(conc, passive, cost, cols, p, gram, resid, r_p, model, coef, lag)
 
 
 def _step(
@@ -126,7 +142,7 @@ def _step(
     Returns the step ``(n_frames, n_params)``, the predicted cost reduction ``(n_frames,)``
     and the parameter scales ``sqrt(diag(J^T J))`` ``(n_frames, n_params)``.
     """
-    d_x = problem.stack(problem.derivatives(theta, sol.conc, sol.model))  # (F, P, 2K)
+    d_x = problem.stack(band_derivatives(problem, theta, sol.conc, sol.model, shape=sol.shape))
     d_p = problem.project(d_x)
     x = problem.stack(sol.columns)
     cross = problem.inner(d_x, d_p, x, sol.proj)  # (F, P, M)
