@@ -72,6 +72,11 @@ def test_derivatives_match_the_fft_model(problem, rng):
 
 def test_band_model_is_built_once_and_skipped_in_double(problem, basis, rng):
     assert band_model(problem) is band_model(problem)
+    # another problem with the same basis, grid, band and bounds (the next session) reuses it
+    data = simulate(basis, truth_vector(basis)[None], lorentz_hz=5.0)
+    groups = {"macromolecules": ["Mac"], "cholines": ["GPC", "PCh"]}
+    assert band_model(build_problem(data, basis, groups=groups)[0]) is band_model(problem)
+    assert band_model(build_problem(data, basis)[0]) is not band_model(problem)
     c = truth_vector(basis)
     data = simulate(basis, np.tile(c, (3, 1)), lorentz_hz=3.0, shift_hz=[0.0, 4.0, -7.5])
     single = fit_spectra(data, basis)

@@ -20,6 +20,7 @@ below the single-precision FFT path it replaces (the ``'double'`` precision keep
 from __future__ import annotations
 
 import functools
+import hashlib
 import threading
 
 import numpy as np
@@ -31,6 +32,8 @@ from .model import N_GROUP_PARAMS, FitProblem
 __all__ = ["BandModel", "band_columns", "band_derivatives", "band_model"]
 
 _LOCK = threading.Lock()
+#: fingerprint -> BandModel, most recently used last
+_MODELS: dict[str, BandModel] = {}
 
 _C2 = np.pi**2 * GAUSS_FWHM_FACTOR
 
@@ -144,10 +147,11 @@ class BandModel:
         dmat = np.einsum("jn,pn,in->ipj", vh.conj(), factors, vh)
         self.dmat = dmat[:, :, : self.rank_d].reshape(rank, -1).astype(np.complex64)
         self.freq = np.asarray(problem.freq, dtype=float)
-        # spectra of every basis FID times every phi_j, in fftshift order
+        # spectra of every basis FID times every phi_j (FFT order; panels pick the band)
         prod = problem.basis_fids[:, None, :] * vh[None, :, :]  # (M, J, N)
-        self._spec = np.fft.fftshift(scipy.fft.fft(prod, axis=-1), axes=-1).astype(np.complex64)
-        pos = np.argsort(np.fft.fftshift(np.arange(n)))[problem.band]  # band, fftshift order
+        self._spec = scipy.fft.fft(prod, axis=-1).astype(np.complex64)
+        self._unshift = np.fft.fftshift(np.arange(n))  # fftshift position -> FFT index
+        pos = _band_positions(problem)
         self.start = int(pos[0])
         self.n_band = pos.size
         self.n_points = n
@@ -167,7 +171,7 @@ class BandModel:
         key = (lag, g, rank)
         panel = self._per_lag.get(key)
         if panel is None:
-            idx = (self.start - lag + np.arange(self.n_band)) % self.n_points
+            idx = self._unshift[(self.start - lag + np.arange(self.n_band)) % self.n_points]
             sel = self._spec[self.group_rows[g]][:, :, idx]  # (Mg, J, K)
             if rank == 0:
                 panel = np.ascontiguousarray(sel.transpose(1, 0, 2)).reshape(self.rank, -1)
@@ -321,11 +325,40 @@ def band_model(problem: FitProblem) -> BandModel | None:
     with _LOCK:
         store = problem.__dict__.setdefault("_store", {})
         if "band_model" not in store:
-            band = problem.band
-            contiguous = band.size > 1 and bool(np.all(np.diff(band) == 1))
-            store["band_model"] = BandModel(problem) if contiguous else None
-        model: BandModel | None = store["band_model"]
-    return model
+            pos = _band_positions(problem)
+            model = None
+            if pos.size > 1 and bool(np.all(np.diff(pos) == 1)):
+                # the same basis, grid, band and bounds (every session of a study): reuse
+                key = _fingerprint(problem)
+                model = _MODELS.pop(key, None) or BandModel(problem)
+                _MODELS[key] = model
+                while len(_MODELS) > 4:
+                    _MODELS.pop(next(iter(_MODELS)))
+            store["band_model"] = model
+        out: BandModel | None = store["band_model"]
+    return out
+
+
+def _band_positions(problem: FitProblem) -> np.ndarray:
+    """Positions of the fitted points in the fftshift-ed spectrum (ascending frequency)."""
+    n = problem.t.size
+    return np.argsort(np.fft.fftshift(np.arange(n)))[problem.band]
+
+
+def _fingerprint(problem: FitProblem) -> str:
+    """Digest of everything a :class:`BandModel` depends on."""
+    digest = hashlib.sha1()
+    for array in (
+        problem.basis_fids,
+        problem.t,
+        problem.band,
+        problem.group_of,
+        problem.upper[: N_GROUP_PARAMS * problem.n_groups],
+    ):
+        a = np.ascontiguousarray(array)
+        digest.update(f"{a.dtype}{a.shape}".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
 
 
 def band_derivatives(
