@@ -29,7 +29,7 @@ import scipy.fft
 from ..spectral import GAUSS_FWHM_FACTOR
 from .model import N_GROUP_PARAMS, FitProblem
 
-__all__ = ["BandModel", "band_columns", "band_derivatives", "band_model"]
+__all__ = ["BandModel", "band_columns", "band_derivatives", "band_model", "rows_matmul"]
 
 _LOCK = threading.Lock()
 #: fingerprint -> BandModel, most recently used last
@@ -100,6 +100,18 @@ def _lineshape_basis(
     curve = rel.max(axis=0)[:rank]
     curve.flags.writeable = False
     return basis, curve
+
+
+def rows_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Return ``a @ b`` for ``a`` of shape ``(rows, k)``, each row independent of the others.
+
+    BLAS computes a single row by a matrix-vector product, which rounds differently from the
+    matrix-matrix kernel; a lone row is doubled so every row takes the same path, and a frame
+    fitted alone gives the bits it gives in a batch.
+    """
+    if a.shape[0] == 1:
+        return (np.concatenate([a, a]) @ b)[:1]
+    return a @ b
 
 
 class BandModel:
@@ -208,7 +220,7 @@ class BandModel:
         """Lineshape coefficients ``a = Phi^H h`` ``(F, G, J)`` complex64 and lags ``(F, G)``."""
         n_f = len(theta)
         h, lag = self._lineshapes(theta)
-        return (h.reshape(n_f * self.n_groups, -1) @ self.phi_h).reshape(
+        return rows_matmul(h.reshape(n_f * self.n_groups, -1), self.phi_h).reshape(
             n_f, self.n_groups, -1
         ), lag
 
@@ -230,7 +242,9 @@ class BandModel:
         for gi, rows_m in enumerate(self.group_rows):
             width = rows_m.size * k
             for value, frames in self._by_lag(lag, gi) if rows_m.size else ():
-                grouped[frames, at : at + width] = coef[frames, gi] @ self._panel(value, gi)
+                grouped[frames, at : at + width] = rows_matmul(
+                    coef[frames, gi], self._panel(value, gi)
+                )
             at += width
         cols = grouped.reshape(n_f, self.n_met, k)
         if self.inverse is not None:
@@ -277,13 +291,15 @@ class BandModel:
         else:
             a, lag = self.coefficients(theta) if shape is None else shape
             # Phi^H (f_p h) ~= (Phi^H f_p Phi) a: h lies in the span of Phi to the rank tolerance
-            coef = (a.reshape(n_f * n_g, -1) @ self.dmat).reshape(n_f, n_g, N_GROUP_PARAMS, -1)
+            coef = rows_matmul(a.reshape(n_f * n_g, -1), self.dmat).reshape(
+                n_f, n_g, N_GROUP_PARAMS, -1
+            )
         weighted = np.zeros((n_g, n_f, rank * k), np.complex64)
         c32 = conc.astype(np.complex64)
         for gi, rows_m in enumerate(self.group_rows):
             c_g = c32[:, rows_m]
             for value, frames in self._by_lag(lag, gi) if rows_m.size else ():
-                weighted[gi, frames] = c_g[frames] @ self._panel(value, gi, rank)
+                weighted[gi, frames] = rows_matmul(c_g[frames], self._panel(value, gi, rank))
         weighted = weighted.reshape(n_g, n_f, rank, k)
         coef = np.ascontiguousarray(coef.transpose(1, 0, 2, 3))  # (G, F, 3, J)
         d = np.matmul(coef, weighted).transpose(1, 0, 2, 3)  # (F, G, 3, K)

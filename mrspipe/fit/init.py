@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
+from .band import rows_matmul
 from .model import N_GROUP_PARAMS, FitProblem
 
 __all__ = ["start_values"]
@@ -71,8 +72,9 @@ def start_values(
         gram + 1e-10 * np.trace(gram) / len(gram) * np.eye(len(gram)), hermitian=True
     )
     n_l, n_m = cols.shape[:2]
-    # one matrix product (BLAS) over all lags and basis spectra: (L M, K) x (K, F)
-    b = (cols.reshape(n_l * n_m, -1).conj() @ r.T).T.reshape(n_f, n_l, n_m)  # (F, L, M)
+    # one matrix product (BLAS) over all lags and basis spectra: (F, K) x (K, L M), frames
+    # as rows (a frame's result does not depend on the others)
+    b = rows_matmul(r, cols.reshape(n_l * n_m, -1).conj().T).reshape(n_f, n_l, n_m)
     br, bi = b.real, b.imag
     xr, xi = br @ ginv, bi @ ginv
     qa = np.einsum("flm,flm->fl", xr, br)
