@@ -16,6 +16,7 @@ Magn Reson Med 2015;73:44-50.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -227,13 +228,55 @@ def _moving_average(x: np.ndarray, width: int, axis: int) -> np.ndarray:
     """Centred moving average along ``axis`` with windows shrunk at the edges."""
     x = np.moveaxis(x, axis, 0)
     n = x.shape[0]
-    cs = np.concatenate([np.zeros((1,) + x.shape[1:], x.dtype), np.cumsum(x, axis=0)])
+    # running sums S[i] of the first i rows, kept as cs[i - 1] (S[0] = 0): one session-sized
+    # array, and the differences taken a block of rows at a time (no session-sized temporaries)
+    cs = np.cumsum(x, axis=0)
     half = width // 2
     lo = np.clip(np.arange(n) - half, 0, n)
     hi = np.clip(np.arange(n) - half + width, 0, n)
     count = (hi - lo).reshape((n,) + (1,) * (x.ndim - 1))
-    out = (cs[hi] - cs[lo]) / count
+    out = np.empty(cs.shape, np.result_type(cs.dtype, count.dtype))
+    for b in range(0, n, 256):
+        blk = slice(b, b + 256)
+        start = np.where(
+            (lo[blk] > 0).reshape((-1,) + (1,) * (x.ndim - 1)), cs[np.maximum(lo[blk] - 1, 0)], 0
+        )
+        out[blk] = (cs[hi[blk] - 1] - start) / count[blk]
     return np.moveaxis(out, 0, axis)
+
+
+#: transients registered at once (bounds the Newton work arrays: 3 x block x n_fit complex)
+_BLOCK = 256
+
+
+def _register_in_blocks(
+    target: np.ndarray,
+    ref: np.ndarray,
+    dwell_time: float,
+    f_range: tuple[float, float],
+    *,
+    initial: np.ndarray | None,
+    **kwargs: Any,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`register_to_reference` on blocks of ``_BLOCK`` transients (axis -2).
+
+    Every transient's registration is independent of the others, so the blocks give the same
+    result as one call, with memory bounded by the block instead of the session.
+    """
+    n_tr = target.shape[-2]
+    parts = [
+        register_to_reference(
+            target[..., i : i + _BLOCK, :],
+            ref,
+            dwell_time,
+            f_range,
+            initial=None if initial is None else initial[..., i : i + _BLOCK],
+            **kwargs,
+        )
+        for i in range(0, n_tr, _BLOCK)
+    ]
+    s, phi, conv = (np.concatenate([p[j] for p in parts], axis=-1) for j in range(3))
+    return s, phi, conv
 
 
 def align_transients(
@@ -353,7 +396,7 @@ def align_transients(
     t = np.arange(n) * dwell_time
     s_c = phi = conv = s = None
     for _ in range(max(1, n_iter + 1)):
-        s_c, phi_c, conv_c = register_to_reference(
+        s_c, phi_c, conv_c = _register_in_blocks(
             target,
             ref,
             dwell_time,

@@ -96,11 +96,13 @@ def average_frames(
     keep = np.ones(x.shape[:-1], bool)
     if rejected is not None:
         keep = ~np.moveaxis(np.broadcast_to(rejected, fids.shape[:-1]), ax, -1)
-    xw = np.where(keep[..., None], x, 0)
-    zeros = np.zeros(xw.shape[:-2] + (1, xw.shape[-1]), dtype=xw.dtype)
-    cs = np.concatenate([zeros, np.cumsum(xw, axis=-2)], axis=-2)
+    # running sums in place (one session-sized array): sums = S[end] - S[start] with
+    # S[i] = sum of the first i transients, S[0] = 0
+    cs = np.where(keep[..., None], x, 0)
+    np.cumsum(cs, axis=-2, out=cs)
     cnt = np.concatenate([np.zeros(keep.shape[:-1] + (1,), int), np.cumsum(keep, axis=-1)], axis=-1)
-    sums = cs[..., win[:, 1], :] - cs[..., win[:, 0], :]
+    start = cs[..., np.maximum(win[:, 0] - 1, 0), :]
+    sums = cs[..., win[:, 1] - 1, :] - np.where((win[:, 0] > 0)[:, None], start, 0)
     counts = cnt[..., win[:, 1]] - cnt[..., win[:, 0]]
     frames = sums / np.maximum(counts, 1)[..., None]
     tcs = np.concatenate([[0.0], np.cumsum(times)])
