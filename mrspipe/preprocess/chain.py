@@ -463,6 +463,7 @@ def preprocess_session(
             res.reference,
             res.converged,
         )
+        del res  # its transients are ``fids`` until a later step replaces them
         steps.append(
             _step(
                 "Frequency and phase alignment",
@@ -547,6 +548,7 @@ def preprocess_session(
         align._moving_average(fids, opts.qc_fwhm_window, ax) if opts.qc_fwhm_window > 1 else fids
     )
     fwhm = measure.estimate_fwhm(smooth, *args)
+    del smooth
     qc = _qc_table(data, shift, phase, snr, fwhm, rejected, resid_z, reason)
     transient_steps = list(steps)  # averaging and linewidth matching apply to frames only
     width, step_ = (

@@ -96,19 +96,24 @@ _CHUNK_BYTES = 32 * 2**20
 
 
 def _spectrum_points(fids: np.ndarray, idx: np.ndarray, zero_fill: int = 1) -> np.ndarray:
-    """Points ``idx`` of the shifted, zero-filled spectrum (no shift of the whole array).
-
-    Transformed a block of FIDs at a time (each FID's FFT is independent), so memory stays
-    bounded by ``_CHUNK_BYTES`` instead of the whole zero-filled session.
-    """
+    """Points ``idx`` of the shifted, zero-filled spectrum (no shift of the whole array)."""
     nz = fids.shape[-1] * zero_fill
-    sel = (idx + nz // 2) % nz
+    return fft_points(fids, (idx + nz // 2) % nz, n_fft=nz)
+
+
+def fft_points(fids: np.ndarray, points: np.ndarray, *, n_fft: int | None = None) -> np.ndarray:
+    """``np.fft.fft(fids, n_fft, axis=-1)[..., points]``, a block of FIDs at a time.
+
+    Each FID's FFT is independent, so the result is the same as one call, with memory bounded
+    by ``_CHUNK_BYTES`` instead of the whole (zero-filled) session.
+    """
+    nz = fids.shape[-1] if n_fft is None else int(n_fft)
     flat = fids.reshape(-1, fids.shape[-1])
     rows = max(1, _CHUNK_BYTES // (16 * nz))
-    out = np.empty((flat.shape[0], sel.size), np.result_type(flat.dtype, np.complex64))
+    out = np.empty((flat.shape[0], points.size), np.result_type(flat.dtype, np.complex64))
     for start in range(0, flat.shape[0], rows):
-        out[start : start + rows] = np.fft.fft(flat[start : start + rows], n=nz, axis=-1)[:, sel]
-    return out.reshape(fids.shape[:-1] + (sel.size,))
+        out[start : start + rows] = np.fft.fft(flat[start : start + rows], n=nz, axis=-1)[:, points]
+    return out.reshape(fids.shape[:-1] + (points.size,))
 
 
 def estimate_snr(

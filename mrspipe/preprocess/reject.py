@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from .measure import ppm_mask
+from .measure import fft_points, ppm_mask
 
 __all__ = ["robust_z", "find_bad_transients", "REASONS"]
 
@@ -111,12 +111,16 @@ def find_bad_transients(
     n = aligned.shape[-1]
     ax = axis % aligned.ndim
     mask = ppm_mask(n, dwell_time, spectrometer_frequency, ppm_reference, ppm_range)
-    spec = np.fft.fftshift(np.fft.fft(aligned, axis=-1), axes=-1)[..., mask]
-    ref = np.fft.fftshift(np.fft.fft(np.broadcast_to(reference, aligned.shape), axis=-1), axes=-1)[
-        ..., mask
-    ]
+    # the masked points of the shifted spectra, a block of transients at a time (bounded memory)
+    points = np.fft.fftshift(np.arange(n))[mask]
+    spec = fft_points(aligned, points)
+    ref = np.broadcast_to(fft_points(np.asarray(reference), points), spec.shape)
     finite = np.isfinite(aligned).all(-1)
-    nonzero = np.abs(np.nan_to_num(aligned)).sum(-1) > 0
+    nonzero = np.zeros(aligned.shape[:-1], bool)
+    flat_nonzero = nonzero.reshape(-1)
+    flat = aligned.reshape(-1, n)
+    for b in range(0, flat.shape[0], 256):
+        flat_nonzero[b : b + 256] = np.abs(np.nan_to_num(flat[b : b + 256])).sum(-1) > 0
     good = finite & nonzero
     spec = np.where(good[..., None], spec, 0)
     ref_energy = (np.abs(ref) ** 2).sum(-1)
