@@ -39,6 +39,8 @@ TIMECOURSE_COLUMNS = (
     "participant_id", "session_id", "condition", "sex", "frame", "time_s", "metabolite",
     "estimate", "crlb_sd",
 )  # fmt: skip
+#: optional columns of water-scaled concentrations kept in the time courses (NaN for ratios)
+CONCENTRATION_COLUMNS = ("molality_mmol_kg", "molality_sd", "molarity_mm", "molarity_sd")
 RESPONSE_COLUMNS = (
     "participant_id", "session_id", "condition", "sex", "metabolite", "baseline", "response",
     "percent_change",
@@ -255,7 +257,9 @@ def session_timecourses(
         value = session.get(key) if isinstance(session, Mapping) else getattr(session, key, None)
         df[key] = normalise_sex(value) if key == "sex" else value
     df = df.sort_values(["metabolite", "frame"], kind="stable")
-    return df.loc[:, list(TIMECOURSE_COLUMNS)].reset_index(drop=True)
+    # water-scaled concentrations (mrspipe.quantify) ride along after the SPEC columns
+    extra = [c for c in CONCENTRATION_COLUMNS if c in df.columns]
+    return df.loc[:, [*TIMECOURSE_COLUMNS, *extra]].reset_index(drop=True)
 
 
 def _correlated_var(a: np.ndarray, lag_corr: np.ndarray | None) -> float:

@@ -27,6 +27,7 @@ from ..errors import MRSFormatError, StudyLayoutError
 from ..fit.options import FitOptions
 from ..io import derivatives as deriv
 from ..preprocess.chain import PreprocessOptions
+from ..quantify import QuantifyOptions
 from .jobs import clear_basis_cache, fit_frames, preprocess_files
 from .steps import Steps
 
@@ -50,6 +51,8 @@ class SessionOptions:
     fit : FitOptions
     windows : Windows
         Time 0 (``event``) and the baseline and response windows.
+    quantify : QuantifyOptions
+        Water scaling of the estimates (needs the session's water reference).
     basis_fingerprint : dict
         :func:`mrspipe.io.derivatives.file_fingerprint` of the basis set.
     overwrite : bool
@@ -62,6 +65,7 @@ class SessionOptions:
     preprocess: PreprocessOptions = field(default_factory=PreprocessOptions)
     fit: FitOptions = field(default_factory=FitOptions)
     windows: Windows = field(default_factory=Windows)
+    quantify: QuantifyOptions = field(default_factory=QuantifyOptions)
     basis_fingerprint: dict[str, Any] = field(default_factory=dict)
     overwrite: bool = False
     version: str = ""
@@ -222,6 +226,7 @@ def _run(
         {
             "preprocess": options.preprocess,
             "fit": options.fit,
+            "quantify": options.quantify,
             "basis": options.basis_fingerprint.get("sha256"),
             "version": options.version,
             # the joint dynamic fit's design comes from the infusion event
@@ -386,6 +391,9 @@ def _fit_stage(
         # the estimates with their covariance: the pairs the time-course ratios need
         estimates = result.to_estimates(frame_times) if hasattr(result, "to_estimates") else None
         covariance = None if estimates is None else estimates.covariance_table(_RATIO_NAMES)
+    if options.quantify.water_scaling and session.ref_path is not None:
+        with _Stage("quantify"):
+            fits = _water_scale(fits, session, frames, acquisition, options.quantify, steps)
     with _Stage("write"):
         paths.done.unlink(missing_ok=True)  # stale until this session finishes again
         qc_transients = pd.DataFrame({k: pre.qc[k] for k in pre.qc})
@@ -407,3 +415,86 @@ def _fit_stage(
             if figure is not None:
                 acquisition["fit_figure"] = str(figure)
     return fits, qc_frames, qc_transients, frame_times, covariance, acquisition
+
+
+def _water_scale(
+    fits: Any,
+    session: Any,
+    frames: Any,
+    acquisition: dict[str, Any],
+    options: QuantifyOptions,
+    steps: Steps,
+) -> Any:
+    """``fits`` with concentration columns from the session's water reference (mrspipe.quantify).
+
+    The reference's frames are averaged and fitted as one Voigt line; tissue fractions come from
+    ``options.tissue_tsv`` or the session's participants/sessions columns (none: no tissue
+    correction). Records the water amplitude and fractions in ``acquisition``.
+    """
+    import numpy as np
+
+    from ..quantify import GAMMA_1H_MHZ_PER_T, concentration_table, fit_water
+
+    water = steps.load_mrs(session.ref_path)
+    if any(d not in ("dyn",) for d in getattr(water, "dims", ())):
+        logger.warning(
+            "%s: water reference has dimensions %s; only a coil-combined reference is scaled",
+            session.ref_path,
+            water.dims,
+        )
+        return fits
+    area = float(np.nanmean(fit_water(water)))
+    if not np.isfinite(area) or area <= 0:
+        logger.warning("%s: the water peak could not be fitted; no mM", session.ref_path)
+        return fits
+    fractions = tissue_fractions(session, options)
+    field_t = frames.spectrometer_frequency / GAMMA_1H_MHZ_PER_T
+    columns = concentration_table(
+        fits,
+        area,
+        te=frames.echo_time or 0.0,
+        tr=frames.repetition_time or None,
+        water_te=water.echo_time if water.echo_time is not None else frames.echo_time,
+        water_tr=water.repetition_time or frames.repetition_time or None,
+        field_t=field_t,
+        fractions=fractions,
+        options=options,
+    )
+    acquisition["water_amplitude"] = area
+    acquisition["tissue_fractions"] = fractions
+    return fits.assign(**columns)
+
+
+def tissue_fractions(session: Any, options: QuantifyOptions) -> dict[str, float] | None:
+    """GM/WM/CSF volume fractions of a session (sum 1; percentages are divided by 100).
+
+    From ``options.tissue_tsv`` (rows by ``participant_id`` and, if present, ``session_id``)
+    else from the session's ``participants.tsv``/``sessions.tsv`` columns; None when absent.
+    """
+    import pandas as pd
+
+    names = options.tissue_columns
+    row: dict[str, Any] = dict(getattr(session, "extra", {}) or {})
+    if options.tissue_tsv:
+        path = Path(options.tissue_tsv)
+        try:
+            table = pd.read_csv(path, sep="\t", dtype={"participant_id": str, "session_id": str})
+        except (OSError, ValueError) as exc:
+            raise StudyLayoutError(f"cannot read tissue fractions: {exc}", path) from exc
+        pid = str(session.participant_id)
+        ids = table["participant_id"].astype(str).str.removeprefix("sub-")
+        hit = table[ids == pid.removeprefix("sub-")] if "participant_id" in table else table[:0]
+        if "session_id" in hit and session.session_id is not None:
+            sids = hit["session_id"].astype(str).str.removeprefix("ses-")
+            hit = hit[sids == str(session.session_id).removeprefix("ses-")]
+        row = hit.iloc[0].to_dict() if len(hit) else {}
+    values = [row.get(n) for n in names]
+    if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in values):
+        return None
+    fr = [float(v) for v in values]  # type: ignore[arg-type]
+    total = sum(fr)
+    if 90.0 < total < 110.0:  # percentages
+        fr = [v / 100.0 for v in fr]
+        total /= 100.0
+    fr = [v / total for v in fr] if abs(total - 1.0) < 0.05 else fr
+    return dict(zip(("gm", "wm", "csf"), fr, strict=True))

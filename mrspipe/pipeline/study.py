@@ -267,6 +267,7 @@ def run_study(
                 preprocess=config.preprocess,
                 fit=config.fit,
                 windows=windows,
+                quantify=config.quantify,
                 basis_fingerprint=deriv.file_fingerprint(basis_path),
                 overwrite=overwrite,
                 version=__version__,
