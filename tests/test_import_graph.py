@@ -11,7 +11,7 @@ Layers (rank: who may import whom — a module imports only its own rank or lowe
    regressors and design matrices; ``uncertainty``: propagation of covariances). Inside it, the
    data model never imports ``io`` (files are read *into* the data types).
 1. ``preprocess``
-2. ``fit`` and ``quantify``
+2. ``fit``, ``quantify`` and ``relaxation``
 3. ``dynamic``
 4. ``stats``
 5. ``report``
@@ -45,6 +45,7 @@ RANKS: dict[str, int] = {
     "mrspipe.preprocess": 1,
     "mrspipe.fit": 2,
     "mrspipe.quantify": 2,
+    "mrspipe.relaxation": 2,
     "mrspipe.dynamic": 3,
     "mrspipe.stats": 4,
     "mrspipe.report": 5,
