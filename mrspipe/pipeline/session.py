@@ -471,22 +471,17 @@ def tissue_fractions(session: Any, options: QuantifyOptions) -> dict[str, float]
     From ``options.tissue_tsv`` (rows by ``participant_id`` and, if present, ``session_id``)
     else from the session's ``participants.tsv``/``sessions.tsv`` columns; None when absent.
     """
-    import pandas as pd
-
     names = options.tissue_columns
     row: dict[str, Any] = dict(getattr(session, "extra", {}) or {})
     if options.tissue_tsv:
-        path = Path(options.tissue_tsv)
-        try:
-            table = pd.read_csv(path, sep="\t", dtype={"participant_id": str, "session_id": str})
-        except (OSError, ValueError) as exc:
-            raise StudyLayoutError(f"cannot read tissue fractions: {exc}", path) from exc
-        pid = str(session.participant_id)
-        ids = table["participant_id"].astype(str).str.removeprefix("sub-")
-        hit = table[ids == pid.removeprefix("sub-")] if "participant_id" in table else table[:0]
+        from ..io.tables import read_table
+
+        table = read_table(Path(options.tissue_tsv))
+        if "participant_id" not in table:
+            raise StudyLayoutError("tissue_tsv has no participant_id column", options.tissue_tsv)
+        hit = table[table["participant_id"].map(_label) == _label(session.participant_id)]
         if "session_id" in hit and session.session_id is not None:
-            sids = hit["session_id"].astype(str).str.removeprefix("ses-")
-            hit = hit[sids == str(session.session_id).removeprefix("ses-")]
+            hit = hit[hit["session_id"].map(_label) == _label(session.session_id)]
         row = hit.iloc[0].to_dict() if len(hit) else {}
     values = [row.get(n) for n in names]
     if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in values):
@@ -498,3 +493,9 @@ def tissue_fractions(session: Any, options: QuantifyOptions) -> dict[str, float]
         total /= 100.0
     fr = [v / total for v in fr] if abs(total - 1.0) < 0.05 else fr
     return dict(zip(("gm", "wm", "csf"), fr, strict=True))
+
+
+def _label(value: Any) -> str:
+    """``sub-01``/``01``/``1`` -> ``'1'`` (a TSV reader may have made the label a number)."""
+    text = str(value).removeprefix("sub-").removeprefix("ses-")
+    return (text.lstrip("0") or "0") if text.isdigit() else text
