@@ -44,6 +44,8 @@ __all__ = [
     "WATER_RELAXATION_3T",
     "UNITS",
     "metabolite_relaxation_times",
+    "concentration_table",
+    "describe",
     "ratios",
     "relaxation_factor",
     "fit_water",
@@ -397,3 +399,24 @@ def concentration_table(
         out[col] = fits["estimate"].to_numpy(float) * per_unit  # type: ignore[index]
         out[unit + "_sd"] = fits["crlb_sd"].to_numpy(float) * per_unit  # type: ignore[index]
     return out
+
+
+def describe(options: QuantifyOptions = _DEFAULT) -> str:
+    """One sentence for the report (MRSinMRS 3d): how concentrations were quantified."""
+    if not options.water_scaling:
+        return "ratios to tCr/tNAA (basis-unit estimates); no water scaling"
+    units = "molality and molarity" if options.units == "both" else options.units
+    relax = (
+        f"metabolite T1 {options.metabolite_t1} s, T2 {options.metabolite_t2} s"
+        if options.metabolite_t1 is not None and options.metabolite_t2 is not None
+        else "per-metabolite T1/T2 at 3 T (Mlynarik 2001, Wyss 2018; water Wansapura 1999)"
+    )
+    tissue = (
+        f"tissue fractions from {options.tissue_tsv}"
+        if options.tissue_tsv
+        else f"tissue fractions from columns {', '.join(options.tissue_columns)} when present"
+    )
+    return (
+        f"ratios to tCr/tNAA; with a water reference, water-scaled {units} "
+        f"(Gasparovic et al. 2006), {relax}, {tissue}"
+    )

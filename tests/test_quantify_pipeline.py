@@ -148,3 +148,14 @@ def test_run_session_writes_mm_that_recover_the_truth(tmp_path: Path) -> None:
         rel = metabolite_relaxation(name)
         got = mean[name] * _r(d["te"], d["tr"], rel.t1, rel.t2)
         assert got == pytest.approx(value, rel=0.03), name
+
+
+def test_report_checklist_states_the_quantification() -> None:
+    from mrspipe.quantify import describe
+    from mrspipe.report.checklist import build_checklist
+
+    rows = build_checklist({"quantification": describe(QuantifyOptions(units="molality"))})
+    row = next(r for r in rows if r["code"] == "3d")
+    assert "water-scaled molality" in str(row["value"]) and "Wyss" in str(row["value"])
+    off = describe(QuantifyOptions(water_scaling=False))
+    assert "no water scaling" in off

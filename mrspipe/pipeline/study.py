@@ -24,6 +24,7 @@ from ..errors import ConfigError, MRSError, StudyLayoutError
 from ..io import derivatives as deriv
 from ..io._lock import check_unlocked, lock_output
 from ..io._paths import is_inside
+from ..quantify import describe as describe_quantification
 from .checks import check_study, study_warnings
 from .design import incomplete_participants
 from .executor import map_sessions
@@ -283,6 +284,7 @@ def run_study(
                 "baseline_window_text": windows.describe("baseline"),
                 "response_window_text": windows.describe("response"),
                 "config": config.as_dict(),
+                "quantification": describe_quantification(config.quantify),
                 "n_sessions": len(sessions),
                 "task": next(iter(tasks)) if len(tasks) == 1 else None,
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
