@@ -26,6 +26,7 @@ proton spectroscopic imaging. Magn Reson Med 2006;55:1219-1226.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -371,7 +372,9 @@ def concentration_table(
     -------
     dict of str to (n_rows,) ndarray
         ``molality_mmol_kg`` / ``molality_sd`` and/or ``molarity_mm`` / ``molarity_sd``; the SDs
-        scale the fit SD (the water amplitude's own error is not included).
+        scale the fit SD (the water amplitude's own error is not included). A sum whose members
+        are in the table is the sum of their concentrations (each with its own relaxation); its
+        SD is scaled with the main member's factor.
     """
     names = [str(n) for n in dict.fromkeys(fits["metabolite"])]  # type: ignore[index]
     index = np.array([names.index(str(m)) for m in fits["metabolite"]])  # type: ignore[index]
@@ -396,7 +399,7 @@ def concentration_table(
             water_protons=options.water_protons,
         )[0][index]
         col = "molality_mmol_kg" if unit == "molality" else "molarity_mm"
-        out[col] = fits["estimate"].to_numpy(float) * per_unit  # type: ignore[index]
+        out[col] = _sums_from_members(fits, fits["estimate"].to_numpy(float) * per_unit)  # type: ignore[index]
         out[unit + "_sd"] = fits["crlb_sd"].to_numpy(float) * per_unit  # type: ignore[index]
     return out
 
@@ -420,3 +423,26 @@ def describe(options: QuantifyOptions = _DEFAULT) -> str:
         f"ratios to tCr/tNAA; with a water reference, water-scaled {units} "
         f"(Gasparovic et al. 2006), {relax}, {tissue}"
     )
+
+
+def _sums_from_members(fits: Any, conc: np.ndarray) -> np.ndarray:
+    """Replace each sum's value by the sum of its members' values in the same source/frame."""
+    import pandas as pd
+
+    from .fit.crlb import SUMS
+
+    names = fits["metabolite"].astype(str).to_numpy()
+    if not np.isin(names, list(SUMS)).any():
+        return conc
+    keys = [c for c in ("source", "frame") if c in fits]
+    key = fits[keys].astype(str).agg("#".join, axis=1) if keys else pd.Series("", fits.index)
+    df = pd.DataFrame({"key": key.to_numpy(), "metabolite": names, "conc": conc})
+    out = conc.copy()
+    for total, members in SUMS.items():
+        rows = names == total
+        parts = df[df["metabolite"].isin(members)]
+        if not rows.any() or parts.empty:
+            continue
+        summed = parts.groupby("key")["conc"].sum()
+        out[rows] = df.loc[rows, "key"].map(summed).to_numpy(float)
+    return out

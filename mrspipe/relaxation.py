@@ -93,6 +93,8 @@ METABOLITES: dict[float, dict[str, Relaxation]] = {
 METABOLITES[3.0]["sI"] = METABOLITES[3.0]["Scyllo"]
 METABOLITES[3.0]["mI"] = METABOLITES[3.0]["Ins"]
 METABOLITES[3.0]["Cho"] = METABOLITES[3.0]["GPC"]
+METABOLITES[3.0]["PCho"] = METABOLITES[3.0]["PCh"]  # mrspipe's canonical spellings
+METABOLITES[3.0]["sIns"] = METABOLITES[3.0]["Scyllo"]
 
 #: metabolite not in the table (Osprey's average: T1 1.34/1.19 s, T2 140/169 ms GM/WM)
 GENERIC_3T = Relaxation(t1=1.265, t2=0.1545, source="generic average (Osprey default)")
