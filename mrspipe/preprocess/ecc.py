@@ -23,8 +23,14 @@ from .measure import noise_sd
 __all__ = ["water_phase", "eddy_current_correct"]
 
 
-def water_phase(water: np.ndarray, *, snr_limit: float = 10.0, fit_points: int = 32) -> np.ndarray:
+def water_phase(
+    water: np.ndarray, *, snr_limit: float = 10.0, fit_points: int | None = None
+) -> np.ndarray:
     """Unwrapped phase of water FIDs, continued linearly where the signal is noise.
+
+    The continuation's slope (the water's own frequency offset) is a weighted least-squares line
+    through the reliable phase, each point weighted by ``|water|**2`` (the inverse of its phase
+    variance), so the strong points set it and the last points before the noise barely do.
 
     Parameters
     ----------
@@ -32,8 +38,9 @@ def water_phase(water: np.ndarray, *, snr_limit: float = 10.0, fit_points: int =
     snr_limit : float
         Points whose magnitude is below ``snr_limit`` times the noise SD (after the first such
         point) take the linear continuation.
-    fit_points : int
-        Number of reliable points before the cut used for the linear continuation.
+    fit_points : int, optional
+        Number of reliable points before the cut used for the line; default the later half of
+        the reliable stretch (the early points carry the eddy-current transient).
 
     Returns
     -------
@@ -47,13 +54,14 @@ def water_phase(water: np.ndarray, *, snr_limit: float = 10.0, fit_points: int =
     weak[..., :2] = False
     cut = np.where(weak.any(-1), np.argmax(weak, axis=-1), n)[..., None]  # first weak point
     idx = np.arange(n)
-    start = np.maximum(cut - fit_points, 0)
-    in_fit = (idx >= start) & (idx < cut)
-    cnt = np.maximum(in_fit.sum(-1, keepdims=True), 1)
-    xm = (idx * in_fit).sum(-1, keepdims=True) / cnt
-    ym = (phase * in_fit).sum(-1, keepdims=True) / cnt
-    sxx = (((idx - xm) ** 2) * in_fit).sum(-1, keepdims=True)
-    sxy = ((idx - xm) * (phase - ym) * in_fit).sum(-1, keepdims=True)
+    span = cut // 2 if fit_points is None else np.minimum(cut, fit_points)
+    start = np.maximum(cut - np.maximum(span, 2), 0)
+    weight = np.where((idx >= start) & (idx < cut), np.abs(water) ** 2, 0.0)
+    total = np.maximum(weight.sum(-1, keepdims=True), 1e-300)
+    xm = (idx * weight).sum(-1, keepdims=True) / total
+    ym = (phase * weight).sum(-1, keepdims=True) / total
+    sxx = (((idx - xm) ** 2) * weight).sum(-1, keepdims=True)
+    sxy = ((idx - xm) * (phase - ym) * weight).sum(-1, keepdims=True)
     slope = np.where(sxx > 0, sxy / np.where(sxx > 0, sxx, 1.0), 0.0)
     linear = ym + slope * (idx - xm)
     return np.where(idx >= cut, linear, phase)
