@@ -60,7 +60,7 @@ def test_default_fit_adds_macromolecules_and_keeps_glutamate(lcmodel_test, caplo
             assert abs(r / other - 1) < 0.15, (name, r, other)
     # in-vivo range of grey/white matter at 3 T (e.g. Glu/tCr ~ 1-1.5, tNAA/tCr ~ 1.2-1.6)
     assert 0.9 < got["Glu"]["ratio"][0] < 1.5
-    assert 1.1 < got["tNAA"]["ratio"][0] < 1.6
+    assert got["tNAA"]["ratio"][0] > 1.1 and got["tNAA"]["ratio"][0] < 1.6
     assert 0.15 < got["tCho"]["ratio"][0] < 0.35
     # measured linewidth on the fitted NAA singlet, as LCModel reports it (Hz and ppm)
     qc = res.qc_table()

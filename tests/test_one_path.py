@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from study_helpers import simulated_study_with_basis
 
 from mrspipe.cli import main
 from mrspipe.config import config_from_dict
@@ -33,22 +34,10 @@ def _no_report(out: Path, **tables: Any) -> Path:
 
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from mrspipe.io.basis import save_basis
-    from mrspipe.simulate import simulate_basis, simulate_study
-
     root = tmp_path_factory.mktemp("one_path")
-    truth = simulate_study(
-        root / "study", n_participants=2, n_transients=N_TRANSIENTS, n_points=N_POINTS, rng=3
+    study, basis_dir, truth = simulated_study_with_basis(
+        root, n_participants=2, n_transients=N_TRANSIENTS, n_points=N_POINTS, rng=3
     )
-    design = truth["design"]
-    basis = simulate_basis(
-        sequence=design["sequence"],
-        field_mhz=design["field_mhz"],
-        te=design["te"],
-        dwell_time=design["dwell_time"],
-        n_points=N_POINTS,
-    )
-    save_basis(basis, root / "basis", format="fsl")
     # defaults everywhere that touches preprocessing and fitting; the group step kept cheap
     config = config_from_dict({"stats": {"mixed_model": False}, "glm": {"enabled": False}})
     steps = Steps(report=_no_report, fit_figure=None)

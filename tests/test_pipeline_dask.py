@@ -21,6 +21,8 @@ import pytest
 
 pytest.importorskip("distributed")
 
+from study_helpers import simulated_study_with_basis  # noqa: E402
+
 from mrspipe.cli import main  # noqa: E402
 from mrspipe.io.derivatives import GROUP_TABLES  # noqa: E402
 from mrspipe.io.tables import read_table  # noqa: E402
@@ -99,22 +101,10 @@ def scheduler_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    from mrspipe.io.basis import save_basis
-    from mrspipe.simulate import simulate_basis, simulate_study
-
     root = tmp_path_factory.mktemp("dask_study")
-    truth = simulate_study(
-        root / "study", n_participants=2, n_transients=N_TRANSIENTS, n_points=N_POINTS, rng=11
+    study, basis_dir, truth = simulated_study_with_basis(
+        root, n_participants=2, n_transients=N_TRANSIENTS, n_points=N_POINTS, rng=11
     )
-    design = truth["design"]
-    basis = simulate_basis(
-        sequence=design["sequence"],
-        field_mhz=design["field_mhz"],
-        te=design["te"],
-        dwell_time=design["dwell_time"],
-        n_points=N_POINTS,
-    )
-    save_basis(basis, root / "basis", format="fsl")
     config = root / "study.toml"
     config.write_text(f"[preprocess]\nblock = {BLOCK}\n\n[stats]\nmixed_model = false\n")
     return root / "study", root / "basis", config

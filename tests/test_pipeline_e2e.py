@@ -27,6 +27,8 @@ for _module in (
 ):
     pytest.importorskip(_module)
 
+from study_helpers import simulated_study_with_basis  # noqa: E402
+
 from mrspipe.cli import main  # noqa: E402
 from mrspipe.config import config_from_dict  # noqa: E402
 from mrspipe.io.derivatives import GROUP_TABLES, session_paths  # noqa: E402
@@ -47,22 +49,10 @@ def _digest(folder: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any]]:
-    from mrspipe.io.basis import save_basis
-    from mrspipe.simulate import simulate_basis, simulate_study
-
     root = tmp_path_factory.mktemp("e2e")
-    truth = simulate_study(
-        root / "study", n_participants=2, n_transients=N_TRANSIENTS, n_points=N_POINTS, rng=7
+    study, basis_dir, truth = simulated_study_with_basis(
+        root, n_participants=2, n_transients=N_TRANSIENTS, n_points=N_POINTS, rng=7
     )
-    design = truth["design"]
-    basis = simulate_basis(
-        sequence=design["sequence"],
-        field_mhz=design["field_mhz"],
-        te=design["te"],
-        dwell_time=design["dwell_time"],
-        n_points=N_POINTS,
-    )
-    save_basis(basis, root / "basis", format="fsl")
     return root / "study", root / "basis", truth
 
 
