@@ -121,6 +121,13 @@ def test_batched_equals_per_frame(basis, rng):
     per_frame = np.concatenate([s.estimates for s in single])
     np.testing.assert_allclose(batched.estimates, per_frame, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(chunked.estimates, per_frame, rtol=1e-5, atol=1e-6)
+    # the SDs too: each frame's HAC window comes from its own linewidth (2-6 Hz here), not
+    # from the frames fitted with it
+    sd_single = np.concatenate([s.crlb_sd for s in single])
+    infl_single = np.concatenate([s.sd_inflation for s in single])
+    for res in (batched, chunked):
+        np.testing.assert_allclose(res.crlb_sd, sd_single, rtol=1e-5, atol=1e-9)
+        np.testing.assert_allclose(res.sd_inflation, infl_single, rtol=1e-5)
 
 
 def test_numpy_and_lmfit_agree(basis, rng):

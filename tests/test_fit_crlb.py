@@ -6,7 +6,7 @@ import numpy as np
 from fit_helpers import make_basis, simulate, truth_vector
 
 from mrspipe.fit import fit_spectra
-from mrspipe.fit.crlb import canonical, sum_weights
+from mrspipe.fit.crlb import canonical, hac_meat, sum_weights
 
 
 def test_crlb_matches_scatter_of_estimates(rng):
@@ -96,3 +96,22 @@ def test_sd_inflation_is_one_for_white_noise_and_grows_under_mismatch(rng):
     data = simulate(full, np.tile(cf, (n, 1)), noise_sd=0.1, rng=rng)
     res = fit_spectra(data, basis)
     assert np.median(res.sd_inflation) > 1.5
+
+
+def test_hac_meat_uses_each_frames_own_window(rng):
+    # meat = sum_k S_k S_k^T / w with S_k the sum of the scores g = J e over the w points from
+    # k (windows inside the band; real and imaginary parts separately), here by a loop; frames
+    # with different windows in one call equal each frame alone
+    n_f, n_p, n_k = 3, 4, 40
+    jw = rng.normal(size=(n_f, n_p, 2 * n_k))
+    resid = rng.normal(size=(n_f, 2 * n_k))
+    windows = np.array([2, 5, 9])
+    meat = hac_meat(jw, resid, windows)
+    for f, w in enumerate(windows):
+        g = (jw[f] * resid[f]).reshape(n_p, n_k, 2)
+        ref = np.zeros((n_p, n_p))
+        for part in range(2):
+            s = np.stack([g[:, k : k + w, part].sum(axis=1) for k in range(n_k - w + 1)])
+            ref += s.T @ s / w
+        np.testing.assert_allclose(meat[f], ref, rtol=1e-12)
+        np.testing.assert_allclose(hac_meat(jw[f : f + 1], resid[f : f + 1], int(w))[0], ref)

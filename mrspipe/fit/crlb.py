@@ -179,7 +179,7 @@ def fisher_covariance(
     return cov, inflation
 
 
-def hac_meat(jw: np.ndarray, resid: np.ndarray, window: int) -> np.ndarray:
+def hac_meat(jw: np.ndarray, resid: np.ndarray, window: np.ndarray | int) -> np.ndarray:
     """Bartlett-kernel (Newey-West) estimate of ``J^T Cov(e) J`` from the fit residual.
 
     The scores ``g_k = J_k e_k`` are summed over moving windows of ``window`` points along the
@@ -194,8 +194,9 @@ def hac_meat(jw: np.ndarray, resid: np.ndarray, window: int) -> np.ndarray:
         Columns of the Jacobian with the baseline profiled out, stacked (re, im interleaved).
     resid : (n_frames, 2K) float ndarray
         Fit residual (baseline removed), stacked likewise.
-    window : int
-        Bandwidth in points (about two linewidths).
+    window : int or (n_frames,) int ndarray
+        Bandwidth in points (about two linewidths), per frame or one for all. Each frame's
+        meat depends only on its own data and window (not on the frames fitted with it).
 
     Returns
     -------
@@ -208,9 +209,20 @@ def hac_meat(jw: np.ndarray, resid: np.ndarray, window: int) -> np.ndarray:
     Newey WK, West KD. Econometrica 1987;55:703-708.
     """
     n_f, n_p, n2 = jw.shape
-    g = (jw * resid[:, None, :]).reshape(n_f, n_p, n2 // 2, 2)
-    window = int(max(1, min(window, n2 // 4)))
+    n_k = n2 // 2
+    g = (jw * resid[:, None, :]).reshape(n_f, n_p, n_k, 2)
+    win = np.broadcast_to(np.asarray(window, dtype=int), (n_f,))
+    win = np.clip(win, 1, max(1, n2 // 4))
     c = np.cumsum(g, axis=2)
     c = np.concatenate([np.zeros((n_f, n_p, 1, 2)), c], axis=2)
-    sums = (c[:, :, window:] - c[:, :, :-window]).reshape(n_f, n_p, -1)
-    return sums @ sums.transpose(0, 2, 1) / window
+    # moving sums S_k = c[k + w] - c[k] for k = 0 .. K - w; rows past a frame's last full
+    # window are zero, so frames with different windows share one matrix product
+    k = np.arange(n_k - int(win.min()) + 1)
+    hi = k[None, :] + win[:, None]  # (F, n_s)
+    valid = hi <= n_k
+    hi = np.where(valid, hi, n_k)
+    lo = np.where(valid, k[None, :], n_k)
+    take = np.take_along_axis
+    sums = take(c, hi[:, None, :, None], axis=2) - take(c, lo[:, None, :, None], axis=2)
+    sums = sums.reshape(n_f, n_p, -1)
+    return sums @ sums.transpose(0, 2, 1) / win[:, None, None]

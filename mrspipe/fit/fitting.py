@@ -309,7 +309,10 @@ def _finish(
     fwhm = _measured_fwhm(problem, theta, names)
     df = abs(float(problem.freq[1] - problem.freq[0]))
     width_pts = np.where(np.isfinite(fwhm), fwhm, voigt_fwhm(g[:, 0, 1], gauss[:, 0])) / df
-    window = int(np.clip(np.ceil(2.0 * np.nanmedian(width_pts)), 2, 32))
+    # the HAC window of each frame from its own linewidth (not the chunk's): a frame's SD does
+    # not depend on the frames fitted with it
+    width_pts = np.where(np.isfinite(width_pts), width_pts, 1.0)
+    window = np.clip(np.ceil(2.0 * width_pts), 2, 32).astype(int)
     jw = j_x - (j_p * d2) @ problem.u2.T
     meat = hac_meat(jw, problem.stack(full_resid), window)
     cov, inflation = fisher_covariance(fisher, middle, sigma, problem.n_met, meat=meat)
