@@ -26,6 +26,7 @@ from .model import (
     voigt_fwhm,
 )
 from .options import FitOptions
+from .priors import ratio_priors
 from .qc import REFERENCE_SINGLETS, residual_inflation, singlet_fwhm
 from .result import FitResult
 from .solver import LinearSolution, levenberg_marquardt, solve_linear
@@ -36,6 +37,15 @@ logger = logging.getLogger("mrspipe")
 
 #: the one place of the fit defaults
 _DEFAULT = FitOptions()
+
+
+def _noise_sd(problem: FitProblem, sol: LinearSolution) -> np.ndarray:
+    """Noise SD of one real spectral value from the data part of the cost, ``(n_frames,)``."""
+    cost = sol.cost if sol.penalty is None else sol.cost - sol.penalty
+    n_free = (sol.conc > 0).sum(axis=1) + problem.n_params
+    dof = 2.0 * sol.resid.shape[1] - problem.d2.sum() - n_free
+    sigma = np.sqrt(np.clip(cost, 0.0, None) / np.maximum(dof, 1.0))
+    return np.maximum(sigma, 1e-300)
 
 
 def _fit_numpy(
@@ -50,6 +60,15 @@ def _fit_numpy(
     theta, sol, converged, n_iter = levenberg_marquardt(
         problem, y, theta0, max_iter=max_iter, ftol=ftol
     )
+    if problem.priors is not None:
+        # second pass with the soft ratio priors, weighted by the first pass's noise SD and
+        # family amplitudes (mrspipe.fit.priors)
+        floor = 1e-3 * sol.conc.max(axis=1) + 1e-300
+        prior = problem.priors.penalty(sol.conc, _noise_sd(problem, sol), floor)
+        theta, sol, converged, more = levenberg_marquardt(
+            problem, y, theta, max_iter=max_iter, ftol=ftol, prior=prior
+        )
+        n_iter = n_iter + more
     return theta, sol, converged, n_iter
 
 
@@ -152,6 +171,7 @@ def build_problem(
     precision: str = "single",
     default_macromolecules: bool = _DEFAULT.default_macromolecules,
     default_lipids: bool = False,
+    mm_priors: bool = _DEFAULT.mm_priors,
 ) -> tuple[FitProblem, Basis]:
     """Check the basis against the data and precompute the fit problem.
 
@@ -213,8 +233,10 @@ def build_problem(
             data.source or "data",
         )
     basis = match_basis(basis, data)
+    own = len(basis.names)
     if default_macromolecules and basis.nucleus == "1H":
         basis, groups = with_default_macromolecules(basis, groups, lipids=default_lipids)
+    priors = ratio_priors(basis.names, basis.names[own:]) if mm_priors else None
     n = data.n_points
     fit_band = np.flatnonzero((dppm >= lo) & (dppm <= hi))
     if fit_band.size < 16:
@@ -251,6 +273,7 @@ def build_problem(
         lower=np.array(lower),
         upper=np.array(upper),
         dtype=precisions[precision],
+        priors=priors,
     )
     return problem, basis
 
@@ -300,10 +323,13 @@ def _finish(
     fisher = problem.inner(j_x, j_p, j_x, j_p)
     d2 = problem.d2
     middle = j_x @ j_x.transpose(0, 2, 1) - (j_p * (2 * d2 - d2**2)) @ j_p.transpose(0, 2, 1)
-    n_free = (conc > 0).sum(axis=1) + problem.n_params
-    dof = 2.0 * n_k - d2.sum() - n_free
-    sigma = np.sqrt(np.clip(sol.cost, 0.0, None) / np.maximum(dof, 1.0))
-    sigma = np.maximum(sigma, 1e-300)
+    if sol.prior is not None:
+        # the priors are information on the concentrations: the SD is the posterior one
+        q = sol.prior.transpose(0, 2, 1) @ sol.prior
+        m = problem.n_met
+        fisher[:, :m, :m] += q
+        middle[:, :m, :m] += q
+    sigma = _noise_sd(problem, sol)
     g = theta[:, : N_GROUP_PARAMS * problem.n_groups].reshape(n_f, problem.n_groups, 3)
     gauss = np.sqrt(np.clip(g[..., 2], 0.0, None))
     fwhm = _measured_fwhm(problem, theta, names)
@@ -458,6 +484,7 @@ def fit_spectra(
     precision: str = "single",
     default_macromolecules: bool = _DEFAULT.default_macromolecules,
     default_lipids: bool = False,
+    mm_priors: bool = _DEFAULT.mm_priors,
     threads: int | None = None,
     **options: Any,
 ) -> FitResult:
@@ -512,6 +539,10 @@ def fit_spectra(
     default_lipids : bool
         Also append LCModel's lipid components to a basis that has macromolecules but no
         lipids (spectra with lipid contamination).
+    mm_priors : bool
+        Tie the appended components by LCModel's expected amplitude ratios (soft priors with
+        an SD, :mod:`mrspipe.fit.priors`): a second pass of the numpy backend (the lmfit
+        backend fits without them).
     threads : int, optional
         Chunks fitted concurrently (threads of this process; default: the usable cores, at
         most 4, for ``'numpy'``, 1 for ``'lmfit'``). Results do not depend on it.
@@ -546,6 +577,7 @@ def fit_spectra(
         precision=precision,
         default_macromolecules=default_macromolecules,
         default_lipids=default_lipids,
+        mm_priors=mm_priors,
     )
     n = data.n_points
     fids = data.fids.reshape(-1, n)
@@ -558,6 +590,8 @@ def fit_spectra(
             "%d of %d frames hold NaN/Inf or only zeros; not fitted", int((~good).sum()), n_f
         )
     rows_good = np.flatnonzero(good)
+    if problem.priors is not None and backend != "numpy":
+        logger.warning("the %s backend fits without the MM/lipid ratio priors", backend)
     out: dict[str, np.ndarray] = {}
     converged = np.zeros(n_f, bool)
     n_iter = np.zeros(n_f, int)

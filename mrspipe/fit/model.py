@@ -29,6 +29,7 @@ import scipy.fft
 
 from ..errors import ConfigError
 from ..spectral import GAUSS_FWHM_FACTOR, voigt_decay
+from .priors import RatioPriors
 
 __all__ = [
     "BASELINES",
@@ -232,6 +233,9 @@ class FitProblem:
         Bounds of ``theta``.
     dtype : numpy complex dtype
         Working precision of the FFTs of the iterations.
+    priors : RatioPriors, optional
+        Soft priors on the ratios of appended macromolecule/lipid components
+        (:mod:`~.priors`).
     """
 
     basis_fids: np.ndarray
@@ -249,6 +253,7 @@ class FitProblem:
     upper: np.ndarray
     dtype: type = np.complex64
     workers: int = -1
+    priors: RatioPriors | None = None
 
     @property
     def n_met(self) -> int:

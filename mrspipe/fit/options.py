@@ -26,6 +26,8 @@ class FitOptions:
     baseline_order : int
     baseline_dof : float, optional
     default_macromolecules : bool
+    mm_priors : bool
+        Soft priors on the ratios of the appended components (:mod:`mrspipe.fit.priors`).
     dynamic : bool
         Fit the frames of a session jointly (the pipeline's choice; not a ``fit_spectra``
         keyword).
@@ -55,6 +57,11 @@ class FitOptions:
         True,
         "append LCModel's simulated macromolecule and lipid components to a basis without any",
     )
+    mm_priors: bool = option(
+        False,
+        "tie the appended macromolecule/lipid components by LCModel's expected ratios "
+        "(soft priors with an SD)",
+    )
     dynamic: bool = option(
         False, "fit all frames of a session jointly (spectro-temporal) instead of frame by frame"
     )
@@ -75,4 +82,5 @@ class FitOptions:
             "baseline_knot_spacing": self.baseline_knot_spacing,
             "baseline_dof": self.baseline_dof,
             "default_macromolecules": self.default_macromolecules,
+            "mm_priors": self.mm_priors,
         }

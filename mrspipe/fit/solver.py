@@ -52,6 +52,11 @@ class LinearSolution:
         Phased metabolite model (without baseline).
     coef, lag : (n_frames, n_groups, J) complex64, (n_frames, n_groups) int ndarray or None
         Lineshape coefficients of :class:`~.band.BandModel` (None on the exact FFT path).
+    prior : (n_frames, n_prior, n_met) float ndarray or None
+        Penalty rows ``P`` of the linear problem (:mod:`~.priors`; None without priors).
+    penalty : (n_frames,) float ndarray or None
+        ``|P c|^2``, the part of ``cost`` from the prior rows: the data part is
+        ``cost - penalty``. ``gram`` includes ``P^T P``.
     """
 
     conc: np.ndarray
@@ -65,6 +70,8 @@ class LinearSolution:
     model: np.ndarray
     coef: np.ndarray | None = None
     lag: np.ndarray | None = None
+    prior: np.ndarray | None = None
+    penalty: np.ndarray | None = None
 
     def take(self, rows: np.ndarray) -> LinearSolution:
         """Return the solution of a subset of frames."""
@@ -94,6 +101,7 @@ def solve_linear(
     passive: np.ndarray | None = None,
     dtype: type | None = None,
     conc: np.ndarray | None = None,
+    prior: np.ndarray | None = None,
 ) -> LinearSolution:
     """Nonnegative concentrations at fixed nonlinear parameters.
 
@@ -109,6 +117,9 @@ def solve_linear(
         FFT precision (default: the problem's).
     conc : (n_frames, n_met) float ndarray, optional
         Use these concentrations instead of solving for them.
+    prior : (n_frames, n_prior, n_met) float ndarray, optional
+        Penalty rows ``P`` (target 0) appended to the least-squares problem: the cost gains
+        ``|P c|^2`` and the normal equations ``P^T P`` (:mod:`~.priors`).
 
     Returns
     -------
@@ -118,6 +129,8 @@ def solve_linear(
     x = problem.stack(cols)
     p = problem.project(x)
     gram = problem.inner(x, p, x, p)
+    if prior is not None:
+        gram = gram + prior.transpose(0, 2, 1) @ prior
     y_x = problem.stack(y)
     y_p = problem.project(y_x)
     if conc is None:
@@ -130,8 +143,15 @@ def solve_linear(
     r_x = problem.stack(resid)
     r_p = y_p - np.einsum("fm,fmb->fb", conc, p)
     cost = np.einsum("fk,fk->f", r_x, r_x) - np.einsum("fb,b,fb->f", r_p, problem.d2, r_p)
+    penalty = None
+    if prior is not None:
+        pc = np.einsum("fkm,fm->fk", prior, conc)
+        penalty = np.einsum("fk,fk->f", pc, pc)
+        cost = cost + penalty
     coef, lag = (None, None) if shape is None else shape
-    return LinearSolution(conc, passive, cost, cols, p, gram, resid, r_p, model, coef, lag)
+    return LinearSolution(
+        conc, passive, cost, cols, p, gram, resid, r_p, model, coef, lag, prior, penalty
+    )
 
 
 def _step(
@@ -173,6 +193,7 @@ def levenberg_marquardt(
     ftol: float = 1e-2,
     ctol: float = 0.02,
     lam0: float = 1e-2,
+    prior: np.ndarray | None = None,
 ) -> tuple[np.ndarray, LinearSolution, np.ndarray, np.ndarray]:
     """Fit all frames of ``y`` together.
 
@@ -195,6 +216,9 @@ def levenberg_marquardt(
         determined macromolecule lineshapes otherwise creep for many iterations).
     lam0 : float
         Initial Marquardt damping.
+    prior : (n_frames, n_prior, n_met) float ndarray, optional
+        Penalty rows of the linear problem (:func:`solve_linear`); they do not depend on
+        ``theta``, so the projected Jacobian only sees them through the Gram matrix.
 
     Returns
     -------
@@ -205,7 +229,7 @@ def levenberg_marquardt(
     n_iter : (n_frames,) int ndarray
     """
     theta = problem.clip(np.array(theta0, dtype=float))
-    sol = solve_linear(problem, theta, y)
+    sol = solve_linear(problem, theta, y, prior=prior)
     n_f = len(theta)
     lam = np.full(n_f, lam0)
     active = np.ones(n_f, bool)
@@ -244,7 +268,11 @@ def levenberg_marquardt(
                 th[trial_rows] + beta[rows[trial_rows], None] * step[trial_rows]
             )
             trial = solve_linear(
-                problem, th_trial, y[rows[trial_rows]], passive=sub.passive[trial_rows]
+                problem,
+                th_trial,
+                y[rows[trial_rows]],
+                passive=sub.passive[trial_rows],
+                prior=None if prior is None else prior[rows[trial_rows]],
             )
             old_cost = sub.cost[trial_rows]
             better = trial.cost < old_cost

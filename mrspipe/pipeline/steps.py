@@ -100,6 +100,10 @@ def default_fit(
 
             raise ConfigError("the joint dynamic fit needs the infusion event (events.tsv)")
         kwargs.pop("backend", None)
+        if kwargs.pop("mm_priors", False):
+            logger.warning(
+                "the joint dynamic fit has no MM/lipid ratio priors (mm_priors is ignored)"
+            )
         return _fit_dynamic_session(frames, basis, infusion=infusion, **kwargs)
     from ..fit import fit_spectra
 
