@@ -38,6 +38,8 @@ __all__ = [
     "sum_weights",
     "fisher_covariance",
     "hac_meat",
+    "sandwich_blocks",
+    "whitened_planes",
     "combine",
 ]
 
@@ -156,15 +158,16 @@ def fisher_covariance(
             ok[:, blk] = part > 1e-14 * part.max(axis=1, keepdims=True) + 1e-300
     s = np.where(ok, 1.0 / np.sqrt(np.where(ok, diag, 1.0)), 0.0)
     scaled = fisher * s[:, :, None] * s[:, None, :]
-    inv = np.linalg.pinv(scaled, rcond=1e-12, hermitian=True)
+    rows = _pinv_rows(scaled, ok, n_conc)  # (F, n_conc, n_par)
+    rows_t = rows.transpose(0, 2, 1)
+    s_c = s[:, :n_conc]
     mid = middle * s[:, :, None] * s[:, None, :]
-    cov = inv @ mid @ inv
-    cov = cov * s[:, :, None] * s[:, None, :] * (sigma**2)[:, None, None]
-    cov = cov[:, :n_conc, :n_conc]
+    cov = rows @ mid @ rows_t
+    cov = cov * s_c[:, :, None] * s_c[:, None, :] * (sigma**2)[:, None, None]
     inflation = np.ones(cov.shape[:2])
     if meat is not None:
-        robust = inv @ (meat * s[:, :, None] * s[:, None, :]) @ inv
-        var_r = np.einsum("fii->fi", robust)[:, :n_conc] * s[:, :n_conc] ** 2
+        robust = (rows @ (meat * s[:, :, None] * s[:, None, :])) * rows
+        var_r = robust.sum(axis=2) * s_c**2
         var_c = np.einsum("fii->fi", cov)
         with np.errstate(divide="ignore", invalid="ignore"):
             inflation = np.where(var_c > 0, np.maximum(var_r / var_c, 1.0), 1.0)
@@ -179,7 +182,39 @@ def fisher_covariance(
     return cov, inflation
 
 
-def hac_meat(jw: np.ndarray, resid: np.ndarray, window: np.ndarray | int) -> np.ndarray:
+def _pinv_rows(scaled: np.ndarray, ok: np.ndarray, n_rows: int) -> np.ndarray:
+    """First ``n_rows`` rows of the pseudo-inverse (``rcond`` 1e-12) of unit-diagonal matrices.
+
+    ``scaled`` is symmetric positive semidefinite with unit diagonal where ``ok`` and zero rows
+    and columns elsewhere. A frame whose matrix is well conditioned (condition number below
+    1e11, bounded by ``n tr(A^-1)``) takes the plain inverse, which equals the pseudo-inverse
+    there; the others take the pseudo-inverse through the eigendecomposition (several times
+    dearer).
+    """
+    n_f, n = scaled.shape[:2]
+    idx = np.arange(n)
+    filled = scaled.copy()
+    filled[:, idx, idx] = np.where(ok, filled[:, idx, idx], 1.0)  # rows without information
+    try:
+        inv = np.linalg.inv(filled)
+        trace = np.einsum("fii->fi", inv).sum(axis=1)
+        good = np.isfinite(trace) & (trace > 0) & (n * trace < 1e11)
+    except np.linalg.LinAlgError:  # an exactly singular matrix in the batch
+        inv = np.zeros_like(filled)
+        good = np.zeros(n_f, bool)
+    inv = np.where(ok[:, :, None] & ok[:, None, :], inv, 0.0)
+    rows = inv[:, :n_rows]
+    if not good.all():
+        bad = np.flatnonzero(~good)
+        w, v = np.linalg.eigh(scaled[bad])
+        cut = 1e-12 * np.abs(w).max(axis=1, keepdims=True)
+        inv_w = np.where(np.abs(w) > cut, 1.0 / np.where(w != 0, w, 1.0), 0.0)
+        rows = rows.copy()
+        rows[bad] = (v[:, :n_rows] * inv_w[:, None, :]) @ v.transpose(0, 2, 1)
+    return rows
+
+
+def hac_meat(jw: np.ndarray, resid: np.ndarray, window: int | np.ndarray) -> np.ndarray:
     """Bartlett-kernel (Newey-West) estimate of ``J^T Cov(e) J`` from the fit residual.
 
     The scores ``g_k = J_k e_k`` are summed over moving windows of ``window`` points along the
@@ -190,10 +225,10 @@ def hac_meat(jw: np.ndarray, resid: np.ndarray, window: np.ndarray | int) -> np.
 
     Parameters
     ----------
-    jw : (n_frames, n_par, 2K) float ndarray
-        Columns of the Jacobian with the baseline profiled out, stacked (re, im interleaved).
-    resid : (n_frames, 2K) float ndarray
-        Fit residual (baseline removed), stacked likewise.
+    jw : (n_frames, n_par, 2, K) float ndarray
+        Columns of the Jacobian with the baseline profiled out, real and imaginary parts.
+    resid : (n_frames, 2, K) float ndarray
+        Fit residual (baseline removed), real and imaginary parts.
     window : int or (n_frames,) int ndarray
         Bandwidth in points (about two linewidths), per frame or one for all. Each frame's
         meat depends only on its own data and window (not on the frames fitted with it).
@@ -208,21 +243,85 @@ def hac_meat(jw: np.ndarray, resid: np.ndarray, window: np.ndarray | int) -> np.
     for heteroskedasticity. Econometrica 1980;48:817-838.
     Newey WK, West KD. Econometrica 1987;55:703-708.
     """
-    n_f, n_p, n2 = jw.shape
-    n_k = n2 // 2
-    g = (jw * resid[:, None, :]).reshape(n_f, n_p, n_k, 2)
-    win = np.broadcast_to(np.asarray(window, dtype=int), (n_f,))
-    win = np.clip(win, 1, max(1, n2 // 4))
-    c = np.cumsum(g, axis=2)
-    c = np.concatenate([np.zeros((n_f, n_p, 1, 2)), c], axis=2)
-    # moving sums S_k = c[k + w] - c[k] for k = 0 .. K - w; rows past a frame's last full
-    # window are zero, so frames with different windows share one matrix product
-    k = np.arange(n_k - int(win.min()) + 1)
-    hi = k[None, :] + win[:, None]  # (F, n_s)
-    valid = hi <= n_k
-    hi = np.where(valid, hi, n_k)
-    lo = np.where(valid, k[None, :], n_k)
-    take = np.take_along_axis
-    sums = take(c, hi[:, None, :, None], axis=2) - take(c, lo[:, None, :, None], axis=2)
-    sums = sums.reshape(n_f, n_p, -1)
-    return sums @ sums.transpose(0, 2, 1) / win[:, None, None]
+    n_f, n_p, _, n_k = jw.shape
+    win = np.clip(np.broadcast_to(np.asarray(window, dtype=int), (n_f,)), 1, max(1, n_k // 2))
+    c = np.zeros((n_f, n_p, 2, n_k + 1))
+    np.cumsum(jw * resid[:, None], axis=-1, out=c[..., 1:])
+    meat = np.empty((n_f, n_p, n_p))
+    for w in np.unique(win):  # frames by window (a few distinct values)
+        rows = np.flatnonzero(win == w)
+        cw = c[rows]
+        sums = (cw[..., w:] - cw[..., :-w]).reshape(rows.size, n_p, -1)
+        meat[rows] = sums @ sums.transpose(0, 2, 1) / w
+    return meat
+
+
+def sandwich_blocks(
+    gram: np.ndarray,
+    x: np.ndarray,
+    p: np.ndarray,
+    d_x: np.ndarray,
+    d_p: np.ndarray,
+    d2: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``J^T (I - S) J`` and ``J^T (I - S)^2 J`` from the blocks of the Jacobian.
+
+    ``J = [x, d]`` (concentrations, then nonlinear parameters), stacked (re, im interleaved)
+    with their projections on the baseline eigenvectors ``U2`` (``S = U2 diag(d2) U2^T``).
+
+    Parameters
+    ----------
+    gram : (F, M, M) float ndarray
+        ``x^T (I - S) x`` (known from the linear solution).
+    x, d_x : (F, M, 2K), (F, P, 2K) float ndarray
+    p, d_p : (F, M, 2B), (F, P, 2B) float ndarray
+        ``x @ U2``, ``d_x @ U2``.
+    d2 : (2B,) float ndarray
+
+    Returns
+    -------
+    fisher, middle : (F, M + P, M + P) float ndarray
+    """
+    cross = x @ d_x.transpose(0, 2, 1) - (p * d2) @ d_p.transpose(0, 2, 1)
+    dd = d_x @ d_x.transpose(0, 2, 1) - (d_p * d2) @ d_p.transpose(0, 2, 1)
+    fisher = np.block([[gram, cross], [cross.transpose(0, 2, 1), dd]])
+    j_p = np.concatenate([p, d_p], axis=1)
+    middle = fisher - (j_p * (d2 - d2**2)) @ j_p.transpose(0, 2, 1)
+    return fisher, middle
+
+
+def whitened_planes(
+    blocks: tuple[np.ndarray, ...],
+    projections: tuple[np.ndarray, ...],
+    u: np.ndarray,
+    d: np.ndarray,
+) -> np.ndarray:
+    """``(I - S) v`` of stacked vectors, as real and imaginary planes.
+
+    Parameters
+    ----------
+    blocks : tuple of (F, n_i, 2K) float ndarray
+        Stacked vectors (re, im interleaved).
+    projections : tuple of (F, n_i, 2B) float ndarray
+        Their projections on ``U2 = kron(u, I2)``.
+    u : (K, B) float ndarray
+    d : (B,) float ndarray
+        ``S = u diag(d) u^T`` on the real and on the imaginary part.
+
+    Returns
+    -------
+    (F, sum n_i, 2, K) float ndarray
+    """
+    n_f = blocks[0].shape[0]
+    n_k, n_b = u.shape
+    n = sum(b.shape[1] for b in blocks)
+    out = np.empty((n_f, n, 2, n_k))
+    at = 0
+    for b in blocks:
+        m = b.shape[1]
+        out[:, at : at + m] = b.reshape(n_f, m, n_k, 2).transpose(0, 1, 3, 2)
+        at += m
+    proj = np.concatenate(projections, axis=1).reshape(n_f, n, n_b, 2) * d[:, None]
+    proj = np.ascontiguousarray(proj.transpose(0, 1, 3, 2)).reshape(-1, n_b)
+    out -= (proj @ u.T).reshape(out.shape)
+    return out

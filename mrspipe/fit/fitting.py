@@ -15,7 +15,14 @@ from ..data import Basis, MRSData
 from ..errors import BasisMismatchError, ConfigError, FitError
 from ..spectral import is_flipped, match_basis
 from .band import band_derivatives, band_model
-from .crlb import canonical, fisher_covariance, hac_meat, sum_weights
+from .crlb import (
+    canonical,
+    fisher_covariance,
+    hac_meat,
+    sandwich_blocks,
+    sum_weights,
+    whitened_planes,
+)
 from .init import start_values
 from .model import (
     MACRO_PATTERNS,
@@ -27,7 +34,7 @@ from .model import (
 )
 from .options import FitOptions
 from .priors import ratio_priors
-from .qc import REFERENCE_SINGLETS, residual_inflation, singlet_fwhm
+from .qc import REFERENCE_SINGLETS, residual_inflation, singlet_fwhm, spectrum_fwhm
 from .result import FitResult
 from .solver import LinearSolution, levenberg_marquardt, solve_linear
 
@@ -287,14 +294,19 @@ def _measured_fwhm(problem: FitProblem, theta: np.ndarray, names: tuple[str, ...
     i, peak = found[0]
     no_shift = theta.copy()
     no_shift[:, : N_GROUP_PARAMS * problem.n_groups : N_GROUP_PARAMS] = 0.0
-    h = problem.lineshapes(no_shift, np.complex128)[:, problem.group_of[i]]
     cf = float((problem.freq[-1] - problem.freq[0]) / (problem.ppm[-1] - problem.ppm[0]))
+    ref = float(problem.ppm[0] - problem.freq[0] / cf)
+    bm = band_model(problem) if np.dtype(problem.dtype) == np.complex64 else None
+    if bm is not None:  # the zero-filled spectrum over the band from the low-rank model
+        spec, freq = bm.zero_filled(no_shift, i)
+        return spectrum_fwhm(spec.real, freq, freq / cf + ref, peak_ppm=peak)
+    h = problem.lineshapes(no_shift, np.complex128)[:, problem.group_of[i]]
     return singlet_fwhm(
         problem.basis_fids[i],
         h,
         dwell_time=float(problem.t[1] - problem.t[0]),
         spectrometer_frequency=cf,
-        ppm_reference=float(problem.ppm[0] - problem.freq[0] / cf),
+        ppm_reference=ref,
         peak_ppm=peak,
     )
 
@@ -317,18 +329,15 @@ def _finish(
     cols = sol.columns
     coef = problem.baseline_coefficients(sol.resid)
     full_resid = sol.resid - coef @ problem.baseline.T
-    d_x = problem.stack(band_derivatives(problem, theta, conc, sol.model, exact=True))
-    j_x = np.concatenate([problem.stack(cols), d_x], axis=1)
-    j_p = np.concatenate([sol.proj, problem.project(d_x)], axis=1)
-    fisher = problem.inner(j_x, j_p, j_x, j_p)
+    d_x = problem.stack(
+        band_derivatives(problem, theta, conc, sol.model, full=True, shape=sol.shape)
+    )
+    d_p = problem.project(d_x)
+    x = problem.stack(cols)
     d2 = problem.d2
-    middle = j_x @ j_x.transpose(0, 2, 1) - (j_p * (2 * d2 - d2**2)) @ j_p.transpose(0, 2, 1)
-    if sol.prior is not None:
-        # the priors are information on the concentrations: the SD is the posterior one
-        q = sol.prior.transpose(0, 2, 1) @ sol.prior
-        m = problem.n_met
-        fisher[:, :m, :m] += q
-        middle[:, :m, :m] += q
+    # the priors' rows are information on the concentrations (the SD is the posterior one):
+    # sol.gram holds P^T P, so both blocks below include it
+    fisher, middle = sandwich_blocks(sol.gram, x, sol.proj, d_x, d_p, d2)
     sigma = _noise_sd(problem, sol)
     g = theta[:, : N_GROUP_PARAMS * problem.n_groups].reshape(n_f, problem.n_groups, 3)
     gauss = np.sqrt(np.clip(g[..., 2], 0.0, None))
@@ -339,19 +348,21 @@ def _finish(
     # not depend on the frames fitted with it
     width_pts = np.where(np.isfinite(width_pts), width_pts, 1.0)
     window = np.clip(np.ceil(2.0 * width_pts), 2, 32).astype(int)
-    jw = j_x - (j_p * d2) @ problem.u2.T
-    meat = hac_meat(jw, problem.stack(full_resid), window)
+    jw = whitened_planes((x, d_x), (sol.proj, d_p), problem.u, 1.0 - (1.0 - problem.w) ** 2)
+    planes = np.stack([full_resid.real, full_resid.imag], axis=1)
+    meat = hac_meat(jw, planes, window)
     cov, inflation = fisher_covariance(fisher, middle, sigma, problem.n_met, meat=meat)
     # and globally by the residual's correlation along the spectrum (smooth misfit)
     smooth = residual_inflation(full_resid, window)
     extra = np.maximum(smooth[:, None] / inflation, 1.0)
     cov = cov * np.sqrt(extra[:, :, None] * extra[:, None, :])
     inflation = inflation * extra
-    unphased = cols * phase.conj()[:, None, :] * conc[:, :, None]
     if "NAA" in names:
-        peak = unphased[:, names.index("NAA")].real.max(axis=1)
+        i_naa = names.index("NAA")
+        unphased = cols[:, i_naa] * phase.conj() * conc[:, i_naa, None]
     else:
-        peak = unphased.sum(axis=1).real.max(axis=1)
+        unphased = sol.model * phase.conj()
+    peak = unphased.real.max(axis=1)
     mm = np.array([fnmatch.fnmatchcase(n, "MM*") or n == "Mac" for n in names])
     shape_hi = np.stack([g[..., 1] >= problem.upper[1], g[..., 2] >= problem.upper[2]], -1)
     return {

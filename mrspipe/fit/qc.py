@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["REFERENCE_SINGLETS", "residual_inflation", "singlet_fwhm"]
+__all__ = ["REFERENCE_SINGLETS", "residual_inflation", "singlet_fwhm", "spectrum_fwhm"]
 
 #: candidate reference singlets for the measured linewidth, in order: (name, ppm)
 REFERENCE_SINGLETS: tuple[tuple[str, float], ...] = (("NAA", 2.008), ("Cr", 3.027), ("PCr", 3.029))
@@ -65,6 +65,35 @@ def singlet_fwhm(
     spec = np.fft.fftshift(np.fft.fft(fid * lineshape, n=m, axis=-1), axes=-1).real
     freq = np.fft.fftshift(np.fft.fftfreq(m, dwell_time))
     ppm = freq / spectrometer_frequency + ppm_reference
+    return spectrum_fwhm(spec, freq, ppm, peak_ppm=peak_ppm, window_ppm=window_ppm)
+
+
+def spectrum_fwhm(
+    spec: np.ndarray,
+    freq: np.ndarray,
+    ppm: np.ndarray,
+    *,
+    peak_ppm: float,
+    window_ppm: float = 0.1,
+) -> np.ndarray:
+    """FWHM of the highest peak within ``window_ppm`` of ``peak_ppm`` (see :func:`singlet_fwhm`).
+
+    Parameters
+    ----------
+    spec : (n_frames, m) float ndarray
+        Real spectra on a uniform ascending grid.
+    freq : (m,) float ndarray, Hz
+    ppm : (m,) float ndarray, ppm
+        The grid in both units.
+    peak_ppm, window_ppm : float, ppm
+        Nominal position of the singlet and half-width of the peak search window.
+
+    Returns
+    -------
+    (n_frames,) float ndarray, Hz
+        Half-maximum crossings interpolated linearly; NaN when one side has none in ``spec``.
+    """
+    m = spec.shape[-1]
     win = np.abs(ppm - peak_ppm) <= window_ppm
     masked = np.where(win, spec, -np.inf)
     top = np.argmax(masked, axis=1)
