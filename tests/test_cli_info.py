@@ -105,3 +105,51 @@ def test_info_bad_input_exits_2_with_one_line(tmp_path, capsys, rng):
         assert "Traceback" not in captured.err
         assert name in lines[0]
         assert re.search(problem, lines[0]), (name, lines[0])
+
+
+def _large_zeros_gz(tmp_path, n_dyn: int) -> tuple:
+    """A consistent NIfTI-MRS .nii.gz of 2048 x ``n_dyn`` complex64 zeros, written streaming."""
+    import gzip
+
+    small = nib.Nifti2Image(np.zeros((1, 1, 1, 2048, 1), np.complex64), np.eye(4))
+    small.header.set_intent("none", name="mrs_v0_2")
+    hdr = {"SpectrometerFrequency": [123.2], "ResonantNucleus": ["1H"], "dim_5": "DIM_DYN"}
+    small.header.extensions.append(nib.nifti1.Nifti1Extension(44, json.dumps(hdr).encode()))
+    small.header.set_zooms((1.0, 1.0, 1.0, 5e-4, 1.0))
+    header = small.header.copy()
+    header.set_data_shape((1, 1, 1, 2048, n_dyn))
+    path = tmp_path / "large.nii.gz"
+    chunk = bytes(1 << 20)
+    with gzip.open(path, "wb", compresslevel=1) as fh:
+        header.write_to(fh)
+        fh.write(bytes(int(header["vox_offset"]) - fh.tell()))
+        for _ in range(2048 * n_dyn * 8 // len(chunk)):
+            fh.write(chunk)
+    return path, 2048 * n_dyn * 8
+
+
+def test_info_reads_the_header_not_the_data(tmp_path, capsys):
+    """128 MiB of data in a 130 KB .nii.gz: ``info`` allocates a few MiB, not the array.
+
+    Reading everything took 1.2 GB and 20 s for a 512 MiB file (review, issue 15); the header,
+    the size check (the gzip trailer) and the first FID are enough to describe the file.
+    """
+    import tracemalloc
+
+    path, n_bytes = _large_zeros_gz(tmp_path, 8192)
+    assert path.stat().st_size < n_bytes / 100
+    tracemalloc.start()
+    try:
+        assert main(["info", str(path)]) == 0
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    out = capsys.readouterr().out
+    assert "shape        (8192, 2048)" in out and "transients   8192" in out
+    assert peak < 16 * 2**20, f"info allocated {peak / 2**20:.0f} MiB"
+    # cut short (the trailer no longer matches): streamed, counted and refused in one line
+    raw = path.read_bytes()
+    (tmp_path / "cut.nii.gz").write_bytes(raw[: len(raw) - 1000])
+    assert main(["info", str(tmp_path / "cut.nii.gz")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cut.nii.gz" in err[0] and "truncated" in err[0]

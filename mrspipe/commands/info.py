@@ -105,12 +105,13 @@ def _is_nifti(path: Path) -> bool:
 def run(args: argparse.Namespace) -> int:
     """Print a description of each file; exit 2 on the first unreadable one."""
     from ..io.basis import load_basis
+    from ..io.nifti_format import read_nifti_mrs
     from ..io.nifti_mrs import load_mrs
 
     for i, name in enumerate(args.path):
         path = Path(name)
-        if _is_nifti(path):
-            lines = describe(load_mrs(path))
+        if _is_nifti(path):  # the header and the first FID only: fast on a large file
+            lines = describe(read_nifti_mrs(path, header_only=True))
         elif path.exists():
             lines = describe_basis(
                 load_basis(path, dwell_time=args.dwell_time, spectrometer_frequency=args.field)

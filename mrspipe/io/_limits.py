@@ -21,25 +21,43 @@ __all__ = ["MAX_DATA_BYTES", "check_data_size", "named_input_errors"]
 MAX_DATA_BYTES = 8 * 2**30
 
 
-def _payload_bytes(path: str, need: int) -> int:
-    """Bytes of (uncompressed) file content, counted up to ``need`` with bounded memory."""
+def _payload_bytes(path: str, need: int, *, trust_trailer: bool = False) -> int:
+    """Bytes of (uncompressed) file content, counted up to ``need`` with bounded memory.
+
+    With ``trust_trailer``, a gzip file whose trailer (ISIZE: the uncompressed length modulo
+    2**32) equals ``need`` modulo 2**32 is taken at its word without decompressing (a truncated
+    file almost never ends in those four bytes; a crafted one can, so only callers that do not
+    go on to read the data use it); any other gzip file is streamed and counted.
+    """
     import gzip
 
     with open(path, "rb") as fh:
         magic = fh.read(2)
-    if magic != b"\x1f\x8b":
-        return os.path.getsize(path)
+        if magic != b"\x1f\x8b":
+            return os.path.getsize(path)
+        fh.seek(0, os.SEEK_END)
+        if (
+            trust_trailer and fh.tell() >= 18
+        ):  # a 10-byte header, some deflate data and an 8-byte trailer
+            fh.seek(-4, os.SEEK_END)
+            if int.from_bytes(fh.read(4), "little") == need % 2**32:
+                return need
     total = 0
     with gzip.open(path, "rb") as fh:
         while total < need:
-            chunk = fh.read(min(1 << 22, need - total))
+            try:
+                chunk = fh.read(min(1 << 22, need - total))
+            except EOFError:  # the compressed stream stops mid-way: a truncated file
+                break
             if not chunk:
                 break
             total += len(chunk)
     return total
 
 
-def check_data_size(img: Any, path: str, *, limit: int | None = None) -> int:
+def check_data_size(
+    img: Any, path: str, *, limit: int | None = None, trust_trailer: bool = False
+) -> int:
     """Check the data size a NIfTI header claims against the file and a limit, unallocated.
 
     Parameters
@@ -50,6 +68,9 @@ def check_data_size(img: Any, path: str, *, limit: int | None = None) -> int:
         Its file (``.nii`` or ``.nii.gz``; gzip content is counted by streaming).
     limit : int, optional
         Largest array in bytes (default :data:`MAX_DATA_BYTES`).
+    trust_trailer : bool
+        Take a gzip file's length from its trailer when it matches (see :func:`_payload_bytes`);
+        for a header-only read, which never allocates the data.
 
     Returns
     -------
@@ -75,8 +96,9 @@ def check_data_size(img: Any, path: str, *, limit: int | None = None) -> int:
             "MAX_DATA_BYTES); corrupt header?",
             path,
         )
-    offset = int(img.header["vox_offset"])
-    available = _payload_bytes(path, offset + n_bytes) - offset
+    # where the reader starts (a vox_offset of 0 in a NIfTI file means "after the extensions")
+    offset = int(getattr(img.dataobj, "offset", img.header["vox_offset"]))
+    available = _payload_bytes(path, offset + n_bytes, trust_trailer=trust_trailer) - offset
     if available < n_bytes:
         raise MRSFormatError(
             f"{claim} but the file holds only {max(available, 0)} bytes of data "

@@ -165,32 +165,17 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-@named_input_errors("NIfTI-MRS file")
-def read_nifti_mrs(path: str | os.PathLike[str]) -> MRSData:
-    """Read a NIfTI-MRS file (no vendor formats: :func:`mrspipe.io.nifti_mrs.load_mrs` reads both).
+def _open_image(
+    path: str, *, header_only: bool = False
+) -> tuple[Any, dict[str, Any], float, float, str]:
+    """Open a NIfTI-MRS file lazily and check its header: ``(img, extension, dwell, MHz, nucleus)``.
 
-    Parameters
-    ----------
-    path : str or path-like
-        A ``.nii`` or ``.nii.gz`` NIfTI-MRS file (any ``mrs_v0_N``, NIfTI-1 or -2, complex64 or
-        complex128, 4 to 7 dimensions).
-
-    Returns
-    -------
-    MRSData
-        FIDs in the internal convention, ``(..., n_points)``; singleton spatial axes dropped;
-        ``frame_times`` from the dyn dimension header when present.
-
-    Raises
-    ------
-    MRSFormatError
-        Naming the file and what is wrong; every error a malformed file causes is one (the
-        data size the header claims is checked before anything is allocated).
+    The data size the header claims is checked against the file (and the size limit) without
+    allocating the data; ``header_only`` trusts a matching gzip trailer instead of streaming.
     """
     import nibabel as nib
     from nibabel.filebasedimages import ImageFileError
 
-    path = os.fspath(path)
     if not Path(path).is_file():
         raise MRSFormatError("no such file", path)
     try:
@@ -208,13 +193,10 @@ def read_nifti_mrs(path: str | os.PathLike[str]) -> MRSData:
         raise MRSFormatError(
             f"data type {img.get_data_dtype()} is real; NIfTI-MRS data must be complex", path
         )
-    check_data_size(img, path)
-    try:
-        data = np.asanyarray(img.dataobj)
-    except (OSError, EOFError, ValueError, zlib.error) as exc:
-        raise MRSFormatError(f"data could not be read (truncated file?): {exc}", path) from None
-    if data.ndim < 4 or data.ndim > 7:
-        raise MRSFormatError(f"NIfTI-MRS data must have 4 to 7 dimensions, got {data.ndim}", path)
+    check_data_size(img, path, trust_trailer=header_only)
+    ndim = len(img.header.get_data_shape())
+    if ndim < 4 or ndim > 7:
+        raise MRSFormatError(f"NIfTI-MRS data must have 4 to 7 dimensions, got {ndim}", path)
     for key in ("SpectrometerFrequency", "ResonantNucleus"):
         if key not in hdr:
             raise MRSFormatError(f"header extension lacks the required field {key!r}", path)
@@ -238,6 +220,59 @@ def read_nifti_mrs(path: str | os.PathLike[str]) -> MRSData:
             f"SpectrometerFrequency {cf} MHz is not plausible (expected 0 to {MAX_FREQUENCY:g})",
             path,
         )
+    return img, hdr, dwell, cf, nucleus
+
+
+def _read_first_fid(img: Any, path: str) -> None:
+    """Decode the file's first FID (a few KB): the data section is readable complex numbers."""
+    shape = img.header.get_data_shape()
+    index = (0, 0, 0, slice(None)) + (0,) * (len(shape) - 4)
+    try:
+        first = np.asarray(img.dataobj[index])
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
+        raise MRSFormatError(f"data could not be read (truncated file?): {exc}", path) from None
+    if first.shape != (shape[3],):
+        raise MRSFormatError(f"first FID has shape {first.shape}, expected ({shape[3]},)", path)
+
+
+@named_input_errors("NIfTI-MRS file")
+def read_nifti_mrs(path: str | os.PathLike[str], *, header_only: bool = False) -> MRSData:
+    """Read a NIfTI-MRS file (no vendor formats: :func:`mrspipe.io.nifti_mrs.load_mrs` reads both).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.nii`` or ``.nii.gz`` NIfTI-MRS file (any ``mrs_v0_N``, NIfTI-1 or -2, complex64 or
+        complex128, 4 to 7 dimensions).
+    header_only : bool
+        Read the header, check the data size against the file and decode only the first FID
+        (``mrspipe info``: seconds and gigabytes less on a large file). ``fids`` is then a
+        read-only array of zeros of the right shape and dtype that holds no memory; use it for
+        its shape only.
+
+    Returns
+    -------
+    MRSData
+        FIDs in the internal convention, ``(..., n_points)``; singleton spatial axes dropped;
+        ``frame_times`` from the dyn dimension header when present.
+
+    Raises
+    ------
+    MRSFormatError
+        Naming the file and what is wrong; every error a malformed file causes is one (the
+        data size the header claims is checked before anything is allocated).
+    """
+    path = os.fspath(path)
+    img, hdr, dwell, cf, nucleus = _open_image(path, header_only=header_only)
+    if header_only:
+        _read_first_fid(img, path)
+        dtype = np.dtype(img.get_data_dtype()).newbyteorder("=")
+        data = np.broadcast_to(np.zeros((), dtype), img.header.get_data_shape())
+    else:
+        try:
+            data = np.asanyarray(img.dataobj)
+        except (OSError, EOFError, ValueError, zlib.error) as exc:
+            raise MRSFormatError(f"data could not be read (truncated file?): {exc}", path) from None
 
     n_tagged = max([d for d in range(5, 8) if f"dim_{d}" in hdr], default=0)
     if n_tagged > data.ndim:  # trailing singleton dims dropped by the writer: restore them
@@ -259,7 +294,9 @@ def read_nifti_mrs(path: str | os.PathLike[str]) -> MRSData:
         if f"dim_{d}_header" in hdr:
             dim_headers[name] = copy.deepcopy(hdr[f"dim_{d}_header"])
 
-    fids = np.conj(np.moveaxis(data, 3, -1))  # the one conversion to the internal convention
+    fids = np.moveaxis(data, 3, -1)
+    if not header_only:
+        fids = np.conj(fids)  # the one conversion to the internal convention
     if spatial_shape == (1, 1, 1):
         fids = fids.reshape(fids.shape[3:])
     else:
