@@ -4,10 +4,10 @@ On Osprey's Philips PRESS 35 ms SDAT pair, ECC with the water reference moves su
 from 1.20 to 1.74 and Gln/tCr from 0.29 to 0.63, which looked like ECC doing harm. Both
 subjects' references carry the same phase transient (flat for 3 ms, +0.8 rad by 30 ms, equal
 to 0.04 rad over those 30 ms in the two subjects: the scanner's eddy currents, not a
-lineshape), the metabolite file's residual water follows it to 0.07 rad, and a known spectrum given that transient is fitted
-right only with ECC (``bench/bench_philips_ecc.py``). This test keeps that: the measured
-transient on an analytic spectrum (first point halved, as in every Philips SDAT here) through
-the whole chain.
+lineshape), the metabolite file's residual water follows it to 0.07 rad, and a known
+spectrum given that transient is fitted right only with ECC (``bench/bench_philips_ecc.py``).
+This test keeps that: the measured transient on an analytic spectrum (first point halved, as
+in every Philips SDAT here) through the whole chain.
 """
 
 from __future__ import annotations
