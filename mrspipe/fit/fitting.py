@@ -24,6 +24,7 @@ from .crlb import (
     whitened_planes,
 )
 from .init import start_values
+from .lineshape import LINESHAPES, fold_kernel
 from .model import (
     MACRO_PATTERNS,
     N_GROUP_PARAMS,
@@ -496,6 +497,7 @@ def fit_spectra(
     default_macromolecules: bool = _DEFAULT.default_macromolecules,
     default_lipids: bool = False,
     mm_priors: bool = _DEFAULT.mm_priors,
+    lineshape: str = _DEFAULT.lineshape,
     threads: int | None = None,
     **options: Any,
 ) -> FitResult:
@@ -554,6 +556,11 @@ def fit_spectra(
         Tie the appended components by LCModel's expected amplitude ratios (soft priors with
         an SD, :mod:`mrspipe.fit.priors`): a second pass of the numpy backend (the lmfit
         backend fits without them).
+    lineshape : {'voigt', 'kernel'}
+        ``'kernel'``: before the frames are fitted, a free lineshape kernel (beyond Voigt) is
+        estimated on the **mean of the frames** and folded into the basis
+        (:mod:`mrspipe.fit.lineshape`); every frame then gets its own Voigt on top. For frames
+        that share a lineshape (one session); about 6 extra fits of one spectrum.
     threads : int, optional
         Chunks fitted concurrently (threads of this process; default: the usable cores, at
         most 4, for ``'numpy'``, 1 for ``'lmfit'``). Results do not depend on it.
@@ -573,6 +580,8 @@ def fit_spectra(
     """
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose from {sorted(BACKENDS)}")
+    if lineshape not in LINESHAPES:
+        raise ConfigError(f"unknown lineshape {lineshape!r}; choose from {list(LINESHAPES)}")
     if chunk_size < 1:
         raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
     problem, rbasis = build_problem(
@@ -603,6 +612,20 @@ def fit_spectra(
     rows_good = np.flatnonzero(good)
     if problem.priors is not None and backend != "numpy":
         logger.warning("the %s backend fits without the MM/lipid ratio priors", backend)
+    kernel: dict[str, Any] = {}
+    if lineshape == "kernel":
+
+        def fit_one(p: FitProblem, y: np.ndarray, theta0: np.ndarray | None) -> Any:
+            if theta0 is None:
+                theta0 = start_values(
+                    p, y, lorentz_hz=lorentz_hz, gauss_hz=gauss_hz,
+                    max_shift_hz=min(20.0, p.upper[0]),
+                )  # fmt: skip
+            theta, sol, _, _ = _fit_numpy(p, y, theta0, max_iter=max_iter, ftol=ftol)
+            return theta, sol.conc
+
+        problem, offsets, coef = fold_kernel(problem, fids[rows_good].mean(axis=0), fit_one)
+        kernel = {"lineshape_kernel": {"offsets_hz": offsets.tolist(), "weights": coef.tolist()}}
     out: dict[str, np.ndarray] = {}
     converged = np.zeros(n_f, bool)
     n_iter = np.zeros(n_f, int)
@@ -672,6 +695,8 @@ def fit_spectra(
             "groups": groups,
             "max_iter": max_iter,
             "precision": precision,
+            "lineshape": lineshape,
+            **kernel,
             **options,
         },
         _data_fids=fids,

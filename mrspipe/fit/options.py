@@ -28,6 +28,9 @@ class FitOptions:
     default_macromolecules : bool
     mm_priors : bool
         Soft priors on the ratios of the appended components (:mod:`mrspipe.fit.priors`).
+    lineshape : {'voigt', 'kernel'}
+        ``'kernel'``: a free lineshape kernel estimated on the mean of the frames and folded
+        into the basis (:mod:`mrspipe.fit.lineshape`).
     dynamic : bool
         Fit the frames of a session jointly (the pipeline's choice; not a ``fit_spectra``
         keyword).
@@ -62,6 +65,12 @@ class FitOptions:
         "tie the appended macromolecule/lipid components by LCModel's expected ratios "
         "(soft priors with an SD)",
     )
+    lineshape: str = option(
+        "voigt",
+        "lineshape model: Voigt per frame, or a free kernel (estimated on the mean of the "
+        "frames, LCModel-like) folded into the basis with a Voigt per frame on top",
+        choices=("voigt", "kernel"),
+    )
     dynamic: bool = option(
         False, "fit all frames of a session jointly (spectro-temporal) instead of frame by frame"
     )
@@ -83,4 +92,5 @@ class FitOptions:
             "baseline_dof": self.baseline_dof,
             "default_macromolecules": self.default_macromolecules,
             "mm_priors": self.mm_priors,
+            "lineshape": self.lineshape,
         }

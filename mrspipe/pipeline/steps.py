@@ -104,6 +104,8 @@ def default_fit(
             logger.warning(
                 "the joint dynamic fit has no MM/lipid ratio priors (mm_priors is ignored)"
             )
+        if kwargs.pop("lineshape", "voigt") != "voigt":
+            logger.warning("the joint dynamic fit has a Voigt lineshape (lineshape is ignored)")
         return _fit_dynamic_session(frames, basis, infusion=infusion, **kwargs)
     from ..fit import fit_spectra
 
