@@ -138,10 +138,11 @@ def solve_linear(
         conc, passive = nnls_normal(gram, rhs, passive=passive)
     elif passive is None:
         passive = conc > 0
-    model = np.einsum("fm,fmk->fk", conc, cols)
+    # real concentrations times the stacked (re, im) columns: one real product per frame
+    model = (conc[:, None, :] @ x)[:, 0].view(np.complex128)
     resid = y - model
     r_x = problem.stack(resid)
-    r_p = y_p - np.einsum("fm,fmb->fb", conc, p)
+    r_p = y_p - (conc[:, None, :] @ p)[:, 0]
     cost = np.einsum("fk,fk->f", r_x, r_x) - np.einsum("fb,b,fb->f", r_p, problem.d2, r_p)
     penalty = None
     if prior is not None:
@@ -156,17 +157,20 @@ def solve_linear(
 
 def _step(
     problem: FitProblem, theta: np.ndarray, sol: LinearSolution, lam: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Damped Gauss-Newton step of the projected problem (Kaufman's Jacobian).
 
-    Returns the step ``(n_frames, n_params)``, the predicted cost reduction ``(n_frames,)``
-    and the parameter scales ``sqrt(diag(J^T J))`` ``(n_frames, n_params)``.
+    Returns the step ``(n_frames, n_params)``, the predicted cost reduction ``(n_frames,)``,
+    the parameter scales ``sqrt(diag(J^T J))`` ``(n_frames, n_params)`` and the inverse of the
+    Gram matrix over the passive set ``(n_frames, n_met, n_met)`` (zero elsewhere).
     """
     d_x = problem.stack(band_derivatives(problem, theta, sol.conc, sol.model, shape=sol.shape))
     d_p = problem.project(d_x)
     x = problem.stack(sol.columns)
     cross = problem.inner(d_x, d_p, x, sol.proj)  # (F, P, M)
-    proj = masked_solve(sol.gram, cross.transpose(0, 2, 1), sol.passive)  # (F, M, P)
+    eye = np.broadcast_to(np.eye(problem.n_met), sol.gram.shape)
+    inv = masked_solve(sol.gram, eye, sol.passive)
+    proj = inv @ cross.transpose(0, 2, 1)  # (F, M, P)
     jtj = problem.inner(d_x, d_p, d_x, d_p) - cross @ proj
     r_x = problem.stack(sol.resid)
     grad = problem.inner(d_x, d_p, r_x[:, None], sol.resid_proj[:, None])[..., 0]
@@ -181,7 +185,7 @@ def _step(
     damped[:, idx, idx] += lam[:, None] + 1e-12
     step = scale * masked_solve(damped, grad * scale, ~frozen)
     pred = 2.0 * np.einsum("fp,fp->f", step, grad) - np.einsum("fp,fpq,fq->f", step, jtj, step)
-    return step, pred, 1.0 / scale
+    return step, pred, 1.0 / scale, inv
 
 
 def levenberg_marquardt(
@@ -232,7 +236,6 @@ def levenberg_marquardt(
     sol = solve_linear(problem, theta, y, prior=prior)
     n_f = len(theta)
     lam = np.full(n_f, lam0)
-    active = np.ones(n_f, bool)
     converged = np.zeros(n_f, bool)
     n_iter = np.zeros(n_f, int)
     # cost reachable by rounding alone (noise-free data): stop there
@@ -242,13 +245,16 @@ def levenberg_marquardt(
     metab = problem.group_of == 0
     prev = np.zeros_like(theta)
     beta = np.ones(n_f)
+    # the frames still iterating (global rows) and their current solution: ``sol`` itself
+    # while every frame iterates, then a copy; a frame that stops is written back to ``sol``
+    # and dropped from the working set
+    rows = np.arange(n_f)
+    cur = sol
     for _ in range(max_iter):
-        rows = np.flatnonzero(active)
         if rows.size == 0:
             break
-        sub = sol.take(rows)
         th = theta[rows]
-        step, pred, scale = _step(problem, th, sub, lam[rows])
+        step, pred, scale, inv = _step(problem, th, cur, lam[rows])
         # step doubling along a persistent direction: Gauss-Newton overestimates the
         # curvature of weakly determined lineshape parameters (large-residual directions), so
         # successive accepted steps point the same way; lengthen them (each trial is checked)
@@ -259,9 +265,9 @@ def levenberg_marquardt(
         )
         beta[rows] = np.where(cos > 0.9, np.minimum(beta[rows] * 2.0, 16.0), 1.0)
         prev[rows] = step
-        tol = ftol * sub.cost / n_stack
+        tol = ftol * cur.cost / n_stack
         small = pred <= tol + floor[rows]
-        done = small | (sub.cost <= floor[rows])
+        done = small | (cur.cost <= floor[rows])
         trial_rows = np.flatnonzero(~done)
         if trial_rows.size:
             th_trial = problem.clip(
@@ -271,22 +277,21 @@ def levenberg_marquardt(
                 problem,
                 th_trial,
                 y[rows[trial_rows]],
-                passive=sub.passive[trial_rows],
+                passive=cur.passive[trial_rows],
                 prior=None if prior is None else prior[rows[trial_rows]],
             )
-            old_cost = sub.cost[trial_rows]
+            old_cost = cur.cost[trial_rows]
+            old_conc = cur.conc[trial_rows]
             better = trial.cost < old_cost
             acc = trial_rows[better]
-            glob = rows[acc]
-            theta[glob] = th_trial[better]
-            sol.put(glob, trial.take(np.flatnonzero(better)))
+            theta[rows[acc]] = th_trial[better]
+            cur.put(acc, trial.take(np.flatnonzero(better)))
             gain = old_cost - trial.cost
             # change of the metabolite-group concentrations relative to their standard error
-            sub_t = sub.take(trial_rows)
-            eye = np.broadcast_to(np.eye(problem.n_met), sub_t.gram.shape)
-            var = np.einsum("fii->fi", masked_solve(sub_t.gram, eye, sub_t.passive))
+            # (the Gram matrix's inverse at the old point, from the step)
+            var = np.einsum("fii->fi", inv[trial_rows])
             se = np.sqrt(np.clip(var, 1e-300, None) * (old_cost / n_stack)[:, None])
-            moved = np.where(metab, np.abs(trial.conc - sub_t.conc) / se, 0.0).max(axis=1)
+            moved = np.where(metab, np.abs(trial.conc - old_conc) / se, 0.0).max(axis=1)
             lam_sub = lam[rows[trial_rows]]
             lam[rows[trial_rows]] = np.where(better, lam_sub * 0.2, lam_sub * 5.0)
             prev[rows[trial_rows[~better]]] = 0.0
@@ -295,5 +300,13 @@ def levenberg_marquardt(
             ) | (lam[rows[trial_rows]] > 1e10)
         n_iter[rows] += 1
         converged[rows[done]] = True
-        active[rows[done]] = False
+        if done.any():
+            if cur is not sol:
+                sol.put(rows[done], cur.take(np.flatnonzero(done)))
+                cur = cur.take(np.flatnonzero(~done))
+            else:
+                cur = sol.take(rows[~done])
+            rows = rows[~done]
+    if rows.size and cur is not sol:
+        sol.put(rows, cur)
     return theta, sol, converged, n_iter
