@@ -25,6 +25,7 @@ import threading
 
 import numpy as np
 import scipy.fft
+import scipy.linalg
 
 from ..spectral import GAUSS_FWHM_FACTOR
 from .model import N_GROUP_PARAMS, FitProblem
@@ -151,6 +152,12 @@ class BandModel:
         # the Jacobian of the iterations needs less: a lower rank (the covariance uses all)
         self.rank_d = int(np.flatnonzero(curve <= max(tol, tol_jacobian))[0]) + 1
         self.phi_h = np.ascontiguousarray(vh.conj().T, dtype=np.complex64)  # (N, J)
+        # the coefficients from the lineshape at J time points only (empirical interpolation:
+        # the pivots of a column-pivoted QR of the basis): a = h[points] @ interp equals
+        # Phi^H h to the rank's tolerance, without evaluating h at every point
+        pivots = scipy.linalg.qr(vh, mode="r", pivoting=True)[1]
+        self._points = np.sort(pivots[:rank])
+        self._interp = np.linalg.pinv(vh[:, self._points].T).T.astype(np.complex64)  # (J, J)
         self.t = t.astype(np.float32)
         self.t2 = self.t * self.t
         factors = np.stack([2j * np.pi * t, -np.pi * t, -_C2 * t * t])  # d h / d (s, L, gauss2)
@@ -197,16 +204,22 @@ class BandModel:
             self._per_lag[key] = panel
         return panel
 
-    def _lineshapes(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Remainder lineshapes ``(F, G, N)`` complex64 and whole-bin lags ``(F, G)`` int."""
+    def _lineshapes(
+        self, theta: np.ndarray, points: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Remainder lineshapes ``(F, G, N)`` complex64 and whole-bin lags ``(F, G)`` int.
+
+        At the time points ``points`` only when given (``(F, G, len(points))``).
+        """
         n_f, n_g = len(theta), self.n_groups
         g = theta[:, : N_GROUP_PARAMS * n_g].reshape(n_f, n_g, N_GROUP_PARAMS)
         lag = np.rint(g[..., 0] / self.df).astype(int)
         delta = g[..., 0] - lag * self.df
-        t = self.t
+        t = self.t if points is None else self.t[points]
+        t2 = self.t2 if points is None else self.t2[points]
         decay = np.exp(
             (-np.pi * g[..., 1:2]).astype(np.float32) * t
-            - (_C2 * g[..., 2:3]).astype(np.float32) * self.t2
+            - (_C2 * g[..., 2:3]).astype(np.float32) * t2
         )
         angle = ((2.0 * np.pi) * delta[..., None]).astype(np.float32) * t
         h = np.empty(decay.shape, np.complex64)
@@ -224,8 +237,8 @@ class BandModel:
     def coefficients(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Lineshape coefficients ``a = Phi^H h`` ``(F, G, J)`` complex64 and lags ``(F, G)``."""
         n_f = len(theta)
-        h, lag = self._lineshapes(theta)
-        return rows_matmul(h.reshape(n_f * self.n_groups, -1), self.phi_h).reshape(
+        h, lag = self._lineshapes(theta, self._points)
+        return rows_matmul(h.reshape(n_f * self.n_groups, -1), self._interp).reshape(
             n_f, self.n_groups, -1
         ), lag
 
