@@ -122,3 +122,15 @@ def test_a_frame_fitted_alone_gives_the_result_of_the_batch(basis, rng):
     for i in range(n):
         alone = fit_spectra(data.with_fids(data.fids[i : i + 1]), basis)
         np.testing.assert_allclose(alone.estimates[0], batch.estimates[i], rtol=1e-10, atol=1e-12)
+
+
+def test_interpolated_coefficients_equal_the_projection(problem, rng):
+    # the coefficients from the lineshape at J points equal Phi^H h over the whole bounds
+    model = BandModel(problem)
+    theta = _random_theta(problem, rng, 64)
+    coef, lag = model.coefficients(theta)
+    h, lag_full = model._lineshapes(theta)
+    proj = (h.astype(np.complex128) @ model.phi_h.astype(np.complex128)).reshape(coef.shape)
+    np.testing.assert_array_equal(lag, lag_full)
+    err = np.linalg.norm(coef - proj, axis=-1) / np.linalg.norm(h, axis=-1)
+    assert err.max() < 3e-6
