@@ -364,9 +364,16 @@ class FitProblem:
         return v.view(np.float64)
 
     def project(self, x: np.ndarray) -> np.ndarray:
-        """Projections ``x @ U2`` of stacked vectors onto the baseline eigenvectors."""
+        """Projections ``x @ U2`` of stacked vectors onto the baseline eigenvectors.
+
+        Computed as ``U^T`` applied to the real and the imaginary planes (``U2 = kron(U, I2)``:
+        half the products of the interleaved form).
+        """
         shape = x.shape
-        return (x.reshape(-1, shape[-1]) @ self.u2).reshape(shape[:-1] + (self.u2.shape[1],))
+        n_k, n_b = self.u.shape
+        planes = np.ascontiguousarray(x.reshape(-1, n_k, 2).transpose(0, 2, 1))
+        out = (planes.reshape(-1, n_k) @ self.u).reshape(-1, 2, n_b).transpose(0, 2, 1)
+        return out.reshape(shape[:-1] + (2 * n_b,))
 
     def inner(self, xa: np.ndarray, pa: np.ndarray, xb: np.ndarray, pb: np.ndarray) -> np.ndarray:
         """Batched metric products ``(F, a, 2K) x (F, b, 2K) -> (F, a, b)``."""
