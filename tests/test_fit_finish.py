@@ -115,7 +115,7 @@ def test_sandwich_blocks_and_whitened_planes_equal_the_dense_products(problem, r
     np.testing.assert_allclose(middle, j @ w @ w @ j.transpose(0, 2, 1), atol=1e-9)
     d = 1.0 - (1.0 - problem.w) ** 2
     planes = whitened_planes((x, d_x), (p, d_p), problem.u, d)
-    dense = (j @ w).reshape(n_f, n_m + n_d, -1, 2).transpose(0, 1, 3, 2)
+    dense = (j @ w).reshape(n_f, n_m + n_d, -1, 2).transpose(2, 0, 1, 3)
     np.testing.assert_allclose(planes, dense, atol=1e-12)
 
 

@@ -350,7 +350,7 @@ def _finish(
     width_pts = np.where(np.isfinite(width_pts), width_pts, 1.0)
     window = np.clip(np.ceil(2.0 * width_pts), 2, 32).astype(int)
     jw = whitened_planes((x, d_x), (sol.proj, d_p), problem.u, 1.0 - (1.0 - problem.w) ** 2)
-    planes = np.stack([full_resid.real, full_resid.imag], axis=1)
+    planes = np.ascontiguousarray(full_resid.T).view(np.float64).reshape(n_k, n_f, 2)
     meat = hac_meat(jw, planes, window)
     cov, inflation = fisher_covariance(fisher, middle, sigma, problem.n_met, meat=meat)
     # and globally by the residual's correlation along the spectrum (smooth misfit)
