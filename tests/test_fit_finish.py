@@ -8,7 +8,7 @@ from fit_helpers import make_basis, simulate, truth_vector
 
 from mrspipe.fit import fit_spectra
 from mrspipe.fit.band import BandModel
-from mrspipe.fit.crlb import _pinv_rows, sandwich_blocks, whitened_planes
+from mrspipe.fit.crlb import _pinv_rows, hac_meat, hac_variances, sandwich_blocks, window_sums
 from mrspipe.fit.fitting import build_problem
 from mrspipe.fit.qc import singlet_fwhm, spectrum_fwhm
 
@@ -98,7 +98,7 @@ def test_pinv_rows_equal_the_pseudo_inverse(rng):
     np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-7 * np.abs(want).max())
 
 
-def test_sandwich_blocks_and_whitened_planes_equal_the_dense_products(problem, rng):
+def test_sandwich_blocks_and_robust_variances_equal_the_dense_products(problem, rng):
     n_f, n_m, n_d = 3, 5, 4
     n2 = 2 * problem.u.shape[0]
     x = rng.standard_normal((n_f, n_m, n2))
@@ -108,15 +108,25 @@ def test_sandwich_blocks_and_whitened_planes_equal_the_dense_products(problem, r
     gram = problem.inner(x, p, x, p)
     fisher, middle = sandwich_blocks(gram, x, p, d_x, d_p, d2)
     j = np.concatenate([x, d_x], axis=1)
-    smoother = problem.u2 @ np.diag(d2) @ problem.u2.T
-    eye = np.eye(n2)
-    np.testing.assert_allclose(fisher, j @ (eye - smoother) @ j.transpose(0, 2, 1), atol=1e-9)
-    w = eye - smoother
+    w = np.eye(n2) - problem.u2 @ np.diag(d2) @ problem.u2.T  # I - S
+    np.testing.assert_allclose(fisher, j @ w @ j.transpose(0, 2, 1), atol=1e-9)
     np.testing.assert_allclose(middle, j @ w @ w @ j.transpose(0, 2, 1), atol=1e-9)
+    # the robust variances of combinations a: diag(a meat a^T), meat from the whitened J
+    a = rng.standard_normal((n_f, 3, n_m + n_d))
+    resid = rng.standard_normal((n_f, n2))
+    window = np.array([3, 7, 3])
+    meat = hac_meat(j @ w, resid, window)
+    want = np.einsum("frp,fpq,frq->fr", a, meat, a)
     d = 1.0 - (1.0 - problem.w) ** 2
-    planes = whitened_planes((x, d_x), (p, d_p), problem.u, d)
-    dense = (j @ w).reshape(n_f, n_m + n_d, -1, 2).transpose(2, 0, 1, 3)
-    np.testing.assert_allclose(planes, dense, atol=1e-12)
+    got = hac_variances(a, (x, d_x), (p, d_p), problem.u, d, resid, window)
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+def test_window_sums_equal_their_definition(rng):
+    h = rng.standard_normal((2, 3, 40, 2))
+    for w in (1, 2, 5, 8, 13, 20):
+        want = np.stack([h[:, :, k : k + w].sum(axis=2) for k in range(40 - w + 1)], axis=2)
+        np.testing.assert_allclose(window_sums(h, w), want, rtol=1e-12, atol=1e-12)
 
 
 def test_a_frame_alone_gets_the_sds_it_gets_in_a_batch(basis, rng):

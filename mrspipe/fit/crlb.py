@@ -26,6 +26,7 @@ evaluation tool for quantitation. NMR Biomed 2001;14:278-283.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 
@@ -39,7 +40,8 @@ __all__ = [
     "fisher_covariance",
     "hac_meat",
     "sandwich_blocks",
-    "whitened_planes",
+    "hac_variances",
+    "window_sums",
     "combine",
 ]
 
@@ -116,6 +118,7 @@ def fisher_covariance(
     n_conc: int,
     *,
     meat: np.ndarray | None = None,
+    robust: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Covariance of the concentrations.
 
@@ -136,6 +139,10 @@ def fisher_covariance(
         (:func:`hac_meat`). When given, each concentration's variance is raised to the
         sandwich's ``F^-1 meat F^-1`` where that is larger (correlations kept): the SD then
         covers what model mismatch leaves in the residual where that metabolite's signal is.
+    robust : callable, optional
+        Instead of ``meat``: ``robust(a)`` returns the robust variances ``diag(a meat a^T)``
+        ``(n_frames, n_conc)`` for the rows ``a`` ``(n_frames, n_conc, n_par)`` of ``F^-1``
+        (:func:`hac_variances`, which never forms the ``n_par x n_par`` meat).
 
     Returns
     -------
@@ -165,9 +172,13 @@ def fisher_covariance(
     cov = rows @ mid @ rows_t
     cov = cov * s_c[:, :, None] * s_c[:, None, :] * (sigma**2)[:, None, None]
     inflation = np.ones(cov.shape[:2])
-    if meat is not None:
-        robust = (rows @ (meat * s[:, :, None] * s[:, None, :])) * rows
-        var_r = robust.sum(axis=2) * s_c**2
+    if meat is not None or robust is not None:
+        if robust is not None:  # rows of F^-1 in the units of fisher
+            var_r = robust(rows * s_c[:, :, None] * s[:, None, :])
+        else:
+            assert meat is not None
+            var_r = ((rows @ (meat * s[:, :, None] * s[:, None, :])) * rows).sum(axis=2)
+            var_r = var_r * s_c**2
         var_c = np.einsum("fii->fi", cov)
         with np.errstate(divide="ignore", invalid="ignore"):
             inflation = np.where(var_c > 0, np.maximum(var_r / var_c, 1.0), 1.0)
@@ -214,7 +225,7 @@ def _pinv_rows(scaled: np.ndarray, ok: np.ndarray, n_rows: int) -> np.ndarray:
     return rows
 
 
-def hac_meat(jw: np.ndarray, resid: np.ndarray, window: int | np.ndarray) -> np.ndarray:
+def hac_meat(jw: np.ndarray, resid: np.ndarray, window: np.ndarray | int) -> np.ndarray:
     """Bartlett-kernel (Newey-West) estimate of ``J^T Cov(e) J`` from the fit residual.
 
     The scores ``g_k = J_k e_k`` are summed over moving windows of ``window`` points along the
@@ -225,10 +236,10 @@ def hac_meat(jw: np.ndarray, resid: np.ndarray, window: int | np.ndarray) -> np.
 
     Parameters
     ----------
-    jw : (K, n_frames, n_par, 2) float ndarray
-        Columns of the Jacobian with the baseline profiled out, by point (real, imaginary).
-    resid : (K, n_frames, 2) float ndarray
-        Fit residual (baseline removed), likewise.
+    jw : (n_frames, n_par, 2K) float ndarray
+        Columns of the Jacobian with the baseline profiled out, stacked (re, im interleaved).
+    resid : (n_frames, 2K) float ndarray
+        Fit residual (baseline removed), stacked likewise.
     window : int or (n_frames,) int ndarray
         Bandwidth in points (about two linewidths), per frame or one for all. Each frame's
         meat depends only on its own data and window (not on the frames fitted with it).
@@ -243,22 +254,103 @@ def hac_meat(jw: np.ndarray, resid: np.ndarray, window: int | np.ndarray) -> np.
     for heteroskedasticity. Econometrica 1980;48:817-838.
     Newey WK, West KD. Econometrica 1987;55:703-708.
     """
-    n_k, n_f, n_p, _ = jw.shape
-    win = np.clip(np.broadcast_to(np.asarray(window, dtype=int), (n_f,)), 1, max(1, n_k // 2))
-    g = jw * resid[:, :, None, :]
-    # running sums along the spectrum, one vector addition per point over every frame and
-    # parameter (numpy's cumsum along an axis is ~15x slower here; the sums are identical)
-    c = np.empty((n_k + 1,) + g.shape[1:])
-    c[0] = 0.0
-    for k in range(n_k):
-        np.add(c[k], g[k], out=c[k + 1])
+    n_f, n_p, n2 = jw.shape
+    g = (jw * resid[:, None, :]).reshape(n_f, n_p, n2 // 2, 2)
+    win = _windows(window, n_f, n2 // 2)
     meat = np.empty((n_f, n_p, n_p))
     for w in np.unique(win):  # frames by window (a few distinct values)
         rows = np.flatnonzero(win == w)
-        sums = c[w:, rows] - c[:-w, rows]  # (K - w + 1, nr, P, 2)
-        sums = np.ascontiguousarray(sums.transpose(1, 2, 0, 3)).reshape(rows.size, n_p, -1)
+        sums = window_sums(g[rows], int(w)).reshape(rows.size, n_p, -1)
         meat[rows] = sums @ sums.transpose(0, 2, 1) / w
     return meat
+
+
+def hac_variances(
+    a: np.ndarray,
+    blocks: tuple[np.ndarray, ...],
+    projections: tuple[np.ndarray, ...],
+    u: np.ndarray,
+    d: np.ndarray,
+    resid: np.ndarray,
+    window: np.ndarray | int,
+) -> np.ndarray:
+    """``diag(a meat a^T)`` of :func:`hac_meat` without forming the meat.
+
+    ``a J^T`` is the influence of every point on each combination ``a theta``: its scores
+    ``(a J_k) e_k`` are summed over the windows, so the work is that of ``n_rows`` instead of
+    ``n_par`` columns and no ``n_par x n_par`` product.
+
+    Parameters
+    ----------
+    a : (n_frames, n_rows, n_par) float ndarray
+        Rows of the combinations (e.g. of ``F^-1`` for the concentrations).
+    blocks : tuple of (n_frames, n_i, 2K) float ndarray
+        The Jacobian's columns in blocks (``sum n_i = n_par``), stacked (re, im interleaved),
+        baseline not yet profiled out.
+    projections : tuple of (n_frames, n_i, 2B) float ndarray
+        Their projections on ``kron(u, I2)``.
+    u : (K, B) float ndarray
+    d : (B,) float ndarray
+        The baseline smoother ``S = u diag(d) u^T`` on the real and on the imaginary part.
+    resid : (n_frames, 2K) float ndarray
+        Fit residual (baseline removed), stacked.
+    window : int or (n_frames,) int ndarray
+
+    Returns
+    -------
+    (n_frames, n_rows) float ndarray
+    """
+    n_f, n_r = a.shape[:2]
+    n_k, n_b = u.shape
+    z = np.zeros((n_f, n_r, 2 * n_k))
+    zp = np.zeros((n_f, n_r, 2 * n_b))
+    at = 0
+    for block, proj in zip(blocks, projections, strict=True):
+        part = a[:, :, at : at + block.shape[1]]
+        z += part @ block
+        zp += part @ proj
+        at += block.shape[1]
+    # (I - S) on the real and imaginary planes
+    zp = np.ascontiguousarray((zp.reshape(n_f, n_r, n_b, 2) * d[:, None]).transpose(0, 1, 3, 2))
+    corr = (zp.reshape(-1, n_b) @ u.T).reshape(n_f, n_r, 2, n_k)
+    h = z.reshape(n_f, n_r, n_k, 2)
+    h -= corr.transpose(0, 1, 3, 2)
+    h *= resid.reshape(n_f, 1, n_k, 2)
+    win = _windows(window, n_f, n_k)
+    out = np.empty((n_f, n_r))
+    for w in np.unique(win):  # frames by window (a few distinct values)
+        rows = np.flatnonzero(win == w)
+        sums = window_sums(h[rows], int(w))
+        out[rows] = np.einsum("frkc,frkc->fr", sums, sums) / w
+    return out
+
+
+def _windows(window: np.ndarray | int, n_f: int, n_k: int) -> np.ndarray:
+    """Per-frame window lengths, at least 1 and at most half the band."""
+    return np.clip(np.broadcast_to(np.asarray(window, dtype=int), (n_f,)), 1, max(1, n_k // 2))
+
+
+def window_sums(h: np.ndarray, w: int) -> np.ndarray:
+    """Return the sums of ``w`` consecutive points along axis -2, ``(..., K - w + 1, c)``.
+
+    Built from sums of 1, 2, 4, ... points (one addition per bit of ``w``), every window
+    inside the band.
+    """
+    n_k = h.shape[-2]
+    n_out = n_k - w + 1
+    out: np.ndarray | None = None
+    off, p, s = 0, 1, h
+    while True:
+        if w & p:
+            piece = s[..., off : off + n_out, :]
+            out = piece.copy() if out is None else np.add(out, piece, out=out)
+            off += p
+        if 2 * p > w:
+            break
+        s = s[..., :-p, :] + s[..., p:, :]  # sums of 2p consecutive points
+        p *= 2
+    assert out is not None
+    return out
 
 
 def sandwich_blocks(
@@ -293,40 +385,3 @@ def sandwich_blocks(
     j_p = np.concatenate([p, d_p], axis=1)
     middle = fisher - (j_p * (d2 - d2**2)) @ j_p.transpose(0, 2, 1)
     return fisher, middle
-
-
-def whitened_planes(
-    blocks: tuple[np.ndarray, ...],
-    projections: tuple[np.ndarray, ...],
-    u: np.ndarray,
-    d: np.ndarray,
-) -> np.ndarray:
-    """``(I - S) v`` of stacked vectors, by point: ``(K, F, n, 2)`` (real, imaginary).
-
-    Parameters
-    ----------
-    blocks : tuple of (F, n_i, 2K) float ndarray
-        Stacked vectors (re, im interleaved).
-    projections : tuple of (F, n_i, 2B) float ndarray
-        Their projections on ``U2 = kron(u, I2)``.
-    u : (K, B) float ndarray
-    d : (B,) float ndarray
-        ``S = u diag(d) u^T`` on the real and on the imaginary part.
-
-    Returns
-    -------
-    (K, F, sum n_i, 2) float ndarray
-    """
-    n_f = blocks[0].shape[0]
-    n_k, n_b = u.shape
-    n = sum(b.shape[1] for b in blocks)
-    out = np.empty((n_k, n_f, n, 2))
-    at = 0
-    for b in blocks:
-        m = b.shape[1]
-        out[:, :, at : at + m] = b.reshape(n_f, m, n_k, 2).transpose(2, 0, 1, 3)
-        at += m
-    proj = np.concatenate(projections, axis=1).reshape(n_f, n, n_b, 2) * d[:, None]
-    proj = np.ascontiguousarray(proj.transpose(2, 0, 1, 3)).reshape(n_b, -1)
-    out -= (u @ proj).reshape(out.shape)
-    return out

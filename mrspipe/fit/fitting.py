@@ -18,10 +18,9 @@ from .band import band_derivatives, band_model
 from .crlb import (
     canonical,
     fisher_covariance,
-    hac_meat,
+    hac_variances,
     sandwich_blocks,
     sum_weights,
-    whitened_planes,
 )
 from .init import start_values
 from .lineshape import LINESHAPES, fold_kernel
@@ -349,10 +348,13 @@ def _finish(
     # not depend on the frames fitted with it
     width_pts = np.where(np.isfinite(width_pts), width_pts, 1.0)
     window = np.clip(np.ceil(2.0 * width_pts), 2, 32).astype(int)
-    jw = whitened_planes((x, d_x), (sol.proj, d_p), problem.u, 1.0 - (1.0 - problem.w) ** 2)
-    planes = np.ascontiguousarray(full_resid.T).view(np.float64).reshape(n_k, n_f, 2)
-    meat = hac_meat(jw, planes, window)
-    cov, inflation = fisher_covariance(fisher, middle, sigma, problem.n_met, meat=meat)
+    d = 1.0 - (1.0 - problem.w) ** 2
+    r_x = problem.stack(full_resid)
+
+    def robust(a: np.ndarray) -> np.ndarray:
+        return hac_variances(a, (x, d_x), (sol.proj, d_p), problem.u, d, r_x, window)
+
+    cov, inflation = fisher_covariance(fisher, middle, sigma, problem.n_met, robust=robust)
     # and globally by the residual's correlation along the spectrum (smooth misfit)
     smooth = residual_inflation(full_resid, window)
     extra = np.maximum(smooth[:, None] / inflation, 1.0)
