@@ -489,7 +489,7 @@ def fit_spectra(
     baseline_knot_spacing: float = _DEFAULT.baseline_knot_spacing,
     baseline_dof: float | None = _DEFAULT.baseline_dof,
     groups: Mapping[str, Sequence[str]] | None = None,
-    chunk_size: int = 32,
+    chunk_size: int = 64,
     max_iter: int = 30,
     ftol: float = 1e-2,
     lorentz_hz: float = 4.0,
@@ -533,8 +533,9 @@ def fit_spectra(
         Lineshape groups (metabolites sharing shift and widths); default: macromolecules and
         lipids (``Mac``, ``MM*``, ``Lip*``) in one group, all other metabolites in another.
     chunk_size : int
-        Frames fitted together (bounds memory: about ``chunk_size * n_met * n_points * 8``
-        bytes per work array).
+        Frames fitted together (bounds memory: about ``chunk_size * n_met * K * 16`` bytes per
+        work array, ``K`` the fitted points; larger chunks share the Python overhead, smaller
+        ones stay in cache: 64 was fastest for 2048-point frames). Results do not depend on it.
     max_iter : int
         Iterations per frame.
     ftol : float

@@ -157,12 +157,13 @@ def solve_linear(
 
 def _step(
     problem: FitProblem, theta: np.ndarray, sol: LinearSolution, lam: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
     """Damped Gauss-Newton step of the projected problem (Kaufman's Jacobian).
 
     Returns the step ``(n_frames, n_params)``, the predicted cost reduction ``(n_frames,)``,
-    the parameter scales ``sqrt(diag(J^T J))`` ``(n_frames, n_params)`` and the inverse of the
-    Gram matrix over the passive set ``(n_frames, n_met, n_met)`` (zero elsewhere).
+    the parameter scales ``sqrt(diag(J^T J))`` ``(n_frames, n_params)`` and the Jacobian's
+    parts ``(d_x, d_p, jtj, inv)`` (``inv``: the inverse of the Gram matrix over the passive
+    set, zero elsewhere, ``(n_frames, n_met, n_met)``).
     """
     d_x = problem.stack(band_derivatives(problem, theta, sol.conc, sol.model, shape=sol.shape))
     d_p = problem.project(d_x)
@@ -174,6 +175,14 @@ def _step(
     jtj = problem.inner(d_x, d_p, d_x, d_p) - cross @ proj
     r_x = problem.stack(sol.resid)
     grad = problem.inner(d_x, d_p, r_x[:, None], sol.resid_proj[:, None])[..., 0]
+    step, pred, scale = _damped_step(problem, theta, jtj, grad, lam)
+    return step, pred, scale, (d_x, d_p, jtj, inv)
+
+
+def _damped_step(
+    problem: FitProblem, theta: np.ndarray, jtj: np.ndarray, grad: np.ndarray, lam: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Step, predicted cost reduction and scales from ``J^T J`` and the gradient ``J^T r``."""
     # freeze parameters sitting on a bound that the gradient pushes beyond
     frozen = ((theta <= problem.lower) & (grad < 0)) | ((theta >= problem.upper) & (grad > 0))
     # Jacobi scaling (parameters have very different units: Hz, Hz^2, rad, s), Marquardt damping
@@ -185,7 +194,7 @@ def _step(
     damped[:, idx, idx] += lam[:, None] + 1e-12
     step = scale * masked_solve(damped, grad * scale, ~frozen)
     pred = 2.0 * np.einsum("fp,fp->f", step, grad) - np.einsum("fp,fpq,fq->f", step, jtj, step)
-    return step, pred, 1.0 / scale, inv
+    return step, pred, 1.0 / scale
 
 
 def levenberg_marquardt(
@@ -254,7 +263,7 @@ def levenberg_marquardt(
         if rows.size == 0:
             break
         th = theta[rows]
-        step, pred, scale, inv = _step(problem, th, cur, lam[rows])
+        step, pred, scale, (d_x, d_p, jtj, inv) = _step(problem, th, cur, lam[rows])
         # step doubling along a persistent direction: Gauss-Newton overestimates the
         # curvature of weakly determined lineshape parameters (large-residual directions), so
         # successive accepted steps point the same way; lengthen them (each trial is checked)
@@ -298,6 +307,20 @@ def levenberg_marquardt(
             done[trial_rows] |= (
                 better & ((gain < tol[trial_rows]) | ((moved < ctol) & (gain < old_cost / n_stack)))
             ) | (lam[rows[trial_rows]] > 1e10)
+            # the next step's predicted decrease from this step's Jacobian and the new
+            # residual: below the tolerance, the frame stops without a new Jacobian (near the
+            # solution the Jacobian barely moves; the full test would spend one just to stop)
+            left = acc[~done[acc]]
+            if left.size:
+                r_x = problem.stack(cur.resid[left])
+                g_new = problem.inner(
+                    d_x[left], d_p[left], r_x[:, None], cur.resid_proj[left][:, None]
+                )[..., 0]
+                _, pred_new, _ = _damped_step(
+                    problem, theta[rows[left]], jtj[left], g_new, lam[rows[left]]
+                )
+                tol_new = ftol * cur.cost[left] / n_stack
+                done[left] |= pred_new <= tol_new + floor[rows[left]]
         n_iter[rows] += 1
         converged[rows[done]] = True
         if done.any():
