@@ -294,7 +294,10 @@ def levenberg_marquardt(
             better = trial.cost < old_cost
             acc = trial_rows[better]
             theta[rows[acc]] = th_trial[better]
-            cur.put(acc, trial.take(np.flatnonzero(better)))
+            if acc.size == rows.size:  # every frame tried and improved: no copy
+                cur = trial
+            else:
+                cur.put(acc, trial.take(np.flatnonzero(better)))
             gain = old_cost - trial.cost
             # change of the metabolite-group concentrations relative to their standard error
             # (the Gram matrix's inverse at the old point, from the step)
