@@ -255,12 +255,10 @@ def hac_meat(jw: np.ndarray, resid: np.ndarray, window: np.ndarray | int) -> np.
     Newey WK, West KD. Econometrica 1987;55:703-708.
     """
     n_f, n_p, n2 = jw.shape
-    g = (jw * resid[:, None, :]).reshape(n_f, n_p, n2 // 2, 2)
-    win = _windows(window, n_f, n2 // 2)
+    g = jw * resid[:, None, :]
     meat = np.empty((n_f, n_p, n_p))
-    for w in np.unique(win):  # frames by window (a few distinct values)
-        rows = np.flatnonzero(win == w)
-        sums = window_sums(g[rows], int(w)).reshape(rows.size, n_p, -1)
+    for w, rows in _by_window(window, n_f, n2 // 2):
+        sums = window_sums(g[rows], w)
         meat[rows] = sums @ sums.transpose(0, 2, 1) / w
     return meat
 
@@ -300,54 +298,54 @@ def hac_variances(
     -------
     (n_frames, n_rows) float ndarray
     """
-    n_f, n_r = a.shape[:2]
-    n_k, n_b = u.shape
-    z = np.zeros((n_f, n_r, 2 * n_k))
-    zp = np.zeros((n_f, n_r, 2 * n_b))
-    at = 0
-    for block, proj in zip(blocks, projections, strict=True):
-        part = a[:, :, at : at + block.shape[1]]
-        z += part @ block
-        zp += part @ proj
-        at += block.shape[1]
-    # (I - S) on the real and imaginary planes
-    zp = np.ascontiguousarray((zp.reshape(n_f, n_r, n_b, 2) * d[:, None]).transpose(0, 1, 3, 2))
-    corr = (zp.reshape(-1, n_b) @ u.T).reshape(n_f, n_r, 2, n_k)
-    h = z.reshape(n_f, n_r, n_k, 2)
-    h -= corr.transpose(0, 1, 3, 2)
-    h *= resid.reshape(n_f, 1, n_k, 2)
-    win = _windows(window, n_f, n_k)
-    out = np.empty((n_f, n_r))
-    for w in np.unique(win):  # frames by window (a few distinct values)
-        rows = np.flatnonzero(win == w)
-        sums = window_sums(h[rows], int(w))
-        out[rows] = np.einsum("frkc,frkc->fr", sums, sums) / w
+    n_f = a.shape[0]
+    n_k = u.shape[0]
+    # the influence a J^T with the baseline profiled out: (I - S) (a J^T), stacked
+    z = a @ np.concatenate(blocks, axis=1)
+    zp = a @ np.concatenate(projections, axis=1)
+    z -= (zp * np.repeat(d, 2)) @ np.kron(u, np.eye(2)).T
+    z *= resid[:, None, :]
+    out = np.empty(a.shape[:2])
+    for w, rows in _by_window(window, n_f, n_k):
+        sums = window_sums(z[rows], w)
+        out[rows] = (sums * sums).sum(axis=2) / w
     return out
 
 
-def _windows(window: np.ndarray | int, n_f: int, n_k: int) -> np.ndarray:
-    """Per-frame window lengths, at least 1 and at most half the band."""
-    return np.clip(np.broadcast_to(np.asarray(window, dtype=int), (n_f,)), 1, max(1, n_k // 2))
+def _by_window(
+    window: np.ndarray | int, n_f: int, n_k: int, block: int = 16
+) -> list[tuple[int, np.ndarray]]:
+    """Frames grouped by their window length (at least 1, at most half the band).
+
+    Groups hold at most ``block`` frames: the window sums then stay in the core's cache (at 64
+    frames of 22 rows they were ~4x slower per frame).
+    """
+    win = np.clip(np.broadcast_to(np.asarray(window, dtype=int), (n_f,)), 1, max(1, n_k // 2))
+    out = []
+    for w in np.unique(win):  # a few distinct values
+        rows = np.flatnonzero(win == w)
+        out += [(int(w), rows[i : i + block]) for i in range(0, rows.size, block)]
+    return out
 
 
 def window_sums(h: np.ndarray, w: int) -> np.ndarray:
-    """Return the sums of ``w`` consecutive points along axis -2, ``(..., K - w + 1, c)``.
+    """Return the sums of ``w`` consecutive points along the last axis, ``(..., 2 (K - w + 1))``.
 
-    Built from sums of 1, 2, 4, ... points (one addition per bit of ``w``), every window
-    inside the band.
+    ``h`` is stacked ``(..., 2K)`` (re, im interleaved): the real and imaginary parts are
+    summed separately. Built from sums of 1, 2, 4, ... points (one addition per bit of ``w``),
+    every window inside the band.
     """
-    n_k = h.shape[-2]
-    n_out = n_k - w + 1
+    n_out = h.shape[-1] - 2 * (w - 1)
     out: np.ndarray | None = None
     off, p, s = 0, 1, h
     while True:
         if w & p:
-            piece = s[..., off : off + n_out, :]
+            piece = s[..., 2 * off : 2 * off + n_out]
             out = piece.copy() if out is None else np.add(out, piece, out=out)
             off += p
         if 2 * p > w:
             break
-        s = s[..., :-p, :] + s[..., p:, :]  # sums of 2p consecutive points
+        s = s[..., : -2 * p] + s[..., 2 * p :]  # sums of 2p consecutive points
         p *= 2
     assert out is not None
     return out
