@@ -148,3 +148,25 @@ def test_a_frame_alone_gets_the_sds_it_gets_in_a_batch(basis, rng):
         alone = fit_spectra(data.with_fids(data.fids[i : i + 1]), basis)
         np.testing.assert_allclose(alone.crlb_sd[0], batch.crlb_sd[i], rtol=1e-8)
         np.testing.assert_allclose(alone.sd_inflation[0], batch.sd_inflation[i], rtol=1e-8)
+
+
+def test_batched_nnls_equals_scipy_per_frame(rng):
+    # frames needing several drops (phase 1) and additions (phase 2), cold and warm started;
+    # only the frames that need it are solved again, each as if alone
+    from scipy.optimize import nnls
+
+    from mrspipe.fit.linear import nnls_normal
+
+    n_f, n_k, n = 12, 60, 9
+    a = rng.standard_normal((n_f, n_k, n))
+    truth = np.where(rng.random((n_f, n)) < 0.5, 0.0, rng.uniform(0.5, 2.0, (n_f, n)))
+    y = np.einsum("fkn,fn->fk", a, truth) + rng.normal(0.0, 0.5, (n_f, n_k))
+    gram = a.transpose(0, 2, 1) @ a
+    rhs = np.einsum("fkn,fk->fn", a, y)
+    want = np.stack([nnls(a[f], y[f])[0] for f in range(n_f)])
+    for passive in (None, rng.random((n_f, n)) < 0.5):
+        x, p = nnls_normal(gram, rhs, passive=passive)
+        np.testing.assert_allclose(x, want, atol=1e-9)
+        np.testing.assert_array_equal(p, x > 0)
+        alone = [nnls_normal(gram[f : f + 1], rhs[f : f + 1])[0][0] for f in range(3)]
+        np.testing.assert_allclose(np.stack(alone), want[:3], atol=1e-9)

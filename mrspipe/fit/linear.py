@@ -79,17 +79,22 @@ def nnls_normal(
     n_f, n = rhs.shape
     max_iter = 3 * n if max_iter is None else max_iter
     p = np.ones((n_f, n), bool) if passive is None else passive.copy()
-    # phase 1: drop negative coefficients until the restricted solution is feasible
+    # phase 1: drop negative coefficients until the restricted solution is feasible (only the
+    # frames that had a negative one are solved again)
+    x = masked_solve(gram, rhs, p)
+    rows = np.arange(n_f)
     for _ in range(n):
-        x = masked_solve(gram, rhs, p)
-        neg = p & (x <= 0.0)
-        if not neg.any():
+        neg = p[rows] & (x[rows] <= 0.0)
+        bad = neg.any(axis=1)
+        if not bad.any():
             break
-        p &= ~neg
+        rows = rows[bad]
+        p[rows] &= ~neg[bad]
+        x[rows] = masked_solve(gram[rows], rhs[rows], p[rows])
     else:
-        x = np.clip(masked_solve(gram, rhs, p), 0.0, None)
-        p &= x > 0
-    # phase 2: Lawson-Hanson from the feasible point x
+        x[rows] = np.clip(x[rows], 0.0, None)
+        p[rows] &= x[rows] > 0
+    # phase 2: Lawson-Hanson from the feasible point x, on the frames with a candidate
     scale = np.abs(rhs).max(axis=1) + 1e-300
     for _ in range(max_iter):
         grad = rhs - np.einsum("fij,fj->fi", gram, x)
@@ -99,17 +104,21 @@ def nnls_normal(
             break
         best = np.argmax(np.where(cand, grad, -np.inf), axis=1)
         p[todo, best[todo]] = True
+        rows = np.flatnonzero(todo)
+        g_r, b_r, s_r = gram[rows], rhs[rows], scale[rows, None]
+        x_r, p_r = x[rows], p[rows]
         for _ in range(n):
-            z = masked_solve(gram, rhs, p)
-            bad = p & (z <= 0.0) & todo[:, None]
+            z = masked_solve(g_r, b_r, p_r)
+            bad = p_r & (z <= 0.0)
             if not bad.any():
-                x = np.where(todo[:, None], z, x)
+                x_r = z
                 break
-            ratio = np.where(bad, x / np.where(bad, x - z, 1.0), np.inf)
+            ratio = np.where(bad, x_r / np.where(bad, x_r - z, 1.0), np.inf)
             alpha = np.clip(ratio.min(axis=1, keepdims=True), 0.0, 1.0)
             alpha = np.where(bad.any(axis=1, keepdims=True), alpha, 1.0)
-            upd = todo[:, None]
-            x = np.where(upd, x + alpha * (z - x), x)
-            p &= ~(upd & (x <= 1e-14 * scale[:, None]))
-            x = np.where(p, x, 0.0)
+            x_r = x_r + alpha * (z - x_r)
+            p_r &= ~(x_r <= 1e-14 * s_r)
+            x_r = np.where(p_r, x_r, 0.0)
+        x[rows] = x_r
+        p[rows] = p_r
     return np.clip(x, 0.0, None), p
