@@ -47,6 +47,7 @@ def simulate_and_run(
     metabolites: tuple[str, ...] = ("Glu", "Gln", "Glx", "tNAA", "Glx/tNAA", "Glu/tNAA"),
     simulate_kwargs: dict[str, Any] | None = None,
     macromolecules: bool = True,
+    config_overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Simulate a study into ``folder/study`` and run the pipeline into ``folder/out``.
 
@@ -93,6 +94,7 @@ def simulate_and_run(
     seconds["basis"] = time.perf_counter() - start
     config = defaults().with_overrides(
         {"preprocess.block": block, "metabolites.analyse": metabolites}
+        | (config_overrides or {})
     )
     start = time.perf_counter()
     result = run_study(

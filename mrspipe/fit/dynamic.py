@@ -223,14 +223,27 @@ def fit_dynamic(
     th = np.minimum(gcol, layout.n_theta - 1)
     at_bound = (
         (gcol < layout.n_theta)
-        & np.array([r == "fixed" for r in layout.global_regressor])
+        & np.array([r == "fixed" for r in layout.global_regressor], dtype=bool)
         & ((gamma <= lo[th]) | (gamma >= hi[th]))
     )
-    cov = joint_covariance(final, layout, sigma, at_bound, penalty)
+    conc_cols = np.arange(layout.n_theta, layout.n_theta + layout.n_met)
+    cov, tc_cov = joint_covariance(final, layout, sigma, at_bound, penalty, columns=conc_cols)
     if not converged:
         logger.warning("joint dynamic fit did not converge in %d iterations", n_iter)
     return _result(
-        layout, rbasis, design, spec, gamma, cov, vals, final.cost, sigma, converged, n_iter, init
+        layout,
+        rbasis,
+        design,
+        spec,
+        gamma,
+        cov,
+        tc_cov,
+        vals,
+        final.cost,
+        sigma,
+        converged,
+        n_iter,
+        init,
     )
 
 
@@ -273,6 +286,7 @@ def _result(
     spec: dict[str, Any],
     gamma: np.ndarray,
     cov: np.ndarray,
+    tc_cov: np.ndarray | None,
     vals: np.ndarray,
     cost: np.ndarray,
     sigma: float,
@@ -300,9 +314,8 @@ def _result(
     beta_cov[np.ix_(flat, flat)] = cov[np.ix_(conc_idx, conc_idx)]
     modelled = np.zeros((len(names), n_r), bool)
     modelled.reshape(-1)[flat] = True
-    x = design[list(regs)].to_numpy(dtype=float)
-    cov_b = beta_cov.reshape(len(names), n_r, len(names), n_r)
-    tc_var = np.einsum("fk,mkml,fl->fm", x, cov_b, x)
+    assert tc_cov is not None
+    tc_cov = np.where(np.isfinite(tc_cov), tc_cov, 0.0)  # a frozen (at-bound) unknown: known
     sum_names, weights = sum_weights(names)
     global_names = tuple(
         f"{layout.column_names[c]}:{r}" for c, r in zip(gcol, layout.global_regressor, strict=True)
@@ -319,7 +332,8 @@ def _result(
         global_estimates=gamma,
         covariance=cov,
         timecourses=vals[:, p : p + len(names)],
-        timecourse_sd=np.sqrt(np.clip(tc_var, 0, None)),
+        timecourse_sd=np.sqrt(np.clip(np.einsum("fmm->fm", tc_cov), 0, None)),
+        timecourse_cov=tc_cov,
         theta=vals[:, :p],
         column_names=layout.column_names,
         residual_norm=np.sqrt(np.clip(cost, 0.0, None)),

@@ -45,7 +45,7 @@ __all__ = [
 
 #: parameter class -> the kinds it may take
 PARAMETER_CLASSES: dict[str, frozenset[str]] = {
-    "conc": frozenset({"fixed", "design"}),
+    "conc": frozenset({"fixed", "free", "design"}),
     "lorentz": frozenset({"fixed", "free", "design"}),
     "gauss": frozenset({"fixed", "free", "design"}),
     "shift": frozenset({"fixed", "free", "design"}),
@@ -359,12 +359,8 @@ def build_layout(
     n_glob = len(cols_global)
     frame_map = np.zeros((n_f, n_glob, n_theta + n_m + n_x))
     j = 0
-    for z, c in zip(
-        z_blocks,
-        [cols_global[i] for i in np.cumsum([0] + [b.shape[1] for b in z_blocks[:-1]])],
-        strict=True,
-    ):
-        frame_map[:, j : j + z.shape[1], c] = z
+    for z in z_blocks:
+        frame_map[:, j : j + z.shape[1], cols_global[j]] = z
         j += z.shape[1]
     return ModelLayout(
         n_frames=n_f,

@@ -54,8 +54,13 @@ class DynamicFitResult:
     covariance : (G, G) float ndarray
         Covariance of all global unknowns (the free per-frame ones marginalised).
     timecourses : (n_frames, n_met) float ndarray
-        Concentrations of every frame implied by the design.
+        Concentrations of every frame: implied by the design, or fitted per frame for
+        metabolites declared ``free``.
     timecourse_sd : (n_frames, n_met) float ndarray
+    timecourse_cov : (n_frames, n_met, n_met) float ndarray
+        Covariance of the metabolites within each frame (global and free per-frame unknowns
+        together; frames of a design share its betas, so their values are correlated across
+        frames as well, which this per-frame covariance does not hold).
     theta : (n_frames, n_theta) float ndarray
         Nonlinear parameters of every frame (layout of :mod:`mrspipe.fit.model`).
     column_names : tuple of str
@@ -85,6 +90,7 @@ class DynamicFitResult:
     covariance: np.ndarray
     timecourses: np.ndarray
     timecourse_sd: np.ndarray
+    timecourse_cov: np.ndarray
     theta: np.ndarray
     column_names: tuple[str, ...]
     residual_norm: np.ndarray
@@ -205,17 +211,14 @@ class DynamicFitResult:
         -------
         pandas.DataFrame
             ``source, frame, metabolite, estimate, crlb_sd, crlb_percent`` (sums included;
-            ``crlb_sd`` is the SD of the design-implied concentration of that frame).
+            ``crlb_sd`` is the SD of the frame's concentration: design-implied, or fitted per
+            frame for metabolites declared ``free``).
         """
         n_m = len(self.names)
         w = np.concatenate([np.eye(n_m), self.sum_weights.reshape(-1, n_m)])
         names = self.names + self.sum_names
         est = self.timecourses @ w.T
-        x = self._conc_design()
-        n_r = len(self.regressors)
-        cov_b = self.beta_cov.reshape(len(self.names), n_r, len(self.names), n_r)
-        cov_s = np.einsum("am,mknl,bn->akbl", w, cov_b, w)
-        var = np.einsum("fk,akal,fl->fa", x, cov_s, x)
+        var = np.einsum("am,fmn,an->fa", w, self.timecourse_cov, w)
         sd = np.sqrt(np.clip(var, 0.0, None))
         with np.errstate(divide="ignore", invalid="ignore"):
             pct = np.where(est > 0, 100.0 * sd / np.where(est > 0, est, 1.0), np.nan)
@@ -232,18 +235,15 @@ class DynamicFitResult:
         )
 
     def to_estimates(self, frame_times: np.ndarray | None = None) -> Estimates:
-        """Return the design-implied metabolites and sums of every frame with their covariance.
+        """Return the metabolites and sums of every frame with their covariance.
 
-        ``x_f B`` for the frame's design row ``x_f``; the covariance of two names ``a, b`` is
-        ``x_f Cov(B_a, B_b) x_fᵀ`` from the joint fit's covariance of the betas.
+        ``x_f B`` for the frame's design row ``x_f`` (or the per-frame value of a metabolite
+        declared ``free``); the covariance of two names within a frame is from
+        :attr:`timecourse_cov` (for a design, ``x_f Cov(B_a, B_b) x_fᵀ``).
         """
         n_m = len(self.names)
         w = np.concatenate([np.eye(n_m), self.sum_weights.reshape(-1, n_m)])
-        x = self._conc_design()
-        n_r = len(self.regressors)
-        cov_b = self.beta_cov.reshape(n_m, n_r, n_m, n_r)
-        cov_s = np.einsum("am,mknl,bn->akbl", w, cov_b, w)
-        cov = np.einsum("fk,akbl,fl->fab", x, cov_s, x)
+        cov = np.einsum("am,fmn,bn->fab", w, self.timecourse_cov, w)
         sd = np.sqrt(np.clip(np.einsum("faa->fa", cov), 0.0, None))
         return Estimates(
             names=self.names + self.sum_names,
@@ -252,6 +252,3 @@ class DynamicFitResult:
             covariance=cov,
             frame_times=None if frame_times is None else np.asarray(frame_times, dtype=float),
         )
-
-    def _conc_design(self) -> np.ndarray:
-        return self.design[list(self.regressors)].to_numpy(dtype=float)

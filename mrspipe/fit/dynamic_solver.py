@@ -236,13 +236,19 @@ def joint_covariance(
     sigma: float,
     frozen_global: np.ndarray,
     penalty: np.ndarray | None = None,
-) -> np.ndarray:
-    """Covariance of the global unknowns at the solution, ``(G, G)``.
+    columns: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Covariance of the global unknowns at the solution, ``(G, G)``, and of per-frame values.
 
-    The global rows of ``H^-1`` are ``[R_1 .. R_F, S^-1]`` with ``R_f = -S^-1 B_f^T D_f^-1``;
-    the sandwich ``sigma^2 H^-1 M H^-1`` (``M`` from ``asm.middle``) accounts for the
-    regularised spline baseline, as the frame-wise CRLB does (:mod:`~.crlb`). Frozen unknowns
-    (at a bound) get NaN.
+    The global rows of ``H^-1`` are ``Gamma = [R_1 .. R_F, S^-1]`` with ``R_f = -S^-1 B_f^T
+    D_f^-1``; the local rows of frame ``f`` are ``D_f^-1 (E_f - B_f Gamma)`` (``E_f`` selects
+    the frame's local unknowns). The sandwich ``sigma^2 H^-1 M H^-1`` (``M`` from
+    ``asm.middle``) accounts for the regularised spline baseline, as the frame-wise CRLB does
+    (:mod:`~.crlb`). Frozen unknowns (at a bound) get NaN and count as known.
+
+    ``columns`` (indices of per-frame quantities, e.g. the concentrations) also returns the
+    covariance ``(F, n, n)`` of those values in every frame, ``v_f = L_f^T gamma + u_f``
+    (global and local parts together; cross-frame covariances are not returned).
     """
     assert asm.middle is not None
     d, b, c = _blocks(asm.q, layout)
@@ -262,7 +268,24 @@ def joint_covariance(
     cov = np.tensordot(r @ md, r, axes=([0, 2], [0, 2])) + cross + cross.T + sinv @ mck @ sinv
     full = np.full((len(keep), len(keep)), np.nan)
     full[np.ix_(keep, keep)] = cov * sigma**2
-    return full
+    if columns is None:
+        return full, None
+    # Gamma M E_f^T = R_f MD_f + S^-1 MB_f^T  (G', q)
+    z = r @ md + np.einsum("jk,fqk->fjq", sinv, mbk)
+    bz = bk @ z  # (F, q, q): B_f Z_f
+    loc_cov = dinv @ (md - bz - bz.transpose(0, 2, 1) + bk @ cov @ bk.transpose(0, 2, 1)) @ dinv
+    glob_loc = (z - cov @ bk.transpose(0, 2, 1)) @ dinv  # Cov(gamma, u_f) (F, G', q)
+    columns = np.asarray(columns, dtype=int)
+    lmap = layout.frame_map[:, keep][:, :, columns]  # (F, G', n)
+    sel = (layout.local[:, None] == columns[None, :]).astype(float)  # (q, n)
+    gl = np.einsum("fjn,fjq,qm->fnm", lmap, glob_loc, sel)
+    vals = (
+        np.einsum("fjn,jk,fkm->fnm", lmap, cov, lmap)
+        + np.einsum("qn,fqr,rm->fnm", sel, loc_cov, sel)
+        + gl
+        + gl.transpose(0, 2, 1)
+    )
+    return full, vals * sigma**2
 
 
 def levenberg_marquardt_joint(

@@ -149,25 +149,30 @@ class DynamicFitTables:
 def _fit_dynamic_session(
     frames: Any, basis: Any, *, infusion: tuple[float, float], **kwargs: Any
 ) -> DynamicFitTables:
-    """Joint fit of one session: concentrations on intercept + infusion ramp.
+    """Joint fit of one session: concentrations per frame, Gaussian width on the design.
 
     ``infusion`` is the session's ``(onset, duration)`` (s from the first transient; the event
-    chosen by ``[windows] event``), time 0 of the design. The ramp rises over the infusion
-    duration (a step when the duration is not recorded); linewidth, shift and zero-order phase
-    are free per frame, so a BOLD narrowing is not read as a concentration change.
+    chosen by ``[windows] event``), time 0 of the design. The concentrations are free per
+    frame, so the window means the session stage takes are unbiased whatever the shape of the
+    response (a ramp or any other parametric course would bias them when the truth has
+    another shape: -1.8 pp on a study whose response saturates with tau = 300 s, see
+    ``bench/study_bold.py``). The frames share the Gaussian width through the design
+    (intercept, a step over the infusion and a ramp rising over it: a Gaussian BOLD narrowing
+    is not read as concentration) and the first-order phase; Lorentzian width, shift and
+    zero-order phase stay free per frame.
     """
     from ..dynamic import design_matrix
     from ..fit.dynamic import fit_dynamic
 
     onset, duration = infusion
     times = frames.transient_times() - onset
+    regressors: tuple[Any, ...] = ({"kind": "boxcar", "name": "step"},)
     if math.isnan(duration):
-        regressors: tuple[Any, ...] = ({"kind": "boxcar", "name": "ramp"},)
         duration = math.inf
     else:
-        regressors = ("ramp",)
+        regressors += ("ramp",)
     design = design_matrix(times, onset=0.0, duration=duration, regressors=regressors)
-    model = {"conc": {"kind": "design", "regressors": ["intercept", "ramp"]}}
+    model = {"conc": "free", "gauss": {"kind": "design", "regressors": list(design.columns)}}
     return DynamicFitTables(fit_dynamic(frames, basis, design, model=model, **kwargs))
 
 
