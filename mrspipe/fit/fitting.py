@@ -37,6 +37,7 @@ from .priors import ratio_priors
 from .qc import REFERENCE_SINGLETS, residual_inflation, singlet_fwhm, spectrum_fwhm
 from .result import FitResult
 from .solver import LinearSolution, levenberg_marquardt, solve_linear
+from .stiffness import STIFFNESS, choose_dof
 
 __all__ = ["fit_spectra", "build_problem", "BACKENDS"]
 
@@ -392,6 +393,51 @@ def _finish(
     }
 
 
+def _ftest_dof(
+    data: MRSData,
+    basis: Basis,
+    build: dict[str, Any],
+    lorentz_hz: float,
+    gauss_hz: float,
+    max_iter: int,
+    ftol: float,
+) -> float:
+    """Choose the spline baseline's effective dimension (:func:`~.stiffness.choose_dof`)."""
+    fids = data.fids.reshape(-1, data.n_points)
+    good = np.isfinite(fids).all(axis=1) & (np.abs(fids).max(axis=1, initial=0.0) > 0)
+    if not good.any():
+        return float("nan")  # fit_spectra raises its own error
+    mean = data.with_fids(fids[good].mean(axis=0), dims=())
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # the candidates repeat the build's warnings
+    try:
+
+        def fit_mean(dof: float) -> tuple[float, float]:
+            problem, _ = build_problem(mean, basis, baseline_dof=dof, precision="double", **build)
+            y = np.fft.fft(mean.fids)[None, problem.band]
+            theta0 = start_values(
+                problem, y, lorentz_hz=lorentz_hz, gauss_hz=gauss_hz,
+                max_shift_hz=min(20.0, problem.upper[0]),
+            )  # fmt: skip
+            _, sol, _, _ = _fit_numpy(problem, y, theta0, max_iter=max_iter, ftol=ftol)
+            cost = sol.cost if sol.penalty is None else sol.cost - sol.penalty
+            model_df = problem.d2.sum() + (sol.conc > 0).sum() + problem.n_params
+            return float(cost[0]), float(model_df)
+
+        lo, hi = (float(v) for v in build["ppm_range"])
+        span = float(np.ptp(mean.ppm[(mean.ppm >= lo) & (mean.ppm <= hi)]))
+        n_values = 2 * int(np.count_nonzero((mean.ppm >= lo) & (mean.ppm <= hi)))
+        dof, p_values = choose_dof(fit_mean, span, n_values)
+    finally:
+        logger.setLevel(level)
+    logger.info(
+        "baseline stiffness by F-test: effective dimension %.1f (p %s)",
+        dof,
+        ", ".join(f"{k:.1f}: {v:.2g}" for k, v in p_values.items()),
+    )
+    return dof
+
+
 @contextlib.contextmanager
 def _single_threaded_blas() -> Iterator[None]:
     """Limit BLAS to one thread while fitting, when ``threadpoolctl`` is installed.
@@ -500,6 +546,7 @@ def fit_spectra(
     default_lipids: bool = False,
     mm_priors: bool = _DEFAULT.mm_priors,
     lineshape: str = _DEFAULT.lineshape,
+    baseline_stiffness: str = _DEFAULT.baseline_stiffness,
     threads: int | None = None,
     **options: Any,
 ) -> FitResult:
@@ -564,6 +611,12 @@ def fit_spectra(
         estimated on the **mean of the frames** and folded into the basis
         (:mod:`mrspipe.fit.lineshape`); every frame then gets its own Voigt on top. For frames
         that share a lineshape (one session); about 6 extra fits of one spectrum.
+    baseline_stiffness : {'fixed', 'ftest'}
+        ``'ftest'``: the spline baseline's effective dimension is chosen on the mean of the
+        frames, the stiffest of :data:`mrspipe.fit.stiffness.DOF_PER_PPM` whose fit is not
+        significantly worse than the most flexible one's (:mod:`mrspipe.fit.stiffness`;
+        overrides ``baseline_dof``). Not with an MM-free basis: the baseline then takes
+        glutamate.
     threads : int, optional
         Chunks fitted concurrently (threads of this process; default: the usable cores, at
         most 4, for ``'numpy'``, 1 for ``'lmfit'``). Results do not depend on it.
@@ -585,22 +638,27 @@ def fit_spectra(
         raise ConfigError(f"unknown backend {backend!r}; choose from {sorted(BACKENDS)}")
     if lineshape not in LINESHAPES:
         raise ConfigError(f"unknown lineshape {lineshape!r}; choose from {list(LINESHAPES)}")
+    if baseline_stiffness not in STIFFNESS:
+        raise ConfigError(
+            f"unknown baseline_stiffness {baseline_stiffness!r}; choose from {list(STIFFNESS)}"
+        )
+    build: dict[str, Any] = {
+        "ppm_range": ppm_range,
+        "baseline": baseline,
+        "baseline_order": baseline_order,
+        "baseline_knot_spacing": baseline_knot_spacing,
+        "groups": groups,
+        "max_shift_hz": max_shift_hz,
+        "default_macromolecules": default_macromolecules,
+        "default_lipids": default_lipids,
+        "mm_priors": mm_priors,
+    }
+    if baseline_stiffness == "ftest" and baseline == "spline":
+        baseline_dof = _ftest_dof(data, basis, build, lorentz_hz, gauss_hz, max_iter, ftol)
     if chunk_size < 1:
         raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
     problem, rbasis = build_problem(
-        data,
-        basis,
-        ppm_range=ppm_range,
-        baseline=baseline,
-        baseline_order=baseline_order,
-        baseline_knot_spacing=baseline_knot_spacing,
-        baseline_dof=baseline_dof,
-        groups=groups,
-        max_shift_hz=max_shift_hz,
-        precision=precision,
-        default_macromolecules=default_macromolecules,
-        default_lipids=default_lipids,
-        mm_priors=mm_priors,
+        data, basis, baseline_dof=baseline_dof, precision=precision, **build
     )
     n = data.n_points
     fids = data.fids.reshape(-1, n)
@@ -699,6 +757,7 @@ def fit_spectra(
             "max_iter": max_iter,
             "precision": precision,
             "lineshape": lineshape,
+            "baseline_dof": baseline_dof,
             **kernel,
             **options,
         },

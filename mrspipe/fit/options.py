@@ -31,6 +31,9 @@ class FitOptions:
     lineshape : {'voigt', 'kernel'}
         ``'kernel'``: a free lineshape kernel estimated on the mean of the frames and folded
         into the basis (:mod:`mrspipe.fit.lineshape`).
+    baseline_stiffness : {'fixed', 'ftest'}
+        ``'ftest'``: the spline baseline's stiffness chosen by an F-test on the mean of the
+        frames (:mod:`mrspipe.fit.stiffness`; not with an MM-free basis).
     dynamic : bool
         Fit the frames of a session jointly (the pipeline's choice; not a ``fit_spectra``
         keyword).
@@ -71,6 +74,12 @@ class FitOptions:
         "frames, LCModel-like) folded into the basis with a Voigt per frame on top",
         choices=("voigt", "kernel"),
     )
+    baseline_stiffness: str = option(
+        "fixed",
+        "spline baseline stiffness: fixed (baseline_dof, default 1.25 per ppm) or the stiffest "
+        "one an F-test on the mean of the frames allows (not with an MM-free basis)",
+        choices=("fixed", "ftest"),
+    )
     dynamic: bool = option(
         False, "fit all frames of a session jointly (spectro-temporal) instead of frame by frame"
     )
@@ -93,4 +102,5 @@ class FitOptions:
             "default_macromolecules": self.default_macromolecules,
             "mm_priors": self.mm_priors,
             "lineshape": self.lineshape,
+            "baseline_stiffness": self.baseline_stiffness,
         }

@@ -106,6 +106,8 @@ def default_fit(
             )
         if kwargs.pop("lineshape", "voigt") != "voigt":
             logger.warning("the joint dynamic fit has a Voigt lineshape (lineshape is ignored)")
+        if kwargs.pop("baseline_stiffness", "fixed") != "fixed":
+            logger.warning("the joint dynamic fit has a fixed baseline stiffness")
         return _fit_dynamic_session(frames, basis, infusion=infusion, **kwargs)
     from ..fit import fit_spectra
 
