@@ -161,7 +161,11 @@ def find_zero_phase(
 
     Over a window symmetric about a Lorentzian line the dispersion part integrates to zero,
     so the phase of the summed complex spectrum over windows centred on the (referenced)
-    singlets is the line's zero-order phase.
+    singlets is the line's zero-order phase. What lies under the line is removed first: the
+    mean of two flanks as wide as the window on either side (the line's own dispersion cancels
+    between them, its absorption tails are in phase) times the window's points. A flat complex
+    offset (a broad baseline, or a residual-water model subtracted from a half-weighted first
+    point, as in Philips SDAT files) otherwise turns the estimate by up to half a radian.
 
     Parameters
     ----------
@@ -184,9 +188,19 @@ def find_zero_phase(
     fids = np.asarray(fids)
     n = fids.shape[-1]
     ppm = ppm_axis(n, dwell_time, spectrometer_frequency, ppm_reference)
-    mask = np.zeros(n, bool)
+    spec = to_spectrum(fids)
+    total = np.zeros(fids.shape[:-1] + (1,), complex)
     for expected in peaks.values():  # a loop over the few reference peaks
-        mask |= np.abs(ppm - expected) <= half_width_ppm
-        mask[np.argmin(np.abs(ppm - expected))] = True  # coarse spectra: the nearest point
-    total = to_spectrum(fids)[..., mask].sum(-1, keepdims=True)
+        dist = np.abs(ppm - expected)
+        window = dist <= half_width_ppm
+        window[np.argmin(dist)] = True  # coarse spectra: the nearest point
+        flanks = ~window & (dist <= 2 * half_width_ppm)
+        below, above = flanks & (ppm < expected), flanks & (ppm > expected)
+        line = spec[..., window].sum(-1, keepdims=True)
+        if below.any() and above.any():  # both flanks, so the dispersion cancels
+            under = 0.5 * (
+                spec[..., below].mean(-1, keepdims=True) + spec[..., above].mean(-1, keepdims=True)
+            )
+            line = line - window.sum() * under
+        total += line
     return np.where(np.abs(total) > 0, np.angle(total), 0.0)
