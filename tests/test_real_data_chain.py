@@ -223,3 +223,28 @@ def test_real_metabolite_data_convert_preproc_fit(case: str, shared_data: Path) 
     if not spec.get("no_naa"):
         naa_name = "tNAA" if "tNAA" in est else "NAA"
         assert np.isfinite(est[naa_name]) and est[naa_name] > 0
+
+
+@pytest.mark.shared_data
+def test_raw_7t_coils_match_the_combined_file(shared_data: Path) -> None:
+    """Issue 12: raw 7 T coils + water reference -> preproc -> fit against the same fit of the
+    other tool's combination (``metab.nii.gz``): Glu, Glx, tNAA, Ins to tCr within 5 %, at most
+    1 of 16 transients rejected (measured with the full simulated basis of ``simulate basis``:
+    +0.4, +2.3, -2.7, -0.1 %, none rejected; this test's 8-metabolite basis is its own check).
+    """
+    folder = shared_data / "nifti_mrs_tools"
+    if not (folder / "metab_raw.nii.gz").exists():
+        pytest.skip("nifti_mrs_tools not in this copy of the data")
+    raw = load_mrs(folder / "metab_raw.nii.gz")
+    result = preprocess_session(raw, water=load_mrs(folder / "wref_raw.nii.gz"))
+    assert int(np.sum(result.qc["rejected"])) <= 1
+    combined = load_mrs(folder / "metab.nii.gz")
+    basis = _basis("steam", 297.22, 0.011, 0.032, raw.dwell_time, raw.n_points)
+    got = {}
+    for name, frames in (("raw", result.frames), ("combined", combined)):
+        est = fit_spectra(frames, match_basis(basis, frames)).table()
+        est = est.groupby("metabolite")["estimate"].mean()
+        naa = "tNAA" if "tNAA" in est else "NAA"  # the small basis has no NAAG
+        got[name] = {m: est[m] / est["tCr"] for m in ("Glu", "Glx", naa, "Ins")}
+    for m, value in got["combined"].items():
+        assert got["raw"][m] == pytest.approx(value, rel=0.05), m
