@@ -185,6 +185,15 @@ class BandModel:
         self.n_groups = n_g
         self.n_met = problem.n_met
         self._per_lag: dict[tuple[int, int, int], np.ndarray] = {}
+        self._extended: dict[tuple[int, int, int, int], np.ndarray] = {}
+        # contiguous runs of each group's metabolites: (slice in the group, slice in the basis)
+        self._runs = [_runs(rows) for rows in self.group_rows]
+        # lags the shift bounds allow: one extended band for every chunk (each frame's arithmetic
+        # then does not depend on the frames fitted with it), unless the bounds are very wide
+        first = slice(0, N_GROUP_PARAMS * n_g, N_GROUP_PARAMS)
+        shifts = np.abs(np.r_[problem.lower[first], problem.upper[first]])
+        bound = float(np.max(shifts)) / self.df
+        self._max_lag = int(np.ceil(bound)) if bound <= 32 else None
 
     def _panel(self, lag: int, g: int, rank: int = 0) -> np.ndarray:
         """Spectra of group ``g`` moved by ``lag`` bins (cached).
@@ -202,6 +211,36 @@ class BandModel:
             else:
                 panel = np.ascontiguousarray(sel[:, :rank]).reshape(sel.shape[0], -1)
             self._per_lag[key] = panel
+        return panel
+
+    def _lag_range(self, lag: np.ndarray) -> tuple[int, int]:
+        """Lags ``lo..hi`` of the extended band for a chunk's lags of one group."""
+        lo, hi = int(lag.min()), int(lag.max())
+        if self._max_lag is not None:
+            lo, hi = min(lo, -self._max_lag), max(hi, self._max_lag)
+        return lo, hi
+
+    def _extended_panel(self, g: int, lo: int, hi: int, rank: int = 0) -> np.ndarray:
+        """Spectra of group ``g`` over the band moved by every lag ``lo..hi`` at once (cached).
+
+        ``K + hi - lo`` points from the band's start moved by ``hi`` bins: a frame moved by
+        ``lag`` reads the ``K`` points from ``hi - lag``. ``(J, n_g_met * (K + hi - lo))`` when
+        ``rank`` is 0, else ``(n_g_met, rank * (K + hi - lo))``.
+        """
+        key = (g, lo, hi, rank)
+        panel = self._extended.get(key)
+        if panel is None:
+            n_ext = self.n_band + hi - lo
+            idx = self._unshift[(self.start - hi + np.arange(n_ext)) % self.n_points]
+            sel = self._spec[self.group_rows[g]][:, :, idx]  # (Mg, J, K_ext)
+            if rank == 0:
+                panel = np.ascontiguousarray(sel.transpose(1, 0, 2)).reshape(self.rank, -1)
+            else:
+                panel = np.ascontiguousarray(sel[:, :rank]).reshape(sel.shape[0], -1)
+            with _LOCK:
+                while len(self._extended) >= 64:  # a few lag ranges recur; bound the memory
+                    self._extended.pop(next(iter(self._extended)))
+                self._extended[key] = panel
         return panel
 
     def _lineshapes(
@@ -255,21 +294,27 @@ class BandModel:
         """
         n_f, k = len(theta), self.n_band
         coef, lag = self.coefficients(theta) if shape is None else shape
-        grouped = np.empty((n_f, self.n_met * k), np.complex64)  # metabolites by group
-        at = 0
+        out = np.empty((n_f, self.n_met, k), np.complex128)
         for gi, rows_m in enumerate(self.group_rows):
-            width = rows_m.size * k
-            for value, frames in self._by_lag(lag, gi) if rows_m.size else ():
-                grouped[frames, at : at + width] = rows_matmul(
-                    coef[frames, gi], self._panel(value, gi)
-                )
-            at += width
-        cols = grouped.reshape(n_f, self.n_met, k)
-        if self.inverse is not None:
-            cols = np.take(cols, self.inverse, axis=1)
-        if phase is None:
-            return cols.astype(np.complex128)
-        return np.multiply(cols, phase[:, None, :], dtype=np.complex128)
+            if not rows_m.size:
+                continue
+            # one product over the band extended by the chunk's lags, then each frame's window
+            lo, hi = self._lag_range(lag[:, gi])
+            ext = rows_matmul(coef[:, gi], self._extended_panel(gi, lo, hi))
+            ext = ext.reshape(n_f, rows_m.size, -1)
+            for value, frames in self._by_lag(lag, gi):
+                off = hi - value
+                ph = None if phase is None else phase[frames, None, :]
+                for src, dst in self._runs[gi]:
+                    block = ext[frames, src, off : off + k]
+                    if isinstance(frames, slice):
+                        if ph is None:
+                            out[:, dst] = block
+                        else:
+                            np.multiply(block, ph, out=out[:, dst])
+                    else:
+                        out[frames, dst] = block if ph is None else block * ph
+        return out
 
     def derivatives(
         self,
@@ -315,18 +360,24 @@ class BandModel:
             # Phi^H (f_p h) ~= (Phi^H f_p Phi) a: h lies in the span of Phi to the rank tolerance
             dmat = self.dmat_full if full else self.dmat
             coef = rows_matmul(a.reshape(n_f * n_g, -1), dmat).reshape(n_f, n_g, N_GROUP_PARAMS, -1)
-        weighted = np.zeros((n_g, n_f, rank * k), np.complex64)
-        c32 = conc.astype(np.complex64)
-        for gi, rows_m in enumerate(self.group_rows):
-            c_g = c32[:, rows_m]
-            for value, frames in self._by_lag(lag, gi) if rows_m.size else ():
-                weighted[gi, frames] = rows_matmul(c_g[frames], self._panel(value, gi, rank))
-        weighted = weighted.reshape(n_g, n_f, rank, k)
-        coef = np.ascontiguousarray(coef.transpose(1, 0, 2, 3))  # (G, F, 3, J)
-        d = np.matmul(coef, weighted).transpose(1, 0, 2, 3)  # (F, G, 3, K)
         out = np.empty((n_f, N_GROUP_PARAMS * n_g + 2, k), np.complex128)
         d_out = out[:, :-2].reshape(n_f, n_g, N_GROUP_PARAMS, k)
-        np.multiply(d, phase[:, None, None, :], out=d_out)
+        c32 = conc.astype(np.complex64)
+        for gi, rows_m in enumerate(self.group_rows):
+            if not rows_m.size:
+                d_out[:, gi] = 0.0
+                continue
+            # the group's weighted spectra per basis function over the band extended by the
+            # chunk's lags, the derivatives there, then each frame's window (phased)
+            lo, hi = self._lag_range(lag[:, gi])
+            ext = rows_matmul(c32[:, rows_m], self._extended_panel(gi, lo, hi, rank))
+            d_ext = np.matmul(np.ascontiguousarray(coef[:, gi]), ext.reshape(n_f, rank, -1))
+            for value, frames in self._by_lag(lag, gi):
+                off = hi - value
+                if isinstance(frames, slice):
+                    np.multiply(d_ext[:, :, off : off + k], phase[:, None, :], out=d_out[:, gi])
+                else:
+                    d_out[frames, gi] = d_ext[frames, :, off : off + k] * phase[frames, None, :]
         np.multiply(1j, model, out=out[:, -2])
         np.multiply((2j * np.pi) * self.freq, model, out=out[:, -1])
         return out
@@ -366,6 +417,16 @@ class BandModel:
             spec[frames] = part.reshape(-1, 4, self.n_band).transpose(0, 2, 1)
         quarter = np.arange(-1, 3) * 0.25 * self.df
         return spec.reshape(n_f, -1), (self.freq[:, None] + quarter).ravel()
+
+
+def _runs(rows: np.ndarray) -> list[tuple[slice, slice]]:
+    """Contiguous runs of sorted indices: ``(slice in rows, slice of the values)``."""
+    out = []
+    if rows.size:
+        cuts = np.flatnonzero(np.diff(rows) != 1) + 1
+        for a, b in zip(np.r_[0, cuts], np.r_[cuts, rows.size], strict=True):
+            out.append((slice(int(a), int(b)), slice(int(rows[a]), int(rows[b - 1]) + 1)))
+    return out
 
 
 def band_columns(
