@@ -180,11 +180,8 @@ class BandModel:
         self.n_band = pos.size
         self.n_points = n
         self.group_rows = [np.flatnonzero(problem.group_of == g) for g in range(n_g)]
-        order = np.concatenate(self.group_rows)
-        self.inverse = None if np.all(order == np.arange(order.size)) else np.argsort(order)
         self.n_groups = n_g
         self.n_met = problem.n_met
-        self._per_lag: dict[tuple[int, int, int], np.ndarray] = {}
         self._extended: dict[tuple[int, int, int, int], np.ndarray] = {}
         # contiguous runs of each group's metabolites: (slice in the group, slice in the basis)
         self._runs = [_runs(rows) for rows in self.group_rows]
@@ -194,24 +191,6 @@ class BandModel:
         shifts = np.abs(np.r_[problem.lower[first], problem.upper[first]])
         bound = float(np.max(shifts)) / self.df
         self._max_lag = int(np.ceil(bound)) if bound <= 32 else None
-
-    def _panel(self, lag: int, g: int, rank: int = 0) -> np.ndarray:
-        """Spectra of group ``g`` moved by ``lag`` bins (cached).
-
-        ``(J, n_g_met * K)`` when ``rank`` is 0, else ``(n_g_met, rank * K)`` (the first
-        ``rank`` basis functions).
-        """
-        key = (lag, g, rank)
-        panel = self._per_lag.get(key)
-        if panel is None:
-            idx = self._unshift[(self.start - lag + np.arange(self.n_band)) % self.n_points]
-            sel = self._spec[self.group_rows[g]][:, :, idx]  # (Mg, J, K)
-            if rank == 0:
-                panel = np.ascontiguousarray(sel.transpose(1, 0, 2)).reshape(self.rank, -1)
-            else:
-                panel = np.ascontiguousarray(sel[:, :rank]).reshape(sel.shape[0], -1)
-            self._per_lag[key] = panel
-        return panel
 
     def _lag_range(self, lag: np.ndarray) -> tuple[int, int]:
         """Lags ``lo..hi`` of the extended band for a chunk's lags of one group."""
