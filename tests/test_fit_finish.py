@@ -119,7 +119,7 @@ def test_sandwich_blocks_and_robust_variances_equal_the_dense_products(problem, 
     want = np.einsum("frp,fpq,frq->fr", a, meat, a)
     d = 1.0 - (1.0 - problem.w) ** 2
     got = hac_variances(a, (x, d_x), (p, d_p), problem.u, d, resid, window)
-    np.testing.assert_allclose(got, want, rtol=1e-10)
+    np.testing.assert_allclose(got, want, rtol=1e-5)  # single precision inside
 
 
 def test_window_sums_equal_their_definition(rng):
