@@ -13,6 +13,8 @@ products. Widths start at ``lorentz_hz``/``gauss_hz``; the first-order phase at 
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import scipy.fft
 
@@ -46,35 +48,18 @@ def start_values(
     -------
     (n_frames, n_params) float ndarray
     """
-    n_f, n_k = y.shape
-    n = problem.t.size
+    n_f = y.shape[0]
     theta = np.zeros((n_f, problem.n_params))
     for g in range(problem.n_groups):
         theta[:, N_GROUP_PARAMS * g + 1] = lorentz_hz
         theta[:, N_GROUP_PARAMS * g + 2] = gauss_hz**2
-    h = problem.lineshapes(theta[:1], np.complex128)[0]  # (G, N)
-    spec = np.fft.fftshift(
-        scipy.fft.fft(problem.basis_fids * h[problem.group_of], axis=-1), axes=-1
-    )  # (M, N), shifted order
-    pos = np.argsort(np.fft.fftshift(np.arange(n)))[problem.band]  # band in shifted order
-    df = 1.0 / (n * float(problem.t[1] - problem.t[0]))
-    max_lag = max(1, int(np.ceil(max_shift_hz / df)))
-    lags = np.arange(-max_lag, max_lag + 1)
-    idx = np.clip(pos[None, :] - lags[:, None], 0, n - 1)  # (L, K)
-    cols = spec[:, idx].transpose(1, 0, 2)  # (L, M, K): basis shifted by each lag
+    lags, df, templates, ginv, norms = _templates(problem, theta[0], max_shift_hz)
     # metric of the profiled baseline: <a, b> = Re(a^H (I - S) b)
     d = 1.0 - (1.0 - problem.w) ** 2
     r = y - ((y @ problem.u) * d) @ problem.u.T  # (I - S) y
-    a0 = cols[max_lag]
-    a0s = a0 - ((a0 @ problem.u) * d) @ problem.u.T
-    gram = (a0.conj() @ a0s.T).real
-    ginv = np.linalg.pinv(
-        gram + 1e-10 * np.trace(gram) / len(gram) * np.eye(len(gram)), hermitian=True
-    )
-    n_l, n_m = cols.shape[:2]
     # one matrix product (BLAS) over all lags and basis spectra: (F, K) x (K, L M), frames
     # as rows (a frame's result does not depend on the others)
-    b = rows_matmul(r, cols.reshape(n_l * n_m, -1).conj().T).reshape(n_f, n_l, n_m)
+    b = rows_matmul(r, templates).reshape(n_f, lags.size, -1)
     br, bi = b.real, b.imag
     xr, xi = br @ ginv, bi @ ginv
     qa = np.einsum("flm,flm->fl", xr, br)
@@ -94,9 +79,52 @@ def start_values(
     phi = 0.5 * np.arctan2(2.0 * qb[rows, best], qa[rows, best] - qc[rows, best])
     # the eigenvector fixes the phase up to pi: take the one with positive total amplitude
     amp = np.cos(phi)[:, None] * xr[rows, best] + np.sin(phi)[:, None] * xi[rows, best]
-    norms = np.sqrt(np.clip(np.diag(gram), 0.0, None))
     phi = np.where((amp * norms).sum(axis=1) < 0, phi + np.pi, phi)
     for g in range(problem.n_groups):
         theta[:, N_GROUP_PARAMS * g] = shift
     theta[:, -2] = np.angle(np.exp(1j * phi))
     return problem.clip(theta)
+
+
+_LOCK = threading.Lock()
+
+
+def _templates(
+    problem: FitProblem, start: np.ndarray, max_shift_hz: float
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, np.ndarray]:
+    """Return the basis broadened to the start lineshape, shifted by every lag (cached).
+
+    Returns the lags ``(L,)``, the bin width (Hz), the conjugated templates ``(K, L M)``, the
+    regularised inverse of their Gram matrix at lag 0 ``(M, M)`` and their norms ``(M,)``:
+    all the same for every chunk of frames.
+    """
+    key = ("start_templates", start.tobytes(), float(max_shift_hz))
+    with _LOCK:
+        store = problem.__dict__.setdefault("_store", {})
+        if key in store:
+            out: tuple[np.ndarray, float, np.ndarray, np.ndarray, np.ndarray] = store[key]
+            return out
+    n = problem.t.size
+    h = problem.lineshapes(start[None], np.complex128)[0]  # (G, N)
+    spec = np.fft.fftshift(
+        scipy.fft.fft(problem.basis_fids * h[problem.group_of], axis=-1), axes=-1
+    )  # (M, N), shifted order
+    pos = np.argsort(np.fft.fftshift(np.arange(n)))[problem.band]  # band in shifted order
+    df = 1.0 / (n * float(problem.t[1] - problem.t[0]))
+    max_lag = max(1, int(np.ceil(max_shift_hz / df)))
+    lags = np.arange(-max_lag, max_lag + 1)
+    idx = np.clip(pos[None, :] - lags[:, None], 0, n - 1)  # (L, K)
+    cols = spec[:, idx].transpose(1, 0, 2)  # (L, M, K): basis shifted by each lag
+    d = 1.0 - (1.0 - problem.w) ** 2
+    a0 = cols[max_lag]
+    a0s = a0 - ((a0 @ problem.u) * d) @ problem.u.T
+    gram = (a0.conj() @ a0s.T).real
+    ginv = np.linalg.pinv(
+        gram + 1e-10 * np.trace(gram) / len(gram) * np.eye(len(gram)), hermitian=True
+    )
+    templates = np.ascontiguousarray(cols.reshape(lags.size * cols.shape[1], -1).conj().T)
+    norms = np.sqrt(np.clip(np.diag(gram), 0.0, None))
+    out = (lags, df, templates, ginv, norms)
+    with _LOCK:
+        store[key] = out
+    return out
