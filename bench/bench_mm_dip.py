@@ -45,9 +45,24 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MRSPIPE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 BASIS = SHARED / "osprey" / "basis" / "3T_PRESS_Philips_35ms_noMM.BASIS"
 CONC = dict(
-    NAA=12.0, Cr=4.5, PCr=4.0, Glu=11.0, Gln=3.0, GABA=1.2, Ins=6.0, GPC=1.0, PCh=0.6,
-    GSH=2.0, Tau=1.5, Asp=2.0, NAAG=1.2, Lac=0.5, PE=1.5, Scyllo=0.3, Asc=1.0,
-)  # fmt: skip
+    NAA=12.0,
+    Cr=4.5,
+    PCr=4.0,
+    Glu=11.0,
+    Gln=3.0,
+    GABA=1.2,
+    Ins=6.0,
+    GPC=1.0,
+    PCh=0.6,
+    GSH=2.0,
+    Tau=1.5,
+    Asp=2.0,
+    NAAG=1.2,
+    Lac=0.5,
+    PE=1.5,
+    Scyllo=0.3,
+    Asc=1.0,
+)
 MM = dict(MM09=3.0, MM12=1.0, MM14=2.2, MM17=1.1, MM20=3.0)
 
 

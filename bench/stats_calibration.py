@@ -67,8 +67,9 @@ def simulate_wide(
     a = u + effect + effect_m * (sex == "M") + period * (~first) + rng.normal(0, sd_noise, n)
     b = u + period * first + rng.normal(0, sd_noise, n)
     index = pd.Index([f"sub-{i:02d}" for i in range(n)], name="participant_id")
-    return pd.DataFrame({"a": a, "b": b, "sex": sex, "period_a": np.where(first, 1.0, 2.0)},
-                        index=index)  # fmt: skip
+    return pd.DataFrame(
+        {"a": a, "b": b, "sex": sex, "period_a": np.where(first, 1.0, 2.0)}, index=index
+    )
 
 
 def _pick(rows: list[dict[str, Any]], analysis: str, subgroup: str = "all") -> dict[str, Any]:
@@ -77,10 +78,20 @@ def _pick(rows: list[dict[str, Any]], analysis: str, subgroup: str = "all") -> d
 
 def run_paired(n_studies: int, rng: np.random.Generator, opts: StatsOptions) -> dict[str, float]:
     """Null paired contrasts, balanced and unbalanced with a period effect; the interaction."""
-    out: dict[str, list[float]] = {k: [] for k in (
-        "paired", "paired_perm", "paired_M", "interaction", "interaction_perm",
-        "unbalanced", "unbalanced_perm", "unbalanced_est", "unbalanced_plain_est",
-    )}  # fmt: skip
+    out: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "paired",
+            "paired_perm",
+            "paired_M",
+            "interaction",
+            "interaction_perm",
+            "unbalanced",
+            "unbalanced_perm",
+            "unbalanced_est",
+            "unbalanced_plain_est",
+        )
+    }
     for _ in range(n_studies):
         rows = treatment_rows(simulate_wide(rng), "Glu", "t", opts)
         r = _pick(rows, "paired")
@@ -136,8 +147,13 @@ def simulate_frames(
         "sex": sex[pid],
     }
     df = pd.DataFrame({k: np.repeat(v, times.size) for k, v in labels.items()})
-    df = df.assign(frame=np.tile(np.arange(times.size), 2 * n), time_s=np.tile(times, 2 * n),
-                   metabolite="Glx/tNAA", estimate=y.ravel(), crlb_sd=0.03)  # fmt: skip
+    df = df.assign(
+        frame=np.tile(np.arange(times.size), 2 * n),
+        time_s=np.tile(times, 2 * n),
+        metabolite="Glx/tNAA",
+        estimate=y.ravel(),
+        crlb_sd=0.03,
+    )
     return df[list(TIMECOURSE_COLUMNS)]
 
 
@@ -149,12 +165,23 @@ def _periods(tc: pd.DataFrame) -> pd.DataFrame:
 
 def run_frames(n_studies: int, rng: np.random.Generator, opts: StatsOptions) -> dict[str, float]:
     """Null frame-level studies: the frame LMM's condition:time and condition:time:sex."""
-    hits: dict[str, list[bool]] = {"frame_lmm": [], "frame_lmm_perm": [], "frame_lmm_sex": [],
-                                   "frame_lmm_M": []}  # fmt: skip
+    hits: dict[str, list[bool]] = {
+        "frame_lmm": [],
+        "frame_lmm_perm": [],
+        "frame_lmm_sex": [],
+        "frame_lmm_M": [],
+    }
     for _ in range(n_studies):
         tc = simulate_frames(rng)
-        rows = frame_rows(tc, "Glx/tNAA", CONDS, opts, baseline_window=(None, 0.0),
-                          response_window=(0.0, None), periods=_periods(tc))  # fmt: skip
+        rows = frame_rows(
+            tc,
+            "Glx/tNAA",
+            CONDS,
+            opts,
+            baseline_window=(None, 0.0),
+            response_window=(0.0, None),
+            periods=_periods(tc),
+        )
         ct = next(r for r in rows if r["term"] == "condition:time" and r["subgroup"] == "all")
         hits["frame_lmm"].append(ct["p_value"] < 0.05)
         hits["frame_lmm_perm"].append(ct["p_perm"] < 0.05)
@@ -197,9 +224,11 @@ def main(argv: list[str] | None = None) -> int:
             flag = "ok" if 0.03 <= value <= 0.07 else "OUT OF RANGE"
         print(f"  {key:<28} {value:8.4f}  {flag}")
     bias = results["unbalanced_est"] / results["unbalanced_est_se"]
-    print(f"  period-adjusted bias = {results['unbalanced_est']:+.3f} pp ({bias:+.1f} SE); "
-          f"plain paired bias = {results['unbalanced_plain_est']:+.3f} pp "
-          f"(expected -3 * 6/26 = {-3 * 6 / 26:+.3f})")  # fmt: skip
+    print(
+        f"  period-adjusted bias = {results['unbalanced_est']:+.3f} pp ({bias:+.1f} SE); "
+        f"plain paired bias = {results['unbalanced_plain_est']:+.3f} pp "
+        f"(expected -3 * 6/26 = {-3 * 6 / 26:+.3f})"
+    )
     return 0
 
 

@@ -33,9 +33,12 @@ from mrspipe.errors import ConfigError, StudyLayoutError
 
 def test_infusion_onset_picks_infusion_event():
     ev = pd.DataFrame(
-        {"onset": [0.0, 600.0, 3000.0], "duration": [600.0, 2400.0, 10.0],
-         "trial_type": ["rest", "ketamine_infusion", "infusion_end"]}
-    )  # fmt: skip
+        {
+            "onset": [0.0, 600.0, 3000.0],
+            "duration": [600.0, 2400.0, 10.0],
+            "trial_type": ["rest", "ketamine_infusion", "infusion_end"],
+        }
+    )
     assert infusion_event(ev) == (600.0, 2400.0)
     assert infusion_onset(ev, trial_type="END") == 3000.0
     assert infusion_onset(ev.drop(columns="trial_type").iloc[::-1]) == 0.0  # first event
@@ -198,9 +201,12 @@ def test_hrf_shape_and_convolution():
 def test_design_matrix_and_bad_designs():
     times = np.arange(-300.0, 2400.0, 60.0)
     x = design_matrix(
-        times, duration=1200.0, regressors=["ramp", {"kind": "exponential", "tau": 300.0}],
-        drift_order=2, nuisance={"fwhm_hz": 7 + 0.1 * np.sin(times / 100)},
-    )  # fmt: skip
+        times,
+        duration=1200.0,
+        regressors=["ramp", {"kind": "exponential", "tau": 300.0}],
+        drift_order=2,
+        nuisance={"fwhm_hz": 7 + 0.1 * np.sin(times / 100)},
+    )
     assert list(x.columns) == ["intercept", "ramp", "exponential", "drift1", "drift2", "fwhm_hz"]
     assert x.loc[times < 0, "fwhm_hz"].mean() == pytest.approx(0.0, abs=1e-12)
     d = drift(times, order=2)
@@ -308,11 +314,13 @@ def test_linewidth_only_change_is_not_a_glutamate_response(rng):
 def test_infusion_event_exact_trial_type_and_blocks():
     """``heat`` is not ``pre_heat``; back-to-back heat blocks are one event (the pain layout)."""
     ev = pd.DataFrame(
-        {"onset": [120.0, 240.0, 600.0, 720.0, 840.0, 1000.0],
-         "duration": [120.0, 120.0, 120.0, 120.0, 120.0, 60.0],
-         "trial_type": ["pre_heat", "pre_heat", "heat", "heat", "post_heat", "heat"],
-         "pain_rating": [0, 1, 3, 5, 6, 2]}
-    )  # fmt: skip
+        {
+            "onset": [120.0, 240.0, 600.0, 720.0, 840.0, 1000.0],
+            "duration": [120.0, 120.0, 120.0, 120.0, 120.0, 60.0],
+            "trial_type": ["pre_heat", "pre_heat", "heat", "heat", "post_heat", "heat"],
+            "pain_rating": [0, 1, 3, 5, 6, 2],
+        }
+    )
     assert infusion_event(ev, trial_type="heat") == (600.0, 240.0)
     assert infusion_event(ev, trial_type="HEAT") == (600.0, 240.0)
     assert infusion_event(ev, trial_type="post") == (840.0, 120.0)  # a substring still works

@@ -25,11 +25,15 @@ def _sliding_course(rng, n_sessions, *, n_trans=400, window=32, step=4, sd=1.0):
     times = (starts + window / 2 - n_trans / 2) * 3.0  # TR 3 s, onset mid-scan
     rows = {
         "participant_id": np.repeat([f"sub-{i:03d}" for i in range(n_sessions)], starts.size),
-        "session_id": "ses-1", "condition": "placebo", "sex": "F",
+        "session_id": "ses-1",
+        "condition": "placebo",
+        "sex": "F",
         "frame": np.tile(np.arange(starts.size), n_sessions),
-        "time_s": np.tile(times, n_sessions), "metabolite": "Glu",
-        "estimate": frames.ravel(), "crlb_sd": sd / np.sqrt(window),
-    }  # fmt: skip
+        "time_s": np.tile(times, n_sessions),
+        "metabolite": "Glu",
+        "estimate": frames.ravel(),
+        "crlb_sd": sd / np.sqrt(window),
+    }
     return pd.DataFrame(rows)[list(TIMECOURSE_COLUMNS)]
 
 
@@ -53,10 +57,19 @@ def test_glm_until_infusion_end_leaves_out_the_washout(rng):
     ramp_up = np.clip(times / 2400.0, 0, 1)
     level = 10.0 * (1 + 0.05 * np.where(times < 2400.0, ramp_up, 0.0))  # washout: back to 10
     y = level + 0.02 * rng.standard_normal(times.size)
-    tc = pd.DataFrame({"participant_id": "sub-01", "session_id": "ses-1",
-                       "condition": "placebo", "sex": "F", "frame": np.arange(times.size),
-                       "time_s": times, "metabolite": "Glu", "estimate": y,
-                       "crlb_sd": 0.02})  # fmt: skip
+    tc = pd.DataFrame(
+        {
+            "participant_id": "sub-01",
+            "session_id": "ses-1",
+            "condition": "placebo",
+            "sex": "F",
+            "frame": np.arange(times.size),
+            "time_s": times,
+            "metabolite": "Glu",
+            "estimate": y,
+            "crlb_sd": 0.02,
+        }
+    )
     bounded = glm_timecourses(tc, duration=2400.0, until=2400.0).set_index("term")
     everything = glm_timecourses(tc, duration=2400.0).set_index("term")
     assert bounded.loc["ramp", "percent"] == pytest.approx(5.0, abs=0.3)

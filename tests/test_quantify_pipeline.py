@@ -35,9 +35,15 @@ def test_gasparovic_molarity_and_molality_by_hand() -> None:
     est, area = np.array([[3.0, 1.5]]), 2.0e4
     r_m = _r(te, tr, 1.4, 0.2)
     common = {
-        "te": te, "tr": tr, "water_te": w_te, "water_tr": w_tr, "fractions": f,
-        "water_relaxation": relax, "metabolite_t1": 1.4, "metabolite_t2": 0.2,
-    }  # fmt: skip
+        "te": te,
+        "tr": tr,
+        "water_te": w_te,
+        "water_tr": w_tr,
+        "fractions": f,
+        "water_relaxation": relax,
+        "metabolite_t1": 1.4,
+        "metabolite_t2": 0.2,
+    }
     # molarity (Gasparovic eq. 1 with volume fractions): mmol per litre of non-CSF tissue
     vis = sum(f[t] * d[t] * _r(w_te, w_tr, *relax[t]) for t in f)
     expect = est / area * 2 * PURE_WATER_MM * vis / (1 - f["csf"]) / r_m
@@ -122,9 +128,12 @@ def test_run_session_writes_mm_that_recover_the_truth(tmp_path: Path) -> None:
     )
     d = truth["design"]
     basis = simulate_basis(
-        sequence=d["sequence"], field_mhz=d["field_mhz"], te=d["te"],
-        dwell_time=d["dwell_time"], n_points=1024,
-    )  # fmt: skip
+        sequence=d["sequence"],
+        field_mhz=d["field_mhz"],
+        te=d["te"],
+        dwell_time=d["dwell_time"],
+        n_points=1024,
+    )
     save_basis(basis, tmp_path / "basis", format="fsl")
     water_mm = 55510.0 * 0.8 * np.exp(-d["te"] / 0.11)
     options = SessionOptions(

@@ -211,9 +211,13 @@ def test_real_metabolite_data_convert_preproc_fit(case: str, shared_data: Path) 
     else:
         te = data.echo_time or 0.030
         basis = _basis(
-            spec["sequence"], round(data.spectrometer_frequency, 3), round(te, 4),
-            spec.get("tm"), data.dwell_time, data.n_points,
-        )  # fmt: skip
+            spec["sequence"],
+            round(data.spectrometer_frequency, 3),
+            round(te, 4),
+            spec.get("tm"),
+            data.dwell_time,
+            data.n_points,
+        )
     fit = fit_spectra(frames, match_basis(basis, frames))
     table = fit.table()
     est = table.groupby("metabolite")["estimate"].mean()

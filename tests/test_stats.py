@@ -52,9 +52,11 @@ def simulate_responses(
 
 def _get(stats, analysis, term, subgroup="all", metabolite="Glu"):
     sel = stats[
-        (stats["analysis"] == analysis) & (stats["term"] == term)
-        & (stats["subgroup"] == subgroup) & (stats["metabolite"] == metabolite)
-    ]  # fmt: skip
+        (stats["analysis"] == analysis)
+        & (stats["term"] == term)
+        & (stats["subgroup"] == subgroup)
+        & (stats["metabolite"] == metabolite)
+    ]
     assert len(sel) == 1, (analysis, term, subgroup, len(sel))
     return sel.iloc[0]
 
@@ -75,8 +77,10 @@ def _wide(resp):
 
 def _rows(resp, opts=OPTS, **kw):
     w = _wide(resp)
-    return pd.DataFrame(treatment_rows(w, "Glu", "naltrexone-placebo", opts, **kw)
-                        + effect_size_rows(w, "Glu", opts))  # fmt: skip
+    return pd.DataFrame(
+        treatment_rows(w, "Glu", "naltrexone-placebo", opts, **kw)
+        + effect_size_rows(w, "Glu", opts)
+    )
 
 
 def test_paired_contrast_recovers_sex_specific_attenuation(rng):
@@ -168,8 +172,9 @@ def test_interaction_period_adjusted_welch_sensitivity_and_unknown_sex(rng):
     unknown = ["sub-00", "sub-01"]
     resp.loc[resp["participant_id"].isin(unknown), "sex"] = np.nan
     w = _wide(resp)
-    st = pd.DataFrame(treatment_rows(w, "Glu", "naltrexone-placebo", OPTS)
-                      + interaction_rows(w, "Glu", OPTS))  # fmt: skip
+    st = pd.DataFrame(
+        treatment_rows(w, "Glu", "naltrexone-placebo", OPTS) + interaction_rows(w, "Glu", OPTS)
+    )
     assert _get(st, "paired", "naltrexone-placebo", "all")["n"] == 24
     assert _get(st, "paired", "naltrexone-placebo", "M")["n"] == 11
     assert _get(st, "paired", "naltrexone-placebo", "F")["n"] == 11
@@ -182,8 +187,12 @@ def test_interaction_period_adjusted_welch_sensitivity_and_unknown_sex(rng):
     fit = smf.ols("d ~ 0 + C(sex):C(period_a)", known).fit()
     lvl = {name: i for i, name in enumerate(fit.params.index)}
     c = np.zeros(4)
-    for (sx, pa), wt in {("M", 1.0): 0.5, ("M", 2.0): 0.5, ("F", 1.0): -0.5,
-                         ("F", 2.0): -0.5}.items():  # fmt: skip
+    for (sx, pa), wt in {
+        ("M", 1.0): 0.5,
+        ("M", 2.0): 0.5,
+        ("F", 1.0): -0.5,
+        ("F", 2.0): -0.5,
+    }.items():
         c[lvl[f"C(sex)[{sx}]:C(period_a)[{pa}]"]] = wt
     test = fit.t_test(c)
     assert inter["estimate"] == pytest.approx(float(test.effect[0]), rel=1e-10)
@@ -233,11 +242,14 @@ def test_session_order_from_acq_time(rng):
         ["participant_id", "session_id"]
     ]
     sessions = sessions.assign(
-        acq_time=np.where(sessions["session_id"] == "ses-1", "2024-01-05T09:00:00",
-                          "2024-02-01T09:30:00"))  # fmt: skip
+        acq_time=np.where(
+            sessions["session_id"] == "ses-1", "2024-01-05T09:00:00", "2024-02-01T09:30:00"
+        )
+    )
     renamed = resp.assign(session_id=np.where(first, "ses-9", "ses-3"))
-    sessions = sessions.assign(session_id=np.where(sessions["session_id"] == "ses-1", "ses-9",
-                                                   "ses-3"))  # fmt: skip
+    sessions = sessions.assign(
+        session_id=np.where(sessions["session_id"] == "ses-1", "ses-9", "ses-3")
+    )
     periods, source = session_periods(renamed, sessions)
     assert source == "acq_time"
     assert (periods.loc[periods["session_id"] == "ses-9", "period"] == 1).all()
@@ -251,14 +263,27 @@ def test_session_order_from_acq_time(rng):
 
 def test_crossover_stats_table_one_contrast_one_row(rng):
     resp = simulate_responses(rng, n=26, period=3.0)
-    resp = pd.concat([resp, resp.assign(metabolite="Gln", percent_change=lambda d: d[
-        "percent_change"] * 0.5 + rng.normal(0, 2, len(d)))])  # fmt: skip
+    resp = pd.concat(
+        [
+            resp,
+            resp.assign(
+                metabolite="Gln",
+                percent_change=lambda d: d["percent_change"] * 0.5 + rng.normal(0, 2, len(d)),
+            ),
+        ]
+    )
     # 16 AB / 10 BA: drop the period-2 naltrexone rows of 3 participants? keep all; unbalance
     st = crossover_stats(resp, conditions=CONDS, options=replace(OPTS, primary="Glu"))
     assert tuple(st.columns[:9]) == STATS_COLUMNS
     assert {"p_perm", "p_holm", "q_bh", "primary", "test"} <= set(st.columns)
-    assert {"condition_mean", "paired", "interaction", "crossover", "effect_size",
-            "baseline"} <= set(st["analysis"])  # fmt: skip
+    assert {
+        "condition_mean",
+        "paired",
+        "interaction",
+        "crossover",
+        "effect_size",
+        "baseline",
+    } <= set(st["analysis"])
     # one contrast, one row: no estimate repeats within a metabolite and subgroup
     for _, grp in st.dropna(subset=["estimate"]).groupby(["metabolite", "subgroup"]):
         est = grp["estimate"].round(12)
@@ -267,8 +292,9 @@ def test_crossover_stats_table_one_contrast_one_row(rng):
     fam = st[(st["analysis"] == "paired") & (st["subgroup"] == "all")]
     assert len(fam) == 2
     p = fam["p_value"].to_numpy()
-    assert fam["p_holm"].to_numpy() == pytest.approx(np.minimum(
-        np.maximum.accumulate(np.sort(p) * [2, 1]), 1)[np.argsort(np.argsort(p))])  # fmt: skip
+    assert fam["p_holm"].to_numpy() == pytest.approx(
+        np.minimum(np.maximum.accumulate(np.sort(p) * [2, 1]), 1)[np.argsort(np.argsort(p))]
+    )
     from statsmodels.stats.multitest import multipletests
 
     assert fam["q_bh"].to_numpy() == pytest.approx(multipletests(p, method="fdr_bh")[1])
@@ -299,8 +325,10 @@ def simulate_timecourses(
             base = 10.0 * (1 + rng.normal(0, 0.05))
             pct = np.where(times > 0, rise, 0.0) + rng.normal(0, noise, times.size)
             est = base * (1 + pct / 100)
-            rows += [(f"sub-{i:02d}", f"ses-{s}", cond, sex, f, t, "Glu", e, 0.2)
-                     for f, (t, e) in enumerate(zip(times, est, strict=True))]  # fmt: skip
+            rows += [
+                (f"sub-{i:02d}", f"ses-{s}", cond, sex, f, t, "Glu", e, 0.2)
+                for f, (t, e) in enumerate(zip(times, est, strict=True))
+            ]
     return pd.DataFrame(rows, columns=list(TIMECOURSE_COLUMNS))
 
 
@@ -320,8 +348,9 @@ def test_frame_lmm_condition_time(rng):
         # Satterthwaite: sessions, not frames, are the evidence (df ~ participants, not frames)
         assert model["df"] < 3 * model["n"]
     # the option is off by default
-    assert "frame_lmm" not in set(crossover_stats(resp, conditions=CONDS, timecourses=tc)[
-        "analysis"])  # fmt: skip
+    assert "frame_lmm" not in set(
+        crossover_stats(resp, conditions=CONDS, timecourses=tc)["analysis"]
+    )
 
 
 def test_clinical_scores(rng):

@@ -16,13 +16,21 @@ from mrspipe.stats import StatsOptions
 def test_crossover_tests_hold_their_level_and_adjusted_estimate_is_unbiased():
     rng = np.random.default_rng(11)
     res = run_paired(200, rng, StatsOptions(permutations=100))
-    for key in ("paired", "paired_perm", "paired_M", "interaction", "interaction_perm",
-                "unbalanced", "unbalanced_perm"):  # fmt: skip
+    for key in (
+        "paired",
+        "paired_perm",
+        "paired_M",
+        "interaction",
+        "interaction_perm",
+        "unbalanced",
+        "unbalanced_perm",
+    ):
         assert 0.01 <= res[key] <= 0.10, (key, res[key])
     # 16 AB / 10 BA, period effect 3 pp: adjusted estimate unbiased, plain one off by -0.69
     assert abs(res["unbalanced_est"]) < 3.5 * res["unbalanced_est_se"]
-    assert res["unbalanced_plain_est"] == pytest.approx(-3 * 6 / 26, abs=4 * res[
-        "unbalanced_plain_est_se"])  # fmt: skip
+    assert res["unbalanced_plain_est"] == pytest.approx(
+        -3 * 6 / 26, abs=4 * res["unbalanced_plain_est_se"]
+    )
 
 
 @pytest.mark.slow

@@ -271,8 +271,10 @@ def fit_glm(
     if noise == "ar1":
         whole = valid.all(axis=1)
         if not whole.all():
-            logger.info("GLM: %d course(s) with missing frames fitted as independent frames",
-                        int((~whole).sum()))  # fmt: skip
+            logger.info(
+                "GLM: %d course(s) with missing frames fitted as independent frames",
+                int((~whole).sum()),
+            )
         if np.any(whole) and n - p >= 3:
             # weights first (rows scaled by 1/sd), then the AR(1) filter; unit weights after
             root = np.sqrt(w)
@@ -322,11 +324,19 @@ def fit_glm(
         return a.reshape(lead + a.shape[1:])
 
     return GLMResult(
-        names=names, beta=shape(beta), se=shape(se), t=shape(tstat), p_value=shape(pval),
-        percent=shape(pct), percent_se=shape(pct_se), covariance=shape(cov),
-        df=shape(df.astype(float)), df_term=shape(df_term), sigma=shape(np.sqrt(s2)),
+        names=names,
+        beta=shape(beta),
+        se=shape(se),
+        t=shape(tstat),
+        p_value=shape(pval),
+        percent=shape(pct),
+        percent_se=shape(pct_se),
+        covariance=shape(cov),
+        df=shape(df.astype(float)),
+        df_term=shape(df_term),
+        sigma=shape(np.sqrt(s2)),
         ar1=shape(phi),
-    )  # fmt: skip
+    )
 
 
 def glm_timecourses(
@@ -380,30 +390,49 @@ def glm_timecourses(
     if until is not None and np.isfinite(until):
         timecourses = timecourses[timecourses["time_s"] < until]
     for key, sess in timecourses.groupby(keys, sort=True, dropna=False):
-        est = sess.pivot_table(index="metabolite", columns="frame", values="estimate",
-                               aggfunc="first", dropna=False)  # fmt: skip
+        est = sess.pivot_table(
+            index="metabolite", columns="frame", values="estimate", aggfunc="first", dropna=False
+        )
         frames = est.columns.to_numpy()
         first = sess.drop_duplicates("frame").set_index("frame").loc[frames]
         nuis = {name: first[name].to_numpy(dtype=float) for name in nuisance}
         design = design_matrix(
-            first["time_s"].to_numpy(dtype=float), onset=0.0, duration=duration,
-            regressors=regressors, drift_order=drift_order, nuisance=nuis,
-            frame_duration=frame_duration, baseline_window=baseline_window,
-        )  # fmt: skip
+            first["time_s"].to_numpy(dtype=float),
+            onset=0.0,
+            duration=duration,
+            regressors=regressors,
+            drift_order=drift_order,
+            nuisance=nuis,
+            frame_duration=frame_duration,
+            baseline_window=baseline_window,
+        )
         sd = None
         if weighted:
-            sd = sess.pivot_table(index="metabolite", columns="frame", values="crlb_sd",
-                                  aggfunc="first", dropna=False).loc[est.index, frames]  # fmt: skip
+            sd = sess.pivot_table(
+                index="metabolite", columns="frame", values="crlb_sd", aggfunc="first", dropna=False
+            ).loc[est.index, frames]
             sd = sd.to_numpy(dtype=float)
         res = fit_glm(est.to_numpy(dtype=float), design, sd=sd, scale=scale, noise=noise)
         for i, met in enumerate(est.index):
             method = "ar1" if res.ar1[i] != 0 else "ols"
             for j, term in enumerate(res.names):
-                out.append((*key, met, term, res.beta[i, j], res.se[i, j], res.t[i, j],
-                            res.p_value[i, j], res.df_term[i, j], res.percent[i, j],
-                            res.percent_se[i, j], res.ar1[i], method))  # fmt: skip
-    cols = [*keys, "metabolite", "term", "estimate", "se", "t", "p_value", "df", "percent",
-            "percent_se", "ar1", "noise"]  # fmt: skip
+                out.append(
+                    (
+                        *key,
+                        met,
+                        term,
+                        res.beta[i, j],
+                        res.se[i, j],
+                        res.t[i, j],
+                        res.p_value[i, j],
+                        res.df_term[i, j],
+                        res.percent[i, j],
+                        res.percent_se[i, j],
+                        res.ar1[i],
+                        method,
+                    )
+                )
+    cols = [*keys, *"metabolite term estimate se t p_value df percent percent_se ar1 noise".split()]
     return pd.DataFrame(out, columns=cols)
 
 
@@ -471,6 +500,9 @@ def linewidth_correction(
     slope = res.beta[..., j]
     corrected = np.asarray(y, dtype=float) - slope[..., None] * centred
     return LinewidthCorrection(
-        corrected=corrected, slope=slope, slope_se=res.se[..., j], p_value=res.p_value[..., j],
+        corrected=corrected,
+        slope=slope,
+        slope_se=res.se[..., j],
+        p_value=res.p_value[..., j],
         glm=res,
-    )  # fmt: skip
+    )

@@ -35,16 +35,14 @@ __all__ = [
     "sliding_window_correlation",
 ]
 
-TIMECOURSE_COLUMNS = (
-    "participant_id", "session_id", "condition", "sex", "frame", "time_s", "metabolite",
-    "estimate", "crlb_sd",
-)  # fmt: skip
+TIMECOURSE_COLUMNS = tuple(
+    "participant_id session_id condition sex frame time_s metabolite estimate crlb_sd".split()
+)
 #: optional columns of water-scaled concentrations kept in the time courses (NaN for ratios)
 CONCENTRATION_COLUMNS = ("molality_mmol_kg", "molality_sd", "molarity_mm", "molarity_sd")
-RESPONSE_COLUMNS = (
-    "participant_id", "session_id", "condition", "sex", "metabolite", "baseline", "response",
-    "percent_change",
-)  # fmt: skip
+RESPONSE_COLUMNS = tuple(
+    "participant_id session_id condition sex metabolite baseline response percent_change".split()
+)
 SESSION_KEYS = ("participant_id", "session_id", "condition", "sex")
 
 #: ratio name -> (numerator, denominator); Glx/tNAA is the GO-MARK outcome.
@@ -174,9 +172,13 @@ def add_ratios(
         b = frames[frames["metabolite"] == den].set_index("frame")
         b = b.reindex(a.index)
         cab = cov.get((num, den), pd.Series(dtype=float)).reindex(a.index).fillna(0.0)
-        r, sd = ratio_sd(a["estimate"].to_numpy(), b["estimate"].to_numpy(),
-                         a["crlb_sd"].to_numpy() ** 2, b["crlb_sd"].to_numpy() ** 2,
-                         cab.to_numpy())  # fmt: skip
+        r, sd = ratio_sd(
+            a["estimate"].to_numpy(),
+            b["estimate"].to_numpy(),
+            a["crlb_sd"].to_numpy() ** 2,
+            b["crlb_sd"].to_numpy() ** 2,
+            cab.to_numpy(),
+        )
         out = a.assign(metabolite=name, estimate=r, crlb_sd=sd)
         if "crlb_percent" in out.columns:
             out["crlb_percent"] = 100.0 * out["crlb_sd"] / out["estimate"].abs()
@@ -369,9 +371,16 @@ def window_responses(
         rows.append((*key, bm, rm, bse, rse, len(b), len(r)))
     out = pd.DataFrame(
         rows,
-        columns=[*keys, "baseline", "response", "baseline_se", "response_se", "n_baseline",
-                 "n_response"],
-    )  # fmt: skip
+        columns=[
+            *keys,
+            "baseline",
+            "response",
+            "baseline_se",
+            "response_se",
+            "n_baseline",
+            "n_response",
+        ],
+    )
     ratio = out["response"] / out["baseline"]
     out["percent_change"] = 100.0 * (ratio - 1.0)
     rel = np.sqrt(

@@ -17,9 +17,7 @@ from ..errors import ConfigError
 
 __all__ = ["STATS_COLUMNS", "SEXES", "row", "check_columns", "wide_by_condition"]
 
-STATS_COLUMNS = (
-    "metabolite", "analysis", "term", "subgroup", "estimate", "ci_low", "ci_high", "p_value", "n",
-)  # fmt: skip
+STATS_COLUMNS = tuple("metabolite analysis term subgroup estimate ci_low ci_high p_value n".split())
 SEXES = ("M", "F")
 
 
@@ -36,10 +34,17 @@ def row(
 ) -> dict[str, Any]:
     """One row of the ``stats`` table as a dict."""
     return {
-        "metabolite": metabolite, "analysis": analysis, "term": term, "subgroup": subgroup,
-        "estimate": float(estimate), "ci_low": float(ci[0]), "ci_high": float(ci[1]),
-        "p_value": float(p_value), "n": int(n), **extra,
-    }  # fmt: skip
+        "metabolite": metabolite,
+        "analysis": analysis,
+        "term": term,
+        "subgroup": subgroup,
+        "estimate": float(estimate),
+        "ci_low": float(ci[0]),
+        "ci_high": float(ci[1]),
+        "p_value": float(p_value),
+        "n": int(n),
+        **extra,
+    }
 
 
 def check_columns(df: pd.DataFrame, required: Iterable[str], what: str) -> None:
@@ -84,8 +89,9 @@ def wide_by_condition(
         pid = sub.loc[dup, "participant_id"].iloc[0]
         raise ConfigError(f"participant {pid} has more than one row for a condition")
     vals = sub.pivot(index="participant_id", columns="condition", values=value)
-    sex = sub.groupby("participant_id")["sex"].agg(lambda s: s.dropna().iloc[0] if s.notna().any()
-                                                   else np.nan)  # fmt: skip
+    sex = sub.groupby("participant_id")["sex"].agg(
+        lambda s: s.dropna().iloc[0] if s.notna().any() else np.nan
+    )
     out = pd.DataFrame({"a": vals[a_name], "b": vals[b_name], "sex": sex})
     out["period_a"] = _period_of_active(sub, a_name)
     return out.dropna(subset=["a", "b"])

@@ -64,8 +64,11 @@ def symptom_changes(
     if "condition" not in ph.columns:
         if "session_id" not in ph.columns:
             raise ConfigError("phenotype table needs a condition or a session_id column")
-        ph = ph.merge(sessions[["participant_id", "session_id", "condition"]],
-                      on=["participant_id", "session_id"], how="left")  # fmt: skip
+        ph = ph.merge(
+            sessions[["participant_id", "session_id", "condition"]],
+            on=["participant_id", "session_id"],
+            how="left",
+        )
     sex = responses.groupby("participant_id")["sex"].first().map(normalise_sex)
     ph["sex"] = ph["participant_id"].map(sex)
     ph["timepoint"] = ph["timepoint"].astype(str)
@@ -78,8 +81,10 @@ def symptom_changes(
     follow["change"] = follow["score"] - follow["baseline_score"]
     follow["reduction_percent"] = -100.0 * follow["change"] / follow["baseline_score"]
     follow["responder"] = follow["reduction_percent"] >= 100.0 * threshold
-    cols = ["participant_id", "condition", "sex", "timepoint", "baseline_score", "score",
-            "change", "reduction_percent", "responder"]  # fmt: skip
+    cols = (
+        "participant_id condition sex timepoint baseline_score score change reduction_percent "
+        "responder"
+    ).split()
     return follow.dropna(subset=["baseline_score", "score"]).loc[:, cols]
 
 
@@ -152,12 +157,24 @@ def clinical_rows(
             resp = grp.loc[grp["condition"] == cond, "responder"].astype(bool)
             k, n = int(resp.sum()), int(resp.size)
             if n:
-                out.append(row(score_name, "clinical_response", f"{cond}@{tp}", "all", k / n,
-                               wilson_interval(k, n, opts.alpha), n=n,
-                               test="rate, Wilson interval"))  # fmt: skip
-        wide = grp.pivot_table(index="participant_id", columns="condition",
-                               values=["responder", "change", "baseline_score"],
-                               aggfunc="first")  # fmt: skip
+                out.append(
+                    row(
+                        score_name,
+                        "clinical_response",
+                        f"{cond}@{tp}",
+                        "all",
+                        k / n,
+                        wilson_interval(k, n, opts.alpha),
+                        n=n,
+                        test="rate, Wilson interval",
+                    )
+                )
+        wide = grp.pivot_table(
+            index="participant_id",
+            columns="condition",
+            values=["responder", "change", "baseline_score"],
+            aggfunc="first",
+        )
         if ("change", a) not in wide.columns or ("change", b) not in wide.columns:
             continue
         wide = wide.dropna(subset=[("change", a), ("change", b)])
@@ -167,28 +184,44 @@ def clinical_rows(
             n11, n00 = int(((ra == 1) & (rb == 1)).sum()), int(((ra == 0) & (rb == 0)).sum())
             n10, n01 = int(((ra == 1) & (rb == 0)).sum()), int(((ra == 0) & (rb == 1)).sum())
             p = sps.binomtest(n10, n10 + n01, 0.5).pvalue if n10 + n01 else 1.0
-            out.append(row(score_name, "clinical_response", f"{a}-{b}@{tp}", "all",
-                           (n10 - n01) / n, newcombe_paired_interval(n11, n10, n01, n00,
-                                                                     opts.alpha),
-                           p, n, p_perm=p, test="exact McNemar, Newcombe interval"))  # fmt: skip
+            out.append(
+                row(
+                    score_name,
+                    "clinical_response",
+                    f"{a}-{b}@{tp}",
+                    "all",
+                    (n10 - n01) / n,
+                    newcombe_paired_interval(n11, n10, n01, n00, opts.alpha),
+                    p,
+                    n,
+                    p_perm=p,
+                    test="exact McNemar, Newcombe interval",
+                )
+            )
         sex = grp.groupby("participant_id")["sex"].first().reindex(wide.index)
-        per = (pd.Series(np.nan, index=wide.index) if periods is None
-               else periods.reindex(wide.index).astype(float))  # fmt: skip
-        change = pd.DataFrame({"a": wide[("change", a)], "b": wide[("change", b)], "sex": sex,
-                               "period_a": per})  # fmt: skip
-        rows = treatment_rows(change, score_name, f"condition:time@{tp}", opts,
-                              analysis="clinical")  # fmt: skip
+        per = (
+            pd.Series(np.nan, index=wide.index)
+            if periods is None
+            else periods.reindex(wide.index).astype(float)
+        )
+        change = pd.DataFrame(
+            {"a": wide[("change", a)], "b": wide[("change", b)], "sex": sex, "period_a": per}
+        )
+        rows = treatment_rows(change, score_name, f"condition:time@{tp}", opts, analysis="clinical")
         rows += [
             dict(r, term=f"{r['term']}@{tp}")
             for r in period_rows(change, score_name, opts, analysis="clinical_crossover")
         ]
         base = change.assign(a=wide[("baseline_score", a)], b=wide[("baseline_score", b)])
-        rows += [dict(r, term=f"baseline_period@{tp}")
-                 for r in period_rows(base, score_name, opts, analysis="clinical_crossover")
-                 if r["term"] == "period"]  # fmt: skip
-        rows += [dict(r, term=f"{r['term']}@{tp}")
-                 for r in effect_size_rows(change, score_name, opts,
-                                           analysis="clinical_effect_size")]  # fmt: skip
+        rows += [
+            dict(r, term=f"baseline_period@{tp}")
+            for r in period_rows(base, score_name, opts, analysis="clinical_crossover")
+            if r["term"] == "period"
+        ]
+        rows += [
+            dict(r, term=f"{r['term']}@{tp}")
+            for r in effect_size_rows(change, score_name, opts, analysis="clinical_effect_size")
+        ]
         out += rows
     return out
 
@@ -209,13 +242,15 @@ def correlation_rows(
     ``'spearman:<cond>@<tp>'`` (``<cond>`` may be ``'<active>-<reference>'``), subgroup ``all``.
     """
     resp = responses[responses["metabolite"] == metabolite]
-    glu = resp.pivot_table(index="participant_id", columns="condition", values="percent_change",
-                           aggfunc="first")  # fmt: skip
+    glu = resp.pivot_table(
+        index="participant_id", columns="condition", values="percent_change", aggfunc="first"
+    )
     out = []
     a, b = conditions
     for tp, grp in changes.groupby("timepoint", sort=True):
-        red = grp.pivot_table(index="participant_id", columns="condition",
-                              values="reduction_percent", aggfunc="first")  # fmt: skip
+        red = grp.pivot_table(
+            index="participant_id", columns="condition", values="reduction_percent", aggfunc="first"
+        )
         pairs: dict[str, tuple[pd.Series, pd.Series]] = {}
         for cond in conditions:
             if cond in glu.columns and cond in red.columns:
@@ -230,11 +265,31 @@ def correlation_rows(
                 continue
             xv, yv = both.iloc[:, 0].to_numpy(float), both.iloc[:, 1].to_numpy(float)
             r, p = sps.pearsonr(xv, yv)
-            out.append(row(metabolite, "correlation", f"pearson:{label}@{tp}", "all", r,
-                           fisher_ci(float(r), n, alpha), p, n,
-                           test="Pearson r, t test; Fisher-z interval"))  # fmt: skip
+            out.append(
+                row(
+                    metabolite,
+                    "correlation",
+                    f"pearson:{label}@{tp}",
+                    "all",
+                    r,
+                    fisher_ci(float(r), n, alpha),
+                    p,
+                    n,
+                    test="Pearson r, t test; Fisher-z interval",
+                )
+            )
             rho, p = sps.spearmanr(xv, yv)
-            out.append(row(metabolite, "correlation", f"spearman:{label}@{tp}", "all", rho,
-                           fisher_ci(float(rho), n, alpha, spearman=True), p, n,
-                           test="Spearman rho; Bonett-Wright interval"))  # fmt: skip
+            out.append(
+                row(
+                    metabolite,
+                    "correlation",
+                    f"spearman:{label}@{tp}",
+                    "all",
+                    rho,
+                    fisher_ci(float(rho), n, alpha, spearman=True),
+                    p,
+                    n,
+                    test="Spearman rho; Bonett-Wright interval",
+                )
+            )
     return out

@@ -64,8 +64,7 @@ def _order_known(w: pd.DataFrame) -> bool:
 
 
 def _perm_kwargs(opts: StatsOptions) -> dict[str, Any]:
-    return {"n_draws": opts.permutations, "max_exhaustive": opts.max_exhaustive,
-            "rng": opts.seed}  # fmt: skip
+    return {"n_draws": opts.permutations, "max_exhaustive": opts.max_exhaustive, "rng": opts.seed}
 
 
 def adjusted_contrast(
@@ -117,18 +116,40 @@ def treatment_rows(
             first = (w["period_a"] == 1).to_numpy()
             est, ci, p, pp, df = adjusted_contrast(d, first, opts)
             test = f"t({df:g}), period-adjusted (Jones-Kenward)"
-            out.append(row(metabolite, analysis, term, group, est, ci, p, n, p_perm=pp,
-                           test=test))  # fmt: skip
+            out.append(row(metabolite, analysis, term, group, est, ci, p, n, p_perm=pp, test=test))
             if sensitivity and not math.isclose(plain[0], est, rel_tol=1e-9, abs_tol=1e-12):
-                out.append(row(metabolite, f"{analysis}_unadjusted", term, group, plain[0],
-                               plain[1], plain[2], n, p_perm=plain[3],
-                               test=f"t({plain[4]:g}), paired, no period term"))  # fmt: skip
+                out.append(
+                    row(
+                        metabolite,
+                        f"{analysis}_unadjusted",
+                        term,
+                        group,
+                        plain[0],
+                        plain[1],
+                        plain[2],
+                        n,
+                        p_perm=plain[3],
+                        test=f"t({plain[4]:g}), paired, no period term",
+                    )
+                )
         else:
             why = "order unknown" if w["period_a"].isna().any() else "no period adjustment"
             if opts.period_adjust and not w["period_a"].isna().any():
                 why = "a sequence has < 2 participants"
-            out.append(row(metabolite, analysis, term, group, plain[0], plain[1], plain[2], n,
-                           p_perm=plain[3], test=f"t({plain[4]:g}), paired ({why})"))  # fmt: skip
+            out.append(
+                row(
+                    metabolite,
+                    analysis,
+                    term,
+                    group,
+                    plain[0],
+                    plain[1],
+                    plain[2],
+                    n,
+                    p_perm=plain[3],
+                    test=f"t({plain[4]:g}), paired ({why})",
+                )
+            )
     return out
 
 
@@ -159,13 +180,22 @@ def interaction_rows(
     welch = welch_contrast(d, labels)
     obs_w = welch_contrast(d, male)
     p_welch = permutation_p(float(obs_w.t[0]), welch.t, exhaustive)
-    welch_row = (float(obs_w.estimate[0]), obs_w.ci(opts.alpha), obs_w.p_value(), p_welch,
-                 float(obs_w.df[0]))  # fmt: skip
+    welch_row = (
+        float(obs_w.estimate[0]),
+        obs_w.ci(opts.alpha),
+        obs_w.p_value(),
+        p_welch,
+        float(obs_w.df[0]),
+    )
     term = "condition:sex"
     first = (w["period_a"] == 1).to_numpy()
     cells = np.where(male, 0, 2) + np.where(first, 0, 1)
-    adjustable = (opts.period_adjust and w["period_a"].notna().all()
-                  and np.bincount(cells, minlength=4).min() >= 1 and n - 4 >= 2)  # fmt: skip
+    adjustable = (
+        opts.period_adjust
+        and w["period_a"].notna().all()
+        and np.bincount(cells, minlength=4).min() >= 1
+        and n - 4 >= 2
+    )
     if not adjustable:
         return [
             row(
@@ -185,14 +215,37 @@ def interaction_rows(
     obs = cell_contrast(d, cells, weights)
     relab, exh = group_relabellings(male, strata=first, **kw)
     perm = cell_contrast(d, np.where(relab, 0, 2) + np.where(first, 0, 1)[None, :], weights)
-    out = [row(metabolite, analysis, term, "all", obs.estimate[0], obs.ci(opts.alpha),
-               obs.p_value(), n, p_perm=permutation_p(float(obs.t[0]), perm.t, exh),
-               test=f"t({obs.df[0]:g}), period-adjusted (sex x sequence cells)")]  # fmt: skip
-    if sensitivity and not math.isclose(welch_row[0], float(obs.estimate[0]), rel_tol=1e-9,
-                                        abs_tol=1e-12):  # fmt: skip
-        out.append(row(metabolite, f"{analysis}_unadjusted", term, "all", welch_row[0],
-                       welch_row[1], welch_row[2], n, p_perm=p_welch,
-                       test=f"Welch t({welch_row[4]:.3g}), no period term"))  # fmt: skip
+    out = [
+        row(
+            metabolite,
+            analysis,
+            term,
+            "all",
+            obs.estimate[0],
+            obs.ci(opts.alpha),
+            obs.p_value(),
+            n,
+            p_perm=permutation_p(float(obs.t[0]), perm.t, exh),
+            test=f"t({obs.df[0]:g}), period-adjusted (sex x sequence cells)",
+        )
+    ]
+    if sensitivity and not math.isclose(
+        welch_row[0], float(obs.estimate[0]), rel_tol=1e-9, abs_tol=1e-12
+    ):
+        out.append(
+            row(
+                metabolite,
+                f"{analysis}_unadjusted",
+                term,
+                "all",
+                welch_row[0],
+                welch_row[1],
+                welch_row[2],
+                n,
+                p_perm=p_welch,
+                test=f"Welch t({welch_row[4]:.3g}), no period term",
+            )
+        )
     return out
 
 
@@ -215,8 +268,19 @@ def period_rows(
     out = []
     for term, y, weights in (("period", d, [-0.5, 0.5]), ("carryover", s, [1.0, -1.0])):
         res = cell_contrast(y, cells, np.array(weights))
-        out.append(row(metabolite, analysis, term, "all", res.estimate[0], res.ci(opts.alpha),
-                       res.p_value(), n, test=f"t({res.df[0]:g}), AB vs BA"))  # fmt: skip
+        out.append(
+            row(
+                metabolite,
+                analysis,
+                term,
+                "all",
+                res.estimate[0],
+                res.ci(opts.alpha),
+                res.p_value(),
+                n,
+                test=f"t({res.df[0]:g}), AB vs BA",
+            )
+        )
     return out
 
 
@@ -247,8 +311,20 @@ def effect_size_rows(
         d_av = d.mean() / sd_av if sd_av > 0 else math.nan
         r = np.corrcoef(a, b)[0, 1] if a.std() > 0 and b.std() > 0 else math.nan
         d_rm = dz * math.sqrt(2 * (1 - r)) if np.isfinite(r) else math.nan
-        out.append(row(metabolite, analysis, "dz", group, dz, ci, n=a.size, d_av=float(d_av),
-                       d_rm=float(d_rm), test="no test (see paired)"))  # fmt: skip
+        out.append(
+            row(
+                metabolite,
+                analysis,
+                "dz",
+                group,
+                dz,
+                ci,
+                n=a.size,
+                d_av=float(d_av),
+                d_rm=float(d_rm),
+                test="no test (see paired)",
+            )
+        )
     return out
 
 
@@ -275,6 +351,17 @@ def condition_mean_rows(
             mask = (sub["condition"] == cond) & ((sex == group) if group != "all" else True)
             est, ci, p, n = t_interval(sub.loc[mask, value].to_numpy(), opts.alpha)
             if n:
-                out.append(row(metabolite, "condition_mean", cond, group, est, ci, p, n,
-                               test=f"one-sample t({n - 1})"))  # fmt: skip
+                out.append(
+                    row(
+                        metabolite,
+                        "condition_mean",
+                        cond,
+                        group,
+                        est,
+                        ci,
+                        p,
+                        n,
+                        test=f"one-sample t({n - 1})",
+                    )
+                )
     return out

@@ -107,8 +107,9 @@ def frame_cells(
         of active/reference x baseline/response), ``sex`` (+-1/2 or NaN), ``period_a`` (1, 2
         or NaN) and ``ss`` (sum of squares of the participant's frames about their cell means).
     """
-    tc = timecourses[(timecourses["metabolite"] == metabolite)
-                     & timecourses["condition"].isin(conditions)].copy()  # fmt: skip
+    tc = timecourses[
+        (timecourses["metabolite"] == metabolite) & timecourses["condition"].isin(conditions)
+    ].copy()
     tc = tc[np.isfinite(tc["estimate"].to_numpy(float))]
     end = tc["time_s"].to_numpy(float) * 0 + np.inf
     if durations:
@@ -128,8 +129,10 @@ def frame_cells(
     stats = stats.reindex(columns=cols)
     complete = stats.dropna()
     if len(complete) < len(stats):
-        logger.info("frame model: %d participant(s) without both sessions and windows left out",
-                    len(stats) - len(complete))  # fmt: skip
+        logger.info(
+            "frame model: %d participant(s) without both sessions and windows left out",
+            len(stats) - len(complete),
+        )
     keep = tc["participant_id"].isin(complete.index)
     dev = tc.loc[keep, "estimate"] - grp.transform("mean")[keep]
     ss = (dev**2).groupby(tc.loc[keep, "participant_id"]).sum()
@@ -149,16 +152,24 @@ def _design(cells: pd.DataFrame, *, with_sex: bool, with_period: bool) -> tuple[
     n = len(cells)
     cond = np.tile([0.5, 0.5, -0.5, -0.5], n)
     time = np.tile([-0.5, 0.5, -0.5, 0.5], n)
-    cols = {"intercept": np.ones(4 * n), "condition": cond, "time": time,
-            "condition:time": cond * time}  # fmt: skip
+    cols = {
+        "intercept": np.ones(4 * n),
+        "condition": cond,
+        "time": time,
+        "condition:time": cond * time,
+    }
     if with_period:
         pa = cells["period_a"].to_numpy(float)
         period = np.repeat(np.where(pa == 1, -0.5, 0.5), 4) * np.tile([1, 1, -1, -1], n)
         cols |= {"period": period, "period:time": period * time}
     if with_sex:
         sex = np.repeat(cells["sex"].to_numpy(float), 4)
-        cols |= {"sex": sex, "condition:sex": cond * sex, "time:sex": time * sex,
-                 "condition:time:sex": cond * time * sex}  # fmt: skip
+        cols |= {
+            "sex": sex,
+            "condition:sex": cond * sex,
+            "time:sex": time * sex,
+            "condition:time:sex": cond * time * sex,
+        }
     return np.column_stack(list(cols.values())), list(cols)
 
 
@@ -172,8 +183,11 @@ def fit_frame_model(
     n = len(cells)
     counts = cells[[f"n_{c}" for c in ("ab", "ar", "bb", "br")]].to_numpy(float).ravel()
     within_ss, within_df = float(cells["ss"].sum()), int(counts.sum() - counts.size)
-    with_period = bool(cells["period_a"].notna().all() and (cells["period_a"] == 1).sum() >= 2
-                       and (cells["period_a"] == 2).sum() >= 2)  # fmt: skip
+    with_period = bool(
+        cells["period_a"].notna().all()
+        and (cells["period_a"] == 1).sum() >= 2
+        and (cells["period_a"] == 2).sum() >= 2
+    )
     x, names = _design(cells, with_sex=with_sex, with_period=with_period)
     if n < 3 or within_df < 1 or np.linalg.matrix_rank(x) < x.shape[1] or 4 * n <= x.shape[1]:
         return None
@@ -236,10 +250,13 @@ def fit_frame_model(
         dfs[name] = float(2 * c[k, k] ** 2 / denom) if denom > 0 else float(within_df)
     var_names = ("participant", "session", "session_slope", "participant_slope", "residual")
     return FrameModel(
-        names=tuple(names), beta=beta * scale, covariance=c * scale**2,
+        names=tuple(names),
+        beta=beta * scale,
+        covariance=c * scale**2,
         variances={k: float(v_) * scale**2 for k, v_ in zip(var_names, theta, strict=True)},
-        n_participants=n, _df=dfs,
-    )  # fmt: skip
+        n_participants=n,
+        _df=dfs,
+    )
 
 
 def frame_rows(
@@ -263,15 +280,26 @@ def frame_rows(
     from .crossover import adjusted_contrast, interaction_rows, plain_contrast
 
     cells = frame_cells(
-        timecourses, metabolite, conditions, baseline_window=baseline_window,
-        response_window=response_window, periods=periods, durations=durations,
-    )  # fmt: skip
+        timecourses,
+        metabolite,
+        conditions,
+        baseline_window=baseline_window,
+        response_window=response_window,
+        periods=periods,
+        durations=durations,
+    )
     out: list[dict[str, Any]] = []
     if len(cells) < 4:
         return out
     contrast = (cells["mean_ar"] - cells["mean_ab"]) - (cells["mean_br"] - cells["mean_bb"])
-    wide = pd.DataFrame({"a": contrast, "b": 0.0, "period_a": cells["period_a"],
-                         "sex": cells["sex"].map({0.5: "M", -0.5: "F"})})  # fmt: skip
+    wide = pd.DataFrame(
+        {
+            "a": contrast,
+            "b": 0.0,
+            "period_a": cells["period_a"],
+            "sex": cells["sex"].map({0.5: "M", -0.5: "F"}),
+        }
+    )
     groups = [("all", cells, False)]
     known = cells.dropna(subset=["sex"])
     if known["sex"].nunique() == 2 and len(known) >= 6:
@@ -280,8 +308,7 @@ def frame_rows(
     for label, sub, with_sex in groups:
         if len(sub) < 4:
             continue
-        model = fit_frame_model(sub, with_sex=with_sex,
-                                random_slope=opts.random_slope)  # fmt: skip
+        model = fit_frame_model(sub, with_sex=with_sex, random_slope=opts.random_slope)
         if model is None:
             continue
         w = wide.loc[sub.index]

@@ -58,8 +58,9 @@ def session_periods(
         acq = sessions.set_index(["participant_id", "session_id"])["acq_time"]
         times = pd.to_datetime(
             acq.reindex(pd.MultiIndex.from_frame(keys[["participant_id", "session_id"]])),
-            errors="coerce", format="ISO8601",
-        )  # fmt: skip
+            errors="coerce",
+            format="ISO8601",
+        )
         if times.notna().all():
             order, source = pd.Series(times.to_numpy(), index=keys.index), "acq_time"
     if order is None and "period" in responses.columns:
@@ -206,8 +207,11 @@ def crossover_stats(
     logger.info("session order (crossover period) from: %s", source)
     resp = responses.drop(columns="period", errors="ignore")
     if periods is not None:
-        resp = resp.merge(periods[["participant_id", "session_id", "period"]], how="left",
-                          on=["participant_id", "session_id"])  # fmt: skip
+        resp = resp.merge(
+            periods[["participant_id", "session_id", "period"]],
+            how="left",
+            on=["participant_id", "session_id"],
+        )
     rows: list[dict[str, Any]] = []
     if phenotype is not None:
         changes = symptom_changes(phenotype, resp, baseline_timepoint=baseline_timepoint)
@@ -223,9 +227,15 @@ def crossover_stats(
             from .frames import frame_rows
 
             rows += frame_rows(
-                timecourses, met, conds, opts, baseline_window=baseline_window,
-                response_window=response_window, periods=periods, durations=durations,
-            )  # fmt: skip
+                timecourses,
+                met,
+                conds,
+                opts,
+                baseline_window=baseline_window,
+                response_window=response_window,
+                periods=periods,
+                durations=durations,
+            )
         if phenotype is not None:
             rows += correlation_rows(resp, changes, met, conds, opts.alpha)
     if glm is not None and not glm.empty:
@@ -261,21 +271,26 @@ def _glm_rows(
     periods: pd.DataFrame | None,
 ) -> list[dict[str, Any]]:
     """Paired contrast and condition x sex of the per-session GLM response (% of baseline)."""
-    terms = [t for t in dict.fromkeys(glm["term"])
-             if t != "intercept" and not str(t).startswith("drift")]  # fmt: skip
+    terms = [
+        t for t in dict.fromkeys(glm["term"]) if t != "intercept" and not str(t).startswith("drift")
+    ]
     term = glm_term if glm_term is not None else (terms[0] if terms else None)
     sel = glm[(glm["term"] == term) & glm["metabolite"].isin(mets)]
     if sel.empty:
         return []
     sel = sel.rename(columns={"percent": "percent_change"}).drop(columns="period", errors="ignore")
     if periods is not None:
-        sel = sel.merge(periods[["participant_id", "session_id", "period"]], how="left",
-                        on=["participant_id", "session_id"])  # fmt: skip
+        sel = sel.merge(
+            periods[["participant_id", "session_id", "period"]],
+            how="left",
+            on=["participant_id", "session_id"],
+        )
     rows: list[dict[str, Any]] = []
     for met in sorted(sel["metabolite"].unique(), key=str):
         wide = wide_by_condition(sel[sel["metabolite"] == met], conds)
-        found = treatment_rows(wide, met, f"{conds[0]}-{conds[1]}", opts, analysis="glm_paired",
-                               sensitivity=False)  # fmt: skip
+        found = treatment_rows(
+            wide, met, f"{conds[0]}-{conds[1]}", opts, analysis="glm_paired", sensitivity=False
+        )
         found += interaction_rows(wide, met, opts, analysis="glm_interaction", sensitivity=False)
         for r in found:
             r["test"] = f"{r['test']}; GLM regressor {term}"
