@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from fit_helpers import TRUTH, challenge_basis  # noqa: E402
 
 from mrspipe.fit import fit_spectra  # noqa: E402
-from mrspipe.fit.fitting import with_default_macromolecules  # noqa: E402
 from mrspipe.fit.priors import RATIO_PRIORS  # noqa: E402
+from mrspipe.fit.problem import with_default_macromolecules  # noqa: E402
 from mrspipe.quantify import ratios  # noqa: E402
 from mrspipe.simulate import simulate_spectra  # noqa: E402
 from mrspipe.simulate.macromolecules import DEFAULT_MM_AMPLITUDES  # noqa: E402

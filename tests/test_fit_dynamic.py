@@ -384,7 +384,7 @@ def test_analytic_gradient_matches_finite_differences(basis, baseline):
     layout = build_layout(
         spec,
         as_design(design, 8),
-        group_names=problem.group_names,
+        parameters=problem.layout,
         met_names=rbasis.names,
         n_baseline=problem.baseline.shape[1],
     )

@@ -24,9 +24,16 @@ def basis():
 def _frames(basis, comps, noise, n=8):
     conc = truth_vector(basis)
     data, _ = simulate_spectra(
-        basis, np.tile(conc, (n, 1)), lorentz_hz=3.0, gauss_hz=4.0, shift_hz=1.0, phase0=0.3,
-        noise_sd=noise, lineshape_components=comps, rng=2,
-    )  # fmt: skip
+        basis,
+        np.tile(conc, (n, 1)),
+        lorentz_hz=3.0,
+        gauss_hz=4.0,
+        shift_hz=1.0,
+        phase0=0.3,
+        noise_sd=noise,
+        lineshape_components=comps,
+        rng=2,
+    )
     return data, conc
 
 

@@ -9,8 +9,8 @@ import pytest
 from fit_helpers import DEFAULT_NAMES, TRUTH, make_basis, simulate, truth_vector
 
 from mrspipe.fit import fit_spectra
-from mrspipe.fit.fitting import with_default_macromolecules
 from mrspipe.fit.priors import RATIO_PRIORS, ratio_priors
+from mrspipe.fit.problem import with_default_macromolecules
 
 MM_RATIOS = {num[0]: r for num, den, r, _ in RATIO_PRIORS if den == ("MM09",)}
 

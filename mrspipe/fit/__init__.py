@@ -5,12 +5,15 @@
 cross-check) and returns a :class:`FitResult` with concentrations, CRLBs (with covariance and
 the sums tNAA, tCr, tCho, Glx) and per-frame QC. :func:`fit_dynamic` fits all frames of a
 session with one spectro-temporal model (concentrations and lineshapes on named regressors).
+A lineshape model is one entry of :data:`LINESHAPES` (:func:`register_lineshape`,
+:mod:`mrspipe.fit.lineshape_models`).
 """
 
 from typing import Any
 
 from .estimates import Estimates
 from .fitting import BACKENDS, fit_spectra
+from .lineshape_models import LINESHAPES, LineshapeModel, WidthParameter, register_lineshape
 from .options import FitOptions
 from .result import FitResult
 
@@ -20,6 +23,10 @@ __all__ = [
     "FitOptions",
     "FitResult",
     "BACKENDS",
+    "LINESHAPES",
+    "LineshapeModel",
+    "WidthParameter",
+    "register_lineshape",
     "fit_dynamic",
     "DynamicFitResult",
 ]

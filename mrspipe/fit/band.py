@@ -1,11 +1,12 @@
 """The model's metabolite columns over the fit band without an FFT per metabolite.
 
 Every column of :meth:`~.model.FitProblem.columns` is the band of ``FFT[b_m(t) h_g(t)]`` with the
-lineshape ``h_g(t) = exp(-pi L t - pi^2 gauss2 t^2 / (4 ln 2) + 2j pi s t)`` of its group. Split
+lineshape ``h_g(t) = exp(2j pi s t + sum_k rate_k p_k t**power_k)`` of its group
+(:mod:`mrspipe.fit.lineshape_models`; for the Voigt ``-pi L t - pi^2 gauss2 t^2 / (4 ln 2)``). Split
 the shift into whole FFT bins and a remainder, ``s = l df + delta`` with ``|delta| <= df / 2``
 (``df = 1 / (n dt)``): the whole bins only move the spectrum along the FFT grid (exact for the
-DFT), and the remaining lineshapes ``exp(-pi L t - c gauss2 t^2 + 2j pi delta t)`` over the
-bounds of ``L`` and ``gauss2`` form a smooth family of numerical rank ~25 at 1e-6. With an
+DFT), and the remaining lineshapes ``exp(sum_k rate_k p_k t**power_k + 2j pi delta t)`` over the
+bounds of the widths ``p_k`` form a smooth family of numerical rank ~25 at 1e-6. With an
 orthonormal basis ``phi_j(t)`` of that family (SVD of samples of it)::
 
     h(t) ~= sum_j a_j phi_j(t),  a = Phi^H h
@@ -21,74 +22,57 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import threading
 
 import numpy as np
 import scipy.fft
 import scipy.linalg
 
-from ..spectral import GAUSS_FWHM_FACTOR
-from .model import N_GROUP_PARAMS, FitProblem
+from .layout import ParameterLayout
+from .lineshape_models import LineshapeModel
+from .model import FitProblem
 
 __all__ = ["BandModel", "band_columns", "band_derivatives", "band_model", "rows_matmul"]
+
+logger = logging.getLogger("mrspipe")
 
 _LOCK = threading.Lock()
 #: fingerprint -> BandModel, most recently used last
 _MODELS: dict[str, BandModel] = {}
 
-_C2 = np.pi**2 * GAUSS_FWHM_FACTOR
-
 
 def _family(
-    t: np.ndarray, delta: np.ndarray, lorentz: np.ndarray, gauss2: np.ndarray
+    layout: ParameterLayout, t: np.ndarray, delta: np.ndarray, widths: np.ndarray
 ) -> np.ndarray:
-    """Lineshapes ``(n, n_points)`` complex128 for parameter vectors of length ``n``."""
+    """Lineshapes ``(S, n_points)`` complex128 for ``S`` remainder shifts and width vectors."""
+    lineshape = layout.lineshape
     return np.exp(
-        -np.pi * lorentz[:, None] * t
-        - _C2 * gauss2[:, None] * (t * t)
-        + 2j * np.pi * delta[:, None] * t
-    )
-
-
-def _samples(
-    n: int, df: float, max_l: float, max_g2: float, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Parameters spread over the family: uniform in ``L`` and Gaussian FWHM, plus the corners."""
-    delta = rng.uniform(-0.5 * df, 0.5 * df, n)
-    lorentz = rng.uniform(0.0, max_l, n) * rng.uniform(0.0, 1.0, n) ** np.where(
-        np.arange(n) % 2, 1.0, 3.0
-    )
-    gauss = np.sqrt(max_g2) * rng.uniform(0.0, 1.0, n) ** np.where(np.arange(n) % 3, 1.0, 3.0)
-    corners = np.array(
-        [
-            (d, lo, g)
-            for d in (-0.5 * df, 0.0, 0.5 * df)
-            for lo in (0.0, max_l)
-            for g in (0.0, max_g2)
-        ]
-    )
-    return (
-        np.concatenate([delta, corners[:, 0]]),
-        np.concatenate([lorentz, corners[:, 1]]),
-        np.concatenate([gauss**2, corners[:, 2]]),
+        lineshape.exponent(widths, lineshape.t_powers(t)) + 2j * np.pi * delta[:, None] * t
     )
 
 
 @functools.lru_cache(maxsize=8)
 def _lineshape_basis(
-    n: int, dt: float, max_l: float, max_g2: float, tol: float, max_rank: int
+    layout: ParameterLayout,
+    n: int,
+    dt: float,
+    uppers: tuple[float, ...],
+    tol: float,
+    max_rank: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Orthonormal rows ``(J, n)`` spanning the lineshape family to ``tol``; the error by rank.
 
     The rank is the smallest that reproduces 512 held-out lineshapes to ``tol`` (cached: the
-    basis depends only on the grid and the bounds).
+    basis depends only on the lineshape model, the grid and the bounds of the widths).
     """
     t = np.arange(n) * dt
     df = 1.0 / (n * dt)
     rng = np.random.default_rng(20161)  # fixed: the basis is part of the model, not data
-    fit_set = _family(t, *_samples(max(3 * max_rank, 256), df, max_l, max_g2, rng))
+    up = np.array(uppers)
+    fit_set = _family(layout, t, *layout.family_samples(max(3 * max_rank, 256), df, up, rng))
     _, _, vh = np.linalg.svd(fit_set, full_matrices=False)
-    test = _family(t, *_samples(512, df, max_l, max_g2, rng))
+    test = _family(layout, t, *layout.family_samples(512, df, up, rng))
     norms = np.linalg.norm(test, axis=1)
     coef = test @ vh[:max_rank].conj().T  # (S, R)
     # error of the rank-J projection: ||h||^2 - sum_{j<J} |a_j|^2 (orthonormal rows)
@@ -101,6 +85,10 @@ def _lineshape_basis(
     curve = rel.max(axis=0)[:rank]
     curve.flags.writeable = False
     return basis, curve
+
+
+class _NotLowRank(ValueError):
+    """The lineshape family needs more basis functions than allowed."""
 
 
 def rows_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -142,13 +130,23 @@ class BandModel:
         dt = float(t[1] - t[0])
         self.df = 1.0 / (n * dt)
         n_g = problem.n_groups
-        width = problem.upper[: N_GROUP_PARAMS * n_g].reshape(n_g, N_GROUP_PARAMS)
-        max_l = float(np.max(np.minimum(width[:, 1], 1e3)))
-        max_g2 = float(np.max(np.minimum(width[:, 2], 1e6)))
-        vh, curve = _lineshape_basis(n, dt, max_l, max_g2, tol, max_rank)
+        layout = self.layout = problem.layout
+        # the family spans the largest bounds of any group (finite: the lineshape's own)
+        uppers = tuple(float(u) for u in layout.widths(problem.upper).max(axis=0))
+        if not np.all(np.isfinite(uppers)):
+            raise ValueError(f"the widths of the band model need finite upper bounds, got {uppers}")
+        # the family depends on the lineshape and the groups' bounds, not the group names
+        shape = layout.lineshape
+        family = ParameterLayout(LineshapeModel("", shape.widths, shape.fwhm), ("",))
+        vh, curve = _lineshape_basis(family, n, dt, uppers, tol, max_rank)
         rank = vh.shape[0]
         self.rank = rank
         self.error = float(curve[-1])
+        if not self.error <= tol:
+            raise _NotLowRank(
+                f"{layout.lineshape.name!r} lineshapes need more than {max_rank} basis "
+                f"functions for a relative error {tol:g} (got {self.error:.2g})"
+            )
         # the Jacobian of the iterations needs less: a lower rank (the covariance uses all)
         self.rank_d = int(np.flatnonzero(curve <= max(tol, tol_jacobian))[0]) + 1
         self.phi_h = np.ascontiguousarray(vh.conj().T, dtype=np.complex64)  # (N, J)
@@ -159,10 +157,11 @@ class BandModel:
         self._points = np.sort(pivots[:rank])
         self._interp = np.linalg.pinv(vh[:, self._points].T).T.astype(np.complex64)  # (J, J)
         self.t = t.astype(np.float32)
-        self.t2 = self.t * self.t
-        factors = np.stack([2j * np.pi * t, -np.pi * t, -_C2 * t * t])  # d h / d (s, L, gauss2)
+        self.t_powers = layout.lineshape.t_powers(self.t)
+        # d log h / d (shift, widths)
+        factors = np.stack([2j * np.pi * t, *layout.lineshape.log_derivatives(t)])
         self.factors = factors.astype(np.complex64)
-        # (J, 3 J): a @ dmat = Phi^H f_p Phi a for the three parameters p, side by side
+        # (J, P J): a @ dmat = Phi^H f_p Phi a for the P parameters p of a group, side by side
         dmat = np.einsum("jn,pn,in->ipj", vh.conj(), factors, vh)
         self.dmat = dmat[:, :, : self.rank_d].reshape(rank, -1).astype(np.complex64)
         self.dmat_full = dmat.reshape(rank, -1).astype(np.complex64)
@@ -187,7 +186,7 @@ class BandModel:
         self._runs = [_runs(rows) for rows in self.group_rows]
         # lags the shift bounds allow: one extended band for every chunk (each frame's arithmetic
         # then does not depend on the frames fitted with it), unless the bounds are very wide
-        first = slice(0, N_GROUP_PARAMS * n_g, N_GROUP_PARAMS)
+        first = layout.index("shift")
         shifts = np.abs(np.r_[problem.lower[first], problem.upper[first]])
         bound = float(np.max(shifts)) / self.df
         self._max_lag = int(np.ceil(bound)) if bound <= 32 else None
@@ -229,16 +228,12 @@ class BandModel:
 
         At the time points ``points`` only when given (``(F, G, len(points))``).
         """
-        n_f, n_g = len(theta), self.n_groups
-        g = theta[:, : N_GROUP_PARAMS * n_g].reshape(n_f, n_g, N_GROUP_PARAMS)
+        g = self.layout.groups(theta)
         lag = np.rint(g[..., 0] / self.df).astype(int)
         delta = g[..., 0] - lag * self.df
         t = self.t if points is None else self.t[points]
-        t2 = self.t2 if points is None else self.t2[points]
-        decay = np.exp(
-            (-np.pi * g[..., 1:2]).astype(np.float32) * t
-            - (_C2 * g[..., 2:3]).astype(np.float32) * t2
-        )
+        t_powers = self.t_powers if points is None else [tp[points] for tp in self.t_powers]
+        decay = np.exp(self.layout.lineshape.exponent(g[..., 1:], t_powers, np.float32))
         angle = ((2.0 * np.pi) * delta[..., None]).astype(np.float32) * t
         h = np.empty(decay.shape, np.complex64)
         np.multiply(decay, np.cos(angle), out=h.real)
@@ -329,18 +324,20 @@ class BandModel:
             :meth:`coefficients` at ``theta`` when already known (not with ``exact``).
         """
         n_f, n_g, k = len(theta), self.n_groups, self.n_band
+        per = self.layout.per_group
         rank = self.rank if exact or full else self.rank_d
         if exact:
             h, lag = self._lineshapes(theta)
-            fh = h[:, :, None, :] * self.factors  # (F, G, 3, N)
-            coef = (fh.reshape(-1, fh.shape[-1]) @ self.phi_h).reshape(n_f, n_g, N_GROUP_PARAMS, -1)
+            fh = h[:, :, None, :] * self.factors  # (F, G, P, N)
+            coef = (fh.reshape(-1, fh.shape[-1]) @ self.phi_h).reshape(n_f, n_g, per, -1)
         else:
             a, lag = self.coefficients(theta) if shape is None else shape
             # Phi^H (f_p h) ~= (Phi^H f_p Phi) a: h lies in the span of Phi to the rank tolerance
             dmat = self.dmat_full if full else self.dmat
-            coef = rows_matmul(a.reshape(n_f * n_g, -1), dmat).reshape(n_f, n_g, N_GROUP_PARAMS, -1)
-        out = np.empty((n_f, N_GROUP_PARAMS * n_g + 2, k), np.complex128)
-        d_out = out[:, :-2].reshape(n_f, n_g, N_GROUP_PARAMS, k)
+            coef = rows_matmul(a.reshape(n_f * n_g, -1), dmat).reshape(n_f, n_g, per, -1)
+        lay = self.layout
+        out = np.empty((n_f, lay.n_params, k), np.complex128)
+        d_out = out[:, : lay.n_group_params].reshape(n_f, n_g, per, k)
         c32 = conc.astype(np.complex64)
         for gi, rows_m in enumerate(self.group_rows):
             if not rows_m.size:
@@ -357,8 +354,8 @@ class BandModel:
                     np.multiply(d_ext[:, :, off : off + k], phase[:, None, :], out=d_out[:, gi])
                 else:
                     d_out[frames, gi] = d_ext[frames, :, off : off + k] * phase[frames, None, :]
-        np.multiply(1j, model, out=out[:, -2])
-        np.multiply((2j * np.pi) * self.freq, model, out=out[:, -1])
+        np.multiply(1j, model, out=out[:, lay.phase0])
+        np.multiply((2j * np.pi) * self.freq, model, out=out[:, lay.phase1])
         return out
 
     def zero_filled(
@@ -434,7 +431,11 @@ def band_columns(
 
 
 def band_model(problem: FitProblem) -> BandModel | None:
-    """Return the problem's :class:`BandModel`, built once (None: the band is not contiguous)."""
+    """Return the problem's :class:`BandModel`, built once.
+
+    None: the band is not contiguous, or the lineshape family is not of low rank; the exact
+    FFT path of :class:`~.model.FitProblem` is used instead.
+    """
     with _LOCK:
         store = problem.__dict__.setdefault("_store", {})
         if "band_model" not in store:
@@ -443,10 +444,14 @@ def band_model(problem: FitProblem) -> BandModel | None:
             if pos.size > 1 and bool(np.all(np.diff(pos) == 1)):
                 # the same basis, grid, band and bounds (every session of a study): reuse
                 key = _fingerprint(problem)
-                model = _MODELS.pop(key, None) or BandModel(problem)
-                _MODELS[key] = model
-                while len(_MODELS) > 4:
-                    _MODELS.pop(next(iter(_MODELS)))
+                try:
+                    model = _MODELS.pop(key, None) or BandModel(problem)
+                except _NotLowRank as exc:
+                    logger.debug("band model not used: %s; exact FFTs instead", exc)
+                else:
+                    _MODELS[key] = model
+                    while len(_MODELS) > 4:
+                        _MODELS.pop(next(iter(_MODELS)))
             store["band_model"] = model
         out: BandModel | None = store["band_model"]
     return out
@@ -466,11 +471,12 @@ def _fingerprint(problem: FitProblem) -> str:
         problem.t,
         problem.band,
         problem.group_of,
-        problem.upper[: N_GROUP_PARAMS * problem.n_groups],
+        problem.upper[: problem.layout.n_group_params],
     ):
         a = np.ascontiguousarray(array)
         digest.update(f"{a.dtype}{a.shape}".encode())
         digest.update(a.tobytes())
+    digest.update(repr(problem.layout.lineshape).encode())
     return digest.hexdigest()
 
 

@@ -2,7 +2,7 @@
 
 LCModel adds these Gaussian components (``CHSIMU``) unless told otherwise; each is a sum of
 Gaussian lines ``(ppm, FWHM ppm, protons)`` (Provencher, LCModel & LCMgui user's manual,
-section 11.7). :func:`mrspipe.fit.fitting.with_default_macromolecules` appends them to a basis
+section 11.7). :func:`mrspipe.fit.problem.with_default_macromolecules` appends them to a basis
 without any macromolecule or lipid spectrum.
 
 References

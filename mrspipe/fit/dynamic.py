@@ -27,9 +27,11 @@ from .crlb import sum_weights
 from .dynamic_design import as_design, build_layout, parse_model
 from .dynamic_result import DynamicFitResult
 from .dynamic_solver import joint_covariance, levenberg_marquardt_joint
-from .fitting import _single_threaded_blas, build_problem
-from .model import N_GROUP_PARAMS
+from .fitting import _single_threaded_blas
+from .layout import ParameterLayout
+from .lineshape_models import DEFAULT_LINESHAPE, get_lineshape
 from .options import FitOptions
+from .problem import build_problem
 from .result import FitResult
 
 __all__ = ["fit_dynamic", "DynamicFitResult"]
@@ -40,17 +42,15 @@ logger = logging.getLogger("mrspipe")
 _DEFAULT = FitOptions()
 
 
-def _frame_values(fit: FitResult, n_groups: int) -> np.ndarray:
+def _frame_values(fit: FitResult, layout: ParameterLayout) -> np.ndarray:
     """Per-frame columns ``(F, n_theta + n_met)`` from a frame-wise fit."""
-    p = fit.params
-    n_f = fit.n_frames
-    theta = np.empty((n_f, N_GROUP_PARAMS * n_groups + 2))
-    for g in range(n_groups):
-        theta[:, N_GROUP_PARAMS * g] = p["shift_hz"][:, g]
-        theta[:, N_GROUP_PARAMS * g + 1] = p["lorentz_hz"][:, g]
-        theta[:, N_GROUP_PARAMS * g + 2] = p["gauss_hz"][:, g] ** 2
-    theta[:, -2] = np.unwrap(p["phase0"])
-    theta[:, -1] = p["phase1"]
+    if fit.lineshape != layout.lineshape.name:
+        raise ConfigError(
+            f"init was fitted with the {fit.lineshape!r} lineshape, the joint fit uses "
+            f"{layout.lineshape.name!r}"
+        )
+    theta = layout.from_params(fit.params)
+    theta[:, layout.phase0] = np.unwrap(theta[:, layout.phase0])
     return np.concatenate([theta, fit.estimates], axis=1)
 
 
@@ -79,6 +79,7 @@ def fit_dynamic(
     baseline_knot_spacing: float = _DEFAULT.baseline_knot_spacing,
     baseline_dof: float | None = _DEFAULT.baseline_dof,
     groups: Mapping[str, Sequence[str]] | None = None,
+    lineshape: str = DEFAULT_LINESHAPE,
     default_macromolecules: bool = _DEFAULT.default_macromolecules,
     max_iter: int = 30,
     ctol: float = 0.01,
@@ -102,7 +103,8 @@ def fit_dynamic(
     model : mapping or TOML str, optional
         Parameter class -> ``'fixed' | 'free' | 'design'`` or ``{'kind': 'design',
         'regressors': [...]}``; classes ``conc, lorentz, gauss, shift, phase0, phase1,
-        baseline`` (see :data:`mrspipe.fit.dynamic_design.PARAMETER_CLASSES`). Default
+        baseline`` for the Voigt (see :data:`mrspipe.fit.dynamic_design.PARAMETER_CLASSES`;
+        another lineshape brings the classes of its widths). Default
         :data:`~mrspipe.fit.dynamic_design.DEFAULT_MODEL`: concentrations on the whole design,
         Lorentzian width, shift and zero-order phase free per frame, Gaussian width on the
         design (so that neither a Lorentzian nor a Gaussian BOLD narrowing reads as
@@ -111,7 +113,7 @@ def fit_dynamic(
     init : FitResult, optional
         A frame-wise fit of the same frames (default: :func:`mrspipe.fit.fit_spectra` is run)
         giving the start values.
-    ppm_range, baseline, baseline_order, baseline_knot_spacing, baseline_dof, groups
+    ppm_range, baseline, baseline_order, baseline_knot_spacing, baseline_dof, groups, lineshape
         As in :func:`mrspipe.fit.fit_spectra`.
     default_macromolecules : bool
         As in :func:`mrspipe.fit.fit_spectra` (LCModel's simulated components appended to an
@@ -137,7 +139,12 @@ def fit_dynamic(
     FitError
         Frames with non-finite or all-zero data.
     """
-    spec = parse_model(model)
+    if get_lineshape(lineshape).kernel:
+        raise ConfigError(
+            f"the joint fit has no {lineshape!r} lineshape (a kernel folded into the basis is "
+            "for frame-wise fits)"
+        )
+    spec = parse_model(model, lineshape=lineshape)
     n = data.n_points
     fids = data.fids.reshape(-1, n)
     n_f = fids.shape[0]
@@ -158,13 +165,14 @@ def fit_dynamic(
         baseline_knot_spacing=baseline_knot_spacing,
         baseline_dof=baseline_dof,
         groups=groups,
+        lineshape=lineshape,
         precision=precision,
         default_macromolecules=default_macromolecules,
     )
     layout = build_layout(
         spec,
         design,
-        group_names=problem.group_names,
+        parameters=problem.layout,
         met_names=rbasis.names,
         n_baseline=problem.baseline.shape[1],
     )
@@ -187,6 +195,7 @@ def fit_dynamic(
             baseline=baseline,
             baseline_order=baseline_order,
             groups=groups,
+            lineshape=lineshape,
             baseline_knot_spacing=baseline_knot_spacing,
             baseline_dof=baseline_dof,
             precision=precision,
@@ -194,7 +203,7 @@ def fit_dynamic(
         )
     if init.n_frames != n_f:
         raise ConfigError(f"init has {init.n_frames} frames, the data {n_f}")
-    vals0 = _frame_values(init, problem.n_groups)
+    vals0 = _frame_values(init, problem.layout)
     vals0 = np.where(np.isfinite(vals0), vals0, np.nanmedian(vals0, axis=0))
     vals0 = np.concatenate([vals0, np.zeros((n_f, layout.n_extra))], axis=1)
     gamma0 = _start_global(layout, vals0)

@@ -12,8 +12,9 @@ The baseline is ``free`` (its own smooth baseline per frame, profiled out as in 
 fit) or ``fixed`` (one smooth baseline for the session, phased with each frame, its
 coefficients fitted with the other global unknowns).
 
-The spec is data (a dict, or TOML text parsed with :mod:`tomllib`), validated against
-:data:`PARAMETER_CLASSES` before any fitting. Internally every per-frame quantity ("column":
+The spec is data (a dict, or TOML text parsed with :mod:`tomllib`), validated against the
+classes of the lineshape model (:func:`parameter_classes`; :data:`PARAMETER_CLASSES` for the
+Voigt) before any fitting. Internally every per-frame quantity ("column":
 the nonlinear parameters of :class:`~mrspipe.fit.model.FitProblem` then the concentrations)
 is either *local* (free: one unknown per frame) or *global* with a frame matrix ``Z`` of shape
 ``(n_frames, n_coef)`` (fixed: a column of ones; design: the chosen regressors).
@@ -30,12 +31,15 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from .model import N_GROUP_PARAMS
+from .layout import ParameterLayout
+from .lineshape_models import DEFAULT_LINESHAPE, get_lineshape
 
 __all__ = [
     "PARAMETER_CLASSES",
     "DEFAULT_MODEL",
     "INTERCEPT_NAMES",
+    "parameter_classes",
+    "default_model",
     "parse_model",
     "as_design",
     "variance_inflation",
@@ -43,40 +47,59 @@ __all__ = [
     "build_layout",
 ]
 
-#: parameter class -> the kinds it may take
-PARAMETER_CLASSES: dict[str, frozenset[str]] = {
-    "conc": frozenset({"fixed", "free", "design"}),
-    "lorentz": frozenset({"fixed", "free", "design"}),
-    "gauss": frozenset({"fixed", "free", "design"}),
-    "shift": frozenset({"fixed", "free", "design"}),
-    "phase0": frozenset({"fixed", "free", "design"}),
-    "phase1": frozenset({"fixed", "free", "design"}),
-    "baseline": frozenset({"free", "fixed"}),
-}
+_ANY = frozenset({"fixed", "free", "design"})
 
-#: the model used when a class is not declared
-DEFAULT_MODEL: dict[str, str] = {
-    "conc": "design",
-    "lorentz": "free",
-    # the Gaussian width follows the design too: a BOLD narrowing of the Gaussian part (the
-    # FSL-MRS fMRS demo's model) otherwise reads as concentration (-1.5 pp Glu for -0.6 Hz,
-    # noise-free); design rather than free keeps it to a few parameters (the Lorentzian, free
-    # per frame, already takes frame-to-frame shim changes)
-    "gauss": "design",
-    "shift": "free",
-    "phase0": "free",
-    "phase1": "fixed",
-    "baseline": "free",
-}
+
+def parameter_classes(lineshape: str = DEFAULT_LINESHAPE) -> dict[str, frozenset[str]]:
+    """Map every parameter class to the kinds it may take.
+
+    The classes: ``conc``, the lineshape's widths
+    (:attr:`~mrspipe.fit.lineshape_models.WidthParameter.dynamic_class`), ``shift``, ``phase0``,
+    ``phase1``, ``baseline``.
+    """
+    widths = get_lineshape(lineshape).widths
+    return {
+        "conc": _ANY,
+        **{w.dynamic_class: _ANY for w in widths},
+        "shift": _ANY,
+        "phase0": _ANY,
+        "phase1": _ANY,
+        "baseline": frozenset({"free", "fixed"}),
+    }
+
+
+def default_model(lineshape: str = DEFAULT_LINESHAPE) -> dict[str, str]:
+    """Return the kind of every class a model does not declare.
+
+    Concentrations on the design, shift and zero-order phase free, first-order phase fixed,
+    baseline free, each width its
+    :attr:`~mrspipe.fit.lineshape_models.WidthParameter.dynamic_default` (Voigt: Lorentzian
+    free, Gaussian on the design).
+    """
+    widths = get_lineshape(lineshape).widths
+    return {
+        "conc": "design",
+        **{w.dynamic_class: w.dynamic_default for w in widths},
+        "shift": "free",
+        "phase0": "free",
+        "phase1": "fixed",
+        "baseline": "free",
+    }
+
+
+#: parameter class -> the kinds it may take (the default Voigt lineshape)
+PARAMETER_CLASSES: dict[str, frozenset[str]] = parameter_classes()
+
+#: the model used when a class is not declared (the default Voigt lineshape)
+DEFAULT_MODEL: dict[str, str] = default_model()
 
 #: names accepted for the constant (baseline-level) regressor; stored as ``intercept``
 INTERCEPT_NAMES: tuple[str, ...] = ("intercept", "const")
 
-#: offset of each lineshape class within a group's (shift, lorentz, gauss2) triple
-_GROUP_SLOT = {"shift": 0, "lorentz": 1, "gauss": 2}
 
-
-def parse_model(model: Mapping[str, Any] | str | None) -> dict[str, dict[str, Any]]:
+def parse_model(
+    model: Mapping[str, Any] | str | None, *, lineshape: str = DEFAULT_LINESHAPE
+) -> dict[str, dict[str, Any]]:
     """Validate a model spec and fill in the defaults.
 
     Parameters
@@ -84,6 +107,8 @@ def parse_model(model: Mapping[str, Any] | str | None) -> dict[str, dict[str, An
     model : mapping, str or None
         ``{class: kind}`` or ``{class: {"kind": kind, "regressors": [...]}}``; a string is
         parsed as TOML (a table per class or ``class = "kind"`` lines). None: the defaults.
+    lineshape : str
+        The lineshape model, whose widths are classes (:func:`parameter_classes`).
 
     Returns
     -------
@@ -104,14 +129,13 @@ def parse_model(model: Mapping[str, Any] | str | None) -> dict[str, dict[str, An
             raise ConfigError(f"model spec is not valid TOML: {exc}") from None
     if not isinstance(model, Mapping):
         raise ConfigError(f"model spec must be a mapping, got {type(model).__name__}")
-    unknown = sorted(set(model) - set(PARAMETER_CLASSES))
+    classes, defaults = parameter_classes(lineshape), default_model(lineshape)
+    unknown = sorted(set(model) - set(classes))
     if unknown:
-        raise ConfigError(
-            f"unknown parameter class(es) {unknown}; choose from {sorted(PARAMETER_CLASSES)}"
-        )
+        raise ConfigError(f"unknown parameter class(es) {unknown}; choose from {sorted(classes)}")
     out: dict[str, dict[str, Any]] = {}
-    for name, allowed in PARAMETER_CLASSES.items():
-        spec = model.get(name, DEFAULT_MODEL[name])
+    for name, allowed in classes.items():
+        spec = model.get(name, defaults[name])
         keys = {"kind", "regressors"} | ({"metabolites"} if name == "conc" else set())
         out[name] = _entry(f"model[{name!r}]", spec, allowed, keys)
         if name == "conc":
@@ -238,7 +262,8 @@ class ModelLayout:
     global_regressor : tuple of str
         Regressor of every global unknown (``"fixed"`` for a fixed one).
     column_names : tuple of str
-        ``shift[g], lorentz[g], gauss2[g], phase0, phase1, conc[name]``, then
+        ``theta``'s (:meth:`~mrspipe.fit.layout.ParameterLayout.column_names`: Voigt
+        ``shift[g], lorentz[g], gauss2[g], ..., phase0, phase1``), ``conc[name]``, then
         ``baseline[j].re, baseline[j].im``.
     spec : dict
         The validated model spec.
@@ -272,14 +297,11 @@ class ModelLayout:
         return vals
 
 
-def _class_columns(name: str, n_groups: int, n_met: int, n_extra: int) -> list[int]:
-    n_theta = N_GROUP_PARAMS * n_groups + 2
-    if name in _GROUP_SLOT:
-        return [N_GROUP_PARAMS * g + _GROUP_SLOT[name] for g in range(n_groups)]
-    if name == "phase0":
-        return [n_theta - 2]
-    if name == "phase1":
-        return [n_theta - 1]
+def _class_columns(name: str, parameters: ParameterLayout, n_met: int, n_extra: int) -> list[int]:
+    n_theta = parameters.n_params
+    theta_classes = parameters.dynamic_classes()
+    if name in theta_classes:
+        return [int(c) for c in theta_classes[name]]
     if name == "conc":
         return list(range(n_theta, n_theta + n_met))
     if name == "baseline":
@@ -291,11 +313,13 @@ def build_layout(
     spec: dict[str, dict[str, Any]],
     design: pd.DataFrame,
     *,
-    group_names: tuple[str, ...],
+    parameters: ParameterLayout,
     met_names: tuple[str, ...],
     n_baseline: int = 0,
 ) -> ModelLayout:
     """Map a validated spec and design onto the columns of the frame model.
+
+    ``parameters`` is the frame model's layout (``FitProblem.layout``).
 
     ``n_baseline`` is the number of (complex) baseline coefficients, used when the baseline
     is declared ``fixed`` (shared by all frames).
@@ -309,12 +333,9 @@ def build_layout(
     from ..design import check_design
 
     n_f = len(design)
-    n_g, n_m = len(group_names), len(met_names)
-    n_theta = N_GROUP_PARAMS * n_g + 2
-    names = []
-    for g in group_names:
-        names += [f"shift[{g}]", f"lorentz[{g}]", f"gauss2[{g}]"]
-    names += ["phase0", "phase1"] + [f"conc[{m}]" for m in met_names]
+    n_m = len(met_names)
+    n_theta = parameters.n_params
+    names = list(parameters.column_names()) + [f"conc[{m}]" for m in met_names]
     n_x = 2 * n_baseline if spec["baseline"]["kind"] == "fixed" else 0
     names += [f"baseline[{j // 2}].{'im' if j % 2 else 're'}" for j in range(n_x)]
     cols_global: list[int] = []
@@ -328,7 +349,7 @@ def build_layout(
             f"model['conc'] names metabolite(s) {unknown} not in the basis ({', '.join(met_names)})"
         )
     for cls, entry in spec.items():
-        for c in _class_columns(cls, n_g, n_m, n_x):
+        for c in _class_columns(cls, parameters, n_m, n_x):
             if cls == "conc":
                 entry_c = per_met.get(met_names[c - n_theta], entry)
                 where = f"model['conc'] ({met_names[c - n_theta]})"

@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..data import Basis, MRSData
-from ..errors import BasisMismatchError, ConfigError, FitError
-from ..spectral import is_flipped, match_basis
+from ..errors import ConfigError, FitError
 from .band import band_derivatives, band_model
 from .crlb import (
     canonical,
@@ -23,23 +22,16 @@ from .crlb import (
     sum_weights,
 )
 from .init import start_values
-from .lineshape import LINESHAPES, fold_kernel
-from .model import (
-    MACRO_PATTERNS,
-    N_GROUP_PARAMS,
-    FitProblem,
-    baseline_matrix,
-    resolve_groups,
-    voigt_fwhm,
-)
+from .lineshape import fold_kernel
+from .model import FitProblem
 from .options import FitOptions
-from .priors import ratio_priors
+from .problem import build_problem, with_default_macromolecules
 from .qc import REFERENCE_SINGLETS, residual_inflation, singlet_fwhm, spectrum_fwhm
 from .result import FitResult
 from .solver import LinearSolution, levenberg_marquardt, solve_linear
 from .stiffness import STIFFNESS, choose_dof
 
-__all__ = ["fit_spectra", "build_problem", "BACKENDS"]
+__all__ = ["fit_spectra", "build_problem", "with_default_macromolecules", "BACKENDS"]
 
 logger = logging.getLogger("mrspipe")
 
@@ -97,195 +89,6 @@ BACKENDS: dict[str, Callable[..., tuple[np.ndarray, Any, np.ndarray, np.ndarray]
 }
 
 
-def with_default_macromolecules(
-    basis: Basis, groups: Mapping[str, Sequence[str]] | None = None, *, lipids: bool = False
-) -> tuple[Basis, Mapping[str, Sequence[str]] | None]:
-    """Append LCModel's simulated macromolecule and lipid components a basis lacks.
-
-    A basis without macromolecule spectra leaves the macromolecule signal of short-TE in-vivo
-    spectra to the baseline, which then also takes broad metabolite signal (glutamate); one
-    without lipids leaves lipid contamination to the baseline and the metabolites. As LCModel
-    does by default, Gaussian components (:data:`mrspipe.fit.default_mm.LCMODEL_COMPONENTS`,
-    widths in ppm) are appended, with a warning:
-
-    * no ``Mac``/``MM*``/``Lip*`` spectrum (nor a user group other than ``"metabolites"``):
-      MM09-MM20, Lip09, Lip13a/b and Lip20; unless groups are given they share the metabolites'
-      lineshape, as in LCModel (a free macromolecule group broadened into a second baseline
-      and took glutamate on LCModel's test spectrum);
-    * with ``lipids=True``, macromolecules but no ``Lip*`` (and no user groups): the lipid
-      components only, in a lineshape group ``"lipids"`` of their own.
-
-    Returns
-    -------
-    basis : Basis
-        ``basis`` itself when nothing is missing.
-    groups : mapping or None
-        The lineshape groups to use.
-    """
-    import dataclasses
-
-    from .default_mm import default_components
-
-    def matches(patterns: Sequence[str]) -> bool:
-        return any(fnmatch.fnmatchcase(n, p) for n in basis.names for p in patterns)
-
-    user = [m for g, members in (groups or {}).items() if g != "metabolites" for m in members]
-    if matches([*MACRO_PATTERNS, *user]):
-        if not lipids or groups is not None or matches(["Lip*"]):
-            return basis, groups
-        wanted: tuple[str, ...] = ("Lip",)
-        new_groups: Mapping[str, Sequence[str]] | None = {
-            "macromolecules": [p for p in MACRO_PATTERNS if not p.startswith("Lip")],
-            "lipids": ["Lip*"],
-        }
-    else:
-        wanted = ("MM", "Lip")
-        new_groups = {} if groups is None else groups
-    mm = default_components(basis)
-    keep = [i for i, n in enumerate(mm.names) if n.startswith(wanted)]
-    # scale to the basis: the components have 1 per proton at t = 0; the basis' own scale per
-    # proton is unknown, so match the median first-point amplitude of its spectra
-    scale = float(np.median(np.abs(basis.fids[:, 0]))) / float(np.median(np.abs(mm.fids[:, 0])))
-    names = tuple(mm.names[i] for i in keep)
-    logger.warning(
-        "%s has no %s spectra: adding LCModel's simulated components %s "
-        "(default_macromolecules=False to fit without)",
-        basis.source or "the basis",
-        "lipid" if wanted == ("Lip",) else "macromolecule/lipid",
-        ", ".join(names),
-    )
-    out = dataclasses.replace(
-        basis,
-        names=tuple(basis.names) + names,
-        fids=np.concatenate([np.asarray(basis.fids), scale * mm.fids[keep]]),
-    )
-    return out, new_groups
-
-
-def build_problem(
-    data: MRSData,
-    basis: Basis,
-    *,
-    ppm_range: tuple[float, float] = _DEFAULT.ppm_range,
-    baseline: str = _DEFAULT.baseline,
-    baseline_order: int = _DEFAULT.baseline_order,
-    baseline_knot_spacing: float = _DEFAULT.baseline_knot_spacing,
-    baseline_dof: float | None = _DEFAULT.baseline_dof,
-    groups: Mapping[str, Sequence[str]] | None = None,
-    max_shift_hz: float | None = None,
-    max_lorentz_hz: float = 40.0,
-    max_gauss_hz: float = 40.0,
-    max_phase1: float = 2e-3,
-    precision: str = "single",
-    default_macromolecules: bool = _DEFAULT.default_macromolecules,
-    default_lipids: bool = False,
-    mm_priors: bool = _DEFAULT.mm_priors,
-) -> tuple[FitProblem, Basis]:
-    """Check the basis against the data and precompute the fit problem.
-
-    Returns
-    -------
-    problem : FitProblem
-    basis : Basis
-        On the data grid.
-
-    Raises
-    ------
-    BasisMismatchError
-        Nucleus differs, the basis does not cover ``ppm_range``, or it is frequency-flipped.
-    ConfigError
-        Invalid option values.
-    """
-    precisions = {"single": np.complex64, "double": np.complex128}
-    if precision not in precisions:
-        raise ConfigError(f"unknown precision {precision!r}; choose from {sorted(precisions)}")
-    lo, hi = (float(v) for v in ppm_range)
-    if not lo < hi:
-        raise ConfigError(f"ppm_range must be increasing, got {ppm_range}")
-    if basis.nucleus != data.nucleus:
-        raise BasisMismatchError(
-            f"basis is for {basis.nucleus} but the data are {data.nucleus}", basis.source
-        )
-    bppm = basis.ppm
-    if bppm.min() > lo or bppm.max() < hi:
-        raise BasisMismatchError(
-            f"basis covers {bppm.min():.2f}..{bppm.max():.2f} ppm, not the fit range "
-            f"{lo:g}..{hi:g} ppm",
-            basis.source,
-        )
-    dppm = data.ppm
-    if dppm.min() > lo or dppm.max() < hi:
-        raise ConfigError(
-            f"the data cover {dppm.min():.2f}..{dppm.max():.2f} ppm, not the fit range "
-            f"{lo:g}..{hi:g} ppm"
-        )
-    assert basis.ppm_reference is not None and data.ppm_reference is not None
-    if basis.nucleus == "1H" and is_flipped(
-        basis.fids, basis.dwell_time, basis.spectrometer_frequency, basis.ppm_reference
-    ):
-        raise BasisMismatchError(
-            "basis looks frequency-flipped (its metabolite signal is mirrored about the "
-            "receiver frequency); conjugate it",
-            basis.source,
-        )
-    sample = data.fids.reshape(-1, data.n_points)[:64]
-    sample = sample[np.isfinite(sample).all(axis=1)]
-    if (
-        data.nucleus == "1H"
-        and sample.size
-        and is_flipped(sample, data.dwell_time, data.spectrometer_frequency, data.ppm_reference)
-    ):
-        logger.warning(
-            "%s: the data look frequency-flipped (metabolite signal mirrored about "
-            "the receiver frequency); the fit will be poor",
-            data.source or "data",
-        )
-    basis = match_basis(basis, data)
-    own = len(basis.names)
-    if default_macromolecules and basis.nucleus == "1H":
-        basis, groups = with_default_macromolecules(basis, groups, lipids=default_lipids)
-    priors = ratio_priors(basis.names, basis.names[own:]) if mm_priors else None
-    n = data.n_points
-    fit_band = np.flatnonzero((dppm >= lo) & (dppm <= hi))
-    if fit_band.size < 16:
-        raise ConfigError(f"only {fit_band.size} points in the fit range {lo:g}..{hi:g} ppm")
-    band = np.fft.fftshift(np.arange(n))[fit_band]
-    bl, bl_solve, u, d = baseline_matrix(
-        dppm[fit_band],
-        kind=baseline,
-        order=baseline_order,
-        knot_spacing_ppm=baseline_knot_spacing,
-        effective_dof=baseline_dof,
-    )
-    group_names, group_of = resolve_groups(basis.names, groups)
-    n_g = len(group_names)
-    if max_shift_hz is None:
-        max_shift_hz = 0.25 * data.spectrometer_frequency
-    lower = np.tile([-max_shift_hz, 0.0, 0.0], n_g).tolist() + [-np.inf, -max_phase1]
-    upper = np.tile([max_shift_hz, max_lorentz_hz, max_gauss_hz**2], n_g).tolist() + [
-        np.inf,
-        max_phase1,
-    ]
-    problem = FitProblem(
-        basis_fids=np.asarray(basis.fids, dtype=np.complex128),
-        t=data.time_s,
-        band=band,
-        freq=data.freq_hz[fit_band],
-        ppm=dppm[fit_band],
-        group_of=group_of,
-        group_names=group_names,
-        baseline=bl,
-        baseline_solve=bl_solve,
-        u=u,
-        w=1.0 - np.sqrt(1.0 - d),
-        lower=np.array(lower),
-        upper=np.array(upper),
-        dtype=precisions[precision],
-        priors=priors,
-    )
-    return problem, basis
-
-
 def _measured_fwhm(problem: FitProblem, theta: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     """FWHM (Hz) of the fitted reference singlet (NAA, else Cr/PCr) per frame, NaN if none."""
     canon = [canonical(n) for n in names]
@@ -294,7 +97,7 @@ def _measured_fwhm(problem: FitProblem, theta: np.ndarray, names: tuple[str, ...
         return np.full(len(theta), np.nan)
     i, peak = found[0]
     no_shift = theta.copy()
-    no_shift[:, : N_GROUP_PARAMS * problem.n_groups : N_GROUP_PARAMS] = 0.0
+    no_shift[:, problem.layout.index("shift")] = 0.0
     cf = float((problem.freq[-1] - problem.freq[0]) / (problem.ppm[-1] - problem.ppm[0]))
     ref = float(problem.ppm[0] - problem.freq[0] / cf)
     bm = band_model(problem) if np.dtype(problem.dtype) == np.complex64 else None
@@ -340,11 +143,12 @@ def _finish(
     # sol.gram holds P^T P, so both blocks below include it
     fisher, middle = sandwich_blocks(sol.gram, x, sol.proj, d_x, d_p, d2)
     sigma = _noise_sd(problem, sol)
-    g = theta[:, : N_GROUP_PARAMS * problem.n_groups].reshape(n_f, problem.n_groups, 3)
-    gauss = np.sqrt(np.clip(g[..., 2], 0.0, None))
+    layout = problem.layout
+    widths = layout.widths(theta)  # (F, G, n_widths)
+    broadening = layout.lineshape.fwhm(widths[:, 0])
     fwhm = _measured_fwhm(problem, theta, names)
     df = abs(float(problem.freq[1] - problem.freq[0]))
-    width_pts = np.where(np.isfinite(fwhm), fwhm, voigt_fwhm(g[:, 0, 1], gauss[:, 0])) / df
+    width_pts = np.where(np.isfinite(fwhm), fwhm, broadening) / df
     # the HAC window of each frame from its own linewidth (not the chunk's): a frame's SD does
     # not depend on the frames fitted with it
     width_pts = np.where(np.isfinite(width_pts), width_pts, 1.0)
@@ -368,7 +172,7 @@ def _finish(
         unphased = sol.model * phase.conj()
     peak = unphased.real.max(axis=1)
     mm = np.array([fnmatch.fnmatchcase(n, "MM*") or n == "Mac" for n in names])
-    shape_hi = np.stack([g[..., 1] >= problem.upper[1], g[..., 2] >= problem.upper[2]], -1)
+    shape_hi = widths >= layout.widths(problem.upper)
     return {
         "estimates": conc,
         "covariance": cov,
@@ -376,20 +180,16 @@ def _finish(
         "snr": peak / sigma,
         "noise_sd": sigma,
         "fwhm_hz": fwhm,
-        "broadening_hz": voigt_fwhm(g[:, 0, 1], gauss[:, 0]),
+        "broadening_hz": broadening,
         "sd_inflation": np.sqrt(inflation),
         "at_bound": conc <= 0,
         "mm_at_bound": (mm[None] & (conc <= 0)).any(axis=1) if mm.any() else np.zeros(n_f, bool),
         "lineshape_at_bound": shape_hi.any(axis=(1, 2)),
-        "shift_hz": g[:, 0, 0],
-        "phase_rad": np.angle(np.exp(1j * theta[:, -2])),
+        "shift_hz": layout.shift(theta)[:, 0],
+        "phase_rad": np.angle(np.exp(1j * theta[:, layout.phase0])),
         "residual_rel": np.linalg.norm(full_resid, axis=1) / np.linalg.norm(y, axis=1),
         "baseline_coef": coef,
-        "p_shift_hz": g[..., 0],
-        "p_lorentz_hz": g[..., 1],
-        "p_gauss_hz": gauss,
-        "p_phase0": theta[:, -2],
-        "p_phase1": theta[:, -1],
+        **{f"p_{k}": v for k, v in layout.to_params(theta).items()},
     }
 
 
@@ -397,8 +197,7 @@ def _ftest_dof(
     data: MRSData,
     basis: Basis,
     build: dict[str, Any],
-    lorentz_hz: float,
-    gauss_hz: float,
+    start: Mapping[str, float],
     max_iter: int,
     ftol: float,
 ) -> float:
@@ -415,10 +214,8 @@ def _ftest_dof(
         def fit_mean(dof: float) -> tuple[float, float]:
             problem, _ = build_problem(mean, basis, baseline_dof=dof, precision="double", **build)
             y = np.fft.fft(mean.fids)[None, problem.band]
-            theta0 = start_values(
-                problem, y, lorentz_hz=lorentz_hz, gauss_hz=gauss_hz,
-                max_shift_hz=min(20.0, problem.upper[0]),
-            )  # fmt: skip
+            shift_max = min(20.0, problem.upper[problem.layout.index("shift")[0]])
+            theta0 = start_values(problem, y, start=start, max_shift_hz=shift_max)
             _, sol, _, _ = _fit_numpy(problem, y, theta0, max_iter=max_iter, ftol=ftol)
             cost = sol.cost if sol.penalty is None else sol.cost - sol.penalty
             model_df = problem.d2.sum() + (sol.conc > 0).sum() + problem.n_params
@@ -474,8 +271,7 @@ def _fit_chunks(
     n_iter: np.ndarray,
     names: tuple[str, ...],
     *,
-    lorentz_hz: float,
-    gauss_hz: float,
+    widths: Mapping[str, float],
     threads: int = 1,
     **options: Any,
 ) -> None:
@@ -492,9 +288,8 @@ def _fit_chunks(
         theta0 = start_values(
             problem,
             y,
-            lorentz_hz=lorentz_hz,
-            gauss_hz=gauss_hz,
-            max_shift_hz=min(20.0, problem.upper[0]),
+            start=widths,
+            max_shift_hz=min(20.0, problem.upper[problem.layout.index("shift")[0]]),
         )
         theta, conc, conv, nit = fitter(problem, y, theta0, **options)
         return rows, _finish(problem, y, theta, conc, names), conv, nit
@@ -535,17 +330,17 @@ def fit_spectra(
     baseline_knot_spacing: float = _DEFAULT.baseline_knot_spacing,
     baseline_dof: float | None = _DEFAULT.baseline_dof,
     groups: Mapping[str, Sequence[str]] | None = None,
+    lineshape: str = _DEFAULT.lineshape,
     chunk_size: int = 64,
     max_iter: int = 30,
     ftol: float = 1e-2,
-    lorentz_hz: float = 4.0,
-    gauss_hz: float = 4.0,
+    lorentz_hz: float | None = None,
+    gauss_hz: float | None = None,
     max_shift_hz: float | None = None,
     precision: str = "single",
     default_macromolecules: bool = _DEFAULT.default_macromolecules,
     default_lipids: bool = False,
     mm_priors: bool = _DEFAULT.mm_priors,
-    lineshape: str = _DEFAULT.lineshape,
     baseline_stiffness: str = _DEFAULT.baseline_stiffness,
     threads: int | None = None,
     **options: Any,
@@ -553,9 +348,9 @@ def fit_spectra(
     """Fit every frame of ``data`` with a linear combination of ``basis`` spectra.
 
     Model per frame (see :mod:`mrspipe.fit.model`): the basis spectra, each broadened by a
-    Voigt lineshape and shifted per group, summed with nonnegative concentrations, phased
-    (zero and first order), plus a smooth complex baseline, fitted in the frequency domain over
-    ``ppm_range``.
+    lineshape (Voigt by default) and shifted per group, summed with nonnegative
+    concentrations, phased (zero and first order), plus a smooth complex baseline, fitted in
+    the frequency domain over ``ppm_range``.
 
     Parameters
     ----------
@@ -579,6 +374,15 @@ def fit_spectra(
     groups : mapping of str to list of str, optional
         Lineshape groups (metabolites sharing shift and widths); default: macromolecules and
         lipids (``Mac``, ``MM*``, ``Lip*``) in one group, all other metabolites in another.
+    lineshape : str
+        Lineshape model of every group: a key of
+        :data:`mrspipe.fit.lineshape_models.LINESHAPES` (``'voigt'``, ``'lorentz'``,
+        ``'kernel'`` or one added with
+        :func:`~mrspipe.fit.lineshape_models.register_lineshape`). ``'kernel'``: before the
+        frames are fitted, a free lineshape kernel (beyond Voigt) is estimated on the **mean of
+        the frames** and folded into the basis (:mod:`mrspipe.fit.lineshape`); every frame then
+        gets its own Voigt on top. For frames that share a lineshape (one session); about 6
+        extra fits of one spectrum.
     chunk_size : int
         Frames fitted together (bounds memory: about ``chunk_size * n_met * K * 16`` bytes per
         work array, ``K`` the fitted points; larger chunks share the Python overhead, smaller
@@ -588,8 +392,9 @@ def fit_spectra(
     ftol : float
         A frame stops when its cost would decrease by less than ``ftol`` times the noise
         variance of one point (see :func:`mrspipe.fit.solver.levenberg_marquardt`).
-    lorentz_hz, gauss_hz : float, Hz
-        Start values of the widths.
+    lorentz_hz, gauss_hz : float, Hz, optional
+        Start values of the widths (default: the lineshape model's, 4 Hz each); a lineshape
+        without such a width refuses them.
     max_shift_hz : float, Hz, optional
         Bound of the shift (default 0.25 ppm); the start value is searched within 20 Hz.
     precision : {'single', 'double'}
@@ -606,11 +411,6 @@ def fit_spectra(
         Tie the appended components by LCModel's expected amplitude ratios (soft priors with
         an SD, :mod:`mrspipe.fit.priors`): a second pass of the numpy backend (the lmfit
         backend fits without them).
-    lineshape : {'voigt', 'kernel'}
-        ``'kernel'``: before the frames are fitted, a free lineshape kernel (beyond Voigt) is
-        estimated on the **mean of the frames** and folded into the basis
-        (:mod:`mrspipe.fit.lineshape`); every frame then gets its own Voigt on top. For frames
-        that share a lineshape (one session); about 6 extra fits of one spectrum.
     baseline_stiffness : {'fixed', 'ftest'}
         ``'ftest'``: the spline baseline's effective dimension is chosen on the mean of the
         frames, the stiffest of :data:`mrspipe.fit.stiffness.DOF_PER_PPM` whose fit is not
@@ -636,8 +436,6 @@ def fit_spectra(
     """
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose from {sorted(BACKENDS)}")
-    if lineshape not in LINESHAPES:
-        raise ConfigError(f"unknown lineshape {lineshape!r}; choose from {list(LINESHAPES)}")
     if baseline_stiffness not in STIFFNESS:
         raise ConfigError(
             f"unknown baseline_stiffness {baseline_stiffness!r}; choose from {list(STIFFNESS)}"
@@ -648,13 +446,15 @@ def fit_spectra(
         "baseline_order": baseline_order,
         "baseline_knot_spacing": baseline_knot_spacing,
         "groups": groups,
+        "lineshape": lineshape,
         "max_shift_hz": max_shift_hz,
         "default_macromolecules": default_macromolecules,
         "default_lipids": default_lipids,
         "mm_priors": mm_priors,
     }
+    start = {k: v for k, v in (("lorentz_hz", lorentz_hz), ("gauss_hz", gauss_hz)) if v is not None}
     if baseline_stiffness == "ftest" and baseline == "spline":
-        baseline_dof = _ftest_dof(data, basis, build, lorentz_hz, gauss_hz, max_iter, ftol)
+        baseline_dof = _ftest_dof(data, basis, build, start, max_iter, ftol)
     if chunk_size < 1:
         raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
     problem, rbasis = build_problem(
@@ -670,18 +470,17 @@ def fit_spectra(
         logger.warning(
             "%d of %d frames hold NaN/Inf or only zeros; not fitted", int((~good).sum()), n_f
         )
+    problem.layout.start(1, start)  # refuse a start value the lineshape has no width for
     rows_good = np.flatnonzero(good)
     if problem.priors is not None and backend != "numpy":
         logger.warning("the %s backend fits without the MM/lipid ratio priors", backend)
     kernel: dict[str, Any] = {}
-    if lineshape == "kernel":
+    if problem.layout.lineshape.kernel:
 
         def fit_one(p: FitProblem, y: np.ndarray, theta0: np.ndarray | None) -> Any:
             if theta0 is None:
-                theta0 = start_values(
-                    p, y, lorentz_hz=lorentz_hz, gauss_hz=gauss_hz,
-                    max_shift_hz=min(20.0, p.upper[0]),
-                )  # fmt: skip
+                shift_max = min(20.0, p.upper[p.layout.index("shift")[0]])
+                theta0 = start_values(p, y, start=start, max_shift_hz=shift_max)
             theta, sol, _, _ = _fit_numpy(p, y, theta0, max_iter=max_iter, ftol=ftol)
             return theta, sol.conc
 
@@ -706,8 +505,7 @@ def fit_spectra(
             converged,
             n_iter,
             rbasis.names,
-            lorentz_hz=lorentz_hz,
-            gauss_hz=gauss_hz,
+            widths=start,
             threads=threads,
             max_iter=max_iter,
             ftol=ftol,
@@ -744,6 +542,7 @@ def fit_spectra(
         params=params,
         group_names=problem.group_names,
         group_of=problem.group_of,
+        lineshape=lineshape,
         baseline_coef=out["baseline_coef"],
         frame_shape=data.fids.shape[:-1],
         dims=data.dims,

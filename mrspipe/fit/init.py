@@ -1,25 +1,27 @@
 """Start values of the nonlinear parameters, batched over frames.
 
 Frequency shift and zero-order phase come from a cross-correlation of each frame with every
-basis spectrum (broadened to the start linewidth), combined by least squares: for each integer
+basis spectrum (broadened to the start lineshape), combined by least squares: for each integer
 lag ``l`` (bins of ``1 / (n_points * dwell)`` Hz, within ``max_shift_hz``) the basis spectra
 shifted by ``l`` are fitted to the frame with one common zero-order phase and real amplitudes;
 the best reduction of the residual over the phase has a closed form (the largest eigenvalue of
 a 2 x 2 matrix), and its eigenvector gives the phase. The lag with the largest reduction,
 refined by a parabola, is the shift. Shifting by whole bins is exact for the DFT, so the basis
 spectra are transformed once for all lags and frames; the cost per frame is a few small matrix
-products. Widths start at ``lorentz_hz``/``gauss_hz``; the first-order phase at 0.
+products. Widths start at the lineshape model's start values
+(:meth:`~mrspipe.fit.layout.ParameterLayout.start`); the first-order phase at 0.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 
 import numpy as np
 import scipy.fft
 
 from .band import rows_matmul
-from .model import N_GROUP_PARAMS, FitProblem
+from .model import FitProblem
 
 __all__ = ["start_values"]
 
@@ -28,8 +30,7 @@ def start_values(
     problem: FitProblem,
     y: np.ndarray,
     *,
-    lorentz_hz: float = 4.0,
-    gauss_hz: float = 4.0,
+    start: Mapping[str, float] | None = None,
     max_shift_hz: float = 20.0,
 ) -> np.ndarray:
     """Robust start values for every frame.
@@ -39,8 +40,9 @@ def start_values(
     problem : FitProblem
     y : (n_frames, K) complex ndarray
         Data over the fit band.
-    lorentz_hz, gauss_hz : float, Hz
-        Start Lorentzian and Gaussian FWHM.
+    start : mapping of str to float, optional
+        Start widths by reported name (``{"lorentz_hz": 4.0, "gauss_hz": 4.0}``); default the
+        lineshape model's.
     max_shift_hz : float, Hz
         Largest frequency offset searched.
 
@@ -49,10 +51,7 @@ def start_values(
     (n_frames, n_params) float ndarray
     """
     n_f = y.shape[0]
-    theta = np.zeros((n_f, problem.n_params))
-    for g in range(problem.n_groups):
-        theta[:, N_GROUP_PARAMS * g + 1] = lorentz_hz
-        theta[:, N_GROUP_PARAMS * g + 2] = gauss_hz**2
+    theta = problem.layout.start(n_f, start)
     lags, df, templates, ginv, norms = _templates(problem, theta[0], max_shift_hz)
     # metric of the profiled baseline: <a, b> = Re(a^H (I - S) b)
     d = 1.0 - (1.0 - problem.w) ** 2
@@ -80,9 +79,9 @@ def start_values(
     # the eigenvector fixes the phase up to pi: take the one with positive total amplitude
     amp = np.cos(phi)[:, None] * xr[rows, best] + np.sin(phi)[:, None] * xi[rows, best]
     phi = np.where((amp * norms).sum(axis=1) < 0, phi + np.pi, phi)
-    for g in range(problem.n_groups):
-        theta[:, N_GROUP_PARAMS * g] = shift
-    theta[:, -2] = np.angle(np.exp(1j * phi))
+    layout = problem.layout
+    theta[:, layout.index("shift")] = shift[:, None]
+    theta[:, layout.phase0] = np.angle(np.exp(1j * phi))
     return problem.clip(theta)
 
 

@@ -12,17 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from .model import N_GROUP_PARAMS, FitProblem
+from .model import FitProblem
 from .solver import solve_linear
 
 __all__ = ["fit_lmfit"]
-
-_GROUP_PARAM_NAMES = ("shift", "lorentz", "gauss2")
-
-
-def _theta_names(problem: FitProblem) -> list[str]:
-    names = [f"{p}_{g}" for g in range(problem.n_groups) for p in _GROUP_PARAM_NAMES]
-    return names + ["phase0", "phase1"]
 
 
 def fit_lmfit(
@@ -59,7 +52,8 @@ def fit_lmfit(
     """
     import lmfit
 
-    theta_names = _theta_names(problem)
+    theta_names = problem.layout.names()
+    is_width = problem.layout.is_width
     n_p, n_m = problem.n_params, problem.n_met
     start = solve_linear(problem, problem.clip(theta0), y, dtype=np.complex128)
     theta_out = np.zeros_like(theta0, dtype=float)
@@ -71,7 +65,7 @@ def fit_lmfit(
         for j, name in enumerate(theta_names):
             lo, hi = problem.lower[j], problem.upper[j]
             value = float(np.clip(theta0[f, j], lo, hi))
-            if j < N_GROUP_PARAMS * problem.n_groups and j % N_GROUP_PARAMS:
+            if is_width[j]:
                 value = min(max(value, lo + 1e-6), hi)  # strictly inside for lmfit
             params.add(name, value=value, min=lo, max=hi)
         for m in range(n_m):

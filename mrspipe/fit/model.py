@@ -14,8 +14,10 @@ out analytically: for a baseline basis ``B`` with penalty ``lam R`` the smoother
 ``e = y - model_without_baseline``; we precompute ``S = U diag(d) U^T`` (rank ``n_baseline``) and
 whiten every vector with ``W = (I - S)^(1/2) = I - U diag(1 - sqrt(1 - d)) U^T``.
 
-Parameter vector per frame (``theta``, shape ``(n_frames, 3 * n_groups + 2)``):
-``[s_0, L_0, gauss2_0, s_1, L_1, gauss2_1, ..., phi0, phi1]``.
+The default lineshape is that Voigt; every lineshape model is described once, in
+:mod:`mrspipe.fit.lineshape_models`, and the place of each parameter in the vector ``theta`` of a
+frame (shape ``(n_frames, n_params)``; for the Voigt
+``[s_0, L_0, gauss2_0, s_1, L_1, gauss2_1, ..., phi0, phi1]``) in :mod:`mrspipe.fit.layout`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import numpy as np
 import scipy.fft
 
 from ..errors import ConfigError
-from ..spectral import GAUSS_FWHM_FACTOR, voigt_decay
+from .layout import ParameterLayout
+from .lineshape_models import voigt_fwhm
 from .priors import RatioPriors
 
 __all__ = [
@@ -44,8 +47,6 @@ __all__ = [
 
 #: name patterns of macromolecule/lipid basis spectra that get their own lineshape group
 MACRO_PATTERNS: tuple[str, ...] = ("Mac", "MM*", "Lip*")
-
-N_GROUP_PARAMS = 3
 
 #: Default stiffness of the spline baseline: effective degrees of freedom ``tr(S)`` per ppm of
 #: the fitted band (per real and imaginary part), with a third-difference penalty
@@ -162,18 +163,6 @@ def baseline_matrix(
     return basis, inv @ basis.T, u, d
 
 
-def voigt_fwhm(lorentz_hz: np.ndarray, gauss_hz: np.ndarray) -> np.ndarray:
-    """FWHM of a Voigt profile (Olivero & Longbothum 1977, accurate to 0.02 %), Hz.
-
-    References
-    ----------
-    Olivero JJ, Longbothum RL. J Quant Spectrosc Radiat Transfer 1977;17:233-236.
-    """
-    lorentz = np.asarray(lorentz_hz, dtype=float)
-    gauss = np.asarray(gauss_hz, dtype=float)
-    return 0.5346 * lorentz + np.sqrt(0.2166 * lorentz**2 + gauss**2)
-
-
 def resolve_groups(
     names: Sequence[str], groups: Mapping[str, Sequence[str]] | None
 ) -> tuple[tuple[str, ...], np.ndarray]:
@@ -224,7 +213,9 @@ class FitProblem:
     freq : (K,) float ndarray, Hz
     ppm : (K,) float ndarray, ppm
     group_of : (n_met,) int ndarray
-    group_names : tuple of str
+    layout : ParameterLayout
+        The lineshape model and the place of every nonlinear parameter (its groups are
+        :attr:`group_names`).
     baseline : (K, n_baseline) float ndarray
     baseline_solve : (n_baseline, K) float ndarray
     u, w : (K, n_baseline), (n_baseline,) float ndarray
@@ -244,7 +235,7 @@ class FitProblem:
     freq: np.ndarray
     ppm: np.ndarray
     group_of: np.ndarray
-    group_names: tuple[str, ...]
+    layout: ParameterLayout
     baseline: np.ndarray
     baseline_solve: np.ndarray
     u: np.ndarray
@@ -261,24 +252,28 @@ class FitProblem:
         return int(self.basis_fids.shape[0])
 
     @property
+    def group_names(self) -> tuple[str, ...]:
+        """Lineshape groups."""
+        return self.layout.group_names
+
+    @property
     def n_groups(self) -> int:
         """Number of lineshape groups."""
-        return len(self.group_names)
+        return self.layout.n_groups
 
     @property
     def n_params(self) -> int:
         """Number of nonlinear parameters per frame."""
-        return N_GROUP_PARAMS * self.n_groups + 2
+        return self.layout.n_params
 
     # -- forward model ---------------------------------------------------------------------
     def lineshapes(self, theta: np.ndarray, dtype: type | None = None) -> np.ndarray:
         """``h_g(t)`` per frame and group, ``(n_frames, n_groups, n_points)`` complex."""
         dt = np.dtype(self.dtype if dtype is None else dtype)
         rdt = np.finfo(dt).dtype
-        g = theta[:, : N_GROUP_PARAMS * self.n_groups].reshape(len(theta), self.n_groups, 3)
+        g = self.layout.groups(theta).astype(rdt)
         t = self.t.astype(rdt)
-        g = g.astype(rdt)
-        decay = voigt_decay(t, g[..., 1:2], g[..., 2:3])
+        decay = self.layout.lineshape.decay(t, g[..., 1:])
         angle = (2.0 * np.pi) * g[..., 0:1] * t
         out = np.empty(decay.shape, dt)
         np.multiply(decay, np.cos(angle), out=out.real)
@@ -315,7 +310,10 @@ class FitProblem:
 
     def phase(self, theta: np.ndarray) -> np.ndarray:
         """Phase factor ``exp(1j (phi0 + 2 pi f phi1))``, ``(n_frames, K)``."""
-        return np.exp(1j * (theta[:, -2:-1] + 2.0 * np.pi * self.freq * theta[:, -1:]))
+        p0, p1 = self.layout.phase0, self.layout.phase1
+        return np.exp(
+            1j * (theta[:, p0 : p0 + 1] + 2.0 * np.pi * self.freq * theta[:, p1 : p1 + 1])
+        )
 
     def derivatives(
         self, theta: np.ndarray, conc: np.ndarray, model: np.ndarray, dtype: type | None = None
@@ -342,13 +340,14 @@ class FitProblem:
         z = (weights @ self.basis_fids.astype(dt, copy=False)).reshape(n_f, n_g, -1)
         z *= h
         t = self.t.astype(np.finfo(np.dtype(dt)).dtype)
+        per = self.layout.per_group
         factors: np.ndarray = np.stack(
-            [2j * np.pi * t, -np.pi * t, -(np.pi**2 * GAUSS_FWHM_FACTOR) * t**2]
+            [2j * np.pi * t, *self.layout.lineshape.log_derivatives(t)]
         ).astype(dt)
-        zf = np.empty((n_f, n_g, N_GROUP_PARAMS, z.shape[-1]), dt)
+        zf = np.empty((n_f, n_g, per, z.shape[-1]), dt)
         np.multiply(z[:, :, None, :], factors, out=zf)
-        d = self.fft_band(zf)  # (F, G, 3, K)
-        d = d.reshape(n_f, N_GROUP_PARAMS * n_g, -1) * self.phase(theta)[:, None, :]
+        d = self.fft_band(zf)  # (F, G, per, K)
+        d = d.reshape(n_f, per * n_g, -1) * self.phase(theta)[:, None, :]
         dphi0 = 1j * model
         dphi1 = 2j * np.pi * self.freq * model
         return np.concatenate([d, dphi0[:, None], dphi1[:, None]], axis=1)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._options import check_fields, option
+from .lineshape_models import DEFAULT_LINESHAPE, get_lineshape
 
 __all__ = ["FitOptions"]
 
@@ -25,12 +26,13 @@ class FitOptions:
     baseline_knot_spacing : float, ppm
     baseline_order : int
     baseline_dof : float, optional
+    lineshape : str
+        A key of :data:`mrspipe.fit.lineshape_models.LINESHAPES`; ``'kernel'``: a free
+        lineshape kernel estimated on the mean of the frames and folded into the basis
+        (:mod:`mrspipe.fit.lineshape`), a Voigt per frame on top.
     default_macromolecules : bool
     mm_priors : bool
         Soft priors on the ratios of the appended components (:mod:`mrspipe.fit.priors`).
-    lineshape : {'voigt', 'kernel'}
-        ``'kernel'``: a free lineshape kernel estimated on the mean of the frames and folded
-        into the basis (:mod:`mrspipe.fit.lineshape`).
     baseline_stiffness : {'fixed', 'ftest'}
         ``'ftest'``: the spline baseline's stiffness chosen by an F-test on the mean of the
         frames (:mod:`mrspipe.fit.stiffness`; not with an MM-free basis).
@@ -59,6 +61,12 @@ class FitOptions:
         minimum=1.0,
         config=False,
     )
+    lineshape: str = option(
+        DEFAULT_LINESHAPE,
+        "lineshape model of every group: voigt, lorentz, kernel (a free kernel estimated on "
+        "the mean of the frames, LCModel-like, folded into the basis with a Voigt per frame on "
+        "top) or one added with mrspipe.fit.register_lineshape",
+    )
     default_macromolecules: bool = option(
         True,
         "append LCModel's simulated macromolecule and lipid components to a basis without any",
@@ -67,12 +75,6 @@ class FitOptions:
         False,
         "tie the appended macromolecule/lipid components by LCModel's expected ratios "
         "(soft priors with an SD)",
-    )
-    lineshape: str = option(
-        "voigt",
-        "lineshape model: Voigt per frame, or a free kernel (estimated on the mean of the "
-        "frames, LCModel-like) folded into the basis with a Voigt per frame on top",
-        choices=("voigt", "kernel"),
     )
     baseline_stiffness: str = option(
         "fixed",
@@ -89,6 +91,7 @@ class FitOptions:
 
     def __post_init__(self) -> None:
         check_fields(self)
+        get_lineshape(self.lineshape)  # a ConfigError naming the registered ones
 
     def spectra_kwargs(self) -> dict[str, Any]:
         """Keywords of :func:`mrspipe.fit.fit_spectra` (without ``dynamic``, ``metabolites``)."""
@@ -99,8 +102,8 @@ class FitOptions:
             "baseline_order": self.baseline_order,
             "baseline_knot_spacing": self.baseline_knot_spacing,
             "baseline_dof": self.baseline_dof,
+            "lineshape": self.lineshape,
             "default_macromolecules": self.default_macromolecules,
             "mm_priors": self.mm_priors,
-            "lineshape": self.lineshape,
             "baseline_stiffness": self.baseline_stiffness,
         }

@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from ..spectral import voigt_decay
 from ..uncertainty import combine
 from .estimates import Estimates
+from .layout import ParameterLayout
+from .lineshape_models import DEFAULT_LINESHAPE
 
 __all__ = ["FitResult"]
 
@@ -76,8 +77,10 @@ class FitResult:
     noise_sd : (n_frames,) float ndarray
         Noise SD of the real part of a spectral point (from the residual).
     params : dict of str to ndarray
-        Fitted nonlinear parameters: ``shift_hz, lorentz_hz, gauss_hz`` ``(n_frames,
-        n_groups)``, ``phase0`` (rad) and ``phase1`` (s) ``(n_frames,)``, ``n_iter``.
+        Fitted nonlinear parameters: ``shift_hz`` and the widths of the lineshape model
+        (Voigt: ``lorentz_hz, gauss_hz``) ``(n_frames, n_groups)``, ``phase0`` (rad) and
+        ``phase1`` (s) ``(n_frames,)``, ``n_iter``
+        (:meth:`mrspipe.fit.layout.ParameterLayout.to_params`).
     group_names : tuple of str
     group_of : (n_met,) int ndarray
     baseline_coef : (n_frames, n_baseline) complex ndarray
@@ -90,6 +93,8 @@ class FitResult:
         Indices into ``ppm`` of the fitted points.
     backend : str
     options : dict
+    lineshape : str
+        The lineshape model (a key of :data:`mrspipe.fit.lineshape_models.LINESHAPES`).
     """
 
     names: tuple[str, ...]
@@ -120,6 +125,7 @@ class FitResult:
     at_bound: np.ndarray | None = None
     mm_at_bound: np.ndarray | None = None
     lineshape_at_bound: np.ndarray | None = None
+    lineshape: str = DEFAULT_LINESHAPE
     _data_fids: np.ndarray | None = None
     _basis_fids: np.ndarray | None = None
     _baseline: np.ndarray | None = None
@@ -279,12 +285,13 @@ class FitResult:
         n = self._basis_fids.shape[-1]
         t = np.arange(n) * self._dwell_time
         out = np.zeros((self.n_frames, n), complex)
-        p = self.params
+        layout = ParameterLayout.of(self.lineshape, self.group_names)
+        theta = layout.groups(layout.from_params(self.params))  # (F, G, per_group)
         for g in range(len(self.group_names)):
             rows = self.group_of == g
             z = np.nan_to_num(self.estimates[:, rows]) @ self._basis_fids[rows]
-            decay = voigt_decay(t, p["lorentz_hz"][:, g : g + 1], p["gauss_hz"][:, g : g + 1] ** 2)
-            h = decay * np.exp(2j * np.pi * p["shift_hz"][:, g : g + 1] * t)
+            decay = layout.lineshape.decay(t, theta[:, g, 1:])
+            h = decay * np.exp(2j * np.pi * theta[:, g, 0:1] * t)
             out += np.nan_to_num(z * h)
         return out
 

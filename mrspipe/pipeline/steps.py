@@ -104,8 +104,13 @@ def default_fit(
             logger.warning(
                 "the joint dynamic fit has no MM/lipid ratio priors (mm_priors is ignored)"
             )
-        if kwargs.pop("lineshape", "voigt") != "voigt":
-            logger.warning("the joint dynamic fit has a Voigt lineshape (lineshape is ignored)")
+        from ..fit.lineshape_models import get_lineshape
+
+        if get_lineshape(kwargs["lineshape"]).kernel:
+            logger.warning(
+                "the joint dynamic fit has no %r lineshape: Voigt instead", kwargs["lineshape"]
+            )
+            kwargs["lineshape"] = "voigt"
         if kwargs.pop("baseline_stiffness", "fixed") != "fixed":
             logger.warning("the joint dynamic fit has a fixed baseline stiffness")
         return _fit_dynamic_session(frames, basis, infusion=infusion, **kwargs)
