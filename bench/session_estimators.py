@@ -127,9 +127,16 @@ def run_folder(folder: Path, estimators: list[str]) -> pd.DataFrame:
             infusion = (onset, design["infusion_duration"])
             est, sec = session_change(frames, basis, t, name, infusion)
             rows.append(
-                {"folder": folder.name, "session": f"{pid}/{sid}", "estimator": name,
-                 "estimate": est, "true": true, "error": est - true, "seconds": sec}
-            )  # fmt: skip
+                {
+                    "folder": folder.name,
+                    "session": f"{pid}/{sid}",
+                    "estimator": name,
+                    "estimate": est,
+                    "true": true,
+                    "error": est - true,
+                    "seconds": sec,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -137,9 +144,14 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
     def one(g: pd.DataFrame) -> pd.Series:
         e = g["error"].to_numpy()
         return pd.Series(
-            {"n": e.size, "bias": e.mean(), "bias_se": e.std(ddof=1) / np.sqrt(e.size),
-             "rmse": np.sqrt(np.mean(e**2)), "seconds": g["seconds"].mean()}
-        )  # fmt: skip
+            {
+                "n": e.size,
+                "bias": e.mean(),
+                "bias_se": e.std(ddof=1) / np.sqrt(e.size),
+                "rmse": np.sqrt(np.mean(e**2)),
+                "seconds": g["seconds"].mean(),
+            }
+        )
 
     return table.groupby(["estimator"], sort=False).apply(one, include_groups=False)
 

@@ -93,8 +93,7 @@ def simulate_and_run(
         )
     seconds["basis"] = time.perf_counter() - start
     config = defaults().with_overrides(
-        {"preprocess.block": block, "metabolites.analyse": metabolites}
-        | (config_overrides or {})
+        {"preprocess.block": block, "metabolites.analyse": metabolites} | (config_overrides or {})
     )
     start = time.perf_counter()
     result = run_study(
