@@ -45,6 +45,8 @@ ESTIMATORS: dict[str, tuple[str, dict[str, Any]]] = {
     "joint_frames_lfix_blfix": ("frames", {"lorentz": "cells", "baseline": "fixed"}),
     "joint_cells_blfix": ("cells", {"baseline": "fixed"}),
     "joint_frames_mmfix": ("frames", {"mm": "fixed"}),
+    "joint_frames_glu_only": ("frames", {"only": ("Glu",)}),
+    "joint_frames_gln_gaba_fixed": ("frames", {"fixed": ("Gln", "GABA")}),
     "joint_frames_mmfix_lfix": ("frames", {"mm": "fixed", "lorentz": "cells"}),
 }
 
@@ -65,6 +67,12 @@ def _model(classes: dict[str, Any], design: pd.DataFrame) -> dict[str, Any]:
         "gauss": {"kind": "design", "regressors": ["intercept", "bold"]},
     }
     for cls, kind in classes.items():
+        if cls in ("only", "fixed"):
+            # every metabolite fixed (constant over the session) but those named, or the
+            # named ones fixed and the others free
+            model["conc"] = {"kind": "fixed" if cls == "only" else "free", "metabolites": {
+                m: ("free" if cls == "only" else "fixed") for m in kind}}  # fmt: skip
+            continue
         if cls == "mm":
             entry = model["conc"]
             entry = {"kind": entry} if isinstance(entry, str) else entry

@@ -125,3 +125,54 @@ def test_run_dynamic_session_is_unbiased_for_a_response_that_is_not_a_ramp(
     ramp = fit_dynamic(data, basis, design, **kw)
     glu = ramp.timecourses[:, ramp.names.index("Glu")]
     assert 100.0 * (glu[t >= 0].mean() / glu[t < 0].mean() - 1.0) - true < -0.5
+
+
+def test_constant_metabolites_share_one_concentration_and_leak_a_real_change() -> None:
+    """``[fit] constant_metabolites`` (with ``--dynamic``): Gln and GABA held at one value for
+    the session. Noise-free, exact while they are constant, with a smaller reported Glu SD
+    (their overlap with Glu no longer competes frame by frame); a real Gln rise leaks into
+    Glu (here +1.5 pp for a 7.8 % Gln change), which is what the option assumes away."""
+    from mrspipe.pipeline.steps import _fit_dynamic_session
+    from mrspipe.simulate import simulate_basis, simulate_spectra
+
+    names = ["NAA", "Cr", "PCr", "GPC", "Ins", "Glu", "Gln", "GABA"]
+    basis = simulate_basis(names, n_points=512)
+    times = np.arange(48) * 40.0
+    t = times - 480.0
+    r = np.where(t > 0, -np.expm1(-t / 300.0), 0.0)
+    kw = {"default_macromolecules": False, "precision": "double"}
+
+    def change(values: np.ndarray) -> float:
+        return 100.0 * (values[t >= 0].mean() / values[t < 0].mean() - 1.0)
+
+    errors, sds = {}, {}
+    for gln_rise in (0.0, 0.1):
+        conc = {"NAA": 11.0, "Cr": 4.5, "PCr": 4.0, "GPC": 1.0, "Ins": 6.0, "GABA": 1.2}
+        conc = {k: np.full(times.size, v) for k, v in conc.items()}
+        conc["Glu"] = 9.5 * (1.0 + 0.06 * r)
+        conc["Gln"] = 3.0 * (1.0 + gln_rise * r)
+        data, _ = simulate_spectra(basis, conc, lorentz_hz=5.0, gauss_hz=4.0)
+        data = data.with_fids(data.fids, frame_times=times)
+        for constant in ((), ("Gln", "GABA")):
+            fit = _fit_dynamic_session(
+                data, basis, infusion=(480.0, 2400.0), constant=constant, **kw
+            ).result
+            glu = fit.names.index("Glu")
+            errors[gln_rise, constant] = change(fit.timecourses[:, glu]) - change(conc["Glu"])
+            sds[gln_rise, constant] = np.median(fit.timecourse_sd[:, glu])
+            gln = fit.timecourses[:, fit.names.index("Gln")]
+            if constant:  # one value for the session
+                assert np.ptp(gln) < 1e-9 * gln.mean()
+    assert abs(errors[0.0, ()]) < 0.005 and abs(errors[0.0, ("Gln", "GABA")]) < 0.005
+    assert abs(errors[0.1, ()]) < 0.005
+    assert errors[0.1, ("Gln", "GABA")] > 1.0
+    assert sds[0.0, ("Gln", "GABA")] < 0.8 * sds[0.0, ()]
+
+
+def test_constant_metabolites_need_the_joint_fit(study: tuple[Path, Path], tmp_path: Path) -> None:
+    from mrspipe.errors import ConfigError
+
+    config = config_from_dict({"fit": {"constant_metabolites": ["Gln"]}})
+    with pytest.raises(ConfigError, match="constant_metabolites needs the joint fit"):
+        run_study(study[0], tmp_path / "out", basis=study[1], config=config)
+    assert not (tmp_path / "out" / "group").exists()

@@ -41,6 +41,9 @@ class FitOptions:
         keyword).
     metabolites : tuple of str
         Basis metabolites to fit; empty = all (applied to the basis by the caller).
+    constant_metabolites : tuple of str
+        With ``dynamic``: metabolites whose concentration is one value shared by all frames
+        of a session (an assumption: see ``docs/methods/dynamic-fitting.md``).
     """
 
     backend: str = option("numpy", "fitting engine", choices=("numpy", "lmfit"))
@@ -88,13 +91,20 @@ class FitOptions:
     metabolites: tuple[str, ...] = option(
         (), "basis metabolites to fit; empty = every metabolite of the basis"
     )
+    constant_metabolites: tuple[str, ...] = option(
+        (),
+        "with dynamic: basis metabolites held at one concentration for the whole session "
+        "(e.g. Gln, GABA: a smaller Glu error, but a real change of theirs leaks into Glu); "
+        "empty = every concentration free per frame",
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
         get_lineshape(self.lineshape)  # a ConfigError naming the registered ones
 
     def spectra_kwargs(self) -> dict[str, Any]:
-        """Keywords of :func:`mrspipe.fit.fit_spectra` (without ``dynamic``, ``metabolites``)."""
+        """Keywords of :func:`mrspipe.fit.fit_spectra` (without ``dynamic``, ``metabolites``,
+        ``constant_metabolites``)."""
         return {
             "backend": self.backend,
             "ppm_range": self.ppm_range,

@@ -94,6 +94,12 @@ def default_fit(
     the design of its ``infusion = (onset, duration)`` (s from the first transient).
     """
     kwargs = options.spectra_kwargs()
+    if options.constant_metabolites and not options.dynamic:
+        from ..errors import ConfigError
+
+        raise ConfigError(
+            "[fit] constant_metabolites needs the joint fit ([fit] dynamic = true, or --dynamic)"
+        )
     if options.dynamic:
         if infusion is None:
             from ..errors import ConfigError
@@ -113,7 +119,9 @@ def default_fit(
             kwargs["lineshape"] = "voigt"
         if kwargs.pop("baseline_stiffness", "fixed") != "fixed":
             logger.warning("the joint dynamic fit has a fixed baseline stiffness")
-        return _fit_dynamic_session(frames, basis, infusion=infusion, **kwargs)
+        return _fit_dynamic_session(
+            frames, basis, infusion=infusion, constant=options.constant_metabolites, **kwargs
+        )
     from ..fit import fit_spectra
 
     return fit_spectra(frames, basis, **kwargs)
@@ -154,7 +162,12 @@ class DynamicFitTables:
 
 
 def _fit_dynamic_session(
-    frames: Any, basis: Any, *, infusion: tuple[float, float], **kwargs: Any
+    frames: Any,
+    basis: Any,
+    *,
+    infusion: tuple[float, float],
+    constant: tuple[str, ...] = (),
+    **kwargs: Any,
 ) -> DynamicFitTables:
     """Joint fit of one session: concentrations per frame, Gaussian width on the design.
 
@@ -166,7 +179,8 @@ def _fit_dynamic_session(
     ``bench/study_bold.py``). The frames share the Gaussian width through the design
     (intercept, a step over the infusion and a ramp rising over it: a Gaussian BOLD narrowing
     is not read as concentration) and the first-order phase; Lorentzian width, shift and
-    zero-order phase stay free per frame.
+    zero-order phase stay free per frame. The metabolites named in ``constant`` have one
+    concentration for the whole session (``[fit] constant_metabolites``).
     """
     from ..dynamic import design_matrix
     from ..fit.dynamic import fit_dynamic
@@ -179,7 +193,8 @@ def _fit_dynamic_session(
     else:
         regressors += ("ramp",)
     design = design_matrix(times, onset=0.0, duration=duration, regressors=regressors)
-    model = {"conc": "free", "gauss": {"kind": "design", "regressors": list(design.columns)}}
+    conc = {"kind": "free", "metabolites": {name: "fixed" for name in constant}}
+    model = {"conc": conc, "gauss": {"kind": "design", "regressors": list(design.columns)}}
     return DynamicFitTables(fit_dynamic(frames, basis, design, model=model, **kwargs))
 
 

@@ -249,6 +249,11 @@ def run_study(
             )
             incomplete_participants(sessions, contrast)  # warns: analysed on what is complete
             check_study(sessions, contrast, steps=steps, source=study)
+            if config.fit.constant_metabolites and not config.fit.dynamic:
+                raise ConfigError(
+                    "[fit] constant_metabolites needs the joint fit ([fit] dynamic = true, "
+                    "or --dynamic)"
+                )
             if (
                 config.fit.dynamic
                 and steps.fit is default_fit
