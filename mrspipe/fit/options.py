@@ -103,8 +103,7 @@ class FitOptions:
         get_lineshape(self.lineshape)  # a ConfigError naming the registered ones
 
     def spectra_kwargs(self) -> dict[str, Any]:
-        """Keywords of :func:`mrspipe.fit.fit_spectra` (without ``dynamic``, ``metabolites``,
-        ``constant_metabolites``)."""
+        """Keywords of :func:`mrspipe.fit.fit_spectra` (not the pipeline's ``dynamic`` keys)."""
         return {
             "backend": self.backend,
             "ppm_range": self.ppm_range,
