@@ -37,13 +37,12 @@ import numpy as np
 from .model import FitProblem
 from .solver import solve_linear
 
-__all__ = ["LINESHAPES", "estimate_kernel", "fold_kernel", "kernel_multiplier"]
+__all__ = ["estimate_kernel", "fold_kernel", "kernel_multiplier"]
 
-#: lineshape models of ``fit_spectra``: Voigt per group, or Voigt on a basis folded with a kernel
-LINESHAPES = ("voigt", "kernel")
 #: outer alternations (Voigt fit of the mean spectrum, kernel, fold) of :func:`fold_kernel`;
-#: measured (bench/bench_lineshape.py): the Glx error of a shoulder lineshape fell from -6.4 %
-#: (Voigt) to -3.4, -2.3 and -1.4 % after 1, 2 and 6 alternations
+#: the alternation converges slowly (a prototype without the warm start and with the
+#: penalty on the kernel itself: the shoulder's Glx/tCr error -6.4 % with Voigt, -3.4, -2.3 and
+#: -1.4 % after 1, 2 and 6); as built, 6 give -0.7 % (bench/bench_lineshape.py)
 N_OUTER = 6
 
 
