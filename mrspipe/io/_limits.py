@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import MRSError, MRSFormatError
 
-__all__ = ["MAX_DATA_BYTES", "check_data_size", "named_input_errors"]
+__all__ = ["MAX_DATA_BYTES", "check_data_size", "read_image_data", "named_input_errors"]
 
 
 #: Largest data array (bytes) :func:`load_mrs` allocates: 8 GiB. A header claiming more is
@@ -83,6 +83,21 @@ def check_data_size(
         The shape has a zero or negative dimension, the claim exceeds ``limit``, or the file
         holds fewer bytes than the header claims (truncated file or corrupt header).
     """
+    n_bytes, claim = _claimed_bytes(img, path, limit)
+    # where the reader starts (a vox_offset of 0 in a NIfTI file means "after the extensions")
+    offset = _data_offset(img)
+    available = _payload_bytes(path, offset + n_bytes, trust_trailer=trust_trailer) - offset
+    if available < n_bytes:
+        raise _short(claim, available, path)
+    return n_bytes
+
+
+def _data_offset(img: Any) -> int:
+    return int(getattr(img.dataobj, "offset", img.header["vox_offset"]))
+
+
+def _claimed_bytes(img: Any, path: str, limit: int | None) -> tuple[int, str]:
+    """Return the data size (bytes) a header claims, checked against ``limit``, and its words."""
     limit = MAX_DATA_BYTES if limit is None else limit
     shape = tuple(int(n) for n in img.header.get_data_shape())
     dtype = np.dtype(img.get_data_dtype())
@@ -96,16 +111,79 @@ def check_data_size(
             "MAX_DATA_BYTES); corrupt header?",
             path,
         )
-    # where the reader starts (a vox_offset of 0 in a NIfTI file means "after the extensions")
-    offset = int(getattr(img.dataobj, "offset", img.header["vox_offset"]))
-    available = _payload_bytes(path, offset + n_bytes, trust_trailer=trust_trailer) - offset
-    if available < n_bytes:
-        raise MRSFormatError(
-            f"{claim} but the file holds only {max(available, 0)} bytes of data "
-            "(truncated file or corrupt header)",
-            path,
-        )
-    return n_bytes
+    return n_bytes, claim
+
+
+def _short(claim: str, available: int, path: str) -> MRSFormatError:
+    return MRSFormatError(
+        f"{claim} but the file holds only {max(available, 0)} bytes of data "
+        "(truncated file or corrupt header)",
+        path,
+    )
+
+
+#: bytes read (and, for gzip, decompressed) at a time by :func:`read_image_data`
+_READ_CHUNK = 1 << 22
+
+
+def read_image_data(img: Any, path: str, *, limit: int | None = None) -> np.ndarray:
+    """Read the data array of a lazily loaded NIfTI image once, in bounded chunks.
+
+    The header's claim is checked against ``limit`` first (nothing allocated); the array is
+    then reserved (untouched pages cost no memory) and filled a few MiB at a time straight from
+    the (decompressing) file, so a truncated file is found without holding more than it has,
+    and a compressed file is decompressed once with no whole-file temporary (a size check by
+    streaming followed by nibabel's reader decompressed it twice and held it twice).
+
+    Parameters
+    ----------
+    img : nibabel image
+        Loaded lazily (header only).
+    path : str
+        Its file, for messages.
+    limit : int, optional
+        Largest array in bytes (default :data:`MAX_DATA_BYTES`).
+
+    Returns
+    -------
+    ndarray
+        Shape and dtype (native byte order) of the header, Fortran order as NIfTI stores it;
+        writeable and owned by the caller.
+
+    Raises
+    ------
+    MRSFormatError
+        As :func:`check_data_size`.
+    """
+    from nibabel.openers import ImageOpener
+
+    proxy = img.dataobj
+    plain = (
+        getattr(proxy, "is_proxy", False)
+        and getattr(proxy, "slope", 1.0) == 1.0
+        and getattr(proxy, "inter", 0.0) == 0.0
+        and getattr(proxy, "order", "F") == "F"
+    )
+    if not plain:  # scaled data: nibabel applies the scaling
+        check_data_size(img, path, limit=limit)
+        return np.array(np.asanyarray(proxy))
+    n_bytes, claim = _claimed_bytes(img, path, limit)
+    dtype = np.dtype(img.get_data_dtype())
+    buffer = np.empty(n_bytes, np.uint8)
+    view = buffer.data
+    done = 0
+    with ImageOpener(proxy.file_like) as fh:
+        fh.seek(_data_offset(img))
+        while done < n_bytes:
+            try:
+                got = fh.readinto(view[done : done + _READ_CHUNK])
+            except EOFError:  # the compressed stream stops mid-way: a truncated file
+                got = 0
+            if not got:
+                raise _short(claim, done, path)
+            done += got
+    data = buffer.view(dtype).reshape(tuple(proxy.shape), order="F")
+    return data if dtype.isnative else data.astype(dtype.newbyteorder("="))
 
 
 #: what a malformed file can raise inside nibabel, numpy, json or a parser; reported as an

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..data import MRSData
 from ..errors import MRSFormatError
-from ._limits import check_data_size, named_input_errors
+from ._limits import check_data_size, named_input_errors, read_image_data
 
 __all__ = [
     "read_nifti_mrs",
@@ -170,8 +170,9 @@ def _open_image(
 ) -> tuple[Any, dict[str, Any], float, float, str]:
     """Open a NIfTI-MRS file lazily and check its header: ``(img, extension, dwell, MHz, nucleus)``.
 
-    The data size the header claims is checked against the file (and the size limit) without
-    allocating the data; ``header_only`` trusts a matching gzip trailer instead of streaming.
+    With ``header_only`` the data size the header claims is checked against the file (and the
+    size limit) without allocating the data, trusting a matching gzip trailer; a full read
+    checks both as it reads (:func:`~mrspipe.io._limits.read_image_data`).
     """
     import nibabel as nib
     from nibabel.filebasedimages import ImageFileError
@@ -193,7 +194,8 @@ def _open_image(
         raise MRSFormatError(
             f"data type {img.get_data_dtype()} is real; NIfTI-MRS data must be complex", path
         )
-    check_data_size(img, path, trust_trailer=header_only)
+    if header_only:  # a full read finds a short file itself, decompressing it once
+        check_data_size(img, path, trust_trailer=True)
     ndim = len(img.header.get_data_shape())
     if ndim < 4 or ndim > 7:
         raise MRSFormatError(f"NIfTI-MRS data must have 4 to 7 dimensions, got {ndim}", path)
@@ -270,7 +272,7 @@ def read_nifti_mrs(path: str | os.PathLike[str], *, header_only: bool = False) -
         data = np.broadcast_to(np.zeros((), dtype), img.header.get_data_shape())
     else:
         try:
-            data = np.asanyarray(img.dataobj)
+            data = read_image_data(img, path)
         except (OSError, EOFError, ValueError, zlib.error) as exc:
             raise MRSFormatError(f"data could not be read (truncated file?): {exc}", path) from None
 
@@ -294,9 +296,9 @@ def read_nifti_mrs(path: str | os.PathLike[str], *, header_only: bool = False) -
         if f"dim_{d}_header" in hdr:
             dim_headers[name] = copy.deepcopy(hdr[f"dim_{d}_header"])
 
+    if not header_only:  # the one conversion to the internal convention, in the reader's array
+        data = np.conjugate(data, out=data)
     fids = np.moveaxis(data, 3, -1)
-    if not header_only:
-        fids = np.conj(fids)  # the one conversion to the internal convention
     if spatial_shape == (1, 1, 1):
         fids = fids.reshape(fids.shape[3:])
     else:
