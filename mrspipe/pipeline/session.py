@@ -374,7 +374,8 @@ def _fit_stage(
         steps=steps,
         stage=_Stage,
     )
-    frames = pre.frames
+    frames, transient_qc = pre.frames, pre.qc
+    del pre  # the session's corrected transients are not needed past this point
     with _Stage("load"):
         if "time_source" in acquisition and acquisition["time_source"] is None:
             raise MRSFormatError(
@@ -396,7 +397,7 @@ def _fit_stage(
             fits = _water_scale(fits, session, frames, acquisition, options.quantify, steps)
     with _Stage("write"):
         paths.done.unlink(missing_ok=True)  # stale until this session finishes again
-        qc_transients = pd.DataFrame({k: pre.qc[k] for k in pre.qc})
+        qc_transients = pd.DataFrame({k: transient_qc[k] for k in transient_qc})
         deriv.save_preprocessed(paths, frames)
         deriv.write_session_table(paths, "qc_transients", qc_transients)
         deriv.write_session_table(paths, "fits", fits)

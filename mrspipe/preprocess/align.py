@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import ConfigError, PreprocessError
 from ..spectral import apply_lineshape
-from .measure import ppm_mask
+from .measure import nonzero_finite, ppm_mask
 
 __all__ = ["AlignResult", "register_to_reference", "align_transients", "REFERENCES"]
 
@@ -224,25 +224,50 @@ def register_to_reference(
     return s, np.angle(c0), converged
 
 
-def _moving_average(x: np.ndarray, width: int, axis: int) -> np.ndarray:
-    """Centred moving average along ``axis`` with windows shrunk at the edges."""
-    x = np.moveaxis(x, axis, 0)
+def _moving_average(
+    x: np.ndarray, width: int, axis: int, *, start: int = 0, stop: int | None = None
+) -> np.ndarray:
+    """Centred moving average along ``axis`` with windows shrunk at the edges.
+
+    Only the averages of positions ``start:stop`` along ``axis`` (default all) are returned;
+    the running sums are taken (in double precision) over the slab of rows those windows
+    span, a block of rows at a time, so memory is bounded by the block, not the session.
+    """
+    x = np.moveaxis(np.asarray(x), axis, 0)
     n = x.shape[0]
-    # running sums S[i] of the first i rows, kept as cs[i - 1] (S[0] = 0): one session-sized
-    # array, and the differences taken a block of rows at a time (no session-sized temporaries)
-    cs = np.cumsum(x, axis=0)
+    stop = n if stop is None else min(stop, n)
+    out = np.empty((max(stop - start, 0),) + x.shape[1:], np.result_type(x.dtype, np.complex128))
     half = width // 2
-    lo = np.clip(np.arange(n) - half, 0, n)
-    hi = np.clip(np.arange(n) - half + width, 0, n)
-    count = (hi - lo).reshape((n,) + (1,) * (x.ndim - 1))
-    out = np.empty(cs.shape, np.result_type(cs.dtype, count.dtype))
-    for b in range(0, n, 256):
-        blk = slice(b, b + 256)
-        start = np.where(
-            (lo[blk] > 0).reshape((-1,) + (1,) * (x.ndim - 1)), cs[np.maximum(lo[blk] - 1, 0)], 0
+    shape = (-1,) + (1,) * (x.ndim - 1)
+    for b in range(start, stop, _BLOCK):
+        idx = np.arange(b, min(b + _BLOCK, stop))
+        lo = np.clip(idx - half, 0, n)
+        hi = np.clip(idx - half + width, 0, n)
+        first = int(lo.min())
+        # cs[k] = sum of rows first..first+k: the running sums over this block's slab only
+        cs = np.cumsum(x[first : int(hi.max())], axis=0, dtype=out.dtype)
+        before = np.where((lo > first).reshape(shape), cs[np.maximum(lo - first - 1, 0)], 0)
+        out[b - start : b - start + idx.size] = (cs[hi - first - 1] - before) / (hi - lo).reshape(
+            shape
         )
-        out[blk] = (cs[hi[blk] - 1] - start) / count[blk]
     return np.moveaxis(out, 0, axis)
+
+
+def _shift_phase(
+    y: np.ndarray, shift_hz: np.ndarray, phase_rad: np.ndarray, dwell_time: float, out: np.ndarray
+) -> np.ndarray:
+    """``out = y * exp(-2j pi shift t - 1j phase)`` along axis -2, a block of rows at a time.
+
+    ``shift_hz`` and ``phase_rad`` are ``y.shape[:-1]``; ``out`` may be ``y`` itself (the
+    product is formed in double precision and rounded once to ``out``'s precision).
+    """
+    n = y.shape[-1]
+    for b in range(0, y.shape[-2], _BLOCK):
+        blk = slice(b, b + _BLOCK)
+        mod = _modulation(shift_hz[..., blk], dwell_time, n)
+        mod *= np.exp(-1j * phase_rad[..., blk])[..., None]
+        np.multiply(y[..., blk, :], mod, out=out[..., blk, :], casting="same_kind")
+    return out
 
 
 #: transients registered at once (bounds the Newton work arrays: 3 x block x n_fit complex)
@@ -296,6 +321,7 @@ def align_transients(
     window_step: int = 1,
     exclude: np.ndarray | None = None,
     fit_duration_s: float | None = 0.3,
+    out: np.ndarray | None = None,
 ) -> AlignResult:
     """Align every transient in frequency and phase to a robust reference.
 
@@ -338,10 +364,15 @@ def align_transients(
         Transients kept out of the reference (e.g. already known to be bad).
     fit_duration_s : float, s, optional
         Only the first part of each FID (this long) is registered; None uses all points.
+    out : complex ndarray like ``fids``, optional
+        Where the aligned transients are written (may be ``fids`` itself: in place, no
+        session-sized temporaries; a single-precision ``out`` keeps single precision).
+        Default a new double-precision array.
 
     Returns
     -------
     AlignResult
+        ``fids`` is ``out`` when given.
     """
     if reference not in REFERENCES:
         raise ConfigError(f"reference must be one of {sorted(REFERENCES)}, got {reference!r}")
@@ -366,7 +397,8 @@ def align_transients(
     keep = np.ones(y.shape[:-1], bool)
     if exclude is not None:
         keep = ~np.moveaxis(np.broadcast_to(exclude, fids.shape[:-1]), ax, -1)
-    keep = keep & (np.abs(y).sum(-1) > 0) & np.isfinite(y).all(-1)
+    nonzero, finite = nonzero_finite(y)
+    keep = keep & nonzero & finite
     centres = np.arange(0, n_tr, window_step)
     if centres[-1] != n_tr - 1:
         centres = np.append(centres, n_tr - 1)
@@ -426,10 +458,15 @@ def align_transients(
     p0 = np.angle(np.where(k_early, np.exp(1j * phi[..., :n_ref]), 0).sum(-1, keepdims=True))
     s = s - s0
     phi = np.angle(np.exp(1j * (phi - p0)))
-    aligned = apply_lineshape(y, dwell_time, shift_hz=-s[..., None], phase0=-phi[..., None])
+    dst = (
+        np.empty(y.shape, np.result_type(y.dtype, np.complex128))
+        if out is None
+        else np.moveaxis(out, ax, -2)
+    )
+    aligned = _shift_phase(y, s, phi, dwell_time, dst)
     ref = ref * np.exp(1j * (2 * np.pi * s0[..., None] * t + p0[..., None]))
     return AlignResult(
-        fids=np.moveaxis(aligned, -2, ax),
+        fids=out if out is not None else np.moveaxis(aligned, -2, ax),
         shift_hz=np.moveaxis(s, -1, ax),
         phase_rad=np.moveaxis(phi, -1, ax),
         reference=np.moveaxis(ref, -2, ax),

@@ -14,7 +14,39 @@ from ..errors import ConfigError, PreprocessError
 from ..spectral import apply_lineshape
 from .measure import estimate_fwhm
 
-__all__ = ["frame_windows", "average_frames", "match_linewidths", "LINESHAPES"]
+__all__ = ["frame_windows", "average_frames", "masked_mean", "match_linewidths", "LINESHAPES"]
+
+#: transients summed at once (bounds the work arrays to this many transients in double)
+_BLOCK = 256
+
+
+def masked_mean(
+    fids: np.ndarray, keep: np.ndarray | bool, *, axis: int, keepdims: bool = False
+) -> np.ndarray:
+    """Mean of the kept FIDs along ``axis``, summed in double precision a block at a time.
+
+    Parameters
+    ----------
+    fids : (..., n_points) complex ndarray
+    keep : bool ndarray broadcasting to ``fids.shape[:-1]``
+        FIDs included (a group with none gives zeros).
+    axis : int
+        The averaged axis (not the last).
+    keepdims : bool
+
+    Returns
+    -------
+    complex ndarray (at least double precision)
+    """
+    fids = np.asarray(fids)
+    axis = axis % fids.ndim
+    x = np.moveaxis(fids, axis, 0)
+    k = np.moveaxis(np.broadcast_to(keep, fids.shape[:-1]), axis, 0)[..., None]
+    total = np.zeros(x.shape[1:], np.result_type(x.dtype, np.complex128))
+    for b in range(0, x.shape[0], _BLOCK):
+        total += np.where(k[b : b + _BLOCK], x[b : b + _BLOCK], 0).sum(0, dtype=total.dtype)
+    mean = total / np.maximum(k.sum(0), 1)
+    return np.expand_dims(mean, axis) if keepdims else mean
 
 
 def frame_windows(n_transients: int, width: int, step: int | None = None) -> np.ndarray:
@@ -96,15 +128,31 @@ def average_frames(
     keep = np.ones(x.shape[:-1], bool)
     if rejected is not None:
         keep = ~np.moveaxis(np.broadcast_to(rejected, fids.shape[:-1]), ax, -1)
-    # running sums in place (one session-sized array): sums = S[end] - S[start] with
-    # S[i] = sum of the first i transients, S[0] = 0
-    cs = np.where(keep[..., None], x, 0)
-    np.cumsum(cs, axis=-2, out=cs)
     cnt = np.concatenate([np.zeros(keep.shape[:-1] + (1,), int), np.cumsum(keep, axis=-1)], axis=-1)
-    start = cs[..., np.maximum(win[:, 0] - 1, 0), :]
-    sums = cs[..., win[:, 1] - 1, :] - np.where((win[:, 0] > 0)[:, None], start, 0)
     counts = cnt[..., win[:, 1]] - cnt[..., win[:, 0]]
-    frames = sums / np.maximum(counts, 1)[..., None]
+    # frame sums = S[stop] - S[start], S[i] = sum of the first i kept transients: the running
+    # sums are taken in double precision a block of transients at a time and only those at
+    # window edges are kept (memory: the blocks and the frames, never the session)
+    edges, where = np.unique(win, return_inverse=True)
+    where = where.reshape(win.shape)
+    dtype = np.result_type(x.dtype, np.complex128)
+    at_edges = np.zeros(x.shape[:-2] + (edges.size, x.shape[-1]), dtype)
+    carry = np.zeros(x.shape[:-2] + (1, x.shape[-1]), dtype)
+    for b in range(0, n_tr, _BLOCK):
+        part = np.where(keep[..., b : b + _BLOCK, None], x[..., b : b + _BLOCK, :], 0)
+        cs = np.cumsum(part, axis=-2, dtype=dtype)
+        cs += carry
+        hit = np.flatnonzero((edges > b) & (edges <= b + part.shape[-2]))
+        at_edges[..., hit, :] = cs[..., edges[hit] - b - 1, :]
+        carry = cs[..., -1:, :]
+    frames = np.empty(x.shape[:-2] + (len(win), x.shape[-1]), dtype)
+    for b in range(0, len(win), _BLOCK):
+        f = slice(b, b + _BLOCK)
+        np.subtract(
+            at_edges[..., where[f, 1], :], at_edges[..., where[f, 0], :], out=frames[..., f, :]
+        )
+    del at_edges
+    frames /= np.maximum(counts, 1)[..., None]
     tcs = np.concatenate([[0.0], np.cumsum(times)])
     frame_times = (tcs[win[:, 1]] - tcs[win[:, 0]]) / width
     return np.moveaxis(frames, -2, ax), frame_times, np.moveaxis(counts, -1, ax)

@@ -24,7 +24,6 @@ from .._options import check_fields, option
 from .._version import __version__
 from ..data import MRSData
 from ..errors import PreprocessError
-from ..spectral import apply_lineshape
 from . import align, average, coil, ecc, measure, reference, reject
 from . import water as water_removal
 from .shapes import prepare_shape
@@ -44,6 +43,9 @@ QC_COLUMNS = (
     "rejected",
     "reason",
 )
+
+#: transients measured at once by the blocked QC steps here (bounds their work arrays)
+_BLOCK = 256
 
 #: the QC ``reason`` of a transient that was not assessed (scanner-averaged data)
 NOT_ASSESSED = "single averaged spectrum: alignment and rejection do not apply"
@@ -329,17 +331,32 @@ def _qc_table(data: MRSData, shift, phase, snr, fwhm, rejected, resid_z, reason)
     return qc
 
 
+def _qc_fwhm(fids: np.ndarray, width: int, ax: int, args: tuple) -> np.ndarray:
+    """FWHM of each transient's centred moving average of ``width``, a block at a time."""
+    out = np.empty(fids.shape[:-1])
+    n = fids.shape[ax]
+    for b in range(0, n, _BLOCK):
+        blk = (slice(None),) * ax + (slice(b, b + _BLOCK),)
+        smooth = (
+            align._moving_average(fids, width, ax, start=b, stop=b + _BLOCK)
+            if width > 1
+            else fids[blk]
+        )
+        out[blk] = measure.estimate_fwhm(smooth, *args)
+    return out
+
+
 def _zero_nonfinite(data: MRSData, src: Any) -> MRSData:
     """Zero every transient holding a NaN or infinite value (then rejected as "empty").
 
     One corrupt transient costs that transient, not the session; a transient is zeroed across
     all its coils. Raises :class:`PreprocessError` when no transient is finite.
     """
-    finite = np.isfinite(data.fids).all(axis=-1)
+    finite: np.ndarray = measure.nonzero_finite(data.fids)[1]
     if finite.all():
         return data
     if "coil" in data.dims:
-        finite = finite.all(axis=data.axis("coil"), keepdims=True)
+        finite = np.all(finite, axis=data.axis("coil"), keepdims=True)
     if not finite.any():
         raise PreprocessError("data contain NaN or infinite values in every transient", src)
     n_bad = int((~finite).sum())
@@ -387,8 +404,9 @@ def preprocess_session(
     opts = options or PreprocessOptions()
     src = data.source
     data, averaged = prepare_shape(data)
+    raw = data.fids  # the caller's array: never written to
     data = _zero_nonfinite(data, src)
-    if not np.abs(data.fids).max() > 0:
+    if not measure.nonzero_finite(data.fids)[0].any():
         raise PreprocessError("all transients are zero", src)
     for ref in (water, ecc_reference):
         if ref is not None:
@@ -406,8 +424,14 @@ def preprocess_session(
     args = (data.dwell_time, data.spectrometer_frequency, data.ppm_reference)
     fids = data.fids
     before = fids.mean(axis=data.axis("dyn"))
+    # one working copy of the session, in the data's precision (single for NIfTI files: the
+    # steps below form their products in double and round once), changed in place by every
+    # step after this one; each step's temporaries are a block of transients
+    dtype = np.result_type(raw.dtype, np.complex64)
+    own = fids.dtype == dtype and fids.flags.c_contiguous and not np.shares_memory(fids, raw)
+    work = fids if own else np.empty(fids.shape, dtype)
     if ecc_ref is not None and opts.eddy_current:
-        fids = ecc.eddy_current_correct(fids, _water_for(data.dims, fids.shape[:-1], ecc_ref))
+        ecc.eddy_current_correct(fids, _water_for(data.dims, fids.shape[:-1], ecc_ref), out=work)
         steps.append(
             _step(
                 "Eddy current correction",
@@ -415,6 +439,10 @@ def preprocess_session(
                 reference="ECC reference" if ecc_reference is not None else "water reference",
             )
         )
+    elif work is not fids:
+        np.copyto(work, fids, casting="same_kind")
+    fids = work
+    data = data.with_fids(fids)  # drops a combined-coil array of another precision
     water_step = _step(
         "Nuisance peak removal",
         method=f"HLSVD ({opts.water_model} model)",
@@ -423,7 +451,7 @@ def preprocess_session(
         points=opts.hlsvd_points,
     )
     if opts.remove_water and opts.water_model == "per_transient":
-        fids = water_removal.remove_water(
+        fids[...] = water_removal.remove_water(
             fids,
             *args,
             band=opts.water_band,
@@ -433,10 +461,10 @@ def preprocess_session(
         )
         steps.append(water_step)
     ax = data.axis("dyn")
-    zero = np.abs(fids).sum(-1) == 0
+    zero = ~measure.nonzero_finite(fids)[0]
     shape = fids.shape[:-1]
     shift, phase = np.zeros(shape), np.zeros(shape)
-    ref_fid = fids.mean(axis=ax, keepdims=True)
+    ref_fid = average.masked_mean(fids, True, axis=ax, keepdims=True)
     conv = ~zero
     if averaged:
         steps.append(_step("Frequency and phase alignment", skipped=NOT_ASSESSED, n_transients=1))
@@ -455,15 +483,14 @@ def preprocess_session(
             window=opts.align_window,
             window_step=opts.align_window_step,
             exclude=zero,
+            out=fids,
         )
-        fids, shift, phase, ref_fid, conv = (
-            res.fids,
+        shift, phase, ref_fid, conv = (
             res.shift_hz,
             res.phase_rad,
             res.reference,
             res.converged,
         )
-        del res  # its transients are ``fids`` until a later step replaces them
         steps.append(
             _step(
                 "Frequency and phase alignment",
@@ -475,7 +502,7 @@ def preprocess_session(
             )
         )
     if opts.remove_water and opts.water_model == "shared":
-        fids, ref_fid = water_removal.remove_water_shared(
+        _, cleaned_ref = water_removal.remove_water_shared(
             fids,
             *args,
             axis=ax,
@@ -485,7 +512,10 @@ def preprocess_session(
             rng=opts.rng,
             exclude=zero,
             extra=ref_fid,
+            out=fids,
         )
+        assert cleaned_ref is not None
+        ref_fid = cleaned_ref
         steps.append(water_step)
     if averaged:
         rejected, resid_z = zero.copy(), np.zeros(shape)
@@ -516,11 +546,10 @@ def preprocess_session(
         raise PreprocessError("every transient was rejected; nothing to average", src)
     offset = 0.0
     if opts.reference_ppm:
-        good = np.where(rejected[..., None], 0, fids).sum(axis=ax) / np.maximum(
-            (~rejected).sum(axis=ax)[..., None], 1
-        )
+        good = average.masked_mean(fids, ~rejected, axis=ax)
         offset = reference.find_reference_offset(good, *args)
-        fids = apply_lineshape(fids, data.dwell_time, shift_hz=-offset)
+        t = np.arange(fids.shape[-1]) * data.dwell_time
+        np.multiply(fids, np.exp(-2j * np.pi * offset * t), out=fids, casting="same_kind")
         steps.append(
             _step(
                 "Frequency and phase alignment",
@@ -530,9 +559,9 @@ def preprocess_session(
             )
         )
     if opts.phase:
-        good = np.where(rejected[..., None], 0, fids).sum(axis=ax, keepdims=True)
+        good = average.masked_mean(fids, ~rejected, axis=ax, keepdims=True)
         phi = reference.find_zero_phase(good, *args)
-        fids = fids * np.exp(-1j * phi)
+        np.multiply(fids, np.exp(-1j * phi), out=fids, casting="same_kind")
         steps.append(
             _step(
                 "Phasing",
@@ -541,14 +570,9 @@ def preprocess_session(
                 phase_rad=np.round(phi, 4).ravel().tolist(),
             )
         )
-    accepted = ~rejected[..., None]
-    after = np.where(accepted, fids, 0).sum(axis=ax) / np.maximum(accepted.sum(axis=ax), 1)
+    after = average.masked_mean(fids, ~rejected, axis=ax)
     snr = measure.estimate_snr(fids, *args)
-    smooth = (
-        align._moving_average(fids, opts.qc_fwhm_window, ax) if opts.qc_fwhm_window > 1 else fids
-    )
-    fwhm = measure.estimate_fwhm(smooth, *args)
-    del smooth
+    fwhm = _qc_fwhm(fids, opts.qc_fwhm_window, ax, args)
     qc = _qc_table(data, shift, phase, snr, fwhm, rejected, resid_z, reason)
     transient_steps = list(steps)  # averaging and linewidth matching apply to frames only
     width, step_ = (

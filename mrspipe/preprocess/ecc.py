@@ -68,7 +68,11 @@ def water_phase(
 
 
 def eddy_current_correct(
-    fids: np.ndarray, water: np.ndarray, *, snr_limit: float = 10.0
+    fids: np.ndarray,
+    water: np.ndarray,
+    *,
+    snr_limit: float = 10.0,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Remove the water reference's phase from metabolite FIDs (Klose 1990).
 
@@ -80,11 +84,14 @@ def eddy_current_correct(
         Water reference FID(s) (e.g. ``(n_points,)`` or one per group), same dwell time.
     snr_limit : float
         See :func:`water_phase`.
+    out : complex ndarray like ``fids``, optional
+        Where to write the result (may be ``fids`` itself; a single-precision ``out`` gets
+        the double-precision product rounded once).
 
     Returns
     -------
     (..., n_points) complex ndarray
-        ``fids * exp(-1j * phase(water))``.
+        ``fids * exp(-1j * phase(water))`` (``out`` when given).
 
     Raises
     ------
@@ -105,4 +112,7 @@ def eddy_current_correct(
         raise PreprocessError(
             f"water reference shape {water.shape} does not match the data {fids.shape}"
         ) from None
-    return fids * np.exp(-1j * water_phase(water, snr_limit=snr_limit))
+    correction = np.exp(-1j * water_phase(water, snr_limit=snr_limit))
+    if out is None:
+        return fids * correction
+    return np.multiply(fids, correction, out=out, casting="same_kind")

@@ -11,7 +11,16 @@ import numpy as np
 from ..data import ppm_axis
 from ..errors import PreprocessError
 
-__all__ = ["ppm_mask", "noise_sd", "estimate_snr", "estimate_fwhm", "peak_position", "tail_slice"]
+__all__ = [
+    "ppm_mask",
+    "noise_sd",
+    "estimate_snr",
+    "estimate_fwhm",
+    "peak_position",
+    "tail_slice",
+    "row_blocks",
+    "nonzero_finite",
+]
 
 #: fraction of the very last FID points skipped by noise estimates (digital-filter ringing)
 TAIL_GUARD = 0.03
@@ -82,17 +91,54 @@ def noise_sd(fids: np.ndarray, *, tail_fraction: float = 0.25) -> np.ndarray:
         Standard deviation of the real (equivalently imaginary) part of the time-domain
         noise, after removing the tail's mean and linear trend.
     """
+    fids = np.asarray(fids)
     tail = fids[..., tail_slice(fids.shape[-1], tail_fraction)]
     m = tail.shape[-1]
     x = np.arange(m) - (m - 1) / 2.0
-    mean = tail.mean(axis=-1, keepdims=True)
-    slope = (tail * x).sum(axis=-1, keepdims=True) / (x**2).sum()
-    resid = tail - mean - slope * x
-    return np.sqrt((np.abs(resid) ** 2).sum(axis=-1) / (2.0 * (m - 2)))
+    flat = tail.reshape(-1, m)
+    out = np.empty(flat.shape[0])
+    for blk in row_blocks(flat.shape[0], 16 * m):  # double precision, a block at a time
+        t = flat[blk].astype(np.complex128)
+        mean = t.mean(axis=-1, keepdims=True)
+        slope = (t * x).sum(axis=-1, keepdims=True) / (x**2).sum()
+        resid = t - mean - slope * x
+        out[blk] = np.sqrt((np.abs(resid) ** 2).sum(axis=-1) / (2.0 * (m - 2)))
+    return out.reshape(tail.shape[:-1])
 
 
-#: bytes of zero-filled spectra held at once by :func:`_spectrum_points` (memory bound)
-_CHUNK_BYTES = 32 * 2**20
+#: bytes of work arrays held at once by the blocked functions here (memory bound)
+_CHUNK_BYTES = 8 * 2**20
+
+
+def row_blocks(n_rows: int, row_bytes: int, budget: int | None = None) -> list[slice]:
+    """Slices of at most ``budget // row_bytes`` rows (at least one) covering ``n_rows``."""
+    rows = max(1, (_CHUNK_BYTES if budget is None else budget) // max(int(row_bytes), 1))
+    return [slice(i, min(i + rows, n_rows)) for i in range(0, n_rows, rows)]
+
+
+def nonzero_finite(fids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per FID: whether any point is non-zero, and whether every point is finite.
+
+    A block of FIDs at a time (no session-sized temporaries).
+
+    Parameters
+    ----------
+    fids : (..., n_points) complex ndarray
+
+    Returns
+    -------
+    nonzero, finite : (...) bool ndarray
+        ``nonzero`` ignores non-finite points (a NaN is not a signal).
+    """
+    fids = np.asarray(fids)
+    flat = fids.reshape(-1, fids.shape[-1])
+    nonzero = np.empty(flat.shape[0], bool)
+    finite = np.empty(flat.shape[0], bool)
+    for blk in row_blocks(flat.shape[0], 8 * fids.shape[-1]):
+        part = flat[blk]
+        finite[blk] = np.isfinite(part).all(-1)
+        nonzero[blk] = np.abs(np.nan_to_num(part)).sum(-1) > 0
+    return nonzero.reshape(fids.shape[:-1]), finite.reshape(fids.shape[:-1])
 
 
 def _spectrum_points(fids: np.ndarray, idx: np.ndarray, zero_fill: int = 1) -> np.ndarray:
@@ -109,10 +155,10 @@ def fft_points(fids: np.ndarray, points: np.ndarray, *, n_fft: int | None = None
     """
     nz = fids.shape[-1] if n_fft is None else int(n_fft)
     flat = fids.reshape(-1, fids.shape[-1])
-    rows = max(1, _CHUNK_BYTES // (16 * nz))
-    out = np.empty((flat.shape[0], points.size), np.result_type(flat.dtype, np.complex64))
-    for start in range(0, flat.shape[0], rows):
-        out[start : start + rows] = np.fft.fft(flat[start : start + rows], n=nz, axis=-1)[:, points]
+    # double precision whatever the input's (single-precision FFTs round at 1e-7)
+    out = np.empty((flat.shape[0], points.size), np.result_type(flat.dtype, np.complex128))
+    for blk in row_blocks(flat.shape[0], 16 * nz):
+        out[blk] = np.fft.fft(flat[blk].astype(out.dtype), n=nz, axis=-1)[:, points]
     return out.reshape(fids.shape[:-1] + (points.size,))
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from .measure import fft_points, ppm_mask
+from .measure import fft_points, nonzero_finite, ppm_mask
 
 __all__ = ["robust_z", "find_bad_transients", "REASONS"]
 
@@ -25,6 +25,9 @@ REASONS = {
     "amplitude": "amplitude loss",
     "registration": "registration failed",
 }
+
+#: transients measured at once (bounds the work arrays)
+_BLOCK = 256
 
 #: a non-converged registration counts as failed from this fraction of the threshold on
 _REGISTRATION_FRACTION = 0.5
@@ -113,19 +116,19 @@ def find_bad_transients(
     mask = ppm_mask(n, dwell_time, spectrometer_frequency, ppm_reference, ppm_range)
     # the masked points of the shifted spectra, a block of transients at a time (bounded memory)
     points = np.fft.fftshift(np.arange(n))[mask]
-    spec = fft_points(aligned, points)
-    ref = np.broadcast_to(fft_points(np.asarray(reference), points), spec.shape)
-    finite = np.isfinite(aligned).all(-1)
-    nonzero = np.zeros(aligned.shape[:-1], bool)
-    flat_nonzero = nonzero.reshape(-1)
-    flat = aligned.reshape(-1, n)
-    for b in range(0, flat.shape[0], 256):
-        flat_nonzero[b : b + 256] = np.abs(np.nan_to_num(flat[b : b + 256])).sum(-1) > 0
+    nonzero, finite = nonzero_finite(aligned)
     good = finite & nonzero
-    spec = np.where(good[..., None], spec, 0)
-    ref_energy = (np.abs(ref) ** 2).sum(-1)
-    amp = (np.conj(ref) * spec).real.sum(-1) / np.where(ref_energy > 0, ref_energy, 1.0)
-    resid = np.sqrt((np.abs(spec - ref) ** 2).sum(-1))
+    ref_spec = fft_points(np.asarray(reference), points)
+    ref_energy = (np.abs(ref_spec) ** 2).sum(-1)
+    ref_energy = np.where(ref_energy > 0, ref_energy, 1.0)
+    amp = np.empty(good.shape)
+    resid = np.empty(good.shape)
+    for b in range(0, aligned.shape[ax], _BLOCK):
+        blk = (slice(None),) * ax + (slice(b, b + _BLOCK),)
+        spec = np.where(good[blk][..., None], fft_points(aligned[blk], points), 0)
+        ref = np.broadcast_to(ref_spec, spec.shape)
+        amp[blk] = (np.conj(ref) * spec).real.sum(-1) / np.broadcast_to(ref_energy, amp[blk].shape)
+        resid[blk] = np.sqrt((np.abs(spec - ref) ** 2).sum(-1))
     z_res = robust_z(resid, axis=ax, valid=good)
     z_amp = robust_z(amp, axis=ax, valid=good)
     med_amp = np.nanmedian(np.where(good, amp, np.nan), axis=ax, keepdims=True)

@@ -21,10 +21,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
+from .average import masked_mean
+from .measure import nonzero_finite
 
 __all__ = ["hlsvd", "hlsvd_model", "remove_water", "remove_water_shared", "WATER_MODELS"]
 
 _CHUNK = 64
+#: transients corrected at once by :func:`remove_water_shared` (bounds its work arrays)
+_BLOCK = 256
 
 
 def _as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
@@ -226,6 +230,7 @@ def remove_water_shared(
     rng: np.random.Generator | int | None = 0,
     exclude: np.ndarray | None = None,
     extra: np.ndarray | None = None,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Residual water removal with one HLSVD model per series, refitted per transient.
 
@@ -254,11 +259,14 @@ def remove_water_shared(
     extra : complex ndarray, optional
         More FIDs of the same series, transient axis of length 1 (e.g. an alignment
         reference), corrected with the same model.
+    out : complex ndarray like ``fids``, optional
+        Where the corrected transients are written (may be ``fids`` itself: in place, a block
+        of transients at a time). Default a new double-precision array.
 
     Returns
     -------
     fids : (..., n_points) complex ndarray
-        The corrected transients.
+        The corrected transients (``out`` when given).
     extra : complex ndarray or None
         The corrected ``extra``.
     """
@@ -268,11 +276,10 @@ def remove_water_shared(
         raise ConfigError("the transient axis cannot be the spectral (last) axis")
     y = np.moveaxis(fids, ax, -2)
     n = min(int(n_fit), y.shape[-1])
-    keep = np.abs(y).sum(-1) > 0
+    keep = np.logical_and(*nonzero_finite(y))
     if exclude is not None:
         keep &= ~np.moveaxis(np.broadcast_to(exclude, fids.shape[:-1]), ax, -1)
-    k = keep[..., None]
-    template = np.where(k, y, 0).sum(-2, keepdims=True) / np.maximum(k.sum(-2, keepdims=True), 1)
+    template = masked_mean(y, keep, axis=-2, keepdims=True)
     freq, damp, _ = hlsvd(template, dwell_time, n_components=n_components, n_fit=n, rng=rng)
     select = _in_band(freq, damp, spectrometer_frequency, ppm_reference, band)
     rate = -damp + 2j * np.pi * freq  # (..., 1, K)
@@ -287,15 +294,25 @@ def remove_water_shared(
     proj = np.linalg.solve(gram, np.conj(v))  # (..., K, n): amplitudes = proj @ x
     water = np.where(select[..., 0, :, None], basis[..., 0, :, :], 0)  # (..., K, N)
 
-    def clean(x: np.ndarray) -> np.ndarray:
-        amp = x[..., :n] @ np.swapaxes(proj, -1, -2)  # (..., T, K)
-        return x - amp @ water
+    def clean(x: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        for i in range(0, x.shape[-2], _BLOCK):  # a block of transients at a time
+            blk = slice(i, i + _BLOCK)
+            amp = x[..., blk, :n] @ np.swapaxes(proj, -1, -2)  # (..., T, K)
+            np.subtract(x[..., blk, :], amp @ water, out=dst[..., blk, :], casting="same_kind")
+        return dst
 
-    out = np.moveaxis(clean(y), -2, ax)
+    dst = (
+        np.empty(y.shape, np.result_type(y.dtype, np.complex128))
+        if out is None
+        else np.moveaxis(out, ax, -2)
+    )
+    clean(y, dst)
+    result = out if out is not None else np.moveaxis(dst, -2, ax)
     if extra is None:
-        return out, None
+        return result, None
     e = np.moveaxis(np.broadcast_to(extra, fids.shape[:ax] + (1,) + fids.shape[ax + 1 :]), ax, -2)
-    return out, np.moveaxis(clean(e), -2, ax)
+    e_out = clean(e, np.empty(e.shape, np.result_type(e.dtype, np.complex128)))
+    return result, np.moveaxis(e_out, -2, ax)
 
 
 #: how the chain removes residual water: one HLSVD per transient, or one shared model per
