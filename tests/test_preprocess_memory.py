@@ -85,3 +85,16 @@ def test_chain_holds_one_copy_of_the_session_plus_blocks(rng, monkeypatch):
     # frame), QC, blocks and the alignment's fixed-size tables: 1.41 when written; the
     # double-precision chain peaked at 8.1 copies of the session
     assert peak < 1.6 * size, f"peak {peak / 2**20:.0f} MiB for a {size / 2**20:.0f} MiB session"
+
+
+def test_overwrite_data_works_in_the_callers_array_with_the_same_result(rng):
+    data = _session(rng, n_transients=320)
+    water = _water_ref(rng)
+    kept = preprocess_session(data, water=water)
+    given = preprocess_session(data.with_fids(data.fids.copy()), water=water, overwrite_data=True)
+    own = data.with_fids(data.fids.copy())
+    reused = preprocess_session(own, water=water, overwrite_data=True)
+    assert np.shares_memory(reused.transients.fids, own.fids)
+    assert not np.shares_memory(kept.transients.fids, data.fids)
+    np.testing.assert_array_equal(given.frames.fids, kept.frames.fids)
+    np.testing.assert_array_equal(given.transients.fids, kept.transients.fids)

@@ -73,12 +73,17 @@ def default_preprocess(
 ) -> Any:
     """Preprocess one session (``ecc_reference``: a separate eddy-current reference).
 
+    ``data`` was loaded for this call (:func:`~mrspipe.pipeline.preprocess_files`): the chain
+    works in its array (``overwrite_data``), so a session is held once, not twice.
+
     Returns an object with ``frames`` (MRSData), ``qc`` (dict of per-transient arrays) and
     ``steps`` (provenance), see ``docs/architecture.md``.
     """
     from ..preprocess import preprocess_session
 
-    return preprocess_session(data, water=water, options=options, ecc_reference=ecc_reference)
+    return preprocess_session(
+        data, water=water, options=options, ecc_reference=ecc_reference, overwrite_data=True
+    )
 
 
 def default_fit(

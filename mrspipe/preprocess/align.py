@@ -271,7 +271,7 @@ def _shift_phase(
 
 
 #: transients registered at once (bounds the Newton work arrays: 3 x block x n_fit complex)
-_BLOCK = 256
+_BLOCK = 128
 
 
 def _register_in_blocks(

@@ -372,6 +372,7 @@ def preprocess_session(
     water: MRSData | None = None,
     options: PreprocessOptions | None = None,
     ecc_reference: MRSData | None = None,
+    overwrite_data: bool = False,
 ) -> PreprocessResult:
     """Preprocess every transient of a session and average it into frames.
 
@@ -390,6 +391,10 @@ def preprocess_session(
     ecc_reference : MRSData, optional
         A separate unsuppressed reference for eddy-current correction (e.g. a short
         ``ecc`` acquisition); default: the water reference.
+    overwrite_data : bool
+        The caller gives ``data.fids`` up: the chain works in its memory (it ends holding the
+        corrected transients, as ``transients`` does), which saves one copy of the session.
+        Default False: ``data`` is never written to.
 
     Returns
     -------
@@ -404,7 +409,7 @@ def preprocess_session(
     opts = options or PreprocessOptions()
     src = data.source
     data, averaged = prepare_shape(data)
-    raw = data.fids  # the caller's array: never written to
+    raw = data.fids  # the caller's array: never written to unless ``overwrite_data``
     data = _zero_nonfinite(data, src)
     if not measure.nonzero_finite(data.fids)[0].any():
         raise PreprocessError("all transients are zero", src)
@@ -428,7 +433,12 @@ def preprocess_session(
     # steps below form their products in double and round once), changed in place by every
     # step after this one; each step's temporaries are a block of transients
     dtype = np.result_type(raw.dtype, np.complex64)
-    own = fids.dtype == dtype and fids.flags.c_contiguous and not np.shares_memory(fids, raw)
+    own = (
+        fids.dtype == dtype
+        and fids.flags.c_contiguous
+        and fids.flags.writeable
+        and (overwrite_data or not np.shares_memory(fids, raw))
+    )
     work = fids if own else np.empty(fids.shape, dtype)
     if ecc_ref is not None and opts.eddy_current:
         ecc.eddy_current_correct(fids, _water_for(data.dims, fids.shape[:-1], ecc_ref), out=work)
