@@ -435,7 +435,9 @@ def _sums_from_members(fits: Any, conc: np.ndarray) -> np.ndarray:
     if not np.isin(names, list(SUMS)).any():
         return conc
     keys = [c for c in ("source", "frame") if c in fits]
-    key = fits[keys].astype(str).agg("#".join, axis=1) if keys else pd.Series("", fits.index)
+    key = pd.Series("", fits.index)
+    for i, column in enumerate(keys):  # vectorised "source#frame" (a row-wise join is slow)
+        key = key + ("#" if i else "") + fits[column].astype(str)
     df = pd.DataFrame({"key": key.to_numpy(), "metabolite": names, "conc": conc})
     out = conc.copy()
     for total, members in SUMS.items():

@@ -44,6 +44,9 @@ QC_COLUMNS = (
     "reason",
 )
 
+#: zero filling of the spectra the QC linewidth is measured on (as :func:`.estimate_fwhm`)
+_QC_ZERO_FILL = 4
+
 #: transients measured at once by the blocked QC steps here (bounds their work arrays)
 _BLOCK = 256
 
@@ -332,18 +335,16 @@ def _qc_table(data: MRSData, shift, phase, snr, fwhm, rejected, resid_z, reason)
 
 
 def _qc_fwhm(fids: np.ndarray, width: int, ax: int, args: tuple) -> np.ndarray:
-    """FWHM of each transient's centred moving average of ``width``, a block at a time."""
-    out = np.empty(fids.shape[:-1])
-    n = fids.shape[ax]
-    for b in range(0, n, _BLOCK):
-        blk = (slice(None),) * ax + (slice(b, b + _BLOCK),)
-        smooth = (
-            align._moving_average(fids, width, ax, start=b, stop=b + _BLOCK)
-            if width > 1
-            else fids[blk]
-        )
-        out[blk] = measure.estimate_fwhm(smooth, *args)
-    return out
+    """FWHM of each transient's centred moving average of ``width`` transients.
+
+    The zero-filled spectral points around the peak are linear in the FIDs: they are computed
+    once per transient (blocked) and averaged there, not the whole FIDs.
+    """
+    idx, ppm = measure.fwhm_points(fids.shape[-1], *args, zero_fill=_QC_ZERO_FILL)
+    spec = measure._spectrum_points(fids, idx, _QC_ZERO_FILL)
+    if width > 1:
+        spec = align._moving_average(spec, width, ax)
+    return measure.fwhm_of_points(spec, ppm, args[1])
 
 
 def _zero_nonfinite(data: MRSData, src: Any) -> MRSData:
