@@ -15,6 +15,7 @@ Magn Reson Med 2015;73:44-50.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,18 @@ def _modulation(shift_hz: np.ndarray, dwell_time: float, n: int) -> np.ndarray:
     coarse = np.exp(-2j * np.pi * dwell_time * 32 * s * np.arange(-(-n // 32)))
     out = coarse[..., :, None] * fine[..., None, :]
     return out.reshape(s.shape[:-1] + (-1,))[..., :n]
+
+
+@functools.lru_cache(maxsize=4)
+def _grid_dft(n: int, n_pad: int, max_lag: int) -> np.ndarray:
+    """``exp(-2j pi k lag / n_pad)`` for ``k < n``, ``|lag| <= max_lag``: ``(n, 2 max_lag + 1)``.
+
+    The same for every block of transients of a session (built once, read-only).
+    """
+    lags = np.arange(-max_lag, max_lag + 1)
+    dft = np.exp(-2j * np.pi * np.outer(np.arange(n), lags) / n_pad)
+    dft.flags.writeable = False
+    return dft
 
 
 def register_to_reference(
@@ -172,8 +185,7 @@ def register_to_reference(
         bin_hz = 1.0 / (n_pad * dwell_time)
         max_lag = max(2, int(np.ceil(max_shift_hz / bin_hz)))
         lags = np.arange(-max_lag, max_lag + 1)
-        dft = np.exp(-2j * np.pi * np.outer(np.arange(n), lags) / n_pad)
-        c_grid = np.abs(h @ dft)
+        c_grid = np.abs(h @ _grid_dft(n, n_pad, max_lag))
         k = np.argmax(c_grid, axis=-1)
         s = (lags[k] * bin_hz).astype(float)
     else:
