@@ -295,30 +295,33 @@ class FitResult:
             out += np.nan_to_num(z * h)
         return out
 
-    def component_spectra(self, weights: np.ndarray) -> np.ndarray:
-        """Model spectra of weighted metabolite sets, no baseline: ``(k, n_frames, n_points)``.
+    def component_spectra(
+        self, weights: np.ndarray, frames: np.ndarray | slice | None = None
+    ) -> np.ndarray:
+        """Model spectra of weighted metabolite sets, no baseline: ``(k, n_selected, n_points)``.
 
         Row ``j`` equals :meth:`model_spectra` (``baseline=False``) of this fit with its
-        estimates multiplied by ``weights[j]`` (``(k, n_metabolites)``); the lineshapes are
-        built once for all ``k`` sets (a fit figure's components in one pass).
+        estimates multiplied by ``weights[j]`` (``(k, n_metabolites)``), for the ``frames``
+        selected (default all); the lineshapes are built once for all ``k`` sets (a fit
+        figure's components in one pass).
         """
         assert self._basis_fids is not None
         w = np.atleast_2d(np.asarray(weights, dtype=float))
+        sel = np.arange(self.n_frames)[slice(None) if frames is None else frames]
         n = self._basis_fids.shape[-1]
         t = np.arange(n) * self._dwell_time
-        fids = np.zeros((w.shape[0], self.n_frames, n), complex)
-        p = self.params
+        fids = np.zeros((w.shape[0], sel.size, n), complex)
+        p = {k: np.asarray(v)[sel] for k, v in self.params.items()}
         for g in range(len(self.group_names)):
             rows = self.group_of == g
-            est = np.nan_to_num(self.estimates[:, rows])[None] * w[:, None, rows]
-            z = est @ self._basis_fids[rows]
+            est = np.nan_to_num(self.estimates[sel][:, rows])[None] * w[:, None, rows]
             decay = voigt_decay(t, p["lorentz_hz"][:, g : g + 1], p["gauss_hz"][:, g : g + 1] ** 2)
             h = decay * np.exp(2j * np.pi * p["shift_hz"][:, g : g + 1] * t)
-            fids += np.nan_to_num(z * h)
+            fids += np.nan_to_num((est @ self._basis_fids[rows]) * h)
         spec = np.fft.fftshift(np.fft.fft(fids, axis=-1), axes=-1)
         freq = np.fft.fftshift(np.fft.fftfreq(len(self.ppm), self._dwell_time))
-        phase0 = np.nan_to_num(self.params["phase0"])[:, None]
-        phase1 = np.nan_to_num(self.params["phase1"])[:, None]
+        phase0 = np.nan_to_num(p["phase0"])[:, None]
+        phase1 = np.nan_to_num(p["phase1"])[:, None]
         return spec * np.exp(1j * (phase0 + 2 * np.pi * freq * phase1))
 
     def model_spectra(self, *, baseline: bool = True) -> np.ndarray:

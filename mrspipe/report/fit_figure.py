@@ -135,11 +135,13 @@ def plot_fit(
         parts = []
         if hasattr(result, "component_spectra"):  # the model and every component in one pass
             weights = np.array([np.ones(len(result.names))] + [w for _, w in comps])
-            spectra = result.component_spectra(weights)
-            model = real_mean(spectra[0] + baseline)
-            parts = [
-                (label, real_mean(s)) for (label, _), s in zip(comps, spectra[1:], strict=True)
-            ]
+            sums = np.zeros((len(weights), band.size))
+            for b in range(0, rows.size, 32):  # 32 frames at a time: bounded memory
+                spectra = result.component_spectra(weights, rows[b : b + 32])[:, :, band]
+                sums += (spectra * phase[b : b + 32]).real.sum(axis=1)
+            means = sums / rows.size
+            model = means[0] + base
+            parts = [(label, m) for (label, _), m in zip(comps, means[1:], strict=True)]
         else:
             model = real_mean(result.model_spectra())
             for label, w in comps:
