@@ -47,3 +47,18 @@ def test_components_absent_from_the_basis_are_left_out():
     # MM only when the fit has macromolecule spectra (the fitter may add default ones)
     has_mm = any(n.lower().startswith(("mm", "mac", "lip")) for n in result.names)
     assert ("MM" in labels) == has_mm
+
+
+def test_component_spectra_equal_the_weighted_models_for_any_frames():
+    result = _fit()
+    comps = component_weights(result)
+    weights = np.array([np.ones(len(result.names))] + [w for _, w in comps])
+    every = result.component_spectra(weights)
+    assert every.shape == (len(weights), result.n_frames, len(result.ppm))
+    np.testing.assert_allclose(every[0], result.model_spectra(baseline=False), atol=1e-12)
+    for (_, w), spectra in zip(comps, every[1:], strict=True):
+        one = dataclasses.replace(result, estimates=result.estimates * w[None, :])
+        np.testing.assert_allclose(spectra, one.model_spectra(baseline=False), atol=1e-12)
+    np.testing.assert_allclose(
+        result.component_spectra(weights, np.array([2, 0])), every[:, [2, 0]]
+    )
