@@ -311,17 +311,18 @@ class FitResult:
         n = self._basis_fids.shape[-1]
         t = np.arange(n) * self._dwell_time
         fids = np.zeros((w.shape[0], sel.size, n), complex)
-        p = {k: np.asarray(v)[sel] for k, v in self.params.items()}
+        layout = ParameterLayout.of(self.lineshape, self.group_names)
+        theta = layout.groups(layout.from_params(self.params))[sel]  # (S, G, per_group)
         for g in range(len(self.group_names)):
             rows = self.group_of == g
             est = np.nan_to_num(self.estimates[sel][:, rows])[None] * w[:, None, rows]
-            decay = voigt_decay(t, p["lorentz_hz"][:, g : g + 1], p["gauss_hz"][:, g : g + 1] ** 2)
-            h = decay * np.exp(2j * np.pi * p["shift_hz"][:, g : g + 1] * t)
+            decay = layout.lineshape.decay(t, theta[:, g, 1:])
+            h = decay * np.exp(2j * np.pi * theta[:, g, 0:1] * t)
             fids += np.nan_to_num((est @ self._basis_fids[rows]) * h)
         spec = np.fft.fftshift(np.fft.fft(fids, axis=-1), axes=-1)
         freq = np.fft.fftshift(np.fft.fftfreq(len(self.ppm), self._dwell_time))
-        phase0 = np.nan_to_num(p["phase0"])[:, None]
-        phase1 = np.nan_to_num(p["phase1"])[:, None]
+        phase0 = np.nan_to_num(np.asarray(self.params["phase0"])[sel])[:, None]
+        phase1 = np.nan_to_num(np.asarray(self.params["phase1"])[sel])[:, None]
         return spec * np.exp(1j * (phase0 + 2 * np.pi * freq * phase1))
 
     def model_spectra(self, *, baseline: bool = True) -> np.ndarray:
