@@ -170,3 +170,10 @@ def test_batched_nnls_equals_scipy_per_frame(rng):
         np.testing.assert_array_equal(p, x > 0)
         alone = [nnls_normal(gram[f : f + 1], rhs[f : f + 1])[0][0] for f in range(3)]
         np.testing.assert_allclose(np.stack(alone), want[:3], atol=1e-9)
+
+
+def test_phase_factor_equals_its_definition(problem, rng):
+    theta = rng.uniform(-3.0, 3.0, (7, problem.n_params))
+    theta[:, -1] = rng.uniform(-2e-3, 2e-3, 7)  # first-order phase, s
+    want = np.exp(1j * (theta[:, -2:-1] + 2.0 * np.pi * problem.freq * theta[:, -1:]))
+    np.testing.assert_allclose(problem.phase(theta), want, rtol=0, atol=1e-13)

@@ -311,9 +311,39 @@ class FitProblem:
     def phase(self, theta: np.ndarray) -> np.ndarray:
         """Phase factor ``exp(1j (phi0 + 2 pi f phi1))``, ``(n_frames, K)``."""
         p0, p1 = self.layout.phase0, self.layout.phase1
-        return np.exp(
-            1j * (theta[:, p0 : p0 + 1] + 2.0 * np.pi * self.freq * theta[:, p1 : p1 + 1])
-        )
+        phi0, phi1 = theta[:, p0 : p0 + 1], theta[:, p1 : p1 + 1]
+        grid = self._uniform_grid
+        if grid is None:
+            return np.exp(1j * (phi0 + 2.0 * np.pi * self.freq * phi1))
+        # on the uniform grid f_k = f_0 + (B q + r) df: the product of a coarse and a fine
+        # factor, 2 sqrt(K) exponentials per frame instead of K (equal to rounding)
+        coarse, fine = grid
+        a = np.exp(1j * (phi0 + 2.0 * np.pi * coarse * phi1))  # (F, Q)
+        b = np.exp((2j * np.pi) * fine * phi1)  # (F, B)
+        out = (a[:, :, None] * b[:, None, :]).reshape(len(theta), -1)
+        return out[:, : self.freq.size]
+
+    @property
+    def _uniform_grid(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Coarse and fine frequencies of a uniform ``freq`` (None when it is not uniform)."""
+
+        def make() -> tuple[np.ndarray, np.ndarray] | None:
+            f = np.asarray(self.freq, dtype=float)
+            if f.size < 16:
+                return None
+            df = (f[-1] - f[0]) / (f.size - 1)
+            k = np.arange(f.size)
+            if not np.allclose(f, f[0] + k * df, rtol=0.0, atol=1e-9 * abs(df)):
+                return None
+            block = int(np.ceil(np.sqrt(f.size)))
+            coarse = f[0] + np.arange(-(-f.size // block)) * block * df
+            return coarse, np.arange(block) * df
+
+        store = self.__dict__.setdefault("_store", {})
+        if "uniform_grid" not in store:
+            store["uniform_grid"] = make()
+        out: tuple[np.ndarray, np.ndarray] | None = store["uniform_grid"]
+        return out
 
     def derivatives(
         self, theta: np.ndarray, conc: np.ndarray, model: np.ndarray, dtype: type | None = None
