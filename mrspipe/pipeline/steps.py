@@ -136,8 +136,8 @@ def default_fit(
 class DynamicFitTables:
     """A joint dynamic fit seen as a frame fit: what the session stage reads from a fit.
 
-    ``table`` gives the design-implied time course of every frame (so ``mrspipe.dynamic``
-    turns it into the same ``timecourses`` and window ``responses`` as a frame-wise fit);
+    ``table`` gives the jointly fitted concentrations of every frame (so ``mrspipe.dynamic``
+    turns them into the same ``timecourses`` and window ``responses`` as a frame-wise fit);
     ``qc_table`` the QC of the frame-wise fit that started it; ``result`` the
     :class:`~mrspipe.fit.DynamicFitResult` (betas, % of baseline, covariance). Any other
     attribute is the frame-wise start fit's (a :class:`~mrspipe.fit.FitResult`), so a step that
@@ -147,7 +147,7 @@ class DynamicFitTables:
     result: Any
 
     def table(self, source: str | None = None) -> Any:
-        """Per-frame implied concentrations (``DynamicFitResult.frame_table``)."""
+        """Per-frame concentrations (``DynamicFitResult.frame_table``)."""
         return self.result.frame_table(source=source)
 
     def qc_table(self, source: str | None = None) -> Any:
@@ -155,7 +155,7 @@ class DynamicFitTables:
         return self.result.frame_fit.qc_table(source=source)
 
     def to_estimates(self, frame_times: Any = None) -> Any:
-        """Design-implied estimates with covariance (``DynamicFitResult.to_estimates``)."""
+        """Per-frame estimates with covariance (``DynamicFitResult.to_estimates``)."""
         return self.result.to_estimates(frame_times)
 
     def __getattr__(self, name: str) -> Any:
