@@ -214,8 +214,7 @@ def _ftest_dof(
         def fit_mean(dof: float) -> tuple[float, float]:
             problem, _ = build_problem(mean, basis, baseline_dof=dof, precision="double", **build)
             y = np.fft.fft(mean.fids)[None, problem.band]
-            shift_max = min(20.0, problem.upper[problem.layout.index("shift")[0]])
-            theta0 = start_values(problem, y, start=start, max_shift_hz=shift_max)
+            theta0 = start_values(problem, y, start=start)
             _, sol, _, _ = _fit_numpy(problem, y, theta0, max_iter=max_iter, ftol=ftol)
             cost = sol.cost if sol.penalty is None else sol.cost - sol.penalty
             model_df = problem.d2.sum() + (sol.conc > 0).sum() + problem.n_params
@@ -289,7 +288,6 @@ def _fit_chunks(
             problem,
             y,
             start=widths,
-            max_shift_hz=min(20.0, problem.upper[problem.layout.index("shift")[0]]),
         )
         theta, conc, conv, nit = fitter(problem, y, theta0, **options)
         return rows, _finish(problem, y, theta, conc, names), conv, nit
@@ -396,7 +394,7 @@ def fit_spectra(
         Start values of the widths (default: the lineshape model's, 4 Hz each); a lineshape
         without such a width refuses them.
     max_shift_hz : float, Hz, optional
-        Bound of the shift (default 0.25 ppm); the start value is searched within 20 Hz.
+        Bound of the shift (default 0.25 ppm); the start value is searched within it.
     precision : {'single', 'double'}
         Precision of the FFTs of the model (linear algebra is always double): single is
         accurate to about 1e-5 of the largest concentration, far below any noise; double for
@@ -479,8 +477,7 @@ def fit_spectra(
 
         def fit_one(p: FitProblem, y: np.ndarray, theta0: np.ndarray | None) -> Any:
             if theta0 is None:
-                shift_max = min(20.0, p.upper[p.layout.index("shift")[0]])
-                theta0 = start_values(p, y, start=start, max_shift_hz=shift_max)
+                theta0 = start_values(p, y, start=start)
             theta, sol, _, _ = _fit_numpy(p, y, theta0, max_iter=max_iter, ftol=ftol)
             return theta, sol.conc
 

@@ -7,8 +7,10 @@ shifted by ``l`` are fitted to the frame with one common zero-order phase and re
 the best reduction of the residual over the phase has a closed form (the largest eigenvalue of
 a 2 x 2 matrix), and its eigenvector gives the phase. The lag with the largest reduction,
 refined by a parabola, is the shift. Shifting by whole bins is exact for the DFT, so the basis
-spectra are transformed once for all lags and frames; the cost per frame is a few small matrix
-products. Widths start at the lineshape model's start values
+spectra are transformed once for all lags and frames, and their Gram matrix (which changes with
+the lag where a spectrum enters or leaves the band) is inverted once per lag, cached on the
+problem; the cost per frame is a few small matrix products. The lags searched cover the bound
+of the shift, so the fit never starts short of a shift it may reach. Widths start at the lineshape model's start values
 (:meth:`~mrspipe.fit.layout.ParameterLayout.start`); the first-order phase at 0.
 """
 
@@ -31,7 +33,7 @@ def start_values(
     y: np.ndarray,
     *,
     start: Mapping[str, float] | None = None,
-    max_shift_hz: float = 20.0,
+    max_shift_hz: float | None = None,
 ) -> np.ndarray:
     """Robust start values for every frame.
 
@@ -43,8 +45,9 @@ def start_values(
     start : mapping of str to float, optional
         Start widths by reported name (``{"lorentz_hz": 4.0, "gauss_hz": 4.0}``); default the
         lineshape model's.
-    max_shift_hz : float, Hz
-        Largest frequency offset searched.
+    max_shift_hz : float, Hz, optional
+        Largest frequency offset searched; default the bound of the shift, so the search covers
+        every shift the fit may reach.
 
     Returns
     -------
@@ -52,6 +55,8 @@ def start_values(
     """
     n_f = y.shape[0]
     theta = problem.layout.start(n_f, start)
+    if max_shift_hz is None:
+        max_shift_hz = float(problem.upper[problem.layout.index("shift")].min())
     lags, df, templates, ginv, norms = _templates(problem, theta[0], max_shift_hz)
     # metric of the profiled baseline: <a, b> = Re(a^H (I - S) b)
     d = 1.0 - (1.0 - problem.w) ** 2
@@ -60,7 +65,8 @@ def start_values(
     # as rows (a frame's result does not depend on the others)
     b = rows_matmul(r, templates).reshape(n_f, lags.size, -1)
     br, bi = b.real, b.imag
-    xr, xi = br @ ginv, bi @ ginv
+    xr = np.einsum("flm,lmn->fln", br, ginv)
+    xi = np.einsum("flm,lmn->fln", bi, ginv)
     qa = np.einsum("flm,flm->fl", xr, br)
     qb = np.einsum("flm,flm->fl", xr, bi)
     qc = np.einsum("flm,flm->fl", xi, bi)
@@ -78,7 +84,7 @@ def start_values(
     phi = 0.5 * np.arctan2(2.0 * qb[rows, best], qa[rows, best] - qc[rows, best])
     # the eigenvector fixes the phase up to pi: take the one with positive total amplitude
     amp = np.cos(phi)[:, None] * xr[rows, best] + np.sin(phi)[:, None] * xi[rows, best]
-    phi = np.where((amp * norms).sum(axis=1) < 0, phi + np.pi, phi)
+    phi = np.where((amp * norms[best]).sum(axis=1) < 0, phi + np.pi, phi)
     layout = problem.layout
     theta[:, layout.index("shift")] = shift[:, None]
     theta[:, layout.phase0] = np.angle(np.exp(1j * phi))
@@ -94,8 +100,13 @@ def _templates(
     """Return the basis broadened to the start lineshape, shifted by every lag (cached).
 
     Returns the lags ``(L,)``, the bin width (Hz), the conjugated templates ``(K, L M)``, the
-    regularised inverse of their Gram matrix at lag 0 ``(M, M)`` and their norms ``(M,)``:
-    all the same for every chunk of frames.
+    regularised inverse of their Gram matrix at every lag ``(L, M, M)`` and their norms
+    ``(L, M)``: all the same for every chunk of frames.
+
+    The Gram matrix is computed per lag: a component lying mostly outside the band at one lag
+    (MM09 or Lip13 with a band starting at 1.8 ppm) has a small norm there and a larger one at
+    another, and the inverse at lag 0 used for all lags inflated its gain there (sub-02 of the
+    Osprey Philips pair fitted over 1.8-4.2 ppm started 20 Hz off and ended at Cr = 0).
     """
     key = ("start_templates", start.tobytes(), float(max_shift_hz))
     with _LOCK:
@@ -115,14 +126,14 @@ def _templates(
     idx = np.clip(pos[None, :] - lags[:, None], 0, n - 1)  # (L, K)
     cols = spec[:, idx].transpose(1, 0, 2)  # (L, M, K): basis shifted by each lag
     d = 1.0 - (1.0 - problem.w) ** 2
-    a0 = cols[max_lag]
-    a0s = a0 - ((a0 @ problem.u) * d) @ problem.u.T
-    gram = (a0.conj() @ a0s.T).real
-    ginv = np.linalg.pinv(
-        gram + 1e-10 * np.trace(gram) / len(gram) * np.eye(len(gram)), hermitian=True
-    )
+    cols_s = cols - ((cols @ problem.u) * d) @ problem.u.T
+    gram = np.matmul(cols.conj(), cols_s.transpose(0, 2, 1)).real  # (L, M, M)
+    gram = 0.5 * (gram + gram.transpose(0, 2, 1))
+    n_m = gram.shape[1]
+    ridge = 1e-10 * np.trace(gram, axis1=1, axis2=2) / n_m + 1e-300
+    ginv = np.linalg.pinv(gram + ridge[:, None, None] * np.eye(n_m), hermitian=True)
     templates = np.ascontiguousarray(cols.reshape(lags.size * cols.shape[1], -1).conj().T)
-    norms = np.sqrt(np.clip(np.diag(gram), 0.0, None))
+    norms = np.sqrt(np.clip(np.diagonal(gram, axis1=1, axis2=2), 0.0, None))
     out = (lags, df, templates, ginv, norms)
     with _LOCK:
         store[key] = out
