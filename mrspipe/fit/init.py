@@ -10,8 +10,9 @@ refined by a parabola, is the shift. Shifting by whole bins is exact for the DFT
 spectra are transformed once for all lags and frames, and their Gram matrix (which changes with
 the lag where a spectrum enters or leaves the band) is inverted once per lag, cached on the
 problem; the cost per frame is a few small matrix products. The lags searched cover the bound
-of the shift, so the fit never starts short of a shift it may reach. Widths start at the lineshape model's start values
-(:meth:`~mrspipe.fit.layout.ParameterLayout.start`); the first-order phase at 0.
+of the shift, so the fit never starts short of a shift it may reach. Widths start at the
+lineshape model's start values (:meth:`~mrspipe.fit.layout.ParameterLayout.start`); the
+first-order phase at 0.
 """
 
 from __future__ import annotations
