@@ -55,7 +55,8 @@ def ratio_sd(
     """Ratio ``a / b`` and its first-order (delta-method) standard deviation, elementwise.
 
     ``var(a/b) = (a/b)^2 (var_a/a^2 + var_b/b^2 - 2 cov_ab/(a b))``; where ``a == 0`` (an
-    estimate at the nonnegativity bound) the limit ``sqrt(var_a) / |b|`` is used.
+    estimate at the nonnegativity bound) the limit ``sqrt(var_a) / |b|`` is used; where
+    ``b == 0`` ratio and SD are NaN (undefined, never inf).
 
     Parameters
     ----------
@@ -77,4 +78,7 @@ def ratio_sd(
         rel2 = var_a / a**2 + var_b / b**2 - 2 * cov_ab / (a * b)
         sd = np.abs(r) * np.sqrt(np.clip(rel2, 0.0, None))
         sd = np.where(a == 0, np.sqrt(var_a) / np.abs(b), sd)
+    # a denominator at 0 (tCr at the nonnegativity bound): undefined, not +-inf
+    r = np.where(b == 0, np.nan, r)
+    sd = np.where(b == 0, np.nan, sd)
     return r, sd

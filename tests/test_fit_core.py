@@ -287,6 +287,7 @@ def test_tables_and_spectra(basis):
         "n_at_bound",
         "mm_at_bound",
         "lineshape_at_bound",
+        "reference_at_bound",
     ]
     model = res.model_spectra()
     assert model.shape == (2, basis.n_points)
@@ -365,3 +366,23 @@ def test_start_values_with_a_band_that_cuts_the_macromolecules(rng):
             np.testing.assert_allclose(ratio[:-1], ratio[-1], rtol=0.12)
             truth = TRUTH[name] if name in TRUTH else TRUTH["NAA"] + TRUTH["NAAG"]
             np.testing.assert_allclose(ratio, truth / (TRUTH["Cr"] + TRUTH["PCr"]), rtol=0.2)
+
+
+def test_tcr_at_zero_is_flagged_and_its_ratios_are_nan(basis, rng, caplog):
+    """Issue 12b: a fit with tCr at 0 (sub-02's wrong optimum) is flagged in QC and its
+    ratios to tCr are NaN, not inf."""
+    from mrspipe.quantify import ratios
+
+    c = truth_vector(basis)
+    no_cr = c.copy()
+    no_cr[[basis.index("Cr"), basis.index("PCr")]] = 0.0
+    data = simulate(basis, np.stack([c, no_cr]), lorentz_hz=4.0, noise_sd=0.5, rng=rng)
+    with caplog.at_level("WARNING", logger="mrspipe"):
+        res = fit_spectra(data, basis)
+    assert res.reference_at_bound.tolist() == [False, True]
+    assert res.qc_table()["reference_at_bound"].tolist() == [False, True]
+    assert "tCr fitted as 0 in 1 of 2 frames" in caplog.text
+    out = ratios(res, reference="tCr", metabolites=["Glu", "tNAA"])
+    for name in ("Glu", "tNAA"):
+        assert np.isfinite(out[name]["ratio"][0]) and np.isnan(out[name]["ratio"][1])
+        assert np.isnan(out[name]["sd"][1])

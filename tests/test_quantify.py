@@ -97,6 +97,9 @@ def test_ratio_sd_delta_method_and_zero_numerator():
     expected = 0.5 * np.sqrt(0.04 / 4 + 0.16 / 16 - 2 * 0.01 / 8)
     assert sd[0] == pytest.approx(expected, rel=1e-12)
     assert sd[1] == pytest.approx(0.3 / 5, rel=1e-12)
+    # a denominator at 0 (tCr at the bound): NaN, never inf
+    r, sd = ratio_sd(np.array([2.0, 0.0]), np.zeros(2), np.ones(2), np.ones(2))
+    assert np.isnan(r).all() and np.isnan(sd).all()
 
 
 def test_time_course_ratios_use_the_same_propagation():

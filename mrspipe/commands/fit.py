@@ -44,6 +44,10 @@ QC_SIDECAR = {
     "phase_rad": {"Description": "Fitted zero-order phase", "Units": "rad"},
     "residual_rel": {"Description": "|data - fit - baseline| / |data| over the fitted range"},
     "converged": {"Description": "Whether the fit of this frame converged (False: not fitted)"},
+    "reference_at_bound": {
+        "Description": "tCr fitted as 0: implausible (wrong local optimum or basis); ratios to "
+        "tCr are NaN"
+    },
 }
 
 

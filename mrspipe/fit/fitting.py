@@ -173,6 +173,7 @@ def _finish(
     peak = unphased.real.max(axis=1)
     mm = np.array([fnmatch.fnmatchcase(n, "MM*") or n == "Mac" for n in names])
     shape_hi = widths >= layout.widths(problem.upper)
+    tcr = np.array([n in ("Cr", "PCr") for n in names])
     return {
         "estimates": conc,
         "covariance": cov,
@@ -185,6 +186,7 @@ def _finish(
         "at_bound": conc <= 0,
         "mm_at_bound": (mm[None] & (conc <= 0)).any(axis=1) if mm.any() else np.zeros(n_f, bool),
         "lineshape_at_bound": shape_hi.any(axis=(1, 2)),
+        "reference_at_bound": (conc[:, tcr] <= 0).all(axis=1) if tcr.any() else np.zeros(n_f, bool),
         "shift_hz": layout.shift(theta)[:, 0],
         "phase_rad": np.angle(np.exp(1j * theta[:, layout.phase0])),
         "residual_rel": np.linalg.norm(full_resid, axis=1) / np.linalg.norm(y, axis=1),
@@ -514,6 +516,15 @@ def fit_spectra(
         int(np.median(n_iter[rows_good])),
         int(n_iter.max()),
     )
+    n_bad = int(np.nansum(out["reference_at_bound"][rows_good]))
+    if n_bad:
+        logger.warning(
+            "%s: tCr fitted as 0 in %d of %d frames (implausible: a wrong local optimum or the "
+            "wrong basis; ratios to tCr are NaN there; QC column reference_at_bound)",
+            data.source or "data",
+            n_bad,
+            rows_good.size,
+        )
     sum_names, weights = sum_weights(rbasis.names)
     params = {k[2:]: v for k, v in out.items() if k.startswith("p_")}
     params["n_iter"] = n_iter
@@ -531,6 +542,7 @@ def fit_spectra(
         at_bound=out["at_bound"],
         mm_at_bound=out["mm_at_bound"],
         lineshape_at_bound=out["lineshape_at_bound"],
+        reference_at_bound=out["reference_at_bound"],
         shift_hz=out["shift_hz"],
         phase_rad=out["phase_rad"],
         residual_rel=out["residual_rel"],

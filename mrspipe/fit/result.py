@@ -74,6 +74,10 @@ class FitResult:
         may have taken its signal (lipids at 0 are normal and not flagged).
     lineshape_at_bound : (n_frames,) bool ndarray
         A fitted width sits at its upper bound.
+    reference_at_bound : (n_frames,) bool ndarray
+        tCr (every Cr/PCr spectrum of the basis) sits at 0: implausible for a brain spectrum
+        (a wrong local optimum or the wrong basis); ratios to tCr are NaN there. False when
+        the basis has neither.
     noise_sd : (n_frames,) float ndarray
         Noise SD of the real part of a spectral point (from the residual).
     params : dict of str to ndarray
@@ -125,6 +129,7 @@ class FitResult:
     at_bound: np.ndarray | None = None
     mm_at_bound: np.ndarray | None = None
     lineshape_at_bound: np.ndarray | None = None
+    reference_at_bound: np.ndarray | None = None
     lineshape: str = DEFAULT_LINESHAPE
     _data_fids: np.ndarray | None = None
     _basis_fids: np.ndarray | None = None
@@ -231,8 +236,9 @@ class FitResult:
         pandas.DataFrame
             Columns ``source, frame, snr, fwhm_hz, shift_hz, phase_rad, residual_rel,
             converged, fwhm_ppm, linewidth_metabolite, broadening_hz, sd_inflation,
-            n_at_bound, mm_at_bound, lineshape_at_bound`` (``fwhm_hz``/``fwhm_ppm``: measured
-            linewidth of the spectrum; ``broadening_hz``: the lineshape applied to the basis).
+            n_at_bound, mm_at_bound, lineshape_at_bound, reference_at_bound`` (``fwhm_hz``/
+            ``fwhm_ppm``: measured linewidth of the spectrum; ``broadening_hz``: the lineshape
+            applied to the basis).
         """
         import pandas as pd
 
@@ -260,6 +266,7 @@ class FitResult:
                 ),
                 "mm_at_bound": _or_false(self.mm_at_bound, n),
                 "lineshape_at_bound": _or_false(self.lineshape_at_bound, n),
+                "reference_at_bound": _or_false(self.reference_at_bound, n),
             }
         )
 
