@@ -106,6 +106,7 @@ def register_to_reference(
     max_shift_hz: float = 20.0,
     n_fit: int | None = None,
     initial: np.ndarray | None = None,
+    centre_hz: np.ndarray | float = 0.0,
     max_iter: int = 20,
     tol_hz: float = 1e-4,
     taper_hz: float | None = None,
@@ -136,11 +137,15 @@ def register_to_reference(
     lb_hz : float, Hz
         Exponential line broadening applied to both before registration.
     max_shift_hz : float, Hz
-        Search range; a result at its edge is flagged (``converged`` False).
+        Search half-width around ``centre_hz``; a result at its edge or beyond is flagged
+        (``converged`` False).
     n_fit : int, optional
         Number of leading FID points used (default all).
     initial : (...) float ndarray, Hz, optional
         Start values of the shift (skips the grid search; e.g. from a previous pass).
+    centre_hz : float or (...) float ndarray, Hz
+        Centre of the search (broadcasting against the transients), e.g. the running drift
+        estimate of neighbouring transients; default 0.
     max_iter : int
     tol_hz : float, Hz
         Convergence when the Newton update falls below this.
@@ -176,10 +181,13 @@ def register_to_reference(
     window = _taper(freqs, lo, hi, (hi - lo) / 10 if taper_hz is None else taper_hz)
     ref_spec = np.fft.fft(np.asarray(reference)[..., :n] * apod, axis=-1)
     batch = y.shape[:-1]
+    centre = np.broadcast_to(np.asarray(centre_hz, float), batch)
     if initial is None:
         # C(s) of the band-limited reference on a grid of shifts: one zero-filled FFT per FID
         # (the bins of an 8x zero-filled FFT within the search range only: one matrix product)
         h = np.conj(np.fft.ifft(ref_spec * window, axis=-1)) * y
+        if np.any(centre != 0):
+            h = h * _modulation(centre, dwell_time, n)  # lags counted from the centre
         upsample = 8
         n_pad = n * upsample
         bin_hz = 1.0 / (n_pad * dwell_time)
@@ -187,7 +195,7 @@ def register_to_reference(
         lags = np.arange(-max_lag, max_lag + 1)
         c_grid = np.abs(h @ _grid_dft(n, n_pad, max_lag))
         k = np.argmax(c_grid, axis=-1)
-        s = (lags[k] * bin_hz).astype(float)
+        s = centre + lags[k] * bin_hz
     else:
         s = np.broadcast_to(np.asarray(initial, float), batch).copy()
     sel = np.flatnonzero(inside)
@@ -232,7 +240,9 @@ def register_to_reference(
     step = step_f.reshape(batch)
     z = y * _modulation(s, dwell_time, n)
     c0 = (np.conj(r_m) * np.fft.fft(z, axis=-1)[..., sel]).sum(-1)
-    converged = (np.abs(step) < 10 * tol_hz) & (np.abs(s) < max_shift_hz) & (np.abs(c0) > 0)
+    converged = (
+        (np.abs(step) < 10 * tol_hz) & (np.abs(s - centre) < max_shift_hz) & (np.abs(c0) > 0)
+    )
     return s, np.angle(c0), converged
 
 
@@ -293,27 +303,51 @@ def _register_in_blocks(
     f_range: tuple[float, float],
     *,
     initial: np.ndarray | None,
+    centre: np.ndarray | None = None,
     **kwargs: Any,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`register_to_reference` on blocks of ``_BLOCK`` transients (axis -2).
 
-    Every transient's registration is independent of the others, so the blocks give the same
-    result as one call, with memory bounded by the block instead of the session.
+    The search follows the drift: each block's search window is centred on the median shift
+    of the last registered transients of the block before (``_FOLLOW`` of them, converged
+    ones only; the first block is centred on 0, the reference's own position), so a drift
+    that grows beyond ``max_shift_hz`` over a session is still found as long as it moves by
+    less than that within a block. ``centre`` (from a previous pass) fixes the centres
+    instead. Memory is bounded by the block instead of the session.
+
+    Returns
+    -------
+    shift_hz, phase_rad, converged, centre_hz : (..., n_transients) ndarrays
     """
     n_tr = target.shape[-2]
-    parts = [
-        register_to_reference(
-            target[..., i : i + _BLOCK, :],
+    batch = target.shape[:-2]
+    centres = np.zeros(batch + (n_tr,)) if centre is None else centre
+    c = np.zeros(batch)
+    parts = []
+    for i in range(0, n_tr, _BLOCK):
+        blk = slice(i, i + _BLOCK)
+        if centre is None:
+            centres[..., blk] = c[..., None]
+        part = register_to_reference(
+            target[..., blk, :],
             ref,
             dwell_time,
             f_range,
-            initial=None if initial is None else initial[..., i : i + _BLOCK],
+            initial=None if initial is None else initial[..., blk],
+            centre_hz=centres[..., blk],
             **kwargs,
         )
-        for i in range(0, n_tr, _BLOCK)
-    ]
+        parts.append(part)
+        if centre is None:
+            tail_s, tail_ok = part[0][..., -_FOLLOW:], part[2][..., -_FOLLOW:]
+            found = tail_ok.any(-1)  # groups with no converged transient keep their centre
+            c[found] = np.nanmedian(np.where(tail_ok, tail_s, np.nan)[found], axis=-1)
     s, phi, conv = (np.concatenate([p[j] for p in parts], axis=-1) for j in range(3))
-    return s, phi, conv
+    return s, phi, conv, centres
+
+
+#: registered transients at the end of a block whose median shift centres the next block's search
+_FOLLOW = 32
 
 
 def align_transients(
@@ -438,9 +472,9 @@ def align_transients(
 
     ref = _build_ref(y)
     t = np.arange(n) * dwell_time
-    s_c = phi = conv = s = None
+    s_c = phi = conv = s = centres_c = None
     for _ in range(max(1, n_iter + 1)):
-        s_c, phi_c, conv_c = _register_in_blocks(
+        s_c, phi_c, conv_c, centres_c = _register_in_blocks(
             target,
             ref,
             dwell_time,
@@ -449,6 +483,7 @@ def align_transients(
             max_shift_hz=max_shift,
             n_fit=n_fit,
             initial=s_c,
+            centre=centres_c,
         )
         s = _spread(s_c)
         phi = np.angle(np.exp(1j * _spread(np.unwrap(phi_c, axis=-1))))
