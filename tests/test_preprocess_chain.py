@@ -81,6 +81,23 @@ def test_bad_transients_are_reported_not_dropped(rng):
     assert result.n_averaged.sum() == 64 - rejected.sum()
 
 
+def test_long_drifting_session_keeps_the_good_rejects_the_bad(rng):
+    """80 Hz of drift over 640 transients (beyond the 37 Hz search): nothing good is rejected,
+    the shifts are recovered, and late outliers (motion, spike, a transient 70 Hz off its
+    neighbours) are still rejected."""
+    data, truth = simulate_session(rng, n_transients=640, snr=8.0, drift_hz=80.0)
+    fids = data.fids.copy()
+    fids[450] = 0.3 * fids[450] * np.exp(-np.pi * 15 * np.arange(2048) * DW)  # motion
+    fids[520, 5] += 400 * np.abs(fids).max()  # spike
+    fids[600] *= np.exp(-2j * np.pi * 70.0 * np.arange(2048) * DW)  # misregistered
+    result = preprocess_session(data.with_fids(fids))
+    rejected = result.qc["rejected"]
+    assert rejected[[450, 520, 600]].all()
+    assert rejected.sum() <= 4
+    good = ~rejected
+    assert _rms(result.qc["shift_hz"][good] - truth["shift_hz"][good]) <= 0.35
+
+
 def test_sliding_window_frames(rng):
     data, _ = simulate_session(rng, n_transients=40, snr=10.0, tr=1.5)
     opts = PreprocessOptions(window=10, step=5, remove_water=False)

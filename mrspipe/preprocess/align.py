@@ -3,8 +3,9 @@
 Every transient is registered to a reference spectrum over a ppm range (the metabolites, away
 from residual water): a least-squares fit of a frequency shift and a complex amplitude (phase),
 the amplitude eliminated in closed form, a global grid search by FFT and Newton refinement
-with analytic derivatives (:func:`register_to_reference`). All transients are solved at once;
-only the iterations loop.
+with analytic derivatives (:func:`register_to_reference`). The search window follows the
+session's drift from one block of transients to the next. The transients of a block are
+solved at once; only the iterations and blocks loop.
 
 References
 ----------
@@ -296,6 +297,14 @@ def _shift_phase(
 _BLOCK = 128
 
 
+def _tail_median(s: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median of the converged ``s`` along the last axis, and whether there was any."""
+    found = np.asarray(ok.any(-1))
+    med = np.zeros(found.shape)
+    med[found] = np.nanmedian(np.where(ok, s, np.nan)[found], axis=-1)
+    return med, found
+
+
 def _register_in_blocks(
     target: np.ndarray,
     ref: np.ndarray,
@@ -304,16 +313,18 @@ def _register_in_blocks(
     *,
     initial: np.ndarray | None,
     centre: np.ndarray | None = None,
+    max_shift_hz: float,
     **kwargs: Any,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`register_to_reference` on blocks of ``_BLOCK`` transients (axis -2).
+    """:func:`register_to_reference` on blocks of ``_FOLLOW_BLOCK`` transients (axis -2).
 
-    The search follows the drift: each block's search window is centred on the median shift
-    of the last registered transients of the block before (``_FOLLOW`` of them, converged
-    ones only; the first block is centred on 0, the reference's own position), so a drift
-    that grows beyond ``max_shift_hz`` over a session is still found as long as it moves by
-    less than that within a block. ``centre`` (from a previous pass) fixes the centres
-    instead. Memory is bounded by the block instead of the session.
+    The search follows the drift: each block's search windows are centred on the drift
+    extrapolated linearly from the block before (the medians of the converged shifts of its
+    last two quarters, the extrapolated change capped at half ``max_shift_hz``; the first
+    block is centred on 0, the reference's own position). A drift that grows far beyond
+    ``max_shift_hz`` over a session is so still found, as long as it departs from a straight
+    line by less than about half of it within a block. ``centre`` (from a previous pass) fixes
+    the centres instead. Memory is bounded by the block instead of the session.
 
     Returns
     -------
@@ -322,12 +333,15 @@ def _register_in_blocks(
     n_tr = target.shape[-2]
     batch = target.shape[:-2]
     centres = np.zeros(batch + (n_tr,)) if centre is None else centre
-    c = np.zeros(batch)
+    level, slope = np.zeros(batch + (1,)), np.zeros(batch + (1,))
+    q = _FOLLOW_BLOCK // 4
     parts = []
-    for i in range(0, n_tr, _BLOCK):
-        blk = slice(i, i + _BLOCK)
+    for i in range(0, n_tr, _FOLLOW_BLOCK):
+        blk = slice(i, i + _FOLLOW_BLOCK)
         if centre is None:
-            centres[..., blk] = c[..., None]
+            ahead = np.arange(i, min(i + _FOLLOW_BLOCK, n_tr)) - (i - q / 2)
+            step = np.clip(slope * ahead, -max_shift_hz / 2, max_shift_hz / 2)
+            centres[..., blk] = level + step if i else 0.0
         part = register_to_reference(
             target[..., blk, :],
             ref,
@@ -335,19 +349,21 @@ def _register_in_blocks(
             f_range,
             initial=None if initial is None else initial[..., blk],
             centre_hz=centres[..., blk],
+            max_shift_hz=max_shift_hz,
             **kwargs,
         )
         parts.append(part)
-        if centre is None:
-            tail_s, tail_ok = part[0][..., -_FOLLOW:], part[2][..., -_FOLLOW:]
-            found = tail_ok.any(-1)  # groups with no converged transient keep their centre
-            c[found] = np.nanmedian(np.where(tail_ok, tail_s, np.nan)[found], axis=-1)
+        if centre is None and part[0].shape[-1] >= 2 * q:
+            m1, f1 = _tail_median(part[0][..., -q:], part[2][..., -q:])
+            m0, f0 = _tail_median(part[0][..., -2 * q : -q], part[2][..., -2 * q : -q])
+            level = np.where(f1, m1, level[..., 0])[..., None]
+            slope = np.where(f0 & f1, (m1 - m0) / q, 0.0)[..., None]
     s, phi, conv = (np.concatenate([p[j] for p in parts], axis=-1) for j in range(3))
     return s, phi, conv, centres
 
 
-#: registered transients at the end of a block whose median shift centres the next block's search
-_FOLLOW = 32
+#: transients registered at once; the search centre follows the drift from block to block
+_FOLLOW_BLOCK = 64
 
 
 def align_transients(
@@ -398,7 +414,10 @@ def align_transients(
     lb_hz : float, Hz, optional
         Line broadening used for the registration only (default 0.008 ppm in Hz, 1 Hz at 3 T).
     max_shift_hz : float, Hz, optional
-        Largest drift searched (default 0.3 ppm in Hz: 37 Hz at 3 T).
+        Search half-width around each transient's expected shift (default 0.3 ppm in Hz:
+        37 Hz at 3 T). The expected shift follows the drift from block to block of
+        transients (extrapolated from the block before), so the total drift of a session
+        may exceed it many times (120 Hz tested).
     window : int
         For very low SNR: register centred moving averages of ``window`` transients instead
         of single ones, giving each transient its window's shift (jitter within a window is
