@@ -386,3 +386,20 @@ def test_tcr_at_zero_is_flagged_and_its_ratios_are_nan(basis, rng, caplog):
     for name in ("Glu", "tNAA"):
         assert np.isfinite(out[name]["ratio"][0]) and np.isnan(out[name]["ratio"][1])
         assert np.isnan(out[name]["sd"][1])
+
+
+def test_unfitted_frames_have_false_flags_and_nan_numbers(basis, rng):
+    """A frame that is not fitted (NaN or all-zero data) carries no QC flag: the yes/no
+    columns are False there (NaN cast to bool read True), its numbers NaN."""
+    c = truth_vector(basis)
+    data = simulate(basis, np.stack([c, c, c]), lorentz_hz=4.0, noise_sd=0.5, rng=rng)
+    fids = data.fids.copy()
+    fids[1] = np.nan
+    fids[2] = 0.0
+    res = fit_spectra(dataclasses.replace(data, fids=fids), basis)
+    qc = res.qc_table()
+    for column in ("mm_at_bound", "lineshape_at_bound", "reference_at_bound"):
+        assert qc[column].tolist() == [False, False, False], column
+    assert not res.at_bound[1:].any()
+    assert np.isnan(res.estimates[1:]).all() and np.isfinite(res.estimates[0]).all()
+    assert res.converged.tolist() == [True, False, False]

@@ -315,7 +315,9 @@ def _store_chunk(
     """Copy one chunk's per-frame results into the full arrays of ``out`` (created on first use)."""
     for key, value in part.items():
         if key not in out:
-            out[key] = np.full((n_f,) + value.shape[1:], np.nan, dtype=value.dtype)
+            # frames never fitted (NaN or empty data): NaN numbers, False flags
+            fill = False if value.dtype.kind == "b" else np.nan
+            out[key] = np.full((n_f,) + value.shape[1:], fill, dtype=value.dtype)
         out[key][rows] = value
 
 
