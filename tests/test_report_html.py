@@ -168,6 +168,35 @@ def test_empty_stats_no_fits_and_missing_tables(tmp_path):
     assert names == {"timecourse_Glx", "timecourse_Glu", "timecourse_tNAA"}
 
 
+def test_to_png_lays_out_once_and_draws_what_savefig_draws():
+    """to_png freezes the constrained layout itself: same PNG bytes as a plain savefig."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from mrspipe.report.figures import new_figure, style, to_png
+
+    def figure():
+        fig, axes = new_figure(1, 2, width=5, height=2.5, sharey=True)
+        for ax, name in zip(axes[0], ("naltrexone", "a long placebo label"), strict=True):
+            ax.plot([0, 1, 2], [1, 0, 2], label=name)
+            ax.set_xlabel("time (s)")
+            ax.legend(loc="upper left")
+        axes[0, 0].set_ylabel("% change from baseline")
+        fig.suptitle("Glx: mean % change")
+        return fig
+
+    reference = figure()
+    FigureCanvasAgg(reference)
+    buf = io.BytesIO()
+    with style():
+        reference.savefig(buf, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
+    fig = figure()
+    engine, dpi = fig.get_layout_engine(), fig.get_dpi()
+    assert to_png(fig, dpi=DPI) == buf.getvalue()
+    assert fig.get_layout_engine() is engine and fig.get_dpi() == dpi  # left as it came
+
+
 def test_fit_figures_are_embedded_and_copied(tmp_path):
     from mrspipe.report.figures import new_figure, to_png
 

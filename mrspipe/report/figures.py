@@ -105,6 +105,7 @@ def to_png(fig: Any, *, dpi: float = 110) -> bytes:
     """Render a figure to PNG bytes with the Agg canvas."""
     import io
 
+    import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.text import Text
 
@@ -112,7 +113,26 @@ def to_png(fig: Any, *, dpi: float = 110) -> bytes:
     for text in fig.findobj(Text):  # created outside style(): "$...$" in user text is literal
         text.set_parse_math(False)
     buf = io.BytesIO()
+    engine, fig_dpi = fig.get_layout_engine(), fig.get_dpi()
     with style():
-        # fast zlib level: the default one took about as long as drawing the figure
-        fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})
+        try:
+            if engine is not None:
+                # lay the figure out once, at the PNG's resolution, and freeze it: savefig
+                # would otherwise draw the whole figure once more only to run the layout (~12 %
+                # of the group figures' CPU); the PNG is byte for byte the same
+                fig.set_dpi(dpi)
+                engine.execute(fig)
+                # no engine at all ("none" keeps a placeholder, for which savefig still draws)
+                no_auto: dict[str, Any] = {
+                    "figure.autolayout": False,
+                    "figure.constrained_layout.use": False,
+                }
+                with matplotlib.rc_context(no_auto):  # type: ignore[arg-type]
+                    fig.set_layout_engine(None)
+            # fast zlib level: the default one took about as long as drawing the figure
+            fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})
+        finally:  # the caller's figure is left as it came
+            fig.set_dpi(fig_dpi)
+            if engine is not None:
+                fig.set_layout_engine(engine)
     return buf.getvalue()
