@@ -132,6 +132,7 @@ def test_batched_equals_per_frame(basis, rng):
 
 def test_numpy_and_lmfit_agree(basis, rng):
     c = truth_vector(basis)
+    c[[basis.names.index("GABA"), basis.names.index("Lac")]] = 0.0  # at the bound 0
     data = simulate(
         basis,
         np.tile(c, (2, 1)),
@@ -149,6 +150,11 @@ def test_numpy_and_lmfit_agree(basis, rng):
         a, _ = fast.combination([num, den])
         b, _ = ref.combination([num, den])
         np.testing.assert_allclose(a[:, 0] / a[:, 1], b[:, 0] / b[:, 1], rtol=0.01)
+    # lmfit's bounded transform stops ~1e-10 above 0: reported as 0 and at the bound, as NNLS
+    assert fast.at_bound.any()
+    np.testing.assert_array_equal(ref.at_bound, fast.at_bound)
+    np.testing.assert_array_equal(ref.estimates[ref.at_bound], 0.0)
+    np.testing.assert_allclose(ref.crlb_sd, fast.crlb_sd, rtol=0.01)
 
 
 def test_linewidth_change_does_not_bias_glu(basis):
@@ -224,6 +230,12 @@ def test_basis_mismatches(basis):
         fit_spectra(data, basis, backend="nope")
     with pytest.raises(ConfigError, match="baseline"):
         fit_spectra(data, basis, baseline="nope")
+    with pytest.raises(ConfigError, match="'baseline_knot_spacng'"):  # misspelt: refused
+        fit_spectra(data, basis, baseline_knot_spacng=0.5)
+    with pytest.raises(ConfigError, match="'method'"):  # an lmfit option, not numpy's
+        fit_spectra(data, basis, method="nelder")
+    with pytest.raises(ConfigError, match="threads"):
+        fit_spectra(data, basis, threads=0)
 
 
 def test_basis_resampled_to_data_grid(basis):

@@ -88,6 +88,9 @@ BACKENDS: dict[str, Callable[..., tuple[np.ndarray, Any, np.ndarray, np.ndarray]
     "lmfit": _fit_lmfit,
 }
 
+#: backend name -> the extra keywords (``**options`` of :func:`fit_spectra`) it takes
+BACKEND_OPTIONS: dict[str, tuple[str, ...]] = {"numpy": (), "lmfit": ("method",)}
+
 
 def _measured_fwhm(problem: FitProblem, theta: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     """FWHM (Hz) of the fitted reference singlet (NAA, else Cr/PCr) per frame, NaN if none."""
@@ -419,11 +422,13 @@ def fit_spectra(
         significantly worse than the most flexible one's (:mod:`mrspipe.fit.stiffness`;
         overrides ``baseline_dof``). Not with an MM-free basis: the baseline then takes
         glutamate.
-    threads : int, optional
+    threads : int >= 1, optional
         Chunks fitted concurrently (threads of this process; default: the usable cores, at
         most 4, for ``'numpy'``, 1 for ``'lmfit'``). Results do not depend on it.
     **options
-        Passed to the backend (``lmfit``: ``method``, default ``'leastsq'``).
+        Passed to the backend (:data:`BACKEND_OPTIONS`; ``lmfit``: ``method``, default
+        ``'leastsq'``; ``numpy``: none). Any other keyword is refused (a ``ConfigError``), so
+        a misspelt option is not silently ignored.
 
     Returns
     -------
@@ -442,6 +447,16 @@ def fit_spectra(
         raise ConfigError(
             f"unknown baseline_stiffness {baseline_stiffness!r}; choose from {list(STIFFNESS)}"
         )
+    unknown = sorted(set(options) - set(BACKEND_OPTIONS.get(backend, ())))
+    if unknown:  # a misspelt keyword is refused, not silently ignored
+        raise ConfigError(
+            f"fit_spectra got unknown option(s) {', '.join(map(repr, unknown))} for the "
+            f"{backend} backend (extra options it takes: {list(BACKEND_OPTIONS[backend])})"
+        )
+    if chunk_size < 1:
+        raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
+    if threads is not None and threads < 1:
+        raise ConfigError(f"threads must be >= 1, got {threads}")
     build: dict[str, Any] = {
         "ppm_range": ppm_range,
         "baseline": baseline,
@@ -457,8 +472,6 @@ def fit_spectra(
     start = {k: v for k, v in (("lorentz_hz", lorentz_hz), ("gauss_hz", gauss_hz)) if v is not None}
     if baseline_stiffness == "ftest" and baseline == "spline":
         baseline_dof = _ftest_dof(data, basis, build, start, max_iter, ftol)
-    if chunk_size < 1:
-        raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
     problem, rbasis = build_problem(
         data, basis, baseline_dof=baseline_dof, precision=precision, **build
     )

@@ -18,6 +18,10 @@ from .solver import solve_linear
 __all__ = ["fit_lmfit"]
 
 
+#: a concentration below this fraction of its frame's largest one is at the bound 0
+AT_BOUND_REL = 1e-6
+
+
 def fit_lmfit(
     problem: FitProblem,
     y: np.ndarray,
@@ -86,6 +90,9 @@ def fit_lmfit(
         values = out.params.valuesdict()
         theta_out[f] = [values[n] for n in theta_names]
         conc_out[f] = [values[f"c{m}"] for m in range(n_m)]
+        # lmfit's bounded transform leaves a component at its bound ~1e-12..1e-6 above 0: call
+        # it 0, as the NNLS of the numpy backend does (same at_bound flags, same passive set)
+        conc_out[f][conc_out[f] <= AT_BOUND_REL * conc_out[f].max(initial=0.0)] = 0.0
         converged[f] = bool(out.success)
         n_eval[f] = int(out.nfev)
     return theta_out, conc_out, converged, n_eval
