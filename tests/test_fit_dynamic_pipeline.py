@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -35,13 +37,27 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return root / "study", root / "basis"
 
 
-def test_run_dynamic_feeds_responses_and_stats(study: tuple[Path, Path], tmp_path: Path) -> None:
+def test_run_dynamic_feeds_responses_and_stats(
+    study: tuple[Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # options the joint fit does not have: warned once per run (not per session) and recorded
+    # in run.json as what was fitted
+    fit = {"dynamic": True, "lineshape": "kernel", "mm_priors": True, "baseline_stiffness": "ftest"}
     config = config_from_dict(
-        {"preprocess": {"block": BLOCK}, "fit": {"dynamic": True}, "stats": {"mixed_model": False}}
+        {"preprocess": {"block": BLOCK}, "fit": fit, "stats": {"mixed_model": False}}
     )
     out = tmp_path / "out"
-    result = run_study(study[0], out, basis=study[1], config=config)
+    with caplog.at_level(logging.WARNING, logger="mrspipe"):
+        result = run_study(study[0], out, basis=study[1], config=config)
     assert result.errors == [] and result.exit_status == 0
+    for text in ("no 'kernel' lineshape", "no MM/lipid ratio priors", "fixed baseline stiffness"):
+        assert sum(text in r.getMessage() for r in caplog.records) == 1, text
+    used = json.loads((out / "run.json").read_text())["config"]["fit"]
+    assert (used["lineshape"], used["mm_priors"], used["baseline_stiffness"]) == (
+        "voigt",
+        False,
+        "fixed",
+    )
     tc = read_table(out / "group" / "timecourses.tsv")
     glu = tc[tc["metabolite"] == "Glu"]
     assert len(glu) == 4 * N_TRANSIENTS // BLOCK

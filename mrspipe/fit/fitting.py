@@ -23,6 +23,7 @@ from .crlb import (
 )
 from .init import start_values
 from .lineshape import fold_kernel
+from .lineshape_models import get_lineshape
 from .model import FitProblem
 from .options import FitOptions
 from .problem import build_problem, with_default_macromolecules
@@ -426,9 +427,10 @@ def fit_spectra(
         Chunks fitted concurrently (threads of this process; default: the usable cores, at
         most 4, for ``'numpy'``, 1 for ``'lmfit'``). Results do not depend on it.
     **options
-        Passed to the backend (:data:`BACKEND_OPTIONS`; ``lmfit``: ``method``, default
-        ``'leastsq'``; ``numpy``: none). Any other keyword is refused (a ``ConfigError``), so
-        a misspelt option is not silently ignored.
+        Start values of a registered lineshape's widths by their reported names (as
+        ``lorentz_hz``); the rest passed to the backend (:data:`BACKEND_OPTIONS`; ``lmfit``:
+        ``method``, default ``'leastsq'``; ``numpy``: none). Any other keyword is refused (a
+        ``ConfigError``), so a misspelt option is not silently ignored.
 
     Returns
     -------
@@ -447,6 +449,10 @@ def fit_spectra(
         raise ConfigError(
             f"unknown baseline_stiffness {baseline_stiffness!r}; choose from {list(STIFFNESS)}"
         )
+    # start values of a registered lineshape's widths by their reported names (``lor_hz``)
+    widths = {w.report for w in get_lineshape(lineshape).widths}
+    start = {k: v for k, v in (("lorentz_hz", lorentz_hz), ("gauss_hz", gauss_hz)) if v is not None}
+    start.update({k: options.pop(k) for k in sorted(widths & set(options))})
     unknown = sorted(set(options) - set(BACKEND_OPTIONS.get(backend, ())))
     if unknown:  # a misspelt keyword is refused, not silently ignored
         raise ConfigError(
@@ -469,7 +475,6 @@ def fit_spectra(
         "default_lipids": default_lipids,
         "mm_priors": mm_priors,
     }
-    start = {k: v for k, v in (("lorentz_hz", lorentz_hz), ("gauss_hz", gauss_hz)) if v is not None}
     if baseline_stiffness == "ftest" and baseline == "spline":
         baseline_dof = _ftest_dof(data, basis, build, start, max_iter, ftol)
     problem, rbasis = build_problem(

@@ -86,6 +86,37 @@ def default_preprocess(
     )
 
 
+def joint_fit_options(options: FitOptions) -> FitOptions:
+    """Return the fit options the joint dynamic fit really uses (a warning per change).
+
+    The joint fit has no MM/lipid ratio priors, no free lineshape kernel (Voigt instead) and a
+    fixed baseline stiffness; :func:`~mrspipe.pipeline.study.run_study` applies this once
+    before the sessions start, so ``run.json`` and the report record what was fitted, not
+    what was asked for.
+    """
+    import dataclasses
+
+    from ..fit.lineshape_models import get_lineshape
+
+    changes: dict[str, Any] = {}
+    if options.mm_priors:
+        logger.warning("the joint dynamic fit has no MM/lipid ratio priors (mm_priors is ignored)")
+        changes["mm_priors"] = False
+    if get_lineshape(options.lineshape).kernel:
+        logger.warning(
+            "the joint dynamic fit has no %r lineshape: Voigt instead", options.lineshape
+        )
+        changes["lineshape"] = "voigt"
+    if options.baseline_stiffness != "fixed":
+        logger.warning(
+            "the joint dynamic fit has a fixed baseline stiffness (baseline_stiffness=%r is "
+            "ignored)",
+            options.baseline_stiffness,
+        )
+        changes["baseline_stiffness"] = "fixed"
+    return dataclasses.replace(options, **changes) if changes else options
+
+
 def default_fit(
     frames: Any,
     basis: Any,
@@ -110,20 +141,10 @@ def default_fit(
             from ..errors import ConfigError
 
             raise ConfigError("the joint dynamic fit needs the infusion event (events.tsv)")
+        kwargs = joint_fit_options(options).spectra_kwargs()
         kwargs.pop("backend", None)
-        if kwargs.pop("mm_priors", False):
-            logger.warning(
-                "the joint dynamic fit has no MM/lipid ratio priors (mm_priors is ignored)"
-            )
-        from ..fit.lineshape_models import get_lineshape
-
-        if get_lineshape(kwargs["lineshape"]).kernel:
-            logger.warning(
-                "the joint dynamic fit has no %r lineshape: Voigt instead", kwargs["lineshape"]
-            )
-            kwargs["lineshape"] = "voigt"
-        if kwargs.pop("baseline_stiffness", "fixed") != "fixed":
-            logger.warning("the joint dynamic fit has a fixed baseline stiffness")
+        kwargs.pop("mm_priors", None)
+        kwargs.pop("baseline_stiffness", None)
         return _fit_dynamic_session(
             frames, basis, infusion=infusion, constant=options.constant_metabolites, **kwargs
         )

@@ -12,7 +12,7 @@ import importlib.util
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from .executor import map_sessions
 from .group import run_group
 from .jobs import select_metabolites
 from .session import SessionOptions, SessionResult, clear_basis_cache
-from .steps import Steps, check_modules, default_fit
+from .steps import Steps, check_modules, default_fit, joint_fit_options
 
 __all__ = ["StudyResult", "run_study", "resolve_contrast", "describe_window"]
 
@@ -262,6 +262,9 @@ def run_study(
                 raise ConfigError(
                     "--dynamic needs mrspipe.fit.dynamic, which this installation lacks"
                 )
+            if config.fit.dynamic and steps.fit is default_fit:
+                # what the joint fit really uses, warned once and recorded in run.json/report
+                config = replace(config, fit=joint_fit_options(config.fit))
             basis_path = Path(basis)
             if not basis_path.exists():
                 raise ConfigError("no such basis set", basis_path)
