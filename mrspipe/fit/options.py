@@ -86,7 +86,10 @@ class FitOptions:
         choices=("fixed", "ftest"),
     )
     dynamic: bool = option(
-        False, "fit all frames of a session jointly (spectro-temporal) instead of frame by frame"
+        False,
+        "fit all frames of a session jointly (spectro-temporal) instead of frame by frame; it "
+        "has no mm_priors, kernel lineshape or ftest stiffness (warned, fitted without, "
+        "recorded so)",
     )
     metabolites: tuple[str, ...] = option(
         (), "basis metabolites to fit; empty = every metabolite of the basis"
