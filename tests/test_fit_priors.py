@@ -102,3 +102,14 @@ def test_priors_shrink_toward_the_ratio_and_cover(bases):
     err_free = np.sqrt(np.mean((free.estimates[:, i12] - conc[:, i12]) ** 2))
     err_tied = np.sqrt(np.mean((tied.estimates[:, i12] - conc[:, i12]) ** 2))
     assert err_tied < err_free
+
+
+def test_priors_without_appended_components_warn(bases, caplog):
+    """mm_priors with nothing appended (own MM spectra, or appending off): said, not silent."""
+    basis, full = bases
+    data = simulate(full, _truth(full)[None], lorentz_hz=2.0, gauss_hz=3.0)
+    with caplog.at_level(logging.WARNING, logger="mrspipe"):
+        own = fit_spectra(data, full, mm_priors=True)
+    assert any("fitted without ratio priors" in r.getMessage() for r in caplog.records)
+    plain = fit_spectra(data, full)
+    np.testing.assert_array_equal(own.estimates, plain.estimates)

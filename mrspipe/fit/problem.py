@@ -183,6 +183,11 @@ def build_problem(
     if default_macromolecules and basis.nucleus == "1H":
         basis, groups = with_default_macromolecules(basis, groups, lipids=default_lipids)
     priors = ratio_priors(basis.names, basis.names[own:]) if mm_priors else None
+    if mm_priors and priors is None:
+        logger.warning(
+            "mm_priors: no macromolecule/lipid components were appended (the basis has its "
+            "own, or default_macromolecules is off); fitted without ratio priors"
+        )
     n = data.n_points
     fit_band = np.flatnonzero((dppm >= lo) & (dppm <= hi))
     if fit_band.size < 16:
