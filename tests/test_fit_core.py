@@ -236,6 +236,8 @@ def test_basis_mismatches(basis):
         fit_spectra(data, basis, method="nelder")
     with pytest.raises(ConfigError, match="threads"):
         fit_spectra(data, basis, threads=0)
+    with pytest.raises(ConfigError, match="spline"):  # was silently ignored
+        fit_spectra(data, basis, baseline="poly", baseline_stiffness="ftest")
 
 
 def test_basis_resampled_to_data_grid(basis):

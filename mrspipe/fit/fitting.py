@@ -449,6 +449,11 @@ def fit_spectra(
         raise ConfigError(
             f"unknown baseline_stiffness {baseline_stiffness!r}; choose from {list(STIFFNESS)}"
         )
+    if baseline_stiffness == "ftest" and baseline != "spline":
+        raise ConfigError(
+            f"baseline_stiffness='ftest' chooses the spline baseline's stiffness; "
+            f"baseline={baseline!r} has none (use baseline='spline' or baseline_order)"
+        )
     # start values of a registered lineshape's widths by their reported names (``lor_hz``)
     widths = {w.report for w in get_lineshape(lineshape).widths}
     start = {k: v for k, v in (("lorentz_hz", lorentz_hz), ("gauss_hz", gauss_hz)) if v is not None}

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._options import check_fields, option
+from ..errors import ConfigError
 from .lineshape_models import DEFAULT_LINESHAPE, get_lineshape
 
 __all__ = ["FitOptions"]
@@ -104,6 +105,11 @@ class FitOptions:
     def __post_init__(self) -> None:
         check_fields(self)
         get_lineshape(self.lineshape)  # a ConfigError naming the registered ones
+        if self.baseline_stiffness == "ftest" and self.baseline != "spline":
+            raise ConfigError(
+                "[fit] baseline_stiffness = 'ftest' needs baseline = 'spline' (the F-test "
+                f"chooses the spline's stiffness), got baseline = {self.baseline!r}"
+            )
 
     def spectra_kwargs(self) -> dict[str, Any]:
         """Keywords of :func:`mrspipe.fit.fit_spectra` (not the pipeline's ``dynamic`` keys)."""
