@@ -238,7 +238,11 @@ def fit_dynamic(
     conc_cols = np.arange(layout.n_theta, layout.n_theta + layout.n_met)
     cov, tc_cov = joint_covariance(final, layout, sigma, at_bound, penalty, columns=conc_cols)
     if not converged:
-        logger.warning("joint dynamic fit did not converge in %d iterations", n_iter)
+        logger.warning(
+            "%s: joint dynamic fit did not converge in %d iterations",
+            data.source or "data",
+            n_iter,
+        )
     return _result(
         layout,
         rbasis,
