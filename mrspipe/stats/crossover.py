@@ -118,37 +118,18 @@ def treatment_rows(
             test = f"t({df:g}), period-adjusted (Jones-Kenward)"
             out.append(row(metabolite, analysis, term, group, est, ci, p, n, p_perm=pp, test=test))
             if sensitivity and not math.isclose(plain[0], est, rel_tol=1e-9, abs_tol=1e-12):
+                test = f"t({plain[4]:g}), paired, no period term"
+                name = f"{analysis}_unadjusted"
                 out.append(
-                    row(
-                        metabolite,
-                        f"{analysis}_unadjusted",
-                        term,
-                        group,
-                        plain[0],
-                        plain[1],
-                        plain[2],
-                        n,
-                        p_perm=plain[3],
-                        test=f"t({plain[4]:g}), paired, no period term",
-                    )
+                    row(metabolite, name, term, group, *plain[:3], n, p_perm=plain[3], test=test)
                 )
         else:
             why = "order unknown" if w["period_a"].isna().any() else "no period adjustment"
             if opts.period_adjust and not w["period_a"].isna().any():
                 why = "a sequence has < 2 participants"
+            test = f"t({plain[4]:g}), paired ({why})"
             out.append(
-                row(
-                    metabolite,
-                    analysis,
-                    term,
-                    group,
-                    plain[0],
-                    plain[1],
-                    plain[2],
-                    n,
-                    p_perm=plain[3],
-                    test=f"t({plain[4]:g}), paired ({why})",
-                )
+                row(metabolite, analysis, term, group, *plain[:3], n, p_perm=plain[3], test=test)
             )
     return out
 
