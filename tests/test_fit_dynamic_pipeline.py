@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from study_helpers import simulated_study_with_basis
 
 from mrspipe.config import config_from_dict
 from mrspipe.io.tables import read_table
@@ -18,23 +19,11 @@ N_TRANSIENTS, N_POINTS, BLOCK = 32, 1024, 4
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from mrspipe.io.basis import save_basis
-    from mrspipe.simulate import simulate_basis, simulate_study
-
     root = tmp_path_factory.mktemp("dyn")
-    truth = simulate_study(
-        root / "study", n_participants=2, n_transients=N_TRANSIENTS, n_points=N_POINTS, rng=7
+    study_dir, basis_dir, _ = simulated_study_with_basis(
+        root, n_participants=2, n_transients=N_TRANSIENTS, n_points=N_POINTS, rng=7
     )
-    d = truth["design"]
-    basis = simulate_basis(
-        sequence=d["sequence"],
-        field_mhz=d["field_mhz"],
-        te=d["te"],
-        dwell_time=d["dwell_time"],
-        n_points=N_POINTS,
-    )
-    save_basis(basis, root / "basis", format="fsl")
-    return root / "study", root / "basis"
+    return study_dir, basis_dir
 
 
 def test_run_dynamic_feeds_responses_and_stats(
