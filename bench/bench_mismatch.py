@@ -56,6 +56,18 @@ def concentrations(basis, n, rng):
 def make_set(basis, n, rng, *, noise=NOISE, **mismatch):
     """``n`` spectra cycling through the noise levels; returns data and true concentrations."""
     conc = concentrations(basis, n, rng)
+
+    def extra(rows):
+        return {k: (v(rows.size, rng) if callable(v) else v) for k, v in mismatch.items()}
+
+    return simulate_levels(basis, conc, rng, noise=noise, extra=extra), conc
+
+
+def simulate_levels(basis, conc, rng, *, noise=NOISE, extra=None):
+    """Spectra of ``conc`` ``(n, n_met)`` cycling through the noise levels, random Voigt
+    lineshapes, shifts and phases; ``extra(rows)`` gives more ``simulate_spectra`` keywords
+    for the rows of one noise level (drawn after the lineshapes)."""
+    n = conc.shape[0]
     level = np.asarray(noise)[np.arange(n) % len(noise)]
     fids = np.empty((n, basis.n_points), complex)
     data = None
@@ -71,11 +83,11 @@ def make_set(basis, n, rng, *, noise=NOISE, **mismatch):
             phase0=rng.uniform(-1.0, 1.0, k),
             noise_sd=float(lev),
             rng=rng,
-            **{key: (v(k, rng) if callable(v) else v) for key, v in mismatch.items()},
+            **(extra(rows) if extra is not None else {}),
         )
         fids[rows] = data.fids.reshape(k, -1)
     assert data is not None
-    return data.with_fids(fids), conc
+    return data.with_fids(fids)
 
 
 def score(res, conc):

@@ -36,21 +36,20 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from bench_mismatch import SHARED, simulate_levels  # noqa: E402
 from fit_helpers import TRUTH, challenge_basis  # noqa: E402
 
 from mrspipe.fit import fit_spectra  # noqa: E402
 from mrspipe.fit.priors import RATIO_PRIORS  # noqa: E402
 from mrspipe.fit.problem import with_default_macromolecules  # noqa: E402
 from mrspipe.quantify import ratios  # noqa: E402
-from mrspipe.simulate import simulate_spectra  # noqa: E402
 from mrspipe.simulate.macromolecules import DEFAULT_MM_AMPLITUDES  # noqa: E402
 
-SHARED = Path(os.environ.get("MRSPIPE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 EXTRA = {"PCho": 0.6, "Ala": 0.5, "Asp": 2.0, "Asc": 1.0, "Glc": 1.0, "Gly": 0.5, "PE": 1.5}
 NAMES = ("Glu", "Gln", "Glx", "GABA", "tNAA", "Ins")
-NOISE = (0.05, 0.15, 0.45)
 
 
 def without(basis, name):
@@ -92,26 +91,13 @@ def draw(basis, n, rng, mm_case):
                 k: a * rng.uniform(0.7, 1.3, n) for k, a in DEFAULT_MM_AMPLITUDES.items()
             }
         }
-    level = np.asarray(NOISE)[np.arange(n) % len(NOISE)]
-    fids = np.empty((n, basis.n_points), complex)
-    data = None
-    for lev in np.unique(level):
-        rows = np.flatnonzero(level == lev)
-        k = rows.size
-        data, _ = simulate_spectra(
-            sim_basis,
-            sim_conc[rows],
-            lorentz_hz=rng.uniform(1.0, 5.0, k),
-            gauss_hz=rng.uniform(2.0, 6.0, k),
-            shift_hz=rng.uniform(-5.0, 5.0, k),
-            phase0=rng.uniform(-1.0, 1.0, k),
-            noise_sd=float(lev),
-            rng=rng,
-            **{key: {m: a[rows] for m, a in v.items()} for key, v in mm_kw.items()},
-        )
-        fids[rows] = data.fids.reshape(k, -1)
-    assert data is not None
-    return data.with_fids(fids), fit_basis, conc
+    data = simulate_levels(
+        sim_basis,
+        sim_conc,
+        rng,
+        extra=lambda rows: {key: {m: a[rows] for m, a in v.items()} for key, v in mm_kw.items()},
+    )
+    return data, fit_basis, conc
 
 
 def score(res, conc):
