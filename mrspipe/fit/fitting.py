@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -13,23 +12,16 @@ import numpy as np
 
 from ..data import Basis, MRSData
 from ..errors import ConfigError, FitError
-from .band import band_derivatives, band_model
-from .crlb import (
-    canonical,
-    fisher_covariance,
-    hac_variances,
-    sandwich_blocks,
-    sum_weights,
-)
+from .backends import BACKEND_OPTIONS, BACKENDS, fit_numpy
+from .band import band_model
+from .finish import build_result, finish_frames, store_chunk
 from .init import start_values
 from .lineshape import fold_kernel
 from .lineshape_models import get_lineshape
 from .model import FitProblem
 from .options import FitOptions
 from .problem import build_problem, with_default_macromolecules
-from .qc import REFERENCE_SINGLETS, residual_inflation, singlet_fwhm, spectrum_fwhm
 from .result import FitResult
-from .solver import LinearSolution, levenberg_marquardt, solve_linear
 from .stiffness import STIFFNESS, choose_dof
 
 __all__ = ["fit_spectra", "build_problem", "with_default_macromolecules", "BACKENDS"]
@@ -38,165 +30,6 @@ logger = logging.getLogger("mrspipe")
 
 #: the one place of the fit defaults
 _DEFAULT = FitOptions()
-
-
-def _noise_sd(problem: FitProblem, sol: LinearSolution) -> np.ndarray:
-    """Noise SD of one real spectral value from the data part of the cost, ``(n_frames,)``."""
-    cost = sol.cost if sol.penalty is None else sol.cost - sol.penalty
-    n_free = (sol.conc > 0).sum(axis=1) + problem.n_params
-    dof = 2.0 * sol.resid.shape[1] - problem.d2.sum() - n_free
-    sigma = np.sqrt(np.clip(cost, 0.0, None) / np.maximum(dof, 1.0))
-    return np.maximum(sigma, 1e-300)
-
-
-def _fit_numpy(
-    problem: FitProblem,
-    y: np.ndarray,
-    theta0: np.ndarray,
-    *,
-    max_iter: int,
-    ftol: float,
-    **_: Any,
-) -> tuple[np.ndarray, LinearSolution, np.ndarray, np.ndarray]:
-    theta, sol, converged, n_iter = levenberg_marquardt(
-        problem, y, theta0, max_iter=max_iter, ftol=ftol
-    )
-    if problem.priors is not None:
-        # second pass with the soft ratio priors, weighted by the first pass's noise SD and
-        # family amplitudes (mrspipe.fit.priors)
-        floor = 1e-3 * sol.conc.max(axis=1) + 1e-300
-        prior = problem.priors.penalty(sol.conc, _noise_sd(problem, sol), floor)
-        theta, sol, converged, more = levenberg_marquardt(
-            problem, y, theta, max_iter=max_iter, ftol=ftol, prior=prior
-        )
-        n_iter = n_iter + more
-    return theta, sol, converged, n_iter
-
-
-def _fit_lmfit(
-    problem: FitProblem, y: np.ndarray, theta0: np.ndarray, **options: Any
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    from .lmfit_backend import fit_lmfit
-
-    return fit_lmfit(problem, y, theta0, **options)
-
-
-#: backend name -> fitter(problem, y_band, theta0, **options) -> (theta, conc, converged, n_iter);
-#: ``conc`` None means: the NNLS solution at ``theta`` (variable projection); a
-#: :class:`~.solver.LinearSolution` is that solution, already computed at ``theta``
-BACKENDS: dict[str, Callable[..., tuple[np.ndarray, Any, np.ndarray, np.ndarray]]] = {
-    "numpy": _fit_numpy,
-    "lmfit": _fit_lmfit,
-}
-
-#: backend name -> the extra keywords (``**options`` of :func:`fit_spectra`) it takes
-BACKEND_OPTIONS: dict[str, tuple[str, ...]] = {"numpy": (), "lmfit": ("method",)}
-
-
-def _measured_fwhm(problem: FitProblem, theta: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
-    """FWHM (Hz) of the fitted reference singlet (NAA, else Cr/PCr) per frame, NaN if none."""
-    canon = [canonical(n) for n in names]
-    found = [(canon.index(ref), ppm) for ref, ppm in REFERENCE_SINGLETS if ref in canon]
-    if not found:
-        return np.full(len(theta), np.nan)
-    i, peak = found[0]
-    no_shift = theta.copy()
-    no_shift[:, problem.layout.index("shift")] = 0.0
-    cf = float((problem.freq[-1] - problem.freq[0]) / (problem.ppm[-1] - problem.ppm[0]))
-    ref = float(problem.ppm[0] - problem.freq[0] / cf)
-    bm = band_model(problem) if np.dtype(problem.dtype) == np.complex64 else None
-    if bm is not None:  # the zero-filled spectrum over the band from the low-rank model
-        spec, freq = bm.zero_filled(no_shift, i)
-        return spectrum_fwhm(spec.real, freq, freq / cf + ref, peak_ppm=peak)
-    h = problem.lineshapes(no_shift, np.complex128)[:, problem.group_of[i]]
-    return singlet_fwhm(
-        problem.basis_fids[i],
-        h,
-        dwell_time=float(problem.t[1] - problem.t[0]),
-        spectrometer_frequency=cf,
-        ppm_reference=ref,
-        peak_ppm=peak,
-    )
-
-
-def _finish(
-    problem: FitProblem,
-    y: np.ndarray,
-    theta: np.ndarray,
-    conc: np.ndarray | LinearSolution | None,
-    names: tuple[str, ...],
-) -> dict[str, np.ndarray]:
-    """Everything reported per frame from the fitted parameters (``conc`` None: NNLS)."""
-    n_f, n_k = y.shape
-    if isinstance(conc, LinearSolution):
-        sol = conc
-    else:
-        sol = solve_linear(problem, theta, y, conc=conc)
-    conc = sol.conc
-    phase = problem.phase(theta)
-    cols = sol.columns
-    coef = problem.baseline_coefficients(sol.resid)
-    full_resid = sol.resid - coef @ problem.baseline.T
-    d_x = problem.stack(
-        band_derivatives(problem, theta, conc, sol.model, full=True, shape=sol.shape)
-    )
-    d_p = problem.project(d_x)
-    x = problem.stack(cols)
-    d2 = problem.d2
-    # the priors' rows are information on the concentrations (the SD is the posterior one):
-    # sol.gram holds P^T P, so both blocks below include it
-    fisher, middle = sandwich_blocks(sol.gram, x, sol.proj, d_x, d_p, d2)
-    sigma = _noise_sd(problem, sol)
-    layout = problem.layout
-    widths = layout.widths(theta)  # (F, G, n_widths)
-    broadening = layout.lineshape.fwhm(widths[:, 0])
-    fwhm = _measured_fwhm(problem, theta, names)
-    df = abs(float(problem.freq[1] - problem.freq[0]))
-    width_pts = np.where(np.isfinite(fwhm), fwhm, broadening) / df
-    # the HAC window of each frame from its own linewidth (not the chunk's): a frame's SD does
-    # not depend on the frames fitted with it
-    width_pts = np.where(np.isfinite(width_pts), width_pts, 1.0)
-    window = np.clip(np.ceil(2.0 * width_pts), 2, 32).astype(int)
-    d = 1.0 - (1.0 - problem.w) ** 2
-    r_x = problem.stack(full_resid)
-
-    def robust(a: np.ndarray) -> np.ndarray:
-        return hac_variances(a, (x, d_x), (sol.proj, d_p), problem.u, d, r_x, window)
-
-    cov, inflation = fisher_covariance(fisher, middle, sigma, problem.n_met, robust=robust)
-    # and globally by the residual's correlation along the spectrum (smooth misfit)
-    smooth = residual_inflation(full_resid, window)
-    extra = np.maximum(smooth[:, None] / inflation, 1.0)
-    cov = cov * np.sqrt(extra[:, :, None] * extra[:, None, :])
-    inflation = inflation * extra
-    if "NAA" in names:
-        i_naa = names.index("NAA")
-        unphased = cols[:, i_naa] * phase.conj() * conc[:, i_naa, None]
-    else:
-        unphased = sol.model * phase.conj()
-    peak = unphased.real.max(axis=1)
-    mm = np.array([fnmatch.fnmatchcase(n, "MM*") or n == "Mac" for n in names])
-    shape_hi = widths >= layout.widths(problem.upper)
-    tcr = np.array([n in ("Cr", "PCr") for n in names])
-    return {
-        "estimates": conc,
-        "covariance": cov,
-        "crlb_sd": np.sqrt(np.clip(np.einsum("fii->fi", cov), 0.0, None)),
-        "snr": peak / sigma,
-        "noise_sd": sigma,
-        "fwhm_hz": fwhm,
-        "broadening_hz": broadening,
-        "sd_inflation": np.sqrt(inflation),
-        "at_bound": conc <= 0,
-        "mm_at_bound": (mm[None] & (conc <= 0)).any(axis=1) if mm.any() else np.zeros(n_f, bool),
-        "lineshape_at_bound": shape_hi.any(axis=(1, 2)),
-        "reference_at_bound": (conc[:, tcr] <= 0).all(axis=1) if tcr.any() else np.zeros(n_f, bool),
-        "shift_hz": layout.shift(theta)[:, 0],
-        "phase_rad": np.angle(np.exp(1j * theta[:, layout.phase0])),
-        "residual_rel": np.linalg.norm(full_resid, axis=1) / np.linalg.norm(y, axis=1),
-        "baseline_coef": coef,
-        **{f"p_{k}": v for k, v in layout.to_params(theta).items()},
-    }
 
 
 def _ftest_dof(
@@ -221,7 +54,7 @@ def _ftest_dof(
             problem, _ = build_problem(mean, basis, baseline_dof=dof, precision="double", **build)
             y = np.fft.fft(mean.fids)[None, problem.band]
             theta0 = start_values(problem, y, start=start)
-            _, sol, _, _ = _fit_numpy(problem, y, theta0, max_iter=max_iter, ftol=ftol)
+            _, sol, _, _ = fit_numpy(problem, y, theta0, max_iter=max_iter, ftol=ftol)
             cost = sol.cost if sol.penalty is None else sol.cost - sol.penalty
             model_df = problem.d2.sum() + (sol.conc > 0).sum() + problem.n_params
             return float(cost[0]), float(model_df)
@@ -296,7 +129,7 @@ def _fit_chunks(
             start=widths,
         )
         theta, conc, conv, nit = fitter(problem, y, theta0, **options)
-        return rows, _finish(problem, y, theta, conc, names), conv, nit
+        return rows, finish_frames(problem, y, theta, conc, names), conv, nit
 
     starts = range(0, rows_good.size, chunk_size)
     with contextlib.ExitStack() as stack:
@@ -308,21 +141,9 @@ def _fit_chunks(
         else:
             results = map(fit_chunk, starts)
         for rows, part, conv, nit in results:
-            _store_chunk(out, part, rows, n_f)
+            store_chunk(out, part, rows, n_f)
             converged[rows] = conv
             n_iter[rows] = nit
-
-
-def _store_chunk(
-    out: dict[str, np.ndarray], part: dict[str, np.ndarray], rows: np.ndarray, n_f: int
-) -> None:
-    """Copy one chunk's per-frame results into the full arrays of ``out`` (created on first use)."""
-    for key, value in part.items():
-        if key not in out:
-            # frames never fitted (NaN or empty data): NaN numbers, False flags
-            fill = False if value.dtype.kind == "b" else np.nan
-            out[key] = np.full((n_f,) + value.shape[1:], fill, dtype=value.dtype)
-        out[key][rows] = value
 
 
 def fit_spectra(
@@ -505,7 +326,7 @@ def fit_spectra(
         def fit_one(p: FitProblem, y: np.ndarray, theta0: np.ndarray | None) -> Any:
             if theta0 is None:
                 theta0 = start_values(p, y, start=start)
-            theta, sol, _, _ = _fit_numpy(p, y, theta0, max_iter=max_iter, ftol=ftol)
+            theta, sol, _, _ = fit_numpy(p, y, theta0, max_iter=max_iter, ftol=ftol)
             return theta, sol.conc
 
         problem, offsets, coef = fold_kernel(problem, fids[rows_good].mean(axis=0), fit_one)
@@ -541,47 +362,15 @@ def fit_spectra(
         int(np.median(n_iter[rows_good])),
         int(n_iter.max()),
     )
-    n_bad = int(np.nansum(out["reference_at_bound"][rows_good]))
-    if n_bad:
-        logger.warning(
-            "%s: tCr fitted as 0 in %d of %d frames (implausible: a wrong local optimum or the "
-            "wrong basis; ratios to tCr are NaN there; QC column reference_at_bound)",
-            data.source or "data",
-            n_bad,
-            rows_good.size,
-        )
-    sum_names, weights = sum_weights(rbasis.names)
-    params = {k[2:]: v for k, v in out.items() if k.startswith("p_")}
-    params["n_iter"] = n_iter
-    return FitResult(
-        names=rbasis.names,
-        estimates=out["estimates"],
-        crlb_sd=out["crlb_sd"],
-        covariance=out["covariance"],
-        sum_names=sum_names,
-        sum_weights=weights,
-        snr=out["snr"],
-        fwhm_hz=out["fwhm_hz"],
-        broadening_hz=out["broadening_hz"],
-        sd_inflation=out["sd_inflation"],
-        at_bound=out["at_bound"],
-        mm_at_bound=out["mm_at_bound"],
-        lineshape_at_bound=out["lineshape_at_bound"],
-        reference_at_bound=out["reference_at_bound"],
-        shift_hz=out["shift_hz"],
-        phase_rad=out["phase_rad"],
-        residual_rel=out["residual_rel"],
-        converged=converged,
-        noise_sd=out["noise_sd"],
-        params=params,
-        group_names=problem.group_names,
-        group_of=problem.group_of,
-        lineshape=lineshape,
-        baseline_coef=out["baseline_coef"],
-        frame_shape=data.fids.shape[:-1],
-        dims=data.dims,
-        ppm=data.ppm,
-        fit_band=np.flatnonzero((data.ppm >= ppm_range[0]) & (data.ppm <= ppm_range[1])),
+    return build_result(
+        data,
+        problem,
+        rbasis.names,
+        out,
+        converged,
+        n_iter,
+        rows_good,
+        fids,
         backend=backend,
         options={
             "ppm_range": tuple(ppm_range),
@@ -594,8 +383,4 @@ def fit_spectra(
             **kernel,
             **options,
         },
-        _data_fids=fids,
-        _basis_fids=problem.basis_fids,
-        _baseline=problem.baseline,
-        _dwell_time=data.dwell_time,
     )
