@@ -232,7 +232,7 @@ def load_text_data(
         notes,
     )
     te = echo_time if echo_time is not None else info.get("echo_time")
-    from .sanity import looks_like_water
+    from .peaks import looks_like_water
 
     parts = []
     for name, fid in fids:
