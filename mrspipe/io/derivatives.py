@@ -19,7 +19,9 @@ Layout under the output folder ``OUT`` (a BIDS derivative dataset)::
     OUT/report.html, OUT/figures/
 
 Every file is written atomically (temporary file + rename), so an interrupted run never leaves a
-half-written table that a resumed run would trust.
+half-written table that a resumed run would trust. The tables' names, columns and sidecar
+descriptions are in :mod:`mrspipe.io.derivative_tables`; ``dataset_description.json`` and
+``run.json`` are written by :mod:`mrspipe.io.run_info` (both re-exported here).
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MRSFormatError
-from ._lock import LOCK_NAME
 from ._paths import check_entities, check_label, ensure_inside
+from .derivative_tables import GROUP_TABLES, OUTPUT_NAMES, SIDECARS, TABLE_NAMES, sidecar
+from .run_info import generated_by, is_output_folder, write_run_info
 from .tables import read_json, read_table, write_json, write_table
 
 __all__ = [
@@ -58,141 +61,6 @@ __all__ = [
     "TABLE_NAMES",
     "generated_by",
 ]
-
-_DESCRIPTIONS: dict[str, tuple[str, str | None]] = {
-    "participant_id": ("participant label, sub-<label>", None),
-    "session_id": ("session label, ses-<label>", None),
-    "condition": ("drug condition of the session", None),
-    "sex": ("participant sex (M/F), n/a when unknown", None),
-    "frame": ("frame index within the session (0-based)", None),
-    "transient": ("transient index within the session (0-based)", None),
-    "time_s": ("time of the frame centre (transient) relative to the infusion onset", "s"),
-    "metabolite": ("metabolite or sum of metabolites", None),
-    "estimate": ("fitted amplitude, basis-relative units", None),
-    "crlb_sd": ("Cramer-Rao lower bound of the estimate (standard deviation)", None),
-    "metabolite_a": ("First metabolite or sum of the pair", None),
-    "metabolite_b": ("Second metabolite or sum of the pair", None),
-    "covariance": ("CRLB covariance of the two estimates in this frame", None),
-    "crlb_percent": ("CRLB as a percentage of the estimate", "%"),
-    "baseline": ("mean estimate over the baseline window", None),
-    "response": ("mean estimate over the response window", None),
-    "percent_change": ("100 * (response - baseline) / baseline", "%"),
-    "shift_hz": ("frequency shift applied / fitted", "Hz"),
-    "phase_rad": ("zero-order phase applied / fitted", "rad"),
-    "snr": ("signal-to-noise ratio (NAA peak height / noise sd)", None),
-    "fwhm_hz": ("linewidth, full width at half maximum", "Hz"),
-    "rejected": ("true if the transient was excluded from averaging", None),
-    "residual_rel": ("fit residual norm relative to the data norm", None),
-    "converged": ("true if the fit converged", None),
-    "step": ("pipeline step that failed", None),
-    "error": ("error message", None),
-}
-
-
-def _sidecar(columns: list[str], description: str) -> dict[str, Any]:
-    side: dict[str, Any] = {"Description": description}
-    for col in columns:
-        text, units = _DESCRIPTIONS.get(col, (col.replace("_", " "), None))
-        side[col] = {"Description": text} | ({"Units": units} if units else {})
-    return side
-
-
-#: group table name -> (contract columns, description)
-GROUP_TABLES: dict[str, tuple[list[str], str]] = {
-    "timecourses": (
-        [
-            "participant_id",
-            "session_id",
-            "condition",
-            "sex",
-            "frame",
-            "time_s",
-            "metabolite",
-            "estimate",
-            "crlb_sd",
-        ],
-        "Metabolite time course of every session, time relative to the infusion onset.",
-    ),
-    "responses": (
-        [
-            "participant_id",
-            "session_id",
-            "condition",
-            "sex",
-            "metabolite",
-            "baseline",
-            "response",
-            "percent_change",
-        ],
-        "Baseline and response window means of every session and metabolite.",
-    ),
-    "stats": (
-        [
-            "metabolite",
-            "analysis",
-            "term",
-            "subgroup",
-            "estimate",
-            "ci_low",
-            "ci_high",
-            "p_value",
-            "n",
-        ],
-        "Group statistics of the crossover design.",
-    ),
-    "glm": (
-        [
-            "participant_id",
-            "session_id",
-            "condition",
-            "sex",
-            "metabolite",
-            "term",
-            "estimate",
-            "se",
-            "t",
-            "p_value",
-            "df",
-            "percent",
-            "percent_se",
-        ],
-        "GLM of every session's time course: one row per metabolite and regressor; percent is "
-        "the regressor's effect as % of the baseline level (intercept).",
-    ),
-}
-
-#: fixed names mrspipe writes directly under OUT (checked for symlinks before a run)
-OUTPUT_NAMES: tuple[str, ...] = (
-    "group",
-    "figures",
-    "report.html",
-    "run.json",
-    "errors.tsv",
-    "errors.json",
-    "dataset_description.json",
-)
-
-#: per-session table name -> description (columns come from the producing step)
-SIDECARS: dict[str, str] = {
-    "qc_transients": "Per-transient quality control of preprocessing.",
-    "fits": "Fitted estimate and CRLB per frame and metabolite.",
-    "qc": "Per-frame fit quality control.",
-    "covariance": "CRLB covariance of the estimates of the time-course ratios' metabolites, "
-    "per frame (the ratio SDs include it).",
-    "timecourses": GROUP_TABLES["timecourses"][1],
-    "responses": GROUP_TABLES["responses"][1],
-}
-
-
-#: per-session table name -> (desc label, suffix) of its BIDS-derivative file name
-TABLE_NAMES: dict[str, tuple[str, str]] = {
-    "qc_transients": ("transients", "qc"),
-    "fits": ("fit", "estimates"),
-    "covariance": ("fit", "covariance"),
-    "qc": ("frames", "qc"),
-    "timecourses": ("timecourse", "estimates"),
-    "responses": ("response", "estimates"),
-}
 
 
 def _desc(name: str) -> str:
@@ -332,7 +200,7 @@ def write_done(paths: SessionPaths, manifest: dict[str, Any]) -> Path:
 def write_session_table(paths: SessionPaths, name: str, df: Any) -> Path:
     """Write the table ``name`` (:meth:`SessionPaths.table`) with a sidecar of its columns."""
     return write_table(
-        df, paths.table(name), sidecar=_sidecar(list(df.columns), SIDECARS.get(name, name))
+        df, paths.table(name), sidecar=sidecar(list(df.columns), SIDECARS.get(name, name))
     )
 
 
@@ -370,7 +238,7 @@ def write_errors(out: str | os.PathLike[str], rows: list[dict[str, Any]]) -> Pat
         return None
     cols = ["participant_id", "session_id", "step", "error"]
     df = pd.DataFrame(rows, columns=cols)
-    return write_table(df, path, sidecar=_sidecar(cols, "Sessions or steps that failed."))
+    return write_table(df, path, sidecar=sidecar(cols, "Sessions or steps that failed."))
 
 
 def write_group_table(
@@ -392,7 +260,7 @@ def write_group_table(
     if missing:
         raise MRSFormatError(f"{name} table lacks columns {missing}", Path(out) / "group")
     df = df[columns + [c for c in df.columns if c not in columns]]
-    side = _sidecar(list(df.columns), description) | (extra or {})
+    side = sidecar(list(df.columns), description) | (extra or {})
     path = ensure_inside(Path(out) / "group" / f"{name}.tsv", out, what="group table")
     return write_table(df, path, sidecar=side)
 
@@ -433,75 +301,3 @@ def remove_partial_files(out: str | os.PathLike[str]) -> list[Path]:
             path.unlink()
             removed.append(path)
     return removed
-
-
-def is_output_folder(out: str | os.PathLike[str]) -> bool:
-    """Tell whether ``out`` is missing, empty, or was written by mrspipe run before."""
-    out = Path(out)
-    if not out.exists():
-        return True
-    if not out.is_dir():
-        return False
-    if not any(p.name != LOCK_NAME for p in out.iterdir()):
-        return True
-    desc = out / "dataset_description.json"
-    if not desc.is_file():
-        return False
-    try:
-        info = read_json(desc)
-    except MRSFormatError:
-        return False
-    generated = info.get("GeneratedBy", []) if isinstance(info, dict) else []
-    return any(isinstance(g, dict) and g.get("Name") == "mrspipe" for g in generated)
-
-
-def code_url() -> str | None:
-    """Return the source URL from the installed package metadata (None when not declared)."""
-    from importlib import metadata
-
-    try:
-        meta = metadata.metadata("mrspipe")
-    except metadata.PackageNotFoundError:
-        return None
-    for entry in meta.get_all("Project-URL") or []:
-        label, _, url = entry.partition(",")
-        if label.strip().lower() in {"source", "repository", "homepage", "code"}:
-            return url.strip()
-    home = meta["Home-page"] if "Home-page" in meta else None
-    return str(home) if home else None
-
-
-def generated_by(version: str, configuration: dict[str, Any] | None) -> dict[str, Any]:
-    """Return the ``GeneratedBy`` entry: name, version, code URL, configuration."""
-    entry: dict[str, Any] = {
-        "Name": "mrspipe",
-        "Version": version,
-        "Description": "time-resolved MRS pipeline: preprocessing, batched linear-combination "
-        "fit of every frame, time courses and crossover statistics; the options of the run "
-        "are under Configuration (and in run.json)",
-    }
-    url = code_url()
-    if url:
-        entry["CodeURL"] = url
-    if configuration is not None:
-        entry["Configuration"] = configuration
-    return entry
-
-
-def write_run_info(out: str | os.PathLike[str], info: dict[str, Any], *, version: str) -> None:
-    """Write ``OUT/dataset_description.json`` (BIDS derivative) and ``OUT/run.json``.
-
-    ``GeneratedBy`` records the mrspipe version, its code URL (when the package declares one)
-    and the configuration of the run (``info['config']``).
-    """
-    out = Path(out)
-    write_json(
-        out / "dataset_description.json",
-        {
-            "Name": "mrspipe derivatives",
-            "BIDSVersion": "1.10.0",
-            "DatasetType": "derivative",
-            "GeneratedBy": [generated_by(version, info.get("config"))],
-        },
-    )
-    write_json(out / "run.json", info)
