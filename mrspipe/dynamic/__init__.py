@@ -21,14 +21,9 @@ from ..design import (
     hrf_boxcar,
     ramp,
 )
-from .glm import (
-    GLMResult,
-    LinewidthCorrection,
-    ar1_reml,
-    fit_glm,
-    glm_timecourses,
-    linewidth_correction,
-)
+from .ar1 import ar1_reml
+from .glm import GLMResult, fit_glm, glm_timecourses
+from .linewidth import LinewidthCorrection, linewidth_correction
 from .options import GLMOptions, Windows
 from .timecourses import (
     DEFAULT_RATIOS,

@@ -1,19 +1,8 @@
-"""(Weighted) least-squares GLM on metabolite time courses, and the linewidth (BOLD) nuisance.
+"""(Weighted) least-squares or AR(1) GLS GLM on metabolite time courses.
 
-A BOLD response narrows the lines during activation; a fit whose lineshape does not follow
-exactly then reports a little more (or less) metabolite when the line is narrower. Putting the
-frame linewidth in the design as a nuisance regressor (:func:`linewidth_correction`, or
-``nuisance=('fwhm_hz',)`` in :func:`glm_timecourses`) removes the part of the time course that
-moves with the linewidth, so a narrowing line is not read as more glutamate. Note the limit: if
-the linewidth follows the response regressor exactly, the two cannot be separated and
-:func:`~mrspipe.design.check_design` refuses the design.
-
-References
-----------
-Bednarik P et al. Neurochemical and BOLD responses during neuronal activation measured in the
-human visual cortex at 7 Tesla. J Cereb Blood Flow Metab 2015. Zhu XH, Chen W. Observed BOLD
-effects on cerebral metabolite resonances in human visual cortex during visual stimulation.
-Magn Reson Med 2001.
+:func:`fit_glm` fits one design to many courses at once (the AR(1) parts in
+:mod:`mrspipe.dynamic.ar1`); :func:`glm_timecourses` fits it to every session of a tidy
+time-course table. The linewidth (BOLD) nuisance: :mod:`mrspipe.dynamic.linewidth`.
 """
 
 from __future__ import annotations
@@ -24,11 +13,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from .._logging import logger
 from ..design import check_design, design_matrix
 from ..errors import ConfigError
+from .ar1 import ar1_reml, prais_winsten, prais_winsten_design, satterthwaite_ar1
 
 __all__ = [
     "GLMResult",
@@ -36,131 +25,10 @@ __all__ = [
     "ar1_reml",
     "prais_winsten",
     "glm_timecourses",
-    "LinewidthCorrection",
-    "linewidth_correction",
 ]
 
 _SCALES = {"residual": "t", "known": "z"}
 _NOISE = {"ar1": "AR(1) errors by REML, GLS", "ols": "independent frames, OLS"}
-#: AR(1) coefficients searched by :func:`ar1_reml` before a parabolic refinement
-_PHI_GRID = np.linspace(-0.9, 0.98, 189)
-
-
-def prais_winsten(y: np.ndarray, phi: np.ndarray) -> np.ndarray:
-    """Whiten AR(1) series: ``sqrt(1 - phi^2) y_0`` then ``y_t - phi y_(t-1)``.
-
-    Parameters
-    ----------
-    y : (m, n) float array
-    phi : (m,) float array
-
-    Returns
-    -------
-    (m, n) float ndarray
-    """
-    ph = np.asarray(phi, dtype=float)[:, None]
-    out = np.empty_like(y, dtype=float)
-    out[:, :1] = np.sqrt(1 - ph**2) * y[:, :1]
-    out[:, 1:] = y[:, 1:] - ph * y[:, :-1]
-    return out
-
-
-def prais_winsten_design(x: np.ndarray, phi: np.ndarray) -> np.ndarray:
-    """:func:`prais_winsten` of a design for each ``phi``.
-
-    Parameters
-    ----------
-    x : (n, p) or (m, n, p) float array
-        A shared design or one per course.
-    phi : (m,) float array
-
-    Returns
-    -------
-    (m, n, p) float ndarray
-    """
-    ph = np.asarray(phi, dtype=float)[:, None, None]
-    xb = np.broadcast_to(x, (ph.shape[0], *np.shape(x)[-2:]))
-    out = np.empty(xb.shape)
-    out[:, :1] = np.sqrt(1 - ph**2) * xb[:, :1]
-    out[:, 1:] = xb[:, 1:] - ph * xb[:, :-1]
-    return out
-
-
-def _satterthwaite_ar1(
-    xs: np.ndarray, phi: np.ndarray, df: np.ndarray, n: int, p: int
-) -> np.ndarray:
-    """Satterthwaite df of each GLS coefficient with an estimated AR(1) coefficient.
-
-    ``var(beta_j) = s2 c_j(phi)``; with ``var(s2) = 2 s2^2 / df`` and
-    ``var(phi) = (1 - phi^2) / n``, ``df_j = 2 / (2 / df + (d ln c_j / d phi)^2 (1 - phi^2) / n)``.
-    Courses with ``phi = 0`` (not estimated) keep ``df``.
-
-    References
-    ----------
-    Satterthwaite FE. Biometrics Bulletin 1946. Box GEP, Jenkins GM. Time Series Analysis
-    (the large-sample variance of the AR(1) estimate).
-    """
-    h = 1e-4
-
-    def log_c(ph: np.ndarray) -> np.ndarray:
-        xw = prais_winsten_design(xs, np.clip(ph, -0.999, 0.999))
-        return np.log(np.einsum("mpp->mp", np.linalg.inv(np.einsum("mnp,mnq->mpq", xw, xw))))
-
-    slope = (log_c(phi + h) - log_c(phi - h)) / (2 * h)
-    out = 2.0 / (2.0 / df[:, None] + slope**2 * (1 - phi[:, None] ** 2) / n)
-    return np.where(phi[:, None] != 0, out, df[:, None].astype(float))
-
-
-def ar1_reml(y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Restricted-maximum-likelihood AR(1) coefficient of each course's regression errors.
-
-    ``-2 log L_R(phi) = (n - p) log RSS_w(phi) - log(1 - phi^2) + log |X_w' X_w|`` (the
-    innovation variance profiled out), ``_w`` = Prais-Winsten-whitened; minimised over a grid
-    of ``phi`` (the design is whitened once per grid value for all courses) and refined by a
-    parabola through the best grid point and its neighbours.
-
-    Parameters
-    ----------
-    y : (m, n) float array
-    x : (n, p) or (m, n, p) float array
-
-    Returns
-    -------
-    (m,) float ndarray
-
-    References
-    ----------
-    Cooper DM, Thompson R. A note on the estimation of the parameters of the
-    autoregressive-moving average process. Biometrika 1977. Worsley KJ et al. A general
-    statistical analysis for fMRI data. NeuroImage 2002.
-    """
-    n, p = np.shape(x)[-2:]
-    grid = _PHI_GRID
-    m = y.shape[0]
-    xs = np.broadcast_to(x, (m, n, p))
-    # whiten every course's design at every grid value: (G, m, n, p)
-    xw = np.empty((grid.size, m, n, p))
-    g4 = grid[:, None, None, None]
-    xw[:, :, :1] = np.sqrt(1 - g4**2) * xs[None, :, :1]
-    xw[:, :, 1:] = xs[None, :, 1:] - g4 * xs[None, :, :-1]
-    q, r = np.linalg.qr(xw)
-    logdet = 2 * np.sum(np.log(np.abs(np.einsum("gmpp->gmp", r))), axis=2)  # (G, m)
-    g3 = grid[:, None, None]
-    yw = np.empty((grid.size, m, n))
-    yw[:, :, :1] = np.sqrt(1 - g3**2) * y[None, :, :1]
-    yw[:, :, 1:] = y[None, :, 1:] - g3 * y[None, :, :-1]
-    proj = np.einsum("gmnp,gmn->gmp", q, yw)
-    rss = np.sum(yw**2, axis=2) - np.sum(proj**2, axis=2)  # (G, m)
-    crit = (n - p) * np.log(np.clip(rss, 1e-300, None)) - np.log(1 - grid**2)[:, None]
-    crit += logdet
-    k = np.clip(np.argmin(crit, axis=0), 1, grid.size - 2)
-    cols = np.arange(y.shape[0])
-    f0, f1, f2 = crit[k - 1, cols], crit[k, cols], crit[k + 1, cols]
-    h = grid[1] - grid[0]
-    curv = f0 - 2 * f1 + f2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        shift = np.where(curv > 0, 0.5 * h * (f0 - f2) / curv, 0.0)
-    return np.clip(grid[k] + np.clip(shift, -h, h), grid[0], grid[-1])
 
 
 @dataclass(frozen=True)
@@ -240,6 +108,8 @@ def fit_glm(
     -------
     GLMResult
     """
+    from scipy import stats as sps  # here, not at import: the CLI starts faster
+
     if scale not in _SCALES:
         raise ConfigError(f"scale must be one of {sorted(_SCALES)}, got {scale!r}")
     if noise not in _NOISE:
@@ -291,7 +161,7 @@ def fit_glm(
     rss = np.sum(w * resid**2, axis=1)
     df_term = np.repeat(df[:, None].astype(float), p, axis=1)
     if noise == "ar1" and np.any(phi != 0):
-        df_term = _satterthwaite_ar1(xs, phi, df, n, p)
+        df_term = satterthwaite_ar1(xs, phi, df, n, p)
     # a time course the design fits exactly (a joint dynamic fit's) has se 0, a metabolite
     # fitted as 0 a zero intercept: t = inf and % = NaN there, not an error
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -434,75 +304,3 @@ def glm_timecourses(
                 )
     cols = [*keys, *"metabolite term estimate se t p_value df percent percent_se ar1 noise".split()]
     return pd.DataFrame(out, columns=cols)
-
-
-@dataclass(frozen=True)
-class LinewidthCorrection:
-    """Result of :func:`linewidth_correction`.
-
-    Attributes
-    ----------
-    corrected : (..., n_frames) float ndarray
-        ``y`` minus ``slope * (linewidth - baseline mean linewidth)``.
-    slope, slope_se, p_value : (...) float ndarray
-        Change of ``y`` per Hz of linewidth (adjusted for the other regressors), its SE and the
-        two-sided p-value of "no linewidth dependence".
-    glm : GLMResult
-        The joint fit (design plus the centred ``linewidth`` column).
-    """
-
-    corrected: np.ndarray
-    slope: np.ndarray
-    slope_se: np.ndarray
-    p_value: np.ndarray
-    glm: GLMResult
-
-
-def linewidth_correction(
-    y: np.ndarray,
-    linewidth: np.ndarray,
-    design: pd.DataFrame,
-    *,
-    sd: np.ndarray | None = None,
-    baseline_mask: np.ndarray | None = None,
-) -> LinewidthCorrection:
-    """Test for and remove linewidth-correlated variance in time courses.
-
-    The linewidth (e.g. ``fwhm_hz`` of each frame) is added, centred on its baseline mean, to
-    ``design`` and fitted jointly with the response regressors, so its slope is not confounded
-    with the response; the fitted linewidth part is then subtracted from ``y``.
-
-    Parameters
-    ----------
-    y : (..., n_frames) float array
-    linewidth : (n_frames,) float array, Hz
-    design : DataFrame, (n_frames, p)
-        The response design without the linewidth (e.g. intercept + ramp + drift).
-    sd : (..., n_frames) float array, optional
-        CRLBs for weighting, as in :func:`fit_glm`.
-    baseline_mask : (n_frames,) bool array, optional
-        Frames whose mean linewidth is the reference (default: all frames).
-
-    Returns
-    -------
-    LinewidthCorrection
-    """
-    lw = np.asarray(linewidth, dtype=float)
-    if lw.shape != (design.shape[0],):
-        raise ConfigError(f"linewidth has shape {lw.shape}, expected ({design.shape[0]},)")
-    if "linewidth" in design.columns:
-        raise ConfigError("design already has a 'linewidth' column")
-    mask = np.ones(lw.size, bool) if baseline_mask is None else np.asarray(baseline_mask, bool)
-    centred = lw - lw[mask].mean()
-    full = design.assign(linewidth=centred)
-    res = fit_glm(y, full, sd=sd)
-    j = res.names.index("linewidth")
-    slope = res.beta[..., j]
-    corrected = np.asarray(y, dtype=float) - slope[..., None] * centred
-    return LinewidthCorrection(
-        corrected=corrected,
-        slope=slope,
-        slope_se=res.se[..., j],
-        p_value=res.p_value[..., j],
-        glm=res,
-    )
