@@ -17,7 +17,6 @@ from mrspipe.preprocess import (
     PreprocessOptions,
     align,
     average,
-    chain,
     measure,
     preprocess_session,
     reject,
@@ -66,7 +65,7 @@ def test_single_precision_chain_equals_the_double_precision_one(rng, options):
 
 def test_chain_holds_one_copy_of_the_session_plus_blocks(rng, monkeypatch):
     # blocks of 32 transients: the session (2048 x 2048 complex64, 32 MiB) dwarfs them
-    for module in (align, average, chain, reject, water_removal):
+    for module in (align, average, reject, water_removal):
         monkeypatch.setattr(module, "_BLOCK", 32)
     monkeypatch.setattr(measure, "_CHUNK_BYTES", 2**20)
     data, _ = simulate_session(rng, n_transients=2048, snr=8.0, tr=2.0)

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import ConfigError, PreprocessError
 from ..spectral import apply_lineshape
+from .average import moving_average
 from .measure import nonzero_finite, ppm_mask
 
 __all__ = ["AlignResult", "register_to_reference", "align_transients", "REFERENCES"]
@@ -247,35 +248,6 @@ def register_to_reference(
     return s, np.angle(c0), converged
 
 
-def _moving_average(
-    x: np.ndarray, width: int, axis: int, *, start: int = 0, stop: int | None = None
-) -> np.ndarray:
-    """Centred moving average along ``axis`` with windows shrunk at the edges.
-
-    Only the averages of positions ``start:stop`` along ``axis`` (default all) are returned;
-    the running sums are taken (in double precision) over the slab of rows those windows
-    span, a block of rows at a time, so memory is bounded by the block, not the session.
-    """
-    x = np.moveaxis(np.asarray(x), axis, 0)
-    n = x.shape[0]
-    stop = n if stop is None else min(stop, n)
-    out = np.empty((max(stop - start, 0),) + x.shape[1:], np.result_type(x.dtype, np.complex128))
-    half = width // 2
-    shape = (-1,) + (1,) * (x.ndim - 1)
-    for b in range(start, stop, _BLOCK):
-        idx = np.arange(b, min(b + _BLOCK, stop))
-        lo = np.clip(idx - half, 0, n)
-        hi = np.clip(idx - half + width, 0, n)
-        first = int(lo.min())
-        # cs[k] = sum of rows first..first+k: the running sums over this block's slab only
-        cs = np.cumsum(x[first : int(hi.max())], axis=0, dtype=out.dtype)
-        before = np.where((lo > first).reshape(shape), cs[np.maximum(lo - first - 1, 0)], 0)
-        out[b - start : b - start + idx.size] = (cs[hi - first - 1] - before) / (hi - lo).reshape(
-            shape
-        )
-    return np.moveaxis(out, 0, axis)
-
-
 def _shift_phase(
     y: np.ndarray, shift_hz: np.ndarray, phase_rad: np.ndarray, dwell_time: float, out: np.ndarray
 ) -> np.ndarray:
@@ -467,7 +439,7 @@ def align_transients(
     centres = np.arange(0, n_tr, window_step)
     if centres[-1] != n_tr - 1:
         centres = np.append(centres, n_tr - 1)
-    target = _moving_average(y, window, -2) if window > 1 else y
+    target = moving_average(y, window, -2) if window > 1 else y
     if window_step > 1:
         target = target[..., centres, :]
 

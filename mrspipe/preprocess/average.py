@@ -3,7 +3,7 @@
 Frames are means of consecutive transients: blocks of ``width`` (``step == width``) or
 sliding windows (``step < width``). Rejected transients are left out of the mean (each frame
 records how many it holds). Frame times are the mean acquisition time of the transients the
-window spans. All windows are computed at once from cumulative sums.
+window spans. Blocks are summed directly; sliding windows come from running sums.
 """
 
 from __future__ import annotations
@@ -14,10 +14,19 @@ from ..errors import ConfigError, PreprocessError
 from ..spectral import apply_lineshape
 from .measure import estimate_fwhm
 
-__all__ = ["frame_windows", "average_frames", "masked_mean", "match_linewidths", "LINESHAPES"]
+__all__ = [
+    "frame_windows",
+    "average_frames",
+    "masked_mean",
+    "moving_average",
+    "match_linewidths",
+    "LINESHAPES",
+]
 
 #: transients summed at once (bounds the work arrays to this many transients in double)
 _BLOCK = 256
+#: positions of :func:`moving_average` computed at once (their running sums are in double)
+_MOVING_BLOCK = 128
 
 
 def masked_mean(
@@ -47,6 +56,35 @@ def masked_mean(
         total += np.where(k[b : b + _BLOCK], x[b : b + _BLOCK], 0).sum(0, dtype=total.dtype)
     mean = total / np.maximum(k.sum(0), 1)
     return np.expand_dims(mean, axis) if keepdims else mean
+
+
+def moving_average(
+    x: np.ndarray, width: int, axis: int, *, start: int = 0, stop: int | None = None
+) -> np.ndarray:
+    """Centred moving average along ``axis`` with windows shrunk at the edges.
+
+    Only the averages of positions ``start:stop`` along ``axis`` (default all) are returned;
+    the running sums are taken (in double precision) over the slab of rows those windows
+    span, a block of rows at a time, so memory is bounded by the block, not the session.
+    """
+    x = np.moveaxis(np.asarray(x), axis, 0)
+    n = x.shape[0]
+    stop = n if stop is None else min(stop, n)
+    out = np.empty((max(stop - start, 0),) + x.shape[1:], np.result_type(x.dtype, np.complex128))
+    half = width // 2
+    shape = (-1,) + (1,) * (x.ndim - 1)
+    for b in range(start, stop, _MOVING_BLOCK):
+        idx = np.arange(b, min(b + _MOVING_BLOCK, stop))
+        lo = np.clip(idx - half, 0, n)
+        hi = np.clip(idx - half + width, 0, n)
+        first = int(lo.min())
+        # cs[k] = sum of rows first..first+k: the running sums over this block's slab only
+        cs = np.cumsum(x[first : int(hi.max())], axis=0, dtype=out.dtype)
+        before = np.where((lo > first).reshape(shape), cs[np.maximum(lo - first - 1, 0)], 0)
+        out[b - start : b - start + idx.size] = (cs[hi - first - 1] - before) / (hi - lo).reshape(
+            shape
+        )
+    return np.moveaxis(out, 0, axis)
 
 
 def frame_windows(n_transients: int, width: int, step: int | None = None) -> np.ndarray:
@@ -130,12 +168,20 @@ def average_frames(
         keep = ~np.moveaxis(np.broadcast_to(rejected, fids.shape[:-1]), ax, -1)
     cnt = np.concatenate([np.zeros(keep.shape[:-1] + (1,), int), np.cumsum(keep, axis=-1)], axis=-1)
     counts = cnt[..., win[:, 1]] - cnt[..., win[:, 0]]
+    dtype = np.result_type(x.dtype, np.complex128)
+    if step is None or step == width:
+        frames = _block_sums(x, keep, width, len(win), dtype)
+        frames /= np.maximum(counts, 1)[..., None]
+        return (
+            np.moveaxis(frames, -2, ax),
+            _frame_times(times, win, width),
+            np.moveaxis(counts, -1, ax),
+        )
     # frame sums = S[stop] - S[start], S[i] = sum of the first i kept transients: the running
     # sums are taken in double precision a block of transients at a time and only those at
     # window edges are kept (memory: the blocks and the frames, never the session)
     edges, where = np.unique(win, return_inverse=True)
     where = where.reshape(win.shape)
-    dtype = np.result_type(x.dtype, np.complex128)
     at_edges = np.zeros(x.shape[:-2] + (edges.size, x.shape[-1]), dtype)
     carry = np.zeros(x.shape[:-2] + (1, x.shape[-1]), dtype)
     for b in range(0, n_tr, _BLOCK):
@@ -153,9 +199,32 @@ def average_frames(
         )
     del at_edges
     frames /= np.maximum(counts, 1)[..., None]
+    return np.moveaxis(frames, -2, ax), _frame_times(times, win, width), np.moveaxis(counts, -1, ax)
+
+
+def _block_sums(
+    x: np.ndarray, keep: np.ndarray, width: int, n_frames: int, dtype: np.dtype
+) -> np.ndarray:
+    """Sum the kept transients of consecutive blocks of ``width`` (axis -2) in ``dtype``.
+
+    Each frame is summed directly (the blocks do not overlap: no running sums), a few
+    blocks of transients at a time.
+    """
+    frames = np.empty(x.shape[:-2] + (n_frames, x.shape[-1]), dtype)
+    per = max(1, _BLOCK // width)  # frames summed at once
+    for f0 in range(0, n_frames, per):
+        f1 = min(f0 + per, n_frames)
+        rows = slice(f0 * width, f1 * width)
+        part = np.where(keep[..., rows, None], x[..., rows, :], 0)
+        part = part.reshape(x.shape[:-2] + (f1 - f0, width, x.shape[-1]))
+        np.sum(part, axis=-2, dtype=dtype, out=frames[..., f0:f1, :])
+    return frames
+
+
+def _frame_times(times: np.ndarray, win: np.ndarray, width: int) -> np.ndarray:
+    """Mean time of the transients each window spans (rejected or not), s."""
     tcs = np.concatenate([[0.0], np.cumsum(times)])
-    frame_times = (tcs[win[:, 1]] - tcs[win[:, 0]]) / width
-    return np.moveaxis(frames, -2, ax), frame_times, np.moveaxis(counts, -1, ax)
+    return (tcs[win[:, 1]] - tcs[win[:, 0]]) / width
 
 
 def _lorentz(added: np.ndarray, current: np.ndarray, target: float) -> dict[str, np.ndarray]:

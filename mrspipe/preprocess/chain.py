@@ -20,162 +20,24 @@ from typing import Any
 
 import numpy as np
 
-from .._options import check_fields, option
 from .._version import __version__
 from ..data import MRSData
 from ..errors import PreprocessError
 from . import align, average, coil, ecc, measure, reference, reject
 from . import water as water_removal
+from .options import PreprocessOptions
+from .qc import NOT_ASSESSED, QC_COLUMNS, qc_table, snr_and_fwhm
 from .shapes import prepare_shape
 
-__all__ = ["PreprocessOptions", "PreprocessResult", "preprocess_session", "QC_COLUMNS"]
+__all__ = [
+    "PreprocessOptions",
+    "PreprocessResult",
+    "preprocess_session",
+    "QC_COLUMNS",
+    "NOT_ASSESSED",
+]
 
 logger = logging.getLogger("mrspipe")
-
-#: per-transient QC keys, in table order
-QC_COLUMNS = (
-    "transient",
-    "time_s",
-    "shift_hz",
-    "phase_rad",
-    "snr",
-    "fwhm_hz",
-    "rejected",
-    "reason",
-)
-
-#: zero filling of the spectra the QC linewidth is measured on (as :func:`.estimate_fwhm`)
-_QC_ZERO_FILL = 4
-
-#: transients measured at once by the blocked QC steps here (bounds their work arrays)
-_BLOCK = 256
-
-#: the QC ``reason`` of a transient that was not assessed (scanner-averaged data)
-NOT_ASSESSED = "single averaged spectrum: alignment and rejection do not apply"
-
-
-@dataclass(frozen=True, kw_only=True)
-class PreprocessOptions:
-    """Options of :func:`preprocess_session` (all keyword-only; units s, Hz, ppm).
-
-    Attributes
-    ----------
-    coil_method : {'svd', 'water', 'sum'}
-        Coil combination (when there is a ``coil`` axis), see :func:`.coil.combine_coils`.
-    eddy_current : bool
-        Klose correction when a water (or separate ECC) reference is given.
-    remove_water : bool
-        HLSVD removal of components in ``water_band``.
-    water_band : (float, float), ppm
-    hlsvd_components : int
-    hlsvd_points : int
-    water_model : {'shared', 'per_transient'}
-        'shared' (default): after alignment, one HLSVD per series on the mean transient, its
-        amplitudes re-fitted per transient by linear least squares (fast);
-        'per_transient': a full HLSVD of every transient before alignment.
-    align : bool
-    align_range : (float, float), ppm
-    align_reference : {'median', 'mean'}
-    align_n_reference : int or None
-        Early transients forming the alignment reference (default all up to 64).
-    align_iterations : int
-    align_lb_hz : float or None, Hz
-    align_window : int
-        Register moving averages of this many transients (very low SNR); 1 = single ones.
-    align_window_step : int
-        Register every this-many-th window only and interpolate the shifts.
-    reject : bool
-    reject_threshold : float
-        Robust z-score limit.
-    reference_ppm : bool
-        Shift so NAA is at 2.008 and Cr at 3.027 ppm.
-    phase : bool
-        Zero-order phase so the NAA and Cr singlets are absorptive (after referencing).
-    block : int
-        Frame = block of this many transients (at most all of them).
-    window : int or None
-        Sliding-window frames of this many transients, moving by ``step``; replaces ``block``.
-    step : int
-        Sliding-window step.
-    linewidth_match : {'lorentz', 'gauss'} or None
-        Broaden the frames to the broadest one.
-    qc_fwhm_window : int
-        FWHM in the QC table is measured on the moving average of this many aligned
-        transients centred on each (a single transient is too noisy for a width).
-    rng : int or numpy.random.Generator or None
-        For the randomised SVD of HLSVD (fixed seed by default: reproducible output).
-    """
-
-    coil_method: str = option(
-        "svd",
-        "coil combination (when the data have a coil axis): noise-whitened SVD, "
-        "water-weighted, or plain sum",
-        choices=(*coil.METHODS, "sum"),
-    )
-    eddy_current: bool = option(
-        True, "eddy-current correction (Klose) when a water reference is given"
-    )
-    remove_water: bool = option(True, "remove residual water with HLSVD")
-    water_band: tuple[float, float] = option(
-        (4.5, 4.9), "band of the removed HLSVD components, ppm"
-    )
-    hlsvd_components: int = option(20, "number of HLSVD components", minimum=1)
-    hlsvd_points: int = option(256, "points of the HLSVD Hankel matrix", minimum=8, config=False)
-    water_model: str = option(
-        "shared",
-        "HLSVD once on the aligned mean with per-transient amplitudes (fast), or a full "
-        "HLSVD of every transient",
-        choices=tuple(water_removal.WATER_MODELS),
-    )
-    align: bool = option(True, "frequency and phase alignment (spectral registration)")
-    align_range: tuple[float, float] = option((1.8, 4.2), "band used for the alignment, ppm")
-    align_reference: str = option(
-        "median", "how the alignment reference is formed", choices=("median", "mean")
-    )
-    align_n_reference: int | None = option(
-        None, "early transients forming the alignment reference", minimum=1, config=False
-    )
-    align_iterations: int = option(1, "reference refinements", minimum=1, config=False)
-    align_lb_hz: float | None = option(
-        None, "line broadening before registration, Hz", minimum=0.0, config=False
-    )
-    align_window: int = option(
-        1,
-        "align moving averages of this many transients (very low SNR); 1 = single transients",
-        minimum=1,
-    )
-    align_window_step: int = option(
-        1, "register every this-many-th window only", minimum=1, config=False
-    )
-    reject: bool = option(True, "reject outlier transients")
-    reject_threshold: float = option(
-        4.0, "rejection limit, robust z-score of the transient metrics", minimum=0.5
-    )
-    reference_ppm: bool = option(True, "shift so NAA is at 2.008 ppm and Cr at 3.027 ppm")
-    phase: bool = option(
-        True, "zero-order phase so the NAA and Cr singlets are absorptive (after referencing)"
-    )
-    block: int = option(16, "transients averaged into one frame (non-overlapping)", minimum=1)
-    window: int | None = option(
-        None,
-        "sliding-window length in transients; unset (or 0) = blocks, else replaces block",
-        minimum=1,
-        off=0,
-    )
-    step: int = option(1, "sliding-window step in transients", minimum=1)
-    linewidth_match: str | None = option(
-        None,
-        "broaden every frame to the broadest one with this lineshape; unset (or none) = off",
-        choices=tuple(average.LINESHAPES),
-        off="none",
-    )
-    qc_fwhm_window: int = option(
-        8, "QC FWHM on the moving average of this many transients", minimum=1, config=False
-    )
-    rng: Any = 0
-
-    def __post_init__(self) -> None:
-        check_fields(self)
 
 
 @dataclass(frozen=True)
@@ -306,45 +168,6 @@ def _combine(
         )
     )
     return data, water, w
-
-
-def _qc_table(data: MRSData, shift, phase, snr, fwhm, rejected, resid_z, reason) -> dict:
-    ax = data.axis("dyn")
-    times = data.transient_times()
-    lead = data.fids.shape[:-1]
-
-    def flat(a: np.ndarray) -> np.ndarray:
-        return np.moveaxis(np.broadcast_to(a, lead), ax, 0).reshape(-1)
-
-    idx = np.indices(lead)
-    qc = {
-        "transient": flat(idx[ax]).astype(int),
-        "time_s": np.asarray(times, float)[flat(idx[ax])],
-        "shift_hz": flat(shift),
-        "phase_rad": flat(phase),
-        "snr": flat(snr),
-        "fwhm_hz": flat(fwhm),
-        "rejected": flat(rejected).astype(bool),
-        "reason": flat(reason).astype(str),
-        "residual_z": flat(resid_z),
-    }
-    for i, name in enumerate(data.dims):
-        if name != "dyn":
-            qc[name] = flat(idx[i]).astype(int)
-    return qc
-
-
-def _qc_fwhm(fids: np.ndarray, width: int, ax: int, args: tuple) -> np.ndarray:
-    """FWHM of each transient's centred moving average of ``width`` transients.
-
-    The zero-filled spectral points around the peak are linear in the FIDs: they are computed
-    once per transient (blocked) and averaged there, not the whole FIDs.
-    """
-    idx, ppm = measure.fwhm_points(fids.shape[-1], *args, zero_fill=_QC_ZERO_FILL)
-    spec = measure._spectrum_points(fids, idx, _QC_ZERO_FILL)
-    if width > 1:
-        spec = align._moving_average(spec, width, ax)
-    return measure.fwhm_of_points(spec, ppm, args[1])
 
 
 def _zero_nonfinite(data: MRSData, src: Any) -> MRSData:
@@ -582,9 +405,8 @@ def preprocess_session(
             )
         )
     after = average.masked_mean(fids, ~rejected, axis=ax)
-    snr = measure.estimate_snr(fids, *args)
-    fwhm = _qc_fwhm(fids, opts.qc_fwhm_window, ax, args)
-    qc = _qc_table(data, shift, phase, snr, fwhm, rejected, resid_z, reason)
+    snr, fwhm = snr_and_fwhm(fids, args, width=opts.qc_fwhm_window, axis=ax)
+    qc = qc_table(data, shift, phase, snr, fwhm, rejected, resid_z, reason)
     transient_steps = list(steps)  # averaging and linewidth matching apply to frames only
     width, step_ = (
         (opts.window, opts.step) if opts.window else (min(opts.block, data.size("dyn")), None)

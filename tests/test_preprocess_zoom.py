@@ -1,0 +1,85 @@
+"""Fast paths of the per-transient QC and frame averaging against their definitions.
+
+The chirp z-transform points equal the zero-filled FFT's; the QC SNR and linewidth taken from
+one set of points equal :func:`estimate_snr` and :func:`estimate_fwhm` on the moving averages;
+block frames summed directly equal the plain means with rejected transients left out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_preprocess_sim import simulate_session
+
+from mrspipe.preprocess import average_frames, estimate_fwhm, estimate_snr
+from mrspipe.preprocess.average import moving_average
+from mrspipe.preprocess.measure import dft_band
+from mrspipe.preprocess.qc import snr_and_fwhm
+from mrspipe.preprocess.zoom import zoom_dft, zoom_is_cheaper
+
+
+@pytest.mark.parametrize(
+    ("n_in", "n_fft", "first", "count"),
+    [
+        (2048, 8192, -2000, 126),  # the QC linewidth's band (4x zero filling)
+        (1200, 9600, -89, 179),  # the registration grid: lags around 0
+        (2048, 8192, 4000, 300),  # across the Nyquist bin (wraps modulo n_fft)
+        (100, 100, 0, 100),  # every bin, no zero filling
+        (37, 1000, -1500, 7),  # first below -n_fft
+    ],
+)
+def test_zoom_dft_equals_the_zero_filled_fft(rng, n_in, n_fft, first, count):
+    x = rng.standard_normal((3, 2, n_in)) + 1j * rng.standard_normal((3, 2, n_in))
+    want = np.fft.fft(x, n_fft, axis=-1)[..., (first + np.arange(count)) % n_fft]
+    got = zoom_dft(x, n_fft, first, count)
+    assert got.shape == want.shape and got.dtype == np.complex128
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-13 * np.abs(want).max())
+    # single-precision input: computed in double, the same to rounding of the input
+    x32 = x.astype(np.complex64)
+    want32 = np.fft.fft(x32.astype(complex), n_fft, axis=-1)[
+        ..., (first + np.arange(count)) % n_fft
+    ]
+    np.testing.assert_allclose(
+        zoom_dft(x32, n_fft, first, count), want32, rtol=0, atol=1e-13 * np.abs(want32).max()
+    )
+
+
+def test_dft_band_takes_either_path_with_the_same_result(rng):
+    x = rng.standard_normal((5, 512)) + 1j * rng.standard_normal((5, 512))
+    assert zoom_is_cheaper(512, 4096, 40) and not zoom_is_cheaper(512, 512, 40)
+    for n_fft in (512, 4096):
+        want = np.fft.fft(x, n_fft, axis=-1)[:, (-20 + np.arange(40)) % n_fft]
+        np.testing.assert_allclose(dft_band(x, n_fft, -20, 40), want, atol=1e-12)
+
+
+def test_qc_snr_and_fwhm_equal_their_definitions(rng):
+    data, _ = simulate_session(rng, n_transients=64, snr=8.0)
+    data = data.with_fids(data.fids.astype(np.complex64))
+    args = (data.dwell_time, data.spectrometer_frequency, data.ppm_reference)
+    snr, fwhm = snr_and_fwhm(data.fids, args, width=8, axis=0)
+    np.testing.assert_allclose(snr, estimate_snr(data.fids, *args), rtol=1e-12)
+    smooth = moving_average(data.fids, 8, 0)  # the FIDs averaged first: the same, linear
+    want = estimate_fwhm(smooth, *args)
+    assert np.isfinite(want).all() and 3 < np.median(want) < 15
+    np.testing.assert_allclose(fwhm, want, rtol=1e-10)
+    # width 1: each transient's own width
+    _, alone = snr_and_fwhm(data.fids[:4], args, width=1, axis=0)
+    np.testing.assert_allclose(alone, estimate_fwhm(data.fids[:4], *args), rtol=1e-10)
+
+
+def test_block_frames_summed_directly_equal_the_masked_means(rng):
+    x = (rng.standard_normal((2, 1100, 64)) + 1j * rng.standard_normal((2, 1100, 64))).astype(
+        np.complex64
+    )
+    rejected = rng.random((2, 1100)) < 0.2
+    rejected[0, 16:32] = True  # a frame with nothing left: zeros, count 0
+    times = np.arange(1100) * 2.0
+    frames, ft, n = average_frames(x, times, width=16, axis=1, rejected=rejected)
+    assert frames.shape == (2, 68, 64) and frames.dtype == np.complex128
+    keep = ~rejected[..., :1088].reshape(2, 68, 16)
+    xs = x[:, :1088].astype(complex).reshape(2, 68, 16, 64)
+    want = (xs * keep[..., None]).sum(2) / np.maximum(keep.sum(2), 1)[..., None]
+    np.testing.assert_allclose(frames, want, rtol=0, atol=1e-14 * np.abs(want).max())
+    np.testing.assert_array_equal(n, keep.sum(2))
+    assert not frames[0, 1].any() and n[0, 1] == 0
+    np.testing.assert_allclose(ft, times[:1088].reshape(68, 16).mean(1))
