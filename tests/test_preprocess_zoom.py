@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from test_preprocess_sim import simulate_session
 
-from mrspipe.preprocess import average_frames, estimate_fwhm, estimate_snr
+from mrspipe.preprocess import average_frames, estimate_fwhm, estimate_snr, register_to_reference
 from mrspipe.preprocess.average import moving_average
 from mrspipe.preprocess.measure import dft_band
 from mrspipe.preprocess.qc import snr_and_fwhm
@@ -83,3 +83,60 @@ def test_block_frames_summed_directly_equal_the_masked_means(rng):
     np.testing.assert_array_equal(n, keep.sum(2))
     assert not frames[0, 1].any() and n[0, 1] == 0
     np.testing.assert_allclose(ft, times[:1088].reshape(68, 16).mean(1))
+
+
+def _registration_case(rng):
+    data, _ = simulate_session(rng, n_transients=24, snr=6.0, drift_hz=8.0)
+    y = data.fids.astype(complex)
+    reference = np.median(y.real[:8], 0) + 1j * np.median(y.imag[:8], 0)
+    return y, reference, data.dwell_time
+
+
+def test_registration_grid_start_is_the_zero_filled_cross_correlation_peak(rng):
+    y, reference, dwell = _registration_case(rng)
+    f_range, n = (-350.0, -55.0), 1200
+    shift, _, converged = register_to_reference(
+        y, reference, dwell, f_range, n_fit=n, lb_hz=1.0, max_shift_hz=30.0, max_iter=0
+    )
+    assert not converged.any()  # no Newton step was taken
+    # by definition: |sum_t conj(r_band(t)) y(t) exp(-2j pi s t)| on the 8x zero-filled grid
+    t = np.arange(n) * dwell
+    apod = np.exp(-np.pi * 1.0 * t)
+    freqs = np.fft.fftfreq(n, dwell)
+    lo, hi = f_range
+    w = np.clip(np.minimum(freqs - lo, hi - freqs) / ((hi - lo) / 10), 0, 1)
+    r_band = np.fft.ifft(np.fft.fft(reference[:n] * apod) * np.sin(0.5 * np.pi * w) ** 2)
+    h = np.conj(r_band) * y[:, :n] * apod
+    spec = np.fft.fft(h, 8 * n, axis=-1)
+    bin_hz = 1 / (8 * n * dwell)
+    lags = np.arange(-int(np.ceil(30.0 / bin_hz)), int(np.ceil(30.0 / bin_hz)) + 1)
+    want = lags[np.argmax(np.abs(spec[:, lags % (8 * n)]), axis=-1)] * bin_hz
+    np.testing.assert_array_equal(shift, want)
+
+
+def test_registration_phase_is_the_angle_of_the_band_cross_product(rng):
+    y, reference, dwell = _registration_case(rng)
+    f_range, n = (-350.0, -55.0), 1200
+    shift, phase, converged = register_to_reference(
+        y, reference, dwell, f_range, n_fit=n, lb_hz=1.0, max_shift_hz=30.0
+    )
+    assert converged.all()
+    t = np.arange(n) * dwell
+    apod = np.exp(-np.pi * 1.0 * t)
+    freqs = np.fft.fftfreq(n, dwell)
+    band = (freqs >= f_range[0]) & (freqs <= f_range[1])
+    r = np.fft.fft(reference[:n] * apod)[band]
+    z = np.fft.fft(y[:, :n] * apod * np.exp(-2j * np.pi * shift[:, None] * t), axis=-1)[:, band]
+    c0 = (np.conj(r) * z).sum(-1)
+    np.testing.assert_allclose(phase, np.angle(c0), rtol=0, atol=1e-12)
+
+    # and the shift is a stationary point of g(s) = sum |Y_s|^2 - 2 |C(s)| (Newton converged)
+    def g(s):
+        zs = np.fft.fft(y[:, :n] * apod * np.exp(-2j * np.pi * s[:, None] * t), axis=-1)[:, band]
+        return (np.abs(zs) ** 2).sum(-1) - 2 * np.abs((np.conj(r) * zs).sum(-1))
+
+    d = 1e-3
+    slope = (g(shift + d) - g(shift - d)) / (2 * d)
+    curvature = (g(shift + d) - 2 * g(shift) + g(shift - d)) / d**2
+    assert (curvature > 0).all()
+    assert (np.abs(slope / curvature) < 1e-3).all()  # within 1e-3 Hz of the minimum

@@ -16,16 +16,17 @@ Magn Reson Med 2015;73:44-50.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.fft
 
 from ..errors import ConfigError, PreprocessError
 from ..spectral import apply_lineshape
 from .average import moving_average
 from .measure import nonzero_finite, ppm_mask
+from .zoom import zoom_dft
 
 __all__ = ["AlignResult", "register_to_reference", "align_transients", "REFERENCES"]
 
@@ -84,18 +85,6 @@ def _modulation(shift_hz: np.ndarray, dwell_time: float, n: int) -> np.ndarray:
     coarse = np.exp(-2j * np.pi * dwell_time * 32 * s * np.arange(-(-n // 32)))
     out = coarse[..., :, None] * fine[..., None, :]
     return out.reshape(s.shape[:-1] + (-1,))[..., :n]
-
-
-@functools.lru_cache(maxsize=4)
-def _grid_dft(n: int, n_pad: int, max_lag: int) -> np.ndarray:
-    """``exp(-2j pi k lag / n_pad)`` for ``k < n``, ``|lag| <= max_lag``: ``(n, 2 max_lag + 1)``.
-
-    The same for every block of transients of a session (built once, read-only).
-    """
-    lags = np.arange(-max_lag, max_lag + 1)
-    dft = np.exp(-2j * np.pi * np.outer(np.arange(n), lags) / n_pad)
-    dft.flags.writeable = False
-    return dft
 
 
 def register_to_reference(
@@ -195,14 +184,13 @@ def register_to_reference(
         bin_hz = 1.0 / (n_pad * dwell_time)
         max_lag = max(2, int(np.ceil(max_shift_hz / bin_hz)))
         lags = np.arange(-max_lag, max_lag + 1)
-        c_grid = np.abs(h @ _grid_dft(n, n_pad, max_lag))
+        c_grid = np.abs(zoom_dft(h, n_pad, -max_lag, lags.size))
         k = np.argmax(c_grid, axis=-1)
         s = centre + lags[k] * bin_hz
     else:
         s = np.broadcast_to(np.asarray(initial, float), batch).copy()
     sel = np.flatnonzero(inside)
     r_m = np.broadcast_to(ref_spec[..., sel], batch + (sel.size,))
-    w1 = -2j * np.pi * t
     step_cap = 0.5 / (n * dwell_time)  # at most half a spectral point per Newton step
     step = np.full(batch, np.inf)
     # Newton steps on the FIDs not yet converged only (flattened over the batch)
@@ -212,12 +200,16 @@ def register_to_reference(
     step_f = step.reshape(-1).copy()
     act = np.arange(s_f.size)
     for _ in range(max_iter):
+        # spectra of z, t z and t^2 z over the range; the factors -2j pi of the derivatives
+        # are applied there (the spectra of ``t^k z (-2j pi)^k``: real products in time)
         stack = np.empty((3, act.size, n), complex)
         z = np.multiply(y_f[act], _modulation(s_f[act], dwell_time, n), out=stack[0])
-        np.multiply(z, w1, out=stack[1])
-        np.multiply(stack[1], w1, out=stack[2])
-        spec = np.fft.fft(stack, axis=-1)[..., sel]
-        y0, y1, y2 = spec[0], spec[1], spec[2]
+        np.multiply(z, t, out=stack[1])
+        np.multiply(stack[1], t, out=stack[2])
+        spec = scipy.fft.fft(stack, axis=-1, overwrite_x=True)[..., sel]
+        y0 = spec[0]
+        y1 = spec[1] * (-2j * np.pi)
+        y2 = spec[2] * (-4 * np.pi**2)
         rc = np.conj(r_f[act])
         c0 = (rc * y0).sum(-1)
         c1 = (rc * y1).sum(-1)
@@ -240,8 +232,10 @@ def register_to_reference(
             break
     s = s_f.reshape(batch)
     step = step_f.reshape(batch)
-    z = y * _modulation(s, dwell_time, n)
-    c0 = (np.conj(r_m) * np.fft.fft(z, axis=-1)[..., sel]).sum(-1)
+    # C(s) = sum over the range of conj(R) Y_s = sum over time of y_s g, g the DFT of the
+    # range's conj(R): no FFT per transient
+    g = np.fft.fft(np.where(inside, np.conj(ref_spec), 0), axis=-1)
+    c0 = np.einsum("...t,...t->...", y * _modulation(s, dwell_time, n), g)
     converged = (
         (np.abs(step) < 10 * tol_hz) & (np.abs(s - centre) < max_shift_hz) & (np.abs(c0) > 0)
     )
