@@ -3,6 +3,7 @@
 Run from the repository root, on a finished study's output folder (e.g. ``mrspipe demo``)::
 
     PYTHONPATH=$PWD MPLBACKEND=Agg python -m bench.report_figures OUT [--repeat 3]
+        [--metabolites Glx Glu ...]
 
 reads ``OUT/group/{timecourses,responses,stats}.tsv``, builds a per-session QC table from the
 time courses (constant made-up SNR and linewidth: only the drawing is timed), then draws every
@@ -28,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--metabolites", nargs="+", help="metabolites drawn (default: chosen from the data)"
+    )
     args = parser.parse_args(argv)
     read = {
         n: pd.read_csv(args.out / "group" / f"{n}.tsv", sep="\t")
@@ -51,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             responses=read["responses"],
             stats=read["stats"],
             sessions_qc=qc,
-            design={},
+            design={"metabolites": args.metabolites} if args.metabolites else {},
         )
         answer = find_answer(tables.stats, conditions=tables.conditions, design=tables.design)
         figures = make_figures(tables, answer=answer, dpi=110)

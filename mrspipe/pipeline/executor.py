@@ -2,7 +2,8 @@
 
 Results are yielded as sessions finish. At most ``2 * workers`` sessions are in flight, so memory
 holds a few sessions, never the whole study; each session writes its outputs to disk itself and
-sends back only a small :class:`~mrspipe.pipeline.session.SessionResult`.
+sends back only a small :class:`~mrspipe.pipeline.session.SessionResult`. Local processes are
+started once per run (:class:`Workers`) and kept for the group step's figures.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..errors import ConfigError, MissingExtraError
 from .session import SessionOptions, SessionResult, run_session
 from .steps import Steps
 
-__all__ = ["map_sessions"]
+__all__ = ["Workers", "map_sessions", "largest_first"]
 
 logger = logging.getLogger("mrspipe")
 
@@ -124,20 +125,17 @@ def _run_with(context: tuple[Any, SessionOptions, Steps], session: Any) -> Sessi
     return _run_released(session, basis, options, steps)
 
 
-def map_sessions(
-    sessions: Sequence[Any],
-    basis: Any,
-    options: SessionOptions,
-    *,
-    steps: Steps,
-    jobs: int = 1,
-    scheduler: str | None = None,
-) -> Iterator[SessionResult]:
-    """Run :func:`~mrspipe.pipeline.session.run_session` on every session.
+class Workers:
+    """The worker processes of one run: every session, then the group step's parallel jobs.
+
+    Local processes (``jobs > 1``, no scheduler) are started once and kept until the run ends,
+    so the group step draws its figures on workers that already have matplotlib imported
+    (:attr:`executor`). A pool broken by a dying worker is replaced; the sessions in flight are
+    retried one at a time in a fresh process, so only the session that kills its worker again
+    is reported as failed (step ``worker``).
 
     Parameters
     ----------
-    sessions : sequence of Session
     basis : Basis
     options : SessionOptions
     steps : Steps
@@ -149,63 +147,106 @@ def map_sessions(
         ``None``: local; ``'local'``: a Dask LocalCluster of processes; otherwise the address of
         a running Dask scheduler (``tcp://host:8786``).
 
-    Yields
-    ------
-    SessionResult
-        In completion order.
+    Examples
+    --------
+    >>> with Workers(basis, options, steps=Steps(), jobs=2) as workers:  # doctest: +SKIP
+    ...     results = list(workers.sessions(sessions))
+    ...     pool = workers.executor  # the same processes, for the group step
     """
-    if jobs < 1:
-        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
-    if scheduler is not None:
-        yield from _dask(sessions, basis, options, steps, jobs, scheduler)
-    elif jobs == 1 or len(sessions) <= 1:
-        for session in sessions:
-            yield _run_released(session, basis, options, steps)
-    else:
-        yield from _processes(sessions, basis, options, steps, jobs)
 
+    def __init__(
+        self,
+        basis: Any,
+        options: SessionOptions,
+        *,
+        steps: Steps,
+        jobs: int = 1,
+        scheduler: str | None = None,
+    ) -> None:
+        if jobs < 1:
+            raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+        self.basis, self.options, self.steps = basis, options, steps
+        self.jobs, self.scheduler = jobs, scheduler
+        self._pool: Any = None
+        self._size = 0
 
-def _lost(session: Any, exc: BaseException) -> SessionResult:
-    """Record a session whose worker died (killed, out of memory) as a failed session."""
-    return SessionResult(
-        session.participant_id,
-        session.session_id,
-        failed_step="worker",
-        error=f"{type(exc).__name__}: {exc or 'the worker process died'}",
-    )
+    def __enter__(self) -> Workers:
+        return self
 
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        if self._pool is None:
+            return
+        pool, self._pool = self._pool, None
+        if kind is None:
+            pool.shutdown(wait=True)
+        else:  # Ctrl-C, SIGTERM, an error: no worker outlives the run
+            _terminate(pool)
 
-def _processes(
-    sessions: Sequence[Any], basis: Any, options: SessionOptions, steps: Steps, jobs: int
-) -> Iterator[SessionResult]:
-    """Run on a process pool; a pool broken by a dying worker is replaced.
+    @property
+    def executor(self) -> Any:
+        """The local worker processes, for independent jobs after the sessions; or None.
 
-    The sessions in flight when a worker dies are retried one at a time in a fresh process, so
-    only the session that kills its worker again is reported as failed (step ``worker``).
-    """
-    from concurrent.futures.process import BrokenProcessPool
+        None when the run has no local pool (``jobs=1``, a single session, or Dask): such jobs
+        then run in this process.
+        """
+        return self._pool
 
-    pending = list(reversed(sessions))
-    while pending:
-        lost = yield from _pool_round(pending, basis, options, steps, min(jobs, len(pending)))
-        if lost:
-            logger.warning("a worker process died; retrying %d session(s) one by one", len(lost))
-        for session in lost:
-            if (yield from _pool_round([session], basis, options, steps, 1)):
-                yield _lost(session, BrokenProcessPool("the worker process died (twice)"))
+    def sessions(self, sessions: Sequence[Any]) -> Iterator[SessionResult]:
+        """Run :func:`~mrspipe.pipeline.session.run_session` on every session.
 
+        Yields
+        ------
+        SessionResult
+            In completion order; on several workers the largest input files start first (a
+            long session started last would leave the other workers idle at the end).
+        """
+        if self.scheduler is not None:
+            yield from _dask(
+                sessions, self.basis, self.options, self.steps, self.jobs, self.scheduler
+            )
+        elif self.jobs == 1 or len(sessions) <= 1:
+            for session in sessions:
+                yield _run_released(session, self.basis, self.options, self.steps)
+        else:
+            yield from self._processes(largest_first(sessions))
 
-def _pool_round(
-    pending: list[Any], basis: Any, options: SessionOptions, steps: Steps, workers: int
-) -> Generator[SessionResult, None, list[Any]]:
-    """Run ``pending`` (popped from the end) until done or the pool breaks; return the lost."""
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
+    def _processes(self, sessions: Sequence[Any]) -> Iterator[SessionResult]:
+        from concurrent.futures.process import BrokenProcessPool
 
-    lost: list[Any] = []
-    with ProcessPoolExecutor(
-        max_workers=workers, initializer=_init_worker, initargs=(basis, options, steps)
-    ) as pool:
+        pending = list(reversed(sessions))
+        while pending:
+            lost = yield from self._round(pending, min(self.jobs, len(pending)))
+            if lost:
+                logger.warning(
+                    "a worker process died; retrying %d session(s) one by one", len(lost)
+                )
+            for session in lost:
+                if (yield from self._round([session], 1)):
+                    yield _lost(session, BrokenProcessPool("the worker process died (twice)"))
+
+    def _start(self, workers: int) -> Any:
+        """Return the pool of ``workers`` processes (the running one when it has that many)."""
+        from concurrent.futures import ProcessPoolExecutor
+
+        if self._pool is not None and self._size != workers:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=workers,
+                initializer=_init_worker,
+                initargs=(self.basis, self.options, self.steps),
+            )
+            self._size = workers
+        return self._pool
+
+    def _round(self, pending: list[Any], workers: int) -> Generator[SessionResult, None, list[Any]]:
+        """Run ``pending`` (popped from the end) until done or the pool breaks; return the lost."""
+        from concurrent.futures import FIRST_COMPLETED, wait
+        from concurrent.futures.process import BrokenProcessPool
+
+        pool = self._start(workers)
+        lost: list[Any] = []
         running: dict[Any, Any] = {}
         try:
             while (pending and not lost) or running:
@@ -223,9 +264,55 @@ def _pool_round(
                     except BrokenProcessPool:
                         lost.append(session)
         except BaseException:  # Ctrl-C, SIGTERM, generator closed: no worker outlives us
+            self._pool = None
             _terminate(pool)
             raise
-    return lost
+        if lost:  # a broken pool takes no more work: the next round starts a fresh one
+            self._pool = None
+            _terminate(pool)
+        return lost
+
+
+def largest_first(sessions: Sequence[Any]) -> list[Any]:
+    """``sessions`` by the size of their data file, largest first (stable; unknown size last)."""
+
+    def size(session: Any) -> int:
+        try:
+            return os.stat(session.svs_path).st_size
+        except (AttributeError, TypeError, OSError):
+            return -1
+
+    return sorted(sessions, key=size, reverse=True)
+
+
+def map_sessions(
+    sessions: Sequence[Any],
+    basis: Any,
+    options: SessionOptions,
+    *,
+    steps: Steps,
+    jobs: int = 1,
+    scheduler: str | None = None,
+) -> Iterator[SessionResult]:
+    """Run :func:`~mrspipe.pipeline.session.run_session` on every session (see :class:`Workers`).
+
+    Yields
+    ------
+    SessionResult
+        In completion order.
+    """
+    with Workers(basis, options, steps=steps, jobs=jobs, scheduler=scheduler) as workers:
+        yield from workers.sessions(sessions)
+
+
+def _lost(session: Any, exc: BaseException) -> SessionResult:
+    """Record a session whose worker died (killed, out of memory) as a failed session."""
+    return SessionResult(
+        session.participant_id,
+        session.session_id,
+        failed_step="worker",
+        error=f"{type(exc).__name__}: {exc or 'the worker process died'}",
+    )
 
 
 def _dask(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,9 @@ from ..errors import MRSError
 from ..io import derivatives as deriv
 from .design import first_sessions
 from .session import SessionResult
-from .steps import Steps
+from .steps import Steps, default_report
 
-__all__ = ["run_group"]
+__all__ = ["run_group", "SessionTables"]
 
 logger = logging.getLogger("mrspipe")
 
@@ -157,6 +158,42 @@ def _session_table(done: list[Any], results: list[SessionResult]) -> Any:
     return pd.DataFrame(rows)
 
 
+class SessionTables:
+    """The time-course and response tables of finished sessions, read as each session ends.
+
+    The study runner hands every :class:`SessionResult` to :meth:`add` while the other
+    sessions still run, so the group step starts with the tables in memory; a table that
+    could not be read then is read (and its error reported) by the group step.
+    """
+
+    NAMES = ("timecourses", "responses")
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self._read: dict[tuple[Any, str], Any] = {}
+
+    def add(self, result: SessionResult) -> None:
+        """Read the tables of ``result``'s session if it finished."""
+        if not result.ok:
+            return
+        paths = deriv.session_paths(self.out, result.participant_id, result.session_id)
+        for name in self.NAMES:
+            try:
+                self._read[(result.participant_id, result.session_id), name] = (
+                    deriv.read_session_table(paths, name)
+                )
+            except (OSError, MRSError):  # the group step reads it again and reports it
+                pass
+
+    def get(self, session: Any, name: str) -> Any:
+        """Table ``name`` of ``session`` (read now unless :meth:`add` read it)."""
+        key = (session.participant_id, session.session_id)
+        found = self._read.pop((key, name), None)
+        if found is not None:
+            return found
+        return deriv.read_session_table(deriv.session_paths(self.out, *key), name)
+
+
 def run_group(
     out: Path,
     study: Path,
@@ -167,24 +204,19 @@ def run_group(
     windows: Windows,
     design: dict[str, Any],
     steps: Steps,
+    *,
+    executor: Any = None,
+    session_tables: SessionTables | None = None,
 ) -> tuple[Path | None, list[dict[str, Any]]]:
-    """Concatenate per-session tables, run the statistics and write the report."""
+    """Concatenate per-session tables, run the statistics and write the report.
+
+    ``executor`` (the run's worker processes, :attr:`~.executor.Workers.executor`) draws the
+    default report's figures while this process runs the statistics; ``session_tables``
+    holds the session tables already read. The outputs are the same without either.
+    """
     import pandas as pd
 
     errors: list[dict[str, Any]] = []
-
-    def failed(step: str, exc: Exception) -> None:
-        logger.error("group step %s failed: %s: %s", step, type(exc).__name__, exc)
-        logger.debug("group step %s", step, exc_info=exc)
-        errors.append(
-            {
-                "participant_id": None,
-                "session_id": None,
-                "step": step,
-                "error": f"{type(exc).__name__}: {exc}",
-            }
-        )
-
     ok = {(r.participant_id, r.session_id) for r in results if r.ok}
     done = [s for s in sessions if (s.participant_id, s.session_id) in ok]
     if not done:
@@ -193,13 +225,9 @@ def run_group(
     wanted = list(config.stats.analyse)
     tables: dict[str, Any] = {}
     try:
-        for name in ("timecourses", "responses"):
-            parts = [
-                deriv.read_session_table(
-                    deriv.session_paths(out, s.participant_id, s.session_id), name
-                )
-                for s in done
-            ]
+        read = session_tables or SessionTables(out)
+        for name in SessionTables.NAMES:
+            parts = [read.get(s, name) for s in done]
             df = pd.concat(parts, ignore_index=True)
             absent = [m for m in wanted if m not in set(df["metabolite"])]
             if absent and name == "timecourses":
@@ -207,9 +235,92 @@ def run_group(
             tables[name] = df[df["metabolite"].isin(wanted)].reset_index(drop=True)
             deriv.write_group_table(out, name, tables[name], extra={"Design": design})
     except (OSError, MRSError) as exc:  # disk full, unreadable session table: reported
-        failed("tables", exc)
+        errors.append(_failure("tables", exc))
         return None, errors
 
+    shown = tables
+    if not contrast:  # task design: one "condition" so the report draws its time courses
+        label = design.get("task") or _TASK_LABEL
+        shown = {k: v.assign(condition=label) for k, v in tables.items()}
+    report_tables = {
+        "timecourses": shown["timecourses"],
+        "responses": shown["responses"],
+        "sessions_qc": _sessions_qc(sessions, results),
+        "design": _report_design(design, config, contrast, results),
+        "fit_figures": _fit_figures(results),
+    }
+
+    def statistics() -> tuple[Any, list[dict[str, Any]]]:
+        return _statistics(
+            out, study, done, results, tables, config, contrast, windows, design, steps
+        )
+
+    report: Path | None = None
+    failure: Exception | None = None
+    if executor is not None and steps.report is default_report:
+        # the statistics run in a thread of this process while the workers draw the figures
+        # of the tables; the report's copies of the tables are its own (pandas objects are
+        # not shared between threads)
+        from concurrent.futures import ThreadPoolExecutor
+
+        report_tables |= {k: report_tables[k].copy() for k in ("timecourses", "responses")}
+        with ThreadPoolExecutor(1, thread_name_prefix="mrspipe-stats") as thread:
+            later = thread.submit(statistics)
+            stats_future: Future[Any] = Future()
+            later.add_done_callback(lambda f: _pass_on(f, stats_future))
+            try:
+                report = Path(
+                    steps.report(out, stats=stats_future, executor=executor, **report_tables)
+                )
+            except Exception as exc:
+                failure = exc
+            stats, stats_errors = later.result()
+    else:
+        stats, stats_errors = statistics()
+        try:
+            report = Path(steps.report(out, stats=stats, **report_tables))
+        except Exception as exc:
+            failure = exc
+    errors += stats_errors
+    if failure is not None:
+        errors.append(_failure("report", failure))
+    return report, errors
+
+
+def _pass_on(done: Future[Any], stats: Future[Any]) -> None:
+    """Give ``stats`` the statistics table that ``done`` computed (its first item)."""
+    if done.exception() is not None:
+        stats.set_exception(done.exception())
+    else:
+        stats.set_result(done.result()[0])
+
+
+def _failure(step: str, exc: Exception) -> dict[str, Any]:
+    """Log a failed group step; return its row of ``errors.tsv``."""
+    logger.error("group step %s failed: %s: %s", step, type(exc).__name__, exc)
+    logger.debug("group step %s", step, exc_info=exc)
+    return {
+        "participant_id": None,
+        "session_id": None,
+        "step": step,
+        "error": f"{type(exc).__name__}: {exc}",
+    }
+
+
+def _statistics(
+    out: Path,
+    study: Path,
+    done: list[Any],
+    results: list[SessionResult],
+    tables: dict[str, Any],
+    config: StudyConfig,
+    contrast: tuple[str, ...],
+    windows: Windows,
+    design: dict[str, Any],
+    steps: Steps,
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Run the GLM and the group statistics, write them to ``OUT/group``; ``(stats, errors)``."""
+    errors: list[dict[str, Any]] = []
     glm = None
     if config.glm.enabled and steps.glm is not None:
         try:
@@ -227,7 +338,7 @@ def run_group(
                 extra={"Design": design, "GLM": config.as_dict()["glm"] | dict(glm.attrs)},
             )
         except Exception as exc:  # a failing group step is reported, the tables stay
-            failed("glm", exc)
+            errors.append(_failure("glm", exc))
     stats = None
     try:
         phenotype = steps.read_phenotype(study, score=config.stats.score)
@@ -246,24 +357,5 @@ def run_group(
             out, "stats", stats, extra={"Design": design, **dict(getattr(stats, "attrs", {}))}
         )
     except Exception as exc:  # a failing group step is reported, the tables stay
-        failed("stats", exc)
-    report = None
-    try:
-        shown = tables
-        if not contrast:  # task design: one "condition" so the report draws its time courses
-            label = design.get("task") or _TASK_LABEL
-            shown = {k: v.assign(condition=label) for k, v in tables.items()}
-        report = Path(
-            steps.report(
-                out,
-                timecourses=shown["timecourses"],
-                responses=shown["responses"],
-                stats=stats,
-                sessions_qc=_sessions_qc(sessions, results),
-                design=_report_design(design, config, contrast, results),
-                fit_figures=_fit_figures(results),
-            )
-        )
-    except Exception as exc:
-        failed("report", exc)
-    return report, errors
+        errors.append(_failure("stats", exc))
+    return stats, errors

@@ -20,16 +20,16 @@ from .._logging import progress
 from .._version import __version__
 from ..config import StudyConfig, defaults
 from ..dynamic.options import Windows
-from ..errors import ConfigError, MRSError, StudyLayoutError
+from ..errors import ConfigError, StudyLayoutError
 from ..io import derivatives as deriv
-from ..io._lock import check_unlocked, lock_output
-from ..io._paths import is_inside
+from ..io._lock import lock_output
 from ..quantify import describe as describe_quantification
 from .checks import check_study, study_warnings
 from .design import incomplete_participants
-from .executor import map_sessions
-from .group import run_group
+from .executor import Workers
+from .group import SessionTables, run_group
 from .jobs import select_metabolites
+from .output import check_output_paths, check_paths, first_missing, remove_empty
 from .session import SessionOptions, SessionResult, clear_basis_cache
 from .steps import Steps, check_modules, default_fit, joint_fit_options
 
@@ -111,66 +111,6 @@ def resolve_contrast(configured: tuple[str, str] | None, sessions: list[Any]) ->
     return configured
 
 
-def _check_paths(study: Path, out: Path, overwrite: bool) -> None:
-    check_unlocked(out)  # a second run into OUT says who holds it, before anything else
-    if not study.is_dir():
-        raise StudyLayoutError("no such study folder", study)
-    if out.resolve() == study.resolve():
-        raise ConfigError("the output folder must not be the study folder", out)
-    if (
-        study.resolve() in out.resolve().parents
-        and out.resolve().relative_to(study.resolve()).parts[0] != "derivatives"
-    ):
-        raise ConfigError("write inside the study only under derivatives/", out)
-    if not overwrite and not deriv.is_output_folder(out):
-        raise FileExistsError(
-            f"{out} exists and is not an mrspipe output folder; choose another OUT or pass "
-            "--overwrite"
-        )
-
-
-def _first_missing(path: Path) -> Path | None:
-    """Return the outermost missing folder of ``path`` (None if ``path`` exists)."""
-    path = path.absolute()
-    if path.exists():
-        return None
-    while not path.parent.exists():
-        path = path.parent
-    return path
-
-
-def _remove_empty(out: Path, top: Path) -> None:
-    """Remove ``out`` and its parents up to ``top`` when they are empty (created by this run)."""
-    folder = out.absolute()
-    while True:
-        try:
-            folder.rmdir()
-        except OSError:
-            return
-        if folder == top or folder.parent == folder:
-            return
-        folder = folder.parent
-
-
-def _check_output_paths(out: Path, sessions: list[Any]) -> None:
-    """Every output folder is a BIDS name inside OUT (no symlink out); else list every offender."""
-    problems = []
-    for s in sessions:
-        try:
-            deriv.session_paths(out, s.participant_id, s.session_id)
-        except MRSError as exc:
-            problems.append(exc.message)
-    for name in deriv.OUTPUT_NAMES:  # a planted symlink (OUT/group -> elsewhere) is refused
-        path = out / name
-        if (path.exists() or path.is_symlink()) and not is_inside(path, out):
-            problems.append(f"{path} resolves to {path.resolve()}, outside OUT")
-    problems = list(dict.fromkeys(problems))  # one line per bad label, not per session
-    if problems:
-        raise StudyLayoutError(
-            f"{len(problems)} session label problem(s): {'; '.join(problems)}", out
-        )
-
-
 def run_study(
     study: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -225,8 +165,8 @@ def run_study(
     steps = steps or Steps()
     config = config or defaults()
     check_modules(steps)
-    _check_paths(study, out, overwrite)
-    created = _first_missing(out)
+    check_paths(study, out, overwrite)
+    created = first_missing(out)
     started = False
     try:
         # the lock is taken before the checks: a run started while this one checks its inputs
@@ -240,7 +180,7 @@ def run_study(
                 raise StudyLayoutError(
                     "no sessions found (expected sub-*/ses-*/mrs/*_svs.nii.gz)", study
                 )
-            _check_output_paths(out, sessions)
+            check_output_paths(out, sessions)
             task_design = config.stats.contrast is None and all(
                 s.condition is None for s in sessions
             )  # no drug condition: response vs baseline (e.g. task fMRS)
@@ -315,7 +255,7 @@ def run_study(
             )
     finally:
         if not started and created is not None:
-            _remove_empty(out, created)  # an input error leaves no output folder behind
+            remove_empty(out, created)  # an input error leaves no output folder behind
 
 
 def _run_locked(
@@ -352,28 +292,24 @@ def _run_locked(
     )
 
     clear_basis_cache()
-    results: list[SessionResult] = []
-    runner = map_sessions(sessions, basis_set, options, steps=steps, jobs=jobs, scheduler=scheduler)
-    for res in progress(runner, total=len(sessions), desc="sessions"):
-        if not res.ok:
-            logger.error(
-                "%s %s failed at %s: %s",
-                res.participant_id,
-                res.session_id,
-                res.failed_step,
-                res.error,
-            )
-        else:
-            logger.debug(
-                "%s %s %s in %.1f s",
-                res.participant_id,
-                res.session_id,
-                "computed " + "+".join(res.computed) if res.computed else "resumed",
-                res.seconds,
-            )
-        results.append(res)
-    order = {(s.participant_id, s.session_id): i for i, s in enumerate(sessions)}
-    results.sort(key=lambda r: order[(r.participant_id, r.session_id)])
+    with Workers(basis_set, options, steps=steps, jobs=jobs, scheduler=scheduler) as workers:
+        # each session's tables are read as it ends, while the others run
+        session_tables = SessionTables(out)
+        results = _run_sessions(workers, sessions, session_tables)
+        # the group step draws its figures on the same worker processes
+        report, group_errors = run_group(
+            out,
+            study,
+            sessions,
+            results,
+            config,
+            contrast,
+            windows,
+            design,
+            steps,
+            executor=workers.executor,
+            session_tables=session_tables,
+        )
     errors = [
         {
             "participant_id": r.participant_id,
@@ -384,17 +320,6 @@ def _run_locked(
         for r in results
         if not r.ok
     ]
-    n_resumed = sum(1 for r in results if r.ok and not r.computed)
-    logger.info(
-        "%d sessions done (%d resumed), %d failed",
-        len(results) - len(errors),
-        n_resumed,
-        len(errors),
-    )
-
-    report, group_errors = run_group(
-        out, study, sessions, results, config, contrast, windows, design, steps
-    )
     errors += group_errors
     try:
         deriv.write_errors(out, errors)
@@ -412,3 +337,39 @@ def _run_locked(
             errors = [{"participant_id": None, "session_id": None, "step": "write"}]
             errors[0]["error"] = f"cannot write errors.tsv: {exc.strerror or exc}"
     return StudyResult(out=out, sessions=results, errors=errors, report=report, contrast=contrast)
+
+
+def _run_sessions(
+    workers: Workers, sessions: list[Any], tables: SessionTables
+) -> list[SessionResult]:
+    """Run every session on ``workers``, logging each; return the results in study order."""
+    results: list[SessionResult] = []
+    for res in progress(workers.sessions(sessions), total=len(sessions), desc="sessions"):
+        if not res.ok:
+            logger.error(
+                "%s %s failed at %s: %s",
+                res.participant_id,
+                res.session_id,
+                res.failed_step,
+                res.error,
+            )
+        else:
+            logger.debug(
+                "%s %s %s in %.1f s",
+                res.participant_id,
+                res.session_id,
+                "computed " + "+".join(res.computed) if res.computed else "resumed",
+                res.seconds,
+            )
+        results.append(res)
+        tables.add(res)
+    order = {(s.participant_id, s.session_id): i for i, s in enumerate(sessions)}
+    results.sort(key=lambda r: order[(r.participant_id, r.session_id)])
+    n_failed = sum(1 for r in results if not r.ok)
+    logger.info(
+        "%d sessions done (%d resumed), %d failed",
+        len(results) - n_failed,
+        sum(1 for r in results if r.ok and not r.computed),
+        n_failed,
+    )
+    return results

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import re
 from collections.abc import Iterable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,7 @@ def write_report(
     fit_figures: Iterable[Any] = (),
     checklist: Any = None,
     dpi: float = 110,
+    executor: Any = None,
 ) -> Path:
     """Write ``out_dir/report.html`` (self-contained) and its figures under ``out_dir/figures/``.
 
@@ -74,8 +77,10 @@ def write_report(
     responses : pandas.DataFrame or None
         ``participant_id, session_id, condition, sex, metabolite, baseline, response,
         percent_change``.
-    stats : pandas.DataFrame or None
-        ``metabolite, analysis, term, subgroup, estimate, ci_low, ci_high, p_value, n``.
+    stats : pandas.DataFrame, None, or a concurrent.futures.Future of one
+        ``metabolite, analysis, term, subgroup, estimate, ci_low, ci_high, p_value, n``. A
+        future (statistics still running) is waited for after the figures that do not need
+        it have been started, when ``design`` names the ``metabolites``.
     sessions_qc : pandas.DataFrame or None
         One row per session: ``participant_id, session_id, condition, sex, n_transients,
         n_rejected, snr_median, fwhm_hz_median, shift_hz_range, status ('ok'/'failed'),
@@ -115,6 +120,9 @@ def write_report(
         from ``design`` and the data by :func:`mrspipe.report.checklist.build_checklist`.
     dpi : float
         Resolution of the PNG figures.
+    executor : concurrent.futures.Executor, optional
+        Worker processes that draw the figures in parallel (the PNGs are the same bytes);
+        default: drawn in this process.
 
     Returns
     -------
@@ -126,10 +134,13 @@ def write_report(
     MRSFormatError
         If an input table lacks a required column (the table and columns are named).
     """
+    later = stats if isinstance(stats, Future) else None
+    if later is not None and not (design or {}).get("metabolites"):
+        stats, later = later.result(), None  # the metabolites drawn may come from the stats
     for name, table in (
         ("timecourses", timecourses),
         ("responses", responses),
-        ("stats", stats),
+        ("stats", None if later else stats),
         ("sessions_qc", sessions_qc),
     ):
         _check_columns(name, table)
@@ -138,13 +149,24 @@ def write_report(
     tables = study.Tables.build(
         timecourses=timecourses,
         responses=responses,
-        stats=stats,
+        stats=None if later else stats,
         sessions_qc=sessions_qc,
         design=design or {},
     )
+    # the figures of the tables are drawn while the statistics (a future) finish
+    from_tables = study.table_figures(tables)
+    started = study.start_figures(from_tables, dpi=dpi, executor=executor)
+    if later is not None:
+        stats = later.result()
+        _check_columns("stats", stats)
+        tables = dataclasses.replace(tables, stats=study.as_frame(stats))
     answer = find_answer(tables.stats, conditions=tables.conditions, design=tables.design)
+    first, last = study.answer_figures(answer), study.stats_figures(tables)
+    around = study.start_figures(first + last, dpi=dpi, executor=executor)
     fits = [_fit_png(i, item, dpi) for i, item in enumerate(fit_figures, start=1)]
-    figures = study.make_figures(tables, answer=answer, dpi=dpi)
+    figures = study.finish_figures(first, around[: len(first)])
+    figures += study.finish_figures(from_tables, started)
+    figures += study.finish_figures(last, around[len(first) :])
     figures += [(name, png, caption) for name, png, caption in fits]
     embedded: dict[str, dict[str, str]] = {}
     for name, png, caption in figures:

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 from .._logging import logger
 from . import summaries as S
 
-__all__ = ["Tables", "make_figures"]
+__all__ = [
+    "Tables",
+    "FigureJob",
+    "as_frame",
+    "make_figures",
+    "answer_figures",
+    "table_figures",
+    "stats_figures",
+    "start_figures",
+    "finish_figures",
+]
 
 
-def _frame(table: Any) -> Any:
+def as_frame(table: Any) -> Any:
+    """``table``, or an empty DataFrame for None."""
     import pandas as pd
 
     return pd.DataFrame() if table is None else table
@@ -46,8 +58,8 @@ class Tables:
     ) -> Tables:
         """Resolve conditions, windows, infusion period, metabolites and the mean time courses."""
         design = dict(design)  # defaults are added below: never change the caller's dict
-        tc, resp = _frame(timecourses), _frame(responses)
-        st, qc = _frame(stats), _frame(sessions_qc)
+        tc, resp = as_frame(timecourses), as_frame(responses)
+        st, qc = as_frame(stats), as_frame(sessions_qc)
         source = next((t for t in (resp, tc, qc) if "condition" in t.columns and len(t)), None)
         conditions = S.study_conditions(source, design)
         if source is not None:
@@ -85,68 +97,127 @@ class Tables:
         return str(self.design.get("event") or "infusion onset")
 
 
-def make_figures(t: Tables, *, answer: Any = None, dpi: float) -> list[tuple[str, bytes, str]]:
+@dataclasses.dataclass(frozen=True)
+class FigureJob:
+    """One figure of the report: ``plot(*args, **kwargs)`` saved as a PNG named ``name``.
+
+    ``plot`` is a module-level function, so a job can be drawn in another process.
+    """
+
+    name: str
+    caption: str
+    plot: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def draw_png(
+    plot: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], dpi: float
+) -> bytes:
+    """Draw one figure and return its PNG bytes (what a worker process runs for a job)."""
+    from .figures import to_png
+
+    return to_png(plot(*args, **kwargs), dpi=dpi)
+
+
+def start_figures(jobs: list[FigureJob], *, dpi: float, executor: Any = None) -> list[Any]:
+    """Start drawing ``jobs``: futures on ``executor``, or the PNG bytes drawn here (None)."""
+    if executor is None:
+        return [draw_png(j.plot, j.args, j.kwargs, dpi) for j in jobs]
+    return [executor.submit(draw_png, j.plot, j.args, j.kwargs, dpi) for j in jobs]
+
+
+def finish_figures(jobs: list[FigureJob], started: list[Any]) -> list[tuple[str, bytes, str]]:
+    """``[(name, png bytes, caption), ...]`` of jobs started by :func:`start_figures`."""
+    pngs = [png if isinstance(png, bytes) else png.result() for png in started]
+    return [(j.name, png, j.caption) for j, png in zip(jobs, pngs, strict=True)]
+
+
+def make_figures(
+    t: Tables, *, answer: Any = None, dpi: float, executor: Any = None
+) -> list[tuple[str, bytes, str]]:
     """Draw every figure of the report: ``[(name, png bytes, caption), ...]``.
 
     ``answer`` (:class:`mrspipe.report.answer.Answer`) adds the compact answer figure first.
+    ``executor`` (a :class:`concurrent.futures.Executor` of processes) draws the figures in
+    parallel; the PNGs are the same bytes.
     """
-    from .figures import to_png
-    from .group_figures import plot_answer, plot_forest, plot_paired_responses
+    jobs = answer_figures(answer) + table_figures(t) + stats_figures(t)
+    return finish_figures(jobs, start_figures(jobs, dpi=dpi, executor=executor))
+
+
+def answer_figures(answer: Any) -> list[FigureJob]:
+    """Return the compact answer figure (none without an answer): first in the report."""
+    from .group_figures import plot_answer
+
+    if answer is None or not answer.rows:
+        return []
+    caption = (
+        f"{answer.metabolite}: {answer.contrast_words} with 95 % confidence intervals "
+        "(diamonds: estimates; dashed line: no difference)."
+    )
+    return [FigureJob("answer", caption, plot_answer, (answer,))]
+
+
+def table_figures(t: Tables) -> list[FigureJob]:
+    """Return the figures drawn from the tables alone: QC, time courses, paired responses."""
+    from .group_figures import plot_paired_responses
     from .qc_summary import plot_qc_summary
     from .timecourse_figures import plot_timecourses
 
-    out = []
-    if answer is not None and answer.rows:
-        out.append(
-            (
-                "answer",
-                to_png(plot_answer(answer), dpi=dpi),
-                f"{answer.metabolite}: {answer.contrast_words} with 95 % confidence intervals "
-                "(diamonds: estimates; dashed line: no difference).",
+    jobs = []
+    if len(t.sessions_qc):
+        jobs.append(
+            FigureJob(
+                "qc_summary",
+                "Data quality per session.",
+                plot_qc_summary,
+                (t.sessions_qc,),
+                {"conditions": t.conditions},
             )
         )
-    if len(t.sessions_qc):
-        fig = plot_qc_summary(t.sessions_qc, conditions=t.conditions)
-        out.append(("qc_summary", to_png(fig, dpi=dpi), "Data quality per session."))
     plotted = set(t.summary["metabolite"]) if len(t.summary) else set()
     for met in [m for m in t.metabolites if m in plotted]:
-        fig = plot_timecourses(
-            t.summary,
-            metabolite=met,
-            conditions=t.conditions,
-            windows=t.windows,
-            infusion=t.infusion,
-        )
         caption = (
             f"{met}: mean % change from baseline by condition (bands: SEM across "
             f"participants); time 0 = {t.event}."
         )
-        out.append((f"timecourse_{_slug(met)}", to_png(fig, dpi=dpi), caption))
+        kwargs = {
+            "metabolite": met,
+            "conditions": t.conditions,
+            "windows": t.windows,
+            "infusion": t.infusion,
+        }
+        summary = t.summary[t.summary["metabolite"] == met]  # what the figure reads
+        jobs.append(
+            FigureJob(f"timecourse_{_slug(met)}", caption, plot_timecourses, (summary,), kwargs)
+        )
     if len(t.responses) and t.conditions:
         wide = _paired(t)
         if wide:
-            fig = plot_paired_responses(
-                wide, conditions=t.conditions, ylabel="response: change from baseline (%)"
+            caption = (
+                "Response (% change, response vs baseline window) per participant and "
+                "condition; lines join a participant's sessions."
             )
-            out.append(
-                (
-                    "responses_paired",
-                    to_png(fig, dpi=dpi),
-                    "Response (% change, response vs baseline window) per participant and "
-                    "condition; lines join a participant's sessions.",
-                )
+            kwargs = {
+                "conditions": t.conditions,
+                "ylabel": "response: change from baseline (%)",
+            }
+            jobs.append(
+                FigureJob("responses_paired", caption, plot_paired_responses, (wide,), kwargs)
             )
+    return jobs
+
+
+def stats_figures(t: Tables) -> list[FigureJob]:
+    """Return the forest plot of the contrasts (none without statistics): last in the report."""
+    from .group_figures import plot_forest
+
     rows = _forest(t)
-    if len(rows):
-        fig = plot_forest(rows)
-        out.append(
-            (
-                "forest",
-                to_png(fig, dpi=dpi),
-                "Contrasts and interactions with 95 % confidence intervals.",
-            )
-        )
-    return out
+    if not len(rows):
+        return []
+    caption = "Contrasts and interactions with 95 % confidence intervals."
+    return [FigureJob("forest", caption, plot_forest, (rows,))]
 
 
 def _paired(t: Tables) -> dict[str, Any]:
