@@ -162,7 +162,11 @@ def simulate_spectra(
     truth: dict[str, Any] = {"names": list(names), "concentrations": conc}
     if mm:
         mm_basis = macromolecule_basis(
-            list(mm), field_mhz=basis.spectrometer_frequency, dwell_time=dt, n_points=n
+            list(mm),
+            field_mhz=basis.spectrometer_frequency,
+            dwell_time=dt,
+            n_points=n,
+            ppm_reference=basis.ppm_reference,  # on the basis' ppm axis (was always 4.65)
         )
         amps = np.stack([per(mm[k]) for k in mm_basis.names], axis=-1)
         fids = fids + amps @ mm_basis.fids
