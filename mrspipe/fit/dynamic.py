@@ -168,6 +168,7 @@ def fit_dynamic(
         lineshape=lineshape,
         precision=precision,
         default_macromolecules=default_macromolecules,
+        lipid_phase="metabolites",
     )
     layout = build_layout(
         spec,
@@ -200,6 +201,7 @@ def fit_dynamic(
             baseline_dof=baseline_dof,
             precision=precision,
             default_macromolecules=default_macromolecules,
+            lipid_phase="metabolites",
         )
     if init.n_frames != n_f:
         raise ConfigError(f"init has {init.n_frames} frames, the data {n_f}")

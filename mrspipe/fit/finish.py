@@ -31,7 +31,7 @@ logger = logging.getLogger("mrspipe")
 def noise_sd(problem: FitProblem, sol: LinearSolution) -> np.ndarray:
     """Noise SD of one real spectral value from the data part of the cost, ``(n_frames,)``."""
     cost = sol.cost if sol.penalty is None else sol.cost - sol.penalty
-    n_free = (sol.conc > 0).sum(axis=1) + problem.n_params
+    n_free = (sol.conc != 0).sum(axis=1) + problem.n_params
     dof = 2.0 * sol.resid.shape[1] - problem.d2.sum() - n_free
     sigma = np.sqrt(np.clip(cost, 0.0, None) / np.maximum(dof, 1.0))
     return np.maximum(sigma, 1e-300)
@@ -131,7 +131,7 @@ def finish_frames(
         "fwhm_hz": fwhm,
         "broadening_hz": broadening,
         "sd_inflation": np.sqrt(inflation),
-        "at_bound": conc <= 0,
+        "at_bound": conc <= 0 if problem.free is None else (conc <= 0) & ~problem.free,
         "mm_at_bound": (mm[None] & (conc <= 0)).any(axis=1) if mm.any() else np.zeros(n_f, bool),
         "lineshape_at_bound": shape_hi.any(axis=(1, 2)),
         "reference_at_bound": (conc[:, tcr] <= 0).all(axis=1) if tcr.any() else np.zeros(n_f, bool),

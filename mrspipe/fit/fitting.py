@@ -18,6 +18,7 @@ from .finish import build_result, finish_frames, store_chunk
 from .init import start_values
 from .lineshape import fold_kernel
 from .lineshape_models import get_lineshape
+from .lipids import LIPID_PPM, choose_lipid_phase
 from .model import FitProblem
 from .options import FitOptions
 from .problem import build_problem, with_default_macromolecules
@@ -56,7 +57,7 @@ def _ftest_dof(
             theta0 = start_values(problem, y, start=start)
             _, sol, _, _ = fit_numpy(problem, y, theta0, max_iter=max_iter, ftol=ftol)
             cost = sol.cost if sol.penalty is None else sol.cost - sol.penalty
-            model_df = problem.d2.sum() + (sol.conc > 0).sum() + problem.n_params
+            model_df = problem.d2.sum() + (sol.conc != 0).sum() + problem.n_params
             return float(cost[0]), float(model_df)
 
         lo, hi = (float(v) for v in build["ppm_range"])
@@ -71,6 +72,44 @@ def _ftest_dof(
         ", ".join(f"{k:.1f}: {v:.2g}" for k, v in p_values.items()),
     )
     return dof
+
+
+def _auto_lipid_phase(
+    data: MRSData,
+    basis: Basis,
+    build: dict[str, Any],
+    start: Mapping[str, float],
+    baseline_dof: float | None,
+    max_iter: int,
+    ftol: float,
+) -> tuple[str, dict[str, float]]:
+    """Decide ``lipid_phase='auto'`` on the mean of the frames (:mod:`~.lipids`)."""
+    lo, hi = (float(v) for v in build["ppm_range"])
+    fids = data.fids.reshape(-1, data.n_points)
+    good = np.isfinite(fids).all(axis=1) & (np.abs(fids).max(axis=1, initial=0.0) > 0)
+    if not (lo <= LIPID_PPM <= hi and good.any()):
+        return "metabolites", {}
+    mean = data.with_fids(fids[good].mean(axis=0), dims=())
+
+    def fit_mean() -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]:
+        level = logger.level
+        logger.setLevel(logging.ERROR)  # the build's warnings come again with the real fit
+        try:
+            problem, rbasis = build_problem(
+                mean, basis, baseline_dof=baseline_dof, **{**build, "lipid_phase": "free"}
+            )
+        finally:
+            logger.setLevel(level)
+        if problem.free is None:  # no lipid component appended: nothing to decide
+            empty = np.zeros((1, problem.n_met))
+            return rbasis.names, problem.basis_fids, empty, empty[:, None] * empty[..., None]
+        y = np.fft.fft(mean.fids)[None, problem.band]
+        theta0 = start_values(problem, y, start=start)
+        theta, sol, _, _ = fit_numpy(problem, y, theta0, max_iter=max_iter, ftol=ftol)
+        part = finish_frames(problem, y, theta, sol, rbasis.names)
+        return rbasis.names, problem.basis_fids, part["estimates"], part["covariance"]
+
+    return choose_lipid_phase(fit_mean, data.source or "data")
 
 
 @contextlib.contextmanager
@@ -168,6 +207,7 @@ def fit_spectra(
     default_macromolecules: bool = _DEFAULT.default_macromolecules,
     default_lipids: bool = False,
     mm_priors: bool = _DEFAULT.mm_priors,
+    lipid_phase: str = _DEFAULT.lipid_phase,
     baseline_stiffness: str = _DEFAULT.baseline_stiffness,
     threads: int | None = None,
     **options: Any,
@@ -238,6 +278,16 @@ def fit_spectra(
         Tie the appended components by LCModel's expected amplitude ratios (soft priors with
         an SD, :mod:`mrspipe.fit.priors`): a second pass of the numpy backend (the lmfit
         backend fits without them).
+    lipid_phase : {'auto', 'free', 'metabolites'}
+        Phase of the appended lipid components (:data:`~.lipids.PHASED_LIPIDS`).
+        ``'free'``: each gets a free complex amplitude, i.e. a phase of its own, as lipid from
+        outside the voxel has (its 90-degree copy is reported as ``<name>_90``; both parts
+        may be negative; :mod:`~.lipids`); ``'metabolites'``: nonnegative and in phase with
+        the metabolites; ``'auto'``: when ``ppm_range`` holds the 1.28 ppm lipid, the mean of
+        the frames is fitted with the phase free, and it stays free for every frame when that
+        lipid is out of phase (p < 0.001, :func:`~.lipids.out_of_phase`; warned, and recorded
+        in ``options['lipid_phase_test']``), else ``'metabolites'``. One extra fit of one
+        spectrum.
     baseline_stiffness : {'fixed', 'ftest'}
         ``'ftest'``: the spline baseline's effective dimension is chosen on the mean of the
         frames, the stiffest of :data:`mrspipe.fit.stiffness.DOF_PER_PPM` whose fit is not
@@ -300,9 +350,15 @@ def fit_spectra(
         "default_macromolecules": default_macromolecules,
         "default_lipids": default_lipids,
         "mm_priors": mm_priors,
+        "lipid_phase": lipid_phase,
     }
     if baseline_stiffness == "ftest" and baseline == "spline":
         baseline_dof = _ftest_dof(data, basis, build, start, max_iter, ftol)
+    lipid_test: dict[str, float] = {}
+    if lipid_phase == "auto":
+        build["lipid_phase"], lipid_test = _auto_lipid_phase(
+            data, basis, build, start, baseline_dof, max_iter, ftol
+        )
     problem, rbasis = build_problem(
         data, basis, baseline_dof=baseline_dof, precision=precision, **build
     )
@@ -380,6 +436,8 @@ def fit_spectra(
             "precision": precision,
             "lineshape": lineshape,
             "baseline_dof": baseline_dof,
+            "lipid_phase": build["lipid_phase"],
+            **({"lipid_phase_test": lipid_test} if lipid_test else {}),
             **kernel,
             **options,
         },

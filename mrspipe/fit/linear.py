@@ -4,7 +4,10 @@ Every frame has its own small problem ``min_x 1/2 x^T G x - b^T x`` subject to `
 frames are solved together with masked :func:`numpy.linalg.solve` calls on
 ``(n_frames, n, n)`` stacks. The active-set method is Lawson & Hanson's, started from a feasible
 point found by dropping negative coefficients (optionally from a previous passive set, which
-makes warm starts inside the nonlinear iterations cheap).
+makes warm starts inside the nonlinear iterations cheap). Coefficients marked ``free`` have no
+sign constraint: they stay in the passive set throughout (the active-set method with
+unconstrained variables; used for the two parts of a complex amplitude, e.g. a lipid component
+with a phase of its own).
 
 References
 ----------
@@ -55,6 +58,7 @@ def nnls_normal(
     *,
     passive: np.ndarray | None = None,
     max_iter: int | None = None,
+    free: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nonnegative solution of stacked normal equations.
 
@@ -68,23 +72,27 @@ def nnls_normal(
         Initial guess of the coefficients that are positive (default: all).
     max_iter : int, optional
         Iterations of the active-set loop (default ``3 n``).
+    free : (n,) bool ndarray, optional
+        Coefficients without a sign constraint (default: none).
 
     Returns
     -------
     x : (n_frames, n) float ndarray
-        ``x >= 0``; KKT conditions hold to rounding unless ``max_iter`` was hit.
+        ``x >= 0`` except where ``free``; KKT conditions hold to rounding unless ``max_iter``
+        was hit.
     passive : (n_frames, n) bool ndarray
-        Coefficients that are free (positive) at the solution.
+        Coefficients that are not at the bound 0 at the solution (every ``free`` one).
     """
     n_f, n = rhs.shape
     max_iter = 3 * n if max_iter is None else max_iter
-    p = np.ones((n_f, n), bool) if passive is None else passive.copy()
+    bounded = np.ones(n, bool) if free is None else ~np.asarray(free, bool)
+    p = np.ones((n_f, n), bool) if passive is None else passive | ~bounded
     # phase 1: drop negative coefficients until the restricted solution is feasible (only the
     # frames that had a negative one are solved again)
     x = masked_solve(gram, rhs, p)
     rows = np.arange(n_f)
     for _ in range(n):
-        neg = p[rows] & (x[rows] <= 0.0)
+        neg = p[rows] & (x[rows] <= 0.0) & bounded
         bad = neg.any(axis=1)
         if not bad.any():
             break
@@ -92,8 +100,8 @@ def nnls_normal(
         p[rows] &= ~neg[bad]
         x[rows] = masked_solve(gram[rows], rhs[rows], p[rows])
     else:
-        x[rows] = np.clip(x[rows], 0.0, None)
-        p[rows] &= x[rows] > 0
+        x[rows] = np.where(bounded, np.clip(x[rows], 0.0, None), x[rows])
+        p[rows] &= (x[rows] > 0) | ~bounded
     # phase 2: Lawson-Hanson from the feasible point x, on the frames with a candidate
     scale = np.abs(rhs).max(axis=1) + 1e-300
     for _ in range(max_iter):
@@ -109,7 +117,7 @@ def nnls_normal(
         x_r, p_r = x[rows], p[rows]
         for _ in range(n):
             z = masked_solve(g_r, b_r, p_r)
-            bad = p_r & (z <= 0.0)
+            bad = p_r & (z <= 0.0) & bounded
             if not bad.any():
                 x_r = z
                 break
@@ -117,8 +125,8 @@ def nnls_normal(
             alpha = np.clip(ratio.min(axis=1, keepdims=True), 0.0, 1.0)
             alpha = np.where(bad.any(axis=1, keepdims=True), alpha, 1.0)
             x_r = x_r + alpha * (z - x_r)
-            p_r &= ~(x_r <= 1e-14 * s_r)
+            p_r &= ~(x_r <= 1e-14 * s_r) | ~bounded
             x_r = np.where(p_r, x_r, 0.0)
         x[rows] = x_r
         p[rows] = p_r
-    return np.clip(x, 0.0, None), p
+    return np.where(bounded, np.clip(x, 0.0, None), x), p

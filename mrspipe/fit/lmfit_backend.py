@@ -2,8 +2,9 @@
 
 This is the cross-check of the batched solver, not the production path: every frame is a
 separate least-squares problem over all parameters at once (nonlinear parameters and the
-nonnegative concentrations as bounded lmfit parameters; the baseline profiled out exactly as in
-the numpy backend, through the whitened residual of :class:`~.model.FitProblem`).
+nonnegative concentrations as bounded lmfit parameters, those of ``problem.free`` unbounded;
+the baseline profiled out exactly as in the numpy backend, through the whitened residual of
+:class:`~.model.FitProblem`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def fit_lmfit(
     theta_names = problem.layout.names()
     is_width = problem.layout.is_width
     n_p, n_m = problem.n_params, problem.n_met
+    free = np.zeros(n_m, bool) if problem.free is None else problem.free
     start = solve_linear(problem, problem.clip(theta0), y, dtype=np.complex128)
     theta_out = np.zeros_like(theta0, dtype=float)
     conc_out = np.zeros((len(y), n_m))
@@ -73,6 +75,9 @@ def fit_lmfit(
                 value = min(max(value, lo + 1e-6), hi)  # strictly inside for lmfit
             params.add(name, value=value, min=lo, max=hi)
         for m in range(n_m):
+            if free[m]:  # no sign constraint (a part of a lipid's complex amplitude)
+                params.add(f"c{m}", value=float(start.conc[f, m]))
+                continue
             params.add(
                 f"c{m}", value=max(float(start.conc[f, m]), 1e-9 * start.conc[f].max()), min=0.0
             )
@@ -92,7 +97,8 @@ def fit_lmfit(
         conc_out[f] = [values[f"c{m}"] for m in range(n_m)]
         # lmfit's bounded transform leaves a component at its bound ~1e-12..1e-6 above 0: call
         # it 0, as the NNLS of the numpy backend does (same at_bound flags, same passive set)
-        conc_out[f][conc_out[f] <= AT_BOUND_REL * conc_out[f].max(initial=0.0)] = 0.0
+        small = conc_out[f] <= AT_BOUND_REL * np.abs(conc_out[f]).max(initial=0.0)
+        conc_out[f][small & ~free] = 0.0
         converged[f] = bool(out.success)
         n_eval[f] = int(out.nfev)
     return theta_out, conc_out, converged, n_eval

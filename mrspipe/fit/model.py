@@ -227,6 +227,9 @@ class FitProblem:
     priors : RatioPriors, optional
         Soft priors on the ratios of appended macromolecule/lipid components
         (:mod:`~.priors`).
+    free : (n_met,) bool ndarray, optional
+        Basis spectra whose amplitude has no sign constraint (the in-phase and the 90-degree
+        parts of a lipid component with a phase of its own); None: all nonnegative.
     """
 
     basis_fids: np.ndarray
@@ -245,6 +248,7 @@ class FitProblem:
     dtype: type = np.complex64
     workers: int = -1
     priors: RatioPriors | None = None
+    free: np.ndarray | None = None
 
     @property
     def n_met(self) -> int:

@@ -34,6 +34,8 @@ class FitOptions:
     default_macromolecules : bool
     mm_priors : bool
         Soft priors on the ratios of the appended components (:mod:`mrspipe.fit.priors`).
+    lipid_phase : {'auto', 'free', 'metabolites'}
+        Phase of the appended lipid components (:func:`mrspipe.fit.problem.with_lipid_phase`).
     baseline_stiffness : {'fixed', 'ftest'}
         ``'ftest'``: the spline baseline's stiffness chosen by an F-test on the mean of the
         frames (:mod:`mrspipe.fit.stiffness`; not with an MM-free basis).
@@ -80,6 +82,14 @@ class FitOptions:
         "tie the appended macromolecule/lipid components by LCModel's expected ratios "
         "(soft priors with an SD)",
     )
+    lipid_phase: str = option(
+        "auto",
+        "phase of the appended lipid components: free (each a free complex amplitude: "
+        "out-of-voxel lipid), metabolites (nonnegative, in phase with the metabolites) or auto "
+        "(free when the mean spectrum's lipid is out of phase, p < 0.001, and the fitted range "
+        "holds the 1.3 ppm lipid)",
+        choices=("auto", "free", "metabolites"),
+    )
     baseline_stiffness: str = option(
         "fixed",
         "spline baseline stiffness: fixed (baseline_dof, default 1.25 per ppm) or the stiffest "
@@ -89,8 +99,8 @@ class FitOptions:
     dynamic: bool = option(
         False,
         "fit all frames of a session jointly (spectro-temporal) instead of frame by frame; it "
-        "has no mm_priors, kernel lineshape or ftest stiffness (warned, fitted without, "
-        "recorded so)",
+        "has no mm_priors, kernel lineshape, ftest stiffness or free lipid phase (warned, "
+        "fitted without, recorded so)",
     )
     metabolites: tuple[str, ...] = option(
         (), "basis metabolites to fit; empty = every metabolite of the basis"
@@ -123,5 +133,6 @@ class FitOptions:
             "lineshape": self.lineshape,
             "default_macromolecules": self.default_macromolecules,
             "mm_priors": self.mm_priors,
+            "lipid_phase": self.lipid_phase,
             "baseline_stiffness": self.baseline_stiffness,
         }

@@ -20,6 +20,7 @@ from ..errors import BasisMismatchError, ConfigError
 from ..spectral import is_flipped, match_basis
 from .layout import ParameterLayout
 from .lineshape_models import DEFAULT_LINESHAPE
+from .lipids import LIPID_PHASES, LIPID_PPM, PHASED_LIPIDS, with_lipid_phase
 from .model import MACRO_PATTERNS, FitProblem, baseline_matrix, resolve_groups
 from .options import FitOptions
 from .priors import ratio_priors
@@ -114,12 +115,19 @@ def build_problem(
     default_macromolecules: bool = _DEFAULT.default_macromolecules,
     default_lipids: bool = False,
     mm_priors: bool = _DEFAULT.mm_priors,
+    lipid_phase: str = _DEFAULT.lipid_phase,
 ) -> tuple[FitProblem, Basis]:
     """Check the basis against the data and precompute the fit problem.
 
     The lineshape model (a key of :data:`mrspipe.fit.lineshape_models.LINESHAPES`) gives the width
     parameters and their bounds; the shift is bounded by ``max_shift_hz`` (Hz, default
-    0.25 ppm), the first-order phase by ``max_phase1`` (s).
+    0.25 ppm), the first-order phase by ``max_phase1`` (s). ``lipid_phase`` (one of
+    :data:`~.lipids.LIPID_PHASES`) says whether the appended lipid components
+    (:data:`~.lipids.PHASED_LIPIDS`) have a phase of their own
+    (:func:`~.lipids.with_lipid_phase`): ``'free'``, ``'metabolites'``
+    (nonnegative, in phase with the metabolites) or ``'auto'`` (here: free when the fit band
+    holds :data:`~.lipids.LIPID_PPM`; :func:`~mrspipe.fit.fit_spectra` first decides ``'auto'``
+    on the mean spectrum).
 
     Returns
     -------
@@ -140,6 +148,8 @@ def build_problem(
     lo, hi = (float(v) for v in ppm_range)
     if not lo < hi:
         raise ConfigError(f"ppm_range must be increasing, got {ppm_range}")
+    if lipid_phase not in LIPID_PHASES:
+        raise ConfigError(f"unknown lipid_phase {lipid_phase!r}; choose from {list(LIPID_PHASES)}")
     if basis.nucleus != data.nucleus:
         raise BasisMismatchError(
             f"basis is for {basis.nucleus} but the data are {data.nucleus}", basis.source
@@ -182,6 +192,12 @@ def build_problem(
     own = len(basis.names)
     if default_macromolecules and basis.nucleus == "1H":
         basis, groups = with_default_macromolecules(basis, groups, lipids=default_lipids)
+    free = None
+    if lipid_phase == "free" or (lipid_phase == "auto" and lo <= LIPID_PPM <= hi):
+        appended = [n for n in basis.names[own:] if n in PHASED_LIPIDS]
+        if appended:
+            basis, free = with_lipid_phase(basis, appended)
+    # the priors tie the in-phase parts only (the rotated copies are in no prior)
     priors = ratio_priors(basis.names, basis.names[own:]) if mm_priors else None
     if mm_priors and priors is None:
         logger.warning(
@@ -221,5 +237,6 @@ def build_problem(
         upper=upper,
         dtype=precisions[precision],
         priors=priors,
+        free=free,
     )
     return problem, basis

@@ -135,9 +135,9 @@ def solve_linear(
     y_p = problem.project(y_x)
     if conc is None:
         rhs = problem.inner(x, p, y_x[:, None], y_p[:, None])[..., 0]
-        conc, passive = nnls_normal(gram, rhs, passive=passive)
+        conc, passive = nnls_normal(gram, rhs, passive=passive, free=problem.free)
     elif passive is None:
-        passive = conc > 0
+        passive = conc != 0 if problem.free is None else (conc != 0) | problem.free
     # real concentrations times the stacked (re, im) columns: one real product per frame
     model = (conc[:, None, :] @ x)[:, 0].view(np.complex128)
     resid = y - model

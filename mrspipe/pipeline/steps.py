@@ -89,10 +89,10 @@ def default_preprocess(
 def joint_fit_options(options: FitOptions) -> FitOptions:
     """Return the fit options the joint dynamic fit really uses (a warning per change).
 
-    The joint fit has no MM/lipid ratio priors, no free lineshape kernel (Voigt instead) and a
-    fixed baseline stiffness; :func:`~mrspipe.pipeline.study.run_study` applies this once
-    before the sessions start, so ``run.json`` and the report record what was fitted, not
-    what was asked for.
+    The joint fit has no MM/lipid ratio priors, no free lineshape kernel (Voigt instead), a
+    fixed baseline stiffness and lipid components in phase with the metabolites;
+    :func:`~mrspipe.pipeline.study.run_study` applies this once before the sessions start, so
+    ``run.json`` and the report record what was fitted, not what was asked for.
     """
     import dataclasses
 
@@ -107,6 +107,13 @@ def joint_fit_options(options: FitOptions) -> FitOptions:
             "the joint dynamic fit has no %r lineshape: Voigt instead", options.lineshape
         )
         changes["lineshape"] = "voigt"
+    if options.lipid_phase == "free":
+        logger.warning(
+            "the joint dynamic fit keeps the lipid components in phase with the metabolites "
+            "(lipid_phase='free' is ignored)"
+        )
+    if options.lipid_phase != "metabolites":
+        changes["lipid_phase"] = "metabolites"
     if options.baseline_stiffness != "fixed":
         logger.warning(
             "the joint dynamic fit has a fixed baseline stiffness (baseline_stiffness=%r is "
@@ -145,6 +152,7 @@ def default_fit(
         kwargs.pop("backend", None)
         kwargs.pop("mm_priors", None)
         kwargs.pop("baseline_stiffness", None)
+        kwargs.pop("lipid_phase", None)
         return _fit_dynamic_session(
             frames, basis, infusion=infusion, constant=options.constant_metabolites, **kwargs
         )

@@ -1,0 +1,161 @@
+"""Lipid components with a phase of their own (``lipid_phase``; issue 12, Osprey's sub-01).
+
+Truth: the analytic basis without ``Mac`` (so LCModel's MM/lipid components are appended), the
+data made of the same basis plus the appended components, the lipids turned by a phase of their
+own (out-of-voxel lipid). Checks: the NNLS with sign-free coefficients is the bounded least
+squares solution; an out-of-phase lipid is recovered (phase, amplitude) with the metabolites
+unbiased, where the in-phase nonnegative model is biased; ``'auto'`` keeps in-phase and
+lipid-free spectra exactly as before and frees the phase only on evidence; a band without the
+lipid region never frees it; the covariance has no NaN.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import numpy as np
+import pytest
+from fit_helpers import DEFAULT_NAMES, TRUTH, make_basis, simulate
+from scipy.optimize import lsq_linear
+
+from mrspipe.fit import fit_spectra
+from mrspipe.fit.linear import nnls_normal
+from mrspipe.fit.lipids import ROTATED_SUFFIX, out_of_phase
+from mrspipe.fit.problem import with_default_macromolecules
+from mrspipe.quantify import ratios
+
+NAMES = ["Glu", "Gln", "Glx", "GABA", "tNAA", "Ins", "tCho"]
+#: appended components in the data (amplitudes in the basis' proton units)
+COMPONENTS = {"MM09": 3.0, "MM12": 1.0, "MM14": 2.2, "MM17": 1.1, "MM20": 3.0}
+LIPIDS = {"Lip09": 2.0, "Lip13a": 5.0, "Lip13b": 5.0}
+
+
+def _data(phase: float, *, lipid: float = 1.0, noise_sd: float = 0.0, n: int = 1, rng=None):
+    """Spectra of the MM-free analytic basis + appended components, lipids turned by ``phase``."""
+    basis = make_basis(tuple(n for n in DEFAULT_NAMES if n != "Mac"))
+    full, _ = with_default_macromolecules(basis)
+    fids = np.array(full.fids)
+    rows = [full.names.index(k) for k in LIPIDS]
+    fids[rows] *= np.exp(1j * phase)
+    truth = dict(TRUTH, **COMPONENTS, **{k: lipid * v for k, v in LIPIDS.items()})
+    conc = np.array([truth.get(k, 0.0) for k in full.names])
+    data = simulate(
+        dataclasses.replace(full, fids=fids),
+        np.tile(conc, (n, 1)),
+        lorentz_hz=3.0,
+        gauss_hz=4.0,
+        phase0=0.3,
+        noise_sd=noise_sd,
+        rng=rng,
+    )
+    return data, basis
+
+
+def _truth_ratio(name: str) -> float:
+    members = {"Glx": ("Glu", "Gln"), "tNAA": ("NAA", "NAAG"), "tCho": ("GPC", "PCh")}
+    tcr = TRUTH["Cr"] + TRUTH["PCr"]
+    return sum(TRUTH[m] for m in members.get(name, (name,))) / tcr
+
+
+def _ratios(res) -> dict[str, np.ndarray]:
+    got = ratios(res, reference="tCr", metabolites=NAMES)
+    return {k: np.asarray(got[k]["ratio"]) for k in NAMES}
+
+
+def test_nnls_with_free_coefficients_is_the_bounded_least_squares_solution(rng):
+    n_f, n_rows, n = 6, 40, 7
+    a = rng.normal(size=(n_f, n_rows, n))
+    y = rng.normal(size=(n_f, n_rows)) - 0.5 * a[:, :, 0]  # some coefficients want < 0
+    free = np.zeros(n, bool)
+    free[[1, 4]] = True
+    gram = a.transpose(0, 2, 1) @ a
+    rhs = np.einsum("frn,fr->fn", a, y)
+    x, passive = nnls_normal(gram, rhs, free=free)
+    assert passive[:, free].all()
+    lower = np.where(free, -np.inf, 0.0)
+    for f in range(n_f):  # reference solver, one problem at a time
+        ref = lsq_linear(a[f], y[f], bounds=(lower, np.inf), method="bvls", tol=1e-12).x
+        np.testing.assert_allclose(x[f], ref, atol=1e-9)
+    assert (x[:, free] < 0).any()  # the free ones did use their sign
+    assert (x[:, ~free] >= 0).all()
+
+
+@pytest.mark.parametrize("phase", [1.6, 2.4, np.pi])
+def test_out_of_phase_lipid_is_recovered_and_the_metabolites_unbiased(phase):
+    """Noise-free, the data follow the free model exactly: every ratio exact, the lipid's
+    complex amplitude and phase recovered; the in-phase nonnegative model is biased."""
+    data, basis = _data(phase)
+    res = fit_spectra(data, basis, lipid_phase="free", precision="double")
+    got = _ratios(res)
+    for name in NAMES:
+        np.testing.assert_allclose(got[name], _truth_ratio(name), rtol=2e-3, err_msg=name)
+    for name, amp in LIPIDS.items():
+        a = res.estimates[0, res.names.index(name)]
+        b = res.estimates[0, res.names.index(name + ROTATED_SUFFIX)]
+        np.testing.assert_allclose(a + 1j * b, amp * np.exp(1j * phase), atol=0.02 * amp)
+    found = out_of_phase(res.names, res._basis_fids, res.estimates, res.covariance)
+    assert found is not None
+    assert abs(np.angle(np.exp(1j * (found.phase[0] - phase)))) < 0.01
+    assert np.isfinite(res.covariance).all() and np.isfinite(res.crlb_sd).all()
+    assert not res.at_bound[0, [res.names.index(n) for n in LIPIDS]].any()
+    old = _ratios(fit_spectra(data, basis, lipid_phase="metabolites", precision="double"))
+    worst = max(abs(old[k][0] / _truth_ratio(k) - 1) for k in ("Glu", "Gln", "GABA", "tNAA"))
+    assert worst > 0.05  # what the previous default made of it
+
+
+def test_auto_frees_the_phase_of_an_out_of_phase_lipid_and_warns(rng, caplog):
+    data, basis = _data(2.4, noise_sd=1.0, n=4, rng=rng)
+    with caplog.at_level(logging.WARNING, logger="mrspipe"):
+        res = fit_spectra(data, basis)  # the default: lipid_phase='auto'
+    assert res.options["lipid_phase"] == "free"
+    test = res.options["lipid_phase_test"]
+    assert test["p"] < 1e-3 and abs(test["phase_rad"] - 2.4) < 0.2
+    assert "out-of-voxel lipid" in caplog.text
+    free = _ratios(res)
+    old = _ratios(fit_spectra(data, basis, lipid_phase="metabolites"))
+    for name in ("Glu", "Glx", "tNAA", "Ins"):
+        err_free = np.abs(free[name] / _truth_ratio(name) - 1).max()
+        err_old = np.abs(old[name] / _truth_ratio(name) - 1).max()
+        assert err_free < 0.02, (name, err_free)
+        assert err_free <= err_old + 0.005, (name, err_free, err_old)
+
+
+@pytest.mark.parametrize("lipid", [0.0, 1.0])
+def test_auto_leaves_in_phase_and_lipid_free_spectra_as_they_were(lipid, rng):
+    data, basis = _data(0.0, lipid=lipid, noise_sd=1.0, n=4, rng=rng)
+    auto = fit_spectra(data, basis)
+    assert auto.options["lipid_phase"] == "metabolites"
+    assert auto.options["lipid_phase_test"]["p"] > 1e-3
+    assert not any(n.endswith(ROTATED_SUFFIX) for n in auto.names)
+    before = fit_spectra(data, basis, lipid_phase="metabolites")
+    np.testing.assert_array_equal(auto.estimates, before.estimates)
+    # and the free model itself does not move them beyond a fraction of their SD
+    free = ratios(fit_spectra(data, basis, lipid_phase="free"), reference="tCr", metabolites=NAMES)
+    old = ratios(before, reference="tCr", metabolites=NAMES)
+    for name in ("Glu", "Glx", "tNAA", "Ins", "tCho"):
+        shift = np.abs(free[name]["ratio"] - old[name]["ratio"]) / old[name]["sd"]
+        assert shift.max() < 0.5, (name, shift)
+
+
+def test_a_band_without_the_lipid_region_keeps_the_lipids_in_phase():
+    data, basis = _data(2.4)
+    res = fit_spectra(data, basis, ppm_range=(1.8, 4.2))
+    assert res.options["lipid_phase"] == "metabolites"
+    assert not any(n.endswith(ROTATED_SUFFIX) for n in res.names)
+
+
+def test_a_basis_with_its_own_macromolecules_gets_no_lipid_pair(rng):
+    basis = make_basis()  # has Mac: nothing is appended
+    data = simulate(basis, np.array([TRUTH.get(n, 0.0) for n in basis.names]), noise_sd=0.5)
+    res = fit_spectra(data, basis, lipid_phase="free")
+    assert res.names == basis.names
+    assert "lipid_phase_test" not in fit_spectra(data, basis).options
+
+
+def test_unknown_lipid_phase_is_refused():
+    from mrspipe.errors import ConfigError
+
+    data, basis = _data(0.0)
+    with pytest.raises(ConfigError, match="lipid_phase"):
+        fit_spectra(data, basis, lipid_phase="sideways")
