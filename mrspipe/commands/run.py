@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ..cli import echo
@@ -21,6 +24,89 @@ def positive_int(text: str) -> int:
     return value
 
 
+#: a BIDS label, with or without its ``sub-`` prefix: a value that is not one is a path
+_LABEL = re.compile(r"(sub-)?[A-Za-z0-9]+")
+#: a negative number is an option's value (``--baseline-window -600 0``), not an option
+_NUMBER = re.compile(r"-\d|-\.\d")
+_LABELS_HINT = (
+    "put the labels after the paths (mrspipe run STUDY OUT --participant-label 01 02), "
+    "end them with -- and give STUDY OUT last (--participant-label 01 02 -- STUDY OUT) "
+    "or repeat the option "
+    "(--participant-label 01 --participant-label 02)"
+)
+
+
+class _RunParser(argparse.ArgumentParser):
+    """The ``run`` parser: STUDY and OUT may also follow ``--participant-label 01 02``.
+
+    argparse gives every value after ``--participant-label`` to it, the two paths included.
+    When STUDY or OUT is then missing, the missing ones are taken back from the end of the
+    labels, but only values that cannot be a participant label: not a BIDS label (a path with
+    ``/`` or ``.``), or an existing file or folder. Anything else is an error saying how to
+    write it.
+    """
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        tokens = list(sys.argv[1:] if args is None else args)
+        self._labels_given = any(t.startswith("--participant") for t in tokens)
+        return super().parse_known_args(self._paths_after_labels(tokens), namespace)
+
+    def error(self, message: str) -> Any:
+        """Exit 2 with argparse's message; say how to write labels when STUDY/OUT are missing."""
+        missing_paths = "required: STUDY" in message or "required: OUT" in message
+        if missing_paths and getattr(self, "_labels_given", False):
+            message = f"{message}; with --participant-label, {_LABELS_HINT}"
+        super().error(message)
+
+    def _is_option(self, token: str) -> bool:
+        return token.startswith("-") and not _NUMBER.match(token)
+
+    def _action(self, token: str) -> argparse.Action | None:
+        """Return the action of an option token (exact, or an unambiguous prefix as argparse)."""
+        name = token.split("=", 1)[0]
+        actions = self._option_string_actions
+        if name in actions:
+            return actions[name]
+        found = {actions[o] for o in actions if o.startswith("--") and o.startswith(name)}
+        return found.pop() if len(found) == 1 and name.startswith("--") else None
+
+    def _paths_after_labels(self, tokens: list[str]) -> list[str]:
+        """Move STUDY/OUT swallowed by the last ``--participant-label`` back to positionals."""
+        if "--" in tokens or "-h" in tokens or "--help" in tokens:
+            return tokens
+        positional: list[int] = []
+        labels, i = None, 0
+        while i < len(tokens):
+            token = tokens[i]
+            action = self._action(token) if self._is_option(token) else None
+            if not self._is_option(token):
+                positional.append(i)
+            elif action is not None and "=" not in token:
+                if action.nargs == "+":
+                    j = i + 1
+                    while j < len(tokens) and not self._is_option(tokens[j]):
+                        j += 1
+                    if action.dest == "participant_label":
+                        labels = (i, j)
+                    i = j
+                    continue
+                i += action.nargs if isinstance(action.nargs, int) else 1
+            i += 1
+        missing = 2 - len(positional)
+        if labels is None or missing <= 0 or labels[1] - labels[0] <= missing + 1:
+            return tokens
+        start, end = labels
+        taken = tokens[end - missing : end]
+        if not all(not _LABEL.fullmatch(t) or Path(t).exists() for t in taken):
+            return tokens  # could be labels: the error says how to write it
+        # the paths go after the positionals before the labels (or first): no option takes them
+        at = max((k + 1 for k in positional if k < start), default=0)
+        rest = tokens[: end - missing] + tokens[end:]
+        return rest[:at] + taken + rest[at:]
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register the ``run`` subcommand."""
     p = sub.add_parser(
@@ -31,6 +117,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "finished sessions are not recomputed unless their inputs or options change. Exit 0 "
         "all done, 1 some session failed (see OUT/errors.tsv), 2 usage or input error.",
     )
+    # STUDY OUT may also follow --participant-label's values (argparse has no per-subparser class)
+    p.__class__ = _RunParser
     p.add_argument("study", metavar="STUDY", help="MRS-BIDS study folder (never modified)")
     p.add_argument("out", metavar="OUT", help="output folder (created; resumed if it exists)")
     p.add_argument(
@@ -86,8 +174,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument(
         "--participant-label",
         nargs="+",
+        action="extend",
         metavar="LABEL",
-        help="only these participants (01 or sub-01), as in fMRIPrep/MRIQC",
+        help="only these participants (01 or sub-01), as in fMRIPrep/MRIQC; may be repeated. "
+        "Best after STUDY OUT; before them, end the labels with -- (--participant-label 01 02 "
+        "-- STUDY OUT) unless the paths cannot be labels (contain / or ., or exist)",
     )
     p.add_argument(
         "--task-id",
