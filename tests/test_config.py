@@ -58,6 +58,7 @@ def test_load_toml(tmp_path: Path) -> None:
         ({"metabolites": {"analyse": ["Glu", "Glu"]}}, "names repeat"),
         ({"stats": {"ci_level": 1.5}}, "[stats] ci_level"),
         ({"fit": "numpy"}, "[fit] must be a table"),
+        ({"fit": {"lineshape": "gauss"}}, "[fit] lineshape: expected one of 'voigt', 'lorentz'"),
     ],
 )
 def test_bad_values_are_config_errors(values: dict, message: str) -> None:

@@ -232,5 +232,7 @@ def test_lineshape_is_a_fit_option_of_study_toml():
     assert config.fit.lineshape == "lorentz"
     assert config.fit.spectra_kwargs()["lineshape"] == "lorentz"
     assert FitOptions().lineshape == "voigt"
-    with pytest.raises(ConfigError, match="unknown lineshape"):
+    with pytest.raises(
+        ConfigError, match=r"\[fit\] lineshape: expected one of .voigt., .lorentz., .kernel."
+    ):
         config_from_dict({"fit": {"lineshape": "sinc"}})

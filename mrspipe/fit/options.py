@@ -7,7 +7,7 @@ from typing import Any
 
 from .._options import check_fields, option
 from ..errors import ConfigError
-from .lineshape_models import DEFAULT_LINESHAPE, get_lineshape
+from .lineshape_models import DEFAULT_LINESHAPE, LINESHAPES
 
 __all__ = ["FitOptions"]
 
@@ -114,7 +114,11 @@ class FitOptions:
 
     def __post_init__(self) -> None:
         check_fields(self)
-        get_lineshape(self.lineshape)  # a ConfigError naming the registered ones
+        if self.lineshape not in LINESHAPES:  # the registry is open: checked here, not by option()
+            raise ConfigError(
+                f"[fit] lineshape: expected one of {', '.join(map(repr, LINESHAPES))} (or one "
+                f"added with mrspipe.fit.register_lineshape), got {self.lineshape!r}"
+            )
         if self.baseline_stiffness == "ftest" and self.baseline != "spline":
             raise ConfigError(
                 "[fit] baseline_stiffness = 'ftest' needs baseline = 'spline' (the F-test "
