@@ -181,3 +181,55 @@ def test_constant_metabolites_need_the_joint_fit(study: tuple[Path, Path], tmp_p
     with pytest.raises(ConfigError, match="constant_metabolites needs the joint fit"):
         run_study(study[0], tmp_path / "out", basis=study[1], config=config)
     assert not (tmp_path / "out" / "group").exists()
+
+
+def test_a_joint_fit_that_does_not_converge_is_flagged_not_failed(
+    study: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Exit 0 (a QC finding, like any frame that did not converge), flagged in tables and report."""
+    import mrspipe.fit.dynamic as dyn
+
+    real = dyn.levenberg_marquardt_joint
+
+    def stops_early(*args, **kwargs):
+        gamma, local, asm, _, n_iter = real(*args, **{**kwargs, "max_iter": 1})
+        return gamma, local, asm, False, n_iter
+
+    monkeypatch.setattr(dyn, "levenberg_marquardt_joint", stops_early)
+    config = config_from_dict(
+        {"preprocess": {"block": BLOCK}, "fit": {"dynamic": True}, "stats": {"mixed_model": False}}
+    )
+    out = tmp_path / "out"
+    with caplog.at_level(logging.WARNING, logger="mrspipe"):
+        result = run_study(study[0], out, basis=study[1], config=config, participant_labels=["01"])
+    assert result.errors == [] and result.exit_status == 0
+    assert sum("did not converge" in r.getMessage() for r in caplog.records) == 2  # 2 sessions
+    qc = read_table(next(out.rglob("*_desc-frames_qc.tsv")))
+    assert not qc["converged"].any() and not qc["joint_converged"].any()
+    assert qc["start_converged"].all() and (qc["joint_n_iter"] == 1).all()
+    assert {r.summary["fit_not_converged_percent"] for r in result.sessions} == {100.0}
+    html = (out / "report.html").read_text()
+    flags = html[html.index('<div class="warnings">') :]
+    flags = flags[: flags.index("</div>")]  # the QC flags at the top, not the criteria list
+    assert "frames whose fit did not converge" in flags and "100 %" in flags
+
+
+def test_a_converged_joint_fit_is_not_flagged() -> None:
+    from mrspipe.fit import fit_dynamic
+    from mrspipe.simulate import simulate_basis, simulate_spectra
+
+    basis = simulate_basis(["NAA", "Cr", "Glu"], n_points=512)
+    data, _ = simulate_spectra(
+        basis, {"NAA": 10.0, "Cr": 8.0, "Glu": np.linspace(9, 10, 12)}, noise_sd=0.2, rng=0
+    )
+    kw = {"default_macromolecules": False}
+    res = fit_dynamic(data, basis, {"ramp": np.linspace(0, 1, 12)}, **kw)
+    qc = res.qc_table(source="s")
+    assert res.converged and qc["converged"].all() and qc["joint_converged"].all()
+    assert (qc["joint_n_iter"] == res.n_iter).all()
+    frame_qc = res.frame_fit.qc_table(source="s")
+    shared = [c for c in frame_qc.columns if c != "converged"]
+    assert qc[shared].equals(frame_qc[shared])  # the start fit's QC otherwise

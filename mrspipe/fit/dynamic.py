@@ -241,7 +241,8 @@ def fit_dynamic(
     cov, tc_cov = joint_covariance(final, layout, sigma, at_bound, penalty, columns=conc_cols)
     if not converged:
         logger.warning(
-            "%s: joint dynamic fit did not converge in %d iterations",
+            "%s: joint dynamic fit did not converge in %d iterations (its estimates are "
+            "reported; QC column converged/joint_converged false)",
             data.source or "data",
             n_iter,
         )

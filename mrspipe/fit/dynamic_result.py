@@ -234,6 +234,33 @@ class DynamicFitResult:
             }
         )
 
+    def qc_table(self, source: str | None = None) -> pd.DataFrame:
+        """Tabulate per-frame QC in the layout of ``FitResult.qc_table``, for the joint fit.
+
+        The frame-wise start fit's columns (SNR, linewidths, shifts, residual, at-bound flags),
+        except ``converged``: the joint fit's, the same in every frame, since the tables hold the
+        joint fit's estimates. ``joint_converged`` and ``joint_n_iter`` say it explicitly and
+        ``start_converged`` keeps the start fit's flag per frame.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per frame.
+        """
+        n_f = self.n_frames
+        if self.frame_fit is not None:
+            qc = self.frame_fit.qc_table(source=source)
+            start = qc["converged"].to_numpy(dtype=bool)
+        else:
+            qc = pd.DataFrame({"source": [source] * n_f, "frame": np.arange(n_f)})
+            start = np.ones(n_f, bool)
+        return qc.assign(
+            converged=np.full(n_f, self.converged),
+            start_converged=start,
+            joint_converged=np.full(n_f, self.converged),
+            joint_n_iter=np.full(n_f, self.n_iter),
+        )
+
     def to_estimates(self, frame_times: np.ndarray | None = None) -> Estimates:
         """Return the metabolites and sums of every frame with their covariance.
 

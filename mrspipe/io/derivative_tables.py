@@ -37,7 +37,13 @@ _DESCRIPTIONS: dict[str, tuple[str, str | None]] = {
     "fwhm_hz": ("linewidth, full width at half maximum", "Hz"),
     "rejected": ("true if the transient was excluded from averaging", None),
     "residual_rel": ("fit residual norm relative to the data norm", None),
-    "converged": ("true if the fit converged", None),
+    "converged": (
+        "true if the fit converged (a joint dynamic fit's: the same in every frame)",
+        None,
+    ),
+    "start_converged": ("true if the frame-wise start fit of a joint dynamic fit converged", None),
+    "joint_converged": ("true if the joint dynamic fit converged", None),
+    "joint_n_iter": ("iterations of the joint dynamic fit", None),
     "step": ("pipeline step that failed", None),
     "error": ("error message", None),
 }

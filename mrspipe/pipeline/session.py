@@ -132,6 +132,9 @@ def _summary(qc_transients: Any, qc_frames: Any) -> dict[str, Any]:
     for col in ("snr", "fwhm_hz", "residual_rel"):
         if col in qc_frames and len(qc_frames):
             out[f"fit_{col}_median"] = float(qc_frames[col].median())
+    if "converged" in qc_frames and len(qc_frames):  # a joint fit's: every frame or none
+        converged = qc_frames["converged"].astype(str).str.lower().isin(("true", "1", "1.0"))
+        out["fit_not_converged_percent"] = float(100.0 * (~converged).mean())
     return out
 
 

@@ -167,7 +167,8 @@ class DynamicFitTables:
 
     ``table`` gives the jointly fitted concentrations of every frame (so ``mrspipe.dynamic``
     turns them into the same ``timecourses`` and window ``responses`` as a frame-wise fit);
-    ``qc_table`` the QC of the frame-wise fit that started it; ``result`` the
+    ``qc_table`` the QC of the frame-wise fit that started it, with the joint fit's convergence
+    (``DynamicFitResult.qc_table``); ``result`` the
     :class:`~mrspipe.fit.DynamicFitResult` (betas, % of baseline, covariance). Any other
     attribute is the frame-wise start fit's (a :class:`~mrspipe.fit.FitResult`), so a step that
     draws a fit (``Steps.fit_figure``) shows that fit.
@@ -180,8 +181,8 @@ class DynamicFitTables:
         return self.result.frame_table(source=source)
 
     def qc_table(self, source: str | None = None) -> Any:
-        """Per-frame QC of the frame-wise start fit."""
-        return self.result.frame_fit.qc_table(source=source)
+        """Per-frame QC of the start fit; ``converged`` the joint fit's (``joint_converged``)."""
+        return self.result.qc_table(source=source)
 
     def to_estimates(self, frame_times: Any = None) -> Any:
         """Per-frame estimates with covariance (``DynamicFitResult.to_estimates``)."""

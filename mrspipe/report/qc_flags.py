@@ -85,6 +85,15 @@ CRITERIA: tuple[Criterion, ...] = (
         "and reporting it",
     ),
     Criterion(
+        "frames whose fit did not converge (a joint dynamic fit: all of them)",
+        "fit_not_converged_percent",
+        0.0,
+        "%",
+        True,
+        "mrspipe limit: the estimates of a fit that stopped at its iteration limit are not at "
+        "the cost's minimum; they are reported (QC column converged), not dropped",
+    ),
+    Criterion(
         "rejected transients",
         "rejected_percent",
         20.0,
