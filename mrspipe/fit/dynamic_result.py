@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .estimates import Estimates
+from .estimates import Estimates, estimates_table, name_weights
 
 __all__ = ["DynamicFitResult", "TABLE_COLUMNS"]
 
@@ -108,11 +108,7 @@ class DynamicFitResult:
 
     def weights_for(self, name: str) -> np.ndarray:
         """0/1 weights ``(n_met,)`` of a metabolite or a sum."""
-        if name in self.names:
-            return (np.array(self.names) == name).astype(float)
-        if name in self.sum_names:
-            return self.sum_weights[self.sum_names.index(name)]
-        raise KeyError(f"no metabolite or sum {name!r}; have {self.names + self.sum_names}")
+        return name_weights(name, self.names, self.sum_names, self.sum_weights)
 
     def response(self, name: str, regressor: str) -> dict[str, float]:
         """Beta of a metabolite (or sum) on a regressor, and as % of its baseline level.
@@ -220,19 +216,7 @@ class DynamicFitResult:
         est = self.timecourses @ w.T
         var = np.einsum("am,fmn,an->fa", w, self.timecourse_cov, w)
         sd = np.sqrt(np.clip(var, 0.0, None))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pct = np.where(est > 0, 100.0 * sd / np.where(est > 0, est, 1.0), np.nan)
-        n_f, n_m = est.shape
-        return pd.DataFrame(
-            {
-                "source": [source] * (n_f * n_m),
-                "frame": np.repeat(np.arange(n_f), n_m),
-                "metabolite": np.tile(np.array(names, dtype=object), n_f),
-                "estimate": est.ravel(),
-                "crlb_sd": sd.ravel(),
-                "crlb_percent": pct.ravel(),
-            }
-        )
+        return estimates_table(source, names, est, sd)
 
     def qc_table(self, source: str | None = None) -> pd.DataFrame:
         """Tabulate per-frame QC in the layout of ``FitResult.qc_table``, for the joint fit.

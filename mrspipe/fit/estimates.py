@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Estimates", "COVARIANCE_COLUMNS"]
+__all__ = ["Estimates", "COVARIANCE_COLUMNS", "estimates_table", "name_weights"]
 
 #: columns of :meth:`Estimates.covariance_table` (the session's ``covariance.tsv``)
 COVARIANCE_COLUMNS = ("frame", "metabolite_a", "metabolite_b", "covariance")
@@ -79,3 +79,59 @@ class Estimates:
                 "covariance": cov.ravel(),
             }
         )
+
+
+def name_weights(
+    name: str, names: tuple[str, ...], sum_names: tuple[str, ...], sum_weights: np.ndarray
+) -> np.ndarray:
+    """0/1 weights ``(n_met,)`` of a metabolite or a sum name over the metabolites ``names``.
+
+    ``sum_weights`` is ``(n_sums, n_met)``, one row per name of ``sum_names``.
+
+    Raises
+    ------
+    KeyError
+        ``name`` is neither.
+    """
+    if name in names:
+        return (np.array(names) == name).astype(float)
+    if name in sum_names:
+        return sum_weights[sum_names.index(name)]
+    raise KeyError(f"no metabolite or sum {name!r}; have {names + sum_names}")
+
+
+def estimates_table(
+    source: str | None, names: Sequence[str], estimates: np.ndarray, sd: np.ndarray
+) -> Any:
+    """Tidy table of per-frame estimates: one row per (frame, name).
+
+    Parameters
+    ----------
+    source : str or None
+        Repeated in the ``source`` column.
+    names : sequence of str
+        Metabolites and sums, ``n_names``.
+    estimates, sd : (n_frames, n_names) float ndarray
+        Estimates and their SDs (basis units).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``source, frame, metabolite, estimate, crlb_sd, crlb_percent`` (``crlb_percent = 100
+        crlb_sd / estimate``; NaN where the estimate is not positive).
+    """
+    import pandas as pd
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = np.where(estimates > 0, 100.0 * sd / np.where(estimates > 0, estimates, 1.0), np.nan)
+    n_f, n_m = estimates.shape
+    return pd.DataFrame(
+        {
+            "source": [source] * (n_f * n_m),
+            "frame": np.repeat(np.arange(n_f), n_m),
+            "metabolite": np.tile(np.array(names, dtype=object), n_f),
+            "estimate": estimates.ravel(),
+            "crlb_sd": sd.ravel(),
+            "crlb_percent": pct.ravel(),
+        }
+    )

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..uncertainty import combine
-from .estimates import Estimates
+from .estimates import Estimates, estimates_table, name_weights
 from .layout import ParameterLayout
 from .lineshape_models import DEFAULT_LINESHAPE
 
@@ -153,11 +153,7 @@ class FitResult:
 
     def weights_for(self, name: str) -> np.ndarray:
         """0/1 weights ``(n_met,)`` of a metabolite or a sum name."""
-        if name in self.names:
-            return (np.array(self.names) == name).astype(float)
-        if name in self.sum_names:
-            return self.sum_weights[self.sum_names.index(name)]
-        raise KeyError(f"no metabolite or sum {name!r}; have {self.names + self.sum_names}")
+        return name_weights(name, self.names, self.sum_names, self.sum_weights)
 
     def combination(self, names: list[str] | tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
         """Estimates and covariance of metabolites or sums by name.
@@ -182,15 +178,11 @@ class FitResult:
             (``crlb_percent = 100 crlb_sd / estimate``; NaN when the estimate is 0;
             ``at_bound``: a metabolite at 0, a sum whose members are all at 0).
         """
-        import pandas as pd
-
         vals, sd, _ = combine(self.estimates, self.covariance, self.sum_weights)
         names = self.names + self.sum_names
         est = np.concatenate([self.estimates, vals], axis=1)
         crlb = np.concatenate([self.crlb_sd, sd], axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pct = np.where(est > 0, 100.0 * crlb / np.where(est > 0, est, 1.0), np.nan)
-        n_f, n_m = est.shape
+        n_f = est.shape[0]
         at = self.at_bound if self.at_bound is not None else self.estimates <= 0
         at_sum = (
             np.all(at[:, None, :] | (self.sum_weights[None] == 0), axis=2)
@@ -198,17 +190,7 @@ class FitResult:
             else np.zeros((n_f, 0), bool)
         )
         bound = np.concatenate([at, at_sum], axis=1)
-        return pd.DataFrame(
-            {
-                "source": [source] * (n_f * n_m),
-                "frame": np.repeat(np.arange(n_f), n_m),
-                "metabolite": np.tile(np.array(names, dtype=object), n_f),
-                "estimate": est.ravel(),
-                "crlb_sd": crlb.ravel(),
-                "crlb_percent": pct.ravel(),
-                "at_bound": bound.ravel(),
-            }
-        )
+        return estimates_table(source, names, est, crlb).assign(at_bound=bound.ravel())
 
     def to_estimates(self, frame_times: np.ndarray | None = None) -> Estimates:
         """Return every frame's metabolites and sums with their covariance (:class:`Estimates`).
