@@ -302,6 +302,8 @@ def test_tables_and_spectra(basis):
         "mm_at_bound",
         "lineshape_at_bound",
         "reference_at_bound",
+        "lipid_phase_rad",
+        "lipid_out_of_phase",
     ]
     model = res.model_spectra()
     assert model.shape == (2, basis.n_points)

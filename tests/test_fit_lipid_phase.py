@@ -112,6 +112,9 @@ def test_auto_frees_the_phase_of_an_out_of_phase_lipid_and_warns(rng, caplog):
     test = res.options["lipid_phase_test"]
     assert test["p"] < 1e-3 and abs(test["phase_rad"] - 2.4) < 0.2
     assert "out-of-voxel lipid" in caplog.text
+    qc = res.qc_table()
+    assert qc["lipid_out_of_phase"].all()
+    np.testing.assert_allclose(qc["lipid_phase_rad"], 2.4, atol=0.2)
     free = _ratios(res)
     old = _ratios(fit_spectra(data, basis, lipid_phase="metabolites"))
     for name in ("Glu", "Glx", "tNAA", "Ins"):
@@ -128,10 +131,16 @@ def test_auto_leaves_in_phase_and_lipid_free_spectra_as_they_were(lipid, rng):
     assert auto.options["lipid_phase"] == "metabolites"
     assert auto.options["lipid_phase_test"]["p"] > 1e-3
     assert not any(n.endswith(ROTATED_SUFFIX) for n in auto.names)
+    qc = auto.qc_table()
+    assert not qc["lipid_out_of_phase"].any() and qc["lipid_phase_rad"].isna().all()
     before = fit_spectra(data, basis, lipid_phase="metabolites")
     np.testing.assert_array_equal(auto.estimates, before.estimates)
     # and the free model itself does not move them beyond a fraction of their SD
-    free = ratios(fit_spectra(data, basis, lipid_phase="free"), reference="tCr", metabolites=NAMES)
+    free_fit = fit_spectra(data, basis, lipid_phase="free")
+    if lipid:  # the free fit finds the in-phase lipid in phase (not flagged)
+        assert not free_fit.lipid_out_of_phase.any()
+        np.testing.assert_allclose(free_fit.lipid_phase_rad, 0.0, atol=0.1)
+    free = ratios(free_fit, reference="tCr", metabolites=NAMES)
     old = ratios(before, reference="tCr", metabolites=NAMES)
     for name in ("Glu", "Glx", "tNAA", "Ins", "tCho"):
         shift = np.abs(free[name]["ratio"] - old[name]["ratio"]) / old[name]["sd"]

@@ -48,6 +48,15 @@ QC_SIDECAR = {
         "Description": "tCr fitted as 0: implausible (wrong local optimum or basis); ratios to "
         "tCr are NaN"
     },
+    "lipid_phase_rad": {
+        "Description": "Phase of the fitted lipid signal relative to the metabolites when the "
+        "lipid components had a phase of their own (lipid_phase); n/a otherwise",
+        "Units": "rad",
+    },
+    "lipid_out_of_phase": {
+        "Description": "The fitted lipid is out of phase with the metabolites (p < 0.001): "
+        "lipid from outside the voxel, likely"
+    },
 }
 
 

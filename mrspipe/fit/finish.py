@@ -18,6 +18,7 @@ import numpy as np
 from ..data import MRSData
 from .band import band_derivatives, band_model
 from .crlb import canonical, fisher_covariance, hac_variances, sandwich_blocks, sum_weights
+from .lipids import OUT_OF_PHASE_P, out_of_phase
 from .model import FitProblem
 from .qc import REFERENCE_SINGLETS, residual_inflation, singlet_fwhm, spectrum_fwhm
 from .result import FitResult
@@ -122,6 +123,7 @@ def finish_frames(
     mm = np.array([fnmatch.fnmatchcase(n, "MM*") or n == "Mac" for n in names])
     shape_hi = widths >= layout.widths(problem.upper)
     tcr = np.array([n in ("Cr", "PCr") for n in names])
+    lipid = out_of_phase(names, problem.basis_fids, conc, cov) if problem.free is not None else None
     return {
         "estimates": conc,
         "covariance": cov,
@@ -138,6 +140,12 @@ def finish_frames(
         "shift_hz": layout.shift(theta)[:, 0],
         "phase_rad": np.angle(np.exp(1j * theta[:, layout.phase0])),
         "residual_rel": np.linalg.norm(full_resid, axis=1) / np.linalg.norm(y, axis=1),
+        "lipid_phase_rad": np.full(n_f, np.nan) if lipid is None else lipid.phase,
+        "lipid_out_of_phase": (
+            np.zeros(n_f, bool)
+            if lipid is None
+            else np.nan_to_num(lipid.p, nan=1.0) < OUT_OF_PHASE_P
+        ),
         "baseline_coef": coef,
         **{f"p_{k}": v for k, v in layout.to_params(theta).items()},
     }
@@ -220,6 +228,8 @@ def build_result(
         mm_at_bound=out["mm_at_bound"],
         lineshape_at_bound=out["lineshape_at_bound"],
         reference_at_bound=out["reference_at_bound"],
+        lipid_phase_rad=out["lipid_phase_rad"],
+        lipid_out_of_phase=out["lipid_out_of_phase"],
         shift_hz=out["shift_hz"],
         phase_rad=out["phase_rad"],
         residual_rel=out["residual_rel"],

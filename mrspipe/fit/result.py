@@ -78,6 +78,13 @@ class FitResult:
         tCr (every Cr/PCr spectrum of the basis) sits at 0: implausible for a brain spectrum
         (a wrong local optimum or the wrong basis); ratios to tCr are NaN there. False when
         the basis has neither.
+    lipid_phase_rad : (n_frames,) float ndarray, rad
+        Phase of the fitted lipid signal relative to the metabolites when the lipid
+        components had a phase of their own (``lipid_phase``, :mod:`mrspipe.fit.lipids`);
+        NaN otherwise.
+    lipid_out_of_phase : (n_frames,) bool ndarray
+        That lipid is out of phase with the metabolites (p < 0.001,
+        :func:`mrspipe.fit.lipids.out_of_phase`): lipid from outside the voxel, likely.
     noise_sd : (n_frames,) float ndarray
         Noise SD of the real part of a spectral point (from the residual).
     params : dict of str to ndarray
@@ -130,6 +137,8 @@ class FitResult:
     mm_at_bound: np.ndarray | None = None
     lineshape_at_bound: np.ndarray | None = None
     reference_at_bound: np.ndarray | None = None
+    lipid_phase_rad: np.ndarray | None = None
+    lipid_out_of_phase: np.ndarray | None = None
     lineshape: str = DEFAULT_LINESHAPE
     _data_fids: np.ndarray | None = None
     _basis_fids: np.ndarray | None = None
@@ -218,7 +227,8 @@ class FitResult:
         pandas.DataFrame
             Columns ``source, frame, snr, fwhm_hz, shift_hz, phase_rad, residual_rel,
             converged, fwhm_ppm, linewidth_metabolite, broadening_hz, sd_inflation,
-            n_at_bound, mm_at_bound, lineshape_at_bound, reference_at_bound`` (``fwhm_hz``/
+            n_at_bound, mm_at_bound, lineshape_at_bound, reference_at_bound, lipid_phase_rad,
+            lipid_out_of_phase`` (``fwhm_hz``/
             ``fwhm_ppm``: measured linewidth of the spectrum; ``broadening_hz``: the lineshape
             applied to the basis).
         """
@@ -249,6 +259,8 @@ class FitResult:
                 "mm_at_bound": _or_false(self.mm_at_bound, n),
                 "lineshape_at_bound": _or_false(self.lineshape_at_bound, n),
                 "reference_at_bound": _or_false(self.reference_at_bound, n),
+                "lipid_phase_rad": _or_nan(self.lipid_phase_rad, n),
+                "lipid_out_of_phase": _or_false(self.lipid_out_of_phase, n),
             }
         )
 
