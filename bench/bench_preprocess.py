@@ -39,7 +39,7 @@ from mrspipe.preprocess import (  # noqa: E402
     preprocess_session,
     remove_water,
 )
-from mrspipe.preprocess.align import _moving_average  # noqa: E402
+from mrspipe.preprocess.average import moving_average  # noqa: E402
 from mrspipe.spectral import apply_lineshape  # noqa: E402
 
 
@@ -74,7 +74,7 @@ def main() -> None:
     shifted = apply_lineshape(res.fids, data.dwell_time, shift_hz=-offset)
     _timed(
         "QC (SNR, FWHM)",
-        lambda: (estimate_snr(shifted, *a), estimate_fwhm(_moving_average(shifted, 8, 0), *a)),
+        lambda: (estimate_snr(shifted, *a), estimate_fwhm(moving_average(shifted, 8, 0), *a)),
         rows,
         n,
     )

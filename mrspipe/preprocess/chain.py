@@ -23,8 +23,9 @@ import numpy as np
 from .._version import __version__
 from ..data import MRSData
 from ..errors import PreprocessError
-from . import align, average, coil, ecc, measure, reference, reject
+from . import align, average, ecc, measure, reference, reject
 from . import water as water_removal
+from .inputs import check_reference, combine, combine_ref, water_for, zero_nonfinite
 from .options import PreprocessOptions
 from .qc import NOT_ASSESSED, QC_COLUMNS, qc_table, snr_and_fwhm
 from .shapes import prepare_shape
@@ -87,109 +88,6 @@ def _step(name: str, **details: Any) -> dict[str, Any]:
     }
 
 
-def _check_water(data: MRSData, water: MRSData) -> None:
-    src = water.source or "water reference"
-    if water.n_points != data.n_points:
-        raise PreprocessError(
-            f"water reference has {water.n_points} points, the data {data.n_points}", src
-        )
-    if not np.isclose(water.dwell_time, data.dwell_time, rtol=1e-6):
-        raise PreprocessError(
-            f"water reference dwell time {water.dwell_time:g} s differs from the data's "
-            f"{data.dwell_time:g} s",
-            src,
-        )
-    if not np.isclose(water.spectrometer_frequency, data.spectrometer_frequency, rtol=1e-5):
-        raise PreprocessError(
-            f"water reference is at {water.spectrometer_frequency:.4f} MHz, the data at "
-            f"{data.spectrometer_frequency:.4f} MHz",
-            src,
-        )
-    if water.nucleus != data.nucleus:
-        raise PreprocessError(f"water reference nucleus {water.nucleus} vs {data.nucleus}", src)
-
-
-def _water_for(dims: tuple[str, ...], shape: tuple[int, ...], water: MRSData) -> np.ndarray:
-    """Average the water over its own axes and shape it to broadcast against ``dims``."""
-    w = water.fids
-    wdims = list(water.dims)
-    for name in list(wdims):
-        if (
-            name not in dims
-            or shape[dims.index(name)] != w.shape[wdims.index(name)]
-            or (name == "dyn")
-        ):
-            w = w.mean(axis=wdims.index(name))
-            wdims.remove(name)
-    order = [wdims.index(d) for d in dims if d in wdims]
-    w = np.transpose(w, order + [w.ndim - 1])
-    return w.reshape(tuple(shape[i] if d in wdims else 1 for i, d in enumerate(dims)) + (-1,))
-
-
-def _combine_ref(ref: MRSData | None, weights: np.ndarray, n_coils: int) -> MRSData | None:
-    """Combine a reference's coils with the data's weights (None passes through)."""
-    if ref is None:
-        return None
-    if "coil" not in ref.dims or ref.size("coil") != n_coils:
-        raise PreprocessError(
-            f"data have {n_coils} coils; the reference must have the same coil axis "
-            f"(it has dims {ref.dims})",
-            ref.source,
-        )
-    combined = np.tensordot(weights.conj(), np.moveaxis(ref.fids, ref.axis("coil"), 0), (0, 0))
-    return ref.with_fids(combined, dims=tuple(d for d in ref.dims if d != "coil"))
-
-
-def _combine(
-    data: MRSData, water: MRSData | None, opts: PreprocessOptions, steps: list
-) -> tuple[MRSData, MRSData | None, np.ndarray]:
-    ax = data.axis("coil")
-    ref = None
-    if water is not None:
-        if "coil" not in water.dims or water.size("coil") != data.size("coil"):
-            raise PreprocessError(
-                f"data have {data.size('coil')} coils; the water reference must have the same "
-                f"coil axis (it has dims {water.dims})",
-                water.source,
-            )
-        ref = np.moveaxis(water.fids, water.axis("coil"), 0)
-    fids, w = coil.combine_coils(data.fids, coil_axis=ax, reference=ref, method=opts.coil_method)
-    dims = tuple(d for d in data.dims if d != "coil")
-    strip = {k: v for k, v in data.dim_headers.items() if k != "coil"}
-    info = {k: v for k, v in data.dim_info.items() if k != "coil"}
-    data = data.with_fids(fids, dims=dims, dim_headers=strip, dim_info=info)
-    water = _combine_ref(water, w, len(w))
-    steps.append(
-        _step(
-            "Coil combination",
-            method=opts.coil_method,
-            n_coils=len(w),
-            weights_from="water reference" if ref is not None else "data",
-        )
-    )
-    return data, water, w
-
-
-def _zero_nonfinite(data: MRSData, src: Any) -> MRSData:
-    """Zero every transient holding a NaN or infinite value (then rejected as "empty").
-
-    One corrupt transient costs that transient, not the session; a transient is zeroed across
-    all its coils. Raises :class:`PreprocessError` when no transient is finite.
-    """
-    finite: np.ndarray = measure.nonzero_finite(data.fids)[1]
-    if finite.all():
-        return data
-    if "coil" in data.dims:
-        finite = np.all(finite, axis=data.axis("coil"), keepdims=True)
-    if not finite.any():
-        raise PreprocessError("data contain NaN or infinite values in every transient", src)
-    n_bad = int((~finite).sum())
-    logger.warning(
-        "%s: %d transient(s) hold NaN or infinite values; rejected", src or "data", n_bad
-    )
-    return data.with_fids(np.where(finite[..., None], data.fids, 0))
-
-
 def preprocess_session(
     data: MRSData,
     *,
@@ -234,16 +132,25 @@ def preprocess_session(
     src = data.source
     data, averaged = prepare_shape(data)
     raw = data.fids  # the caller's array: never written to unless ``overwrite_data``
-    data = _zero_nonfinite(data, src)
+    data = zero_nonfinite(data, src)
     if not measure.nonzero_finite(data.fids)[0].any():
         raise PreprocessError("all transients are zero", src)
     for ref in (water, ecc_reference):
         if ref is not None:
-            _check_water(data, ref)
+            check_reference(data, ref)
     steps: list[dict[str, Any]] = []
     if "coil" in data.dims:
-        data, water, weights = _combine(data, water, opts, steps)
-        ecc_reference = _combine_ref(ecc_reference, weights, len(weights))
+        weights_from = "water reference" if water is not None else "data"
+        data, water, weights = combine(data, water, opts.coil_method)
+        ecc_reference = combine_ref(ecc_reference, weights, len(weights))
+        steps.append(
+            _step(
+                "Coil combination",
+                method=opts.coil_method,
+                n_coils=len(weights),
+                weights_from=weights_from,
+            )
+        )
     else:
         for ref in (water, ecc_reference):
             if ref is not None and "coil" in ref.dims:
@@ -265,7 +172,7 @@ def preprocess_session(
     )
     work = fids if own else np.empty(fids.shape, dtype)
     if ecc_ref is not None and opts.eddy_current:
-        ecc.eddy_current_correct(fids, _water_for(data.dims, fids.shape[:-1], ecc_ref), out=work)
+        ecc.eddy_current_correct(fids, water_for(data.dims, fids.shape[:-1], ecc_ref), out=work)
         steps.append(
             _step(
                 "Eddy current correction",
