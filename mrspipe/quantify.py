@@ -426,7 +426,10 @@ def describe(options: QuantifyOptions = _DEFAULT) -> str:
 
 
 def _sums_from_members(fits: Any, conc: np.ndarray) -> np.ndarray:
-    """Replace each sum's value by the sum of its members' values in the same source/frame."""
+    """Replace each sum's value by the sum of its members' values in the same source/frame.
+
+    A member that is NaN counts as 0; a source/frame without any member gives NaN.
+    """
     import pandas as pd
 
     from .fit.crlb import SUMS
@@ -438,13 +441,15 @@ def _sums_from_members(fits: Any, conc: np.ndarray) -> np.ndarray:
     key = pd.Series("", fits.index)
     for i, column in enumerate(keys):  # vectorised "source#frame" (a row-wise join is slow)
         key = key + ("#" if i else "") + fits[column].astype(str)
-    df = pd.DataFrame({"key": key.to_numpy(), "metabolite": names, "conc": conc})
+    group, labels = pd.factorize(key.to_numpy())
     out = conc.copy()
     for total, members in SUMS.items():
         rows = names == total
-        parts = df[df["metabolite"].isin(members)]
-        if not rows.any() or parts.empty:
+        parts = np.isin(names, list(members))
+        if not rows.any() or not parts.any():
             continue
-        summed = parts.groupby("key")["conc"].sum()
-        out[rows] = df.loc[rows, "key"].map(summed).to_numpy(float)
+        values = np.where(np.isnan(conc[parts]), 0.0, conc[parts])
+        summed = np.bincount(group[parts], weights=values, minlength=len(labels))
+        found = np.bincount(group[parts], minlength=len(labels)) > 0
+        out[rows] = np.where(found[group[rows]], summed[group[rows]], np.nan)
     return out

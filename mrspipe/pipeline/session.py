@@ -21,22 +21,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..dynamic import DEFAULT_RATIOS
 from ..dynamic.options import Windows
-from ..errors import MRSFormatError, StudyLayoutError
+from ..errors import StudyLayoutError
 from ..fit.options import FitOptions
 from ..io import derivatives as deriv
 from ..preprocess.chain import PreprocessOptions
 from ..quantify import QuantifyOptions
-from .jobs import clear_basis_cache, fit_frames, preprocess_files
+from .jobs import clear_basis_cache
+from .session_fit import Stage, StepError, fit_stage
 from .steps import Steps
+from .water_scaling import tissue_fractions
 
-__all__ = ["SessionOptions", "SessionResult", "run_session", "clear_basis_cache"]
+__all__ = [
+    "SessionOptions",
+    "SessionResult",
+    "run_session",
+    "clear_basis_cache",
+    "tissue_fractions",
+]
 
 logger = logging.getLogger("mrspipe")
-
-#: metabolites whose covariances are kept (``covariance.tsv``): those of the time-course ratios
-_RATIO_NAMES = tuple(dict.fromkeys(n for pair in DEFAULT_RATIOS.values() for n in pair))
 
 
 @dataclass(frozen=True)
@@ -138,12 +142,6 @@ def _summary(qc_transients: Any, qc_frames: Any) -> dict[str, Any]:
     return out
 
 
-class _StepError(Exception):
-    def __init__(self, step: str, error: BaseException) -> None:
-        super().__init__(step)
-        self.step, self.error = step, error
-
-
 def _sliding(preprocess: Any) -> dict[str, Any]:
     """``{'sliding': (window, step)}`` when frames are overlapping sliding windows, else {}."""
     window = int(getattr(preprocess, "window", None) or 0)
@@ -161,20 +159,6 @@ def _bounded(windows: Windows, duration: float) -> Windows:
     if end is None and math.isfinite(duration) and duration > max(start or 0.0, 0.0):
         return dataclasses.replace(windows, response=(start, float(duration)))
     return windows
-
-
-class _Stage:
-    """Context manager tagging any exception with the step it happened in."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, typ: Any, exc: BaseException | None, tb: Any) -> None:
-        if exc is not None and isinstance(exc, Exception) and not isinstance(exc, _StepError):
-            raise _StepError(self.name, exc) from exc
 
 
 def run_session(
@@ -204,7 +188,7 @@ def run_session(
     try:
         computed, summary = _run(session, basis, options, steps)
     except Exception as exc:  # every failure is this session's: the others go on
-        step, error = (exc.step, exc.error) if isinstance(exc, _StepError) else ("setup", exc)
+        step, error = (exc.step, exc.error) if isinstance(exc, StepError) else ("setup", exc)
         logger.debug("%s %s: %s failed", pid, sid, step, exc_info=error)
         message = str(error) or type(error).__name__
         return SessionResult(
@@ -275,7 +259,7 @@ def _run(
         assert done is not None
         return (), dict(done.get("summary", {}))
 
-    with _Stage("events"):
+    with Stage("events"):
         if session.events_path is None:
             raise StudyLayoutError(
                 "no events.tsv: the infusion onset (time 0) is unknown", session.svs_path
@@ -289,7 +273,7 @@ def _run(
     computed: list[str] = []
     if fit_ok:
         assert done is not None
-        with _Stage("load"):
+        with Stage("load"):
             fits = deriv.read_session_table(paths, "fits")
             qc_frames = deriv.read_session_table(paths, "qc")
             qc_transients = deriv.read_session_table(paths, "qc_transients")
@@ -301,12 +285,12 @@ def _run(
             )
             acquisition = dict(done.get("acquisition", {}))
     else:
-        fits, qc_frames, qc_transients, frame_times, covariance, acquisition = _fit_stage(
+        fits, qc_frames, qc_transients, frame_times, covariance, acquisition = fit_stage(
             session, basis, options, steps, paths, infusion=(onset, duration)
         )
         computed.append("fit")
 
-    with _Stage("dynamic"):
+    with Stage("dynamic"):
         timecourses, responses = steps.dynamics(
             fits,
             frame_times=frame_times,
@@ -317,7 +301,7 @@ def _run(
             covariance=covariance,
         )
     computed.append("dynamic")
-    with _Stage("write"):
+    with Stage("write"):
         if done is not None and paths.done.is_file():
             # withdraw done.json's word for the tables about to be replaced: a crash while
             # they are rewritten must not leave them vouched for (the fit still resumes)
@@ -356,150 +340,3 @@ def _run(
             },
         )
     return tuple(computed), summary
-
-
-def _fit_stage(
-    session: Any,
-    basis: Any,
-    options: SessionOptions,
-    steps: Steps,
-    paths: deriv.SessionPaths,
-    *,
-    infusion: tuple[float, float],
-) -> tuple[Any, Any, Any, Any, Any, dict[str, Any]]:
-    import pandas as pd
-
-    pre, acquisition = preprocess_files(
-        session.svs_path,
-        session.ref_path,
-        ecc=getattr(session, "ecc_path", None),
-        options=options.preprocess,
-        steps=steps,
-        stage=_Stage,
-    )
-    frames, transient_qc = pre.frames, pre.qc
-    del pre  # the session's corrected transients are not needed past this point
-    with _Stage("load"):
-        if "time_source" in acquisition and acquisition["time_source"] is None:
-            raise MRSFormatError(
-                "no transient times: RepetitionTime is missing or 0 and the dyn dimension header "
-                "has no time_s, so the event onsets (s) cannot be placed",
-                session.svs_path,
-            )
-    with _Stage("fit"):
-        result = fit_frames(frames, basis, options=options.fit, infusion=infusion, steps=steps)
-        fits = result.table(source=paths.prefix)
-        qc_frames = result.qc_table(source=paths.prefix)
-        frame_times = frames.transient_times()
-        qc_frames["acquisition_time_s"] = frame_times[qc_frames["frame"].to_numpy()]
-        # the estimates with their covariance: the pairs the time-course ratios need
-        estimates = result.to_estimates(frame_times) if hasattr(result, "to_estimates") else None
-        covariance = None if estimates is None else estimates.covariance_table(_RATIO_NAMES)
-    if options.quantify.water_scaling and session.ref_path is not None:
-        with _Stage("quantify"):
-            fits = _water_scale(fits, session, frames, acquisition, options.quantify, steps)
-    with _Stage("write"):
-        paths.done.unlink(missing_ok=True)  # stale until this session finishes again
-        qc_transients = pd.DataFrame({k: transient_qc[k] for k in transient_qc})
-        deriv.save_preprocessed(paths, frames)
-        deriv.write_session_table(paths, "qc_transients", qc_transients)
-        deriv.write_session_table(paths, "fits", fits)
-        deriv.write_session_table(paths, "qc", qc_frames)
-        if covariance is not None:
-            deriv.write_session_table(paths, "covariance", covariance)
-        else:
-            paths.table("covariance").unlink(missing_ok=True)
-        if steps.fit_figure is not None:
-            figure = steps.fit_figure(
-                frames,
-                result,
-                path=paths.figure("fit"),
-                title=f"{paths.prefix}: fit of every frame",
-            )
-            if figure is not None:
-                acquisition["fit_figure"] = str(figure)
-    return fits, qc_frames, qc_transients, frame_times, covariance, acquisition
-
-
-def _water_scale(
-    fits: Any,
-    session: Any,
-    frames: Any,
-    acquisition: dict[str, Any],
-    options: QuantifyOptions,
-    steps: Steps,
-) -> Any:
-    """``fits`` with concentration columns from the session's water reference (mrspipe.quantify).
-
-    The reference's frames are averaged and fitted as one Voigt line; tissue fractions come from
-    ``options.tissue_tsv`` or the session's participants/sessions columns (none: no tissue
-    correction). Records the water amplitude and fractions in ``acquisition``.
-    """
-    import numpy as np
-
-    from ..quantify import GAMMA_1H_MHZ_PER_T, concentration_table, fit_water
-
-    water = steps.load_mrs(session.ref_path)
-    if any(d not in ("dyn",) for d in getattr(water, "dims", ())):
-        logger.warning(
-            "%s: water reference has dimensions %s; only a coil-combined reference is scaled",
-            session.ref_path,
-            water.dims,
-        )
-        return fits
-    area = float(np.nanmean(fit_water(water)))
-    if not np.isfinite(area) or area <= 0:
-        logger.warning("%s: the water peak could not be fitted; no mM", session.ref_path)
-        return fits
-    fractions = tissue_fractions(session, options)
-    field_t = frames.spectrometer_frequency / GAMMA_1H_MHZ_PER_T
-    columns = concentration_table(
-        fits,
-        area,
-        te=frames.echo_time or 0.0,
-        tr=frames.repetition_time or None,
-        water_te=water.echo_time if water.echo_time is not None else frames.echo_time,
-        water_tr=water.repetition_time or frames.repetition_time or None,
-        field_t=field_t,
-        fractions=fractions,
-        options=options,
-    )
-    acquisition["water_amplitude"] = area
-    acquisition["tissue_fractions"] = fractions
-    return fits.assign(**columns)
-
-
-def tissue_fractions(session: Any, options: QuantifyOptions) -> dict[str, float] | None:
-    """GM/WM/CSF volume fractions of a session (sum 1; percentages are divided by 100).
-
-    From ``options.tissue_tsv`` (rows by ``participant_id`` and, if present, ``session_id``)
-    else from the session's ``participants.tsv``/``sessions.tsv`` columns; None when absent.
-    """
-    names = options.tissue_columns
-    row: dict[str, Any] = dict(getattr(session, "extra", {}) or {})
-    if options.tissue_tsv:
-        from ..io.tables import read_table
-
-        table = read_table(Path(options.tissue_tsv))
-        if "participant_id" not in table:
-            raise StudyLayoutError("tissue_tsv has no participant_id column", options.tissue_tsv)
-        hit = table[table["participant_id"].map(_label) == _label(session.participant_id)]
-        if "session_id" in hit and session.session_id is not None:
-            hit = hit[hit["session_id"].map(_label) == _label(session.session_id)]
-        row = hit.iloc[0].to_dict() if len(hit) else {}
-    values = [row.get(n) for n in names]
-    if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in values):
-        return None
-    fr = [float(v) for v in values]  # type: ignore[arg-type]
-    total = sum(fr)
-    if 90.0 < total < 110.0:  # percentages
-        fr = [v / 100.0 for v in fr]
-        total /= 100.0
-    fr = [v / total for v in fr] if abs(total - 1.0) < 0.05 else fr
-    return dict(zip(("gm", "wm", "csf"), fr, strict=True))
-
-
-def _label(value: Any) -> str:
-    """``sub-01``/``01``/``1`` -> ``'1'`` (a TSV reader may have made the label a number)."""
-    text = str(value).removeprefix("sub-").removeprefix("ses-")
-    return (text.lstrip("0") or "0") if text.isdigit() else text
