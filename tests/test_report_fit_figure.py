@@ -62,3 +62,29 @@ def test_component_spectra_equal_the_weighted_models_for_any_frames():
     np.testing.assert_allclose(
         result.component_spectra(weights, np.array([2, 0])), every[:, [2, 0]]
     )
+
+
+def test_summed_component_fids_are_the_frames_models_before_their_phase():
+    result = _fit()
+    comps = component_weights(result)
+    weights = np.array([np.ones(len(result.names))] + [w for _, w in comps])
+    rows = np.array([2, 0])
+    spectra = result.component_spectra(weights, rows)  # each frame's fitted phase applied
+    freq = np.fft.fftshift(np.fft.fftfreq(len(result.ppm), result._dwell_time))
+    phi = (
+        result.params["phase0"][rows, None] + 2 * np.pi * freq * result.params["phase1"][rows, None]
+    )
+    unphased = (spectra * np.exp(-1j * phi)).sum(axis=1)
+    summed = np.fft.fftshift(np.fft.fft(result.summed_component_fids(weights, rows)), axes=-1)
+    assert summed.shape == (len(weights), len(result.ppm))
+    np.testing.assert_allclose(summed, unphased, rtol=0, atol=1e-10 * np.abs(unphased).max())
+
+
+def test_fit_figure_is_an_opaque_rgb_png_at_its_dpi(tmp_path):
+    from PIL import Image
+
+    path = plot_fit(_fit(), tmp_path / "fit.png", title="fit", dpi=50)
+    with Image.open(path) as image:
+        assert image.mode == "RGB"  # the figure is opaque: no alpha channel to encode
+        assert image.size == (400, round(50 * (5.0 + 0.6 * 5)))
+        assert round(image.info["dpi"][0]) == 50

@@ -326,6 +326,33 @@ class FitResult:
         phase1 = np.nan_to_num(np.asarray(self.params["phase1"])[sel])[:, None]
         return spec * np.exp(1j * (phase0 + 2 * np.pi * freq * phase1))
 
+    def summed_component_fids(
+        self, weights: np.ndarray, frames: np.ndarray | slice | None = None
+    ) -> np.ndarray:
+        """Model FIDs of weighted metabolite sets summed over frames, before the fitted phase.
+
+        ``(k, n_points)``: the sum over the selected ``frames`` (default all) of the FIDs whose
+        shifted FFT, times each frame's fitted zero- and first-order phase, is
+        :meth:`component_spectra`. A figure that removes each frame's phase again averages
+        these (one FFT per set); no ``(k, n_frames, n_points)`` array is formed.
+        """
+        assert self._basis_fids is not None
+        w = np.atleast_2d(np.asarray(weights, dtype=float))
+        sel = np.arange(self.n_frames)[slice(None) if frames is None else frames]
+        n = self._basis_fids.shape[-1]
+        t = np.arange(n) * self._dwell_time
+        total = np.zeros((w.shape[0], n), complex)
+        layout = ParameterLayout.of(self.lineshape, self.group_names)
+        theta = layout.groups(layout.from_params(self.params))[sel]  # (S, G, per_group)
+        for g in range(len(self.group_names)):
+            rows = self.group_of == g
+            est = np.nan_to_num(self.estimates[sel][:, rows])  # (S, m)
+            decay = layout.lineshape.decay(t, theta[:, g, 1:])
+            h = np.nan_to_num(decay * np.exp(2j * np.pi * theta[:, g, 0:1] * t))  # (S, n)
+            # sum_f est[f, m] h[f] per metabolite, then each set's weighted basis FIDs
+            total += w[:, rows] @ (self._basis_fids[rows] * (est.T @ h))
+        return total
+
     def model_spectra(self, *, baseline: bool = True) -> np.ndarray:
         """Fitted spectrum (metabolites + baseline), ``(n_frames, n_points)`` complex.
 

@@ -133,13 +133,13 @@ def plot_fit(
         baseline = result.baseline_spectra()
         base = real_mean(baseline)
         parts = []
-        if hasattr(result, "component_spectra"):  # the model and every component in one pass
+        if hasattr(result, "summed_component_fids"):  # the model and every component at once
+            # the phase removed from each frame is the one its model was fitted with, so the
+            # frames' model FIDs are summed before one FFT per component
             weights = np.array([np.ones(len(result.names))] + [w for _, w in comps])
-            sums = np.zeros((len(weights), band.size))
-            for b in range(0, rows.size, 32):  # 32 frames at a time: bounded memory
-                spectra = result.component_spectra(weights, rows[b : b + 32])[:, :, band]
-                sums += (spectra * phase[b : b + 32]).real.sum(axis=1)
-            means = sums / rows.size
+            total = result.summed_component_fids(weights, rows)
+            spectra = np.fft.fftshift(np.fft.fft(total, axis=-1), axes=-1)[:, band]
+            means = spectra.real / rows.size
             model = means[0] + base
             parts = [(label, m) for (label, _), m in zip(comps, means[1:], strict=True)]
         else:
@@ -197,6 +197,21 @@ def plot_fit(
         ax.set_title(f"{title} ({label})" if title else label, fontsize=10)
         path = Path(path)
         with atomic_path(path) as tmp:
-            # fast zlib level: encoding at the default level took as long as drawing
-            fig.savefig(tmp, dpi=dpi, format="png", pil_kwargs={"compress_level": 1})
+            _save_png(fig, tmp, dpi)
     return path
+
+
+def _save_png(fig: Any, path: Path, dpi: float) -> None:
+    """Draw ``fig`` at ``dpi`` and write it as an RGB PNG (fast zlib level).
+
+    The figure is opaque, so its alpha channel is dropped: a quarter less to encode than
+    ``savefig``'s RGBA, the same pixels.
+    """
+    from PIL import Image
+
+    fig.set_dpi(dpi)
+    fig.canvas.draw()
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    Image.fromarray(np.ascontiguousarray(rgba[..., :3])).save(
+        path, format="png", compress_level=1, dpi=(dpi, dpi)
+    )
