@@ -18,17 +18,14 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..dynamic.options import Windows
 from ..errors import StudyLayoutError
-from ..fit.options import FitOptions
 from ..io import derivatives as deriv
-from ..preprocess.chain import PreprocessOptions
-from ..quantify import QuantifyOptions
 from .jobs import clear_basis_cache
 from .session_fit import Stage, StepError, fit_stage
+from .session_options import SessionOptions
 from .steps import Steps
 from .water_scaling import tissue_fractions
 
@@ -41,38 +38,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("mrspipe")
-
-
-@dataclass(frozen=True)
-class SessionOptions:
-    """Everything a session needs besides its data; the same for every session of a run.
-
-    Parameters
-    ----------
-    out : Path
-        Output folder of the study run.
-    preprocess : PreprocessOptions
-    fit : FitOptions
-    windows : Windows
-        Time 0 (``event``) and the baseline and response windows.
-    quantify : QuantifyOptions
-        Water scaling of the estimates (needs the session's water reference).
-    basis_fingerprint : dict
-        :func:`mrspipe.io.derivatives.file_fingerprint` of the basis set.
-    overwrite : bool
-        Recompute even when ``done.json`` says the session is up to date.
-    version : str
-        mrspipe version, part of the fit key.
-    """
-
-    out: Path
-    preprocess: PreprocessOptions = field(default_factory=PreprocessOptions)
-    fit: FitOptions = field(default_factory=FitOptions)
-    windows: Windows = field(default_factory=Windows)
-    quantify: QuantifyOptions = field(default_factory=QuantifyOptions)
-    basis_fingerprint: dict[str, Any] = field(default_factory=dict)
-    overwrite: bool = False
-    version: str = ""
 
 
 @dataclass(frozen=True)

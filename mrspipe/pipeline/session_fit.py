@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..dynamic import DEFAULT_RATIOS
 from ..errors import MRSFormatError
 from ..io import derivatives as deriv
 from .jobs import fit_frames, preprocess_files
+from .session_options import SessionOptions
 from .steps import Steps
 from .water_scaling import water_scale
-
-if TYPE_CHECKING:
-    from .session import SessionOptions
 
 __all__ = ["Stage", "StepError", "fit_stage"]
 
