@@ -29,14 +29,16 @@ from .timecourses import (
     DEFAULT_RATIOS,
     RESPONSE_COLUMNS,
     TIMECOURSE_COLUMNS,
-    WEIGHTINGS,
     add_ratios,
     infusion_event,
     infusion_onset,
     normalise_sex,
-    percent_change_timecourses,
     select_window,
     session_timecourses,
+)
+from .windows import (
+    WEIGHTINGS,
+    percent_change_timecourses,
     sliding_window_correlation,
     window_responses,
 )
