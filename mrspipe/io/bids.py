@@ -14,7 +14,8 @@ Single-session participants may omit ``ses-*`` (``sub-01/mrs/...``); the session
 ``None``. File names may carry ``task-``, ``acq-`` and ``run-`` entities; several tasks per folder
 are chosen between with ``task`` (the fMRIPrep/MRIQC ``--task-id``), references are found through
 the sidecar's ``ReferenceSignal`` (see :mod:`.bids_files`), and several runs of a folder become
-sessions named by their entities (``run-2``, ``ses-1_run-2``).
+sessions named by their entities (``run-2``, ``ses-1_run-2``). Writing a study:
+:mod:`mrspipe.io.bids_write` (re-exported here).
 """
 
 from __future__ import annotations
@@ -24,12 +25,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data import MRSData
 from ..errors import MRSFormatError, StudyLayoutError
 from ._paths import check_label, is_inside
 from .bids_files import MRSRun, find_runs, tasks_in
-from .nifti_mrs import save_mrs
-from .tables import read_table, write_json, write_table
+from .bids_write import (
+    BIDS_VERSION,
+    write_dataset_description,
+    write_participants,
+    write_phenotype,
+    write_session,
+    write_sessions_table,
+)
+from .tables import read_table
 
 __all__ = [
     "Session",
@@ -45,7 +52,6 @@ __all__ = [
     "BIDS_VERSION",
 ]
 
-BIDS_VERSION = "1.10.0"
 _SEX = {"m": "M", "male": "M", "f": "F", "female": "F"}
 
 
@@ -388,64 +394,3 @@ def find_sessions(
 def _natural(name: str) -> tuple[Any, ...]:
     head, _, tail = name.partition("-")
     return (head, int(tail)) if tail.isdigit() else (head, 0, tail)
-
-
-# -- writing ----------------------------------------------------------------------------
-def write_dataset_description(study_dir: str | os.PathLike[str], name: str) -> Path:
-    """Write ``dataset_description.json`` (BIDS raw dataset)."""
-    return write_json(
-        Path(study_dir) / "dataset_description.json",
-        {
-            "Name": name,
-            "BIDSVersion": BIDS_VERSION,
-            "DatasetType": "raw",
-            "GeneratedBy": [{"Name": "mrspipe"}],
-        },
-    )
-
-
-def write_participants(study_dir: str | os.PathLike[str], df: Any) -> Path:
-    """Write ``participants.tsv`` (+ JSON sidecar describing ``sex``)."""
-    sidecar = {
-        "sex": {"Description": "sex of the participant", "Levels": {"M": "male", "F": "female"}}
-    }
-    return write_table(df, Path(study_dir) / "participants.tsv", sidecar=sidecar)
-
-
-def write_sessions_table(study_dir: str | os.PathLike[str], participant_id: str, df: Any) -> Path:
-    """Write ``sub-XX/sub-XX_sessions.tsv``."""
-    path = Path(study_dir) / participant_id / f"{participant_id}_sessions.tsv"
-    return write_table(df, path)
-
-
-def write_session(
-    study_dir: str | os.PathLike[str],
-    participant_id: str,
-    session_id: str,
-    *,
-    svs: MRSData,
-    ref: MRSData | None = None,
-    events: Any = None,
-) -> dict[str, Path]:
-    """Write one session's files under ``sub-XX/ses-N/mrs/``.
-
-    Returns
-    -------
-    dict
-        Paths written, keys ``svs``, ``ref``, ``events`` (those given).
-    """
-    mrs = Path(study_dir) / participant_id / session_id / "mrs"
-    stem = f"{participant_id}_{session_id}"
-    out = {"svs": save_mrs(svs, mrs / f"{stem}_svs.nii.gz")}
-    if ref is not None:
-        out["ref"] = save_mrs(ref, mrs / f"{stem}_mrsref.nii.gz")
-    if events is not None:
-        out["events"] = write_table(events, mrs / f"{stem}_svs_events.tsv")
-    return out
-
-
-def write_phenotype(
-    study_dir: str | os.PathLike[str], name: str, df: Any, sidecar: dict[str, Any] | None = None
-) -> Path:
-    """Write ``phenotype/<name>.tsv``."""
-    return write_table(df, Path(study_dir) / "phenotype" / f"{name}.tsv", sidecar=sidecar)

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import MRSFormatError
 from ._lock import LOCK_NAME
+from .bids_write import BIDS_VERSION
 from .tables import read_json, write_json
 
 __all__ = ["is_output_folder", "code_url", "generated_by", "write_run_info"]
@@ -82,7 +83,7 @@ def write_run_info(out: str | os.PathLike[str], info: dict[str, Any], *, version
         out / "dataset_description.json",
         {
             "Name": "mrspipe derivatives",
-            "BIDSVersion": "1.10.0",
+            "BIDSVersion": BIDS_VERSION,
             "DatasetType": "derivative",
             "GeneratedBy": [generated_by(version, info.get("config"))],
         },
