@@ -14,7 +14,7 @@ import numpy as np
 from ..data import Basis
 from ..errors import SimulationError
 from .macromolecules import DEFAULT_MM_AMPLITUDES, macromolecule_basis
-from .study import _cached_basis
+from .session import cached_basis
 
 __all__ = ["study_basis", "true_window_change"]
 
@@ -51,7 +51,7 @@ def study_basis(
     -------
     Basis
     """
-    basis = _cached_basis(
+    basis = cached_basis(
         sequence=sequence, field_mhz=field_mhz, te=te, dwell_time=dwell_time, n_points=n_points
     )
     if not macromolecules:
