@@ -35,9 +35,9 @@ def test_sums_from_members_equal_the_groupby_definition(rng):
     got = _sums_from_members(fits, conc)
     want = _by_groupby(fits, conc)
     np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)  # NaN where the definition's are
-    hit = (
-        (fits["source"] == "b") & (fits["frame"] == 4) & (fits["metabolite"] == total)
-    ).to_numpy(copy=True)
+    hit = ((fits["source"] == "b") & (fits["frame"] == 4) & (fits["metabolite"] == total)).to_numpy(
+        copy=True
+    )
     assert np.isnan(got[hit]).all()
     hit[missing] = True  # the NaN member keeps its NaN; its total is finite
     assert np.isfinite(got[~hit]).all()
