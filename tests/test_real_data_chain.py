@@ -279,14 +279,14 @@ def test_osprey_sub02_narrow_band_finds_the_right_shift(shared_data: Path) -> No
 
 @pytest.mark.parametrize("subject", ["01", "02"])
 def test_osprey_pair_wide_and_narrow_bands_agree(shared_data: Path, subject: str) -> None:
-    """Issue 12: sub-01 carries an out-of-voxel lipid at 1.1 ppm (about 2.5 rad from the
-    metabolites' phase) that the in-phase nonnegative lipid components could not follow: over
-    0.2-4.2 ppm tNAA/tCr was 19 % and Ins/tCr 17 % above the 1.8-4.2 ppm fit, which the lipid
-    does not reach. The default ``lipid_phase='auto'`` finds the lipid out of phase on sub-01
-    (and not on sub-02) and gives it a phase of its own: Glu, tNAA and Ins to tCr now agree
-    between the bands within 6 % (measured: sub-01 -4.2 / +4.5 / +4.4 %, sub-02 < 1.1 %).
-    Gln and GABA of sub-01 still differ about twofold (the lipid is a 43 Hz line, broader than
-    the LCModel lipid components); not asserted."""
+    """Issue 12: sub-01 carries an out-of-voxel lipid at 1.1 ppm (about 2.8 rad from the
+    metabolites' phase, 40-50 Hz wide) that the in-phase nonnegative lipid components could
+    not follow: over 0.2-4.2 ppm tNAA/tCr was 19 % and Ins/tCr 17 % above the 1.8-4.2 ppm fit,
+    which the lipid does not reach. The default ``lipid_phase='auto'`` finds the lipid out of
+    phase on sub-01 and fits it with a phase, shift and width of its own: Glu, tNAA and Ins to
+    tCr now agree between the bands within 5 % (measured: sub-01 -4.1 / +1.5 / 0.0 %, sub-02,
+    whose lipid is in phase (p 0.004, not asserted), -0.1 / +0.7 / -1.1 %). Gln of sub-01 is
+    0.24 against 0.38 (not asserted)."""
     spec = CASES[f"osprey-press35-sub{subject}"]
     if not (shared_data / spec["data"]).exists():
         pytest.skip(f"{spec['data']} not in this copy of the data")
@@ -301,5 +301,7 @@ def test_osprey_pair_wide_and_narrow_bands_agree(shared_data: Path, subject: str
         chosen.append(fit.options["lipid_phase"])
         est = fit.table().groupby("metabolite")["estimate"].mean()
         ratios.append(est[["Glu", "tNAA", "Ins"]] / est["tCr"])
-    assert chosen == ["free" if subject == "01" else "metabolites", "metabolites"]
-    np.testing.assert_allclose(ratios[0], ratios[1], rtol=0.06)
+    assert chosen[1] == "metabolites"  # the 1.8-4.2 ppm band never frees it
+    if subject == "01":
+        assert chosen[0] == "free"
+    np.testing.assert_allclose(ratios[0], ratios[1], rtol=0.05)

@@ -54,8 +54,8 @@ QC_SIDECAR = {
         "Units": "rad",
     },
     "lipid_out_of_phase": {
-        "Description": "The fitted lipid is out of phase with the metabolites (p < 0.001): "
-        "lipid from outside the voxel, likely"
+        "Description": "The fitted lipid (area > 3 SD) is more than pi/4 out of phase with the "
+        "metabolites: lipid from outside the voxel, likely"
     },
 }
 

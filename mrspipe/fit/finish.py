@@ -18,7 +18,7 @@ import numpy as np
 from ..data import MRSData
 from .band import band_derivatives, band_model
 from .crlb import canonical, fisher_covariance, hac_variances, sandwich_blocks, sum_weights
-from .lipids import OUT_OF_PHASE_P, out_of_phase
+from .lipids import out_of_phase
 from .model import FitProblem
 from .qc import REFERENCE_SINGLETS, residual_inflation, singlet_fwhm, spectrum_fwhm
 from .result import FitResult
@@ -141,11 +141,7 @@ def finish_frames(
         "phase_rad": np.angle(np.exp(1j * theta[:, layout.phase0])),
         "residual_rel": np.linalg.norm(full_resid, axis=1) / np.linalg.norm(y, axis=1),
         "lipid_phase_rad": np.full(n_f, np.nan) if lipid is None else lipid.phase,
-        "lipid_out_of_phase": (
-            np.zeros(n_f, bool)
-            if lipid is None
-            else np.nan_to_num(lipid.p, nan=1.0) < OUT_OF_PHASE_P
-        ),
+        "lipid_out_of_phase": np.zeros(n_f, bool) if lipid is None else lipid.flagged,
         "baseline_coef": coef,
         **{f"p_{k}": v for k, v in layout.to_params(theta).items()},
     }

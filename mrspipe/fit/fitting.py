@@ -95,8 +95,14 @@ def _auto_lipid_phase(
         level = logger.level
         logger.setLevel(logging.ERROR)  # the build's warnings come again with the real fit
         try:
+            # decided with the lipids on the metabolites' lineshape (groups {}): a lineshape
+            # of their own would trade their amplitudes against their widths
+            groups = {} if build["groups"] is None else build["groups"]
             problem, rbasis = build_problem(
-                mean, basis, baseline_dof=baseline_dof, **{**build, "lipid_phase": "free"}
+                mean,
+                basis,
+                baseline_dof=baseline_dof,
+                **{**build, "lipid_phase": "free", "groups": groups},
             )
         finally:
             logger.setLevel(level)
@@ -282,7 +288,8 @@ def fit_spectra(
         Phase of the appended lipid components (:data:`~.lipids.PHASED_LIPIDS`).
         ``'free'``: each gets a free complex amplitude, i.e. a phase of its own, as lipid from
         outside the voxel has (its 90-degree copy is reported as ``<name>_90``; both parts
-        may be negative; :mod:`~.lipids`); ``'metabolites'``: nonnegative and in phase with
+        may be negative; :mod:`~.lipids`; unless ``groups`` are given, in a lineshape group
+        ``lipids`` of their own); ``'metabolites'``: nonnegative and in phase with
         the metabolites; ``'auto'``: when ``ppm_range`` holds the 1.28 ppm lipid, the mean of
         the frames is fitted with the phase free, and it stays free for every frame when that
         lipid is out of phase (p < 0.001, :func:`~.lipids.out_of_phase`; warned, and recorded

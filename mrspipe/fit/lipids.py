@@ -8,6 +8,8 @@ phase with the metabolites cannot follow its negative lobe, and glutamine and GA
 :func:`with_lipid_phase` gives each appended lipid component ``L`` a second basis spectrum
 ``1j * L`` (named with :data:`ROTATED_SUFFIX`), both amplitudes free in sign: ``a L + b (1j L)``
 is ``L`` with the complex amplitude ``a + 1j b``, any phase, and the model stays linear.
+:func:`~mrspipe.fit.problem.build_problem` puts them in a lineshape group of their own (lipid
+from outside the shimmed voxel is broad and off-resonance: sub-01's sits 19 Hz below Lip13).
 :func:`out_of_phase` measures, per frame, how far the fitted lipid is from one that the in-phase
 nonnegative model could give (a Wald statistic on the 90-degree parts and on negative in-phase
 parts, with the fit's covariance) and the phase of the whole fitted lipid signal.
@@ -105,12 +107,20 @@ class LipidPhase:
         Its degrees of freedom (number of 90-degree parts plus negative in-phase parts).
     p : (n_frames,) float ndarray
         ``chi2``'s upper tail probability.
+    z : (n_frames,) float ndarray
+        Size of the whole fitted lipid signal (its complex area) over its SD.
     """
 
     phase: np.ndarray
     chi2: np.ndarray
     dof: np.ndarray
     p: np.ndarray
+    z: np.ndarray
+
+    @property
+    def flagged(self) -> np.ndarray:
+        """``(n_frames,)`` bool: a lipid signal (z > 3) more than pi/4 out of phase (QC)."""
+        return (np.abs(np.nan_to_num(self.phase)) > np.pi / 4) & (np.nan_to_num(self.z) > 3.0)
 
 
 def out_of_phase(
@@ -151,7 +161,14 @@ def out_of_phase(
     chi2 = chi2 + np.where(neg, a**2 / np.where(neg, var_a, 1.0), 0.0).sum(axis=1)
     dof = ib.size + neg.sum(axis=1)
     chi2 = np.where(ok, chi2, np.nan)
-    return LipidPhase(phase=phase, chi2=chi2, dof=dof, p=stats.chi2.sf(chi2, dof))
+    # the whole lipid's complex area along its own direction, and its SD
+    weights = np.zeros((2, conc.shape[1]))
+    weights[0, ia], weights[1, ib] = area, area
+    c_area = weights @ cov @ weights.T  # (F, 2, 2)
+    unit = np.stack([np.cos(np.nan_to_num(phase)), np.sin(np.nan_to_num(phase))], axis=1)
+    var = np.einsum("fi,fij,fj->f", unit, c_area, unit)
+    z = np.abs(total) / np.sqrt(np.where(var > 0, var, np.nan))
+    return LipidPhase(phase=phase, chi2=chi2, dof=dof, p=stats.chi2.sf(chi2, dof), z=z)
 
 
 def choose_lipid_phase(

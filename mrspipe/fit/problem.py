@@ -190,6 +190,7 @@ def build_problem(
         )
     basis = match_basis(basis, data)
     own = len(basis.names)
+    user_groups = groups
     if default_macromolecules and basis.nucleus == "1H":
         basis, groups = with_default_macromolecules(basis, groups, lipids=default_lipids)
     free = None
@@ -197,6 +198,9 @@ def build_problem(
         appended = [n for n in basis.names[own:] if n in PHASED_LIPIDS]
         if appended:
             basis, free = with_lipid_phase(basis, appended)
+            if user_groups is None and not (groups or {}).get("lipids"):
+                # out-of-voxel lipid is broad and off-resonance: its own shift and widths
+                groups = {**(groups or {}), "lipids": list(np.asarray(basis.names)[free])}
     # the priors tie the in-phase parts only (the rotated copies are in no prior)
     priors = ratio_priors(basis.names, basis.names[own:]) if mm_priors else None
     if mm_priors and priors is None:

@@ -83,8 +83,9 @@ class FitResult:
         components had a phase of their own (``lipid_phase``, :mod:`mrspipe.fit.lipids`);
         NaN otherwise.
     lipid_out_of_phase : (n_frames,) bool ndarray
-        That lipid is out of phase with the metabolites (p < 0.001,
-        :func:`mrspipe.fit.lipids.out_of_phase`): lipid from outside the voxel, likely.
+        That lipid is a signal (its area > 3 SD) more than pi/4 out of phase with the
+        metabolites (:attr:`mrspipe.fit.lipids.LipidPhase.flagged`): lipid from outside the
+        voxel, likely.
     noise_sd : (n_frames,) float ndarray
         Noise SD of the real part of a spectral point (from the residual).
     params : dict of str to ndarray
