@@ -14,6 +14,8 @@ operating-system errors are printed as one line, no traceback.
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import importlib
 import logging
 import os
@@ -109,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     _configure_logging(args.verbose, args.quiet)
+    _skip_exit_collection()
     previous = _handle_sigterm()
     try:
         return int(args.func(args))
@@ -135,6 +138,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _skip_exit_collection() -> None:
+    """At interpreter exit, skip the garbage collector's passes over every object.
+
+    Python's shutdown walks every object of numpy, scipy, pandas and matplotlib again, only to
+    free memory the operating system takes back anyway (~0.3-0.6 s after a study run).
+    ``gc.freeze`` as the first exit step puts them out of the collector's reach; ``atexit``
+    hooks registered earlier (logging's flush, temporary folders) still run, and every output
+    is written and closed before ``main`` returns. Registered once per process.
+    """
+    global _EXIT_HOOK
+    if not _EXIT_HOOK:
+        atexit.register(gc.freeze)  # atexit runs last-registered first: before the others
+        _EXIT_HOOK = True
+
+
+_EXIT_HOOK = False
 
 
 class Terminated(KeyboardInterrupt):

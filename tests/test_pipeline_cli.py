@@ -124,3 +124,25 @@ def test_run_cli_missing_study_and_basis(
         == 2
     )  # mutually exclusive
     assert main(["run", str(study), str(tmp_path / "o"), "--basis", str(basis), "--jobs", "0"]) == 2
+
+
+def test_exit_skips_the_collector_once_and_output_still_arrives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+    import subprocess
+    import sys
+
+    import mrspipe.cli as cli
+
+    hooks: list[object] = []
+    monkeypatch.setattr(cli, "_EXIT_HOOK", False)
+    monkeypatch.setattr(cli.atexit, "register", hooks.append)
+    args = ["run", str(tmp_path / "none"), str(tmp_path / "out"), "--basis", "b"]
+    assert main(args) == main(args) == 2
+    assert hooks == [gc.freeze]  # registered once per process
+    done = subprocess.run(
+        [sys.executable, "-m", "mrspipe", *args], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith(f"{tmp_path / 'none'}: no such study folder")
