@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -261,20 +263,13 @@ def run_group(
         # the statistics run in a thread of this process while the workers draw the figures
         # of the tables; the report's copies of the tables are its own (pandas objects are
         # not shared between threads)
-        from concurrent.futures import ThreadPoolExecutor
-
         report_tables |= {k: report_tables[k].copy() for k in ("timecourses", "responses")}
-        with ThreadPoolExecutor(1, thread_name_prefix="mrspipe-stats") as thread:
-            later = thread.submit(statistics)
-            stats_future: Future[Any] = Future()
-            later.add_done_callback(lambda f: _pass_on(f, stats_future))
-            try:
-                report = Path(
-                    steps.report(out, stats=stats_future, executor=executor, **report_tables)
-                )
-            except Exception as exc:
-                failure = exc
-            stats, stats_errors = later.result()
+        later, stats_errors = _in_thread(statistics)
+        try:
+            report = Path(steps.report(out, stats=later, executor=executor, **report_tables))
+        except Exception as exc:
+            failure = exc
+        stats = later.result()
     else:
         stats, stats_errors = statistics()
         try:
@@ -287,12 +282,27 @@ def run_group(
     return report, errors
 
 
-def _pass_on(done: Future[Any], stats: Future[Any]) -> None:
-    """Give ``stats`` the statistics table that ``done`` computed (its first item)."""
-    if done.exception() is not None:
-        stats.set_exception(done.exception())
-    else:
-        stats.set_result(done.result()[0])
+def _in_thread(
+    statistics: Callable[[], tuple[Any, list[dict[str, Any]]]],
+) -> tuple[Future[Any], list[dict[str, Any]]]:
+    """Start ``statistics`` in a thread: the future of its table, and its error rows (filled).
+
+    A daemon thread: Ctrl-C or SIGTERM in the main thread ends the run without waiting for
+    the statistics (their tables are written atomically, and removed by the next run).
+    """
+    later: Future[Any] = Future()
+    errors: list[dict[str, Any]] = []
+
+    def run() -> None:
+        try:
+            stats, found = statistics()
+            errors.extend(found)
+            later.set_result(stats)
+        except BaseException as exc:  # noqa: BLE001 (handed to the waiting thread)
+            later.set_exception(exc)
+
+    threading.Thread(target=run, name="mrspipe-stats", daemon=True).start()
+    return later, errors
 
 
 def _failure(step: str, exc: Exception) -> dict[str, Any]:
