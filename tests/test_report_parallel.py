@@ -101,3 +101,28 @@ def test_a_failed_statistics_future_fails_the_report(
         write_report(tmp_path, **{**inputs, "stats": later}, design=design, dpi=DPI)
     assert not (tmp_path / "report.html").exists()
     assert isinstance(inputs["stats"], pd.DataFrame)
+
+
+class Dying(Executor):
+    """A pool whose worker dies: the first future fails, later submissions are refused."""
+
+    def __init__(self) -> None:
+        self.submitted = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        from concurrent.futures.process import BrokenProcessPool
+
+        self.submitted += 1
+        if self.submitted > 1:
+            raise BrokenProcessPool("refused")
+        lost: Future[Any] = Future()
+        lost.set_exception(BrokenProcessPool("the worker process died"))
+        return lost
+
+
+def test_figures_of_a_dead_worker_are_drawn_here(
+    inputs: dict[str, Any], serial: dict[str, bytes], tmp_path: Path
+) -> None:
+    design = {**DESIGN, "metabolites": METABOLITES}
+    write_report(tmp_path, **inputs, design=design, dpi=DPI, executor=Dying())
+    assert _outputs(tmp_path) == serial

@@ -164,9 +164,9 @@ def write_report(
     first, last = study.answer_figures(answer), study.stats_figures(tables)
     around = study.start_figures(first + last, dpi=dpi, executor=executor)
     fits = [_fit_png(i, item, dpi) for i, item in enumerate(fit_figures, start=1)]
-    figures = study.finish_figures(first, around[: len(first)])
-    figures += study.finish_figures(from_tables, started)
-    figures += study.finish_figures(last, around[len(first) :])
+    figures = study.finish_figures(first, around[: len(first)], dpi=dpi)
+    figures += study.finish_figures(from_tables, started, dpi=dpi)
+    figures += study.finish_figures(last, around[len(first) :], dpi=dpi)
     figures += [(name, png, caption) for name, png, caption in fits]
     embedded: dict[str, dict[str, str]] = {}
     for name, png, caption in figures:

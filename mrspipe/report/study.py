@@ -124,13 +124,35 @@ def start_figures(jobs: list[FigureJob], *, dpi: float, executor: Any = None) ->
     """Start drawing ``jobs``: futures on ``executor``, or the PNG bytes drawn here (None)."""
     if executor is None:
         return [draw_png(j.plot, j.args, j.kwargs, dpi) for j in jobs]
-    return [executor.submit(draw_png, j.plot, j.args, j.kwargs, dpi) for j in jobs]
+    from concurrent.futures.process import BrokenProcessPool
+
+    started: list[Any] = []
+    for j in jobs:
+        try:
+            started.append(executor.submit(draw_png, j.plot, j.args, j.kwargs, dpi))
+        except BrokenProcessPool:  # a worker died: drawn here instead
+            started.append(draw_png(j.plot, j.args, j.kwargs, dpi))
+    return started
 
 
-def finish_figures(jobs: list[FigureJob], started: list[Any]) -> list[tuple[str, bytes, str]]:
-    """``[(name, png bytes, caption), ...]`` of jobs started by :func:`start_figures`."""
-    pngs = [png if isinstance(png, bytes) else png.result() for png in started]
-    return [(j.name, png, j.caption) for j, png in zip(jobs, pngs, strict=True)]
+def finish_figures(
+    jobs: list[FigureJob], started: list[Any], *, dpi: float
+) -> list[tuple[str, bytes, str]]:
+    """``[(name, png bytes, caption), ...]`` of jobs started by :func:`start_figures`.
+
+    A figure whose worker process died (killed, out of memory) is drawn in this process.
+    """
+    from concurrent.futures.process import BrokenProcessPool
+
+    out = []
+    for j, png in zip(jobs, started, strict=True):
+        if not isinstance(png, bytes):
+            try:
+                png = png.result()
+            except BrokenProcessPool:
+                png = draw_png(j.plot, j.args, j.kwargs, dpi)
+        out.append((j.name, png, j.caption))
+    return out
 
 
 def make_figures(
@@ -143,7 +165,7 @@ def make_figures(
     parallel; the PNGs are the same bytes.
     """
     jobs = answer_figures(answer) + table_figures(t) + stats_figures(t)
-    return finish_figures(jobs, start_figures(jobs, dpi=dpi, executor=executor))
+    return finish_figures(jobs, start_figures(jobs, dpi=dpi, executor=executor), dpi=dpi)
 
 
 def answer_figures(answer: Any) -> list[FigureJob]:
