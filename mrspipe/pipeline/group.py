@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -260,16 +259,21 @@ def run_group(
     report: Path | None = None
     failure: Exception | None = None
     if executor is not None and steps.report is default_report:
-        # the statistics run in a thread of this process while the workers draw the figures
-        # of the tables; the report's copies of the tables are its own (pandas objects are
-        # not shared between threads)
-        report_tables |= {k: report_tables[k].copy() for k in ("timecourses", "responses")}
-        later, stats_errors = _in_thread(statistics)
+        # the default report starts the figures of the tables on the workers, then asks for
+        # the statistics: they are computed here while the workers draw
+        later = _OnDemand(statistics)
         try:
-            report = Path(steps.report(out, stats=later, executor=executor, **report_tables))
+            report = Path(
+                steps.report(
+                    out,
+                    stats=_OnDemand(lambda: later.result()[0]),
+                    executor=executor,
+                    **report_tables,
+                )
+            )
         except Exception as exc:
             failure = exc
-        stats = later.result()
+        stats, stats_errors = later.result()  # computed now if the report did not ask
     else:
         stats, stats_errors = statistics()
         try:
@@ -282,27 +286,20 @@ def run_group(
     return report, errors
 
 
-def _in_thread(
-    statistics: Callable[[], tuple[Any, list[dict[str, Any]]]],
-) -> tuple[Future[Any], list[dict[str, Any]]]:
-    """Start ``statistics`` in a thread: the future of its table, and its error rows (filled).
+class _OnDemand(Future):  # type: ignore[type-arg]
+    """A future whose value ``compute()`` gives, computed by the first caller of :meth:`result`."""
 
-    A daemon thread: Ctrl-C or SIGTERM in the main thread ends the run without waiting for
-    the statistics (their tables are written atomically, and removed by the next run).
-    """
-    later: Future[Any] = Future()
-    errors: list[dict[str, Any]] = []
+    def __init__(self, compute: Callable[[], Any]) -> None:
+        super().__init__()
+        self._compute = compute
 
-    def run() -> None:
-        try:
-            stats, found = statistics()
-            errors.extend(found)
-            later.set_result(stats)
-        except BaseException as exc:  # noqa: BLE001 (handed to the waiting thread)
-            later.set_exception(exc)
-
-    threading.Thread(target=run, name="mrspipe-stats", daemon=True).start()
-    return later, errors
+    def result(self, timeout: float | None = None) -> Any:
+        if not self.done():
+            try:
+                self.set_result(self._compute())
+            except BaseException as exc:  # noqa: BLE001 (raised again just below)
+                self.set_exception(exc)
+        return super().result(timeout)
 
 
 def _failure(step: str, exc: Exception) -> dict[str, Any]:
