@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from mrspipe.fit.crlb import SUMS
-from mrspipe.quantify import _sums_from_members
+from mrspipe.quantify.table import _sums_from_members
 
 
 def _by_groupby(fits: pd.DataFrame, conc: np.ndarray) -> np.ndarray:
