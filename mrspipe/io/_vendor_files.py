@@ -139,6 +139,23 @@ def detect_vendor_kind(path: str | os.PathLike[str]) -> str | None:
     return kind
 
 
+def resolve_dicom(path: Path) -> str:
+    """Choose the DICOM converter of a file or series folder from its ``Manufacturer``."""
+    import pydicom
+
+    first = path
+    if path.is_dir():
+        first = next((f for f in sorted(path.iterdir()) if f.is_file() and _is_dicom_file(f)), path)
+    try:
+        manufacturer = str(pydicom.dcmread(first, stop_before_pixels=True).Manufacturer)
+    except Exception as exc:  # pydicom raises many types on foreign files
+        raise MRSFormatError(f"not a readable DICOM file ({exc})", first) from None
+    for key, kind in _DICOM_BY_MANUFACTURER.items():
+        if key in manufacturer.lower():
+            return kind
+    raise MRSFormatError(f"spec2nii has no DICOM converter for manufacturer {manufacturer!r}", path)
+
+
 def find_vendor_sources(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[Path]]:
     """Group files and folders into conversion units.
 
