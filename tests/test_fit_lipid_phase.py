@@ -114,6 +114,13 @@ def test_auto_frees_the_phase_of_an_out_of_phase_lipid_and_warns(rng, caplog):
     assert "out-of-voxel lipid" in caplog.text
     qc = res.qc_table()
     assert qc["lipid_out_of_phase"].all()
+    # the 90-degree parts are rows of the estimates table: the sidecars say what they are
+    assert set(res.table()["metabolite"]) >= {n + ROTATED_SUFFIX for n in LIPIDS}
+    from mrspipe.commands.fit import FITS_SIDECAR
+    from mrspipe.io.derivative_tables import _DESCRIPTIONS
+
+    assert ROTATED_SUFFIX in FITS_SIDECAR["metabolite"]["Description"]
+    assert ROTATED_SUFFIX in _DESCRIPTIONS["metabolite"][0]
     np.testing.assert_allclose(qc["lipid_phase_rad"], 2.4, atol=0.2)
     free = _ratios(res)
     old = _ratios(fit_spectra(data, basis, lipid_phase="metabolites"))

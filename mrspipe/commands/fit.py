@@ -14,7 +14,8 @@ FITS_SIDECAR = {
     "frame": {"Description": "Frame index (leading axes of the data flattened, C order)"},
     "metabolite": {
         "Description": "Basis metabolite, or a sum: tNAA = NAA+NAAG, tCr = Cr+PCr, "
-        "tCho = GPC+PCho, Glx = Glu+Gln"
+        "tCho = GPC+PCho, Glx = Glu+Gln; <lipid>_90: the 90-degree part of a lipid component "
+        "with a phase of its own (lipid_phase; both parts free in sign)"
     },
     "estimate": {
         "Description": "Fitted amplitude of the basis spectrum (basis units; "

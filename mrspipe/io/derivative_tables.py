@@ -21,7 +21,11 @@ _DESCRIPTIONS: dict[str, tuple[str, str | None]] = {
     "frame": ("frame index within the session (0-based)", None),
     "transient": ("transient index within the session (0-based)", None),
     "time_s": ("time of the frame centre (transient) relative to the infusion onset", "s"),
-    "metabolite": ("metabolite or sum of metabolites", None),
+    "metabolite": (
+        "metabolite or sum of metabolites; <lipid>_90: the 90-degree part of a lipid component "
+        "with a phase of its own (lipid_phase; both parts free in sign)",
+        None,
+    ),
     "estimate": ("fitted amplitude, basis-relative units", None),
     "crlb_sd": ("Cramer-Rao lower bound of the estimate (standard deviation)", None),
     "metabolite_a": ("First metabolite or sum of the pair", None),
