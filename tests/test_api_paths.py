@@ -1,10 +1,11 @@
 """Public names importable before this session's module splits (at 9d365a9) still are.
 
 The splits moved code to new modules (fit/finish.py, io/peaks.py, dynamic/linewidth.py, ...)
-and the old modules re-export what they listed in ``__all__``. One exception:
-``LinewidthCorrection``/``linewidth_correction`` left ``mrspipe.dynamic.glm`` for
-``mrspipe.dynamic.linewidth``, which imports ``glm`` (a re-export would be an import cycle,
-which tests/test_import_graph.py forbids); they stay importable from ``mrspipe.dynamic``.
+and the old modules re-export what they listed in ``__all__``. Exceptions: the names that
+left ``mrspipe.dynamic.glm`` (for ``dynamic/linewidth.py``) and ``mrspipe.dynamic.timecourses``
+(for ``dynamic/windows.py``), whose new modules import the old ones (a re-export would be an
+import cycle, which tests/test_import_graph.py forbids); they stay importable from
+``mrspipe.dynamic``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,22 @@ BEFORE_SPLITS: dict[str, tuple[str, ...]] = {
     "mrspipe.dynamic.glm": (
         "GLMResult", "fit_glm", "ar1_reml", "prais_winsten", "glm_timecourses",
     ),
-    "mrspipe.dynamic": ("LinewidthCorrection", "linewidth_correction"),
+    "mrspipe.dynamic.timecourses": (
+        "TIMECOURSE_COLUMNS", "RESPONSE_COLUMNS", "DEFAULT_RATIOS", "infusion_event",
+        "infusion_onset", "normalise_sex", "add_ratios", "session_timecourses", "select_window",
+    ),
+    "mrspipe.dynamic": (
+        "LinewidthCorrection", "linewidth_correction", "percent_change_timecourses",
+        "window_responses", "sliding_window_correlation",
+    ),
+    "mrspipe.simulate.study": (
+        "simulate_study", "simulate_session", "DEFAULT_CONCENTRATIONS", "DEFAULT_RESPONSE",
+    ),
+    "mrspipe.io.bids": (
+        "Session", "find_sessions", "read_participants", "read_sessions_table", "read_events",
+        "write_dataset_description", "write_participants", "write_sessions_table",
+        "write_session", "write_phenotype", "BIDS_VERSION",
+    ),
     "mrspipe.preprocess.chain": (
         "PreprocessOptions", "PreprocessResult", "preprocess_session", "QC_COLUMNS",
     ),
