@@ -198,3 +198,28 @@ def test_a_broad_off_resonance_lipid_gets_its_own_lineshape():
     for name, (err, _) in errors.items():
         assert err < 0.01, (name, err)
     assert errors["Gln"][1] > 0.05 and errors["GABA"][1] > 0.1
+
+
+def test_auto_tests_the_lipids_appended_to_a_basis_with_its_own_macromolecules():
+    """``default_lipids=True`` on a basis with its own MM appends the lipids only; 'auto' must
+    test them too (it fitted the mean with ``groups={}``, which counts as user groups, so no
+    lipid was appended there and an out-of-phase lipid was kept in phase)."""
+    basis = make_basis(DEFAULT_NAMES)  # with its own Mac
+    full, _ = with_default_macromolecules(basis, lipids=True)
+    fids = np.array(full.fids)
+    fids[[full.names.index(k) for k in LIPIDS]] *= np.exp(2.4j)
+    truth = dict(TRUTH, **LIPIDS)
+    conc = np.array([truth.get(k, 0.0) for k in full.names])
+    data = simulate(
+        dataclasses.replace(full, fids=fids),
+        np.tile(conc, (2, 1)),
+        lorentz_hz=3.0,
+        gauss_hz=4.0,
+        phase0=0.3,
+        noise_sd=1.0,
+        rng=5,
+    )
+    res = fit_spectra(data, basis, default_lipids=True)
+    assert res.options["lipid_phase"] == "free"
+    assert abs(res.options["lipid_phase_test"]["phase_rad"] - 2.4) < 0.2
+    assert all(n + ROTATED_SUFFIX in res.names for n in LIPIDS)

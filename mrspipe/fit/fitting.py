@@ -95,14 +95,16 @@ def _auto_lipid_phase(
         level = logger.level
         logger.setLevel(logging.ERROR)  # the build's warnings come again with the real fit
         try:
-            # decided with the lipids on the metabolites' lineshape (groups {}): a lineshape
-            # of their own would trade their amplitudes against their widths
-            groups = {} if build["groups"] is None else build["groups"]
+            # decided with the lipids on the lineshape they have in phase (lipid_group False):
+            # a lineshape of their own would trade their amplitudes against their widths.
+            # (Not groups={}: that counts as user groups, and a basis with its own MM then
+            # gets no lipids appended with default_lipids, so nothing would be tested.)
             problem, rbasis = build_problem(
                 mean,
                 basis,
                 baseline_dof=baseline_dof,
-                **{**build, "lipid_phase": "free", "groups": groups},
+                lipid_group=False,
+                **{**build, "lipid_phase": "free"},
             )
         finally:
             logger.setLevel(level)

@@ -116,6 +116,7 @@ def build_problem(
     default_lipids: bool = False,
     mm_priors: bool = _DEFAULT.mm_priors,
     lipid_phase: str = _DEFAULT.lipid_phase,
+    lipid_group: bool = True,
 ) -> tuple[FitProblem, Basis]:
     """Check the basis against the data and precompute the fit problem.
 
@@ -127,7 +128,9 @@ def build_problem(
     (:func:`~.lipids.with_lipid_phase`): ``'free'``, ``'metabolites'``
     (nonnegative, in phase with the metabolites) or ``'auto'`` (here: free when the fit band
     holds :data:`~.lipids.LIPID_PPM`; :func:`~mrspipe.fit.fit_spectra` first decides ``'auto'``
-    on the mean spectrum).
+    on the mean spectrum). Lipids with a phase of their own get a lineshape group ``lipids``
+    of their own unless ``groups`` are given or ``lipid_group`` is False (then they keep the
+    group :func:`with_default_macromolecules` gave them).
 
     Returns
     -------
@@ -198,7 +201,7 @@ def build_problem(
         appended = [n for n in basis.names[own:] if n in PHASED_LIPIDS]
         if appended:
             basis, free = with_lipid_phase(basis, appended)
-            if user_groups is None and not (groups or {}).get("lipids"):
+            if lipid_group and user_groups is None and not (groups or {}).get("lipids"):
                 # out-of-voxel lipid is broad and off-resonance: its own shift and widths
                 groups = {**(groups or {}), "lipids": list(np.asarray(basis.names)[free])}
     # the priors tie the in-phase parts only (the rotated copies are in no prior)
