@@ -159,42 +159,65 @@ def add_ratios(
         ``frames`` with the ratio rows appended.
     """
     ratios = DEFAULT_RATIOS if ratios is None else ratios
-    present = set(frames["metabolite"])
-    cov = _covariance_lookup(covariance)
+    names = frames["metabolite"].astype(str).to_numpy()
+    present = set(names)
+    frame = frames["frame"].to_numpy()
+    estimate = frames["estimate"].to_numpy(dtype=float)
+    var = frames["crlb_sd"].to_numpy(dtype=float) ** 2
     extra = []
     for name, (num, den) in ratios.items():
         if num not in present or den not in present:
             logger.debug("ratio %s skipped: %s or %s not fitted", name, num, den)
             continue
-        a = frames[frames["metabolite"] == num].set_index("frame")
-        b = frames[frames["metabolite"] == den].set_index("frame")
-        b = b.reindex(a.index)
-        cab = cov.get((num, den), pd.Series(dtype=float)).reindex(a.index).fillna(0.0)
+        rows_a = np.flatnonzero(names == num)
+        rows_b = np.flatnonzero(names == den)
+        # the denominator's row of each numerator frame (-1: none, NaN ratio)
+        at = pd.Index(frame[rows_b]).get_indexer(frame[rows_a])
+        pick = np.where(at >= 0, rows_b[np.maximum(at, 0)], -1)
+
+        def take(values: np.ndarray, rows: np.ndarray = pick) -> np.ndarray:
+            return np.where(rows >= 0, values[np.maximum(rows, 0)], np.nan)
+
         r, sd = ratio_sd(
-            a["estimate"].to_numpy(),
-            b["estimate"].to_numpy(),
-            a["crlb_sd"].to_numpy() ** 2,
-            b["crlb_sd"].to_numpy() ** 2,
-            cab.to_numpy(),
+            estimate[rows_a],
+            take(estimate),
+            var[rows_a],
+            take(var),
+            _covariance_of(covariance, num, den, frame[rows_a]),
         )
-        out = a.assign(metabolite=name, estimate=r, crlb_sd=sd)
+        out = frames.iloc[rows_a].assign(metabolite=name, estimate=r, crlb_sd=sd)
         if "crlb_percent" in out.columns:
             out["crlb_percent"] = 100.0 * out["crlb_sd"] / out["estimate"].abs()
-        extra.append(out.reset_index())
+        extra.append(out)
     if not extra:
         return frames
     return pd.concat([frames, *extra], ignore_index=True)
 
 
-def _covariance_lookup(covariance: pd.DataFrame | None) -> dict[tuple[str, str], pd.Series]:
+def _covariance_of(
+    covariance: pd.DataFrame | None, num: str, den: str, frames: np.ndarray
+) -> np.ndarray:
+    """Covariance of ``num`` and ``den`` (either order) in each of ``frames``; 0 where absent.
+
+    Of several tables for the pair (both orders given), the one listed last counts.
+    """
     if covariance is None:
-        return {}
-    out: dict[tuple[str, str], pd.Series] = {}
-    for (ma, mb), grp in covariance.groupby(["metabolite_a", "metabolite_b"], sort=False):
-        series = grp.set_index("frame")["covariance"].astype(float)
-        out[(str(ma), str(mb))] = series
-        out[(str(mb), str(ma))] = series
-    return out
+        return np.zeros(len(frames))
+    a = covariance["metabolite_a"].astype(str).to_numpy()
+    b = covariance["metabolite_b"].astype(str).to_numpy()
+    forward, backward = (a == num) & (b == den), (a == den) & (b == num)
+    if forward.any() and backward.any() and num != den:
+        # the pair's two orders are two groups: the later one (by first row) wins
+        later = np.flatnonzero(forward)[0] > np.flatnonzero(backward)[0]
+        rows = np.flatnonzero(forward if later else backward)
+    else:
+        rows = np.flatnonzero(forward | backward)
+    if rows.size == 0:
+        return np.zeros(len(frames))
+    at = pd.Index(covariance["frame"].to_numpy()[rows]).get_indexer(frames)
+    values = covariance["covariance"].to_numpy(dtype=float)[rows]
+    out = np.where(at >= 0, values[np.maximum(at, 0)], 0.0)
+    return np.where(np.isnan(out), 0.0, out)
 
 
 def session_timecourses(

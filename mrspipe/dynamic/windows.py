@@ -123,11 +123,14 @@ def window_responses(
     keys = [*SESSION_KEYS, "metabolite"]
     lag = None if sliding is None else sliding_window_correlation(*sliding)
     tc = timecourses.assign(_b=base_mask, _r=resp_mask).sort_values("frame", kind="stable")
+    est, sd = tc["estimate"], tc["crlb_sd"]
+    in_base, in_resp = tc["_b"].to_numpy(dtype=bool), tc["_r"].to_numpy(dtype=bool)
     rows = []
-    for key, grp in tc.groupby(keys, sort=True, dropna=False):
-        b, r = grp[grp["_b"]], grp[grp["_r"]]
-        bm, bse = avg(b["estimate"], b["crlb_sd"], lag) if len(b) else (np.nan, np.nan)
-        rm, rse = avg(r["estimate"], r["crlb_sd"], lag) if len(r) else (np.nan, np.nan)
+    # each group's rows by position (in frame order), not sub-tables of every column
+    for key, where in tc.groupby(keys, sort=True, dropna=False).indices.items():
+        b, r = where[in_base[where]], where[in_resp[where]]
+        bm, bse = avg(est.iloc[b], sd.iloc[b], lag) if len(b) else (np.nan, np.nan)
+        rm, rse = avg(est.iloc[r], sd.iloc[r], lag) if len(r) else (np.nan, np.nan)
         if not (len(b) and len(r)):
             logger.warning("session %s/%s: empty window for %s", key[0], key[1], key[4])
         rows.append((*key, bm, rm, bse, rse, len(b), len(r)))

@@ -293,6 +293,8 @@ def remove_water_shared(
     )
     proj = np.linalg.solve(gram, np.conj(v))  # (..., K, n): amplitudes = proj @ x
     water = np.where(select[..., 0, :, None], basis[..., 0, :, :], 0)  # (..., K, N)
+    if select.ndim == 2:  # one series: only the in-band components' amplitudes are needed
+        proj, water = proj[select[0]], water[select[0]]
 
     def clean(x: np.ndarray, dst: np.ndarray) -> np.ndarray:
         for i in range(0, x.shape[-2], _BLOCK):  # a block of transients at a time
