@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .._cores import usable_cores
 from ..cli import echo
 from ..config import help_text
 
@@ -188,9 +189,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument(
         "--jobs",
         type=positive_int,
-        default=1,
+        default=None,
         metavar="N",
-        help="sessions processed in parallel on local processes (default 1)",
+        help="sessions processed in parallel on local processes (default: the usable CPU "
+        f"cores, {usable_cores()} here; --jobs 1 runs them one after another in this process)",
     )
     p.add_argument(
         "--scheduler",
@@ -257,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         basis=args.basis,
         config=config,
-        jobs=args.jobs,
+        jobs=args.jobs or usable_cores(),
         scheduler=args.scheduler,
         overwrite=args.overwrite,
         steps=_steps(),

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from .._cores import usable_cores
 from ..data import Basis, MRSData
 from ..errors import ConfigError, FitError
 from .backends import BACKEND_OPTIONS, BACKENDS, fit_numpy
@@ -138,11 +138,7 @@ def _single_threaded_blas() -> Iterator[None]:
 
 def _usable_cores() -> int:
     """CPU cores this process may run on, at most 4."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        n = os.cpu_count() or 1
-    return max(1, min(n, 4))
+    return min(usable_cores(), 4)
 
 
 def _fit_chunks(
