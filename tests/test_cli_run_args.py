@@ -74,3 +74,26 @@ def test_missing_paths_without_labels_keep_argparse_message(
     assert main(["run", "--basis", "b"]) == 2
     err = capsys.readouterr().err
     assert "required: STUDY, OUT" in err and "--participant-label" not in err.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"), [([], 3), (["--jobs", "1"], 1), (["--jobs", "5"], 5)]
+)
+def test_jobs_default_to_the_usable_cores(
+    study: Path, monkeypatch: pytest.MonkeyPatch, flag: list[str], expected: int
+) -> None:
+    import os
+
+    import mrspipe.pipeline
+
+    seen: dict[str, object] = {}
+
+    def fake_run_study(*args: object, **kwargs: object) -> None:
+        seen.update(kwargs)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    monkeypatch.setattr(mrspipe.pipeline, "run_study", fake_run_study)
+    with pytest.raises(SystemExit):
+        main(["run", str(study), "out", "--basis", "b", *flag])
+    assert seen["jobs"] == expected
