@@ -7,7 +7,7 @@ ones inside functions (a lazy import hides a cycle from Python, not from this te
 Layers (rank: who may import whom — a module imports only its own rank or lower):
 
 0. io and the data model: ``mrspipe.io.*``, ``data``, ``spectral``, ``errors``, ``_options``,
-   ``_logging``, ``_version`` and the low-level numerics every layer shares (``design``:
+   ``_logging``, ``_version``, ``_cores`` and the low-level numerics every layer shares (``design``:
    regressors and design matrices; ``uncertainty``: propagation of covariances). Inside it, the
    data model never imports ``io`` (files are read *into* the data types).
 1. ``preprocess``
@@ -40,6 +40,7 @@ RANKS: dict[str, int] = {
     "mrspipe._options": 0,
     "mrspipe._logging": 0,
     "mrspipe._version": 0,
+    "mrspipe._cores": 0,
     "mrspipe.design": 0,
     "mrspipe.uncertainty": 0,
     "mrspipe.preprocess": 1,
