@@ -20,7 +20,12 @@ The ratios and SDs (amplitudes in protons-per-component units, the convention of
 :data:`mrspipe.fit.default_mm.LCMODEL_COMPONENTS`) are those of Osprey's re-implementation of
 LCModel's default soft constraints (``fit_createSoftConstrOspreyDistributionBased.m``;
 Oeltzschner et al. 2020), which follow the LCModel manual's defaults for brain. ``Lip13`` is the
-sum ``Lip13a + Lip13b`` (LCModel combines them the same way).
+sum ``Lip13a + Lip13b`` (LCModel combines them the same way). With lipids that have a phase of
+their own (:mod:`~.lipids`: in-phase part ``L`` and 90-degree part ``L_90``) a lipid ratio
+ties both parts (the complex amplitudes), with ``c_ref`` the modulus of the family's complex
+amplitude; the ratio of Lip20 (in phase) to Lip13 (a phase of its own) is dropped. Tying the
+in-phase parts alone forced an out-of-voxel lipid turned by more than 90 degrees (in-phase
+parts negative) towards 0 and moved GABA by +50 %.
 
 References
 ----------
@@ -37,6 +42,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from .lipids import ROTATED_SUFFIX
 
 __all__ = ["RATIO_PRIORS", "RatioPriors", "ratio_priors"]
 
@@ -64,11 +71,17 @@ class RatioPriors:
         members' sum over the sum of their expected ratios (denominator 1).
     labels : tuple of str
         ``"MM12/MM09"`` etc.
+    partner : (n_prior,) int ndarray, optional
+        For a lipid prior with a phase of its own (:mod:`~.lipids`): the index of the same
+        prior on the 90-degree parts (-1: none). The pair ties the complex amplitudes, and
+        its ``c_ref`` is the modulus of the family's complex amplitude (the in-phase part
+        alone is negative or 0 when the lipid is turned by more than 90 degrees).
     """
 
     rows: np.ndarray
     reference: np.ndarray
     labels: tuple[str, ...]
+    partner: np.ndarray | None = None
 
     def penalty(self, conc: np.ndarray, sigma: np.ndarray, floor: np.ndarray) -> np.ndarray:
         """Penalty rows per frame, ``(n_frames, n_prior, n_met)``.
@@ -82,7 +95,11 @@ class RatioPriors:
         floor : (n_frames,) float ndarray
             Smallest ``c_ref`` (a family fitted as 0 keeps a finite weight).
         """
-        ref = np.maximum(conc @ self.reference.T, floor[:, None])  # (F, n_prior)
+        ref = conc @ self.reference.T  # (F, n_prior)
+        if self.partner is not None:
+            pair = self.partner >= 0
+            ref[:, pair] = np.hypot(ref[:, pair], ref[:, self.partner[pair]])
+        ref = np.maximum(ref, floor[:, None])
         weight = sigma[:, None] / ref
         return weight[:, :, None] * self.rows[None]
 
@@ -99,12 +116,26 @@ def ratio_priors(names: Sequence[str], appended: Sequence[str]) -> RatioPriors |
         a user's own macromolecule spectra have unknown scales).
     """
     index = {n: i for i, n in enumerate(names) if n in set(appended)}
+
+    def rotated(members: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(m + ROTATED_SUFFIX for m in members)
+
     families: dict[tuple[str, ...], list[tuple[tuple[str, ...], float]]] = {}
-    kept = []
+    kept: list[tuple[tuple[str, ...], tuple[str, ...], float, float]] = []
+    twins: list[tuple[int, int]] = []
     for num, den, ratio, sd in RATIO_PRIORS:
-        if all(n in index for n in num + den):
-            kept.append((num, den, ratio, sd))
-            families.setdefault(den, []).append((num, ratio))
+        tied = num + den
+        if not all(n in index for n in tied):
+            continue
+        has_90 = [m + ROTATED_SUFFIX in index for m in tied]
+        if any(has_90) and not all(has_90):
+            continue  # a ratio of a lipid with a phase of its own to one in phase: none
+        kept.append((num, den, ratio, sd))
+        families.setdefault(den, []).append((num, ratio))
+        if all(has_90):  # the same ratio of the 90-degree parts: complex amplitudes tied
+            twins.append((len(kept) - 1, len(kept)))
+            kept.append((rotated(num), rotated(den), ratio, sd))
+            families.setdefault(rotated(den), []).append((rotated(num), ratio))
     if not kept:
         return None
     n_met = len(names)
@@ -120,4 +151,9 @@ def ratio_priors(names: Sequence[str], appended: Sequence[str]) -> RatioPriors |
         for n in den + tuple(m for nums, _ in members for m in nums):
             reference[k, index[n]] = 1.0 / total
     labels = tuple("+".join(num) + "/" + "+".join(den) for num, den, _, _ in kept)
-    return RatioPriors(rows=rows, reference=reference, labels=labels)
+    partner = None
+    if twins:
+        partner = np.full(len(kept), -1)
+        for a, b in twins:
+            partner[a], partner[b] = b, a
+    return RatioPriors(rows=rows, reference=reference, labels=labels, partner=partner)

@@ -204,7 +204,7 @@ def build_problem(
             if lipid_group and user_groups is None and not (groups or {}).get("lipids"):
                 # out-of-voxel lipid is broad and off-resonance: its own shift and widths
                 groups = {**(groups or {}), "lipids": list(np.asarray(basis.names)[free])}
-    # the priors tie the in-phase parts only (the rotated copies are in no prior)
+    # lipids with a phase of their own: the priors tie their complex amplitudes (priors.py)
     priors = ratio_priors(basis.names, basis.names[own:]) if mm_priors else None
     if mm_priors and priors is None:
         logger.warning(
