@@ -19,6 +19,7 @@ load average is printed: wall-clock numbers on a shared machine are noisy.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -68,14 +69,33 @@ def _run(folder: Path, jobs: int) -> dict[str, float]:
     }
 
 
+def _floor(folder: Path) -> dict[str, float]:
+    """:func:`bench.speed.read_fft_seconds` in a child process.
+
+    Not in this process: Linux starts a child's ``ru_maxrss`` at the RSS of the process that
+    forked it, so a bench holding the floor's data would add it to ``mrspipe run``'s peak.
+    """
+    code = (
+        "import json, sys; from pathlib import Path; from bench.speed import read_fft_seconds; "
+        "print(json.dumps(read_fft_seconds(Path(sys.argv[1]))))"
+    )
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(folder / "study")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.splitlines()[-1])
+
+
 def run_cost(folder: Path, *, jobs: int) -> dict[str, float]:
     """Floor, run, floor in one go; the numbers of :func:`main`."""
-    from bench.speed import read_fft_seconds
-
     load = os.getloadavg()[0]
-    first = read_fft_seconds(folder / "study")
+    first = _floor(folder)
     run = _run(folder, jobs)
-    second = read_fft_seconds(folder / "study")
+    second = _floor(folder)
     floor = 0.5 * (first["seconds"] + second["seconds"])
     svs = sorted((folder / "study").glob("sub-*/ses-*/mrs/*_svs.nii*"))
     n_sessions = len(svs)
