@@ -12,18 +12,17 @@ import numpy as np
 from .._cores import usable_cores
 from ..data import Basis, MRSData
 from ..errors import ConfigError, FitError
-from .backends import BACKEND_OPTIONS, BACKENDS, fit_numpy
+from .backends import BACKEND_OPTIONS, BACKENDS
 from .band import band_model
 from .finish import build_result, finish_frames, store_chunk
 from .init import start_values
-from .lineshape import fold_kernel
 from .lineshape_models import get_lineshape
-from .lipids import LIPID_PPM, choose_lipid_phase
 from .model import FitProblem
 from .options import FitOptions
+from .prefit import Prefit, auto_lipid_phase, fold_mean_kernel, ftest_dof
 from .problem import build_problem, with_default_macromolecules
 from .result import FitResult
-from .stiffness import STIFFNESS, choose_dof
+from .stiffness import STIFFNESS
 
 __all__ = ["fit_spectra", "build_problem", "with_default_macromolecules", "BACKENDS"]
 
@@ -31,93 +30,6 @@ logger = logging.getLogger("mrspipe")
 
 #: the one place of the fit defaults
 _DEFAULT = FitOptions()
-
-
-def _ftest_dof(
-    data: MRSData,
-    basis: Basis,
-    build: dict[str, Any],
-    start: Mapping[str, float],
-    max_iter: int,
-    ftol: float,
-) -> float:
-    """Choose the spline baseline's effective dimension (:func:`~.stiffness.choose_dof`)."""
-    fids = data.fids.reshape(-1, data.n_points)
-    good = np.isfinite(fids).all(axis=1) & (np.abs(fids).max(axis=1, initial=0.0) > 0)
-    if not good.any():
-        return float("nan")  # fit_spectra raises its own error
-    mean = data.with_fids(fids[good].mean(axis=0), dims=())
-    level = logger.level
-    logger.setLevel(logging.ERROR)  # the candidates repeat the build's warnings
-    try:
-
-        def fit_mean(dof: float) -> tuple[float, float]:
-            problem, _ = build_problem(mean, basis, baseline_dof=dof, precision="double", **build)
-            y = np.fft.fft(mean.fids)[None, problem.band]
-            theta0 = start_values(problem, y, start=start)
-            _, sol, _, _ = fit_numpy(problem, y, theta0, max_iter=max_iter, ftol=ftol)
-            cost = sol.cost if sol.penalty is None else sol.cost - sol.penalty
-            model_df = problem.d2.sum() + (sol.conc != 0).sum() + problem.n_params
-            return float(cost[0]), float(model_df)
-
-        lo, hi = (float(v) for v in build["ppm_range"])
-        span = float(np.ptp(mean.ppm[(mean.ppm >= lo) & (mean.ppm <= hi)]))
-        n_values = 2 * int(np.count_nonzero((mean.ppm >= lo) & (mean.ppm <= hi)))
-        dof, p_values = choose_dof(fit_mean, span, n_values)
-    finally:
-        logger.setLevel(level)
-    logger.info(
-        "baseline stiffness by F-test: effective dimension %.1f (p %s)",
-        dof,
-        ", ".join(f"{k:.1f}: {v:.2g}" for k, v in p_values.items()),
-    )
-    return dof
-
-
-def _auto_lipid_phase(
-    data: MRSData,
-    basis: Basis,
-    build: dict[str, Any],
-    start: Mapping[str, float],
-    baseline_dof: float | None,
-    max_iter: int,
-    ftol: float,
-) -> tuple[str, dict[str, float]]:
-    """Decide ``lipid_phase='auto'`` on the mean of the frames (:mod:`~.lipids`)."""
-    lo, hi = (float(v) for v in build["ppm_range"])
-    fids = data.fids.reshape(-1, data.n_points)
-    good = np.isfinite(fids).all(axis=1) & (np.abs(fids).max(axis=1, initial=0.0) > 0)
-    if not (lo <= LIPID_PPM <= hi and good.any()):
-        return "metabolites", {}
-    mean = data.with_fids(fids[good].mean(axis=0), dims=())
-
-    def fit_mean() -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]:
-        level = logger.level
-        logger.setLevel(logging.ERROR)  # the build's warnings come again with the real fit
-        try:
-            # decided with the lipids on the lineshape they have in phase (lipid_group False):
-            # a lineshape of their own would trade their amplitudes against their widths.
-            # (Not groups={}: that counts as user groups, and a basis with its own MM then
-            # gets no lipids appended with default_lipids, so nothing would be tested.)
-            problem, rbasis = build_problem(
-                mean,
-                basis,
-                baseline_dof=baseline_dof,
-                lipid_group=False,
-                **{**build, "lipid_phase": "free"},
-            )
-        finally:
-            logger.setLevel(level)
-        if problem.free is None:  # no lipid component appended: nothing to decide
-            empty = np.zeros((1, problem.n_met))
-            return rbasis.names, problem.basis_fids, empty, empty[:, None] * empty[..., None]
-        y = np.fft.fft(mean.fids)[None, problem.band]
-        theta0 = start_values(problem, y, start=start)
-        theta, sol, _, _ = fit_numpy(problem, y, theta0, max_iter=max_iter, ftol=ftol)
-        part = finish_frames(problem, y, theta, sol, rbasis.names)
-        return rbasis.names, problem.basis_fids, part["estimates"], part["covariance"]
-
-    return choose_lipid_phase(fit_mean, data.source or "data")
 
 
 @contextlib.contextmanager
@@ -357,20 +269,17 @@ def fit_spectra(
         "mm_priors": mm_priors,
         "lipid_phase": lipid_phase,
     }
+    prefit = Prefit(data, start, max_iter, ftol)  # fits of the mean of the frames
     if baseline_stiffness == "ftest" and baseline == "spline":
-        baseline_dof = _ftest_dof(data, basis, build, start, max_iter, ftol)
+        baseline_dof = ftest_dof(prefit, basis, build)
     lipid_test: dict[str, float] = {}
     if lipid_phase == "auto":
-        build["lipid_phase"], lipid_test = _auto_lipid_phase(
-            data, basis, build, start, baseline_dof, max_iter, ftol
-        )
+        build["lipid_phase"], lipid_test = auto_lipid_phase(prefit, basis, build, baseline_dof)
     problem, rbasis = build_problem(
         data, basis, baseline_dof=baseline_dof, precision=precision, **build
     )
-    n = data.n_points
-    fids = data.fids.reshape(-1, n)
+    fids, good = prefit.fids, prefit.good
     n_f = fids.shape[0]
-    good = np.isfinite(fids).all(axis=1) & (np.abs(fids).max(axis=1, initial=0.0) > 0)
     if not good.any():
         raise FitError(f"no frame holds finite, nonzero data ({n_f} frames)", data.source)
     if not good.all():
@@ -383,15 +292,7 @@ def fit_spectra(
         logger.warning("the %s backend fits without the MM/lipid ratio priors", backend)
     kernel: dict[str, Any] = {}
     if problem.layout.lineshape.kernel:
-
-        def fit_one(p: FitProblem, y: np.ndarray, theta0: np.ndarray | None) -> Any:
-            if theta0 is None:
-                theta0 = start_values(p, y, start=start)
-            theta, sol, _, _ = fit_numpy(p, y, theta0, max_iter=max_iter, ftol=ftol)
-            return theta, sol.conc
-
-        problem, offsets, coef = fold_kernel(problem, fids[rows_good].mean(axis=0), fit_one)
-        kernel = {"lineshape_kernel": {"offsets_hz": offsets.tolist(), "weights": coef.tolist()}}
+        problem, kernel = fold_mean_kernel(prefit, problem)
     out: dict[str, np.ndarray] = {}
     converged = np.zeros(n_f, bool)
     n_iter = np.zeros(n_f, int)
