@@ -18,10 +18,11 @@ import numpy as np
 from ..data import Basis, MRSData
 from ..errors import BasisMismatchError, ConfigError
 from ..spectral import is_flipped, match_basis
+from .baseline import baseline_matrix
 from .layout import ParameterLayout
 from .lineshape_models import DEFAULT_LINESHAPE
 from .lipids import LIPID_PHASES, LIPID_PPM, PHASED_LIPIDS, with_lipid_phase
-from .model import MACRO_PATTERNS, FitProblem, baseline_matrix, resolve_groups
+from .model import MACRO_PATTERNS, FitProblem, resolve_groups
 from .options import FitOptions
 from .priors import ratio_priors
 
