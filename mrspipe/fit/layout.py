@@ -211,7 +211,7 @@ class ParameterLayout:
     def family_samples(
         self, n: int, df: float, uppers: np.ndarray, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Draw samples of the lineshape family for :mod:`mrspipe.fit.band`.
+        """Draw samples of the lineshape family for :mod:`mrspipe.fit.lowrank`.
 
         Parameters
         ----------

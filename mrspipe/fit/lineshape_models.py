@@ -7,7 +7,7 @@ decay is *log-linear* in its width parameters ``p_k``::
 
 so one entry (the parameters' ``rate``, ``power``, bounds, start values, reported names) gives
 the forward model, its analytic derivatives (``d h / d p_k = rate_k t**power_k h``), the
-low-rank band model (:mod:`mrspipe.fit.band`), the lmfit names, the bounds and the classes of
+low-rank band model (:mod:`mrspipe.fit.lowrank`), the lmfit names, the bounds and the classes of
 the joint dynamic fit. The Voigt model (Lorentzian FWHM ``L``, squared Gaussian FWHM ``G^2``)
 is the default; a pure Lorentzian is the second entry, and ``'kernel'`` is the Voigt on a basis
 folded with a free kernel estimated on the mean of the frames (:mod:`mrspipe.fit.lineshape`).
@@ -64,7 +64,7 @@ class WidthParameter:
         ``p`` -> reported value and back (e.g. ``sqrt`` and ``square`` for ``gauss2``).
     sample : callable, optional
         ``sample(rng, n, upper) -> (n,)`` values spread over ``[0, upper]``: the samples of the
-        lineshape family from which :mod:`mrspipe.fit.band` builds its low-rank basis
+        lineshape family from which :mod:`mrspipe.fit.lowrank` builds its low-rank basis
         (:meth:`draw`; default: ``p**(1/power)`` uniform, every other sample denser near 0).
     dynamic_class : str
         Parameter class of the joint dynamic fit (:mod:`mrspipe.fit.dynamic_design`).
