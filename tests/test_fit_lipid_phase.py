@@ -254,3 +254,12 @@ def test_mm_priors_tie_the_complex_amplitudes_of_free_lipids(rng):
     got = _ratios(res)
     for name in ("Glu", "Gln", "GABA", "tNAA"):
         assert abs(got[name].mean() / _truth_ratio(name) - 1) < 0.04, name
+
+
+def test_free_with_no_lipid_appended_warns_and_records_what_was_fitted(rng, caplog):
+    data, basis = _data(0.0, noise_sd=1.0, n=1, rng=rng)
+    with caplog.at_level(logging.WARNING, logger="mrspipe"):
+        res = fit_spectra(data, basis, lipid_phase="free", default_macromolecules=False)
+    assert "no lipid component was appended" in caplog.text
+    assert res.options["lipid_phase"] == "metabolites"
+    assert not any(n.endswith(ROTATED_SUFFIX) for n in res.names)

@@ -278,6 +278,13 @@ def fit_spectra(
     problem, rbasis = build_problem(
         data, basis, baseline_dof=baseline_dof, precision=precision, **build
     )
+    if build["lipid_phase"] == "free" and problem.free is None:
+        logger.warning(
+            "lipid_phase='free': no lipid component was appended (the basis has its own "
+            "macromolecules/lipids, or default_macromolecules is off); fitted without a lipid "
+            "phase of its own"
+        )
+        build["lipid_phase"] = "metabolites"  # recorded as fitted
     fids, good = prefit.fids, prefit.good
     n_f = fids.shape[0]
     if not good.any():
