@@ -161,14 +161,23 @@ def interaction_rows(
     welch = welch_contrast(d, labels)
     obs_w = welch_contrast(d, male)
     p_welch = permutation_p(float(obs_w.t[0]), welch.t, exhaustive)
-    welch_row = (
-        float(obs_w.estimate[0]),
-        obs_w.ci(opts.alpha),
-        obs_w.p_value(),
-        p_welch,
-        float(obs_w.df[0]),
-    )
     term = "condition:sex"
+
+    def welch_row(name: str) -> dict[str, Any]:
+        """Welch's t of the plain paired differences, as the row ``name``."""
+        return row(
+            metabolite,
+            name,
+            term,
+            "all",
+            float(obs_w.estimate[0]),
+            obs_w.ci(opts.alpha),
+            obs_w.p_value(),
+            n,
+            p_perm=p_welch,
+            test=f"Welch t({float(obs_w.df[0]):.3g}), no period term",
+        )
+
     first = (w["period_a"] == 1).to_numpy()
     cells = np.where(male, 0, 2) + np.where(first, 0, 1)
     adjustable = (
@@ -178,20 +187,7 @@ def interaction_rows(
         and n - 4 >= 2
     )
     if not adjustable:
-        return [
-            row(
-                metabolite,
-                analysis,
-                term,
-                "all",
-                welch_row[0],
-                welch_row[1],
-                welch_row[2],
-                n,
-                p_perm=p_welch,
-                test=f"Welch t({welch_row[4]:.3g}), no period term",
-            )
-        ]
+        return [welch_row(analysis)]
     weights = np.array([0.5, 0.5, -0.5, -0.5])
     obs = cell_contrast(d, cells, weights)
     relab, exh = group_relabellings(male, strata=first, **kw)
@@ -211,22 +207,9 @@ def interaction_rows(
         )
     ]
     if sensitivity and not math.isclose(
-        welch_row[0], float(obs.estimate[0]), rel_tol=1e-9, abs_tol=1e-12
+        float(obs_w.estimate[0]), float(obs.estimate[0]), rel_tol=1e-9, abs_tol=1e-12
     ):
-        out.append(
-            row(
-                metabolite,
-                f"{analysis}_unadjusted",
-                term,
-                "all",
-                welch_row[0],
-                welch_row[1],
-                welch_row[2],
-                n,
-                p_perm=p_welch,
-                test=f"Welch t({welch_row[4]:.3g}), no period term",
-            )
-        )
+        out.append(welch_row(f"{analysis}_unadjusted"))
     return out
 
 
