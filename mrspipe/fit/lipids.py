@@ -77,7 +77,8 @@ def with_lipid_phase(basis: Basis, lipids: Sequence[str]) -> tuple[Basis, np.nda
     free : (n_met,) bool ndarray
         The amplitudes without a sign constraint: the named components and their copies.
     """
-    rows = [i for i, n in enumerate(basis.names) if n in set(lipids)]
+    wanted = set(lipids)
+    rows = [i for i, n in enumerate(basis.names) if n in wanted]
     if rows:
         fids = np.asarray(basis.fids)
         basis = replace(
