@@ -113,7 +113,7 @@ def session_change(
         res = fit_spectra(frames, basis)
         glu = res.estimates[:, res.names.index("Glu")]
     elif conc_kind == "pipeline":
-        from mrspipe.pipeline.steps import _fit_dynamic_session
+        from mrspipe.pipeline.fit_step import _fit_dynamic_session
 
         joint = _fit_dynamic_session(frames, basis, infusion=infusion).result
         glu = joint.timecourses[:, joint.names.index("Glu")]

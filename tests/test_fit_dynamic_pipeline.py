@@ -113,7 +113,7 @@ def test_run_dynamic_session_is_unbiased_for_a_response_that_is_not_a_ramp(
     Glu exact although the response saturates; the former design (concentrations on intercept
     + infusion ramp) reads it about 1 pp low."""
     from mrspipe.fit import fit_dynamic
-    from mrspipe.pipeline.steps import _fit_dynamic_session
+    from mrspipe.pipeline.fit_step import _fit_dynamic_session
     from mrspipe.simulate import simulate_basis
 
     basis = simulate_basis(["NAA", "Cr", "PCr", "GPC", "Ins", "Glu", "Gln"], n_points=512)
@@ -137,7 +137,7 @@ def test_constant_metabolites_share_one_concentration_and_leak_a_real_change() -
     the session. Noise-free, exact while they are constant, with a smaller reported Glu SD
     (their overlap with Glu no longer competes frame by frame); a real Gln rise leaks into
     Glu (here +1.5 pp for a 7.8 % Gln change), which is what the option assumes away."""
-    from mrspipe.pipeline.steps import _fit_dynamic_session
+    from mrspipe.pipeline.fit_step import _fit_dynamic_session
     from mrspipe.simulate import simulate_basis, simulate_spectra
 
     names = ["NAA", "Cr", "PCr", "GPC", "Ins", "Glu", "Gln", "GABA"]

@@ -1,32 +1,39 @@
-"""The adapter layer: every call the pipeline makes into the rest of mrspipe, in one place.
+"""The adapter layer: every call the pipeline makes into the rest of mrspipe.
 
-:class:`Steps` holds one callable per step. The defaults below import the real modules lazily
-and translate the pipeline's options into their keyword arguments; tests (and power users)
-pass their own :class:`Steps` to :func:`mrspipe.pipeline.run_study`. The callables must be
+:class:`Steps` holds one callable per step. The defaults import the real modules lazily and
+translate the pipeline's options into their keyword arguments; tests (and power users) pass
+their own :class:`Steps` to :func:`mrspipe.pipeline.run_study`. The callables must be
 picklable (module-level functions) to run in worker processes.
 
-The signature each step must have is the one of its ``default_*`` function here.
+The defaults of the reading, preprocessing, time-course and report steps are here; the fit
+step is in :mod:`mrspipe.pipeline.fit_step` and the group steps (clinical scores, GLM,
+statistics) in :mod:`mrspipe.pipeline.group_steps`, all re-exported here. The signature each
+step must have is the one of its ``default_*`` function.
 """
 
 from __future__ import annotations
 
-import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MRSError
+from .fit_step import DynamicFitTables, default_fit, joint_fit_options
+from .group_steps import default_glm, default_read_phenotype, default_stats
 
 if TYPE_CHECKING:
-    from ..dynamic.options import GLMOptions, Windows
-    from ..fit.options import FitOptions
+    from ..dynamic.options import Windows
     from ..preprocess import PreprocessOptions
-    from ..stats.options import StatsOptions
 
-__all__ = ["Steps", "check_modules"]
-
-logger = logging.getLogger("mrspipe")
+__all__ = [
+    "Steps",
+    "check_modules",
+    "default_fit",
+    "joint_fit_options",
+    "DynamicFitTables",
+    "default_read_phenotype",
+    "default_stats",
+    "default_glm",
+]
 
 
 def default_find_sessions(study: Path, **selection: Any) -> list[Any]:
@@ -86,153 +93,6 @@ def default_preprocess(
     )
 
 
-def joint_fit_options(options: FitOptions) -> FitOptions:
-    """Return the fit options the joint dynamic fit really uses (a warning per change).
-
-    The joint fit has no MM/lipid ratio priors, no free lineshape kernel (Voigt instead), a
-    fixed baseline stiffness and lipid components in phase with the metabolites;
-    :func:`~mrspipe.pipeline.study.run_study` applies this once before the sessions start, so
-    ``run.json`` and the report record what was fitted, not what was asked for.
-    """
-    import dataclasses
-
-    from ..fit.lineshape_models import get_lineshape
-
-    changes: dict[str, Any] = {}
-    if options.mm_priors:
-        logger.warning("the joint dynamic fit has no MM/lipid ratio priors (mm_priors is ignored)")
-        changes["mm_priors"] = False
-    if get_lineshape(options.lineshape).kernel:
-        logger.warning(
-            "the joint dynamic fit has no %r lineshape: Voigt instead", options.lineshape
-        )
-        changes["lineshape"] = "voigt"
-    if options.lipid_phase == "free":
-        logger.warning(
-            "the joint dynamic fit keeps the lipid components in phase with the metabolites "
-            "(lipid_phase='free' is ignored)"
-        )
-    if options.lipid_phase != "metabolites":
-        changes["lipid_phase"] = "metabolites"
-    if options.baseline_stiffness != "fixed":
-        logger.warning(
-            "the joint dynamic fit has a fixed baseline stiffness (baseline_stiffness=%r is "
-            "ignored)",
-            options.baseline_stiffness,
-        )
-        changes["baseline_stiffness"] = "fixed"
-    return dataclasses.replace(options, **changes) if changes else options
-
-
-def default_fit(
-    frames: Any,
-    basis: Any,
-    *,
-    options: FitOptions,
-    infusion: tuple[float, float] | None = None,
-) -> Any:
-    """Fit every frame: returns a FitResult (``table(source=)``, ``qc_table(source=)``).
-
-    With ``options.dynamic`` the session is fitted jointly (:func:`_fit_dynamic_session`) on
-    the design of its ``infusion = (onset, duration)`` (s from the first transient).
-    """
-    kwargs = options.spectra_kwargs()
-    if options.constant_metabolites and not options.dynamic:
-        from ..errors import ConfigError
-
-        raise ConfigError(
-            "[fit] constant_metabolites needs the joint fit ([fit] dynamic = true, or --dynamic)"
-        )
-    if options.dynamic:
-        if infusion is None:
-            from ..errors import ConfigError
-
-            raise ConfigError("the joint dynamic fit needs the infusion event (events.tsv)")
-        kwargs = joint_fit_options(options).spectra_kwargs()
-        kwargs.pop("backend", None)
-        kwargs.pop("mm_priors", None)
-        kwargs.pop("baseline_stiffness", None)
-        kwargs.pop("lipid_phase", None)
-        return _fit_dynamic_session(
-            frames, basis, infusion=infusion, constant=options.constant_metabolites, **kwargs
-        )
-    from ..fit import fit_spectra
-
-    return fit_spectra(frames, basis, **kwargs)
-
-
-@dataclass(frozen=True)
-class DynamicFitTables:
-    """A joint dynamic fit seen as a frame fit: what the session stage reads from a fit.
-
-    ``table`` gives the jointly fitted concentrations of every frame (so ``mrspipe.dynamic``
-    turns them into the same ``timecourses`` and window ``responses`` as a frame-wise fit);
-    ``qc_table`` the QC of the frame-wise fit that started it, with the joint fit's convergence
-    (``DynamicFitResult.qc_table``); ``result`` the
-    :class:`~mrspipe.fit.DynamicFitResult` (betas, % of baseline, covariance). Any other
-    attribute is the frame-wise start fit's (a :class:`~mrspipe.fit.FitResult`), so a step that
-    draws a fit (``Steps.fit_figure``) shows that fit.
-    """
-
-    result: Any
-
-    def table(self, source: str | None = None) -> Any:
-        """Per-frame concentrations (``DynamicFitResult.frame_table``)."""
-        return self.result.frame_table(source=source)
-
-    def qc_table(self, source: str | None = None) -> Any:
-        """Per-frame QC of the start fit; ``converged`` the joint fit's (``joint_converged``)."""
-        return self.result.qc_table(source=source)
-
-    def to_estimates(self, frame_times: Any = None) -> Any:
-        """Per-frame estimates with covariance (``DynamicFitResult.to_estimates``)."""
-        return self.result.to_estimates(frame_times)
-
-    def __getattr__(self, name: str) -> Any:
-        # everything else (spectra, params, ppm, ... for the fit figure) is the frame-wise
-        # start fit's: a FitResult stand-in for steps that draw a fit
-        if name == "result" or name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(self.result.frame_fit, name)
-
-
-def _fit_dynamic_session(
-    frames: Any,
-    basis: Any,
-    *,
-    infusion: tuple[float, float],
-    constant: tuple[str, ...] = (),
-    **kwargs: Any,
-) -> DynamicFitTables:
-    """Joint fit of one session: concentrations per frame, Gaussian width on the design.
-
-    ``infusion`` is the session's ``(onset, duration)`` (s from the first transient; the event
-    chosen by ``[windows] event``), time 0 of the design. The concentrations are free per
-    frame, so the window means the session stage takes are unbiased whatever the shape of the
-    response (a ramp or any other parametric course would bias them when the truth has
-    another shape: -1.8 pp on a study whose response saturates with tau = 300 s, see
-    ``bench/study_bold.py``). The frames share the Gaussian width through the design
-    (intercept, a step over the infusion and a ramp rising over it: a Gaussian BOLD narrowing
-    is not read as concentration) and the first-order phase; Lorentzian width, shift and
-    zero-order phase stay free per frame. The metabolites named in ``constant`` have one
-    concentration for the whole session (``[fit] constant_metabolites``).
-    """
-    from ..dynamic import design_matrix
-    from ..fit.dynamic import fit_dynamic
-
-    onset, duration = infusion
-    times = frames.transient_times() - onset
-    regressors: tuple[Any, ...] = ({"kind": "boxcar", "name": "step"},)
-    if math.isnan(duration):
-        duration = math.inf
-    else:
-        regressors += ("ramp",)
-    design = design_matrix(times, onset=0.0, duration=duration, regressors=regressors)
-    conc = {"kind": "free", "metabolites": {name: "fixed" for name in constant}}
-    model = {"conc": conc, "gauss": {"kind": "design", "regressors": list(design.columns)}}
-    return DynamicFitTables(fit_dynamic(frames, basis, design, model=model, **kwargs))
-
-
 def default_infusion(events: Any, *, event: str | None, source: Any = None) -> tuple[float, float]:
     """Onset and duration (s, from the first transient) of the infusion in an events table.
 
@@ -290,112 +150,6 @@ def default_dynamics(
         sliding=sliding,
     )
     return timecourses, responses
-
-
-def default_read_phenotype(study: Path, *, score: str) -> Any:
-    """Clinical scores ``study/phenotype/<score>.tsv`` with the score column named ``score``.
-
-    Returns None when the study has no such table.
-    """
-    from ..io.tables import read_table
-
-    path = Path(study) / "phenotype" / f"{score}.tsv"
-    if not path.is_file():
-        return None
-    table = read_table(path)
-    if "score" not in table.columns and score in table.columns:
-        table = table.rename(columns={score: "score"})
-    return table
-
-
-def default_stats(
-    timecourses: Any,
-    responses: Any,
-    *,
-    contrast: tuple[str, ...],
-    options: StatsOptions,
-    windows: Windows,
-    phenotype: Any = None,
-    glm: Any = None,
-    sessions: Any = None,
-) -> Any:
-    """Group statistics (:func:`mrspipe.stats.crossover_stats`): the ``stats`` table.
-
-    ``sessions`` (``participant_id, session_id, acq_time, infusion_duration_s``) gives the
-    session order and the infusion ends.
-
-    An empty ``contrast`` is a design without drug conditions (task fMRS): response against
-    baseline, overall and by sex (:func:`mrspipe.stats.task.task_stats`).
-    """
-    from ..stats import crossover_stats
-
-    if not contrast:
-        from ..stats.task import task_stats
-
-        return task_stats(responses, alpha=1.0 - options.ci_level)
-
-    return crossover_stats(
-        responses,
-        conditions=contrast,
-        timecourses=timecourses,
-        phenotype=phenotype,
-        options=options,
-        baseline_window=windows.baseline,
-        response_window=windows.response,
-        glm=glm,
-        sessions=sessions,
-    )
-
-
-def default_glm(
-    timecourses: Any, *, durations: dict[tuple[str, str | None], float], options: GLMOptions
-) -> Any:
-    """Per-session GLM of the time courses (:func:`mrspipe.dynamic.glm_timecourses`).
-
-    ``durations`` maps ``(participant_id, session_id)`` to the infusion duration (s; NaN or
-    missing = until the end of the scan). Returns the ``glm`` table.
-    """
-    import pandas as pd
-
-    from ..dynamic import glm_timecourses
-
-    kind = options.regressor
-    regressor: Any = {"kind": kind, "tau": options.tau_s} if kind == "exponential" else kind
-    noise = options.noise
-    bounded = options.until_infusion_end
-    parts = []
-    keys = ["participant_id", "session_id"]
-    for (pid, sid), session in timecourses.groupby(keys, sort=False, dropna=False):
-        # a session without a session id groups as NaN; the durations know it as None
-        duration = durations.get((pid, None if pd.isna(sid) else sid), math.nan)
-        finite = math.isfinite(duration)
-        try:
-            parts.append(
-                glm_timecourses(
-                    session,
-                    regressors=(regressor,),
-                    duration=duration if finite else math.inf,
-                    drift_order=options.drift_order,
-                    noise=noise,
-                    until=duration if (bounded and finite) else None,
-                )
-            )
-        except (MRSError, ValueError, ArithmeticError) as exc:  # this session only
-            logger.warning("GLM skipped for %s %s: %s", pid, sid, exc)
-    glm = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    glm.attrs["method"] = {
-        "ar1": "AR(1) errors per time course (REML), GLS on the Prais-Winsten-whitened course; "
-        "t-tests with Satterthwaite df (residual df frames - regressors - 1, reduced for the "
-        "uncertainty of the AR coefficient; column df)",
-        "ols": "ordinary least squares, independent frames; df = frames - regressors",
-    }[noise]
-    glm.attrs["frames"] = (
-        "frames before the end of the infusion (events.tsv duration)" if bounded else "every frame"
-    )
-    if not glm.empty:
-        glm.attrs["df_median"] = float(glm["df"].median())
-        glm.attrs["ar1_median"] = float(glm["ar1"].median())
-    return glm
 
 
 def default_report(out: Path, **tables: Any) -> Path:

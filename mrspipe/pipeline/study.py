@@ -27,11 +27,12 @@ from ..quantify import describe as describe_quantification
 from .checks import check_study, study_warnings
 from .design import incomplete_participants
 from .executor import Workers
+from .fit_step import default_fit, joint_fit_options
 from .group import SessionTables, run_group
 from .jobs import select_metabolites
 from .output import check_output_paths, check_paths, first_missing, remove_empty
 from .session import SessionOptions, SessionResult, clear_basis_cache
-from .steps import Steps, check_modules, default_fit, joint_fit_options
+from .steps import Steps, check_modules
 
 __all__ = ["StudyResult", "run_study", "resolve_contrast", "describe_window"]
 

@@ -9,9 +9,8 @@ import math
 from typing import Any
 
 from .._version import __version__
-from . import summaries as S
 from .answer import Answer
-from .qc_flags import criteria_rows, qc_flags
+from .quality_section import quality_context, warnings_context
 from .settings import acquisition_rows, settings_tables
 from .study import Tables
 from .tables import condition_sex_summary, frame_table, text_table
@@ -42,20 +41,6 @@ STATS_COLUMNS = (
     "p_holm",
     "q_bh",
     "n",
-)
-_QC_COLUMNS = (
-    "participant_id",
-    "session_id",
-    "condition",
-    "sex",
-    "n_transients",
-    "n_rejected",
-    "snr_median",
-    "fwhm_hz_median",
-    "shift_hz_range",
-    "fit_snr_median",
-    "status",
-    "message",
 )
 #: fit figures shown inline; the others are one click away
 INLINE_FITS = 4
@@ -149,35 +134,6 @@ def _answer(t: Tables, answer: Answer, figures: dict[str, Any]) -> dict[str, Any
     }
 
 
-def _warnings(t: Tables) -> dict[str, Any]:
-    flags = qc_flags(t.sessions_qc, frequency_mhz=_mhz(t))
-    n = len(t.sessions_qc)
-    sessions = sorted({f["session"] for f in flags})
-    if flags:
-        summary = (
-            f"{len(sessions)} of {n} sessions fail a QC criterion or failed outright "
-            "(criteria and sources under Data quality)."
-        )
-    elif n:
-        summary = f"All {n} sessions pass the QC criteria listed under Data quality."
-    else:
-        summary = "No session QC table was given: nothing was checked."
-    table = text_table(
-        ["Session", "Criterion", "Value", "Limit", "Source"],
-        [[f["session"], f["criterion"], f["value"], f["limit"], f["source"]] for f in flags],
-    )
-    run_warnings = [str(w) for w in (t.design.get("warnings") or [])]
-    return {"flags": flags, "summary": summary, "table": table, "run": run_warnings}
-
-
-def _mhz(t: Tables) -> float | None:
-    value = t.design.get("spectrometer_frequency_mhz")
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
 def _design(t: Tables) -> dict[str, Any]:
     d = t.design
     conds = t.conditions
@@ -238,50 +194,6 @@ def _settings_table(rows: list[dict[str, Any]]) -> dict[str, Any]:
         r["cls"] = "changed" if row["changed"] else ""
         r["cells"][1]["cls"] = "value"
     return table
-
-
-def _quality(t: Tables, figures: dict[str, Any]) -> dict[str, Any]:
-    qc = t.sessions_qc
-    out: dict[str, Any] = {
-        "summary": "No session QC table was given.",
-        "failed": [],
-        "has_table": bool(len(qc)),
-        "criteria": text_table(
-            ["Criterion", "Limit", "Source"],
-            [[r["criterion"], r["limit"], r["source"]] for r in criteria_rows(_mhz(t))],
-        ),
-        "figure": _figure(figures, "qc_summary"),
-        "sessions": None,
-        "n_sessions": len(qc),
-    }
-    if not len(qc):
-        return out
-    o = S.qc_overview(qc)
-    parts = [f"{o['n_sessions']} sessions, {o['n_failed']} failed."]
-    if math.isfinite(o.get("n_transients", math.nan)):
-        parts.append(
-            f"{o['n_rejected']:.0f} of {o['n_transients']:.0f} transients rejected "
-            f"({o['rejected_percent']:.1f} %) in the sessions that did not fail."
-        )
-    for key, name, unit in (("snr", "SNR", ""), ("fwhm_hz", "Linewidth (FWHM)", " Hz")):
-        if o.get(f"{key}_range"):
-            lo, hi = o[f"{key}_range"]
-            parts.append(
-                f"{name}: median {o[f'{key}_median']:.3g}{unit} (range {lo:.3g}–{hi:.3g})."
-            )
-    out["summary"] = " ".join(parts)
-    failed = qc[qc["status"].astype(str) == "failed"] if "status" in qc else qc.iloc[:0]
-    out["failed"] = [
-        {
-            "session": f"{r.participant_id} {r.session_id}",
-            "message": str(getattr(r, "message", "") or "no message"),
-        }
-        for r in failed.itertuples(index=False)
-    ]
-    ordered = qc.sort_values(["participant_id", "session_id"])
-    classes = ["failed" if s == "failed" else "" for s in ordered.get("status", [])]
-    out["sessions"] = frame_table(ordered, columns=_QC_COLUMNS, row_classes=classes or None)
-    return out
 
 
 def _fits(fit_names: list[str], figures: dict[str, Any]) -> dict[str, Any]:
@@ -400,10 +312,10 @@ def context(
         "description": str(t.design.get("description") or ""),
         "version": __version__,
         "answer": _answer(t, answer, figures),
-        "warnings": _warnings(t),
+        "warnings": warnings_context(t),
         "sections": [{"id": a, "title": h} for a, h in SECTIONS],
         "design": _design(t),
-        "quality": _quality(t, figures),
+        "quality": quality_context(t, figures),
         "fits": _fits(fit_names, figures),
         "timecourses": {
             "event": t.event,
