@@ -21,10 +21,19 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MRSData", "Basis", "DEFAULT_PPM_REFERENCE", "frequency_axis", "ppm_axis"]
+__all__ = [
+    "MRSData",
+    "Basis",
+    "DEFAULT_PPM_REFERENCE",
+    "GAMMA_1H_MHZ_PER_T",
+    "frequency_axis",
+    "ppm_axis",
+]
 
 #: Chemical shift (ppm) at the centre of the spectral window, by nucleus.
 DEFAULT_PPM_REFERENCE: dict[str, float] = {"1H": 4.65}
+#: 1H gyromagnetic ratio / 2 pi, MHz/T (CODATA 2018): field (T) = spectrometer_frequency / this
+GAMMA_1H_MHZ_PER_T = 42.577478
 
 
 def default_ppm_reference(nucleus: str) -> float:

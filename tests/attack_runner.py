@@ -31,5 +31,5 @@ def slow_preprocess(data: Any, **kwargs: Any) -> Any:
 STEPS = dataclasses.replace(DOUBLES, preprocess=slow_preprocess)
 
 if __name__ == "__main__":
-    run_cmd._steps = lambda: STEPS  # type: ignore[assignment]
+    run_cmd.pipeline_steps = lambda: STEPS  # type: ignore[assignment]
     sys.exit(main(sys.argv[1:]))

@@ -31,7 +31,7 @@ def steps(monkeypatch: pytest.MonkeyPatch) -> None:
     import mrspipe.commands.run as run_cmd
 
     CALLS.clear()
-    monkeypatch.setattr(run_cmd, "_steps", lambda: REAL_BIDS)
+    monkeypatch.setattr(run_cmd, "pipeline_steps", lambda: REAL_BIDS)
 
 
 def _run(study: Path, out: Path, basis: Path, *extra: str) -> int:
@@ -84,7 +84,7 @@ def test_traversal_that_bypasses_discovery_is_caught_at_the_output(
 
     CALLS.clear()
     steps = dataclasses.replace(DOUBLES, find_sessions=hostile_find_sessions)
-    monkeypatch.setattr(run_cmd, "_steps", lambda: steps)
+    monkeypatch.setattr(run_cmd, "pipeline_steps", lambda: steps)
     study, basis = make_study(tmp_path, PEOPLE)
     (tmp_path / "elsewhere").mkdir()
     out = tmp_path / "out"

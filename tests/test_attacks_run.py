@@ -35,7 +35,7 @@ def doubles(monkeypatch: pytest.MonkeyPatch) -> None:
     import mrspipe.commands.run as run_cmd
 
     CALLS.clear()
-    monkeypatch.setattr(run_cmd, "_steps", lambda: DOUBLES)
+    monkeypatch.setattr(run_cmd, "pipeline_steps", lambda: DOUBLES)
 
 
 def _children(pid: int) -> list[int]:
@@ -200,7 +200,7 @@ def test_the_lock_is_held_while_the_inputs_are_checked(
     import mrspipe.commands.run as run_cmd
 
     steps = dataclasses.replace(DOUBLES, find_sessions=find_sessions_seeing_the_lock)
-    monkeypatch.setattr(run_cmd, "_steps", lambda: steps)
+    monkeypatch.setattr(run_cmd, "pipeline_steps", lambda: steps)
     study, basis = make_study(tmp_path, PEOPLE)
     out = tmp_path / "out"
     LOCK_SEEN.clear()

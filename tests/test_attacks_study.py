@@ -31,7 +31,7 @@ def use(monkeypatch: pytest.MonkeyPatch) -> Any:
 
     def setter(steps: Any = DOUBLES) -> None:
         CALLS.clear()
-        monkeypatch.setattr(run_cmd, "_steps", lambda: steps)
+        monkeypatch.setattr(run_cmd, "pipeline_steps", lambda: steps)
 
     setter()
     return setter

@@ -206,3 +206,41 @@ def test_the_checks_catch_what_they_should(edges: dict[str, dict[str, int]], kin
         assert _layer_violations(edges)
     else:
         assert _cycles(edges)
+
+
+#: (importing module, private name): kept on purpose, with the reason
+PRIVATE_IMPORTS_ALLOWED: dict[tuple[str, str], str] = {
+    # the private helper module of vendor.py; tests monkeypatch these names on mrspipe.io.vendor
+    ("mrspipe.io.vendor", "_OUT_STEM"): "io/_spec2nii.py is vendor.py's private half",
+    ("mrspipe.io.vendor", "_require_spec2nii"): "io/_spec2nii.py is vendor.py's private half",
+    ("mrspipe.io.vendor", "_run_spec2nii"): "io/_spec2nii.py is vendor.py's private half",
+    # preprocess/ is being reworked on another branch; move with it
+    ("mrspipe.preprocess.align", "_modulation"): "to be made public in preprocess/register.py",
+}
+
+
+def _private_imports(name: str, path: Path) -> Iterator[tuple[str, int]]:
+    """``(private name, line)`` this module imports from another mrspipe module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level or (node.module or "").split(".")[0] == "mrspipe":
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    yield alias.name, node.lineno
+
+
+def test_no_module_imports_another_modules_private_name() -> None:
+    found = {
+        (name, private): f"{name}:{line} imports {private}"
+        for name, path in all_modules().items()
+        for private, line in _private_imports(name, path)
+        if private != "_version"  # mrspipe._version is a module, not a private name
+    }
+    bad = [where for key, where in sorted(found.items()) if key not in PRIVATE_IMPORTS_ALLOWED]
+    assert not bad, "a private name used across modules belongs where both can import it:\n" + (
+        "\n".join(bad)
+    )
+    stale = sorted(set(PRIVATE_IMPORTS_ALLOWED) - set(found))
+    assert not stale, f"allowed private imports that no longer exist: {stale}"

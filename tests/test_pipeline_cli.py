@@ -16,7 +16,7 @@ def doubles(monkeypatch: pytest.MonkeyPatch) -> None:
     import mrspipe.commands.run as run_cmd
 
     CALLS.clear()
-    monkeypatch.setattr(run_cmd, "_steps", lambda: DOUBLES)
+    monkeypatch.setattr(run_cmd, "pipeline_steps", lambda: DOUBLES)
 
 
 def test_run_cli_success_and_resume(

@@ -47,7 +47,7 @@ def doubles(monkeypatch: pytest.MonkeyPatch) -> None:
 
     CALLS.clear()
     SIMULATED.clear()
-    monkeypatch.setattr(run_cmd, "_steps", lambda: DOUBLES)
+    monkeypatch.setattr(run_cmd, "pipeline_steps", lambda: DOUBLES)
     monkeypatch.setattr(demo_cmd, "simulate_demo_study", fake_simulate_demo_study)
     monkeypatch.setattr(demo_cmd, "simulate_demo_basis", fake_simulate_demo_basis)
     monkeypatch.setattr(demo_cmd, "FRAMES_PER_SESSION", 4)

@@ -327,9 +327,9 @@ def run(args: argparse.Namespace) -> int:
     from ..io.tables import read_table
     from ..pipeline import run_study
     from ..pipeline.steps import check_modules
-    from .run import _steps
+    from .run import pipeline_steps
 
-    steps = _steps()
+    steps = pipeline_steps()
     if simulate_demo_study is _SIMULATE_DEFAULT:  # the real simulation, not a replacement
         check_modules(steps, extra=("mrspipe.simulate",))
     out = Path(args.out)

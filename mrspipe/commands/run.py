@@ -222,8 +222,8 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _steps() -> Any:
-    """Return the pipeline steps: the real modules (replaced in tests)."""
+def pipeline_steps() -> Any:
+    """Return the pipeline steps of `run` and `demo`: the real modules (tests replace this)."""
     from ..pipeline import Steps
 
     return Steps()
@@ -262,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
         jobs=args.jobs or usable_cores(),
         scheduler=args.scheduler,
         overwrite=args.overwrite,
-        steps=_steps(),
+        steps=pipeline_steps(),
         participant_labels=args.participant_label,
         task=args.task_id,
     )

@@ -3,12 +3,14 @@
 Each takes ``(problem, y_band, theta0, **options)`` and returns ``(theta, conc, converged,
 n_iter)``: ``'numpy'`` is the batched variable projection (:mod:`mrspipe.fit.solver`, with a
 second pass for the soft MM/lipid priors), ``'lmfit'`` the one-frame-at-a-time cross-check
-(:mod:`mrspipe.fit.lmfit_backend`).
+(:mod:`mrspipe.fit.lmfit_backend`). :func:`single_threaded_blas` is the BLAS thread limit both
+the frame-wise and the joint fit run under.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -17,7 +19,23 @@ from .finish import noise_sd
 from .model import FitProblem
 from .solver import LinearSolution, levenberg_marquardt
 
-__all__ = ["BACKENDS", "BACKEND_OPTIONS", "fit_numpy"]
+__all__ = ["BACKENDS", "BACKEND_OPTIONS", "fit_numpy", "single_threaded_blas"]
+
+
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Limit BLAS to one thread while fitting, when ``threadpoolctl`` is installed.
+
+    The stacked matrices are small (tens of rows): BLAS threads only add overhead; the FFTs
+    run on their own workers.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def fit_numpy(

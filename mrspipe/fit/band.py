@@ -13,7 +13,7 @@ import logging
 
 import numpy as np
 
-from .lowrank import _LOCK, BandModel, _band_positions, _NotLowRank, rows_matmul
+from .lowrank import LOCK, BandModel, NotLowRank, rows_matmul
 from .model import FitProblem
 
 __all__ = ["BandModel", "band_columns", "band_derivatives", "band_model", "rows_matmul"]
@@ -55,17 +55,17 @@ def band_model(problem: FitProblem) -> BandModel | None:
     None: the band is not contiguous, or the lineshape family is not of low rank; the exact
     FFT path of :class:`~.model.FitProblem` is used instead.
     """
-    with _LOCK:
+    with LOCK:
         store = problem.__dict__.setdefault("_store", {})
         if "band_model" not in store:
-            pos = _band_positions(problem)
+            pos = problem.band_positions
             model = None
             if pos.size > 1 and bool(np.all(np.diff(pos) == 1)):
                 # the same basis, grid, band and bounds (every session of a study): reuse
                 key = _fingerprint(problem)
                 try:
                     model = _MODELS.pop(key, None) or BandModel(problem)
-                except _NotLowRank as exc:
+                except NotLowRank as exc:
                     logger.debug("band model not used: %s; exact FFTs instead", exc)
                 else:
                     _MODELS[key] = model

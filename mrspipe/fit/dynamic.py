@@ -23,11 +23,11 @@ import pandas as pd
 
 from ..data import Basis, MRSData
 from ..errors import ConfigError, FitError
+from .backends import single_threaded_blas
 from .crlb import sum_weights
 from .dynamic_design import as_design, build_layout, parse_model
 from .dynamic_result import DynamicFitResult
 from .dynamic_solver import joint_covariance, levenberg_marquardt_joint
-from .fitting import _single_threaded_blas
 from .layout import ParameterLayout
 from .lineshape_models import DEFAULT_LINESHAPE, get_lineshape
 from .options import FitOptions
@@ -210,7 +210,7 @@ def fit_dynamic(
     vals0 = np.concatenate([vals0, np.zeros((n_f, layout.n_extra))], axis=1)
     gamma0 = _start_global(layout, vals0)
     y = np.fft.fft(fids, axis=-1)[:, problem.band]
-    with _single_threaded_blas():
+    with single_threaded_blas():
         gamma, local, asm, converged, n_iter = levenberg_marquardt_joint(
             problem,
             layout,

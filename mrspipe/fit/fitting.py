@@ -12,7 +12,7 @@ import numpy as np
 from .._cores import usable_cores
 from ..data import Basis, MRSData
 from ..errors import ConfigError, FitError
-from .backends import BACKEND_OPTIONS, BACKENDS
+from .backends import BACKEND_OPTIONS, BACKENDS, single_threaded_blas
 from .band import band_model
 from .finish import build_result, finish_frames, store_chunk
 from .init import start_values
@@ -30,22 +30,6 @@ logger = logging.getLogger("mrspipe")
 
 #: the one place of the fit defaults
 _DEFAULT = FitOptions()
-
-
-@contextlib.contextmanager
-def _single_threaded_blas() -> Iterator[None]:
-    """Limit BLAS to one thread while fitting, when ``threadpoolctl`` is installed.
-
-    The stacked matrices are small (tens of rows): BLAS threads only add overhead; the FFTs
-    run on their own workers.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 def _usable_cores() -> int:
@@ -308,7 +292,7 @@ def fit_spectra(
         threads = _usable_cores() if backend == "numpy" else 1
     if threads > 1:
         band_model(problem)  # build the shared precomputation once, before the threads start
-    with _single_threaded_blas():
+    with single_threaded_blas():
         _fit_chunks(
             problem,
             fitter,

@@ -31,10 +31,10 @@ from .layout import ParameterLayout
 from .lineshape_models import LineshapeModel
 from .model import FitProblem
 
-__all__ = ["BandModel", "rows_matmul"]
+__all__ = ["BandModel", "rows_matmul", "LOCK", "NotLowRank"]
 
 #: guards the caches of the band models (also :func:`mrspipe.fit.band.band_model`'s)
-_LOCK = threading.Lock()
+LOCK = threading.Lock()
 
 
 def _family(
@@ -82,7 +82,7 @@ def _lineshape_basis(
     return basis, curve
 
 
-class _NotLowRank(ValueError):
+class NotLowRank(ValueError):
     """The lineshape family needs more basis functions than allowed."""
 
 
@@ -138,7 +138,7 @@ class BandModel:
         self.rank = rank
         self.error = float(curve[-1])
         if not self.error <= tol:
-            raise _NotLowRank(
+            raise NotLowRank(
                 f"{layout.lineshape.name!r} lineshapes need more than {max_rank} basis "
                 f"functions for a relative error {tol:g} (got {self.error:.2g})"
             )
@@ -169,7 +169,7 @@ class BandModel:
         prod = problem.basis_fids[:, None, :] * vh[None, :, :]  # (M, J, N)
         self._spec = scipy.fft.fft(prod, axis=-1).astype(np.complex64)
         self._unshift = np.fft.fftshift(np.arange(n))  # fftshift position -> FFT index
-        pos = _band_positions(problem)
+        pos = problem.band_positions
         self.start = int(pos[0])
         self.n_band = pos.size
         self.n_points = n
@@ -210,7 +210,7 @@ class BandModel:
                 panel = np.ascontiguousarray(sel.transpose(1, 0, 2)).reshape(self.rank, -1)
             else:
                 panel = np.ascontiguousarray(sel[:, :rank]).reshape(sel.shape[0], -1)
-            with _LOCK:
+            with LOCK:
                 while len(self._extended) >= 64:  # a few lag ranges recur; bound the memory
                     self._extended.pop(next(iter(self._extended)))
                 self._extended[key] = panel
@@ -398,9 +398,3 @@ def _runs(rows: np.ndarray) -> list[tuple[slice, slice]]:
         for a, b in zip(np.r_[0, cuts], np.r_[cuts, rows.size], strict=True):
             out.append((slice(int(a), int(b)), slice(int(rows[a]), int(rows[b - 1]) + 1)))
     return out
-
-
-def _band_positions(problem: FitProblem) -> np.ndarray:
-    """Positions of the fitted points in the fftshift-ed spectrum (ascending frequency)."""
-    n = problem.t.size
-    return np.argsort(np.fft.fftshift(np.arange(n)))[problem.band]

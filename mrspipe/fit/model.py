@@ -184,6 +184,11 @@ class FitProblem:
             return slice(int(b[0]), int(b[-1]) + 1)
         return None
 
+    @property
+    def band_positions(self) -> np.ndarray:
+        """Positions of the fitted points in the fftshift-ed spectrum (ascending frequency)."""
+        return np.argsort(np.fft.fftshift(np.arange(self.t.size)))[self.band]
+
     def columns(self, theta: np.ndarray, dtype: type | None = None) -> np.ndarray:
         """Unphased model spectra of each metabolite, ``(n_frames, n_met, K)`` complex."""
         dt = self.dtype if dtype is None else dtype

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import MRSFormatError
 
-__all__ = ["is_jmrui_text", "read_jmrui_text", "read_text_fid"]
+__all__ = ["is_jmrui_text", "read_jmrui_text", "read_text_fid", "read_text_columns"]
 
 _JMRUI_MAGIC = "jmrui data textfile"
 _KEY_LINE = re.compile(r"^\s*([A-Za-z][\w ]*?)\s*:\s*(.*?)\s*$")
@@ -116,6 +116,18 @@ def read_jmrui_text(path: str | os.PathLike[str]) -> dict[str, Any]:
     }
 
 
+def read_text_columns(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a headerless text file of numbers as ``(n_rows, n_cols)`` float columns.
+
+    Raises
+    ------
+    MRSFormatError
+        Naming the file: unreadable, binary, no rows, non-numeric text or ragged rows.
+    """
+    path = Path(path)
+    return _columns(_read(path), path)
+
+
 def read_text_fid(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a plain text FID (first two columns are Re, Im); conjugated to mrspipe's convention.
 
@@ -124,6 +136,5 @@ def read_text_fid(path: str | os.PathLike[str]) -> dict[str, Any]:
     dict
         ``fid`` ``(n_points,)`` complex and ``n_columns``.
     """
-    path = Path(path)
-    cols = _columns(_read(path), path)
+    cols = read_text_columns(path)
     return {"fid": np.conj(cols[:, 0] + 1j * cols[:, 1]), "n_columns": cols.shape[1]}

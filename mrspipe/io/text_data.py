@@ -165,9 +165,9 @@ def _read_fids(path: Path) -> tuple[list[tuple[str, np.ndarray]], dict[str, Any]
         rec = read_jmrui_text(path)
         info = {k: rec.get(k) for k in ("dwell_time", "spectrometer_frequency")}
         return [("", rec["fid"])], info, "the jMRUI header"
-    from .jmrui import _columns, _read
+    from .jmrui import read_text_columns
 
-    cols = _columns(_read(path), path)
+    cols = read_text_columns(path)
     if cols.shape[1] % 2:
         raise MRSFormatError(f"{cols.shape[1]} columns; expected Re Im pairs", path)
     # plain text stores LCModel handedness (see mrspipe.io.jmrui): conjugate

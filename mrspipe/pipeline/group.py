@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import REGISTRY, StudyConfig
+from ..data import GAMMA_1H_MHZ_PER_T
 from ..dynamic.options import Windows
 from ..errors import MRSError
 from ..io import derivatives as deriv
@@ -98,7 +99,9 @@ def _report_design(
         report["description"] = "Warnings: " + " ".join(report["warnings"])
     report.update({k: first[k] for k in _ACQUISITION_KEYS if first.get(k) is not None})
     if "spectrometer_frequency_mhz" in first:
-        report["field_strength_t"] = round(first["spectrometer_frequency_mhz"] / 42.577, 2)
+        report["field_strength_t"] = round(
+            first["spectrometer_frequency_mhz"] / GAMMA_1H_MHZ_PER_T, 2
+        )
     return report
 
 

@@ -37,7 +37,8 @@ def water_scale(
     """
     import numpy as np
 
-    from ..quantify import GAMMA_1H_MHZ_PER_T, concentration_table, fit_water
+    from ..data import GAMMA_1H_MHZ_PER_T
+    from ..quantify import concentration_table, fit_water
 
     water = steps.load_mrs(session.ref_path)
     if any(d not in ("dyn",) for d in getattr(water, "dims", ())):

@@ -13,11 +13,11 @@
 
 from __future__ import annotations
 
+from ..data import GAMMA_1H_MHZ_PER_T as GAMMA_1H_MHZ_PER_T  # its home; kept importable here
 from ..uncertainty import ratio_sd
 from .options import UNITS, QuantifyOptions, describe
 from .ratio import ratios
 from .table import concentration_table
-from .water import GAMMA_1H_MHZ_PER_T as GAMMA_1H_MHZ_PER_T  # for the session runner
 from .water import (
     PURE_WATER_MM,
     WATER_DENSITY,

@@ -6,10 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from .options import _DEFAULT, UNITS, QuantifyOptions
+from .options import UNITS, QuantifyOptions
 from .water import water_scaled
 
 __all__ = ["concentration_table"]
+
+#: the defaults (declared once, on QuantifyOptions)
+_DEFAULT = QuantifyOptions()
 
 
 def concentration_table(

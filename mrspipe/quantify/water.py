@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data import Basis, MRSData
+from ..data import GAMMA_1H_MHZ_PER_T, Basis, MRSData
 from ..errors import ConfigError
 from ..relaxation import metabolite_relaxation
 from ..relaxation import water_relaxation as water_relaxation_default
-from .options import _DEFAULT, UNITS
+from .options import UNITS, QuantifyOptions
 
 __all__ = [
     "PURE_WATER_MM",
@@ -48,8 +48,8 @@ WATER_DENSITY: dict[str, float] = {"gm": 0.78, "wm": 0.65, "csf": 0.97}
 #: water (T1, T2) at 3 T, s (see :mod:`mrspipe.relaxation` for the sources)
 WATER_RELAXATION_3T: dict[str, tuple[float, float]] = water_relaxation_default(3.0)
 
-#: 1H gyromagnetic ratio / 2 pi, MHz/T
-GAMMA_1H_MHZ_PER_T = 42.577
+#: the defaults (declared once, on QuantifyOptions)
+_DEFAULT = QuantifyOptions()
 
 
 def relaxation_factor(te: float, tr: float | None, t1: float, t2: float) -> float:

@@ -18,13 +18,12 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from ..data import GAMMA_1H_MHZ_PER_T
 from .summaries import qc_overview
 
 __all__ = ["NOT_RECORDED", "build_checklist", "CHECKLIST_ITEMS"]
 
 NOT_RECORDED = "not recorded"
-#: gyromagnetic ratio of 1H / 2pi, MHz/T (to derive the field from the frequency)
-_GAMMA_1H = 42.577478
 
 
 def _get(design: dict[str, Any], *keys: str) -> Any:
@@ -64,7 +63,7 @@ def _field(d: dict[str, Any], ctx: dict[str, Any]) -> str | None:
         return _num(float(field), "T")
     mhz = _get(d, "spectrometer_frequency_mhz")
     if mhz is not None:
-        return f"{float(mhz) / _GAMMA_1H:.2f} T (from {float(mhz):.3f} MHz)"
+        return f"{float(mhz) / GAMMA_1H_MHZ_PER_T:.2f} T (from {float(mhz):.3f} MHz)"
     return None
 
 

@@ -13,10 +13,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from ..data import GAMMA_1H_MHZ_PER_T
+
 __all__ = ["format_value", "settings_tables", "acquisition_rows", "GAMMA_1H_MHZ_PER_T"]
 
-#: gyromagnetic ratio of 1H / 2 pi, MHz/T
-GAMMA_1H_MHZ_PER_T = 42.577478
 #: section headings of the settings tables
 _SECTION_TITLES = {
     "preprocess": "Preprocessing",
