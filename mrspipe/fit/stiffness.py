@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from scipy import stats
+from scipy import special
 
 __all__ = ["ALPHA", "DOF_PER_PPM", "STIFFNESS", "choose_dof"]
 
@@ -69,7 +69,8 @@ def choose_dof(
     for d, cost, df in zip(dofs[:-1], costs[:-1], model[:-1], strict=True):
         extra = max(ref_df - df, 1e-9)
         f = (max(cost - ref_cost, 0.0) / extra) / (max(ref_cost, 1e-300) / resid_df)
-        p_values[d] = float(stats.f.sf(f, extra, resid_df))
+        # scipy.stats.f.sf's values without importing scipy.stats (~0.4 s per worker)
+        p_values[d] = float(special.fdtrc(extra, resid_df, f))
     for d in dofs[:-1]:  # stiffest first
         if p_values[d] >= ALPHA:
             chosen = d

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import ConfigError, MissingExtraError
 from .session import SessionOptions, SessionResult, run_session
-from .steps import Steps
+from .steps import Steps, default_fit, default_fit_figure, default_load_mrs
 
 __all__ = ["Workers", "map_sessions", "largest_first"]
 
@@ -64,6 +64,36 @@ def end_with_parent(poll: float = 0.25) -> None:
         os._exit(1)  # orphaned: stop now, leave no half-written work behind
 
     threading.Thread(target=watch, name="mrspipe-parent-watchdog", daemon=True).start()
+
+
+#: modules every session of a default step imports on first use (the data file's reader, the
+#: spline baseline, the fit figure), by the step that needs them
+_SESSION_MODULES: dict[Any, tuple[str, ...]] = {
+    default_load_mrs: ("nibabel", "mrspipe.io.nifti_mrs"),
+    default_fit: ("scipy.interpolate",),
+    default_fit_figure: (
+        "matplotlib.backends.backend_agg",
+        "matplotlib.figure",
+        "mrspipe.report.fit_figure",
+    ),
+}
+
+
+def import_session_modules(steps: Steps) -> None:
+    """Import what a session's default steps import on first use, before workers are forked.
+
+    Forked workers share what this process imported; otherwise each of them imports the
+    same modules (~0.5 s) in its first session. Nothing else changes: a module that cannot
+    be imported is left for the session that needs it to report.
+    """
+    import importlib
+
+    for step in vars(steps).values():
+        for name in _SESSION_MODULES.get(step, ()):
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass
 
 
 def _terminate(pool: Any) -> None:
@@ -232,6 +262,7 @@ class Workers:
             self._pool.shutdown(wait=True)
             self._pool = None
         if self._pool is None:
+            import_session_modules(self.steps)
             self._pool = ProcessPoolExecutor(
                 max_workers=workers,
                 initializer=_init_worker,

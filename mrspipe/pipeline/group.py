@@ -21,9 +21,9 @@ from ..errors import MRSError
 from ..io import derivatives as deriv
 from .design import first_sessions
 from .session import SessionResult
-from .steps import Steps, default_report
+from .steps import Steps, default_glm, default_report, default_stats
 
-__all__ = ["run_group", "SessionTables"]
+__all__ = ["run_group", "SessionTables", "prepare_group"]
 
 logger = logging.getLogger("mrspipe")
 
@@ -196,6 +196,35 @@ class SessionTables:
         if found is not None:
             return found
         return deriv.read_session_table(deriv.session_paths(self.out, *key), name)
+
+
+def prepare_group(steps: Steps) -> None:
+    """Import what the group step's default steps need, ahead of it; compute nothing.
+
+    The statistics and the GLM need scipy.stats (~0.4 s of imports), the report its modules
+    and its compiled template. The study runner calls this while the last sessions run and a
+    core is free (no session waits to start), so the group step does not pay for it after
+    the last session. Nothing is computed or written: the outputs do not depend on it. A
+    module that cannot be imported is left for the group step to report.
+    """
+    import importlib
+
+    modules = []
+    if steps.stats is default_stats:
+        modules += ["mrspipe.stats.group", "mrspipe.stats.task"]
+    if steps.glm is default_glm:
+        modules += ["mrspipe.dynamic.glm", "scipy.stats"]  # the GLM imports scipy.stats late
+    if steps.report is default_report:
+        modules += ["mrspipe.report.html"]
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # reported by the step that needs it
+            return
+    if steps.report is default_report:
+        from ..report.render import environment
+
+        environment().get_template("report.html.j2")
 
 
 def run_group(

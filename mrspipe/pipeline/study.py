@@ -28,7 +28,7 @@ from .checks import check_study, study_warnings
 from .design import incomplete_participants
 from .executor import Workers
 from .fit_step import default_fit, joint_fit_options
-from .group import SessionTables, run_group
+from .group import SessionTables, prepare_group, run_group
 from .jobs import select_metabolites
 from .output import check_output_paths, check_paths, first_missing, remove_empty
 from .session import SessionOptions, SessionResult, clear_basis_cache
@@ -345,6 +345,9 @@ def _run_sessions(
 ) -> list[SessionResult]:
     """Run every session on ``workers``, logging each; return the results in study order."""
     results: list[SessionResult] = []
+    # once fewer sessions remain than workers, a core is free until the last one ends: the
+    # group step's imports are done then instead of after it
+    prepare_at = max(1, len(sessions) - workers.jobs + 1)
     for res in progress(workers.sessions(sessions), total=len(sessions), desc="sessions"):
         if not res.ok:
             logger.error(
@@ -364,6 +367,8 @@ def _run_sessions(
             )
         results.append(res)
         tables.add(res)
+        if len(results) == prepare_at:
+            prepare_group(workers.steps)
     order = {(s.participant_id, s.session_id): i for i, s in enumerate(sessions)}
     results.sort(key=lambda r: order[(r.participant_id, r.session_id)])
     n_failed = sum(1 for r in results if not r.ok)

@@ -34,23 +34,49 @@ Differences are always active minus reference (``conditions=(active, reference)`
 
 from __future__ import annotations
 
-from ._common import STATS_COLUMNS
-from .clinical import (
-    clinical_rows,
-    correlation_rows,
-    newcombe_paired_interval,
-    symptom_changes,
-    wilson_interval,
-)
-from .crossover import (
-    condition_mean_rows,
-    effect_size_rows,
-    interaction_rows,
-    period_rows,
-    treatment_rows,
-)
-from .group import PRIMARY_ANALYSES, adjust_multiplicity, crossover_stats, session_periods
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .options import StatsOptions
+
+if TYPE_CHECKING:
+    from ._common import STATS_COLUMNS
+    from .clinical import (
+        clinical_rows,
+        correlation_rows,
+        newcombe_paired_interval,
+        symptom_changes,
+        wilson_interval,
+    )
+    from .crossover import (
+        condition_mean_rows,
+        effect_size_rows,
+        interaction_rows,
+        period_rows,
+        treatment_rows,
+    )
+    from .group import PRIMARY_ANALYSES, adjust_multiplicity, crossover_stats, session_periods
+
+#: public name -> submodule that defines it, imported on first use: the statistics need
+#: scipy.stats (~0.4 s), which a study run's start (the configuration imports
+#: :class:`StatsOptions`) and its worker processes do not
+_LAZY = {
+    "STATS_COLUMNS": "_common",
+    "clinical_rows": "clinical",
+    "correlation_rows": "clinical",
+    "newcombe_paired_interval": "clinical",
+    "symptom_changes": "clinical",
+    "wilson_interval": "clinical",
+    "condition_mean_rows": "crossover",
+    "effect_size_rows": "crossover",
+    "interaction_rows": "crossover",
+    "period_rows": "crossover",
+    "treatment_rows": "crossover",
+    "PRIMARY_ANALYSES": "group",
+    "adjust_multiplicity": "group",
+    "crossover_stats": "group",
+    "session_periods": "group",
+}
 
 __all__ = [
     "STATS_COLUMNS",
@@ -70,3 +96,15 @@ __all__ = [
     "wilson_interval",
     "newcombe_paired_interval",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value  # once
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
