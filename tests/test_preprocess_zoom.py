@@ -42,6 +42,10 @@ def test_zoom_dft_equals_the_zero_filled_fft(rng, n_in, n_fft, first, count):
     np.testing.assert_allclose(
         zoom_dft(x32, n_fft, first, count), want32, rtol=0, atol=1e-13 * np.abs(want32).max()
     )
+    # single precision throughout: complex64, rounding ~1e-7 relative per operation
+    got32 = zoom_dft(x32, n_fft, first, count, single=True)
+    assert got32.dtype == np.complex64
+    np.testing.assert_allclose(got32, want32, rtol=0, atol=2e-6 * np.abs(want32).max())
 
 
 def test_dft_band_takes_either_path_with_the_same_result(rng):

@@ -32,9 +32,12 @@ def _chirp(j: np.ndarray, n_fft: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=16)
 def _plan(
-    n_in: int, n_fft: int, first: int, count: int
+    n_in: int, n_fft: int, first: int, count: int, dtype: str = "complex128"
 ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-    """FFT length, input weights ``(n_in,)``, kernel spectrum ``(size,)``, output weights."""
+    """FFT length, input weights ``(n_in,)``, kernel spectrum ``(size,)``, output weights.
+
+    Computed in double precision and rounded once to ``dtype``.
+    """
     size = scipy.fft.next_fast_len(n_in + count - 1)
     n = np.arange(n_in, dtype=np.int64)
     # exp(-2j pi first n / n_fft) with first * n reduced modulo n_fft in integers
@@ -44,6 +47,7 @@ def _plan(
     kernel[size - n_in + 1 :] = np.conj(_chirp(np.arange(-n_in + 1, 0), n_fft))
     spectrum = scipy.fft.fft(kernel)
     post = _chirp(np.arange(count), n_fft)
+    pre, spectrum, post = (a.astype(dtype) for a in (pre, spectrum, post))
     for a in (pre, spectrum, post):
         a.flags.writeable = False
     return size, pre, spectrum, post
@@ -58,13 +62,16 @@ def zoom_is_cheaper(n_in: int, n_fft: int, count: int) -> bool:
     return 2.5 * size * np.log2(size) < n_fft * np.log2(max(n_fft, 2))
 
 
-def zoom_dft(x: np.ndarray, n_fft: int, first: int, count: int) -> np.ndarray:
+def zoom_dft(
+    x: np.ndarray, n_fft: int, first: int, count: int, *, single: bool = False
+) -> np.ndarray:
     """Points ``first .. first + count - 1`` of the ``n_fft``-point DFT of ``x`` (zero-filled).
 
     ``X[k] = sum_n x[n] exp(-2j pi k n / n_fft)`` for ``k = first + m``, ``0 <= m < count``;
     ``first`` may be negative (bins are taken modulo ``n_fft``), so a band around 0 Hz is
     one call. Equal to ``np.fft.fft(x, n_fft)[..., k % n_fft]`` to rounding (about 1e-15 of
-    the largest point), in double precision whatever the input's.
+    the largest point), in double precision whatever the input's; ``single`` computes in
+    complex64 instead (about twice as fast, rounding about 1e-6 of the largest point).
 
     Parameters
     ----------
@@ -76,6 +83,8 @@ def zoom_dft(x: np.ndarray, n_fft: int, first: int, count: int) -> np.ndarray:
         First bin.
     count : int
         Number of consecutive bins.
+    single : bool
+        Single precision (complex64 result).
 
     Returns
     -------
@@ -83,8 +92,9 @@ def zoom_dft(x: np.ndarray, n_fft: int, first: int, count: int) -> np.ndarray:
     """
     x = np.asarray(x)
     n_in = x.shape[-1]
-    size, pre, spectrum, post = _plan(n_in, int(n_fft), int(first), int(count))
-    a = np.multiply(x, pre, dtype=np.complex128)
+    dtype = np.complex64 if single else np.complex128
+    size, pre, spectrum, post = _plan(n_in, int(n_fft), int(first), int(count), dtype.__name__)
+    a = np.multiply(x, pre, dtype=dtype)
     conv = scipy.fft.fft(a, size, axis=-1, overwrite_x=True)
     conv *= spectrum
     conv = scipy.fft.ifft(conv, axis=-1, overwrite_x=True)[..., :count]
