@@ -7,6 +7,7 @@ Every function works on ``(..., n_points)`` FIDs in the internal frequency conve
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 
 from ..data import ppm_axis
 from ..errors import PreprocessError
@@ -103,14 +104,17 @@ def noise_sd(fids: np.ndarray, *, tail_fraction: float = 0.25) -> np.ndarray:
     m = tail.shape[-1]
     x = np.arange(m) - (m - 1) / 2.0
     flat = tail.reshape(-1, m)
-    out = np.empty(flat.shape[0])
-    for blk in row_blocks(flat.shape[0], 16 * m):  # double precision, a block at a time
+    # the residual of the least-squares line (x centred: mean and slope are orthogonal) from
+    # the sums: sum |t|^2 - |sum t|^2 / m - |sum x t|^2 / sum x^2, all in double precision
+    resid = np.empty(flat.shape[0])
+    for blk in row_blocks(flat.shape[0], 16 * m):  # a block at a time
         t = flat[blk].astype(np.complex128)
-        mean = t.mean(axis=-1, keepdims=True)
-        slope = (t * x).sum(axis=-1, keepdims=True) / (x**2).sum()
-        resid = t - mean - slope * x
-        out[blk] = np.sqrt((np.abs(resid) ** 2).sum(axis=-1) / (2.0 * (m - 2)))
-    return out.reshape(tail.shape[:-1])
+        v = t.view(np.float64)  # (rows, 2 m): re, im, re, ...
+        power = np.einsum("ij,ij->i", v, v)
+        total = np.abs(t.sum(-1)) ** 2
+        trend = ((v.reshape(v.shape[0], m, 2).transpose(0, 2, 1) @ x) ** 2).sum(-1)
+        resid[blk] = power - total / m - trend / (x**2).sum()
+    return np.sqrt(np.maximum(resid, 0.0) / (2.0 * (m - 2))).reshape(tail.shape[:-1])
 
 
 #: bytes of work arrays held at once by the blocked functions here (memory bound)
@@ -154,13 +158,16 @@ def _spectrum_points(fids: np.ndarray, idx: np.ndarray, zero_fill: int = 1) -> n
     return dft_band(fids, nz, int(idx[0]) - nz // 2, idx.size)
 
 
-def dft_band(fids: np.ndarray, n_fft: int, first: int, count: int) -> np.ndarray:
+def dft_band(
+    fids: np.ndarray, n_fft: int, first: int, count: int, *, single: bool = False
+) -> np.ndarray:
     """Bins ``first .. first + count - 1`` of each FID's ``n_fft``-point DFT (zero-filled).
 
     ``first`` may be negative (bins modulo ``n_fft``: the shifted spectrum's index ``i`` is bin
     ``i - n_fft // 2``). A narrow band of a long zero-filled DFT comes from the chirp
     z-transform (:func:`~.zoom.zoom_dft`, FFTs of about the FID's length), else from FFTs;
-    the two agree to rounding. Double precision, a block of FIDs at a time.
+    the two agree to rounding. Double precision (``single``: complex64, about 1e-6 of the
+    largest point), a block of FIDs at a time.
 
     Returns
     -------
@@ -168,26 +175,31 @@ def dft_band(fids: np.ndarray, n_fft: int, first: int, count: int) -> np.ndarray
     """
     n = fids.shape[-1]
     if not zoom_is_cheaper(n, n_fft, count):
-        return fft_points(fids, (first + np.arange(count)) % n_fft, n_fft=n_fft)
+        points = (first + np.arange(count)) % n_fft
+        return fft_points(fids, points, n_fft=n_fft, single=single)
     flat = fids.reshape(-1, n)
-    out = np.empty((flat.shape[0], count), np.result_type(flat.dtype, np.complex128))
-    for blk in row_blocks(flat.shape[0], 16 * 2 * (n + count)):
-        out[blk] = zoom_dft(flat[blk], n_fft, first, count)
+    dtype = np.complex64 if single else np.result_type(flat.dtype, np.complex128)
+    out = np.empty((flat.shape[0], count), dtype)
+    for blk in row_blocks(flat.shape[0], out.itemsize * 2 * (n + count)):
+        out[blk] = zoom_dft(flat[blk], n_fft, first, count, single=single)
     return out.reshape(fids.shape[:-1] + (count,))
 
 
-def fft_points(fids: np.ndarray, points: np.ndarray, *, n_fft: int | None = None) -> np.ndarray:
+def fft_points(
+    fids: np.ndarray, points: np.ndarray, *, n_fft: int | None = None, single: bool = False
+) -> np.ndarray:
     """``np.fft.fft(fids, n_fft, axis=-1)[..., points]``, a block of FIDs at a time.
 
     Each FID's FFT is independent, so the result is the same as one call, with memory bounded
-    by ``_CHUNK_BYTES`` instead of the whole (zero-filled) session.
+    by ``_CHUNK_BYTES`` instead of the whole (zero-filled) session. Double precision whatever
+    the input's, unless ``single`` (complex64: rounding at about 1e-7 of the largest point).
     """
     nz = fids.shape[-1] if n_fft is None else int(n_fft)
     flat = fids.reshape(-1, fids.shape[-1])
-    # double precision whatever the input's (single-precision FFTs round at 1e-7)
-    out = np.empty((flat.shape[0], points.size), np.result_type(flat.dtype, np.complex128))
-    for blk in row_blocks(flat.shape[0], 16 * nz):
-        out[blk] = np.fft.fft(flat[blk].astype(out.dtype), n=nz, axis=-1)[:, points]
+    dtype = np.complex64 if single else np.result_type(flat.dtype, np.complex128)
+    out = np.empty((flat.shape[0], points.size), dtype)
+    for blk in row_blocks(flat.shape[0], out.itemsize * nz):
+        out[blk] = scipy.fft.fft(flat[blk].astype(dtype), n=nz, axis=-1)[:, points]
     return out.reshape(fids.shape[:-1] + (points.size,))
 
 

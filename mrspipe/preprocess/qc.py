@@ -106,7 +106,7 @@ def snr_and_fwhm(
     )
     first = int(min(fwhm_bins[0], snr_bins[0]))
     last = int(max(fwhm_bins[-1], snr_bins[-1]))
-    points = measure.dft_band(fids, n_fill, first, last - first + 1)
+    points = measure.dft_band(fids, n_fill, first, last - first + 1, single=True)
     snr = measure.snr_of_height(np.abs(points[..., snr_bins - first]).max(axis=-1), fids)
     spec = points[..., fwhm_bins - first]
     del points
