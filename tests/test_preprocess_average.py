@@ -65,3 +65,32 @@ def test_fwhm_of_a_lorentzian_is_exact():
     fid = np.exp(2j * np.pi * (2.0 - 4.65) * 123.2 * t - np.pi * 5.0 * t)
     fwhm = estimate_fwhm(fid[None], 2.5e-4, 123.2, 4.65)
     assert fwhm[0] == pytest.approx(5.0, abs=0.05)
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128, np.float64])
+def test_nonzero_finite_and_masked_mean_equal_their_definitions(rng, dtype):
+    """Flags from one sum of magnitudes, means by a product with 0/1 weights: the same as
+    testing every point and masking, on contiguous, moved and strided arrays."""
+    from mrspipe.preprocess.average import masked_mean
+    from mrspipe.preprocess.measure import nonzero_finite
+
+    x = rng.standard_normal((3, 40, 64)) + (
+        1j * rng.standard_normal((3, 40, 64)) if dtype != np.float64 else 0
+    )
+    x = x.astype(dtype)
+    x[0, 1] = 0
+    x[1, 2, 5] = np.nan
+    x[2, 3, 7] = np.inf
+    x[2, 4] = 0
+    x[2, 4, 3] = -np.inf
+    for arr in (x, np.moveaxis(x, 1, 0), x[:, :, ::2]):
+        nonzero, finite = nonzero_finite(arr)
+        np.testing.assert_array_equal(finite, np.isfinite(arr).all(-1))
+        np.testing.assert_array_equal(nonzero, (arr != 0).any(-1))
+    y = np.where(np.isfinite(x), x, 0)
+    keep = rng.random((3, 40)) > 0.3
+    for ax in (0, 1):
+        got = masked_mean(y, keep, axis=ax)
+        total = np.where(keep[..., None], y, 0).sum(ax, dtype=np.result_type(dtype, np.complex128))
+        want = total / np.maximum(keep.sum(ax), 1)[..., None]
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-13 * np.abs(want).max())

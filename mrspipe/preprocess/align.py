@@ -73,13 +73,16 @@ def _shift_phase(
     """``out = y * exp(-2j pi shift t - 1j phase)`` along axis -2, a block of rows at a time.
 
     ``shift_hz`` and ``phase_rad`` are ``y.shape[:-1]``; ``out`` may be ``y`` itself (the
-    product is formed in double precision and rounded once to ``out``'s precision).
+    product is formed in ``out``'s precision: a single-precision ``out`` carries ~1e-7
+    relative rounding, as its storage does anyway).
     """
     n = y.shape[-1]
+    # the factor in ``out``'s precision when that is single (rounding ~1e-7 either way)
+    dtype = np.complex64 if out.dtype == np.complex64 else np.complex128
     for b in range(0, y.shape[-2], _BLOCK):
         blk = slice(b, b + _BLOCK)
-        mod = _modulation(shift_hz[..., blk], dwell_time, n)
-        mod *= np.exp(-1j * phase_rad[..., blk])[..., None]
+        mod = _modulation(shift_hz[..., blk], dwell_time, n, dtype)
+        mod *= np.exp(-1j * phase_rad[..., blk]).astype(dtype)[..., None]
         np.multiply(y[..., blk, :], mod, out=out[..., blk, :], casting="same_kind")
     return out
 
