@@ -92,3 +92,26 @@ def test_unreadable_manifest_means_recompute(tmp_path: Path) -> None:
     assert deriv.read_done(paths) is None
     deriv.write_done(paths, {"fit_key": "abc"})
     assert deriv.read_done(paths) == {"fit_key": "abc"}
+
+
+def test_preprocessed_frames_stored_in_the_precision_asked(tmp_path: Path) -> None:
+    """Frames averaged in double from single-precision transients are written as complex64
+    (the input's precision: each value rounded once); without a dtype, as they are."""
+    import numpy as np
+
+    from mrspipe.data import MRSData
+    from mrspipe.io.nifti_mrs import load_mrs
+
+    rng = np.random.default_rng(3)
+    fids = rng.standard_normal((4, 256)) + 1j * rng.standard_normal((4, 256))
+    frames = MRSData(fids, 2.5e-4, 123.2, dims=("dyn",), frame_times=np.arange(4) * 32.0)
+    paths = deriv.session_paths(tmp_path, "sub-01", "ses-1")
+    paths.folder.mkdir(parents=True)
+    deriv.save_preprocessed(paths, frames, dtype=np.complex64)
+    single = load_mrs(paths.preprocessed)
+    assert single.fids.dtype == np.complex64
+    np.testing.assert_array_equal(single.fids, fids.astype(np.complex64))
+    deriv.save_preprocessed(paths, frames)
+    double = load_mrs(paths.preprocessed)
+    assert double.fids.dtype == np.complex128
+    np.testing.assert_array_equal(double.fids, fids)

@@ -239,3 +239,17 @@ def test_reference_passes_register_only_the_early_transients(rng, monkeypatch):
     crlb = _crlb_shift(truth["metab"], data.dwell_time, truth["noise_sd"])
     assert _rms(res.shift_hz - truth["shift_hz"]) <= 1.25 * crlb
     assert res.converged.all()
+
+
+def test_tail_median_is_the_median_of_the_converged(rng):
+    from mrspipe.preprocess.align import _tail_median
+
+    for shape in [(16,), (3, 16), (2, 3, 15)]:
+        for _ in range(20):
+            s = rng.standard_normal(shape)
+            ok = rng.random(shape) > rng.random()
+            med, found = _tail_median(s, ok)
+            rows = zip(s.reshape(-1, shape[-1]), ok.reshape(-1, shape[-1]), strict=True)
+            want = [np.median(a[o]) if o.any() else 0.0 for a, o in rows]
+            np.testing.assert_array_equal(med, np.reshape(want, shape[:-1]))
+            np.testing.assert_array_equal(found, ok.any(-1))

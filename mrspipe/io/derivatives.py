@@ -214,10 +214,19 @@ def read_session_table(paths: SessionPaths, name: str) -> Any:
     return df
 
 
-def save_preprocessed(paths: SessionPaths, frames: Any) -> Path:
-    """Write the preprocessed frames (an :class:`~mrspipe.data.MRSData`) as NIfTI-MRS."""
+def save_preprocessed(paths: SessionPaths, frames: Any, *, dtype: Any = None) -> Path:
+    """Write the preprocessed frames (an :class:`~mrspipe.data.MRSData`) as NIfTI-MRS.
+
+    ``dtype``: the precision stored (e.g. the input data's ``complex64``: the frames are
+    averaged in double, but their noise is some 1e5 times their single-precision rounding,
+    and the file is half as large and as costly to write); default the frames' own.
+    """
+    import dataclasses
+
     from .nifti_mrs import save_mrs
 
+    if dtype is not None and frames.fids.dtype != dtype:
+        frames = dataclasses.replace(frames, fids=frames.fids.astype(dtype))
     return save_mrs(frames, paths.preprocessed)
 
 

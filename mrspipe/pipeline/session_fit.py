@@ -91,6 +91,8 @@ def fit_stage(
         stage=Stage,
     )
     frames, transient_qc = pre.frames, pre.qc
+    # the frames are written in the precision of the transients (the input's, at least single)
+    precision = getattr(getattr(pre, "transients", None), "fids", frames.fids).dtype
     del pre  # the session's corrected transients are not needed past this point
     with Stage("load"):
         if "time_source" in acquisition and acquisition["time_source"] is None:
@@ -114,7 +116,7 @@ def fit_stage(
     with Stage("write"):
         paths.done.unlink(missing_ok=True)  # stale until this session finishes again
         qc_transients = pd.DataFrame({k: transient_qc[k] for k in transient_qc})
-        deriv.save_preprocessed(paths, frames)
+        deriv.save_preprocessed(paths, frames, dtype=precision)
         deriv.write_session_table(paths, "qc_transients", qc_transients)
         deriv.write_session_table(paths, "fits", fits)
         deriv.write_session_table(paths, "qc", qc_frames)
