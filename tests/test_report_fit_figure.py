@@ -88,3 +88,30 @@ def test_fit_figure_is_an_opaque_rgb_png_at_its_dpi(tmp_path):
         assert image.mode == "RGB"  # the figure is opaque: no alpha channel to encode
         assert image.size == (400, round(50 * (5.0 + 0.6 * 5)))
         assert round(image.info["dpi"][0]) == 50
+
+
+def test_fit_figure_drawn_on_its_template_equals_a_full_draw(tmp_path):
+    """Only the curves, labels and title are drawn on the cached background: the pixels are
+    those of drawing the whole figure again, for a second result on the same template."""
+    from PIL import Image
+
+    from mrspipe.report import fit_figure
+
+    first, second = _fit(), _fit()
+    second = dataclasses.replace(second, estimates=second.estimates * 0.5)
+    plot_fit(first, tmp_path / "a.png", title="first", dpi=50)
+    path = plot_fit(second, tmp_path / "b.png", title="second <b>", dpi=50)
+    template = next(t for k, t in fit_figure._TEMPLATES.items() if k[2] == 50)
+    template.canvas.draw()  # everything, in matplotlib's own order
+    full = np.asarray(template.canvas.buffer_rgba())[..., :3]
+    with Image.open(path) as image:
+        np.testing.assert_array_equal(np.asarray(image), full)
+    with Image.open(tmp_path / "a.png") as a, Image.open(path) as b:
+        assert (np.asarray(a) != np.asarray(b)).any()  # the curves did change
+
+
+def test_fit_figure_without_converged_frames_is_drawn(tmp_path):
+    result = _fit()
+    result = dataclasses.replace(result, converged=np.zeros(result.n_frames, bool))
+    path = plot_fit(result, tmp_path / "none.png", title="none", dpi=40)
+    assert path.stat().st_size > 500

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -105,11 +106,6 @@ def plot_fit(
     -------
     Path
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from .figures import style
-
     result = _frame_fit(result)
     rows = np.arange(result.n_frames)[frames if frames is not None else slice(None)]
     rows = rows[result.converged[rows]]
@@ -155,63 +151,142 @@ def plot_fit(
     finite = np.isfinite(data).any()
     span = float(np.nanmax(data) - np.nanmin(data)) if finite else 1.0
     span = span or 1.0
-    with style():
-        height = 5.0 + 0.6 * len(parts)
-        fig = Figure(figsize=(8.0, height))  # fixed margins: a layout engine costs ~0.1 s
-        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.5 / height, top=1 - 0.35 / height)
-        FigureCanvasAgg(fig)
-        ax = fig.subplots()
-        top = float(np.nanmax(data)) if finite else 0.0
-        ax.plot(ppm, resid + top + 0.15 * span, color="0.35", lw=0.8, label="residual (offset)")
-        ax.plot(ppm, model, color="#CC0000", lw=1.8, alpha=0.8, label="fit", zorder=2)
-        ax.plot(ppm, data, color="black", lw=0.8, label="data", zorder=3)
-        ax.plot(ppm, base, color="#0072B2", lw=1.0, label="baseline", zorder=2)
-        # components stacked below the spectrum, each under the previous one, same scale
-        gap = 0.06 * span
-        cursor = (float(np.nanmin(data)) if finite else 0.0) - gap
-        for label, spec in parts:
-            hi = float(np.nanmax(spec)) if np.isfinite(spec).any() else 0.0
-            lo = float(np.nanmin(spec)) if np.isfinite(spec).any() else 0.0
-            offset = cursor - hi
-            cursor = offset + lo - gap
-            colour = _COMPONENT_COLOURS.get(label.lstrip("t"), "#555555")
-            ax.plot(ppm, spec + offset, color=colour, lw=1.0)
-            ax.text(
-                ppm.max(),
-                offset,
-                f" {label}",
-                color=colour,
-                ha="right",
-                va="bottom",
-                fontsize=8,
-            )
-        ax.set_xlim(ppm.max(), ppm.min())
-        ax.set_xlabel("chemical shift (ppm)")
-        ax.set_yticks([])
-        ax.grid(False)
-        ax.legend(loc="upper right", frameon=False, fontsize=8, ncols=4)
-        for side in ("top", "right", "left"):
-            ax.spines[side].set_visible(False)
-        n_conv = int(rows.size)
-        label = f"{n_conv} frame{'s' if n_conv != 1 else ''} averaged"
-        ax.set_title(f"{title} ({label})" if title else label, fontsize=10)
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            _save_png(fig, tmp, dpi)
+    top = float(np.nanmax(data)) if finite else 0.0
+    curves = [resid + top + 0.15 * span, model, data, base]
+    # components stacked below the spectrum, each under the previous one, same scale
+    gap = 0.06 * span
+    cursor = (float(np.nanmin(data)) if finite else 0.0) - gap
+    stacked = []
+    for label, spec in parts:
+        hi = float(np.nanmax(spec)) if np.isfinite(spec).any() else 0.0
+        lo = float(np.nanmin(spec)) if np.isfinite(spec).any() else 0.0
+        offset = cursor - hi
+        cursor = offset + lo - gap
+        stacked.append((label, spec + offset, offset))
+    n_conv = int(rows.size)
+    label = f"{n_conv} frame{'s' if n_conv != 1 else ''} averaged"
+    heading = f"{title} ({label})" if title else label
+    path = Path(path)
+    with _LOCK, atomic_path(path) as tmp:
+        rgba = _draw(ppm, curves, stacked, heading, dpi)
+        _write_png(rgba, tmp, dpi)
     return path
 
 
-def _save_png(fig: Any, path: Path, dpi: float) -> None:
-    """Draw ``fig`` at ``dpi`` and write it as an RGB PNG (fast zlib level).
+#: one drawn template per figure layout (process-wide; a lock for threaded workers)
+_TEMPLATES: dict[tuple[Any, ...], _Template] = {}
+_LOCK = threading.Lock()
+
+
+@dataclasses.dataclass
+class _Template:
+    """A fit figure with every fixed part drawn once (axes, ppm ticks, label, legend).
+
+    Each figure restores that background and draws only what changes on it: the curves,
+    the component labels and the title (blitting), at about a third of the cost of drawing
+    a new figure. The legend and the ppm axis lie under the curves instead of over them.
+    """
+
+    canvas: Any
+    ax: Any
+    background: Any
+    curves: list[Any]
+    parts: list[Any]
+    labels: list[Any]
+
+
+def _template(n_parts: int, xlim: tuple[float, float], dpi: float) -> _Template:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    key = (n_parts, xlim, dpi)
+    if key in _TEMPLATES:
+        return _TEMPLATES[key]
+    height = 5.0 + 0.6 * n_parts
+    fig = Figure(figsize=(8.0, height), dpi=dpi)  # fixed margins: no layout engine
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.5 / height, top=1 - 0.35 / height)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    curves = [
+        ax.plot([], [], color="0.35", lw=0.8, label="residual (offset)")[0],
+        ax.plot([], [], color="#CC0000", lw=1.8, alpha=0.8, label="fit", zorder=2)[0],
+        ax.plot([], [], color="black", lw=0.8, label="data", zorder=3)[0],
+        ax.plot([], [], color="#0072B2", lw=1.0, label="baseline", zorder=2)[0],
+    ]
+    parts = [ax.plot([], [], lw=1.0)[0] for _ in range(n_parts)]
+    labels = [
+        ax.text(xlim[0], 0.0, "", ha="right", va="bottom", fontsize=8) for _ in range(n_parts)
+    ]
+    ax.set_xlim(*xlim)
+    ax.set_xlabel("chemical shift (ppm)")
+    ax.set_yticks([])
+    ax.grid(False)
+    ax.legend(loc="upper right", frameon=False, fontsize=8, ncols=4)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(" ", fontsize=10, y=1.0)  # where it goes without top ticks (no auto move)
+    changing = [*curves, *parts, *labels, ax.title]
+    for artist in changing:
+        artist.set_visible(False)
+    canvas.draw()
+    background = canvas.copy_from_bbox(fig.bbox)
+    for artist in changing:
+        artist.set_visible(True)
+    if len(_TEMPLATES) >= 4:
+        _TEMPLATES.clear()
+    _TEMPLATES[key] = _Template(canvas, ax, background, curves, parts, labels)
+    return _TEMPLATES[key]
+
+
+def _draw(
+    ppm: np.ndarray,
+    curves: list[np.ndarray],
+    stacked: list[tuple[str, np.ndarray, float]],
+    heading: str,
+    dpi: float,
+) -> np.ndarray:
+    """Draw the figure on its template; return its pixels ``(height, width, 4)`` uint8."""
+    from .figures import style
+
+    with style():
+        tpl = _template(len(stacked), (float(ppm.max()), float(ppm.min())), dpi)
+        ax = tpl.ax
+        tpl.canvas.restore_region(tpl.background)
+        for line, y in zip(tpl.curves, curves, strict=True):
+            line.set_data(ppm, y)
+        for line, text, (label, y, offset) in zip(tpl.parts, tpl.labels, stacked, strict=True):
+            colour = _COMPONENT_COLOURS.get(label.lstrip("t"), "#555555")
+            line.set_data(ppm, y)
+            line.set_color(colour)
+            text.set_position((float(ppm.max()), offset))
+            text.set_text(f" {label}")
+            text.set_color(colour)
+        # the limits autoscaling would give: every curve, with the axes' margins
+        ys = np.concatenate([*curves, *(y for _, y, _ in stacked)])
+        ys = ys[np.isfinite(ys)]
+        if ys.size:
+            lo, hi = float(ys.min()), float(ys.max())
+            pad = ax.margins()[1] * (hi - lo) if hi > lo else 0.05 * max(abs(lo), 1.0)
+            ax.set_ylim(lo - pad, hi + pad)
+        else:
+            ax.set_ylim(0.0, 1.0)
+        ax.title.set_text(heading)
+        # in the order a full draw takes them: by zorder, then as added
+        changing = [*tpl.curves, *tpl.parts, *tpl.labels]
+        for artist in sorted(changing, key=lambda a: a.get_zorder()):
+            ax.draw_artist(artist)
+        ax.draw_artist(ax.title)
+        return np.asarray(tpl.canvas.buffer_rgba()).copy()
+
+
+def _write_png(rgba: np.ndarray, path: Path, dpi: float) -> None:
+    """Write drawn pixels as an RGB PNG (fast zlib level).
 
     The figure is opaque, so its alpha channel is dropped: a quarter less to encode than
     ``savefig``'s RGBA, the same pixels.
     """
     from PIL import Image
 
-    fig.set_dpi(dpi)
-    fig.canvas.draw()
-    rgba = np.asarray(fig.canvas.buffer_rgba())
     Image.fromarray(np.ascontiguousarray(rgba[..., :3])).save(
         path, format="png", compress_level=1, dpi=(dpi, dpi)
     )
