@@ -111,6 +111,13 @@ def test_preprocessed_frames_stored_in_the_precision_asked(tmp_path: Path) -> No
     single = load_mrs(paths.preprocessed)
     assert single.fids.dtype == np.complex64
     np.testing.assert_array_equal(single.fids, fids.astype(np.complex64))
+    # a stored (level 0) gzip stream, the same bytes for the same frames
+    import gzip
+
+    written = paths.preprocessed.read_bytes()
+    assert len(written) >= len(gzip.decompress(written)) > fids.size * 8  # not compressed
+    deriv.save_preprocessed(paths, frames, dtype=np.complex64)
+    assert paths.preprocessed.read_bytes() == written
     deriv.save_preprocessed(paths, frames)
     double = load_mrs(paths.preprocessed)
     assert double.fids.dtype == np.complex128

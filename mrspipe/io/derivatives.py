@@ -219,7 +219,9 @@ def save_preprocessed(paths: SessionPaths, frames: Any, *, dtype: Any = None) ->
 
     ``dtype``: the precision stored (e.g. the input data's ``complex64``: the frames are
     averaged in double, but their noise is some 1e5 times their single-precision rounding,
-    and the file is half as large and as costly to write); default the frames' own.
+    and the file is half as large); default the frames' own. The gzip stream is stored, not
+    compressed: noisy single-precision frames shrink by ~8 % at zlib level 1, for ~15 ms a
+    session.
     """
     import dataclasses
 
@@ -227,7 +229,7 @@ def save_preprocessed(paths: SessionPaths, frames: Any, *, dtype: Any = None) ->
 
     if dtype is not None and frames.fids.dtype != dtype:
         frames = dataclasses.replace(frames, fids=frames.fids.astype(dtype))
-    return save_mrs(frames, paths.preprocessed)
+    return save_mrs(frames, paths.preprocessed, compress_level=0)
 
 
 def write_errors(out: str | os.PathLike[str], rows: list[dict[str, Any]]) -> Path | None:

@@ -10,6 +10,7 @@ data (through :mod:`mrspipe.io.vendor` and spec2nii).
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 import os
 from pathlib import Path
@@ -113,7 +114,12 @@ def _header_extension(data: MRSData, non_spatial: list[str]) -> dict[str, Any]:
 
 
 def save_mrs(
-    data: MRSData, path: str | os.PathLike[str], *, overwrite: bool = True, validate: bool = False
+    data: MRSData,
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = True,
+    validate: bool = False,
+    compress_level: int = 1,
 ) -> Path:
     """Write NIfTI-MRS (``mrs_v0_9``, NIfTI-2), atomically.
 
@@ -128,6 +134,9 @@ def save_mrs(
         Refuse to replace an existing file when False.
     validate : bool
         Check the result with the ``nifti-mrs`` validator when it is installed.
+    compress_level : int
+        zlib level of a ``.nii.gz`` (0-9; 0 stores the data in the gzip stream uncompressed:
+        noise-dominated floating-point data shrink by only ~8 % at level 1, at ~50x the cost).
 
     Returns
     -------
@@ -164,7 +173,17 @@ def save_mrs(
     ext = nib.nifti1.Nifti1Extension(MRS_EXT_CODE, json.dumps(hdr).encode("utf-8"))
     img.header.extensions.append(ext)
     with atomic_path(path) as tmp:
-        nib.save(img, tmp)
+        if path.name.endswith(".gz"):
+            # no name and time in the gzip header: the same data give the same bytes
+            with (
+                open(tmp, "wb") as raw,
+                gzip.GzipFile(
+                    filename="", mode="wb", fileobj=raw, compresslevel=compress_level, mtime=0
+                ) as stream,
+            ):
+                img.to_stream(stream)
+        else:
+            nib.save(img, tmp)
     if validate:
         _validate(path)
     return path
