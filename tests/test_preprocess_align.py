@@ -253,3 +253,19 @@ def test_tail_median_is_the_median_of_the_converged(rng):
             want = [np.median(a[o]) if o.any() else 0.0 for a, o in rows]
             np.testing.assert_array_equal(med, np.reshape(want, shape[:-1]))
             np.testing.assert_array_equal(found, ok.any(-1))
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_reference_median_is_np_median_of_each_part(rng, dtype):
+    from mrspipe.preprocess.align import _robust_mean
+
+    for shape in [(64, 300), (3, 7, 100), (2, 64, 33), (1, 5)]:
+        x = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
+        want = np.median(x.real, axis=-2, keepdims=True) + 1j * np.median(
+            x.imag, axis=-2, keepdims=True
+        )
+        got = _robust_mean(x, -2, "median")
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    x[0, 0] = np.nan  # not finite: np.median's answer (NaN where a NaN is)
+    assert np.isnan(_robust_mean(x, -2, "median")[..., 0, 0])

@@ -58,9 +58,19 @@ class AlignResult:
 def _robust_mean(x: np.ndarray, axis: int, kind: str) -> np.ndarray:
     if kind == "mean":
         return x.mean(axis=axis, keepdims=True)
-    return np.median(x.real, axis=axis, keepdims=True) + 1j * np.median(
-        x.imag, axis=axis, keepdims=True
-    )
+    if axis % x.ndim != x.ndim - 2 or not np.iscomplexobj(x) or not np.isfinite(x).all():
+        return np.median(x.real, axis=axis, keepdims=True) + 1j * np.median(
+            x.imag, axis=axis, keepdims=True
+        )
+    # the medians of the real and imaginary parts along axis -2: a partition of each
+    # part's values laid out contiguously (faster than np.median across the rows; the same
+    # numbers: the middle value, or the mean of the middle two)
+    m = x.shape[-2]
+    parts = np.moveaxis(x[..., None].view(x.real.dtype), -3, -1).copy()  # (..., n, 2, m)
+    middle = sorted({(m - 1) // 2, m // 2})
+    parts.partition(middle, axis=-1)
+    med = (parts[..., middle[0]] + parts[..., middle[-1]]) / 2
+    return np.ascontiguousarray(med).view(x.dtype)[..., 0][..., None, :]
 
 
 #: reference estimators of :func:`align_transients`
