@@ -125,7 +125,9 @@ def find_bad_transients(
     resid = np.empty(good.shape)
     for b in range(0, aligned.shape[ax], _BLOCK):
         blk = (slice(None),) * ax + (slice(b, b + _BLOCK),)
-        spec = np.where(good[blk][..., None], fft_points(aligned[blk], points), 0)
+        # single-precision transforms (rounding ~1e-7 of the band's norm; the sums in double)
+        band = fft_points(aligned[blk], points, single=True).astype(np.complex128)
+        spec = np.where(good[blk][..., None], band, 0)
         ref = np.broadcast_to(ref_spec, spec.shape)
         amp[blk] = (np.conj(ref) * spec).real.sum(-1) / np.broadcast_to(ref_energy, amp[blk].shape)
         resid[blk] = np.sqrt((np.abs(spec - ref) ** 2).sum(-1))
@@ -146,17 +148,20 @@ def find_bad_transients(
     }
     rejected = np.zeros(good.shape, bool)
     reason = np.full(good.shape, "", dtype=object)
-    z_text = np.char.mod("%.1f", np.where(good, z_res, 0.0))
-    a_text = np.char.mod("%.1f", np.where(good, z_amp, 0.0))
-    details = {"empty": None, "residual": z_text, "amplitude": a_text, "registration": z_text}
+    details = {"empty": None, "residual": z_res, "amplitude": z_amp, "registration": z_res}
     for key, hit in causes.items():  # a loop over the four causes, not the transients
+        where = np.nonzero(hit)
+        if not where[0].size:
+            continue
         label = REASONS[key]
         detail = details[key]
+        # the text of the hits only (a few transients): "label (z=6.2)"
         text = (
-            np.full(good.shape, label, dtype=object)
+            np.full(where[0].size, label, dtype=object)
             if detail is None
-            else label + " (z=" + detail.astype(object) + ")"
+            else label + " (z=" + np.char.mod("%.1f", detail[where]).astype(object) + ")"
         )
-        reason = np.where(hit & (reason == ""), text, np.where(hit, reason + "; " + text, reason))
+        before = reason[where]
+        reason[where] = np.where(before == "", text, before + "; " + text)
         rejected |= hit
     return rejected, np.where(good, z_res, np.inf), reason
