@@ -66,6 +66,35 @@ def test_failing_statistics_beside_the_workers_are_reported_alike(
     assert _digest(tmp_path / "one") == _digest(tmp_path / "two")
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_group_tables_not_written_stop_the_group_step_alike(
+    study: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int
+) -> None:
+    # with workers the report's figures start before the group tables are written: a full
+    # disk then still means the tables' error alone, no statistics and no report
+    import errno
+    import os
+
+    import mrspipe.io.derivatives as deriv
+
+    real = deriv.write_table
+
+    def full(df: Any, path: Any, **kw: Any) -> Path:
+        if Path(path).name.startswith("responses") and "group" in Path(path).parts:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real(df, path, **kw)
+
+    monkeypatch.setattr(deriv, "write_table", full)
+    folder, basis = study
+    out = tmp_path / "out"
+    result = run_study(folder, out, basis=basis, config=CONFIG, steps=REAL_REPORT, jobs=jobs)
+    assert [e["step"] for e in result.errors] == ["tables"]
+    assert "No space left on device" in result.errors[0]["error"]
+    assert result.report is None and not (out / "report.html").exists()
+    assert not (out / "figures").exists()
+    assert sorted(p.name for p in (out / "group").glob("*.tsv")) == ["timecourses.tsv"]
+
+
 def test_workers_keep_one_pool_for_the_group_step(
     study: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

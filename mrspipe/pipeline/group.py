@@ -20,8 +20,9 @@ from ..dynamic.options import Windows
 from ..errors import MRSError
 from ..io import derivatives as deriv
 from .design import first_sessions
+from .group_inputs import SessionTables, prepare_group
 from .session import SessionResult
-from .steps import Steps, default_glm, default_report, default_stats
+from .steps import Steps, default_report
 
 __all__ = ["run_group", "SessionTables", "prepare_group"]
 
@@ -162,71 +163,6 @@ def _session_table(done: list[Any], results: list[SessionResult]) -> Any:
     return pd.DataFrame(rows)
 
 
-class SessionTables:
-    """The time-course and response tables of finished sessions, read as each session ends.
-
-    The study runner hands every :class:`SessionResult` to :meth:`add` while the other
-    sessions still run, so the group step starts with the tables in memory; a table that
-    could not be read then is read (and its error reported) by the group step.
-    """
-
-    NAMES = ("timecourses", "responses")
-
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        self._read: dict[tuple[Any, str], Any] = {}
-
-    def add(self, result: SessionResult) -> None:
-        """Read the tables of ``result``'s session if it finished."""
-        if not result.ok:
-            return
-        paths = deriv.session_paths(self.out, result.participant_id, result.session_id)
-        for name in self.NAMES:
-            try:
-                self._read[(result.participant_id, result.session_id), name] = (
-                    deriv.read_session_table(paths, name)
-                )
-            except (OSError, MRSError):  # the group step reads it again and reports it
-                pass
-
-    def get(self, session: Any, name: str) -> Any:
-        """Table ``name`` of ``session`` (read now unless :meth:`add` read it)."""
-        key = (session.participant_id, session.session_id)
-        found = self._read.pop((key, name), None)
-        if found is not None:
-            return found
-        return deriv.read_session_table(deriv.session_paths(self.out, *key), name)
-
-
-def prepare_group(steps: Steps) -> None:
-    """Import what the group step's default steps need, ahead of it; compute nothing.
-
-    The statistics and the GLM need scipy.stats (~0.4 s of imports), the report its modules
-    and its compiled template. The study runner calls this while the last sessions run and a
-    core is free (no session waits to start), so the group step does not pay for it after
-    the last session. Nothing is computed or written: the outputs do not depend on it. A
-    module that cannot be imported is left for the group step to report.
-    """
-    import importlib
-
-    modules = []
-    if steps.stats is default_stats:
-        modules += ["mrspipe.stats.group", "mrspipe.stats.task"]
-    if steps.glm is default_glm:
-        modules += ["mrspipe.dynamic.glm", "scipy.stats"]  # the GLM imports scipy.stats late
-    if steps.report is default_report:
-        modules += ["mrspipe.report.html"]
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except ImportError:  # reported by the step that needs it
-            return
-    if steps.report is default_report:
-        from ..report.render import environment
-
-        environment().get_template("report.html.j2")
-
-
 def run_group(
     out: Path,
     study: Path,
@@ -266,10 +202,25 @@ def run_group(
             if absent and name == "timecourses":
                 logger.warning("metabolites %s are not in the fits; analysing the others", absent)
             tables[name] = df[df["metabolite"].isin(wanted)].reset_index(drop=True)
-            deriv.write_group_table(out, name, tables[name], extra={"Design": design})
-    except (OSError, MRSError) as exc:  # disk full, unreadable session table: reported
+    except (OSError, MRSError) as exc:  # unreadable session table: reported
         errors.append(_failure("tables", exc))
         return None, errors
+    # with workers, the report's figures of these tables start before they are written
+    parallel = executor is not None and steps.report is default_report
+
+    def write_tables() -> None:
+        try:
+            for name in SessionTables.NAMES:
+                deriv.write_group_table(out, name, tables[name], extra={"Design": design})
+        except (OSError, MRSError) as exc:  # disk full: reported, no statistics, no report
+            raise _NotWritten(exc) from exc
+
+    if not parallel:
+        try:
+            write_tables()
+        except _NotWritten as exc:
+            errors.append(_failure("tables", exc.error))
+            return None, errors
 
     shown = tables
     if not contrast:  # task design: one "condition" so the report draws its time courses
@@ -290,10 +241,15 @@ def run_group(
 
     report: Path | None = None
     failure: Exception | None = None
-    if executor is not None and steps.report is default_report:
+    if parallel:
         # the default report starts the figures of the tables on the workers, then asks for
-        # the statistics: they are computed here while the workers draw
-        later = _OnDemand(statistics)
+        # the statistics: the tables are written and the statistics computed here while the
+        # workers draw
+        def tables_then_statistics() -> tuple[Any, list[dict[str, Any]]]:
+            write_tables()
+            return statistics()
+
+        later = _OnDemand(tables_then_statistics)
         try:
             report = Path(
                 steps.report(
@@ -305,7 +261,11 @@ def run_group(
             )
         except Exception as exc:
             failure = exc
-        stats, stats_errors = later.result()  # computed now if the report did not ask
+        try:
+            stats, stats_errors = later.result()  # computed now if the report did not ask
+        except _NotWritten as exc:  # as without workers: the tables' error alone
+            errors.append(_failure("tables", exc.error))
+            return None, errors
     else:
         stats, stats_errors = statistics()
         try:
@@ -316,6 +276,14 @@ def run_group(
     if failure is not None:
         errors.append(_failure("report", failure))
     return report, errors
+
+
+class _NotWritten(Exception):
+    """The group tables could not be written (``error``): no statistics and no report."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class _OnDemand(Future):  # type: ignore[type-arg]

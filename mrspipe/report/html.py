@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import os
 import re
+import uuid
 from collections.abc import Iterable
 from concurrent.futures import Future
 from pathlib import Path
@@ -164,19 +165,14 @@ def write_report(
     first, last = study.answer_figures(answer), study.stats_figures(tables)
     around = study.start_figures(first + last, dpi=dpi, executor=executor)
     fits = [_fit_png(i, item, dpi) for i, item in enumerate(fit_figures, start=1)]
-    figures = study.finish_figures(first, around[: len(first)], dpi=dpi)
-    figures += study.finish_figures(from_tables, started, dpi=dpi)
-    figures += study.finish_figures(last, around[len(first) :], dpi=dpi)
-    figures += [(name, png, caption) for name, png, caption in fits]
+    # the page is rendered while the workers draw: each figure's data URI is a placeholder
+    # until its PNG is there (the same page: a data URI has nothing to escape)
+    token = f"mrspipe-figure-{uuid.uuid4().hex}-"
+    order = [(j.name, j.caption) for j in first + from_tables + last]
+    order += [(name, caption) for name, _, caption in fits]
     embedded: dict[str, dict[str, str]] = {}
-    for name, png, caption in figures:
-        with atomic_path(fig_dir / f"{name}.png") as tmp:
-            tmp.write_bytes(png)
-        embedded[name] = {
-            "src": "data:image/png;base64," + base64.b64encode(png).decode("ascii"),
-            "caption": caption,
-            "file": f"figures/{name}.png",
-        }
+    for i, (name, caption) in enumerate(order):
+        embedded[name] = {"src": f"{token}{i}", "caption": caption, "file": f"figures/{name}.png"}
     # the group tables beside the report are linked (only those that exist)
     tables.design.setdefault(
         "linked_tables", [h for h in sections.LINKED_TABLES if (out_dir / h).is_file()]
@@ -190,6 +186,16 @@ def write_report(
             checklist=checklist,
         )
     )
+    figures = study.finish_figures(first, around[: len(first)], dpi=dpi)
+    figures += study.finish_figures(from_tables, started, dpi=dpi)
+    figures += study.finish_figures(last, around[len(first) :], dpi=dpi)
+    figures += [(name, png, caption) for name, png, caption in fits]
+    uris = []
+    for name, png, _ in figures:
+        with atomic_path(fig_dir / f"{name}.png") as tmp:
+            tmp.write_bytes(png)
+        uris.append("data:image/png;base64," + base64.b64encode(png).decode("ascii"))
+    page = re.sub(rf"{token}(\d+)", lambda m: uris[int(m[1])], page)
     path = atomic_write_text(out_dir / "report.html", page)
     logger.info("report written to %s (%d figures)", path, len(figures))
     return path
