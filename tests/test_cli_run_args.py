@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -63,9 +64,39 @@ def test_ambiguous_or_missing_paths_exit_2_saying_how(
 ) -> None:
     assert main(["run", *argv, "--basis", "b"]) == 2
     err = capsys.readouterr().err
-    assert "required:" in err and "put the labels after the paths" in err
+    assert "required:" in err and "give STUDY OUT before --participant-label" in err
+    # it names what the option took (the swallowed paths among them)
+    assert "takes every value that follows it (here '01', '02'" in err
     assert "Traceback" not in err
     assert not (study.parent / "out").exists() and not (study.parent / "02").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--participant-label", "01", "02", "study", "results"],
+        ["--participant-label", "01", "--participant-label", "02", "study", "results"],
+        ["study", "--participant-label", "01", "02"],
+        ["--participant-label", "01", "02"],
+    ],
+)
+def test_every_form_the_hint_gives_parses(
+    study: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each command the error suggests works, even with paths that look like labels."""
+    assert main(["run", *argv, "--basis", "b"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    forms = re.findall(r"\((mrspipe run [^)]*)\)", err)
+    assert len(forms) == 2, err
+    # the repeated option is no way out: its last occurrence takes the paths all the same
+    assert "repeat" not in err
+    for form in forms:
+        words = form.split()[2:]
+        argv = [{"STUDY": "study", "OUT": "results"}.get(w, w) for w in words]
+        # after --, STUDY OUT are last: the other options go before
+        args = _parse(["--basis", "b", *argv] if "--" in argv else [*argv, "--basis", "b"])
+        assert (args.study, args.out) == ("study", "results"), form
+        assert args.participant_label == ["01", "02"], form
 
 
 def test_missing_paths_without_labels_keep_argparse_message(

@@ -29,12 +29,19 @@ def positive_int(text: str) -> int:
 _LABEL = re.compile(r"(sub-)?[A-Za-z0-9]+")
 #: a negative number is an option's value (``--baseline-window -600 0``), not an option
 _NUMBER = re.compile(r"-\d|-\.\d")
+#: how to write labels and paths when STUDY/OUT went missing; every form here parses
 _LABELS_HINT = (
-    "put the labels after the paths (mrspipe run STUDY OUT --participant-label 01 02), "
-    "end them with -- and give STUDY OUT last (--participant-label 01 02 -- STUDY OUT) "
-    "or repeat the option "
-    "(--participant-label 01 --participant-label 02)"
+    "give STUDY OUT before --participant-label (mrspipe run STUDY OUT --participant-label 01 02), "
+    "or end the labels with -- and put STUDY OUT last "
+    "(mrspipe run --participant-label 01 02 -- STUDY OUT)"
 )
+
+
+def labels_hint(values: Sequence[str]) -> str:
+    """Say what ``--participant-label`` took and how to write the labels with STUDY OUT."""
+    took = ", ".join(repr(v) for v in values)
+    seen = f" (here {took})" if values else ""
+    return f"--participant-label takes every value that follows it{seen}: {_LABELS_HINT}"
 
 
 class _RunParser(argparse.ArgumentParser):
@@ -52,13 +59,14 @@ class _RunParser(argparse.ArgumentParser):
     ) -> tuple[argparse.Namespace, list[str]]:
         tokens = list(sys.argv[1:] if args is None else args)
         self._labels_given = any(t.startswith("--participant") for t in tokens)
+        self._label_values: list[str] = []
         return super().parse_known_args(self._paths_after_labels(tokens), namespace)
 
     def error(self, message: str) -> Any:
         """Exit 2 with argparse's message; say how to write labels when STUDY/OUT are missing."""
         missing_paths = "required: STUDY" in message or "required: OUT" in message
         if missing_paths and getattr(self, "_labels_given", False):
-            message = f"{message}; with --participant-label, {_LABELS_HINT}"
+            message = f"{message}; {labels_hint(getattr(self, '_label_values', []))}"
         super().error(message)
 
     def _is_option(self, token: str) -> bool:
@@ -91,6 +99,7 @@ class _RunParser(argparse.ArgumentParser):
                         j += 1
                     if action.dest == "participant_label":
                         labels = (i, j)
+                        self._label_values += tokens[i + 1 : j]
                     i = j
                     continue
                 i += action.nargs if isinstance(action.nargs, int) else 1
