@@ -86,3 +86,28 @@ def test_open_response_window_ends_with_the_infusion():
     configured = Windows(response=(600.0, 1800.0))
     assert _bounded(configured, 2400.0).response == (600.0, 1800.0)  # configured: kept
     assert "end of the infusion" in default.describe("response")
+
+
+def test_a_frame_left_out_is_a_gap_not_a_neighbour() -> None:
+    """NaN frames are not averaged or counted; the overlap counts frame numbers, not positions."""
+    tc = pd.DataFrame(
+        {
+            "participant_id": "sub-01",
+            "session_id": "ses-1",
+            "condition": "placebo",
+            "sex": "F",
+            "frame": np.arange(6),
+            "time_s": [-30.0, -20.0, 0.0, 10.0, 20.0, 30.0],
+            "metabolite": "Glu",
+            "estimate": [10.0, 10.0, 11.0, np.nan, 13.0, 12.0],
+            "crlb_sd": [1.0, 1.0, 1.0, np.nan, 2.0, 3.0],
+        }
+    )
+    window, step = 4, 2  # rho = 1, 0.5, 0 at lags 0, 1, 2
+    out = window_responses(tc, sliding=(window, step)).iloc[0]
+    assert (out["n_baseline"], out["n_response"]) == (2, 3)
+    assert out["response"] == pytest.approx(12.0)
+    # response frames 2, 4, 5: only 4 and 5 are neighbours (lag 1); 2 and 4 are lag 2 apart
+    var = 1.0 + 4.0 + 9.0 + 2 * 0.5 * (2.0 * 3.0)
+    assert out["response_se"] == pytest.approx(math.sqrt(var) / 3)
+    assert out["baseline_se"] == pytest.approx(math.sqrt(1 + 1 + 2 * 0.5) / 2)

@@ -22,6 +22,9 @@ class Windows:
     event : str or None
         ``events.tsv`` ``trial_type`` (case-insensitive substring) whose first onset is time 0.
     baseline, response : (float or None, float or None), s relative to the onset
+    exclude_unconverged : bool
+        Leave the frames whose fit did not converge out of the time courses (their estimates
+        become NaN there, so the windows, the GLM and the statistics do not use them).
     """
 
     event: str | None = option(
@@ -39,6 +42,13 @@ class Windows:
         "response window [start, end], s from the onset (-inf/inf for an open end); default "
         "from the onset to the end of the infusion (events.tsv duration; the end of the scan "
         "without one)",
+    )
+    exclude_unconverged: bool = option(
+        True,
+        "leave frames whose fit did not converge (frames QC table: converged false) out of the "
+        "time courses, windows, GLM and statistics (NaN there; the estimates stay in the fit "
+        "table); false = use them. A --dynamic session whose joint fit did not converge is "
+        "then left out whole",
     )
 
     def __post_init__(self) -> None:

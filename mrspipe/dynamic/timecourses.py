@@ -230,6 +230,7 @@ def session_timecourses(
     frame_times: Sequence[float] | np.ndarray | None = None,
     ratios: Mapping[str, tuple[str, str]] | None = None,
     covariance: pd.DataFrame | None = None,
+    excluded_frames: Sequence[int] | np.ndarray = (),
 ) -> pd.DataFrame:
     """Build one session's rows of the tidy ``timecourses`` table.
 
@@ -252,6 +253,11 @@ def session_timecourses(
         Time of each frame (indexed by ``frame``) when ``frames`` has no ``time_s``.
     ratios, covariance
         Passed to :func:`add_ratios`; ``ratios={}`` adds none.
+    excluded_frames : sequence of int, optional
+        Frames left out (e.g. those whose fit did not converge): their rows stay, with ``NaN``
+        estimates and SDs (ratios and concentrations included), so the windows
+        (:func:`~mrspipe.dynamic.window_responses`), the GLM and the statistics skip them and a
+        gap in time stays a gap.
 
     Returns
     -------
@@ -274,6 +280,10 @@ def session_timecourses(
         df["time_s"] = times[idx]
     elif "time_s" not in df.columns:
         raise ConfigError("frame estimates have no time_s column and no frame_times were given")
+    if len(excluded_frames):
+        out = df["frame"].isin(np.asarray(excluded_frames, dtype=int)).to_numpy()
+        masked = ["estimate", "crlb_sd", "crlb_percent", *CONCENTRATION_COLUMNS]
+        df.loc[out, [c for c in masked if c in df.columns]] = np.nan
     df = add_ratios(df, ratios=ratios, covariance=covariance)
     df["time_s"] = df["time_s"].astype(float) - float(onset)
     for key in SESSION_KEYS:

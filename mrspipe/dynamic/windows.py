@@ -26,31 +26,47 @@ __all__ = [
 ]
 
 
-def _correlated_var(a: np.ndarray, lag_corr: np.ndarray | None) -> float:
-    """``sum_ij a_i a_j rho_|i-j|`` for consecutive frames (``rho_0 = 1``; none = independent)."""
+def _correlated_var(
+    a: np.ndarray, lag_corr: np.ndarray | None, frames: np.ndarray | None = None
+) -> float:
+    """``sum_ij a_i a_j rho_|f_i - f_j|`` (``rho_0 = 1``; none = independent).
+
+    ``frames``: the ascending frame numbers ``f`` of ``a`` (a frame left out is a gap, not a
+    neighbour); None = consecutive frames.
+    """
     total = float(np.sum(a**2))
     if lag_corr is not None:
-        for k, rho in enumerate(lag_corr[1 : a.size], start=1):  # loop over lags, not frames
-            total += 2.0 * float(rho) * float(np.sum(a[:-k] * a[k:]))
+        f = np.arange(a.size) if frames is None else np.asarray(frames)
+        for k, rho in enumerate(lag_corr[1:], start=1):  # loop over lags, not frames
+            j = np.minimum(np.searchsorted(f, f + k), f.size - 1)
+            pair = f[j] == f + k  # the frame k later is there
+            if pair.any():
+                total += 2.0 * float(rho) * float(np.sum(a[pair] * a[j[pair]]))
     return total
 
 
 def _plain_mean(
-    est: pd.Series, sd: pd.Series, lag_corr: np.ndarray | None = None
+    est: pd.Series,
+    sd: pd.Series,
+    lag_corr: np.ndarray | None = None,
+    frames: np.ndarray | None = None,
 ) -> tuple[float, float]:
     a = sd.to_numpy(dtype=float)
-    return float(est.mean()), float(np.sqrt(_correlated_var(a, lag_corr)) / len(sd))
+    return float(est.mean()), float(np.sqrt(_correlated_var(a, lag_corr, frames)) / len(sd))
 
 
 def _ivw_mean(
-    est: pd.Series, sd: pd.Series, lag_corr: np.ndarray | None = None
+    est: pd.Series,
+    sd: pd.Series,
+    lag_corr: np.ndarray | None = None,
+    frames: np.ndarray | None = None,
 ) -> tuple[float, float]:
     sdv = sd.to_numpy(dtype=float)
     w = 1.0 / sdv**2
     if not np.all(np.isfinite(w)):
         raise ConfigError("inverse-variance weighting needs finite, non-zero crlb_sd")
     mean = float(np.sum(w * est.to_numpy()) / w.sum())
-    return mean, float(np.sqrt(_correlated_var(w * sdv, lag_corr)) / w.sum())
+    return mean, float(np.sqrt(_correlated_var(w * sdv, lag_corr, frames)) / w.sum())
 
 
 def sliding_window_correlation(window: int, step: int) -> np.ndarray:
@@ -71,7 +87,8 @@ def sliding_window_correlation(window: int, step: int) -> np.ndarray:
     return np.clip(1.0 - k * step / window, 0.0, None)
 
 
-#: window averaging: name -> (estimates, crlb_sd[, lag correlations]) -> (mean, standard error)
+#: window averaging: name -> (estimates, crlb_sd[, lag correlations, frame numbers]) -> (mean,
+#: standard error)
 WEIGHTINGS: dict[str, Callable[..., tuple[float, float]]] = {
     "mean": _plain_mean,
     "inverse_variance": _ivw_mean,
@@ -109,8 +126,10 @@ def window_responses(
     -------
     DataFrame
         :data:`RESPONSE_COLUMNS` plus ``baseline_se, response_se, percent_change_se`` (from the
-        CRLBs, first-order) and ``n_baseline, n_response`` (frames averaged). A session with an
-        empty window gets ``NaN`` (logged); all sessions empty raises :class:`ConfigError`.
+        CRLBs, first-order) and ``n_baseline, n_response`` (frames averaged). Frames with a
+        ``NaN`` estimate (no data, or left out: ``session_timecourses(excluded_frames=)``) are
+        not averaged or counted. A session with an empty window gets ``NaN`` (logged); all
+        sessions empty raises :class:`ConfigError`.
     """
     if weighting not in WEIGHTINGS:
         raise ConfigError(f"weighting must be one of {sorted(WEIGHTINGS)}, got {weighting!r}")
@@ -124,15 +143,25 @@ def window_responses(
     lag = None if sliding is None else sliding_window_correlation(*sliding)
     tc = timecourses.assign(_b=base_mask, _r=resp_mask).sort_values("frame", kind="stable")
     est, sd = tc["estimate"], tc["crlb_sd"]
+    frame = tc["frame"].to_numpy()
+    usable = np.isfinite(est.to_numpy(dtype=float))  # a NaN frame is no frame
     in_base, in_resp = tc["_b"].to_numpy(dtype=bool), tc["_r"].to_numpy(dtype=bool)
     rows = []
     # each group's rows by position (in frame order), not sub-tables of every column
     for key, where in tc.groupby(keys, sort=True, dropna=False).indices.items():
+        where = where[usable[where]]
         b, r = where[in_base[where]], where[in_resp[where]]
-        bm, bse = avg(est.iloc[b], sd.iloc[b], lag) if len(b) else (np.nan, np.nan)
-        rm, rse = avg(est.iloc[r], sd.iloc[r], lag) if len(r) else (np.nan, np.nan)
+        bm, bse = avg(est.iloc[b], sd.iloc[b], lag, frame[b]) if len(b) else (np.nan, np.nan)
+        rm, rse = avg(est.iloc[r], sd.iloc[r], lag, frame[r]) if len(r) else (np.nan, np.nan)
         if not (len(b) and len(r)):
-            logger.warning("session %s/%s: empty window for %s", key[0], key[1], key[4])
+            which = "baseline" if not len(b) else "response"
+            logger.warning(
+                "session %s/%s: no frame with an estimate in the %s window for %s",
+                key[0],
+                key[1],
+                which,
+                key[4],
+            )
         rows.append((*key, bm, rm, bse, rse, len(b), len(r)))
     out = pd.DataFrame(
         rows,
@@ -177,6 +206,7 @@ def percent_change_timecourses(
     mask = select_window(timecourses["time_s"], baseline_window)
     if not mask.any():
         raise ConfigError("no frame of any session falls in the baseline window")
+    mask &= np.isfinite(timecourses["estimate"].to_numpy(dtype=float))  # NaN frames: none
     keys = [*SESSION_KEYS, "metabolite"]
     # one group id per row (a label that is None everywhere, e.g. no sex recorded, is a key
     # like any other): no merge on label columns whose dtype depends on the data

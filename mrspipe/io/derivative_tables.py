@@ -42,7 +42,8 @@ _DESCRIPTIONS: dict[str, tuple[str, str | None]] = {
     "rejected": ("true if the transient was excluded from averaging", None),
     "residual_rel": ("fit residual norm relative to the data norm", None),
     "converged": (
-        "true if the fit converged (a joint dynamic fit's: the same in every frame)",
+        "true if the fit converged (a joint dynamic fit's: the same in every frame); a frame "
+        "that did not is left out of the time courses by default ([windows] exclude_unconverged)",
         None,
     ),
     "start_converged": ("true if the frame-wise start fit of a joint dynamic fit converged", None),

@@ -112,7 +112,9 @@ def default_glm(
             )
         except (MRSError, ValueError, ArithmeticError) as exc:  # this session only
             logger.warning("GLM skipped for %s %s: %s", pid, sid, exc)
-    glm = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if not parts:  # no session could be fitted (e.g. every frame left out): no rows
+        parts = [glm_timecourses(timecourses.iloc[:0], regressors=(regressor,), noise=noise)]
+    glm = pd.concat(parts, ignore_index=True)
     glm.attrs["method"] = {
         "ar1": "AR(1) errors per time course (REML), GLS on the Prais-Winsten-whitened course; "
         "t-tests with Satterthwaite df (residual df frames - regressors - 1, reduced for the "

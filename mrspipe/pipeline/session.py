@@ -107,6 +107,14 @@ def _summary(qc_transients: Any, qc_frames: Any) -> dict[str, Any]:
     return out
 
 
+def unconverged_frames(qc_frames: Any) -> list[int]:
+    """Frames whose fit did not converge (frames QC table ``converged`` false; read or fresh)."""
+    if "converged" not in qc_frames or not len(qc_frames):
+        return []
+    converged = qc_frames["converged"].astype(str).str.lower().isin(("true", "1", "1.0"))
+    return sorted(int(f) for f in qc_frames.loc[~converged.to_numpy(), "frame"])
+
+
 def _sliding(preprocess: Any) -> dict[str, Any]:
     """``{'sliding': (window, step)}`` when frames are overlapping sliding windows, else {}."""
     window = int(getattr(preprocess, "window", None) or 0)
@@ -256,6 +264,16 @@ def _run(
         computed.append("fit")
 
     with Stage("dynamic"):
+        # frames whose fit did not converge: left out of the time courses (NaN) by default
+        excluded = unconverged_frames(qc_frames) if options.windows.exclude_unconverged else []
+        if excluded:
+            logger.warning(
+                "%s %s: %d of %d frames whose fit did not converge left out of the time courses",
+                session.participant_id,
+                session.session_id,
+                len(excluded),
+                len(qc_frames),
+            )
         timecourses, responses = steps.dynamics(
             fits,
             frame_times=frame_times,
@@ -264,6 +282,7 @@ def _run(
             windows=_bounded(options.windows, duration),
             **_sliding(options.preprocess),
             covariance=covariance,
+            **({"excluded_frames": excluded} if excluded else {}),
         )
     computed.append("dynamic")
     with Stage("write"):
@@ -275,6 +294,7 @@ def _run(
         deriv.write_session_table(paths, "responses", responses)
         summary = (
             _summary(qc_transients, qc_frames)
+            | {"n_frames_excluded": len(excluded)}
             | acquisition
             | {
                 "onset_s": float(onset),

@@ -113,6 +113,7 @@ def default_dynamics(
     windows: Windows,
     sliding: tuple[int, int] | None = None,
     covariance: Any = None,
+    excluded_frames: Any = (),
 ) -> tuple[Any, Any]:
     """One session's time course and window responses (the :mod:`mrspipe.dynamic` adapter).
 
@@ -132,6 +133,10 @@ def default_dynamics(
         Frames are overlapping sliding windows: the window SEs count the shared transients.
     covariance : pandas.DataFrame, optional
         ``Estimates.covariance_table()``: the ratio SDs include it (else independence).
+    excluded_frames : sequence of int, optional
+        Frames left out of the time courses (NaN there): those whose fit did not converge,
+        with ``[windows] exclude_unconverged``. Passed only when there are some, so a
+        replacement step need not take it otherwise.
 
     Returns
     -------
@@ -141,7 +146,12 @@ def default_dynamics(
     from ..dynamic import session_timecourses, window_responses
 
     timecourses = session_timecourses(
-        fits, session, onset=onset, frame_times=frame_times, covariance=covariance
+        fits,
+        session,
+        onset=onset,
+        frame_times=frame_times,
+        covariance=covariance,
+        excluded_frames=excluded_frames,
     )
     responses = window_responses(
         timecourses,

@@ -91,7 +91,8 @@ CRITERIA: tuple[Criterion, ...] = (
         "%",
         True,
         "mrspipe limit: the estimates of a fit that stopped at its iteration limit are not at "
-        "the cost's minimum; they are reported (QC column converged), not dropped",
+        "the cost's minimum; they are left out of the time courses ([windows] "
+        "exclude_unconverged, the default) and stay in the fit table (QC column converged)",
     ),
     Criterion(
         "rejected transients",

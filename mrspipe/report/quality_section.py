@@ -29,6 +29,7 @@ QC_COLUMNS = (
     "fwhm_hz_median",
     "shift_hz_range",
     "fit_snr_median",
+    "n_frames_excluded",
     "status",
     "message",
 )
@@ -96,6 +97,12 @@ def quality_context(t: Tables, figures: dict[str, Any]) -> dict[str, Any]:
         parts.append(
             f"{o['n_rejected']:.0f} of {o['n_transients']:.0f} transients rejected "
             f"({o['rejected_percent']:.1f} %) in the sessions that did not fail."
+        )
+    if o.get("n_frames_excluded", 0) > 0:
+        parts.append(
+            f"{o['n_frames_excluded']:.0f} of {o['n_frames']:.0f} frames left out of the time "
+            f"courses in {o['n_sessions_excluding']} session(s): their fit did not converge "
+            "([windows] exclude_unconverged)."
         )
     for key, name, unit in (("snr", "SNR", ""), ("fwhm_hz", "Linewidth (FWHM)", " Hz")):
         if o.get(f"{key}_range"):

@@ -303,7 +303,9 @@ def qc_overview(sessions_qc: Any) -> dict[str, Any]:
     dict
         ``n_sessions, n_ok, n_failed, n_transients, n_rejected, rejected_percent,
         snr_median, snr_range, fwhm_hz_median, fwhm_hz_range`` (medians/ranges over the
-        sessions that did not fail; NaN when unknown).
+        sessions that did not fail; NaN when unknown), ``n_frames, n_frames_excluded`` (frames
+        left out of the time courses: their fit did not converge) and ``n_sessions_excluding``
+        (sessions with such frames).
     """
     out: dict[str, Any] = {"n_sessions": 0, "n_ok": 0, "n_failed": 0}
     if sessions_qc is None or sessions_qc.empty:
@@ -316,6 +318,12 @@ def qc_overview(sessions_qc: Any) -> dict[str, Any]:
     n_rej = float(ok["n_rejected"].sum()) if "n_rejected" in ok else math.nan
     out.update(n_transients=n_tr, n_rejected=n_rej)
     out["rejected_percent"] = 100.0 * n_rej / n_tr if n_tr else math.nan
+    excluded = (
+        ok["n_frames_excluded"].astype(float).fillna(0.0) if "n_frames_excluded" in ok else None
+    )
+    out["n_frames"] = float(ok["n_frames"].sum()) if "n_frames" in ok else math.nan
+    out["n_frames_excluded"] = float(excluded.sum()) if excluded is not None else math.nan
+    out["n_sessions_excluding"] = int((excluded > 0).sum()) if excluded is not None else 0
     for col, key in (("snr_median", "snr"), ("fwhm_hz_median", "fwhm_hz")):
         vals = ok[col].astype(float).dropna() if col in ok else []
         has = len(vals) > 0
