@@ -133,7 +133,8 @@ def test_registration_phase_is_the_angle_of_the_band_cross_product(rng):
     r = np.fft.fft(reference[:n] * apod)[band]
     z = np.fft.fft(y[:, :n] * apod * np.exp(-2j * np.pi * shift[:, None] * t), axis=-1)[:, band]
     c0 = (np.conj(r) * z).sum(-1)
-    np.testing.assert_allclose(phase, np.angle(c0), rtol=0, atol=1e-12)
+    # C(s) from single-precision products summed in double: its angle to ~1e-6 rad
+    np.testing.assert_allclose(phase, np.angle(c0), rtol=0, atol=1e-6)
 
     # and the shift is a stationary point of g(s) = sum |Y_s|^2 - 2 |C(s)| (Newton converged)
     def g(s):
