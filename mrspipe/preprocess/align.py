@@ -197,9 +197,10 @@ def align_transients(
 ) -> AlignResult:
     """Align every transient in frequency and phase to a robust reference.
 
-    The reference starts as the mean of the first ``n_reference`` transients; each iteration
-    registers all transients to it (:func:`register_to_reference`) and rebuilds it as the
-    ``reference`` estimator (median or mean) of the aligned early transients.
+    The reference starts as the ``reference`` estimator (median or mean) of the first
+    ``n_reference`` transients; each of ``n_iter`` refinements registers those transients to
+    it (:func:`register_to_reference`) and rebuilds it from the aligned ones; a final pass
+    registers every transient to it.
 
     Parameters
     ----------
