@@ -304,6 +304,10 @@ def test_tables_and_spectra(basis):
         "reference_at_bound",
         "lipid_phase_rad",
         "lipid_out_of_phase",
+        "lipid_phase_model",
+        "lipid_phase_scope",
+        "lipid_phase_p",
+        "lipid_phase_mean_rad",
     ]
     model = res.model_spectra()
     assert model.shape == (2, basis.n_points)

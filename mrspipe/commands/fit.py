@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 from ..cli import echo
 from ..config import help_text
+from ..fit.lipids import LIPID_RECORD, lipid_record
+from ..io.derivative_tables import sidecar
 
 FITS_SIDECAR = {
     "source": {"Description": "Input file the frame comes from"},
@@ -49,14 +52,11 @@ QC_SIDECAR = {
         "Description": "tCr fitted as 0: implausible (wrong local optimum or basis); ratios to "
         "tCr are NaN"
     },
-    "lipid_phase_rad": {
-        "Description": "Phase of the fitted lipid signal relative to the metabolites when the "
-        "lipid components had a phase of their own (lipid_phase); n/a otherwise",
-        "Units": "rad",
-    },
-    "lipid_out_of_phase": {
-        "Description": "The fitted lipid (area > 3 SD) is more than pi/4 out of phase with the "
-        "metabolites: lipid from outside the voxel, likely"
+    # the lipid model's columns: the descriptions of the pipeline's session tables
+    **{
+        k: v
+        for k, v in sidecar(["lipid_phase_rad", "lipid_out_of_phase", *LIPID_RECORD], "").items()
+        if k != "Description"
     },
 }
 
@@ -154,6 +154,34 @@ def _stem(path: Path) -> str:
     return path.name.removesuffix(".gz").removesuffix(".nii")
 
 
+def _batches(
+    inputs: list[tuple[Path, Any]],
+    groups: dict[tuple[Any, ...], list[int]],
+    basis: Any,
+    options: Any,
+) -> list[tuple[list[int], str | None, list[dict[str, float]]]]:
+    """Return the files fitted together: ``(members, lipid model or None, their tests)``.
+
+    Files sharing a grid are fitted together. With ``lipid_phase='auto'`` each file's lipid is
+    tested on its own (:func:`~mrspipe.pipeline.lipid_test_frames`) and the files are batched
+    by the model their own test chose: a file's model never depends on the other inputs.
+    """
+    from ..pipeline import lipid_test_frames
+
+    if options.lipid_phase != "auto":
+        return [(members, None, []) for members in groups.values()]
+    out: list[tuple[list[int], str | None, list[dict[str, float]]]] = []
+    for members in groups.values():
+        by_model: dict[str, tuple[list[int], list[dict[str, float]]]] = {}
+        for i in members:
+            model, test = lipid_test_frames(inputs[i][1], basis, options=options)
+            chosen = by_model.setdefault(model, ([], []))
+            chosen[0].append(i)
+            chosen[1].append(test)
+        out += [(m, model, tests) for model, (m, tests) in by_model.items()]
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     """Fit the files; 0 all fitted, 1 some group failed (named on stderr), 2 input error."""
     import numpy as np
@@ -181,21 +209,28 @@ def run(args: argparse.Namespace) -> int:
     fits: list[Any] = []
     qcs: list[Any] = []
     failed: list[str] = []
-    for members in groups.values():
+    for members, model, tests in _batches(inputs, groups, basis, options):
         parts = [inputs[i][1].fids.reshape(-1, inputs[i][1].n_points) for i in members]
         sizes = [len(part) for part in parts]
         first = inputs[members[0]][1]
         stacked = first.with_fids(np.concatenate(parts), dims=("dyn",), frame_times=None)
         names = [inputs[i][0].name for i in members]
+        fitted = options if model is None else dataclasses.replace(options, lipid_phase=model)
         try:
-            res = fit_frames(stacked, basis, options=options)
+            res = fit_frames(stacked, basis, options=fitted)
         except FitError as exc:
             echo(f"mrspipe fit: {', '.join(names)}: {exc}", err=True)
             failed += names
             continue
         source = np.repeat(names, sizes)
         local = np.concatenate([np.arange(n) for n in sizes])
-        for table, bucket in ((res.table(), fits), (res.qc_table(), qcs)):
+        qc = res.qc_table()
+        if model is not None:  # each file's own decision, as if fitted alone
+            owner = np.repeat(np.arange(len(members)), sizes)[qc["frame"].to_numpy()]
+            records = pd.DataFrame([lipid_record(model, "data", t) for t in tests])
+            for column in records:
+                qc[column] = records[column].to_numpy()[owner]
+        for table, bucket in ((res.table(), fits), (qc, qcs)):
             frame = table["frame"].to_numpy()
             table["source"], table["frame"] = source[frame], local[frame]
             bucket.append(table)

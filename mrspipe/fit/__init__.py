@@ -12,13 +12,14 @@ A lineshape model is one entry of :data:`LINESHAPES` (:func:`register_lineshape`
 from typing import Any
 
 from .estimates import Estimates
-from .fitting import BACKENDS, fit_spectra
+from .fitting import BACKENDS, fit_spectra, lipid_phase_test
 from .lineshape_models import LINESHAPES, LineshapeModel, WidthParameter, register_lineshape
 from .options import FitOptions
 from .result import FitResult
 
 __all__ = [
     "fit_spectra",
+    "lipid_phase_test",
     "Estimates",
     "FitOptions",
     "FitResult",

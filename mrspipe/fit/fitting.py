@@ -11,20 +11,25 @@ import numpy as np
 
 from .._cores import usable_cores
 from ..data import Basis, MRSData
-from ..errors import ConfigError, FitError
-from .backends import BACKEND_OPTIONS, BACKENDS, single_threaded_blas
+from ..errors import FitError
+from .backends import BACKENDS, single_threaded_blas
 from .band import band_model
 from .finish import build_result, finish_frames, store_chunk
 from .init import start_values
-from .lineshape_models import get_lineshape
 from .model import FitProblem
 from .options import FitOptions
-from .prefit import Prefit, auto_lipid_phase, fold_mean_kernel, ftest_dof
+from .prefit import fold_mean_kernel
 from .problem import build_problem, with_default_macromolecules
 from .result import FitResult
-from .stiffness import STIFFNESS
+from .setup import prepare
 
-__all__ = ["fit_spectra", "build_problem", "with_default_macromolecules", "BACKENDS"]
+__all__ = [
+    "fit_spectra",
+    "lipid_phase_test",
+    "build_problem",
+    "with_default_macromolecules",
+    "BACKENDS",
+]
 
 logger = logging.getLogger("mrspipe")
 
@@ -215,50 +220,10 @@ def fit_spectra(
     FitError
         No frame holds finite, nonzero data.
     """
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}; choose from {sorted(BACKENDS)}")
-    if baseline_stiffness not in STIFFNESS:
-        raise ConfigError(
-            f"unknown baseline_stiffness {baseline_stiffness!r}; choose from {list(STIFFNESS)}"
-        )
-    if baseline_stiffness == "ftest" and baseline != "spline":
-        raise ConfigError(
-            f"baseline_stiffness='ftest' chooses the spline baseline's stiffness; "
-            f"baseline={baseline!r} has none (use baseline='spline' or baseline_order)"
-        )
-    # start values of a registered lineshape's widths by their reported names (``lor_hz``)
-    widths = {w.report for w in get_lineshape(lineshape).widths}
-    start = {k: v for k, v in (("lorentz_hz", lorentz_hz), ("gauss_hz", gauss_hz)) if v is not None}
-    start.update({k: options.pop(k) for k in sorted(widths & set(options))})
-    unknown = sorted(set(options) - set(BACKEND_OPTIONS.get(backend, ())))
-    if unknown:  # a misspelt keyword is refused, not silently ignored
-        raise ConfigError(
-            f"fit_spectra got unknown option(s) {', '.join(map(repr, unknown))} for the "
-            f"{backend} backend (extra options it takes: {list(BACKEND_OPTIONS[backend])})"
-        )
-    if chunk_size < 1:
-        raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
-    if threads is not None and threads < 1:
-        raise ConfigError(f"threads must be >= 1, got {threads}")
-    build: dict[str, Any] = {
-        "ppm_range": ppm_range,
-        "baseline": baseline,
-        "baseline_order": baseline_order,
-        "baseline_knot_spacing": baseline_knot_spacing,
-        "groups": groups,
-        "lineshape": lineshape,
-        "max_shift_hz": max_shift_hz,
-        "default_macromolecules": default_macromolecules,
-        "default_lipids": default_lipids,
-        "mm_priors": mm_priors,
-        "lipid_phase": lipid_phase,
-    }
-    prefit = Prefit(data, start, max_iter, ftol)  # fits of the mean of the frames
-    if baseline_stiffness == "ftest" and baseline == "spline":
-        baseline_dof = ftest_dof(prefit, basis, build)
-    lipid_test: dict[str, float] = {}
-    if lipid_phase == "auto":
-        build["lipid_phase"], lipid_test = auto_lipid_phase(prefit, basis, build, baseline_dof)
+    args = {k: v for k, v in locals().items() if k not in ("data", "basis")}
+    setup = prepare(data, basis, args)
+    build, prefit, start, options = setup.build, setup.prefit, setup.start, setup.options
+    baseline_dof, lipid_test = setup.baseline_dof, setup.lipid_test
     problem, rbasis = build_problem(
         data, basis, baseline_dof=baseline_dof, precision=precision, **build
     )
@@ -334,8 +299,42 @@ def fit_spectra(
             "lineshape": lineshape,
             "baseline_dof": baseline_dof,
             "lipid_phase": build["lipid_phase"],
+            "lipid_phase_scope": "data" if lipid_phase == "auto" else "fixed",
             **({"lipid_phase_test": lipid_test} if lipid_test else {}),
             **kernel,
             **options,
         },
     )
+
+
+def lipid_phase_test(data: MRSData, basis: Basis, **kwargs: Any) -> tuple[str, dict[str, float]]:
+    """Decide ``lipid_phase="auto"`` for ``data`` without fitting its frames.
+
+    The same fit of the mean of the frames as :func:`fit_spectra` makes (after the F-test
+    baseline stiffness when asked for), for a caller that decides once for several data sets
+    (the pipeline's ``[fit] lipid_phase_scope``: all sessions of a participant, or the study).
+
+    Parameters
+    ----------
+    data : MRSData
+        All leading axes are frames.
+    basis : Basis
+        On the data's grid.
+    **kwargs
+        Keywords of :func:`fit_spectra` (``lipid_phase`` is taken as ``'auto'``).
+
+    Returns
+    -------
+    choice : {'free', 'metabolites'}
+        What ``'auto'`` fits ``data`` with.
+    test : dict
+        ``phase_rad, chi2, dof, p`` of the mean spectrum; empty when nothing was tested (the
+        band lacks the 1.28 ppm lipid, or no lipid component is appended).
+    """
+    import inspect
+
+    bound = inspect.signature(fit_spectra).bind(data, basis, **{**kwargs, "lipid_phase": "auto"})
+    bound.apply_defaults()
+    args = {k: v for k, v in bound.arguments.items() if k not in ("data", "basis")}
+    setup = prepare(data, basis, args)
+    return setup.build["lipid_phase"], setup.lipid_test

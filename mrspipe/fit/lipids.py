@@ -24,8 +24,9 @@ of artifacts. NMR Biomed 2004;17:361-381 (out-of-voxel lipid signal).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from scipy import special
@@ -41,7 +42,9 @@ __all__ = [
     "PHASED_LIPIDS",
     "ROTATED_SUFFIX",
     "LipidPhase",
+    "LIPID_RECORD",
     "choose_lipid_phase",
+    "lipid_record",
     "out_of_phase",
     "with_lipid_phase",
 ]
@@ -230,3 +233,37 @@ def choose_lipid_phase(
         test["p"],
     )
     return "free", test
+
+
+#: the columns that record a fit's lipid model (QC tables, a session's summary; described in
+#: the tables' sidecars, :mod:`mrspipe.io.derivative_tables`): the model fitted (``free`` or
+#: ``metabolites``), where it was decided (``data``: ``'auto'`` on this data set alone;
+#: ``session``/``participant``/``study``: the pipeline's ``[fit] lipid_phase_scope``;
+#: ``fixed``: set by the user), this data set's own test's p-value and lipid phase (rad)
+LIPID_RECORD: tuple[str, ...] = (
+    "lipid_phase_model",
+    "lipid_phase_scope",
+    "lipid_phase_p",
+    "lipid_phase_mean_rad",
+)
+
+
+def lipid_record(model: str, scope: str, test: Mapping[str, float] | None) -> dict[str, Any]:
+    """Return the :data:`LIPID_RECORD` values of one fit.
+
+    Parameters
+    ----------
+    model : {'free', 'metabolites'}
+        The lipid model fitted.
+    scope : {'data', 'session', 'participant', 'study', 'fixed'}
+        Where it was decided.
+    test : mapping, optional
+        The data set's own test (:func:`choose_lipid_phase`: ``p``, ``phase_rad``).
+    """
+    test = test or {}
+    return {
+        "lipid_phase_model": model,
+        "lipid_phase_scope": scope,
+        "lipid_phase_p": float(test.get("p", np.nan)),
+        "lipid_phase_mean_rad": float(test.get("phase_rad", np.nan)),
+    }

@@ -36,6 +36,10 @@ class FitOptions:
         Soft priors on the ratios of the appended components (:mod:`mrspipe.fit.priors`).
     lipid_phase : {'auto', 'free', 'metabolites'}
         Phase of the appended lipid components (:func:`mrspipe.fit.problem.with_lipid_phase`).
+    lipid_phase_scope : {'participant', 'session', 'study'}
+        With ``lipid_phase='auto'``, where ``mrspipe run`` decides it: once for all sessions
+        of a participant (the default: a crossover's sessions are compared with one model),
+        once for the study, or per session. Not a ``fit_spectra`` keyword (one data set).
     baseline_stiffness : {'fixed', 'ftest'}
         ``'ftest'``: the spline baseline's stiffness chosen by an F-test on the mean of the
         frames (:mod:`mrspipe.fit.stiffness`; not with an MM-free basis).
@@ -89,6 +93,14 @@ class FitOptions:
         "(free when the mean spectrum's lipid is out of phase, p < 0.001, and the fitted range "
         "holds the 1.3 ppm lipid)",
         choices=("auto", "free", "metabolites"),
+    )
+    lipid_phase_scope: str = option(
+        "participant",
+        "with lipid_phase auto, mrspipe run decides it once for all sessions of a participant "
+        "(participant: free for all of them when any session's lipid is out of phase, so a "
+        "crossover's sessions are compared with one model), once for the study (study), or per "
+        "session (session: two sessions of one participant may get different models)",
+        choices=("participant", "session", "study"),
     )
     baseline_stiffness: str = option(
         "fixed",

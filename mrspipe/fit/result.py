@@ -229,7 +229,7 @@ class FitResult:
             Columns ``source, frame, snr, fwhm_hz, shift_hz, phase_rad, residual_rel,
             converged, fwhm_ppm, linewidth_metabolite, broadening_hz, sd_inflation,
             n_at_bound, mm_at_bound, lineshape_at_bound, reference_at_bound, lipid_phase_rad,
-            lipid_out_of_phase`` (``fwhm_hz``/
+            lipid_out_of_phase`` and the :meth:`lipid_record` columns (``fwhm_hz``/
             ``fwhm_ppm``: measured linewidth of the spectrum; ``broadening_hz``: the lineshape
             applied to the basis).
         """
@@ -262,7 +262,19 @@ class FitResult:
                 "reference_at_bound": _or_false(self.reference_at_bound, n),
                 "lipid_phase_rad": _or_nan(self.lipid_phase_rad, n),
                 "lipid_out_of_phase": _or_false(self.lipid_out_of_phase, n),
+                **self.lipid_record(),
             }
+        )
+
+    def lipid_record(self) -> dict[str, Any]:
+        """How the lipid model was chosen (:data:`~mrspipe.fit.lipids.LIPID_RECORD`)."""
+        from .lipids import lipid_record
+
+        opts = self.options or {}
+        return lipid_record(
+            str(opts.get("lipid_phase", "metabolites")),
+            str(opts.get("lipid_phase_scope", "fixed")),
+            opts.get("lipid_phase_test"),
         )
 
     @property

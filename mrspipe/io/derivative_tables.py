@@ -49,6 +49,38 @@ _DESCRIPTIONS: dict[str, tuple[str, str | None]] = {
     "start_converged": ("true if the frame-wise start fit of a joint dynamic fit converged", None),
     "joint_converged": ("true if the joint dynamic fit converged", None),
     "joint_n_iter": ("iterations of the joint dynamic fit", None),
+    "lipid_phase_rad": (
+        "phase of the fitted lipid signal relative to the metabolites when the lipid components "
+        "had a phase of their own (lipid_phase_model free); n/a otherwise",
+        "rad",
+    ),
+    "lipid_out_of_phase": (
+        "the fitted lipid (area > 3 SD) is more than pi/4 out of phase with the metabolites: "
+        "lipid from outside the voxel, likely",
+        None,
+    ),
+    "lipid_phase_model": (
+        "lipid model fitted: free (Lip09/Lip13a/Lip13b each with a free complex amplitude, a "
+        "phase of their own) or metabolites (nonnegative, in phase with the metabolites)",
+        None,
+    ),
+    "lipid_phase_scope": (
+        "where the lipid model was decided: data (lipid_phase auto on this data set alone), "
+        "session, participant or study ([fit] lipid_phase_scope of mrspipe run: one model for "
+        "all sessions of a participant or of the study, free when any of their sessions' own "
+        "tests is significant), fixed (lipid_phase set to free or metabolites, not tested)",
+        None,
+    ),
+    "lipid_phase_p": (
+        "p-value of this data set's own test for an out-of-phase lipid (Wald chi-square on the "
+        "fit of the mean of its frames; its own choice is free below 0.001); n/a: not tested",
+        None,
+    ),
+    "lipid_phase_mean_rad": (
+        "phase of the lipid signal relative to the metabolites in that test's fit of the mean "
+        "spectrum; n/a: not tested",
+        "rad",
+    ),
     "step": ("pipeline step that failed", None),
     "error": ("error message", None),
 }

@@ -14,6 +14,8 @@ Layout under the output folder ``OUT`` (a BIDS derivative dataset)::
         sub-01_ses-1_desc-timecourse_estimates.tsv, sub-01_ses-1_desc-response_estimates.tsv
                                                   this session's share of the group tables
         sub-01_ses-1_desc-fit_svs.png             data, fit, baseline, residual, components
+        prepared.json                             only between preprocessing and fit when the
+                                                  lipid model is decided per participant/study
         done.json                                 manifest: input fingerprints + options keys
     OUT/group/timecourses.tsv, responses.tsv, stats.tsv
     OUT/report.html, OUT/figures/
@@ -49,6 +51,9 @@ __all__ = [
     "write_session_table",
     "read_session_table",
     "save_preprocessed",
+    "load_preprocessed",
+    "read_prepared",
+    "write_prepared",
     "write_errors",
     "write_group_table",
     "write_run_info",
@@ -79,6 +84,11 @@ class SessionPaths:
     def preprocessed(self) -> Path:
         """Preprocessed frames, NIfTI-MRS."""
         return self.folder / f"{self.prefix}_desc-preproc_svs.nii.gz"
+
+    @property
+    def prepared(self) -> Path:
+        """State between a session's preprocessing and its fit (``[fit] lipid_phase_scope``)."""
+        return self.folder / "prepared.json"
 
     @property
     def done(self) -> Path:
@@ -230,6 +240,32 @@ def save_preprocessed(paths: SessionPaths, frames: Any, *, dtype: Any = None) ->
     if dtype is not None and frames.fids.dtype != dtype:
         frames = dataclasses.replace(frames, fids=frames.fids.astype(dtype))
     return save_mrs(frames, paths.preprocessed, compress_level=0)
+
+
+def load_preprocessed(paths: SessionPaths, source: Any = None) -> Any:
+    """Read the preprocessed frames written by :func:`save_preprocessed` (``source`` named)."""
+    import dataclasses
+
+    from .nifti_mrs import load_mrs
+
+    frames = load_mrs(paths.preprocessed)
+    return frames if source is None else dataclasses.replace(frames, source=str(source))
+
+
+def read_prepared(paths: SessionPaths) -> dict[str, Any] | None:
+    """Read ``prepared.json``; None when absent or unreadable (the session is preprocessed)."""
+    if not paths.prepared.is_file():
+        return None
+    try:
+        state = read_json(paths.prepared)
+    except MRSFormatError:
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def write_prepared(paths: SessionPaths, state: dict[str, Any]) -> Path:
+    """Write ``prepared.json`` (after the preprocessed frames and the transients' QC)."""
+    return write_json(paths.prepared, state)
 
 
 def write_errors(out: str | os.PathLike[str], rows: list[dict[str, Any]]) -> Path | None:

@@ -12,7 +12,7 @@
 (0, PosixPath('out/report.html'))
 """
 
-from .jobs import fit_frames, preprocess_files, select_metabolites
+from .jobs import fit_frames, lipid_test_frames, preprocess_files, select_metabolites
 from .session import SessionOptions, SessionResult, run_session
 from .steps import Steps
 from .study import StudyResult, describe_window, resolve_contrast, run_study
@@ -25,6 +25,7 @@ __all__ = [
     "run_session",
     "preprocess_files",
     "fit_frames",
+    "lipid_test_frames",
     "select_metabolites",
     "run_study",
     "resolve_contrast",

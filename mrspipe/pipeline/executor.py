@@ -14,13 +14,16 @@ import os
 import sys
 import time
 from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConfigError, MissingExtraError
-from .session import SessionOptions, SessionResult, run_session
+from ..errors import ConfigError
+from .dask_pool import DaskPool
+from .lipid_scope import LipidPlan
+from .session import SessionOptions, SessionResult, prepare_session, run_session
 from .steps import Steps, default_fit, default_fit_figure, default_load_mrs
 
-__all__ = ["Workers", "map_sessions", "largest_first"]
+__all__ = ["Workers", "SessionTask", "map_sessions", "largest_first"]
 
 logger = logging.getLogger("mrspipe")
 
@@ -138,21 +141,32 @@ def release_free_memory() -> None:
 _MALLOC_TRIM: Any = None
 
 
-def _run_released(session: Any, basis: Any, options: SessionOptions, steps: Steps) -> SessionResult:
-    """Run one session and hand the heap pages it freed back (see :func:`release_free_memory`)."""
+@dataclass(frozen=True)
+class SessionTask:
+    """One job of a worker: a session's first pass (``prepare``) or its run (with a plan)."""
+
+    session: Any
+    prepare: bool = False
+    lipid: LipidPlan | None = None
+
+
+def _run_released(task: SessionTask, basis: Any, options: SessionOptions, steps: Steps) -> Any:
+    """Run one task and hand the heap pages it freed back (see :func:`release_free_memory`)."""
     try:
-        return run_session(session, basis, options, steps=steps)
+        if task.prepare:
+            return prepare_session(task.session, basis, options, steps=steps)
+        return run_session(task.session, basis, options, steps=steps, lipid=task.lipid)
     finally:
         release_free_memory()
 
 
-def _run_in_worker(session: Any) -> SessionResult:
-    return _run_released(session, _CONTEXT["basis"], _CONTEXT["options"], _CONTEXT["steps"])
+def _run_in_worker(task: SessionTask) -> SessionResult:
+    return _run_released(task, _CONTEXT["basis"], _CONTEXT["options"], _CONTEXT["steps"])
 
 
-def _run_with(context: tuple[Any, SessionOptions, Steps], session: Any) -> SessionResult:
+def _run_with(context: tuple[Any, SessionOptions, Steps], task: SessionTask) -> SessionResult:
     basis, options, steps = context
-    return _run_released(session, basis, options, steps)
+    return _run_released(task, basis, options, steps)
 
 
 class Workers:
@@ -199,11 +213,15 @@ class Workers:
         self.jobs, self.scheduler = jobs, scheduler
         self._pool: Any = None
         self._size = 0
+        self._dask_pool: DaskPool | None = None
 
     def __enter__(self) -> Workers:
         return self
 
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        if self._dask_pool is not None:
+            pool_dask, self._dask_pool = self._dask_pool, None
+            pool_dask.close()
         if self._pool is None:
             return
         pool, self._pool = self._pool, None
@@ -221,8 +239,16 @@ class Workers:
         """
         return self._pool
 
-    def sessions(self, sessions: Sequence[Any]) -> Iterator[SessionResult]:
+    def sessions(
+        self,
+        sessions: Sequence[Any],
+        *,
+        lipid: dict[tuple[str, str | None], LipidPlan] | None = None,
+    ) -> Iterator[SessionResult]:
         """Run :func:`~mrspipe.pipeline.session.run_session` on every session.
+
+        ``lipid``: each session's lipid model decided for its participant/study, by
+        ``(participant_id, session_id)`` (:mod:`~.lipid_scope`).
 
         Yields
         ------
@@ -230,29 +256,46 @@ class Workers:
             In completion order; on several workers the largest input files start first (a
             long session started last would leave the other workers idle at the end).
         """
-        if self.scheduler is not None:
-            yield from _dask(
-                sessions, self.basis, self.options, self.steps, self.jobs, self.scheduler
-            )
-        elif self.jobs == 1 or len(sessions) <= 1:
-            for session in sessions:
-                yield _run_released(session, self.basis, self.options, self.steps)
-        else:
-            yield from self._processes(largest_first(sessions))
+        plans = lipid or {}
+        yield from self.run(
+            [SessionTask(s, lipid=plans.get((s.participant_id, s.session_id))) for s in sessions]
+        )
 
-    def _processes(self, sessions: Sequence[Any]) -> Iterator[SessionResult]:
+    def prepare(self, sessions: Sequence[Any]) -> Iterator[SessionResult]:
+        """Run :func:`~mrspipe.pipeline.session.prepare_session` on every session."""
+        yield from self.run([SessionTask(s, prepare=True) for s in sessions])
+
+    def run(self, tasks: Sequence[SessionTask]) -> Iterator[SessionResult]:
+        """Run every task (in completion order; largest input files first on several workers)."""
+        if self.scheduler is not None:
+            yield from self._dask(tasks)
+        elif self.jobs == 1 or len(tasks) <= 1:
+            for task in tasks:
+                yield _run_released(task, self.basis, self.options, self.steps)
+        else:
+            yield from self._processes(largest_first(tasks))
+
+    def _dask(self, tasks: Sequence[SessionTask]) -> Iterator[SessionResult]:
+        if self._dask_pool is None:  # started once: both passes share it
+            assert self.scheduler is not None
+            self._dask_pool = DaskPool(
+                self.scheduler, self.jobs, (self.basis, self.options, self.steps)
+            )
+        yield from self._dask_pool.run(tasks, _run_with, _lost)
+
+    def _processes(self, tasks: Sequence[SessionTask]) -> Iterator[SessionResult]:
         from concurrent.futures.process import BrokenProcessPool
 
-        pending = list(reversed(sessions))
+        pending = list(reversed(tasks))
         while pending:
             lost = yield from self._round(pending, min(self.jobs, len(pending)))
             if lost:
                 logger.warning(
                     "a worker process died; retrying %d session(s) one by one", len(lost)
                 )
-            for session in lost:
-                if (yield from self._round([session], 1)):
-                    yield _lost(session, BrokenProcessPool("the worker process died (twice)"))
+            for task in lost:
+                if (yield from self._round([task], 1)):
+                    yield _lost(task, BrokenProcessPool("the worker process died (twice)"))
 
     def _start(self, workers: int) -> Any:
         """Return the pool of ``workers`` processes (the running one when it has that many)."""
@@ -305,9 +348,13 @@ class Workers:
 
 
 def largest_first(sessions: Sequence[Any]) -> list[Any]:
-    """``sessions`` by the size of their data file, largest first (stable; unknown size last)."""
+    """``sessions`` (or tasks) by the size of their data file, largest first (stable).
 
-    def size(session: Any) -> int:
+    Unknown sizes go last.
+    """
+
+    def size(item: Any) -> int:
+        session = item.session if isinstance(item, SessionTask) else item
         try:
             return os.stat(session.svs_path).st_size
         except (AttributeError, TypeError, OSError):
@@ -336,69 +383,12 @@ def map_sessions(
         yield from workers.sessions(sessions)
 
 
-def _lost(session: Any, exc: BaseException) -> SessionResult:
+def _lost(task: Any, exc: BaseException) -> SessionResult:
     """Record a session whose worker died (killed, out of memory) as a failed session."""
+    session = task.session if isinstance(task, SessionTask) else task
     return SessionResult(
         session.participant_id,
         session.session_id,
         failed_step="worker",
         error=f"{type(exc).__name__}: {exc or 'the worker process died'}",
     )
-
-
-def _dask(
-    sessions: Sequence[Any],
-    basis: Any,
-    options: SessionOptions,
-    steps: Steps,
-    jobs: int,
-    scheduler: str,
-) -> Iterator[SessionResult]:
-    try:
-        from distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise MissingExtraError(
-            "--scheduler needs Dask: pip install 'mrspipe[distributed]'"
-        ) from None
-
-    cluster = None
-    if scheduler == "local":
-        cluster = LocalCluster(
-            n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=":0"
-        )
-        address: Any = cluster
-    else:
-        address = scheduler
-    try:
-        try:
-            client = Client(address, timeout="10s")
-        except OSError as exc:
-            raise ConfigError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from None
-        with client:
-            logger.info("running on Dask (scheduler %s)", client.scheduler.address)
-            context = client.scatter((basis, options, steps), broadcast=True)
-            pending = list(reversed(sessions))
-            n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-            queue = as_completed()
-            submitted = {}
-
-            def submit() -> None:
-                session = pending.pop()
-                future = client.submit(_run_with, context, session, pure=False)
-                submitted[future.key] = session
-                queue.add(future)
-
-            while pending and queue.count() < 2 * n_workers:
-                submit()
-            for future in queue:
-                session = submitted.pop(future.key)
-                try:
-                    result = future.result()
-                except Exception as exc:  # KilledWorker, lost connection: this session only
-                    result = _lost(session, exc)
-                if pending:
-                    submit()
-                yield result
-    finally:
-        if cluster is not None:
-            cluster.close()

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..fit.options import FitOptions
 
-__all__ = ["default_fit", "joint_fit_options", "DynamicFitTables"]
+__all__ = ["default_fit", "default_lipid_test", "joint_fit_options", "DynamicFitTables"]
 
 logger = logging.getLogger("mrspipe")
 
@@ -93,6 +93,19 @@ def default_fit(
     from ..fit import fit_spectra
 
     return fit_spectra(frames, basis, **kwargs)
+
+
+def default_lipid_test(
+    frames: Any, basis: Any, *, options: FitOptions
+) -> tuple[str, dict[str, float]]:
+    """``lipid_phase='auto'``'s test on the mean of one session's frames, without their fit.
+
+    :func:`mrspipe.fit.lipid_phase_test` with the session's fit options: ``(choice, test)``.
+    The pipeline's first pass when ``[fit] lipid_phase_scope`` is participant or study.
+    """
+    from ..fit import lipid_phase_test
+
+    return lipid_phase_test(frames, basis, **options.spectra_kwargs())
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,13 @@ from ..fit.options import FitOptions
 from ..preprocess.chain import PreprocessOptions
 from .steps import Steps
 
-__all__ = ["preprocess_files", "fit_frames", "select_metabolites", "acquisition_summary"]
+__all__ = [
+    "preprocess_files",
+    "fit_frames",
+    "lipid_test_frames",
+    "select_metabolites",
+    "acquisition_summary",
+]
 
 Stage = Callable[[str], AbstractContextManager[Any]]
 
@@ -192,3 +198,27 @@ def fit_frames(
     steps = steps or Steps()
     options = options or FitOptions()
     return steps.fit(frames, basis_for(basis, frames, steps), options=options, infusion=infusion)
+
+
+def lipid_test_frames(
+    frames: Any,
+    basis: Any,
+    *,
+    options: FitOptions | None = None,
+    steps: Steps | None = None,
+) -> tuple[str, dict[str, float]]:
+    """``lipid_phase='auto'``'s decision for ``frames`` without fitting them.
+
+    The test on the mean of the frames (:func:`mrspipe.fit.lipid_phase_test`), for a caller that
+    fits several data sets with one model (``mrspipe run``'s ``lipid_phase_scope``) or keeps a
+    data set's decision its own when it is fitted with others (``mrspipe fit``).
+
+    Returns
+    -------
+    choice : {'free', 'metabolites'}
+    test : dict
+        ``phase_rad, chi2, dof, p``; empty when nothing was tested.
+    """
+    steps = steps or Steps()
+    options = options or FitOptions()
+    return steps.lipid_test(frames, basis_for(basis, frames, steps), options=options)

@@ -12,8 +12,6 @@ window re-derives the time course from the stored fits without refitting.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import math
 import time
@@ -22,9 +20,12 @@ from typing import Any
 
 from ..dynamic.options import Windows
 from ..errors import StudyLayoutError
+from ..fit.lipids import LIPID_RECORD
 from ..io import derivatives as deriv
 from .jobs import clear_basis_cache
-from .session_fit import Stage, StepError, fit_stage
+from .lipid_scope import LipidPlan
+from .session_fit import Stage, StepError, fit_stage, prepare_stage
+from .session_keys import fit_key_of, hash_of, inputs_match, session_inputs
 from .session_options import SessionOptions
 from .steps import Steps
 from .water_scaling import tissue_fractions
@@ -33,6 +34,7 @@ __all__ = [
     "SessionOptions",
     "SessionResult",
     "run_session",
+    "prepare_session",
     "clear_basis_cache",
     "tissue_fractions",
 ]
@@ -76,16 +78,6 @@ class SessionResult:
         return self.failed_step is None
 
 
-def _hash(obj: Any) -> str:
-    def plain(o: Any) -> Any:
-        if dataclasses.is_dataclass(o) and not isinstance(o, type):
-            return dataclasses.asdict(o)
-        return list(o) if isinstance(o, tuple) else str(o)
-
-    text = json.dumps(obj, sort_keys=True, default=plain)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def _summary(qc_transients: Any, qc_frames: Any) -> dict[str, Any]:
     """Summarise QC for the report: medians over transients, drift range, fit medians."""
     out: dict[str, Any] = {"n_frames": int(len(qc_frames)), "n_transients": int(len(qc_transients))}
@@ -101,6 +93,10 @@ def _summary(qc_transients: Any, qc_frames: Any) -> dict[str, Any]:
     for col in ("snr", "fwhm_hz", "residual_rel"):
         if col in qc_frames and len(qc_frames):
             out[f"fit_{col}_median"] = float(qc_frames[col].median())
+    for col in LIPID_RECORD:  # the lipid model: one per session
+        if col in qc_frames and len(qc_frames):
+            value = qc_frames[col].iloc[0]
+            out[col] = value.item() if hasattr(value, "item") else value
     if "converged" in qc_frames and len(qc_frames):  # a joint fit's: every frame or none
         converged = qc_frames["converged"].astype(str).str.lower().isin(("true", "1", "1.0"))
         out["fit_not_converged_percent"] = float(100.0 * (~converged).mean())
@@ -135,7 +131,12 @@ def _bounded(windows: Windows, duration: float) -> Windows:
 
 
 def run_session(
-    session: Any, basis: Any, options: SessionOptions, *, steps: Steps | None = None
+    session: Any,
+    basis: Any,
+    options: SessionOptions,
+    *,
+    steps: Steps | None = None,
+    lipid: LipidPlan | None = None,
 ) -> SessionResult:
     """Process one session, or resume it from ``done.json``; never raises for a data problem.
 
@@ -148,6 +149,10 @@ def run_session(
     options : SessionOptions
     steps : Steps, optional
         The step callables (default: the real modules).
+    lipid : LipidPlan, optional
+        The lipid model decided for the session's participant or the study
+        (:mod:`~.lipid_scope`): fitted and recorded, from the frames :func:`prepare_session`
+        stored.
 
     Returns
     -------
@@ -157,43 +162,94 @@ def run_session(
     """
     steps = steps or Steps()
     start = time.perf_counter()
-    pid, sid = session.participant_id, session.session_id
     try:
-        computed, summary = _run(session, basis, options, steps)
+        computed, summary = _run(session, basis, options, steps, lipid)
     except Exception as exc:  # every failure is this session's: the others go on
-        step, error = (exc.step, exc.error) if isinstance(exc, StepError) else ("setup", exc)
-        logger.debug("%s %s: %s failed", pid, sid, step, exc_info=error)
-        message = str(error) or type(error).__name__
-        return SessionResult(
-            pid,
-            sid,
-            failed_step=step,
-            error=f"{type(error).__name__}: {message}",
-            seconds=time.perf_counter() - start,
-        )
+        return _failed(session, exc, start)
     return SessionResult(
-        pid, sid, computed=computed, seconds=time.perf_counter() - start, summary=summary
+        session.participant_id,
+        session.session_id,
+        computed=computed,
+        seconds=time.perf_counter() - start,
+        summary=summary,
+    )
+
+
+def prepare_session(
+    session: Any, basis: Any, options: SessionOptions, *, steps: Steps | None = None
+) -> SessionResult:
+    """First pass of ``lipid_phase_scope`` participant/study: preprocess once and test the lipid.
+
+    Nothing is done when ``done.json`` or ``prepared.json`` already hold the test for these
+    inputs and options. Never raises for a data problem (as :func:`run_session`).
+
+    Returns
+    -------
+    SessionResult
+        ``summary['lipid_test']``: the session's own test of ``lipid_phase='auto'``
+        (:func:`mrspipe.fit.lipid_phase_test`); ``computed`` ``("preprocess",)`` or ``()``.
+    """
+    steps = steps or Steps()
+    start = time.perf_counter()
+    try:
+        paths = deriv.session_paths(options.out, session.participant_id, session.session_id)
+        key, inputs = fit_key_of(session, options), session_inputs(session)
+        done = None if options.overwrite else deriv.read_done(paths)
+        if done and done.get("prepare_key") == key and "lipid_test" in done:
+            if inputs_match(done.get("inputs", {}), inputs):
+                return _prepared(session, (), done["lipid_test"], start)
+        state = None if options.overwrite else deriv.read_prepared(paths)
+        if state and state.get("key") == key and paths.preprocessed.is_file():
+            if inputs_match(state.get("inputs", {}), inputs):
+                return _prepared(session, (), state.get("lipid_test", {}), start)
+        record = {
+            k: None if p is None else deriv.file_fingerprint(p, digest=False)
+            for k, p in inputs.items()
+        }
+        test = prepare_stage(session, basis, options, steps, paths, key=key, inputs=record)
+    except Exception as exc:  # this session's failure: the others go on
+        return _failed(session, exc, start)
+    return _prepared(session, ("preprocess",), test, start)
+
+
+def _prepared(
+    session: Any, computed: tuple[str, ...], test: dict[str, Any], start: float
+) -> SessionResult:
+    return SessionResult(
+        session.participant_id,
+        session.session_id,
+        computed=computed,
+        seconds=time.perf_counter() - start,
+        summary={"lipid_test": dict(test)},
+    )
+
+
+def _failed(session: Any, exc: Exception, start: float) -> SessionResult:
+    pid, sid = session.participant_id, session.session_id
+    step, error = (exc.step, exc.error) if isinstance(exc, StepError) else ("setup", exc)
+    logger.debug("%s %s: %s failed", pid, sid, step, exc_info=error)
+    message = str(error) or type(error).__name__
+    return SessionResult(
+        pid,
+        sid,
+        failed_step=step,
+        error=f"{type(error).__name__}: {message}",
+        seconds=time.perf_counter() - start,
     )
 
 
 def _run(
-    session: Any, basis: Any, options: SessionOptions, steps: Steps
+    session: Any, basis: Any, options: SessionOptions, steps: Steps, lipid: LipidPlan | None
 ) -> tuple[tuple[str, ...], dict[str, Any]]:
     paths = deriv.session_paths(options.out, session.participant_id, session.session_id)
     done = None if options.overwrite else deriv.read_done(paths)
     dynamic_fit = options.fit.dynamic
-    fit_key = _hash(
-        {
-            "preprocess": options.preprocess,
-            "fit": options.fit,
-            "quantify": options.quantify,
-            "basis": options.basis_fingerprint.get("sha256"),
-            "version": options.version,
-            # the joint dynamic fit's design comes from the infusion event
-            **({"event": options.windows.event} if dynamic_fit else {}),
-        }
+    prepare_key = fit_key_of(session, options)
+    # a lipid model decided for the participant/study is part of what the fit depends on
+    fit_key = (
+        prepare_key if lipid is None else hash_of({"fit": prepare_key, "lipid": lipid.record()})
     )
-    dyn_key = _hash(
+    dyn_key = hash_of(
         {
             "fit": fit_key,
             "windows": options.windows,
@@ -201,31 +257,24 @@ def _run(
             "sex": session.sex,
         }
     )
-    inputs = {"svs": session.svs_path, "ref": session.ref_path}
-    if getattr(session, "ecc_path", None) is not None:
-        inputs["ecc"] = session.ecc_path
+    inputs = session_inputs(session)
     events = {"events": session.events_path}
     recorded = (done or {}).get("inputs", {})
 
-    def inputs_match(names: dict[str, Any]) -> bool:
-        for name, path in names.items():
-            if (path is None) != (recorded.get(name) is None):
-                return False
-            if path is not None and not deriv.fingerprint_matches(recorded[name], path):
-                return False
-        return True
+    def matches(names: dict[str, Any]) -> bool:
+        return inputs_match(recorded, names)
 
     fit_ok = bool(
         done
         and done.get("fit_key") == fit_key
-        and inputs_match(inputs | events if dynamic_fit else inputs)
+        and matches(inputs | events if dynamic_fit else inputs)
         and all(paths.table(t).is_file() for t in ("fits", "qc", "qc_transients"))
     )
     dyn_ok = bool(
         fit_ok
         and done
         and done.get("dynamic_key") == dyn_key
-        and inputs_match(events)
+        and matches(events)
         and all(paths.table(t).is_file() for t in ("timecourses", "responses"))
     )
     if dyn_ok:
@@ -259,7 +308,14 @@ def _run(
             acquisition = dict(done.get("acquisition", {}))
     else:
         fits, qc_frames, qc_transients, frame_times, covariance, acquisition = fit_stage(
-            session, basis, options, steps, paths, infusion=(onset, duration)
+            session,
+            basis,
+            options,
+            steps,
+            paths,
+            infusion=(onset, duration),
+            lipid=lipid,
+            prepared=None if lipid is None else prepare_key,
         )
         computed.append("fit")
 
@@ -317,6 +373,11 @@ def _run(
                 "session_id": session.session_id,
                 "fit_key": fit_key,
                 "dynamic_key": dyn_key,
+                **(
+                    {"prepare_key": prepare_key, "lipid_test": lipid.test}
+                    if lipid is not None
+                    else {}
+                ),
                 "inputs": record,
                 "summary": summary,
                 "acquisition": acquisition,
@@ -324,4 +385,5 @@ def _run(
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             },
         )
+        paths.prepared.unlink(missing_ok=True)  # done.json holds what it held
     return tuple(computed), summary

@@ -13,12 +13,12 @@ from typing import Any
 from ..dynamic import DEFAULT_RATIOS
 from ..errors import MRSFormatError
 from ..io import derivatives as deriv
-from .jobs import fit_frames, preprocess_files
+from .jobs import fit_frames, lipid_test_frames, preprocess_files
 from .session_options import SessionOptions
 from .steps import Steps
 from .water_scaling import water_scale
 
-__all__ = ["Stage", "StepError", "fit_stage"]
+__all__ = ["Stage", "StepError", "fit_stage", "prepare_stage", "preprocess_stage"]
 
 #: metabolites whose covariances are kept (``covariance.tsv``): those of the time-course ratios
 _RATIO_NAMES = tuple(dict.fromkeys(n for pair in DEFAULT_RATIOS.values() for n in pair))
@@ -64,22 +64,14 @@ class _ReadOnce:
         return self.data
 
 
-def fit_stage(
-    session: Any,
-    basis: Any,
-    options: SessionOptions,
-    steps: Steps,
-    paths: deriv.SessionPaths,
-    *,
-    infusion: tuple[float, float],
-) -> tuple[Any, Any, Any, Any, Any, dict[str, Any]]:
-    """Preprocess and fit one session, write its tables and fit figure.
+def preprocess_stage(
+    session: Any, options: SessionOptions, steps: Steps
+) -> tuple[Any, dict[str, Any], dict[str, Any], Steps, Any]:
+    """Load and preprocess one session: ``frames, transient_qc, acquisition, steps, precision``.
 
-    Returns ``fits, qc_frames, qc_transients, frame_times, covariance, acquisition`` (the
-    tables as written; ``acquisition`` gains ``fit_figure`` and the water scaling's record).
+    The returned ``steps`` read the water reference once (it serves the water scaling too);
+    ``precision`` is the dtype the frames are stored in (the transients').
     """
-    import pandas as pd
-
     if session.ref_path is not None:  # preprocessing and water scaling share one reading
         steps = dataclasses.replace(steps, load_mrs=_ReadOnce(steps.load_mrs, session.ref_path))
     pre, acquisition = preprocess_files(
@@ -101,10 +93,104 @@ def fit_stage(
                 "has no time_s, so the event onsets (s) cannot be placed",
                 session.svs_path,
             )
+    return frames, transient_qc, acquisition, steps, precision
+
+
+def prepare_stage(
+    session: Any,
+    basis: Any,
+    options: SessionOptions,
+    steps: Steps,
+    paths: deriv.SessionPaths,
+    *,
+    key: str,
+    inputs: dict[str, Any],
+) -> dict[str, float]:
+    """Run the first pass of ``lipid_phase_scope`` participant/study: preprocess, test.
+
+    Writes the preprocessed frames, the transients' QC table and ``prepared.json`` (``key``,
+    ``inputs`` fingerprints, acquisition, the test) and returns the session's own test of
+    ``lipid_phase='auto'`` (:func:`mrspipe.fit.lipid_phase_test` on the mean of its frames).
+    """
+    frames, transient_qc, acquisition, steps, precision = preprocess_stage(session, options, steps)
     with Stage("fit"):
-        result = fit_frames(frames, basis, options=options.fit, infusion=infusion, steps=steps)
+        _, test = lipid_test_frames(frames, basis, options=options.fit, steps=steps)
+    with Stage("write"):
+        paths.done.unlink(missing_ok=True)  # its tables are about to be replaced
+        paths.prepared.unlink(missing_ok=True)
+        deriv.save_preprocessed(paths, frames, dtype=precision)
+        qc_transients = pd_frame(transient_qc)
+        deriv.write_session_table(paths, "qc_transients", qc_transients)
+        deriv.write_prepared(
+            paths,
+            {"key": key, "inputs": inputs, "acquisition": acquisition, "lipid_test": test},
+        )
+    return dict(test)
+
+
+def pd_frame(columns: Any) -> Any:
+    """Return the transients' QC (a dict of per-transient arrays) as a table."""
+    import pandas as pd
+
+    return pd.DataFrame({k: columns[k] for k in columns})
+
+
+def _load_prepared(
+    session: Any, paths: deriv.SessionPaths, key: str | None
+) -> tuple[Any, Any, dict[str, Any]] | None:
+    """``frames, qc_transients, acquisition`` stored by :func:`prepare_stage` for ``key``."""
+    if key is None:
+        return None
+    state = deriv.read_prepared(paths)
+    if not state or state.get("key") != key:
+        return None
+    frames = deriv.load_preprocessed(paths, source=session.svs_path)
+    qc_transients = deriv.read_session_table(paths, "qc_transients")
+    return frames, qc_transients, dict(state.get("acquisition", {}))
+
+
+def fit_stage(
+    session: Any,
+    basis: Any,
+    options: SessionOptions,
+    steps: Steps,
+    paths: deriv.SessionPaths,
+    *,
+    infusion: tuple[float, float],
+    lipid: Any = None,
+    prepared: str | None = None,
+) -> tuple[Any, Any, Any, Any, Any, dict[str, Any]]:
+    """Preprocess and fit one session, write its tables and fit figure.
+
+    ``lipid``: the session's :class:`~.lipid_scope.LipidPlan` (its model is fitted and
+    recorded); ``prepared``: the key of a :func:`prepare_stage` whose stored frames are fitted
+    instead of preprocessing again (when ``prepared.json`` holds that key).
+
+    Returns ``fits, qc_frames, qc_transients, frame_times, covariance, acquisition`` (the
+    tables as written; ``acquisition`` gains ``fit_figure`` and the water scaling's record).
+    """
+    stored = _load_prepared(session, paths, prepared)
+    if stored is None:
+        frames, transient_qc, acquisition, steps, precision = preprocess_stage(
+            session, options, steps
+        )
+        qc_transients = pd_frame(transient_qc)
+    else:
+        frames, qc_transients, acquisition = stored
+        if session.ref_path is not None:  # the water scaling reads the reference once
+            steps = dataclasses.replace(steps, load_mrs=_ReadOnce(steps.load_mrs, session.ref_path))
+    fit_options = options.fit
+    if lipid is not None:
+        fit_options = dataclasses.replace(fit_options, lipid_phase=lipid.model)
+    with Stage("fit"):
+        result = fit_frames(frames, basis, options=fit_options, infusion=infusion, steps=steps)
         fits = result.table(source=paths.prefix)
         qc_frames = result.qc_table(source=paths.prefix)
+        if lipid is not None and "lipid_phase_model" in qc_frames:
+            for column, value in lipid.record().items():
+                qc_frames[column] = value
+        elif fit_options.lipid_phase == "auto" and "lipid_phase_scope" in qc_frames:
+            qc_frames["lipid_phase_scope"] = "session"  # decided on this session alone
         frame_times = frames.transient_times()
         qc_frames["acquisition_time_s"] = frame_times[qc_frames["frame"].to_numpy()]
         # the estimates with their covariance: the pairs the time-course ratios need
@@ -115,9 +201,9 @@ def fit_stage(
             fits = water_scale(fits, session, frames, acquisition, options.quantify, steps)
     with Stage("write"):
         paths.done.unlink(missing_ok=True)  # stale until this session finishes again
-        qc_transients = pd.DataFrame({k: transient_qc[k] for k in transient_qc})
-        deriv.save_preprocessed(paths, frames, dtype=precision)
-        deriv.write_session_table(paths, "qc_transients", qc_transients)
+        if stored is None:
+            deriv.save_preprocessed(paths, frames, dtype=precision)
+            deriv.write_session_table(paths, "qc_transients", qc_transients)
         deriv.write_session_table(paths, "fits", fits)
         deriv.write_session_table(paths, "qc", qc_frames)
         if covariance is not None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .fit_step import DynamicFitTables, default_fit, joint_fit_options
+from .fit_step import DynamicFitTables, default_fit, default_lipid_test, joint_fit_options
 from .group_steps import default_glm, default_read_phenotype, default_stats
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ __all__ = [
     "Steps",
     "check_modules",
     "default_fit",
+    "default_lipid_test",
     "joint_fit_options",
     "DynamicFitTables",
     "default_read_phenotype",
@@ -190,6 +191,9 @@ class Steps:
     resample_basis: Any = default_resample_basis
     preprocess: Any = default_preprocess
     fit: Any = default_fit
+    #: ``lipid_test(frames, basis, *, options) -> (choice, test)``: ``lipid_phase='auto'``'s
+    #: test of one session, for a decision per participant/study (``lipid_phase_scope``)
+    lipid_test: Any = default_lipid_test
     infusion: Any = default_infusion
     dynamics: Any = default_dynamics
     read_phenotype: Any = default_read_phenotype
@@ -209,6 +213,7 @@ _MODULES: dict[Any, str] = {
     default_load_basis: "mrspipe.io.basis",
     default_preprocess: "mrspipe.preprocess",
     default_fit: "mrspipe.fit",
+    default_lipid_test: "mrspipe.fit",
     default_infusion: "mrspipe.dynamic",
     default_dynamics: "mrspipe.dynamic",
     default_stats: "mrspipe.stats",

@@ -30,6 +30,7 @@ from .executor import Workers
 from .fit_step import default_fit, joint_fit_options
 from .group import SessionTables, prepare_group, run_group
 from .jobs import select_metabolites
+from .lipid_pass import decide_lipids
 from .output import check_output_paths, check_paths, first_missing, remove_empty
 from .session import SessionOptions, SessionResult, clear_basis_cache
 from .steps import Steps, check_modules
@@ -296,7 +297,9 @@ def _run_locked(
     with Workers(basis_set, options, steps=steps, jobs=jobs, scheduler=scheduler) as workers:
         # each session's tables are read as it ends, while the others run
         session_tables = SessionTables(out)
-        results = _run_sessions(workers, sessions, session_tables)
+        # the lipid model per participant/study: a first pass over the sessions when asked for
+        plans, failed = decide_lipids(workers, sessions, options.fit, steps)
+        results = _run_sessions(workers, sessions, session_tables, lipid=plans, failed=failed)
         # the group step draws its figures on the same worker processes
         report, group_errors = run_group(
             out,
@@ -341,14 +344,30 @@ def _run_locked(
 
 
 def _run_sessions(
-    workers: Workers, sessions: list[Any], tables: SessionTables
+    workers: Workers,
+    sessions: list[Any],
+    tables: SessionTables,
+    *,
+    lipid: dict[tuple[str, str | None], Any] | None = None,
+    failed: list[SessionResult] | None = None,
 ) -> list[SessionResult]:
-    """Run every session on ``workers``, logging each; return the results in study order."""
-    results: list[SessionResult] = []
+    """Run every session on ``workers``, logging each; return the results in study order.
+
+    ``lipid``: the sessions' lipid plans (:func:`~.lipid_pass.decide_lipids`); ``failed``: the
+    sessions that failed in its first pass (reported with the others).
+    """
+    results: list[SessionResult] = list(failed or [])
+    for res in results:
+        logger.error(
+            "%s %s failed at %s: %s", res.participant_id, res.session_id, res.failed_step, res.error
+        )
+    out = {(r.participant_id, r.session_id) for r in results}
+    todo = [s for s in sessions if (s.participant_id, s.session_id) not in out]
     # once fewer sessions remain than workers, a core is free until the last one ends: the
     # group step's imports are done then instead of after it
-    prepare_at = max(1, len(sessions) - workers.jobs + 1)
-    for res in progress(workers.sessions(sessions), total=len(sessions), desc="sessions"):
+    prepare_at = max(len(results) + 1, len(sessions) - workers.jobs + 1)
+    runs = workers.sessions(todo, lipid=lipid)
+    for res in progress(runs, total=len(todo), desc="sessions"):
         if not res.ok:
             logger.error(
                 "%s %s failed at %s: %s",

@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Criterion", "CRITERIA", "qc_flags", "criteria_rows"]
+__all__ = ["lipid_model_flags", "Criterion", "CRITERIA", "qc_flags", "criteria_rows"]
 
 
 @dataclass(frozen=True)
@@ -184,6 +184,54 @@ def qc_flags(sessions_qc: Any, *, frequency_mhz: float | None = None) -> list[di
                         "source": c.source,
                     }
                 )
+    return out + lipid_model_flags(sessions_qc)
+
+
+def _p_text(value: Any) -> str:
+    try:
+        p = float(value)
+    except (TypeError, ValueError):
+        return "not tested"
+    return f"own test p {p:.2g}" if math.isfinite(p) else "not tested"
+
+
+def lipid_model_flags(sessions_qc: Any) -> list[dict[str, Any]]:
+    """Flag participants whose finished sessions were fitted with different lipid models.
+
+    That happens with ``[fit] lipid_phase_scope = 'session'`` (``lipid_phase_model`` differs
+    between a participant's sessions): a comparison of levels between their conditions then
+    compares two models as well. One entry per session of such a participant.
+
+    Returns
+    -------
+    list of dict
+        ``session, criterion, value, limit, source`` as :func:`qc_flags`.
+    """
+    needed = {"participant_id", "lipid_phase_model"}
+    if sessions_qc is None or not len(sessions_qc) or not needed <= set(sessions_qc.columns):
+        return []
+    qc = sessions_qc
+    if "status" in qc:
+        qc = qc[qc["status"].astype(str) != "failed"]
+    qc = qc[qc["lipid_phase_model"].notna()]
+    out: list[dict[str, Any]] = []
+    for pid, rows in qc.groupby("participant_id", sort=True):
+        if rows["lipid_phase_model"].astype(str).nunique() < 2:
+            continue
+        for rec in rows.sort_values("session_id").to_dict("records"):
+            p = rec.get("lipid_phase_p")
+            out.append(
+                {
+                    "session": f"{pid} {rec.get('session_id') or ''}".strip(),
+                    "criterion": "lipid model differs between the participant's sessions",
+                    "value": f"{rec['lipid_phase_model']} ({_p_text(p)})",
+                    "limit": "one lipid model per participant",
+                    "source": "lipid_phase = 'auto' decided per session (lipid_phase_scope = "
+                    "'session'): levels compared between its conditions mix two models (Gln "
+                    "about +10 %, GABA about +17 % when the model switches); lipid_phase_scope "
+                    "= 'participant' fits them with one",
+                }
+            )
     return out
 
 

@@ -30,6 +30,8 @@ QC_COLUMNS = (
     "shift_hz_range",
     "fit_snr_median",
     "n_frames_excluded",
+    "lipid_phase_model",
+    "lipid_phase_p",
     "status",
     "message",
 )
