@@ -366,7 +366,7 @@ def _run_sessions(
     # once fewer sessions remain than workers, a core is free until the last one ends: the
     # group step's imports are done then instead of after it
     prepare_at = max(len(results) + 1, len(sessions) - workers.jobs + 1)
-    runs = workers.sessions(todo, lipid=lipid)
+    runs = workers.sessions(todo, lipid=lipid) if lipid else workers.sessions(todo)
     for res in progress(runs, total=len(todo), desc="sessions"):
         if not res.ok:
             logger.error(
