@@ -59,7 +59,7 @@ def _gaussian_bold(original: Any) -> Any:
 def main() -> None:
     import logging
 
-    import mrspipe.simulate.study as study
+    import mrspipe.simulate.session as study
 
     from .study_recovery import recovery_summary, session_errors, simulate_and_run
 

@@ -112,8 +112,8 @@ def simulate_parts(seed: int, *, snr: float, bold: float, water: float) -> dict[
     """One session as ``simulate_study`` draws it, noise-free, with its noise and truth."""
     from mrspipe.simulate import simulate_session, true_window_change
     from mrspipe.simulate.macromolecules import DEFAULT_MM_AMPLITUDES
-    from mrspipe.simulate.spectra import simulate_spectra
     from mrspipe.simulate.session import DEFAULT_CONCENTRATIONS, cached_basis
+    from mrspipe.simulate.spectra import simulate_spectra
 
     basis = cached_basis(
         sequence="press", field_mhz=123.2, te=0.030, dwell_time=2.5e-4, n_points=2048
