@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ._options import Checker, config_fields
-from .dynamic.options import GLMOptions, Windows
+from .dynamic.options import GLMOptions, PoolingOptions, Windows
 from .errors import ConfigError
 from .fit.options import FitOptions
 from .preprocess.chain import PreprocessOptions
@@ -53,6 +53,7 @@ OWNERS: dict[str, type] = {
     "windows": Windows,
     "stats": StatsOptions,
     "glm": GLMOptions,
+    "pooling": PoolingOptions,
     "quantify": QuantifyOptions,
     "report": ReportOptions,
 }
@@ -65,6 +66,7 @@ _SECTION_ORDER = (
     "metabolites",
     "stats",
     "glm",
+    "pooling",
     "clinical",
     "quantify",
     "report",
@@ -136,6 +138,7 @@ class StudyConfig:
     stats : StatsOptions
         Also ``[conditions]``, ``[metabolites]`` and ``[clinical]``.
     glm : GLMOptions
+    pooling : PoolingOptions
     quantify : QuantifyOptions
     report : ReportOptions
     source : str, optional
@@ -147,6 +150,7 @@ class StudyConfig:
     windows: Windows = field(default_factory=Windows)
     stats: StatsOptions = field(default_factory=StatsOptions)
     glm: GLMOptions = field(default_factory=GLMOptions)
+    pooling: PoolingOptions = field(default_factory=PoolingOptions)
     quantify: QuantifyOptions = field(default_factory=QuantifyOptions)
     report: ReportOptions = field(default_factory=ReportOptions)
     source: str | None = None

@@ -78,13 +78,13 @@ def test_glm_until_infusion_end_leaves_out_the_washout(rng):
 
 def test_open_response_window_ends_with_the_infusion():
     from mrspipe.dynamic.options import Windows
-    from mrspipe.pipeline.session import _bounded
+    from mrspipe.pipeline.session import bounded_windows
 
     default = Windows()
-    assert _bounded(default, 2400.0).response == (0.0, 2400.0)
-    assert _bounded(default, math.nan).response == (0.0, None)  # no duration recorded
+    assert bounded_windows(default, 2400.0).response == (0.0, 2400.0)
+    assert bounded_windows(default, math.nan).response == (0.0, None)  # no duration recorded
     configured = Windows(response=(600.0, 1800.0))
-    assert _bounded(configured, 2400.0).response == (600.0, 1800.0)  # configured: kept
+    assert bounded_windows(configured, 2400.0).response == (600.0, 1800.0)  # configured: kept
     assert "end of the infusion" in default.describe("response")
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 for _module in (
@@ -61,7 +62,14 @@ def test_whole_pipeline_on_a_simulated_study(
 ) -> None:
     study, basis, truth = simulated
     before = _digest(study)
-    config = config_from_dict({"preprocess": {"block": BLOCK}, "stats": {"mixed_model": False}})
+    # [pooling] needs 6 sessions per condition by default; 2 here, so the stage runs too
+    config = config_from_dict(
+        {
+            "preprocess": {"block": BLOCK},
+            "stats": {"mixed_model": False},
+            "pooling": {"min_sessions": 2},
+        }
+    )
     out = tmp_path / "out"
     result = run_study(study, out, basis=basis, config=config)
     assert result.errors == [] and result.exit_status == 0
@@ -103,6 +111,23 @@ def test_whole_pipeline_on_a_simulated_study(
         & (stats["subgroup"] == "all")
     ]
     assert len(paired) == 1 and np.isfinite(paired["estimate"].iloc[0])
+    # [pooling]: Gln and GABA pooled per condition; the group tables hold the pooled Glu,
+    # Gln itself and the session folders are each session's own; the tests use the own
+    pooling = read_table(out / "group" / "pooling.tsv")
+    assert set(pooling["metabolite"]) == {"Gln", "GABA"} and (pooling["n_sessions"] == 2).all()
+    group = read_table(out / "group" / "responses.tsv").set_index(["participant_id", "session_id"])
+    own = pd.concat(
+        read_table(session_paths(out, p, s).table("responses")).assign(participant_id=p)
+        for p, s in group.index.unique()
+    ).set_index(["participant_id", "session_id"])
+    for m, same in (("Glu", False), ("Gln", True), ("Glx/tNAA", False)):
+        a = group[group["metabolite"] == m]["percent_change"].sort_index()
+        b = own[own["metabolite"] == m]["percent_change"].sort_index()
+        assert np.allclose(a, b) == same, m
+    by_condition = own[own["metabolite"] == "Glu"].groupby("condition")["percent_change"].mean()
+    assert paired["estimate"].iloc[0] == pytest.approx(
+        by_condition["naltrexone"] - by_condition["placebo"], rel=1e-9
+    )
     glm = read_table(out / "group" / "glm.tsv")
     assert set(glm["term"]) == {"intercept", "ramp"} and np.isfinite(glm["percent"]).all()
     glm_rows = stats[stats["analysis"] == "glm_paired"]

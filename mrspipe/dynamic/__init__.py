@@ -24,7 +24,7 @@ from ..design import (
 from .ar1 import ar1_reml
 from .glm import GLMResult, fit_glm, glm_timecourses
 from .linewidth import LinewidthCorrection, linewidth_correction
-from .options import GLMOptions, Windows
+from .options import GLMOptions, PoolingOptions, Windows
 from .timecourses import (
     DEFAULT_RATIOS,
     RESPONSE_COLUMNS,
@@ -46,6 +46,7 @@ from .windows import (
 __all__ = [
     "Windows",
     "GLMOptions",
+    "PoolingOptions",
     "TIMECOURSE_COLUMNS",
     "RESPONSE_COLUMNS",
     "DEFAULT_RATIOS",

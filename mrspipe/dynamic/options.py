@@ -1,4 +1,4 @@
-"""Options of the dynamic layer: the analysis :class:`Windows` and the :class:`GLMOptions`."""
+"""Options of the dynamic layer: :class:`Windows`, :class:`GLMOptions`, :class:`PoolingOptions`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from .._options import check_fields, option
 
-__all__ = ["Windows", "GLMOptions"]
+__all__ = ["Windows", "GLMOptions", "PoolingOptions"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,6 +112,36 @@ class GLMOptions:
         True,
         "fit only frames before the end of the infusion (events.tsv duration), so the washout "
         "is not read as the plateau; false = every frame",
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolingOptions:
+    """Neighbour responses pooled across a study's sessions (``[pooling]``).
+
+    :func:`mrspipe.dynamic.pooling.pool_neighbours`: the response of each named metabolite
+    is pooled across the sessions of a condition (empirical Bayes), and every other estimate
+    of a frame is conditioned on it (``docs/methods/pooling.md``).
+
+    Attributes
+    ----------
+    metabolites : tuple of str
+        The pooled neighbours; empty = off (each session's own frame estimates).
+    min_sessions : int
+        A condition with fewer sessions is left as fitted.
+    """
+
+    metabolites: tuple[str, ...] = option(
+        ("Gln", "GABA"),
+        "metabolites whose response is pooled across the sessions of a condition; every other "
+        "estimate (Glu, sums, ratios) is conditioned on them, which removes the noise Glu "
+        "shares with its overlapping neighbours; empty = off",
+    )
+    min_sessions: int = option(
+        6, "a condition with fewer sessions is left as fitted (no pooling)", minimum=2
     )
 
     def __post_init__(self) -> None:

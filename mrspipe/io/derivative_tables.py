@@ -157,6 +157,13 @@ GROUP_TABLES: dict[str, tuple[list[str], str]] = {
         "GLM of every session's time course: one row per metabolite and regressor; percent is "
         "the regressor's effect as % of the baseline level (intercept).",
     ),
+    "pooling": (
+        ["condition", "metabolite", "term", "mu", "tau", "n_sessions", "median_se"],
+        "Neighbour responses pooled across the sessions of each condition ([pooling]): the "
+        "mean response-window contrast mu of each pooled metabolite (its own units), the "
+        "between-session SD tau (DerSimonian-Laird) and the median per-session SE; the group "
+        "timecourses and responses of the other metabolites are conditioned on them.",
+    ),
 }
 
 #: fixed names mrspipe writes directly under OUT (checked for symlinks before a run)

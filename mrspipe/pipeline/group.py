@@ -21,6 +21,7 @@ from ..errors import MRSError
 from ..io import derivatives as deriv
 from .design import first_sessions
 from .group_inputs import SessionTables, prepare_group
+from .pooling_step import pool_study_tables
 from .session import SessionResult
 from .steps import Steps, default_report
 
@@ -192,16 +193,30 @@ def run_group(
         logger.error("no session finished: no group tables")
         return None, errors
     wanted = list(config.stats.analyse)
-    tables: dict[str, Any] = {}
+    tables: dict[str, Any] = {}  # each session's own estimates: the statistics
+    shown_tables: dict[str, Any] = {}  # after [pooling]: the group tables and the report
     try:
         read = session_tables or SessionTables(out)
+        raw = {
+            name: pd.concat([read.get(s, name) for s in done], ignore_index=True)
+            for name in SessionTables.NAMES
+        }
+        # the study-level stage: neighbour responses pooled across sessions ([pooling]). The
+        # pooled per-session estimates are the group tables and the report's; the group
+        # tests of means (paired, condition x sex, GLM, mixed models) use each session's own:
+        # the pooled mean carries no new information on the mean, and its estimate is shared
+        # by the sessions of a condition, which a test on their spread would not see
+        pooled, pooling = pool_study_tables(out, done, results, raw, config)
+        if len(pooling):
+            design = design | {"pooling": pooling.to_dict(orient="records")}
         for name in SessionTables.NAMES:
-            parts = [read.get(s, name) for s in done]
-            df = pd.concat(parts, ignore_index=True)
+            df = raw[name]
             absent = [m for m in wanted if m not in set(df["metabolite"])]
             if absent and name == "timecourses":
                 logger.warning("metabolites %s are not in the fits; analysing the others", absent)
             tables[name] = df[df["metabolite"].isin(wanted)].reset_index(drop=True)
+            shown_tables[name] = pooled[name][pooled[name]["metabolite"].isin(wanted)]
+            shown_tables[name] = shown_tables[name].reset_index(drop=True)
     except (OSError, MRSError) as exc:  # unreadable session table: reported
         errors.append(_failure("tables", exc))
         return None, errors
@@ -211,7 +226,8 @@ def run_group(
     def write_tables() -> None:
         try:
             for name in SessionTables.NAMES:
-                deriv.write_group_table(out, name, tables[name], extra={"Design": design})
+                deriv.write_group_table(out, name, shown_tables[name], extra={"Design": design})
+            deriv.write_group_table(out, "pooling", pooling, extra={"Design": design})
         except (OSError, MRSError) as exc:  # disk full: reported, no statistics, no report
             raise _NotWritten(exc) from exc
 
@@ -222,10 +238,10 @@ def run_group(
             errors.append(_failure("tables", exc.error))
             return None, errors
 
-    shown = tables
+    shown = shown_tables
     if not contrast:  # task design: one "condition" so the report draws its time courses
         label = design.get("task") or _TASK_LABEL
-        shown = {k: v.assign(condition=label) for k, v in tables.items()}
+        shown = {k: v.assign(condition=label) for k, v in shown_tables.items()}
     report_tables = {
         "timecourses": shown["timecourses"],
         "responses": shown["responses"],

@@ -111,14 +111,14 @@ def unconverged_frames(qc_frames: Any) -> list[int]:
     return sorted(int(f) for f in qc_frames.loc[~converged.to_numpy(), "frame"])
 
 
-def _sliding(preprocess: Any) -> dict[str, Any]:
+def sliding_frames(preprocess: Any) -> dict[str, Any]:
     """``{'sliding': (window, step)}`` when frames are overlapping sliding windows, else {}."""
     window = int(getattr(preprocess, "window", None) or 0)
     step = int(getattr(preprocess, "step", None) or 1)
     return {"sliding": (window, step)} if window and step < window else {}
 
 
-def _bounded(windows: Windows, duration: float) -> Windows:
+def bounded_windows(windows: Windows, duration: float) -> Windows:
     """End an open-ended response window with the infusion (its events.tsv duration).
 
     A configured end (any finite number) is kept; without a recorded duration the window stays
@@ -335,8 +335,8 @@ def _run(
             frame_times=frame_times,
             onset=onset,
             session=session,
-            windows=_bounded(options.windows, duration),
-            **_sliding(options.preprocess),
+            windows=bounded_windows(options.windows, duration),
+            **sliding_frames(options.preprocess),
             covariance=covariance,
             **({"excluded_frames": excluded} if excluded else {}),
         )

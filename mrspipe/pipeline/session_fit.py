@@ -195,7 +195,8 @@ def fit_stage(
         qc_frames["acquisition_time_s"] = frame_times[qc_frames["frame"].to_numpy()]
         # the estimates with their covariance: the pairs the time-course ratios need
         estimates = result.to_estimates(frame_times) if hasattr(result, "to_estimates") else None
-        covariance = None if estimates is None else estimates.covariance_table(_RATIO_NAMES)
+        kept = tuple(dict.fromkeys((*_RATIO_NAMES, *options.covariance_names)))
+        covariance = None if estimates is None else estimates.covariance_table(kept)
     if options.quantify.water_scaling and session.ref_path is not None:
         with Stage("quantify"):
             fits = water_scale(fits, session, frames, acquisition, options.quantify, steps)

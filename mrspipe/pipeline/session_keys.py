@@ -34,6 +34,8 @@ def fit_key_of(session: Any, options: SessionOptions) -> str:
             "quantify": options.quantify,
             "basis": options.basis_fingerprint.get("sha256"),
             "version": options.version,
+            # covariance.tsv keeps these too (a key without them: earlier runs still resume)
+            **({"covariance": options.covariance_names} if options.covariance_names else {}),
             # the joint dynamic fit's design comes from the infusion event
             **({"event": options.windows.event} if options.fit.dynamic else {}),
         }

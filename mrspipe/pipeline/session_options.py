@@ -34,6 +34,9 @@ class SessionOptions:
         Recompute even when ``done.json`` says the session is up to date.
     version : str
         mrspipe version, part of the fit key.
+    covariance_names : tuple of str
+        Metabolites whose covariances ``covariance.tsv`` keeps besides the time-course
+        ratios' (the ``[pooling]`` metabolites).
     """
 
     out: Path
@@ -44,3 +47,4 @@ class SessionOptions:
     basis_fingerprint: dict[str, Any] = field(default_factory=dict)
     overwrite: bool = False
     version: str = ""
+    covariance_names: tuple[str, ...] = ()

@@ -222,6 +222,7 @@ def run_study(
                 basis_fingerprint=deriv.file_fingerprint(basis_path),
                 overwrite=overwrite,
                 version=__version__,
+                covariance_names=config.pooling.metabolites,
             )
             tasks = {getattr(s, "task", None) for s in sessions} - {None}
             design = {

@@ -26,6 +26,7 @@ _SECTION_TITLES = {
     "metabolites": "Metabolites",
     "stats": "Statistics",
     "glm": "Per-session GLM",
+    "pooling": "Pooled neighbour responses",
     "clinical": "Clinical scores",
     "report": "Report",
 }
