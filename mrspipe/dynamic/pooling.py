@@ -38,7 +38,8 @@ import numpy as np
 import pandas as pd
 
 from ..design import Window, select_window
-from .timecourses import DEFAULT_RATIOS, SESSION_KEYS, add_ratios
+from ..uncertainty import ratio_sd
+from .timecourses import DEFAULT_RATIOS
 from .windows import window_responses
 
 __all__ = ["response_design", "dersimonian_laird", "pool_neighbours"]
@@ -76,26 +77,10 @@ def dersimonian_laird(b: np.ndarray, v: np.ndarray) -> tuple[float, float, float
     return float((ws * b).sum() / ws.sum()), tau2, float(1.0 / ws.sum())
 
 
-def _arrays(tc: pd.DataFrame, cov: pd.DataFrame, names: list[str]) -> tuple[Any, ...]:
-    """Frame ids, times, estimates ``(F, n)`` and covariances ``(F, n, n)`` of one session."""
-    wide = tc.pivot_table(index="frame", columns="metabolite", values="estimate", aggfunc="first")
-    sd = tc.pivot_table(index="frame", columns="metabolite", values="crlb_sd", aggfunc="first")
-    frames = wide.index.to_numpy()
-    times = tc.drop_duplicates("frame").set_index("frame").loc[frames, "time_s"].to_numpy(float)
-    est = wide.reindex(columns=names).to_numpy(float)
-    c = np.zeros((frames.size, len(names), len(names)))
-    idx = np.arange(len(names))
-    c[:, idx, idx] = sd.reindex(columns=names).to_numpy(float) ** 2
-    pos = {n: i for i, n in enumerate(names)}
-    sub = cov[cov["metabolite_a"].isin(pos) & cov["metabolite_b"].isin(pos)]
-    at = pd.Index(frames).get_indexer(sub["frame"].to_numpy())
-    ok = at >= 0
-    a = sub["metabolite_a"].map(pos).to_numpy()[ok]
-    b = sub["metabolite_b"].map(pos).to_numpy()[ok]
-    v = sub["covariance"].to_numpy(float)[ok]
-    c[at[ok], a, b] = v
-    c[at[ok], b, a] = v
-    return frames, times, est, c
+def _bounds(windows: Sequence[Window]) -> tuple[np.ndarray, np.ndarray]:
+    lo = np.array([-np.inf if w[0] is None else float(w[0]) for w in windows])
+    hi = np.array([np.inf if w[1] is None else float(w[1]) for w in windows])
+    return lo, hi
 
 
 def pool_neighbours(
@@ -107,13 +92,16 @@ def pool_neighbours(
     min_sessions: int = 6,
     sliding: tuple[int, int] | None = None,
     ratios: Mapping[str, tuple[str, str]] | None = None,
+    responses: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Pool ``metabolites``' responses per condition and condition every other estimate on them.
+
+    All sessions at once (arrays ``(session, frame, ...)``), no loop over sessions or frames.
 
     Parameters
     ----------
     timecourses : DataFrame
-        The study's ``timecourses`` (every session; ratio rows are recomputed).
+        The study's ``timecourses`` (every session; its ratio rows are recomputed).
     covariance : DataFrame
         ``participant_id, session_id, frame, metabolite_a, metabolite_b, covariance`` of
         every session (``Estimates.covariance_table`` of the pooled metabolites and the
@@ -121,13 +109,17 @@ def pool_neighbours(
     metabolites : sequence of str
         The pooled neighbours (e.g. ``("Gln", "GABA")``).
     windows : mapping (participant_id, session_id) -> (baseline, response)
-        Each session's windows, s from the onset.
+        Each session's windows, s from the onset (default every frame before / after it).
     min_sessions : int
         A condition with fewer sessions is left as it is (logged).
     sliding : (window, step), optional
         Frames are sliding windows (:func:`~.windows.window_responses`).
     ratios : mapping, optional
-        Ratio rows to recompute (default :data:`~.timecourses.DEFAULT_RATIOS`).
+        Ratio rows to recompute (default :data:`~.timecourses.DEFAULT_RATIOS`); a ratio is
+        recomputed when both its parts are adjusted.
+    responses : DataFrame, optional
+        The sessions' own window responses: the rows of what is not adjusted are taken from
+        it instead of being recomputed.
 
     Returns
     -------
@@ -139,195 +131,229 @@ def pool_neighbours(
         metabolite (``term`` ``response``: its window contrast, in its own units).
     """
     ratios = DEFAULT_RATIOS if ratios is None else ratios
-    pooled = [m for m in metabolites if m in set(timecourses["metabolite"])]
-    base = timecourses[~timecourses["metabolite"].isin(ratios)]
+    cols = ["condition", "metabolite", "term", "mu", "tau", "n_sessions", "median_se"]
+    present = set(timecourses["metabolite"])
+    pooled = [m for m in metabolites if m in present]
     in_cov = set(covariance["metabolite_a"]) | set(covariance["metabolite_b"])
-    targets = [m for m in dict.fromkeys(base["metabolite"]) if m in in_cov and m not in pooled]
+    targets = [
+        m
+        for m in dict.fromkeys(timecourses["metabolite"])
+        if m in in_cov and m not in pooled and m not in ratios
+    ]
+    tc = timecourses.reset_index(drop=True)
+    keys = tc[list(_KEY)].astype(object).where(tc[list(_KEY)].notna(), "")
+    session_index = pd.MultiIndex.from_frame(keys.drop_duplicates())
+    srow = session_index.get_indexer(pd.MultiIndex.from_frame(keys))
+    n_s = len(session_index)
+    if not pooled or not targets or n_s == 0:
+        return tc, _responses(tc, session_index, windows, sliding), pd.DataFrame(columns=cols)
     names = pooled + targets
-    n_p = len(pooled)
-    sessions = {k: g for k, g in base.groupby(list(_KEY), sort=False, dropna=False)}
-    covs = {k: g for k, g in covariance.groupby(list(_KEY), sort=False, dropna=False)}
-    data: dict[Any, dict[str, Any]] = {}
-    for key, tc in sessions.items():
-        if key not in covs or not pooled or not targets:
-            continue
-        frames, times, est, c = _arrays(tc, covs[key], names)
-        X = response_design(times, windows.get(key, _W)[1])
-        ok = np.isfinite(est).all(axis=1) & np.isfinite(c).all(axis=(1, 2))
-        if ok.sum() < X.shape[1] + 2 or np.linalg.matrix_rank(X[ok]) < X.shape[1]:
-            continue
-        xtx_inv = np.linalg.inv(X[ok].T @ X[ok])
-        beta = xtx_inv @ X[ok].T @ est[ok, :n_p]  # (3, n_p)
-        resid = est[ok, :n_p] - X[ok] @ beta
-        s2 = (resid**2).sum(axis=0) / (ok.sum() - X.shape[1])
-        var = np.outer(np.diag(xtx_inv), s2)  # (3, n_p)
-        cond = tc["condition"].iloc[0]
-        group = "" if pd.isna(cond) else str(cond)
-        data[key] = dict(
-            frames=frames,
-            times=times,
-            est=est,
-            c=c,
-            X=X,
-            ok=ok,
-            beta=beta,
-            var=var,
-            s2=s2,
-            group=group,
-        )
+    n_p, n_t = len(pooled), len(targets)
+    frame = tc["frame"].to_numpy(dtype=int)
+    n_f = int(frame.max()) + 1
+    mrow = pd.Index(names).get_indexer(tc["metabolite"])
+    has = mrow >= 0
+    est = np.full((n_s, n_f, len(names)), np.nan)
+    var = np.full_like(est, np.nan)
+    times = np.full((n_s, n_f), np.nan)
+    est[srow[has], frame[has], mrow[has]] = tc["estimate"].to_numpy(float)[has]
+    var[srow[has], frame[has], mrow[has]] = tc["crlb_sd"].to_numpy(float)[has] ** 2
+    times[srow, frame] = tc["time_s"].to_numpy(float)
+    c = np.zeros((n_s, n_f, len(names), len(names)))
+    idx = np.arange(len(names))
+    c[:, :, idx, idx] = var
+    ck = covariance[list(_KEY)].astype(object).where(covariance[list(_KEY)].notna(), "")
+    cs = session_index.get_indexer(pd.MultiIndex.from_frame(ck))
+    ca = pd.Index(names).get_indexer(covariance["metabolite_a"])
+    cb = pd.Index(names).get_indexer(covariance["metabolite_b"])
+    cf = covariance["frame"].to_numpy(dtype=int)
+    use = (cs >= 0) & (ca >= 0) & (cb >= 0) & (cf >= 0) & (cf < n_f)
+    cv = covariance["covariance"].to_numpy(float)[use]
+    c[cs[use], cf[use], ca[use], cb[use]] = cv
+    c[cs[use], cf[use], cb[use], ca[use]] = cv
+    has_cov = np.zeros(n_s, bool)
+    has_cov[cs[use]] = True
+    win = [windows.get(tuple(k), _W) for k in session_index]  # type: ignore[arg-type]
+    r_lo, r_hi = _bounds([w[1] for w in win])
+    ind = ((times >= r_lo[:, None]) & (times < r_hi[:, None])).astype(float)  # (S, F)
+    ok = np.isfinite(est).all(axis=2) & np.isfinite(c).all(axis=(2, 3)) & np.isfinite(times)
+    # per session and pooled metabolite: intercept + response-window contrast (OLS)
+    n1 = (ok * ind).sum(axis=1)
+    n0 = (ok * (1 - ind)).sum(axis=1)
+    nuis = np.where(ok[..., None], est[..., :n_p], 0.0)
+    m1 = (nuis * ind[..., None]).sum(axis=1) / np.maximum(n1, 1)[:, None]
+    m0 = (nuis * (1 - ind[..., None])).sum(axis=1) / np.maximum(n0, 1)[:, None]
+    b = m1 - m0  # (S, n_p)
+    resid = np.where(ok[..., None], est[..., :n_p] - m0[:, None] - b[:, None] * ind[..., None], 0)
+    s2 = (resid**2).sum(axis=1) / np.maximum(n0 + n1 - 2, 1)[:, None]
+    vb = s2 * (1 / np.maximum(n1, 1) + 1 / np.maximum(n0, 1))[:, None]
+    valid = has_cov & (n1 >= 1) & (n0 >= 1) & (n0 + n1 >= 4)
+    cond = tc.groupby(srow, sort=True)["condition"].first().reindex(range(n_s))
+    group = np.array(["" if pd.isna(g) else str(g) for g in cond], dtype=object)
+    shrunk, post = np.full_like(b, np.nan), np.full_like(b, np.nan)
     summary = []
-    shrunk: dict[Any, tuple[np.ndarray, np.ndarray]] = {}
-    for group in dict.fromkeys(d["group"] for d in data.values()):
-        keys = [k for k, d in data.items() if d["group"] == group]
-        if len(keys) < min_sessions:
+    for g in dict.fromkeys(group[valid]):
+        rows = np.flatnonzero(valid & (group == g))
+        if rows.size < min_sessions:
             logger.warning(
                 "pooling: condition %r has %d sessions with the pooled metabolites (at least "
                 "%d needed); its estimates are left as fitted",
-                group or "(none)",
-                len(keys),
+                g or "(none)",
+                rows.size,
                 min_sessions,
             )
             continue
-        B = np.stack([data[k]["beta"] for k in keys])  # (n, 3, n_p)
-        V = np.stack([data[k]["var"] for k in keys])
-        S, P = B.copy(), np.zeros_like(V)
-        P[:, 0] = V[:, 0]  # the intercept stays the session's own
-        for term in range(1, B.shape[1]):
-            for j, name in enumerate(pooled):
-                mu, tau2, mu_var = dersimonian_laird(B[:, term, j], V[:, term, j])
-                lam = tau2 / (tau2 + V[:, term, j])
-                S[:, term, j] = mu + lam * (B[:, term, j] - mu)
-                P[:, term, j] = lam * V[:, term, j] + (1.0 - lam) ** 2 * mu_var
-                summary.append(
-                    {
-                        "condition": group or None,
-                        "metabolite": name,
-                        "term": "response",
-                        "mu": mu,
-                        "tau": float(np.sqrt(tau2)),
-                        "n_sessions": len(keys),
-                        "median_se": float(np.sqrt(np.median(V[:, term, j]))),
-                    }
+        for j, name in enumerate(pooled):
+            mu, tau2, mu_var = dersimonian_laird(b[rows, j], vb[rows, j])
+            lam = tau2 / (tau2 + vb[rows, j])
+            shrunk[rows, j] = mu + lam * (b[rows, j] - mu)
+            post[rows, j] = lam * vb[rows, j] + (1.0 - lam) ** 2 * mu_var
+            summary.append(
+                (
+                    g or None,
+                    name,
+                    "response",
+                    mu,
+                    float(np.sqrt(tau2)),
+                    rows.size,
+                    float(np.sqrt(np.median(vb[rows, j]))),
                 )
-        for i, k in enumerate(keys):
-            shrunk[k] = (S[i], P[i])
-    out_tc, out_resp = [], []
-    for key, full in timecourses.groupby(list(_KEY), sort=False, dropna=False):
-        base_w, resp_w = windows.get(key, _W)
-        if key in shrunk:
-            full, resp = _condition(
-                sessions[key],
-                data[key],
-                shrunk[key],
-                n_p,
-                targets,
-                ratios,
-                base_w,
-                resp_w,
-                sliding,
             )
-        else:
-            resp = window_responses(
-                full, baseline_window=base_w, response_window=resp_w, sliding=sliding
-            )
-        out_tc.append(full)
-        out_resp.append(resp)
-    summary_df = pd.DataFrame(
-        summary, columns=["condition", "metabolite", "term", "mu", "tau", "n_sessions", "median_se"]
-    )
-    return (
-        pd.concat(out_tc, ignore_index=True),
-        pd.concat(out_resp, ignore_index=True),
-        summary_df,
-    )
-
-
-def _condition(
-    tc: pd.DataFrame,
-    d: dict[str, Any],
-    shrunk: tuple[np.ndarray, np.ndarray],
-    n_p: int,
-    targets: list[str],
-    ratios: Mapping[str, tuple[str, str]],
-    base_w: Window,
-    resp_w: Window,
-    sliding: tuple[int, int] | None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One session's adjusted time courses and responses."""
-    S, P = shrunk
-    X, est, c, ok = d["X"], d["est"], d["c"], d["ok"]
-    part = X[:, 1:] @ S[1:]  # (F, n_p) the shrunk response
-    intercept = (est[ok, :n_p] - part[ok]).mean(axis=0)
-    traj = intercept + part
-    P = P.copy()
-    P[0] = d["s2"] / ok.sum()  # variance of the session's own intercept
-    c_nn = c[:, :n_p, :n_p]
-    c_tn = c[:, n_p:, :n_p]
-    gain = np.zeros_like(c_tn)  # (F, T, n_p)
-    gain[ok] = np.linalg.solve(c_nn[ok], c_tn[ok].transpose(0, 2, 1)).transpose(0, 2, 1)
-    adj = est[:, n_p:] - np.einsum("ftn,fn->ft", gain, est[:, :n_p] - traj)
-    cond = c[:, n_p:, n_p:] - np.einsum("ftn,fsn->fts", gain, c_tn)
-    rows = tc.set_index(["frame", "metabolite"])
-    new = rows.copy()
-    frame_pos = pd.Index(d["frames"])
-    for t, name in enumerate(targets):
-        sel = new.index.get_level_values("metabolite") == name
-        at = frame_pos.get_indexer(new.index.get_level_values("frame")[sel])
-        before = new.loc[sel, ["estimate", "crlb_sd"]].to_numpy(float)
-        new.loc[sel, "estimate"] = adj[at, t]
-        new.loc[sel, "crlb_sd"] = np.sqrt(np.clip(cond[at, t, t], 0.0, None))
-        # water-scaled concentrations ride along: the same factor per frame
-        for col, ref in (("molality_mmol_kg", 0), ("molarity_mm", 0)):
-            if col in new.columns:
-                new.loc[sel, col] *= adj[at, t] / before[:, ref]
-        for col in ("molality_sd", "molarity_sd"):
-            if col in new.columns:
-                new.loc[sel, col] *= new.loc[sel, "crlb_sd"].to_numpy(float) / before[:, 1]
-        if "crlb_percent" in new.columns:
-            new.loc[sel, "crlb_percent"] = 100.0 * new.loc[sel, "crlb_sd"] / np.abs(adj[at, t])
-    new = new.reset_index()
-    cov_rows = [
-        (f, targets[a], targets[b], cond[i, a, b])
-        for i, f in enumerate(d["frames"])
-        for a in range(len(targets))
-        for b in range(a + 1, len(targets))
-    ]
-    cond_table = pd.DataFrame(
-        cov_rows, columns=["frame", "metabolite_a", "metabolite_b", "covariance"]
-    )
-    adj_tc = add_ratios(new[list(tc.columns)], ratios=ratios, covariance=cond_table)
-    resp = window_responses(adj_tc, baseline_window=base_w, response_window=resp_w, sliding=sliding)
-    # the trajectory's uncertainty, shared by the frames of a window: per name, the window
-    # mean of gain_f x_f over each coefficient of each pooled metabolite
-    times = d["times"]
-    masks = {
-        "baseline": np.asarray(select_window(pd.Series(times), base_w), bool) & ok,
-        "response": np.asarray(select_window(pd.Series(times), resp_w), bool) & ok,
-    }
-    # gains of the ratios, first order in numerator and denominator
-    gains = {name: gain[:, t] for t, name in enumerate(targets)}
-    values = {name: adj[:, t] for t, name in enumerate(targets)}
+    done = np.isfinite(shrunk).all(axis=1)  # (S,) sessions pooled
+    if not done.any():
+        return tc, _responses(tc, session_index, windows, sliding), pd.DataFrame(columns=cols)
+    # trajectory: the session's own intercept (over every usable frame) + the shrunk contrast
+    part = np.nan_to_num(shrunk)[:, None, :] * ind[..., None]  # (S, F, n_p)
+    n_ok = np.maximum(ok.sum(axis=1), 1)
+    intercept = np.where(ok[..., None], est[..., :n_p] - part, 0).sum(axis=1) / n_ok[:, None]
+    traj = intercept[:, None, :] + part
+    use_f = ok & done[:, None]
+    c_nn, c_tn = c[..., :n_p, :n_p], c[..., n_p:, :n_p]
+    gain = np.zeros((n_s, n_f, n_t, n_p))
+    gain[use_f] = np.linalg.solve(c_nn[use_f], c_tn[use_f].transpose(0, 2, 1)).transpose(0, 2, 1)
+    dev = np.where(use_f[..., None], est[..., :n_p] - traj, 0.0)
+    adj = est[..., n_p:] - np.einsum("sftn,sfn->sft", gain, dev)
+    ccov = c[..., n_p:, n_p:] - np.einsum("sftn,sfun->sftu", gain, c_tn)
+    # the rows of the adjusted metabolites, then the ratios built of two of them
+    out = tc.copy()
+    tpos = pd.Index(targets).get_indexer(tc["metabolite"])
+    sel = (tpos >= 0) & done[srow]
+    s_, f_, t_ = srow[sel], frame[sel], tpos[sel]
+    before = out.loc[sel, ["estimate", "crlb_sd"]].to_numpy(float)
+    new_est = adj[s_, f_, t_]
+    new_sd = np.sqrt(np.clip(ccov[s_, f_, t_, t_], 0.0, None))
+    _assign(out, sel, new_est, new_sd, before)
+    gains = {name: gain[..., t, :] for t, name in enumerate(targets)}
     for rname, (num, den) in ratios.items():
-        if num in gains and den in gains:  # (a side that is not adjusted has no gain)
-            gains[rname] = (
-                gains[num] / values[den][:, None]
-                - (values[num] / values[den] ** 2)[:, None] * gains[den]
-            )
-    resp = resp.set_index("metabolite")
-    for name, g in gains.items():
-        if name not in resp.index or not all(m.any() for m in masks.values()):
+        if num not in targets or den not in targets:
             continue
-        # (n_p, 3): mean over the window's frames of gain[f, j] * X[f, k]; the % change
-        # moves by 100 / b (d_response - r / b d_baseline), so the shared intercept cancels
-        lin = {w: np.einsum("fj,fk->jk", g[m], X[m]) / m.sum() for w, m in masks.items()}
-        b, r = float(resp.loc[name, "baseline"]), float(resp.loc[name, "response"])
-        d_pct = 100.0 / b * (lin["response"] - r / b * lin["baseline"])
-        pct_se = float(resp.loc[name, "percent_change_se"])
-        resp.loc[name, "percent_change_se"] = np.sqrt(pct_se**2 + (d_pct.T**2 * P).sum())
-        for w in masks:
-            se = float(resp.loc[name, f"{w}_se"])
-            resp.loc[name, f"{w}_se"] = np.sqrt(se**2 + (lin[w].T ** 2 * P).sum())
-    resp = resp.reset_index()
-    cols = [*SESSION_KEYS, "metabolite"]
-    resp = resp[[*cols, *[c for c in resp.columns if c not in cols]]]
-    return adj_tc, resp
+        a, d = targets.index(num), targets.index(den)
+        rsel = (tc["metabolite"] == rname).to_numpy() & done[srow]
+        s_, f_ = srow[rsel], frame[rsel]
+        r, sd = ratio_sd(
+            adj[s_, f_, a],
+            adj[s_, f_, d],
+            ccov[s_, f_, a, a],
+            ccov[s_, f_, d, d],
+            ccov[s_, f_, a, d],
+        )
+        _assign(out, rsel, r, sd, out.loc[rsel, ["estimate", "crlb_sd"]].to_numpy(float))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gains[rname] = (
+                gain[..., a, :] / adj[..., d, None]
+                - (adj[..., a] / adj[..., d] ** 2)[..., None] * gain[..., d, :]
+            )
+    adjusted = set(targets) | {r for r in gains if r in ratios}
+    redo = out["metabolite"].isin(adjusted).to_numpy() | (responses is None)
+    responses = pd.concat(
+        [_responses(out[redo], session_index, windows, sliding)]
+        + ([] if responses is None else [responses[~responses["metabolite"].isin(adjusted)]]),
+        ignore_index=True,
+    )
+    # the trajectory's uncertainty, shared by the frames of a window: the window means of
+    # gain_f x_f over the intercept (variance s2 / n) and the contrast (posterior variance)
+    b_lo, b_hi = _bounds([w[0] for w in win])
+    base = ((times >= b_lo[:, None]) & (times < b_hi[:, None])) & ok
+    resp = (ind > 0) & ok
+    var_i = s2 / n_ok[:, None]  # (S, n_p)
+    rkey = pd.MultiIndex.from_frame(
+        responses[list(_KEY)].astype(object).where(responses[list(_KEY)].notna(), "")
+    )
+    rs = session_index.get_indexer(rkey)
+    metab = responses["metabolite"].to_numpy()
+    extra = {k: np.zeros(len(responses)) for k in ("baseline", "response", "pct")}
+    for name, g in gains.items():
+        lin = {}
+        for w, m in (("baseline", base), ("response", resp)):
+            cnt = np.maximum(m.sum(axis=1), 1)[:, None]
+            gm = np.where(m[..., None], np.nan_to_num(g), 0.0)
+            lin[w] = (
+                gm.sum(axis=1) / cnt,  # intercept column
+                (gm * ind[..., None]).sum(axis=1) / cnt,  # response-window column
+            )
+        rows = np.flatnonzero((metab == name) & (rs >= 0))
+        s_ = rs[rows]
+        keep = done[s_]
+        rows, s_ = rows[keep], s_[keep]
+        bv = responses["baseline"].to_numpy(float)[rows]
+        rv = responses["response"].to_numpy(float)[rows]
+        for w in ("baseline", "response"):
+            li, lr = lin[w]
+            extra[w][rows] = (li[s_] ** 2 * var_i[s_] + lr[s_] ** 2 * post[s_]).sum(axis=1)
+        di = (
+            100.0
+            / bv[:, None]
+            * (lin["response"][0][s_] - (rv / bv)[:, None] * lin["baseline"][0][s_])
+        )
+        dr = (
+            100.0
+            / bv[:, None]
+            * (lin["response"][1][s_] - (rv / bv)[:, None] * lin["baseline"][1][s_])
+        )
+        extra["pct"][rows] = (di**2 * var_i[s_] + dr**2 * post[s_]).sum(axis=1)
+    for w in ("baseline", "response"):
+        responses[f"{w}_se"] = np.sqrt(responses[f"{w}_se"].to_numpy(float) ** 2 + extra[w])
+    responses["percent_change_se"] = np.sqrt(
+        responses["percent_change_se"].to_numpy(float) ** 2 + extra["pct"]
+    )
+    return out, responses, pd.DataFrame(summary, columns=cols)
+
+
+def _assign(
+    out: pd.DataFrame, sel: np.ndarray, est: np.ndarray, sd: np.ndarray, before: np.ndarray
+) -> None:
+    """Set the rows ``sel``'s estimates and SDs; water-scaled columns follow (same factor)."""
+    out.loc[sel, "estimate"] = est
+    out.loc[sel, "crlb_sd"] = sd
+    if "crlb_percent" in out.columns:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out.loc[sel, "crlb_percent"] = 100.0 * sd / np.abs(est)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for col, ref, new in (
+            ("molality_mmol_kg", 0, est),
+            ("molarity_mm", 0, est),
+            ("molality_sd", 1, sd),
+            ("molarity_sd", 1, sd),
+        ):
+            if col in out.columns:
+                out.loc[sel, col] = out.loc[sel, col].to_numpy(float) * new / before[:, ref]
+
+
+def _responses(
+    tc: pd.DataFrame,
+    sessions: pd.MultiIndex,
+    windows: Mapping[Any, Any],
+    sliding: tuple[int, int] | None,
+) -> pd.DataFrame:
+    """:func:`~.windows.window_responses` of every session, one call per distinct windows."""
+    keys = tc[list(_KEY)].astype(object).where(tc[list(_KEY)].notna(), "")
+    srow = sessions.get_indexer(pd.MultiIndex.from_frame(keys))
+    win = [windows.get(tuple(k), _W) for k in sessions]
+    parts = []
+    for w in dict.fromkeys(win):
+        members = np.flatnonzero([x == w for x in win])
+        sub = tc[np.isin(srow, members)]
+        parts.append(
+            window_responses(sub, baseline_window=w[0], response_window=w[1], sliding=sliding)
+        )
+    return pd.concat(parts, ignore_index=True)

@@ -74,6 +74,7 @@ def pool_study_tables(
         metabolites=names,
         windows=windows,
         min_sessions=config.pooling.min_sessions,
+        responses=tables["responses"],
         **sliding_frames(config.preprocess),
     )
     if summary.empty:
