@@ -48,19 +48,16 @@ def plot_paired_responses(
     fig, axes = new_figure(1, len(names), width=3.0 * len(names) + 0.8, height=3.6)
     x = np.arange(len(conditions), dtype=float)
     cond_colours = condition_colours(conditions)
+    handles: dict[str, Any] = {}  # sex -> legend handle (first panel with that sex)
     with style():
         for ax, name in zip(axes[0], names, strict=True):
             wide = wide_by_metabolite.get(name)
-            seen: set[str] = set()
             if wide is not None and len(wide):
                 values = wide[list(conditions)].to_numpy(dtype=float)
-                for sex, row in zip(wide["sex"], values, strict=True):
-                    key = str(sex) if sex in SEX_COLOURS else "all"
-                    label = SEX_LABELS[key] if key not in seen else None
-                    label = "sex not recorded" if label and key == "all" else label
-                    seen.add(key)
-                    colour = SEX_COLOURS[key]
-                    ax.plot(x, row, color=colour, lw=1.0, alpha=0.7, marker="o", ms=4, label=label)
+                keys = [str(s) if s in SEX_COLOURS else "all" for s in wide["sex"]]
+                for key in dict.fromkeys(keys):  # in order of appearance, as the legend
+                    rows = values[np.asarray(keys) == key]
+                    handles.setdefault(key, _participant_lines(ax, x, rows, SEX_COLOURS[key]))
                 for i, cond in enumerate(conditions):
                     col = values[:, i]
                     col = col[np.isfinite(col)]
@@ -81,11 +78,29 @@ def plot_paired_responses(
             ax.set_xlim(-0.5, len(conditions) - 0.5)
             ax.set_title(name)
         axes[0, 0].set_ylabel(ylabel)
-        handles, labels = axes[0, 0].get_legend_handles_labels()
         if handles:
-            axes[0, -1].legend(handles, labels, loc="best", frameon=False)
+            labels = [SEX_LABELS[k] if k != "all" else "sex not recorded" for k in handles]
+            axes[0, -1].legend(list(handles.values()), labels, loc="best", frameon=False)
         fig.suptitle("Per-participant responses (squares: condition mean ± SEM)")
     return fig
+
+
+def _participant_lines(ax: Any, x: np.ndarray, rows: np.ndarray, colour: str) -> Any:
+    """Draw a line per row of ``rows`` (participants x conditions) with dots: two artists in all.
+
+    A NaN breaks its participant's line, so a participant with one condition is a lone dot.
+    Returns a legend handle that looks like one participant's line.
+    """
+    from matplotlib.collections import LineCollection
+    from matplotlib.lines import Line2D
+
+    xs = np.broadcast_to(x, rows.shape)
+    segments = list(np.stack([xs, rows], axis=-1))
+    lines = LineCollection(segments, linewidths=1.0, colors=colour, alpha=0.7)
+    ax.add_collection(lines, autolim=False)
+    # the dots (one marker per participant and condition) set the data limits
+    ax.plot(xs.ravel(), rows.ravel(), "o", ms=4, color=colour, alpha=0.7)
+    return Line2D([], [], lw=1.0, marker="o", ms=4, color=colour, alpha=0.7)
 
 
 def plot_forest(rows: Any, *, xlabel: str = "estimate (95 % CI)") -> Any:

@@ -58,7 +58,7 @@ def plot_qc_summary(sessions_qc: Any, *, conditions: Sequence[str]) -> Any:
     qc = qc_plot_table(sessions_qc)
     colours = condition_colours(list(conditions))
     n = max(len(qc), 1)
-    fig, axes = new_figure(len(_PANELS), 1, width=max(6.0, 0.22 * n + 2.0), height=6.2, sharex=True)
+    fig, axes = new_figure(len(_PANELS), 1, width=max(6.0, 0.22 * n + 2.0), height=6.2)
     x = np.arange(len(qc), dtype=float)
     conds = qc["condition"] if "condition" in qc else [None] * len(qc)
     bar_colours = [
@@ -68,7 +68,7 @@ def plot_qc_summary(sessions_qc: Any, *, conditions: Sequence[str]) -> Any:
     with style():
         for ax, (col, label) in zip(axes[:, 0], _PANELS, strict=True):
             values = qc[col].astype(float).to_numpy() if col in qc else np.full(len(qc), np.nan)
-            ax.bar(x, np.nan_to_num(values), color=bar_colours, width=0.8)
+            _bars(ax, x, np.nan_to_num(values), bar_colours)
             failed = qc["failed"].to_numpy(dtype=bool)
             if failed.any():
                 ax.scatter(
@@ -82,9 +82,10 @@ def plot_qc_summary(sessions_qc: Any, *, conditions: Sequence[str]) -> Any:
                 )
             ax.set_ylabel(label)
             ax.grid(axis="x", visible=False)
+            ax.set_xlim(-0.6, n - 0.4)
+            ax.set_xticks([])  # the sessions are named once, under the bottom panel
         bottom = axes[-1, 0]
         bottom.set_xticks(x, qc["label"].tolist(), rotation=90, fontsize=7)
-        bottom.set_xlim(-0.6, n - 0.4)
         handles = [_patch(colours[c], c) for c in conditions if c in set(qc.get("condition", []))]
         if qc["failed"].any():
             from matplotlib.lines import Line2D
@@ -96,6 +97,21 @@ def plot_qc_summary(sessions_qc: Any, *, conditions: Sequence[str]) -> Any:
             )
         fig.suptitle("Data quality per session")
     return fig
+
+
+def _bars(ax: Any, x: np.ndarray, heights: np.ndarray, colours: list[str]) -> None:
+    """Bars of width 0.8 centred on ``x``, from 0: one artist (``ax.bar`` makes one per bar)."""
+    from matplotlib.collections import PolyCollection
+
+    lo, hi = x - 0.4, x + 0.4
+    zero = np.zeros_like(heights)
+    corners = np.stack(
+        [np.c_[lo, zero], np.c_[lo, heights], np.c_[hi, heights], np.c_[hi, zero]], 1
+    )
+    bars = PolyCollection(list(corners), facecolors=colours, edgecolors="none", linewidths=0)
+    bars.sticky_edges.y.append(0.0)  # as ax.bar: the axis starts at 0, without a margin
+    ax.add_collection(bars, autolim=True)
+    ax.autoscale_view()
 
 
 def _patch(colour: str, label: str) -> Any:

@@ -91,9 +91,9 @@ def plot_timecourses(
     colours = condition_colours(conditions)
     t_all = data["time_s"].to_numpy(dtype=float)
     t_range = (float(t_all.min()), float(t_all.max())) if t_all.size else (0.0, 1.0)
-    fig, axes = new_figure(
-        1, len(panels), width=3.6 * len(panels) + 1.4, height=3.4, sharey=True, sharex=True
-    )
+    # the panels are not shared axes: the limits are set on each below (a shared axis asks
+    # every sibling for its tick labels at each layout and draw)
+    fig, axes = new_figure(1, len(panels), width=3.6 * len(panels) + 1.4, height=3.4)
     with style():
         for ax, panel in zip(axes[0], panels, strict=True):
             scaled = {k: (w[0] / scale, w[1] / scale) for k, w in windows.items()}
@@ -117,9 +117,13 @@ def plot_timecourses(
         # the x axis follows the data: an infusion (or an open window) running past the end of
         # the scan is clipped, not drawn as empty time
         pad = 0.03 * (t_range[1] - t_range[0]) or 1.0
-        axes[0, 0].set_xlim((t_range[0] - pad) / scale, (t_range[1] + pad) / scale)
-        lo, hi = axes[0, 0].get_ylim()  # headroom for the window bars (y is shared)
-        axes[0, 0].set_ylim(lo, hi + 0.25 * (hi - lo))
+        limits = [ax.get_ylim() for ax in axes[0]]  # one y scale for every panel
+        lo, hi = min(v[0] for v in limits), max(v[1] for v in limits)
+        for ax in axes[0]:
+            ax.set_xlim((t_range[0] - pad) / scale, (t_range[1] + pad) / scale)
+            ax.set_ylim(lo, hi + 0.25 * (hi - lo))  # headroom for the window bars
+        for ax in axes[0, 1:]:
+            ax.tick_params(labelleft=False)
         axes[0, 0].set_ylabel(f"{metabolite}: change from baseline (%)")
         handles, labels = axes[0, 0].get_legend_handles_labels()
         if handles:
