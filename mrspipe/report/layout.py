@@ -139,10 +139,14 @@ def _extent(text: Any, renderer: Any) -> tuple[float, float]:
 
 
 def _freeze_ticks(ax: Any) -> None:
-    """Fix each axis' major ticks at the values its locator gives now."""
+    """Fix each axis' major ticks at the values its locator gives now, in the view."""
     from matplotlib.ticker import FixedLocator
 
     for axis in (ax.xaxis, ax.yaxis):
         if isinstance(axis.get_major_locator(), FixedLocator):
             continue
-        axis.set_major_locator(FixedLocator(axis.get_majorticklocs()))
+        # only the ticks inside the view: an axis makes a tick (five artists) per location
+        lo, hi = sorted(axis.get_view_interval())
+        tol = 1e-9 * (hi - lo)
+        locs = [v for v in axis.get_majorticklocs() if lo - tol <= v <= hi + tol]
+        axis.set_major_locator(FixedLocator(locs))
