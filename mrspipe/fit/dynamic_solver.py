@@ -27,7 +27,7 @@ edited MRS using a single interface. NeuroImage 2024 (the spectro-temporal model
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -288,6 +288,24 @@ def joint_covariance(
     return full, vals * sigma**2
 
 
+def _clipped_derivatives(asm: Assembly, unclipped: np.ndarray, problem: FitProblem) -> Assembly:
+    """``asm`` with the derivatives of clipped per-frame nonlinear values set to 0.
+
+    ``unclipped`` ``(F, C)``: the per-frame values before clipping. A value at or beyond its
+    lower (upper) bound whose gradient points further down (up) does not move the clipped
+    model: its rows and columns of ``q`` and its entry of ``g`` are 0 in that frame.
+    """
+    n_th = problem.lower.size
+    v, g = unclipped[:, :n_th], asm.g[:, :n_th]
+    out = ((v <= problem.lower) & (g < 0)) | ((v >= problem.upper) & (g > 0))
+    if not out.any():
+        return asm
+    mask = np.zeros(asm.g.shape, bool)
+    mask[:, :n_th] = out
+    q = np.where(mask[:, :, None] | mask[:, None, :], 0.0, asm.q)
+    return replace(asm, q=q, g=np.where(mask, 0.0, asm.g))
+
+
 def levenberg_marquardt_joint(
     problem: FitProblem,
     layout: ModelLayout,
@@ -357,13 +375,20 @@ def levenberg_marquardt_joint(
     for n_iter in range(1, max_iter + 1):  # noqa: B007
         total = asm.cost.sum() + pen(gamma)
         sigma2 = total / max(n_data - n_unknown, 1.0)
-        gl = asm.g[:, loc]
-        gg = np.einsum("fjc,fc->j", layout.frame_map, asm.g)
+        # the model sees each frame's nonlinear values clipped to their bounds: where a
+        # value is at (or past) a bound and the cost would take it further, its derivative
+        # is 0 (the clipped model's), not the one at the bound. Without this a global
+        # on the design whose frames are all clipped (e.g. a Gaussian width^2 at 0: data
+        # no broader than the basis) walks off without changing the cost and the fit
+        # never meets its stopping test
+        asm_d = _clipped_derivatives(asm, layout.values(gamma, local), problem)
+        gl = asm_d.g[:, loc]
+        gg = np.einsum("fjc,fc->j", layout.frame_map, asm_d.g)
         fr_l = ((local <= lo_loc) & (gl < 0)) | ((local >= hi_loc) & (gl > 0))
         fr_g = ((gamma <= lo_g) & (gg < 0)) | ((gamma >= hi_g) & (gg > 0))
         accepted = False
         while lam < 1e10:
-            dl, dg, pred, var_l, var_g = newton_step(asm, layout, lam, fr_l, fr_g, penalty, gamma)
+            dl, dg, pred, var_l, var_g = newton_step(asm_d, layout, lam, fr_l, fr_g, penalty, gamma)
             if pred <= ctol**2 * sigma2 + floor or total <= floor:
                 converged = True
                 break
