@@ -469,3 +469,35 @@ def test_glm_contrast_rows_are_the_paired_test_of_the_glm_response():
     assert row["p_value"] == pytest.approx(ref.pvalue, rel=1e-9)
     assert row["term"] == "naltrexone-placebo" and row["n"] == n
     assert len(stats[stats["analysis"] == "glm_interaction"]) == 1
+
+
+def test_a_condition_with_no_session_left_gives_empty_rows_not_a_key_error():
+    """run --dynamic leaves out a session whose joint fit did not converge: the GLM table may
+    then hold one condition only (a simulated study lost every naltrexone session; the stats
+    step failed with ``KeyError: 'naltrexone'``). No participant has both: no paired row."""
+    from mrspipe.stats import crossover_stats
+
+    n = 4
+    pids = [f"sub-{i:02d}" for i in range(n)]
+    glm = pd.DataFrame(
+        {
+            "participant_id": pids,
+            "session_id": "ses-2",
+            "condition": "placebo",
+            "sex": ["M", "F"] * 2,
+            "metabolite": "Glu",
+            "term": "ramp",
+            "percent": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    responses = pd.concat(
+        [
+            glm.assign(condition="placebo", percent_change=glm["percent"]),
+            glm.assign(condition="naltrexone", session_id="ses-1", percent_change=np.nan),
+        ]
+    ).assign(baseline=1.0, response=1.0)
+    stats = crossover_stats(responses, conditions=("naltrexone", "placebo"), mixedlm=False, glm=glm)
+    glm_rows = stats[stats["analysis"].str.startswith("glm")]
+    assert glm_rows.empty  # no pair: no paired or interaction row
+    mean = stats[(stats["analysis"] == "condition_mean") & (stats["subgroup"] == "all")]
+    assert mean["n"].tolist() == [4]  # the placebo sessions' own rows stay

@@ -88,7 +88,10 @@ def wide_by_condition(
     if dup.any():
         pid = sub.loc[dup, "participant_id"].iloc[0]
         raise ConfigError(f"participant {pid} has more than one row for a condition")
-    vals = sub.pivot(index="participant_id", columns="condition", values=value)
+    # a condition with no row left (e.g. its sessions were all left out) pairs no one
+    vals = sub.pivot(index="participant_id", columns="condition", values=value).reindex(
+        columns=list(conditions)
+    )
     sex = sub.groupby("participant_id")["sex"].agg(
         lambda s: s.dropna().iloc[0] if s.notna().any() else np.nan
     )
