@@ -93,6 +93,7 @@ def fit_water(
         baseline_order=0,
         groups={},
         precision="double",
+        default_macromolecules=False,  # water alone: no appended MM/lipid components
     )
     return res.estimates[:, 0]
 
