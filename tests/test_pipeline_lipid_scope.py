@@ -219,3 +219,41 @@ def test_plan_lipids_frees_a_group_when_any_session_needs_it(
     assert {p.model for p in study.values()} == {"free"}
     assert {p.scope for p in study.values()} == {"study"}
     assert plan_lipids({}, "participant") == {}
+
+
+def test_fit_command_decides_each_files_lipid_on_its_own(tmp_path: Path) -> None:
+    """``mrspipe fit`` batches files of one grid; a file's lipid model is its own test's."""
+    from mrspipe.cli import main
+
+    basis = make_basis(tuple(n for n in DEFAULT_NAMES if n != "Mac"))
+    save_basis(basis, tmp_path / "basis", format="fsl")
+    full, _ = with_default_macromolecules(basis)
+    files = []
+    for name, size in (("clean.nii.gz", 0.0), ("lipid.nii.gz", 1.0), ("clean2.nii.gz", 0.0)):
+        frames = simulate(
+            full,
+            np.tile([dict(TRUTH, **COMPONENTS).get(k, 0.0) for k in full.names], (2, 1)),
+            noise_sd=0.5,
+            rng=np.random.default_rng(2),
+        )
+        if size:
+            frames = frames.with_fids(_fids(full, size)[:2])
+        save_mrs(frames, tmp_path / name)
+        files.append(tmp_path / name)
+    args = ["--basis", str(tmp_path / "basis"), "--no-figures"]
+    assert main(["fit", *map(str, files), "--out", str(tmp_path / "all"), *args]) == 0
+    qc = read_table(tmp_path / "all" / "qc.tsv")
+    assert list(dict.fromkeys(qc["source"])) == [f.name for f in files]  # input order kept
+    model = qc.groupby("source", sort=False)["lipid_phase_model"].unique().map(tuple)
+    assert model.to_dict() == {
+        "clean.nii.gz": ("metabolites",),
+        "lipid.nii.gz": ("free",),
+        "clean2.nii.gz": ("metabolites",),
+    }
+    assert set(qc["lipid_phase_scope"]) == {"data"}
+    alone = tmp_path / "alone"
+    assert main(["fit", str(files[0]), "--out", str(alone), *args]) == 0
+    single = read_table(alone / "qc.tsv")
+    np.testing.assert_allclose(
+        qc.loc[qc["source"] == "clean.nii.gz", "lipid_phase_p"], single["lipid_phase_p"]
+    )

@@ -247,6 +247,16 @@ def run(args: argparse.Namespace) -> int:
             n_ok = int(res.converged[rows].sum())
             echo(f"{name}: {n_ok}/{n} frames fitted")
     if fits:
-        write_table(pd.concat(fits, ignore_index=True), targets[0], sidecar=FITS_SIDECAR)
-        write_table(pd.concat(qcs, ignore_index=True), targets[1], sidecar=QC_SIDECAR)
+        # rows in the order of the inputs (batches by grid and lipid model may interleave them)
+        rank = {
+            name: i for i, (path, _) in reversed(list(enumerate(inputs))) for name in [path.name]
+        }
+
+        def ordered(tables: list[Any]) -> Any:
+            table = pd.concat(tables, ignore_index=True)
+            key = table["source"].map(rank).to_numpy()
+            return table.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
+
+        write_table(ordered(fits), targets[0], sidecar=FITS_SIDECAR)
+        write_table(ordered(qcs), targets[1], sidecar=QC_SIDECAR)
     return 1 if failed else 0
