@@ -257,3 +257,23 @@ def test_fit_command_decides_each_files_lipid_on_its_own(tmp_path: Path) -> None
     np.testing.assert_allclose(
         qc.loc[qc["source"] == "clean.nii.gz", "lipid_phase_p"], single["lipid_phase_p"]
     )
+
+
+def test_no_first_pass_when_there_is_nothing_to_decide() -> None:
+    from types import SimpleNamespace
+
+    from mrspipe.fit.options import FitOptions
+    from mrspipe.pipeline.lipid_pass import lipid_pass_needed
+    from mrspipe.pipeline.steps import Steps
+
+    steps = Steps()
+    mm_free = SimpleNamespace(names=("NAA", "Cr", "Glu"))
+    assert lipid_pass_needed(FitOptions(), steps, mm_free)
+    # a basis with its own macromolecules gets no lipid appended: nothing to free
+    assert not lipid_pass_needed(FitOptions(), steps, SimpleNamespace(names=("NAA", "Mac")))
+    assert not lipid_pass_needed(FitOptions(), steps, SimpleNamespace(names=("NAA", "MM09")))
+    assert not lipid_pass_needed(FitOptions(default_macromolecules=False), steps, mm_free)
+    assert not lipid_pass_needed(FitOptions(ppm_range=(1.8, 4.2)), steps, mm_free)
+    assert not lipid_pass_needed(FitOptions(lipid_phase_scope="session"), steps, mm_free)
+    assert not lipid_pass_needed(FitOptions(lipid_phase="free"), steps, mm_free)
+    assert not lipid_pass_needed(FitOptions(dynamic=True), steps, mm_free)

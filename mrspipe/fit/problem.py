@@ -26,12 +26,24 @@ from .model import MACRO_PATTERNS, FitProblem, resolve_groups
 from .options import FitOptions
 from .priors import ratio_priors
 
-__all__ = ["build_problem", "with_default_macromolecules"]
+__all__ = ["build_problem", "with_default_macromolecules", "appends_lipids"]
 
 logger = logging.getLogger("mrspipe")
 
 #: the one place of the fit defaults
 _DEFAULT = FitOptions()
+
+
+def appends_lipids(names: Sequence[str], *, default_macromolecules: bool, lipids: bool) -> bool:
+    """Whether :func:`with_default_macromolecules` appends lipid components to these names.
+
+    Only appended lipids can get a phase of their own (``lipid_phase``), so without them
+    ``lipid_phase='auto'`` has nothing to decide. For a basis fitted without user groups.
+    """
+    if not default_macromolecules:
+        return False
+    own = [n for n in names for p in MACRO_PATTERNS if fnmatch.fnmatchcase(n, p)]
+    return not own or (lipids and not any(fnmatch.fnmatchcase(n, "Lip*") for n in own))
 
 
 def with_default_macromolecules(

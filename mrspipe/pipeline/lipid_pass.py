@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._logging import progress
+from ..fit.lipids import LIPID_PPM
 from ..fit.options import FitOptions
+from ..fit.problem import appends_lipids
 from .lipid_scope import LipidPlan, plan_lipids
 from .session import SessionResult
 from .steps import Steps, default_fit, default_lipid_test
@@ -20,13 +22,23 @@ __all__ = ["decide_lipids", "lipid_pass_needed"]
 logger = logging.getLogger("mrspipe")
 
 
-def lipid_pass_needed(fit: FitOptions, steps: Steps) -> bool:
+def lipid_pass_needed(fit: FitOptions, steps: Steps, basis: Any = None) -> bool:
     """Whether the run decides ``lipid_phase='auto'`` per participant/study (a first pass).
 
     Not for ``lipid_phase_scope='session'``, a fixed ``lipid_phase``, the joint dynamic fit
-    (lipids in phase), or an injected fit step without its own ``lipid_test`` step.
+    (lipids in phase), an injected fit step without its own ``lipid_test`` step, or when
+    there is nothing to decide: the band lacks the 1.28 ppm lipid, or ``basis`` (its names)
+    gets no lipid component appended (it has macromolecules of its own).
     """
     if fit.lipid_phase != "auto" or fit.lipid_phase_scope == "session" or fit.dynamic:
+        return False
+    lo, hi = sorted(fit.ppm_range)
+    if not lo <= LIPID_PPM <= hi:
+        return False
+    names = getattr(basis, "names", None)
+    if names is not None and not appends_lipids(
+        names, default_macromolecules=fit.default_macromolecules, lipids=False
+    ):
         return False
     if steps.lipid_test is None:
         return False
@@ -53,7 +65,7 @@ def decide_lipids(
     failed : list of SessionResult
         Sessions that failed in the first pass (not run again; the others go on).
     """
-    if not lipid_pass_needed(fit, steps):
+    if not lipid_pass_needed(fit, steps, workers.basis):
         return {}, []
     results = list(progress(workers.prepare(sessions), total=len(sessions), desc="preprocess"))
     failed = [r for r in results if not r.ok]
