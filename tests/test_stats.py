@@ -472,9 +472,9 @@ def test_glm_contrast_rows_are_the_paired_test_of_the_glm_response():
 
 
 def test_a_condition_with_no_session_left_gives_empty_rows_not_a_key_error():
-    """run --dynamic leaves out a session whose joint fit did not converge: the GLM table may
-    then hold one condition only (a simulated study lost every naltrexone session; the stats
-    step failed with ``KeyError: 'naltrexone'``). No participant has both: no paired row."""
+    """The GLM table may hold one condition only (a simulated study lost every naltrexone
+    session; the stats step failed with ``KeyError: 'naltrexone'``). No participant has both:
+    no paired row."""
     from mrspipe.stats import crossover_stats
 
     n = 4

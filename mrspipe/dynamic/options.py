@@ -47,8 +47,8 @@ class Windows:
         True,
         "leave frames whose fit did not converge (frames QC table: converged false) out of the "
         "time courses, windows, GLM and statistics (NaN there; the estimates stay in the fit "
-        "table); false = use them. A --dynamic session whose joint fit did not converge is "
-        "then left out whole",
+        "table); false = use them. A --dynamic session's joint fit has no per-frame fit: if it "
+        "did not converge the session is flagged and kept",
     )
 
     def __post_init__(self) -> None:
