@@ -14,10 +14,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._logging import logger
 from ..design import check_design, design_matrix
 from ..errors import ConfigError
-from .ar1 import ar1_reml, prais_winsten, prais_winsten_design, satterthwaite_ar1
+from .ar1 import (
+    ar1_reml,
+    frame_gaps,
+    prais_winsten,
+    prais_winsten_design,
+    satterthwaite_ar1,
+)
 
 __all__ = [
     "GLMResult",
@@ -80,6 +85,7 @@ def fit_glm(
     sd: np.ndarray | None = None,
     scale: str = "residual",
     noise: str = "ar1",
+    frame: np.ndarray | None = None,
 ) -> GLMResult:
     """Fit ``y = X beta + e`` to every time course at once by (weighted) least squares or GLS.
 
@@ -101,8 +107,13 @@ def fit_glm(
         squares on the Prais-Winsten-whitened course, t-tests on ``frames - regressors - 1``
         df. ``'ols'``: independent frames (anti-conservative when frames are autocorrelated:
         the false-positive rate of a 63-frame null session is 0.15 at phi = 0.3 and 0.33 at
-        phi = 0.6). Frames are taken as equally spaced; with ``sd`` the weighted course is
-        whitened. Courses with missing frames use ``'ols'``.
+        phi = 0.6). Missing frames (``NaN``, or numbers absent from ``frame``) are gaps:
+        ``corr(e_i, e_j) = phi^|t_i - t_j|`` for frame numbers ``t``, whitened exactly
+        (:func:`~mrspipe.dynamic.ar1.frame_gaps`). With ``sd`` the weighted course is whitened.
+        A course with fewer than ``p + 3`` observed frames uses ``'ols'``.
+    frame : (n_frames,) int array, optional
+        Increasing frame numbers of the columns of ``y`` (default ``0 .. n_frames - 1``): the
+        AR(1) lag between two frames is the difference of their numbers.
 
     Returns
     -------
@@ -138,21 +149,23 @@ def fit_glm(
         raise ConfigError(f"a time course has too few valid frames for {p} regressors")
     phi = np.zeros(len(yf))
     xm = xs = np.broadcast_to(x, (len(yf), n, p))
+    gaps = None
     if noise == "ar1":
-        whole = valid.all(axis=1)
-        if not whole.all():
-            logger.info(
-                "GLM: %d course(s) with missing frames fitted as independent frames",
-                int((~whole).sum()),
-            )
-        if np.any(whole) and n - p >= 3:
+        try:
+            gaps = frame_gaps(valid, frame)
+        except ValueError as exc:
+            raise ConfigError(f"{exc}, got {frame!r}") from None
+        fitted = df >= 3  # frames - regressors, before the AR coefficient's df
+        if np.any(fitted):
             # weights first (rows scaled by 1/sd), then the AR(1) filter; unit weights after
             root = np.sqrt(w)
             ys, xs = yz * root, xm * root[:, :, None]
-            phi[whole] = ar1_reml(ys[whole], xs[whole])
-            yz, xm = prais_winsten(ys, phi), prais_winsten_design(xs, phi)
+            sub = (gaps[0][fitted], gaps[1][fitted])
+            phi[fitted] = ar1_reml(ys[fitted], xs[fitted], gaps=sub)
+            yz = prais_winsten(ys, phi, gaps=gaps)
+            xm = prais_winsten_design(xs, phi, gaps=gaps)
             w = np.where(valid, 1.0, 0.0)
-            df = df - np.where(whole, 1, 0)
+            df = df - np.where(fitted, 1, 0)
     xtwx = np.einsum("mn,mnp,mnq->mpq", w, xm, xm)
     xtwy = np.einsum("mn,mnp,mn->mp", w, xm, yz)
     inv = np.linalg.inv(xtwx)
@@ -161,7 +174,7 @@ def fit_glm(
     rss = np.sum(w * resid**2, axis=1)
     df_term = np.repeat(df[:, None].astype(float), p, axis=1)
     if noise == "ar1" and np.any(phi != 0):
-        df_term = satterthwaite_ar1(xs, phi, df, n, p)
+        df_term = satterthwaite_ar1(xs, phi, df, gaps=gaps)
     # a time course the design fits exactly (a joint dynamic fit's) has se 0, a metabolite
     # fitted as 0 a zero intercept: t = inf and % = NaN there, not an error
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -282,7 +295,9 @@ def glm_timecourses(
                 index="metabolite", columns="frame", values="crlb_sd", aggfunc="first", dropna=False
             ).loc[est.index, frames]
             sd = sd.to_numpy(dtype=float)
-        res = fit_glm(est.to_numpy(dtype=float), design, sd=sd, scale=scale, noise=noise)
+        res = fit_glm(
+            est.to_numpy(dtype=float), design, sd=sd, scale=scale, noise=noise, frame=frames
+        )
         for i, met in enumerate(est.index):
             method = "ar1" if res.ar1[i] != 0 else "ols"
             for j, term in enumerate(res.names):

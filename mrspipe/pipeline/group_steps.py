@@ -117,6 +117,7 @@ def default_glm(
     glm = pd.concat(parts, ignore_index=True)
     glm.attrs["method"] = {
         "ar1": "AR(1) errors per time course (REML), GLS on the Prais-Winsten-whitened course; "
+        "a missing frame is a gap (correlation phi^lag in frame numbers), not a neighbour; "
         "t-tests with Satterthwaite df (residual df frames - regressors - 1, reduced for the "
         "uncertainty of the AR coefficient; column df)",
         "ols": "ordinary least squares, independent frames; df = frames - regressors",
