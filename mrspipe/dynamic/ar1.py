@@ -27,6 +27,10 @@ __all__ = [
 #: AR(1) coefficients searched by :func:`ar1_reml` before a parabolic refinement
 _PHI_GRID = np.linspace(-0.9, 0.98, 189)
 
+#: elements of the (grid, courses, frames, regressors) arrays of :func:`ar1_reml` per batch of
+#: courses (16 MiB each): bounds the memory of many courses, results do not depend on it
+_BATCH = 2**21
+
 #: ``(prev, gap)`` of :func:`frame_gaps`
 Gaps = tuple[np.ndarray, np.ndarray]
 
@@ -271,6 +275,15 @@ def ar1_reml(y: np.ndarray, x: np.ndarray, *, gaps: Gaps | None = None) -> np.nd
     grid = _PHI_GRID
     m = y.shape[0]
     xs = np.broadcast_to(x, (m, n, p))
+    per = max(1, _BATCH // (grid.size * n * p))
+    if m > per:  # batches of courses (each course's estimate is computed on its own)
+        parts = [slice(i, i + per) for i in range(0, m, per)]
+        return np.concatenate(
+            [
+                ar1_reml(y[s], xs[s], gaps=None if gaps is None else (gaps[0][s], gaps[1][s]))
+                for s in parts
+            ]
+        )
     gap = _all_observed((m, n))[1] if gaps is None else gaps[1]
     n_obs = np.sum(gap >= 0, axis=1)
     g2 = np.broadcast_to(grid[:, None], (grid.size, m))
