@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 def main() -> None:
     import logging
 
-    import mrspipe.simulate.study as study
+    import mrspipe.simulate.session as study  # simulate_study draws its spectra there
 
     from .study_confounds import _gaussian_bold
     from .study_recovery import recovery_summary, session_errors, simulate_and_run
