@@ -39,9 +39,8 @@ import pandas as pd  # noqa: E402
 from bench.study_oracles import BLOCK, _blocks, frames_of, percent_change  # noqa: E402
 from bench.study_pooled_widths import (  # noqa: E402
     SCENARIOS,
-    dersimonian_laird,
     design,
-    regress,
+    pool_responses,
     simulate,
     summarise,
 )
@@ -117,21 +116,7 @@ def main() -> None:
                         "true": s["true"],
                     }
                 )
-        B = np.empty((len(sessions), X.shape[1], len(idx)))
-        V = np.empty_like(B)
-        for n, s in enumerate(sessions):
-            for j, c in enumerate(idx):
-                beta, cov = regress(s["est"][:, c], X)
-                B[n, :, j], V[n, :, j] = beta, np.diag(cov)
-        shrunk, mean = B.copy(), B.copy()
-        for k in range(first, X.shape[1]):
-            for j in range(len(idx)):
-                mu, tau2, sh = dersimonian_laird(B[:, k, j], V[:, k, j])
-                shrunk[:, k, j], mean[:, k, j] = sh, mu
-                print(
-                    f"  {label} {names[idx[j]]} coef {k}: mu {mu:.4g} tau {np.sqrt(tau2):.3g}"
-                    f" median se {np.sqrt(np.median(V[:, k, j])):.3g}"
-                )
+        B, shrunk, mean = pool_responses([s["est"][:, idx] for s in sessions], X, first, label)
         for kind, resp in (("pool", shrunk), ("own", B), ("mean", mean)):
             for n, s in enumerate(sessions):
                 w = s["est"][:, idx]

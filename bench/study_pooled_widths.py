@@ -232,6 +232,35 @@ def dersimonian_laird(b: np.ndarray, v: np.ndarray) -> tuple[float, float, np.nd
     return mu, tau2, mu + tau2 / (tau2 + v) * (b - mu)
 
 
+def pool_responses(
+    series: list[np.ndarray], X: np.ndarray, first: int, label: str = "", verbose: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Regress each session's series on X and pool the response coefficients across sessions.
+
+    ``series``: per session an array (n_frames, n_series) of fitted values; ``X`` (n_frames,
+    n_coef) with the response coefficients from ``first`` on. Returns the sessions' own
+    coefficients, the shrunk ones and the pooled mean, each (n_sessions, n_coef, n_series);
+    coefficients before ``first`` are the sessions' own in all three.
+    """
+    B = np.empty((len(series), X.shape[1], series[0].shape[1]))
+    V = np.empty_like(B)
+    for n, values in enumerate(series):
+        for j in range(values.shape[1]):
+            beta, cov = regress(values[:, j], X)
+            B[n, :, j], V[n, :, j] = beta, np.diag(cov)
+    shrunk, mean = B.copy(), B.copy()
+    for k in range(first, X.shape[1]):
+        for j in range(B.shape[2]):
+            mu, tau2, sh = dersimonian_laird(B[:, k, j], V[:, k, j])
+            shrunk[:, k, j], mean[:, k, j] = sh, mu
+            if verbose:
+                print(
+                    f"  {label} series {j} coef {k}: mu {mu:.4g} tau {np.sqrt(tau2):.3g} "
+                    f"median se {np.sqrt(np.median(V[:, k, j])):.3g}"
+                )
+    return B, shrunk, mean
+
+
 def refit_held(s: dict[str, Any], cols: list[int], traj: np.ndarray) -> float:
     """LM refit of every frame with theta[:, cols] held at traj (n_frames, len(cols))."""
     import mrspipe.fit.solver as solver
@@ -345,22 +374,9 @@ def study(args: argparse.Namespace, cfg: dict[str, float]) -> pd.DataFrame:
     for label, (params, all_groups) in HOLD.items():
         groups = range(layout.n_groups) if all_groups else [0]
         cols = [g * layout.per_group + layout.group_params.index(p) for g in groups for p in params]
-        B = np.empty((len(sessions), X.shape[1], len(cols)))
-        V = np.empty_like(B)
-        for n, s in enumerate(sessions):
-            for j, c in enumerate(cols):
-                beta, cov = regress(s["theta"][:, c], X)
-                B[n, :, j], V[n, :, j] = beta, np.diag(cov)
-        shrunk, mean = B.copy(), B.copy()
-        for k in range(first, X.shape[1]):
-            for j in range(len(cols)):
-                mu, tau2, sh = dersimonian_laird(B[:, k, j], V[:, k, j])
-                shrunk[:, k, j], mean[:, k, j] = sh, mu
-                if args.verbose:
-                    print(
-                        f"  {label} col {cols[j]} coef {k}: mu {mu:.4g} tau {np.sqrt(tau2):.3g} "
-                        f"median se {np.sqrt(np.median(V[:, k, j])):.3g}"
-                    )
+        B, shrunk, mean = pool_responses(
+            [s["theta"][:, cols] for s in sessions], X, first, label, verbose=args.verbose
+        )
         for kind, resp in (("pool", shrunk), ("own", B), ("mean", mean)):
             for n, s in enumerate(sessions):
                 w = s["theta"][:, cols]
