@@ -108,6 +108,28 @@ def percent_change(glu: np.ndarray, t: np.ndarray) -> float:
     return float(100.0 * (glu[t >= 0].mean() / glu[t < 0].mean() - 1.0))
 
 
+def session_noise(
+    basis: Any, naa_mM: float, width_hz: float, snr: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Complex noise of the transients (N_TRANSIENTS, n_points) and of the water reference.
+
+    At the level ``simulate_session`` sets from the NAA peak height for this single-transient
+    ``snr`` (NAA at ``naa_mM``, Lorentzian ``width_hz``, Gaussian 3 Hz).
+    """
+    from mrspipe.simulate.spectra import simulate_spectra
+
+    probe, _ = simulate_spectra(
+        basis.select(["NAA"]), {"NAA": naa_mM}, lorentz_hz=width_hz, gauss_hz=3.0
+    )
+    noise_sd = float(np.abs(probe.spectrum()).max()) / (snr * np.sqrt(basis.n_points))
+    shape = (N_TRANSIENTS, basis.n_points)
+    noise = noise_sd * (rng.standard_normal(shape) + 1j * rng.standard_normal(shape))
+    ref_noise = noise_sd * (
+        rng.standard_normal(basis.n_points) + 1j * rng.standard_normal(basis.n_points)
+    )
+    return noise, ref_noise
+
+
 def simulate_parts(seed: int, *, snr: float, bold: float, water: float) -> dict[str, Any]:
     """One session as ``simulate_study`` draws it, noise-free, with its noise and truth."""
     from mrspipe.simulate import simulate_session, true_window_change
@@ -141,16 +163,7 @@ def simulate_parts(seed: int, *, snr: float, bold: float, water: float) -> dict[
         water_amplitude=water,
         rng=rng,
     )
-    # the noise level simulate_session sets from the NAA peak height
-    probe, _ = simulate_spectra(
-        basis.select(["NAA"]), {"NAA": conc["NAA"]}, lorentz_hz=width, gauss_hz=3.0
-    )
-    noise_sd = float(np.abs(probe.spectrum()).max()) / (snr * np.sqrt(basis.n_points))
-    shape = (N_TRANSIENTS, basis.n_points)
-    noise = noise_sd * (rng.standard_normal(shape) + 1j * rng.standard_normal(shape))
-    ref_noise = noise_sd * (
-        rng.standard_normal(basis.n_points) + 1j * rng.standard_normal(basis.n_points)
-    )
+    noise, ref_noise = session_noise(basis, conc["NAA"], width, snr, rng)
     shift, phase = np.asarray(truth["shift_hz"]), np.asarray(truth["phase_rad"])
     lorentz, glu = np.asarray(truth["lorentz_hz"]), np.asarray(truth["glu_mM"])
     t = np.arange(basis.n_points) * basis.dwell_time

@@ -52,7 +52,14 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from bench.study_oracles import BLOCK, N_TRANSIENTS, TR, _blocks, percent_change  # noqa: E402
+from bench.study_oracles import (  # noqa: E402
+    BLOCK,
+    N_TRANSIENTS,
+    TR,
+    _blocks,
+    percent_change,
+    session_noise,
+)
 
 SCENARIOS: dict[str, dict[str, float]] = {
     # bold form, mean narrowing (Hz of FWHM), relative SD across participants, shim drift SD
@@ -142,15 +149,7 @@ def simulate(seed: int, participant: int, study_seed: int, cfg: dict[str, float]
         )
     finally:
         session_mod.simulate_spectra = original
-    probe, _ = simulate_spectra(
-        basis.select(["NAA"]), {"NAA": conc["NAA"]}, lorentz_hz=width, gauss_hz=3.0
-    )
-    noise_sd = float(np.abs(probe.spectrum()).max()) / (snr * np.sqrt(basis.n_points))
-    shape = (N_TRANSIENTS, basis.n_points)
-    noise = noise_sd * (rng.standard_normal(shape) + 1j * rng.standard_normal(shape))
-    ref_noise = noise_sd * (
-        rng.standard_normal(basis.n_points) + 1j * rng.standard_normal(basis.n_points)
-    )
+    noise, ref_noise = session_noise(basis, conc["NAA"], width, snr, rng)
     shift, phase = np.asarray(truth["shift_hz"]), np.asarray(truth["phase_rad"])
     glu = np.asarray(truth["glu_mM"])
     t = np.arange(basis.n_points) * basis.dwell_time
