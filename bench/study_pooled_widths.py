@@ -221,13 +221,10 @@ def regress(w: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def dersimonian_laird(b: np.ndarray, v: np.ndarray) -> tuple[float, float, np.ndarray]:
-    """mu, tau^2 and the shrunk estimates of b_i ~ N(mu, tau^2 + v_i)."""
-    w = 1.0 / v
-    mu_fe = (w * b).sum() / w.sum()
-    q = (w * (b - mu_fe) ** 2).sum()
-    tau2 = max(0.0, (q - (b.size - 1)) / (w.sum() - (w**2).sum() / w.sum()))
-    ws = 1.0 / (v + tau2)
-    mu = (ws * b).sum() / ws.sum()
+    """mu, tau^2 (the library's estimator) and the shrunk estimates of b_i ~ N(mu, tau^2 + v_i)."""
+    from mrspipe.dynamic.pooling import dersimonian_laird as pooled_mean
+
+    mu, tau2, _ = pooled_mean(b, v)
     return mu, tau2, mu + tau2 / (tau2 + v) * (b - mu)
 
 
